@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up .venv (if needed) and runs the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/ruff check src tests bench examples
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" -q "$@"
