@@ -1,0 +1,185 @@
+"""One table's rows and indexes, and the sequences that fill its auto-increment columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from spacetimedb.sats import codec
+
+from .errors import SequenceExhaustedError, UniqueConstraintViolation
+from .index import Index
+from .schema import SEQUENCE_ALLOCATION_STEP, IndexSchema, SequenceSchema, TableSchema
+
+
+class Sequence:
+    """In-memory state of an auto-increment sequence.
+
+    ``value`` is the next value to hand out; ``allocated`` is the bound persisted in ``st_sequence``. Values are
+    handed out freely below the bound; reaching it persists a new bound (``persist``) in the same transaction
+    as the row that needed it. After a restart ``value = allocated``, so no value is ever issued twice.
+    """
+
+    __slots__ = ("allocated", "increment", "max_value", "min_value", "schema", "value")
+
+    def __init__(self, schema: SequenceSchema) -> None:
+        self.schema = schema
+        self.increment = schema.increment or 1
+        self.min_value = schema.min_value
+        self.max_value = schema.max_value
+        self.allocated = schema.allocated
+        self.value = schema.allocated if schema.allocated else schema.start
+
+    def next_value(self, persist: Callable[[Sequence, int], None]) -> int:
+        value = self.value
+        if not self.min_value <= value <= self.max_value:
+            raise SequenceExhaustedError(f"sequence `{self.schema.name}` is exhausted at {value}")
+        if (self.increment > 0 and value >= self.allocated) or (
+            self.increment < 0 and value <= self.allocated
+        ):
+            bound = value + self.increment * SEQUENCE_ALLOCATION_STEP
+            bound = max(self.min_value, min(self.max_value + 1, bound))
+            persist(self, bound)
+            self.allocated = bound
+        self.value = value + self.increment
+        return value
+
+
+class Table:
+    """Rows by row id, the table's indexes, and the set-semantics map for tables without a unique index."""
+
+    __slots__ = (
+        "encode",
+        "index_by_id",
+        "indexes",
+        "name",
+        "next_rid",
+        "pointer_map",
+        "rows",
+        "schema",
+        "sequences",
+        "table_id",
+        "unique_indexes",
+    )
+
+    def __init__(self, schema: TableSchema) -> None:
+        self.schema = schema
+        self.table_id = schema.table_id
+        self.name = schema.name
+        self.rows: dict[int, tuple[Any, ...]] = {}
+        self.next_rid = 1
+        self.encode: Callable[[Any], bytes] = codec(schema.row_type).encode
+        self.indexes: list[Index] = []
+        self.index_by_id: dict[int, Index] = {}
+        self.unique_indexes: list[Index] = []
+        self.pointer_map: dict[tuple[Any, ...], int] | None = None
+        # (column position, sequence) for each auto-increment column
+        self.sequences: list[tuple[int, Sequence]] = []
+        self._install_indexes(schema.indexes)
+
+    # -- schema -----------------------------------------------------------------------------------------------
+
+    def _make_index(self, index_schema: IndexSchema) -> Index:
+        types = [self.schema.columns[c].type for c in index_schema.columns]
+        index = Index(index_schema, types)
+        for rid, row in self.rows.items():
+            if index.unique and index.key_of(row) in index.map:
+                raise UniqueConstraintViolation(
+                    self.name, self.column_names(index.columns), index.key_of(row)
+                )
+            index.add(rid, row)
+        return index
+
+    def _install_indexes(self, schemas: tuple[IndexSchema, ...]) -> None:
+        existing = {i.schema: i for i in self.indexes}
+        indexes = [existing.get(s) or self._make_index(s) for s in schemas]
+        self.indexes = indexes
+        self.index_by_id = {i.schema.index_id: i for i in indexes}
+        self.unique_indexes = [i for i in indexes if i.unique]
+        if self.unique_indexes:
+            self.pointer_map = None
+        elif self.pointer_map is None:
+            self.pointer_map = {row: rid for rid, row in self.rows.items()}
+
+    def apply_schema(self, schema: TableSchema) -> None:
+        """Adopt a changed schema of the same table (indexes, access, constraints); the row type is fixed."""
+        if schema.row_type != self.schema.row_type:
+            raise ValueError(f"the row type of table `{self.name}` cannot change in place")
+        self.schema = schema
+        self.name = schema.name
+        self._install_indexes(schema.indexes)
+
+    def column_names(self, columns: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(self.schema.columns[c].name for c in columns)
+
+    # -- raw row storage: no transaction bookkeeping ------------------------------------------------------------
+
+    def find_same(self, row: tuple[Any, ...]) -> int | None:
+        """Row id of a row equal to ``row``; raises UniqueConstraintViolation if a different row has one of its
+        unique keys."""
+        for index in self.unique_indexes:
+            key = index.key_of(row)
+            rid = index.map.get(key)
+            if rid is not None:
+                if self.rows[rid] == row:
+                    return rid
+                raise UniqueConstraintViolation(self.name, self.column_names(index.columns), key)
+        if self.pointer_map is not None:
+            return self.pointer_map.get(row)
+        return None
+
+    def locate(self, row: tuple[Any, ...]) -> int | None:
+        """Row id of a row equal to ``row``, if present."""
+        if self.unique_indexes:
+            index = self.unique_indexes[0]
+            rid = index.map.get(index.key_of(row))
+            if rid is not None and self.rows[rid] == row:
+                return rid
+            return None
+        assert self.pointer_map is not None
+        return self.pointer_map.get(row)
+
+    def add(self, rid: int, row: tuple[Any, ...]) -> None:
+        self.rows[rid] = row
+        for index in self.indexes:
+            index.add(rid, row)
+        if self.pointer_map is not None:
+            self.pointer_map[row] = rid
+
+    def new_rid(self) -> int:
+        rid = self.next_rid
+        self.next_rid = rid + 1
+        return rid
+
+    def remove(self, rid: int) -> tuple[Any, ...]:
+        row = self.rows.pop(rid)
+        for index in self.indexes:
+            index.remove(rid, row)
+        if self.pointer_map is not None:
+            del self.pointer_map[row]
+        return row
+
+    def replace(self, rid: int, old: tuple[Any, ...], new: tuple[Any, ...]) -> None:
+        """Put ``new`` where ``old`` was, touching only the indexes whose key changed."""
+        self.rows[rid] = new
+        for index in self.indexes:
+            key_of = index.key_of
+            if key_of(old) != key_of(new):
+                index.remove(rid, old)
+                index.add(rid, new)
+        if self.pointer_map is not None:
+            del self.pointer_map[old]
+            self.pointer_map[new] = rid
+
+    def clear(self) -> None:
+        self.rows.clear()
+        for index in self.indexes:
+            index.clear()
+        if self.pointer_map is not None:
+            self.pointer_map.clear()
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows.values())
+
+    def __len__(self) -> int:
+        return len(self.rows)

@@ -1,0 +1,593 @@
+"""Transactions over the datastore.
+
+A mutable transaction writes straight into the tables (it holds the writer lock, so nobody else can look) and
+remembers, per table, which row ids it inserted or replaced (``inserted``: rid -> BSATN of the row now there)
+and which committed rows it removed (``deleted``: rid -> the original row). That is enough to roll back
+(remove what is in ``inserted``, put back what is in ``deleted``) and to produce the transaction's net
+changes at commit. Read-only transactions hold the reader lock and read the tables directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    IndexNotUniqueError,
+    NoSuchIndexError,
+    NoSuchRowError,
+    NoSuchTableError,
+    SchemaError,
+    TransactionClosedError,
+    UniqueConstraintViolation,
+)
+from .schema import (
+    SCHEMA_TABLE_IDS,
+    ST_COLUMN_ID,
+    ST_CONSTRAINT_ID,
+    ST_INDEX_ID,
+    ST_ROW_LEVEL_SECURITY_ID,
+    ST_SCHEDULED_ID,
+    ST_SEQUENCE_ID,
+    ST_TABLE_ID,
+    IndexDef,
+    TableDef,
+    TableSchema,
+    generated_constraint_name,
+    generated_index_name,
+    generated_schedule_name,
+    generated_sequence_name,
+    st_column_row,
+    st_constraint_row,
+    st_index_row,
+    st_scheduled_row,
+    st_sequence_row,
+    st_table_row,
+)
+from .table import Sequence, Table
+
+if TYPE_CHECKING:
+    from .datastore import Datastore
+
+Row = tuple[Any, ...]
+
+# Every schema system table's rows carry the id of the table they describe, in this column.
+TABLE_ID_COLUMN = {
+    ST_TABLE_ID: 0,
+    ST_COLUMN_ID: 0,
+    ST_INDEX_ID: 1,
+    ST_SEQUENCE_ID: 2,
+    ST_CONSTRAINT_ID: 2,
+    ST_SCHEDULED_ID: 1,
+}
+
+
+@dataclass(slots=True)
+class TableChanges:
+    """Net changes of one table in one committed transaction; rows and their BSATN, aligned."""
+
+    table_id: int
+    table_name: str
+    schema: TableSchema
+    inserts: list[Row]
+    deletes: list[Row]
+    insert_bytes: list[bytes]
+    delete_bytes: list[bytes]
+
+
+@dataclass(slots=True)
+class TxData:
+    """What a committed transaction changed, ordered by table id."""
+
+    tables: list[TableChanges] = field(default_factory=list)
+    schema_changed: bool = False
+
+    def is_empty(self) -> bool:
+        return not self.tables
+
+    def for_table(self, table_id: int) -> TableChanges | None:
+        for changes in self.tables:
+            if changes.table_id == table_id:
+                return changes
+        return None
+
+
+class _Changes:
+    __slots__ = ("deleted", "inserted", "table")
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.inserted: dict[int, bytes] = {}
+        self.deleted: dict[int, Row] = {}
+
+
+class _Reader:
+    """Read operations shared by read-only and mutable transactions."""
+
+    __slots__ = ("_closed", "_ds")
+
+    def __init__(self, datastore: Datastore) -> None:
+        self._ds = datastore
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransactionClosedError("the transaction is already finished")
+
+    # -- schema ---------------------------------------------------------------------------------------------
+
+    def table(self, table_id: int) -> Table:
+        table = self._ds.tables.get(table_id)
+        if table is None:
+            raise NoSuchTableError(table_id)
+        return table
+
+    def table_id(self, name: str) -> int | None:
+        return self._ds.table_names.get(name)
+
+    def table_by_name(self, name: str) -> Table:
+        table_id = self._ds.table_names.get(name)
+        if table_id is None:
+            raise NoSuchTableError(name)
+        return self._ds.tables[table_id]
+
+    def schema(self, table_id: int) -> TableSchema:
+        return self.table(table_id).schema
+
+    def schemas(self) -> list[TableSchema]:
+        return [t.schema for t in sorted(self._ds.tables.values(), key=lambda t: t.table_id)]
+
+    # -- rows -------------------------------------------------------------------------------------------------
+
+    def scan(self, table_id: int) -> Iterator[Row]:
+        return iter(self.table(table_id).rows.values())
+
+    def count(self, table_id: int) -> int:
+        return len(self.table(table_id).rows)
+
+    def _index(self, table: Table, index_id: int) -> Any:
+        index = table.index_by_id.get(index_id)
+        if index is None:
+            raise NoSuchIndexError(index_id)
+        return index
+
+    def seek(self, table_id: int, index_id: int, key: Any) -> list[Row]:
+        """Rows whose indexed columns equal ``key`` (a value, or a tuple for a multi-column index)."""
+        table = self.table(table_id)
+        rows = table.rows
+        return [rows[rid] for rid in self._index(table, index_id).seek(key)]
+
+    def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
+        """The row with ``key`` in a unique index, or None."""
+        table = self.table(table_id)
+        index = self._index(table, index_id)
+        if not index.unique:
+            raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        rid = index.map.get(key)
+        return None if rid is None else table.rows[rid]
+
+    def range(
+        self,
+        table_id: int,
+        index_id: int,
+        low: Any = None,
+        high: Any = None,
+        low_inclusive: bool = True,
+        high_inclusive: bool = False,
+    ) -> list[Row]:
+        """Rows whose key lies in the range (None = open end), in key order."""
+        table = self.table(table_id)
+        rows = table.rows
+        rids = self._index(table, index_id).range(low, high, low_inclusive, high_inclusive)
+        return [rows[rid] for rid in rids]
+
+    def prefix(self, table_id: int, index_id: int, prefix: tuple[Any, ...]) -> list[Row]:
+        """Rows of a multi-column index whose leading columns equal ``prefix``."""
+        table = self.table(table_id)
+        rows = table.rows
+        return [rows[rid] for rid in self._index(table, index_id).prefix(prefix)]
+
+    def prefix_range(
+        self,
+        table_id: int,
+        index_id: int,
+        prefix: tuple[Any, ...],
+        low: Any,
+        high: Any,
+        low_inclusive: bool = True,
+        high_inclusive: bool = False,
+    ) -> list[Row]:
+        table = self.table(table_id)
+        rows = table.rows
+        rids = self._index(table, index_id).prefix_range(prefix, low, high, low_inclusive, high_inclusive)
+        return [rows[rid] for rid in rids]
+
+    def contains(self, table_id: int, row: Row) -> bool:
+        return self.table(table_id).locate(row) is not None
+
+
+class ReadTx(_Reader):
+    """A read-only transaction: a consistent view of committed state while it is open."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._ds.lock.release_read()
+
+    def __enter__(self) -> ReadTx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class MutTx(_Reader):
+    """The one mutable transaction of a datastore. Finish it with ``Datastore.commit`` or ``.rollback``."""
+
+    __slots__ = ("_changes", "_dropped", "_schema_touched", "_seq_undo", "downgraded")
+
+    def __init__(self, datastore: Datastore) -> None:
+        super().__init__(datastore)
+        self._changes: dict[int, _Changes] = {}
+        self._seq_undo: list[tuple[Sequence, int]] = []
+        self._schema_touched: set[int] = set()
+        self._dropped: dict[int, Table] = {}
+        self.downgraded = False
+
+    def scan(self, table_id: int) -> Iterator[Row]:
+        # a snapshot, so that a reducer may delete while it iterates
+        return iter(list(self.table(table_id).rows.values()))
+
+    def _changes_of(self, table: Table) -> _Changes:
+        changes = self._changes.get(table.table_id)
+        if changes is None or changes.table is not table:
+            changes = self._changes[table.table_id] = _Changes(table)
+        return changes
+
+    # -- row writes -------------------------------------------------------------------------------------------
+
+    def insert(self, table_id: int, row: Row) -> Row:
+        """Insert ``row`` (a tuple), filling auto-increment columns given as 0; returns the stored row.
+
+        Inserting a row equal to an existing one is a no-op (set semantics); a different row with the same
+        unique key raises ``UniqueConstraintViolation`` and changes nothing.
+        """
+        table = self._ds.tables.get(table_id)
+        if table is None:
+            raise NoSuchTableError(table_id)
+        if row.__class__ is not tuple:
+            raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
+        if table.sequences:
+            row = self._fill_sequences(table, row)
+        data = table.encode(row)
+        rid = table.find_same(row)
+        if rid is not None:
+            return table.rows[rid]
+        rid = table.new_rid()
+        table.add(rid, row)
+        self._changes_of(table).inserted[rid] = data
+        if table_id in SCHEMA_TABLE_IDS:
+            self._schema_row_changed(table_id, row)
+        return row
+
+    def _fill_sequences(self, table: Table, row: Row) -> Row:
+        values = None
+        for col, seq in table.sequences:
+            if row[col] == 0:
+                if values is None:
+                    values = list(row)
+                values[col] = seq.next_value(self._persist_sequence)
+        return row if values is None else tuple(values)
+
+    def _persist_sequence(self, seq: Sequence, bound: int) -> None:
+        self._seq_undo.append((seq, seq.allocated))
+        table = self._ds.tables[ST_SEQUENCE_ID]
+        index = table.unique_indexes[0]
+        rid = index.map.get(seq.schema.sequence_id)
+        if rid is None:
+            return  # the sequence's own row is being created in this transaction; it carries the bound
+        old = table.rows[rid]
+        # the in-memory schemas do not depend on `allocated`, so this is not a schema change
+        self._replace(table, rid, old, (*old[:8], bound), mark_schema=False)
+
+    def delete(self, table_id: int, row: Row) -> bool:
+        """Delete the row equal to ``row``; False if there is none."""
+        table = self.table(table_id)
+        rid = table.locate(row)
+        if rid is None:
+            return False
+        self._delete_rid(table, rid)
+        return True
+
+    def _delete_rid(self, table: Table, rid: int) -> Row:
+        row = table.remove(rid)
+        changes = self._changes_of(table)
+        if changes.inserted.pop(rid, None) is None:
+            changes.deleted[rid] = row
+        if table.table_id in SCHEMA_TABLE_IDS:
+            self._schema_row_changed(table.table_id, row)
+        return row
+
+    def delete_by_key(self, table_id: int, index_id: int, key: Any) -> int:
+        """Delete every row whose key in the index equals ``key``; returns how many."""
+        table = self.table(table_id)
+        rids = list(self._index(table, index_id).seek(key))
+        for rid in rids:
+            self._delete_rid(table, rid)
+        return len(rids)
+
+    def delete_by_range(
+        self,
+        table_id: int,
+        index_id: int,
+        low: Any = None,
+        high: Any = None,
+        low_inclusive: bool = True,
+        high_inclusive: bool = False,
+    ) -> int:
+        table = self.table(table_id)
+        rids = self._index(table, index_id).range(low, high, low_inclusive, high_inclusive)
+        for rid in rids:
+            self._delete_rid(table, rid)
+        return len(rids)
+
+    def clear(self, table_id: int) -> int:
+        table = self.table(table_id)
+        rids = list(table.rows)
+        for rid in rids:
+            self._delete_rid(table, rid)
+        return len(rids)
+
+    def update(self, table_id: int, index_id: int, row: Row) -> Row:
+        """Replace the row that has ``row``'s key in the unique index ``index_id`` with ``row``."""
+        table = self.table(table_id)
+        index = self._index(table, index_id)
+        if not index.unique:
+            raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        if row.__class__ is not tuple:
+            raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
+        data = table.encode(row)
+        key = index.key_of(row)
+        rid = index.map.get(key)
+        if rid is None:
+            raise NoSuchRowError(
+                f"no row in `{table.name}` with {'/'.join(table.column_names(index.columns))} = {key!r}"
+            )
+        old = table.rows[rid]
+        if old == row:
+            return old
+        for other in table.unique_indexes:
+            if other is not index:
+                other_key = other.key_of(row)
+                holder = other.map.get(other_key)
+                if holder is not None and holder != rid:
+                    raise UniqueConstraintViolation(table.name, table.column_names(other.columns), other_key)
+        self._replace(table, rid, old, row, data)
+        return row
+
+    def _replace(
+        self, table: Table, rid: int, old: Row, new: Row, data: bytes | None = None, mark_schema: bool = True
+    ) -> None:
+        table.replace(rid, old, new)
+        changes = self._changes_of(table)
+        if rid not in changes.inserted:
+            changes.deleted[rid] = old
+        changes.inserted[rid] = data if data is not None else table.encode(new)
+        if mark_schema and table.table_id in SCHEMA_TABLE_IDS:
+            self._schema_row_changed(table.table_id, old)
+
+    # -- schema changes: writes to the system tables, then the in-memory schema is re-derived -------------------
+
+    def _schema_row_changed(self, system_table_id: int, row: Row) -> None:
+        self._schema_touched.add(row[TABLE_ID_COLUMN[system_table_id]])
+
+    def create_table(self, definition: TableDef) -> TableSchema:
+        """Create a table from its definition (ids and generated names are filled in) and return its schema."""
+        name = definition.name
+        if not name or self.table_id(name) is not None:
+            raise SchemaError(f"a table named `{name}` already exists" if name else "a table needs a name")
+        self._validate_definition(definition)
+        table_row = self.insert(
+            ST_TABLE_ID,
+            st_table_row(0, name, definition.is_system, definition.public, definition.primary_key),
+        )
+        table_id = table_row[0]
+        col_names = [c[0] for c in definition.columns]
+        for pos, (col_name, col_type) in enumerate(definition.columns):
+            self.insert(ST_COLUMN_ID, st_column_row(table_id, pos, col_name, col_type))
+        for index in definition.indexes:
+            self._insert_index_row(table_id, name, col_names, index)
+        for columns, constraint_name in definition.unique_constraints:
+            cname = constraint_name or generated_constraint_name(name, [col_names[c] for c in columns])
+            self.insert(ST_CONSTRAINT_ID, st_constraint_row(0, table_id, cname, columns))
+        for seq in definition.sequences:
+            sname = seq.name or generated_sequence_name(name, col_names[seq.col_pos])
+            self.insert(ST_SEQUENCE_ID, st_sequence_row(0, table_id, sname, seq, 0))
+        if definition.schedule is not None:
+            sched = definition.schedule
+            sname = sched.name or generated_schedule_name(name)
+            self.insert(
+                ST_SCHEDULED_ID, st_scheduled_row(0, table_id, sched.reducer_name, sname, sched.at_column)
+            )
+        self._refresh_schemas()
+        return self._ds.tables[table_id].schema
+
+    def _validate_definition(self, definition: TableDef) -> None:
+        names = [c[0] for c in definition.columns]
+        if len(set(names)) != len(names):
+            raise SchemaError(f"table `{definition.name}` has duplicate column names")
+        if not names:
+            raise SchemaError(f"table `{definition.name}` has no columns")
+        n = len(names)
+        for index in definition.indexes:
+            if not index.columns or any(not 0 <= c < n for c in index.columns):
+                raise SchemaError(f"an index of `{definition.name}` refers to a missing column")
+        for columns, _ in definition.unique_constraints:
+            if not any(tuple(i.columns) == tuple(columns) for i in definition.indexes):
+                raise SchemaError(f"a unique constraint of `{definition.name}` has no index on its columns")
+        for seq in definition.sequences:
+            if not 0 <= seq.col_pos < n:
+                raise SchemaError(f"a sequence of `{definition.name}` refers to a missing column")
+
+    def _insert_index_row(self, table_id: int, table_name: str, col_names: list[str], index: IndexDef) -> int:
+        iname = index.name or generated_index_name(
+            table_name, [col_names[c] for c in index.columns], index.algorithm
+        )
+        row = self.insert(ST_INDEX_ID, st_index_row(0, table_id, iname, index.columns, index.algorithm))
+        return row[0]
+
+    def drop_table(self, table_id: int) -> None:
+        """Drop a table with its rows, indexes, constraints, sequences, schedule and RLS rules."""
+        table = self.table(table_id)
+        if table.schema.is_system:
+            raise SchemaError(f"system table `{table.name}` cannot be dropped")
+        self.clear(table_id)
+        for system_id, column in (
+            (ST_COLUMN_ID, 0),
+            (ST_INDEX_ID, 1),
+            (ST_CONSTRAINT_ID, 2),
+            (ST_SEQUENCE_ID, 2),
+            (ST_SCHEDULED_ID, 1),
+            (ST_ROW_LEVEL_SECURITY_ID, 0),
+        ):
+            for row in [r for r in self._ds.tables[system_id].rows.values() if r[column] == table_id]:
+                self.delete(system_id, row)
+        self.delete(ST_TABLE_ID, self.find(ST_TABLE_ID, self._pk_index(ST_TABLE_ID), table_id))  # type: ignore[arg-type]
+        self._refresh_schemas()
+
+    def _pk_index(self, table_id: int) -> int:
+        return self.table(table_id).unique_indexes[0].schema.index_id
+
+    def create_index(
+        self, table_id: int, index: IndexDef, unique: bool = False, name: str | None = None
+    ) -> int:
+        """Add an index (and a unique constraint when ``unique``) to an existing table; returns its id."""
+        table = self.table(table_id)
+        col_names = [c.name for c in table.schema.columns]
+        if any(not 0 <= c < len(col_names) for c in index.columns) or not index.columns:
+            raise SchemaError(f"index on `{table.name}` refers to a missing column")
+        index_id = self._insert_index_row(table_id, table.name, col_names, index)
+        if unique:
+            cname = name or generated_constraint_name(table.name, [col_names[c] for c in index.columns])
+            self.insert(ST_CONSTRAINT_ID, st_constraint_row(0, table_id, cname, index.columns))
+        self._refresh_schemas()
+        return index_id
+
+    def drop_index(self, table_id: int, index_id: int) -> None:
+        """Drop an index, and the unique constraint it backs, if any."""
+        table = self.table(table_id)
+        index = self._index(table, index_id)
+        if (
+            table.schema.primary_key is not None
+            and index.columns == (table.schema.primary_key,)
+            and index.unique
+        ):
+            raise SchemaError(f"the primary key index of `{table.name}` cannot be dropped")
+        row = self.find(ST_INDEX_ID, self._pk_index(ST_INDEX_ID), index_id)
+        assert row is not None
+        self.delete(ST_INDEX_ID, row)
+        if index.unique and sum(1 for i in table.indexes if i.columns == index.columns) == 1:
+            for c in table.schema.constraints:
+                if c.columns == index.columns:
+                    constraint = self.find(
+                        ST_CONSTRAINT_ID, self._pk_index(ST_CONSTRAINT_ID), c.constraint_id
+                    )
+                    assert constraint is not None
+                    self.delete(ST_CONSTRAINT_ID, constraint)
+        self._refresh_schemas()
+
+    def set_table_access(self, table_id: int, public: bool) -> None:
+        row = self.find(ST_TABLE_ID, self._pk_index(ST_TABLE_ID), table_id)
+        if row is None:
+            raise NoSuchTableError(table_id)
+        self.update(
+            ST_TABLE_ID, self._pk_index(ST_TABLE_ID), (*row[:3], "public" if public else "private", row[4])
+        )
+        self._refresh_schemas()
+
+    def set_schedule(self, table_id: int, reducer_name: str | None, at_column: int | None = None) -> None:
+        """Attach (or with None, detach) a scheduled reducer to a table."""
+        table = self.table(table_id)
+        for row in [r for r in self._ds.tables[ST_SCHEDULED_ID].rows.values() if r[1] == table_id]:
+            self.delete(ST_SCHEDULED_ID, row)
+        if reducer_name is not None:
+            assert at_column is not None
+            self.insert(
+                ST_SCHEDULED_ID,
+                st_scheduled_row(0, table_id, reducer_name, generated_schedule_name(table.name), at_column),
+            )
+        self._refresh_schemas()
+
+    def _refresh_schemas(self) -> None:
+        touched = self._schema_touched
+        self._schema_touched = set()
+        self._ds.refresh_schemas(touched, self._dropped)
+
+    # -- finishing --------------------------------------------------------------------------------------------
+
+    def _net_changes(self) -> TxData:
+        data = TxData(schema_changed=bool(self._ds_schema_changed()))
+        for table_id in sorted(self._changes):
+            changes = self._changes[table_id]
+            inserted, deleted = changes.inserted, changes.deleted
+            if not inserted and not deleted:
+                continue
+            table = changes.table
+            rows = table.rows
+            insert_rows = [rows[rid] for rid in inserted]
+            insert_bytes = list(inserted.values())
+            delete_rows = list(deleted.values())
+            if insert_rows and delete_rows:
+                insert_rows, insert_bytes, delete_rows = _cancel_reinserted(
+                    insert_rows, insert_bytes, delete_rows
+                )
+                if not insert_rows and not delete_rows:
+                    continue
+            encode = table.encode
+            data.tables.append(
+                TableChanges(
+                    table_id,
+                    table.name,
+                    table.schema,
+                    insert_rows,
+                    delete_rows,
+                    insert_bytes,
+                    [encode(r) for r in delete_rows],
+                )
+            )
+        return data
+
+    def _ds_schema_changed(self) -> bool:
+        return any(table_id in self._changes for table_id in SCHEMA_TABLE_IDS)
+
+    def _undo(self) -> None:
+        tables = self._ds.tables
+        for table_id, table in self._dropped.items():
+            tables[table_id] = table
+        for changes in self._changes.values():
+            table = changes.table
+            for rid in changes.inserted:
+                table.remove(rid)
+            for rid, row in changes.deleted.items():
+                table.add(rid, row)
+        for seq, allocated in reversed(self._seq_undo):
+            seq.allocated = allocated
+        schema_ids = {
+            ch.table.table_id for ch in self._changes.values() if ch.table.table_id in SCHEMA_TABLE_IDS
+        }
+        if schema_ids or self._dropped:
+            self._ds.rebuild_all_schemas()
+
+
+def _cancel_reinserted(
+    insert_rows: list[Row], insert_bytes: list[bytes], delete_rows: list[Row]
+) -> tuple[list[Row], list[bytes], list[Row]]:
+    """Drop (insert, delete) pairs of the same row: a deleted row put back in the same transaction."""
+    common = set(insert_rows).intersection(delete_rows)
+    if not common:
+        return insert_rows, insert_bytes, delete_rows
+    kept = [(r, b) for r, b in zip(insert_rows, insert_bytes, strict=True) if r not in common]
+    return [r for r, _ in kept], [b for _, b in kept], [r for r in delete_rows if r not in common]
