@@ -112,7 +112,7 @@ def values_of(ty: AlgebraicType) -> st.SearchStrategy[Any]:
     if isinstance(ty, ArrayType):
         if ty == BYTES:
             return st.binary(max_size=20)
-        return st.lists(values_of(ty.elem), max_size=4)
+        return st.lists(values_of(ty.elem), max_size=4).map(tuple)
     if isinstance(ty, ProductType):
         return st.tuples(*(values_of(e.type) for e in ty.elements))
     if isinstance(ty, SumType):

@@ -112,7 +112,7 @@ def test_recursive_type_through_typespace():
     ts = Typespace()
     tree = RefType(0)
     ts.types.append(ProductType.of(("value", U32), ("children", ArrayType(tree))))
-    value = (1, [(2, []), (3, [(4, [])])])
+    value = (1, ((2, ()), (3, ((4, ()),))))
     data = encode(tree, value, ts)
     assert decode(tree, data, ts) == value
     deep = b"\x00\x00\x00\x00" + b"\x01\x00\x00\x00" * 100_000  # a chain far deeper than the recursion limit

@@ -65,9 +65,9 @@ VECTORS = [
     (STRING, "hi", "02000000" + "6869"),
     (STRING, "é", "02000000" + "c3a9"),
     (BYTES, b"\x01\x02", "02000000" + "0102"),
-    (ArrayType(U16), [1, 2], "02000000" + "0100" + "0200"),
-    (ArrayType(STRING), ["a"], "01000000" + "01000000" + "61"),
-    (ArrayType(ArrayType(BOOL)), [[True], []], "02000000" + "01000000" + "01" + "00000000"),
+    (ArrayType(U16), (1, 2), "02000000" + "0100" + "0200"),
+    (ArrayType(STRING), ("a",), "01000000" + "01000000" + "61"),
+    (ArrayType(ArrayType(BOOL)), ((True,), ()), "02000000" + "01000000" + "01" + "00000000"),
     (UNIT, (), ""),
     (ProductType.of(("a", U8), ("b", STRING)), (7, "x"), "07" + "01000000" + "78"),
     (ProductType.of(U32, U64, STRING), (1, 2, "ab"), "01000000" + "0200000000000000" + "02000000" + "6162"),
@@ -95,3 +95,10 @@ VECTORS = [
 def test_vector(ty, value, hex_bytes):
     assert encode(ty, value).hex() == hex_bytes
     assert decode(ty, bytes.fromhex(hex_bytes)) == value
+
+
+def test_arrays_encode_from_lists_and_decode_to_hashable_tuples():
+    ty = ArrayType(ArrayType(U16))
+    data = encode(ty, [[1], [2, 3]])
+    decoded = decode(ty, data)
+    assert decoded == ((1,), (2, 3)) and hash(decoded)

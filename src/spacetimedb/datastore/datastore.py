@@ -7,7 +7,7 @@ from typing import Any
 
 from spacetimedb.sats import DecodeError, codec
 
-from .errors import DatastoreError, SchemaError, UniqueConstraintViolation
+from .errors import DatastoreError, SchemaError, TransactionClosedError, UniqueConstraintViolation
 from .locking import RWLock
 from .schema import (
     FIRST_USER_ID,
@@ -129,7 +129,8 @@ class Datastore:
     def commit(self, tx: MutTx, downgrade: bool = False) -> TxData:
         """Finish ``tx``, returning its net changes. With ``downgrade`` the caller keeps a read lock (release it
         with ``release_read``) so it can look at exactly the post-commit state."""
-        tx._check_open()
+        if tx._closed:
+            raise TransactionClosedError("the transaction is already finished")
         try:
             if tx._schema_touched:
                 tx._refresh_schemas()

@@ -1,69 +1,82 @@
-"""A readers-writer lock: many read-only transactions, or one mutable transaction."""
+"""A readers-writer lock: many read-only transactions, or one mutable transaction.
+
+The writer path is the hot one (every reducer opens a mutable transaction), so it is one C-level lock
+acquire when no reader is active. Writers are preferred: a writer holds ``_gate`` while it waits for active
+readers to leave, and new readers must pass ``_gate``, so a stream of readers cannot starve it.
+"""
 
 from __future__ import annotations
 
 import threading
 
+_get_ident = threading.get_ident
+
 
 class RWLock:
-    """Writer-preferring readers-writer lock (a waiting writer blocks new readers, so it cannot starve)."""
-
-    __slots__ = ("_cond", "_readers", "_writer", "_writers_waiting")
+    __slots__ = ("_count", "_drained", "_gate", "_readers", "_writer")
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._gate = threading.Lock()
+        self._count = threading.Lock()
         self._readers = 0
         self._writer: int | None = None
-        self._writers_waiting = 0
+        # set by a writer waiting for the last reader to leave; that reader sets it
+        self._drained: threading.Event | None = None
 
     def acquire_read(self, timeout: float | None = None) -> bool:
-        with self._cond:
-            if self._writer is None and not self._writers_waiting:
-                self._readers += 1
-                return True
-            if self._writer == threading.get_ident():
-                raise RuntimeError("a thread holding the write lock cannot also take the read lock")
-            ok = self._cond.wait_for(lambda: self._writer is None and not self._writers_waiting, timeout)
-            if ok:
-                self._readers += 1
-            return ok
+        if self._writer == _get_ident():
+            raise RuntimeError("a thread holding the write lock cannot also take the read lock")
+        if timeout is None:
+            self._gate.acquire()
+        elif not self._gate.acquire(timeout=timeout):
+            return False
+        with self._count:
+            self._readers += 1
+        self._gate.release()
+        return True
 
     def release_read(self) -> None:
-        with self._cond:
+        with self._count:
             self._readers -= 1
-            if self._readers == 0:
-                self._cond.notify_all()
+            if self._readers == 0 and self._drained is not None:
+                self._drained.set()
 
     def acquire_write(self, timeout: float | None = None) -> bool:
-        me = threading.get_ident()
-        with self._cond:
-            if self._writer is None and self._readers == 0:
-                self._writer = me
+        me = _get_ident()
+        if self._writer == me:
+            raise RuntimeError("the write lock is not reentrant: a mutable transaction is already open here")
+        if timeout is None:
+            self._gate.acquire()
+        elif not self._gate.acquire(timeout=timeout):
+            return False
+        if self._readers and not self._wait_for_readers(timeout):
+            self._gate.release()
+            return False
+        self._writer = me
+        return True
+
+    def _wait_for_readers(self, timeout: float | None) -> bool:
+        drained = threading.Event()
+        with self._count:
+            if not self._readers:
                 return True
-            if self._writer == me:
-                raise RuntimeError(
-                    "the write lock is not reentrant: a mutable transaction is already open here"
-                )
-            self._writers_waiting += 1
-            try:
-                ok = self._cond.wait_for(lambda: self._writer is None and self._readers == 0, timeout)
-                if ok:
-                    self._writer = me
-                return ok
-            finally:
-                self._writers_waiting -= 1
+            self._drained = drained
+        try:
+            return drained.wait(timeout)
+        finally:
+            with self._count:
+                self._drained = None
 
     def release_write(self) -> None:
-        with self._cond:
-            self._writer = None
-            self._cond.notify_all()
+        self._writer = None
+        self._gate.release()
 
     def downgrade(self) -> None:
         """Turn the held write lock into a read lock atomically (no writer can slip in between)."""
-        with self._cond:
-            self._writer = None
+        with self._count:
             self._readers += 1
-            self._cond.notify_all()
+        self._writer = None
+        self._gate.release()
 
     @property
     def write_locked(self) -> bool:

@@ -105,7 +105,8 @@ class SequenceSchema:
     start: int = 1
     min_value: int = 1
     max_value: int = (1 << 127) - 1
-    allocated: int = 0
+    # the persisted bound when this schema was derived; the live value is in the datastore's Sequence
+    allocated: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +327,7 @@ def st_table_row(table_id: int, name: str, is_system: bool, public: bool, pk: in
         name,
         "system" if is_system else "user",
         "public" if public else "private",
-        None if pk is None else [pk],
+        None if pk is None else (pk,),
     )
 
 
@@ -340,14 +341,14 @@ def st_index_row(
     tag = ALGORITHM_TAGS.get(algorithm)
     if tag is None:
         raise SchemaError(f"unknown index algorithm {algorithm!r} (expected btree, hash or direct)")
-    payload = (columns[0],) if algorithm == "direct" else (list(columns),)
+    payload = (columns[0],) if algorithm == "direct" else (tuple(columns),)
     return (index_id, table_id, name, SumValue(tag, payload))
 
 
 def st_constraint_row(
     constraint_id: int, table_id: int, name: str, columns: Sequence[int]
 ) -> tuple[Any, ...]:
-    return (constraint_id, name, table_id, SumValue(1, (list(columns),)))
+    return (constraint_id, name, table_id, SumValue(1, (tuple(columns),)))
 
 
 def st_sequence_row(

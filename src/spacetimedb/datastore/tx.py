@@ -10,7 +10,7 @@ changes at commit. Read-only transactions hold the reader lock and read the tabl
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -76,11 +76,11 @@ class TableChanges:
     delete_bytes: list[bytes]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class TxData:
-    """What a committed transaction changed, ordered by table id."""
+    """What a committed transaction changed, ordered by table id. Read-only: one object may be shared."""
 
-    tables: list[TableChanges] = field(default_factory=list)
+    tables: tuple[TableChanges, ...] = ()
     schema_changed: bool = False
 
     def is_empty(self) -> bool:
@@ -91,6 +91,9 @@ class TxData:
             if changes.table_id == table_id:
                 return changes
         return None
+
+
+EMPTY_TX_DATA = TxData()
 
 
 class _Changes:
@@ -230,7 +233,8 @@ class MutTx(_Reader):
     __slots__ = ("_changes", "_dropped", "_schema_touched", "_seq_undo", "downgraded")
 
     def __init__(self, datastore: Datastore) -> None:
-        super().__init__(datastore)
+        self._ds = datastore
+        self._closed = False
         self._changes: dict[int, _Changes] = {}
         self._seq_undo: list[tuple[Sequence, int]] = []
         self._schema_touched: set[int] = set()
@@ -529,7 +533,9 @@ class MutTx(_Reader):
     # -- finishing --------------------------------------------------------------------------------------------
 
     def _net_changes(self) -> TxData:
-        data = TxData(schema_changed=bool(self._ds_schema_changed()))
+        if not self._changes:
+            return EMPTY_TX_DATA
+        tables = []
         for table_id in sorted(self._changes):
             changes = self._changes[table_id]
             inserted, deleted = changes.inserted, changes.deleted
@@ -547,7 +553,7 @@ class MutTx(_Reader):
                 if not insert_rows and not delete_rows:
                     continue
             encode = table.encode
-            data.tables.append(
+            tables.append(
                 TableChanges(
                     table_id,
                     table.name,
@@ -558,7 +564,7 @@ class MutTx(_Reader):
                     [encode(r) for r in delete_rows],
                 )
             )
-        return data
+        return TxData(tuple(tables), self._ds_schema_changed())
 
     def _ds_schema_changed(self) -> bool:
         return any(table_id in self._changes for table_id in SCHEMA_TABLE_IDS)

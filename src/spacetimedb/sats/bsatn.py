@@ -167,6 +167,7 @@ class _Compiler:
             "_str": str,
             "_bytes": bytes,
             "_len": len,
+            "tuple": tuple,
             "Some": Some,
             "SumValue": SumValue,
             "ScheduleAt": ScheduleAt,
@@ -571,8 +572,7 @@ class _Compiler:
             size = struct.calcsize(char)
             return [
                 *lines,
-                f"out = list(_unpack_from('<%d{char}' % n, buf, pos))",
-                f"return out, pos + n * {size}",
+                f"return _unpack_from('<%d{char}' % n, buf, pos), pos + n * {size}",
             ]
         body = self.dec_items([self.item(ty.elem, "x")], ["x"])
         return [
@@ -582,7 +582,7 @@ class _Compiler:
             "for _ in range(n):",
             *(f"    {line}" for line in body),
             "    append(x)",
-            "return out, pos",
+            "return tuple(out), pos",
         ]
 
     def whole_buffer_decoder(self, ty: AlgebraicType) -> str | None:

@@ -180,10 +180,10 @@ class _Builder:
         def to_json_untyped(v: Any) -> Json:
             return [to_elem_untyped(x) for x in v]
 
-        def from_json(j: Json, path: str) -> list[Any]:
-            if not isinstance(j, list):
+        def from_json(j: Json, path: str) -> tuple[Any, ...]:
+            if not isinstance(j, (list, tuple)):
                 raise _fail(ty, j, path, "not an array")
-            return [from_elem(x, f"{path}[{i}]") for i, x in enumerate(j)]
+            return tuple(from_elem(x, f"{path}[{i}]") for i, x in enumerate(j))
 
         return to_json, to_json_untyped, from_json
 

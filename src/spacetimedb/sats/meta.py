@@ -84,9 +84,9 @@ def type_to_value(ty: AlgebraicType) -> SumValue:
     if isinstance(ty, RefType):
         return SumValue(0, ty.index)
     if isinstance(ty, SumType):
-        return SumValue(1, ([(v.name, type_to_value(v.type)) for v in ty.variants],))
+        return SumValue(1, (tuple((v.name, type_to_value(v.type)) for v in ty.variants),))
     if isinstance(ty, ProductType):
-        return SumValue(2, ([(e.name, type_to_value(e.type)) for e in ty.elements],))
+        return SumValue(2, (tuple((e.name, type_to_value(e.type)) for e in ty.elements),))
     if isinstance(ty, ArrayType):
         return SumValue(3, type_to_value(ty.elem))
     if isinstance(ty, PrimitiveType):
