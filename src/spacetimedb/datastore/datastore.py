@@ -129,6 +129,13 @@ class Datastore:
     def commit(self, tx: MutTx, downgrade: bool = False) -> TxData:
         """Finish ``tx``, returning its net changes. With ``downgrade`` the caller keeps a read lock (release it
         with ``release_read``) so it can look at exactly the post-commit state."""
+        data = self.prepare_commit(tx)
+        self.finish_commit(tx, downgrade)
+        return data
+
+    def prepare_commit(self, tx: MutTx) -> TxData:
+        """First half of a commit: compute the net changes; the writer lock stays held until
+        ``finish_commit``, so the caller can log the transaction before anyone sees its effects."""
         if tx._closed:
             raise TransactionClosedError("the transaction is already finished")
         try:
@@ -139,12 +146,14 @@ class Datastore:
             self.rollback(tx)
             raise
         tx._closed = True
+        return data
+
+    def finish_commit(self, tx: MutTx, downgrade: bool = False) -> None:
         if downgrade:
             tx.downgraded = True
             self.lock.downgrade()
         else:
             self.lock.release_write()
-        return data
 
     def rollback(self, tx: MutTx) -> None:
         if tx._closed:

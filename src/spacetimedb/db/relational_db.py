@@ -1,0 +1,335 @@
+"""RelationalDB: the datastore made durable.
+
+``open`` takes the directory lock, restores the newest usable snapshot, replays the commitlog after it (schema
+transactions included, so tables appear and change exactly as they did), and resumes the sequences at their
+persisted bounds. ``commit_tx`` encodes the transaction's record and hands it to the durability worker while
+still holding the writer lock, so the log order is the commit order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from spacetimedb.commitlog import Commitlog, CommitlogOptions, TxInputs, decode_tx_record, encode_tx_record
+from spacetimedb.datastore import Datastore, MutTx, ReadTx, TxData
+from spacetimedb.durability import DirectoryLock, Durability, DurabilityOptions, SnapshotRepo
+
+log = logging.getLogger(__name__)
+
+DurableListener = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class DbOptions:
+    """How a durable database is kept on disk."""
+
+    max_segment_size: int = 1 << 30
+    # take a snapshot after this many committed transactions (0 = never)
+    snapshot_interval: int = 100_000
+    # report replay progress every this many transactions
+    replay_progress_every: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """The outcome of ``commit_tx``: the transaction's offset (None when it changed nothing) and its data."""
+
+    offset: int | None
+    tx_data: TxData
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStats:
+    snapshot_offset: int | None
+    replayed: int
+    seconds: float
+
+
+class RelationalDB:
+    """A database: a ``Datastore`` plus, when durable, its commitlog, durability worker and snapshots."""
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        *,
+        path: Path | None = None,
+        durability: Durability | None = None,
+        lock: DirectoryLock | None = None,
+        snapshots: SnapshotRepo | None = None,
+        options: DbOptions | None = None,
+        next_offset: int = 0,
+        open_stats: OpenStats | None = None,
+    ) -> None:
+        self.datastore = datastore
+        self.path = path
+        self.options = options or DbOptions()
+        self.open_stats = open_stats
+        self._durability = durability
+        self._lock = lock
+        self._snapshots = snapshots
+        self._next_offset = next_offset
+        self._commits_since_snapshot = 0
+        self._listeners: list[DurableListener] = []
+        self._snapshot_thread: threading.Thread | None = None
+        self._closed = False
+
+    # -- constructors ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def in_memory(cls) -> RelationalDB:
+        """A database with no disk at all: commits are "durable" the moment they are made."""
+        return cls(Datastore())
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        options: DbOptions | None = None,
+        *,
+        fsync: Callable[[int], None] | None = None,
+    ) -> RelationalDB:
+        """Open (or create) the durable database in ``path``; see the module docstring."""
+        options = options or DbOptions()
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        lock = DirectoryLock(root).acquire()
+        try:
+            return cls._open_locked(root, options, lock, fsync)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _open_locked(
+        cls, root: Path, options: DbOptions, lock: DirectoryLock, fsync: Callable[[int], None] | None
+    ) -> RelationalDB:
+        started = time.monotonic()
+        clog_options = CommitlogOptions(max_segment_size=options.max_segment_size)
+        extra = {"fsync": fsync} if fsync is not None else {}
+        clog = Commitlog.open(root / "clog", clog_options, **extra)
+        try:
+            snapshots = SnapshotRepo(root / "snapshots")
+            datastore = Datastore()
+            log_end = clog.next_offset
+            snapshot = snapshots.latest(max_offset=log_end - 1) if log_end else None
+            start = 0
+            if snapshot is not None:
+                datastore.import_rows(snapshot.tables)
+                start = snapshot.offset + 1
+                log.info("restored snapshot at offset %d from %s", snapshot.offset, root)
+            replayed = cls._replay(datastore, clog, start, options)
+            datastore.reset_sequences_from_rows()
+            durability = Durability(clog, DurabilityOptions(commitlog=clog_options))
+        except BaseException:
+            clog.close()
+            raise
+        stats = OpenStats(None if snapshot is None else snapshot.offset, replayed, time.monotonic() - started)
+        if replayed:
+            log.info("replayed %d transaction(s) of %s in %.2fs", replayed, root, stats.seconds)
+        db = cls(
+            datastore,
+            path=root,
+            durability=durability,
+            lock=lock,
+            snapshots=snapshots,
+            options=options,
+            next_offset=log_end,
+            open_stats=stats,
+        )
+        durability.add_durable_listener(db._notify_durable)
+        return db
+
+    @staticmethod
+    def _replay(datastore: Datastore, clog: Commitlog, start: int, options: DbOptions) -> int:
+        count = 0
+        expected = start
+        for offset, payload in clog.transactions_from(start):
+            if offset < start:
+                continue
+            if offset != expected:
+                raise RuntimeError(f"commitlog offsets jump from {expected} to {offset}")
+            record = decode_tx_record(payload)
+            datastore.replay_transaction(record.inserts, record.deletes)
+            for table_id in record.truncates:
+                datastore.tables[table_id].clear()
+            expected += 1
+            count += 1
+            if count % options.replay_progress_every == 0:
+                log.info("replay: %d transactions (offset %d)", count, offset)
+        return count
+
+    # -- transactions ---------------------------------------------------------------------------------------
+
+    def begin_mut_tx(self, timeout: float | None = None) -> MutTx:
+        self._check_open()
+        return self.datastore.begin_mut_tx(timeout)
+
+    def begin_tx(self, timeout: float | None = None) -> ReadTx:
+        self._check_open()
+        return self.datastore.begin_tx(timeout)
+
+    def rollback(self, tx: MutTx) -> None:
+        self.datastore.rollback(tx)
+
+    def commit_tx(
+        self, tx: MutTx, inputs: TxInputs | None = None, *, downgrade: bool = False
+    ) -> CommitResult:
+        """Commit ``tx`` and queue its record for durability; returns at once with the offset.
+
+        With ``downgrade`` the caller keeps a read lock on the post-commit state (release it with
+        ``release_read``). A transaction that changed nothing gets no offset and is not logged.
+        """
+        datastore = self.datastore
+        data = datastore.prepare_commit(tx)
+        offset: int | None = None
+        try:
+            if data.tables:
+                offset = self._log(data, inputs)
+                self._commits_since_snapshot += 1
+        finally:
+            datastore.finish_commit(tx, downgrade)
+        if offset is not None and self._durability is None:
+            self._notify_durable(offset)
+        if self._commits_since_snapshot >= self.options.snapshot_interval > 0 and self._snapshots is not None:
+            self.take_snapshot()
+        return CommitResult(offset, data)
+
+    def _log(self, data: TxData, inputs: TxInputs | None) -> int:
+        inserts = [(t.table_id, t.insert_bytes) for t in data.tables if t.insert_bytes]
+        deletes = [(t.table_id, t.delete_bytes) for t in data.tables if t.delete_bytes]
+        if self._durability is None:
+            offset = self._next_offset
+            self._next_offset = offset + 1
+            return offset
+        offset = self._durability.append_tx(encode_tx_record(inputs, None, inserts, deletes))
+        self._next_offset = offset + 1
+        return offset
+
+    def release_read(self) -> None:
+        self.datastore.release_read()
+
+    @contextmanager
+    def mut_tx(self, inputs: TxInputs | None = None) -> Iterator[MutTx]:
+        """``with db.mut_tx() as tx:`` commits on a normal exit and rolls back on an exception."""
+        tx = self.begin_mut_tx()
+        try:
+            yield tx
+        except BaseException:
+            self.rollback(tx)
+            raise
+        self.commit_tx(tx, inputs)
+
+    @contextmanager
+    def read_tx(self) -> Iterator[ReadTx]:
+        tx = self.begin_tx()
+        try:
+            yield tx
+        finally:
+            tx.release()
+
+    # -- durability ------------------------------------------------------------------------------------------
+
+    @property
+    def next_offset(self) -> int:
+        return self._next_offset
+
+    def durable_offset(self) -> int | None:
+        if self._durability is None:
+            return self._next_offset - 1 if self._next_offset else None
+        return self._durability.durable_offset()
+
+    def wait_durable(self, offset: int, timeout: float | None = None) -> bool:
+        if self._durability is None:
+            return offset < self._next_offset
+        return self._durability.wait_durable(offset, timeout)
+
+    def add_durable_listener(self, callback: DurableListener) -> None:
+        """``callback(offset)`` runs after each fsync (on the durability thread), or at commit in memory."""
+        self._listeners.append(callback)
+
+    def remove_durable_listener(self, callback: DurableListener) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _notify_durable(self, offset: int) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(offset)
+            except Exception:
+                log.exception("durable-offset listener failed")
+
+    def set_failure_handler(self, callback: Callable[[BaseException], None]) -> None:
+        if self._durability is not None:
+            self._durability.set_failure_handler(callback)
+
+    @property
+    def failed(self) -> BaseException | None:
+        return None if self._durability is None else self._durability.failed
+
+    @property
+    def is_durable(self) -> bool:
+        return self._durability is not None
+
+    # -- snapshots ---------------------------------------------------------------------------------------------
+
+    def take_snapshot(self, wait: bool = False) -> int | None:
+        """Snapshot the committed state at the last offset; the file is written on a background thread."""
+        if self._snapshots is None or not self._next_offset:
+            return None
+        if self._snapshot_thread is not None and self._snapshot_thread.is_alive():
+            if not wait:
+                return None
+            self._snapshot_thread.join()
+        with self.read_tx():
+            offset = self._next_offset - 1
+            rows = self.datastore.export_rows()
+        self._commits_since_snapshot = 0
+        repo = self._snapshots
+
+        def write() -> None:
+            try:
+                repo.write(offset, rows)
+            except Exception:
+                log.exception("writing the snapshot at offset %d failed", offset)
+
+        self._snapshot_thread = threading.Thread(target=write, name=f"snapshot:{self.path}", daemon=True)
+        self._snapshot_thread.start()
+        if wait:
+            self._snapshot_thread.join()
+        return offset
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the database is closed")
+
+    def close(self) -> None:
+        """Flush and fsync everything, stop the worker, release the directory lock. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._snapshot_thread is not None:
+                self._snapshot_thread.join()
+            if self._durability is not None:
+                self._durability.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> RelationalDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path is not None else "memory"
+        return f"RelationalDB({where}, next_offset={self._next_offset})"
