@@ -1,0 +1,395 @@
+"""SpacetimeDB's client protocol v2 (``v2.bsatn.spacetimedb``) and its v3 framing (``v3.bsatn.spacetimedb``).
+
+Messages are BSATN sums; their SATS types are declared here (``CLIENT_MESSAGE``, ``SERVER_MESSAGE``) so that any
+message can be encoded or decoded generically. The messages a server sends on every transaction (row lists,
+transaction updates, reducer results) also have hand-written encoders that splice already-encoded rows into
+the output without decoding them, so a row is encoded once and its bytes reused for every subscriber.
+
+Framing: a server frame is a one-byte compression tag (0 none, 1 brotli, 2 gzip) then the body; in v2 the body is
+one message, in v3 one or more concatenated messages. Client frames carry no tag; v3 client frames may also
+concatenate messages.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from spacetimedb.sats import (
+    BYTES,
+    CONNECTION_ID,
+    IDENTITY,
+    STRING,
+    TIME_DURATION,
+    TIMESTAMP,
+    U8,
+    U16,
+    U32,
+    U64,
+    ArrayType,
+    ConnectionId,
+    DecodeError,
+    Identity,
+    ProductType,
+    SumType,
+    SumValue,
+    Timestamp,
+    codec,
+    option,
+    result,
+)
+
+PROTOCOL_V2 = "v2.bsatn.spacetimedb"
+PROTOCOL_V3 = "v3.bsatn.spacetimedb"
+
+COMPRESSION_NONE = 0
+COMPRESSION_BROTLI = 1
+COMPRESSION_GZIP = 2
+# Like SpacetimeDB: only bodies above this size are worth compressing.
+COMPRESS_THRESHOLD = 1024
+
+# ---- SATS types of the messages ---------------------------------------------------------------------------
+
+QUERY_SET_ID = ProductType.of(("id", U32))
+ROW_SIZE_HINT = SumType.of(("FixedSize", U16), ("RowOffsets", ArrayType(U64)))
+BSATN_ROW_LIST = ProductType.of(("size_hint", ROW_SIZE_HINT), ("rows_data", BYTES))
+SINGLE_TABLE_ROWS = ProductType.of(("table", STRING), ("rows", BSATN_ROW_LIST))
+QUERY_ROWS = ProductType.of(("tables", ArrayType(SINGLE_TABLE_ROWS)))
+TABLE_UPDATE_ROWS = SumType.of(
+    ("PersistentTable", ProductType.of(("inserts", BSATN_ROW_LIST), ("deletes", BSATN_ROW_LIST))),
+    ("EventTable", ProductType.of(("events", BSATN_ROW_LIST))),
+)
+TABLE_UPDATE = ProductType.of(("table_name", STRING), ("rows", ArrayType(TABLE_UPDATE_ROWS)))
+QUERY_SET_UPDATE = ProductType.of(("query_set_id", QUERY_SET_ID), ("tables", ArrayType(TABLE_UPDATE)))
+TRANSACTION_UPDATE = ProductType.of(("query_sets", ArrayType(QUERY_SET_UPDATE)))
+REDUCER_OUTCOME = SumType.of(
+    ("Ok", ProductType.of(("ret_value", BYTES), ("transaction_update", TRANSACTION_UPDATE))),
+    "OkEmpty",
+    ("Err", BYTES),
+    ("InternalError", STRING),
+)
+PROCEDURE_STATUS = SumType.of(("Returned", BYTES), ("InternalError", STRING))
+
+CLIENT_MESSAGE = SumType.of(
+    (
+        "Subscribe",
+        ProductType.of(
+            ("request_id", U32), ("query_set_id", QUERY_SET_ID), ("query_strings", ArrayType(STRING))
+        ),
+    ),
+    ("Unsubscribe", ProductType.of(("request_id", U32), ("query_set_id", QUERY_SET_ID), ("flags", U8))),
+    ("OneOffQuery", ProductType.of(("request_id", U32), ("query_string", STRING))),
+    ("CallReducer", ProductType.of(("request_id", U32), ("flags", U8), ("reducer", STRING), ("args", BYTES))),
+    (
+        "CallProcedure",
+        ProductType.of(("request_id", U32), ("flags", U8), ("procedure", STRING), ("args", BYTES)),
+    ),
+)
+SERVER_MESSAGE = SumType.of(
+    (
+        "InitialConnection",
+        ProductType.of(("identity", IDENTITY), ("connection_id", CONNECTION_ID), ("token", STRING)),
+    ),
+    (
+        "SubscribeApplied",
+        ProductType.of(("request_id", U32), ("query_set_id", QUERY_SET_ID), ("rows", QUERY_ROWS)),
+    ),
+    (
+        "UnsubscribeApplied",
+        ProductType.of(("request_id", U32), ("query_set_id", QUERY_SET_ID), ("rows", option(QUERY_ROWS))),
+    ),
+    (
+        "SubscriptionError",
+        ProductType.of(("request_id", option(U32)), ("query_set_id", QUERY_SET_ID), ("error", STRING)),
+    ),
+    ("TransactionUpdate", TRANSACTION_UPDATE),
+    ("OneOffQueryResult", ProductType.of(("request_id", U32), ("result", result(QUERY_ROWS, STRING)))),
+    (
+        "ReducerResult",
+        ProductType.of(("request_id", U32), ("timestamp", TIMESTAMP), ("result", REDUCER_OUTCOME)),
+    ),
+    (
+        "ProcedureResult",
+        ProductType.of(
+            ("status", PROCEDURE_STATUS),
+            ("timestamp", TIMESTAMP),
+            ("total_host_execution_duration", TIME_DURATION),
+            ("request_id", U32),
+        ),
+    ),
+)
+
+# client message tags
+SUBSCRIBE, UNSUBSCRIBE, ONE_OFF_QUERY, CALL_REDUCER, CALL_PROCEDURE = range(5)
+# server message tags
+(
+    INITIAL_CONNECTION,
+    SUBSCRIBE_APPLIED,
+    UNSUBSCRIBE_APPLIED,
+    SUBSCRIPTION_ERROR,
+    TRANSACTION_UPDATE_TAG,
+    ONE_OFF_QUERY_RESULT,
+    REDUCER_RESULT,
+    PROCEDURE_RESULT,
+) = range(8)
+# ReducerOutcome tags
+OUTCOME_OK, OUTCOME_OK_EMPTY, OUTCOME_ERR, OUTCOME_INTERNAL_ERROR = range(4)
+UNSUBSCRIBE_SEND_DROPPED_ROWS = 1
+
+_client_codec = codec(CLIENT_MESSAGE)
+_server_codec = codec(SERVER_MESSAGE)
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_I64 = struct.Struct("<q")
+_pack_u32 = _U32.pack
+_TAG = tuple(bytes((i,)) for i in range(256))
+
+
+# ---- decoding client messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    """A decoded client message: its tag (SUBSCRIBE, ...) and fields in protocol order."""
+
+    tag: int
+    fields: tuple[Any, ...]
+
+
+def decode_client_messages(frame: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
+    """Decode a client frame: exactly one message (v2) or one or more concatenated ones (v3)."""
+    if not len(frame):
+        raise DecodeError("empty client frame")
+    decode_from = _client_codec.decode_from
+    out: list[ClientMessage] = []
+    pos = 0
+    end = len(frame)
+    while pos < end:
+        message, pos = decode_from(frame, pos)
+        out.append(ClientMessage(message.tag, message.value))
+        if not batched:
+            break
+    if pos != end:
+        raise DecodeError(f"{end - pos} trailing byte(s) after a client message")
+    return out
+
+
+def encode_client_message(tag: int, *fields: Any) -> bytes:
+    return _client_codec.encode(SumValue(tag, fields))
+
+
+def decode_server_messages(body: bytes | bytearray | memoryview) -> list[SumValue]:
+    """Decode the (decompressed) body of a server frame into one or more messages."""
+    out = []
+    pos = 0
+    while pos < len(body):
+        message, pos = _server_codec.decode_from(body, pos)
+        out.append(message)
+    return out
+
+
+def encode_server_message(tag: int, *fields: Any) -> bytes:
+    """Generic (slower) encoding of any server message from canonical SATS values."""
+    return _server_codec.encode(SumValue(tag, fields))
+
+
+# ---- fast encoders for the messages sent on every transaction ------------------------------------------------
+
+
+def encode_row_list(rows: Sequence[bytes]) -> bytes:
+    """A BsatnRowList: a size hint (fixed row size when every row has the same non-zero size below 64 KiB,
+    else every row's start offset) and the concatenated rows."""
+    data = b"".join(rows)
+    count = len(rows)
+    if count:
+        size = len(rows[0])
+        if 0 < size <= 0xFFFF and size * count == len(data) and all(len(r) == size for r in rows):
+            return b"\x00" + _U16.pack(size) + _pack_u32(len(data)) + data
+    offsets = []
+    position = 0
+    for row in rows:
+        offsets.append(position)
+        position += len(row)
+    return b"\x01" + struct.pack(f"<I{count}Q", count, *offsets) + _pack_u32(len(data)) + data
+
+
+def decode_row_list(value: tuple[Any, Any]) -> list[bytes]:
+    """Split a decoded BsatnRowList (size_hint, rows_data) into its rows."""
+    hint, data = value
+    if hint.tag == 0:
+        size = hint.value
+        if size == 0:
+            if data:
+                raise DecodeError("a fixed row size of 0 with non-empty row data")
+            return []
+        if len(data) % size:
+            raise DecodeError(f"row data of {len(data)} bytes is not a multiple of the fixed row size {size}")
+        return [bytes(data[i : i + size]) for i in range(0, len(data), size)]
+    offsets = list(hint.value)
+    rows = []
+    for i, start in enumerate(offsets):
+        end = offsets[i + 1] if i + 1 < len(offsets) else len(data)
+        if not start <= end <= len(data):
+            raise DecodeError("row offsets out of order or beyond the row data")
+        rows.append(bytes(data[start:end]))
+    return rows
+
+
+def _str(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return _pack_u32(len(data)) + data
+
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """Rows of one table within a query set's update; row lists are BSATN row bytes."""
+
+    table_name: str
+    inserts: Sequence[bytes]
+    deletes: Sequence[bytes] = ()
+
+
+def encode_query_rows(tables: Iterable[tuple[str, Sequence[bytes]]]) -> bytes:
+    """QueryRows: for each table its name and a row list."""
+    parts = [b""]
+    count = 0
+    for name, rows in tables:
+        parts.append(_str(name))
+        parts.append(encode_row_list(rows))
+        count += 1
+    parts[0] = _pack_u32(count)
+    return b"".join(parts)
+
+
+def encode_query_set_update(query_set_id: int, tables: Sequence[TableRows]) -> bytes:
+    parts = [_pack_u32(query_set_id), _pack_u32(len(tables))]
+    for table in tables:
+        parts.append(_str(table.table_name))
+        parts.append(b"\x01\x00\x00\x00\x00")  # one TableUpdateRows entry, tag PersistentTable
+        parts.append(encode_row_list(table.inserts))
+        parts.append(encode_row_list(table.deletes))
+    return b"".join(parts)
+
+
+def encode_transaction_update_body(query_set_updates: Sequence[bytes]) -> bytes:
+    """The TransactionUpdate struct from already encoded QuerySetUpdates."""
+    return _pack_u32(len(query_set_updates)) + b"".join(query_set_updates)
+
+
+def transaction_update_message(query_set_updates: Sequence[bytes]) -> bytes:
+    return _TAG[TRANSACTION_UPDATE_TAG] + encode_transaction_update_body(query_set_updates)
+
+
+def reducer_result_ok(request_id: int, timestamp: Timestamp, query_set_updates: Sequence[bytes]) -> bytes:
+    return (
+        _TAG[REDUCER_RESULT]
+        + _pack_u32(request_id)
+        + _I64.pack(timestamp.micros)
+        + _TAG[OUTCOME_OK]
+        + b"\x00\x00\x00\x00"  # empty ret_value
+        + encode_transaction_update_body(query_set_updates)
+    )
+
+
+def reducer_result_err(request_id: int, timestamp: Timestamp, message: str) -> bytes:
+    """A reducer that failed with a user error: ``Err`` carrying the BSATN of the error string."""
+    payload = _str(message)
+    return (
+        _TAG[REDUCER_RESULT]
+        + _pack_u32(request_id)
+        + _I64.pack(timestamp.micros)
+        + _TAG[OUTCOME_ERR]
+        + _pack_u32(len(payload))
+        + payload
+    )
+
+
+def reducer_result_internal_error(request_id: int, timestamp: Timestamp, message: str) -> bytes:
+    return (
+        _TAG[REDUCER_RESULT]
+        + _pack_u32(request_id)
+        + _I64.pack(timestamp.micros)
+        + _TAG[OUTCOME_INTERNAL_ERROR]
+        + _str(message)
+    )
+
+
+def initial_connection(identity: Identity, connection_id: ConnectionId, token: str) -> bytes:
+    return _TAG[INITIAL_CONNECTION] + identity.to_le_bytes() + connection_id.to_le_bytes() + _str(token)
+
+
+def subscribe_applied(
+    request_id: int, query_set_id: int, tables: Iterable[tuple[str, Sequence[bytes]]]
+) -> bytes:
+    return (
+        _TAG[SUBSCRIBE_APPLIED] + _pack_u32(request_id) + _pack_u32(query_set_id) + encode_query_rows(tables)
+    )
+
+
+def unsubscribe_applied(
+    request_id: int, query_set_id: int, tables: Iterable[tuple[str, Sequence[bytes]]] | None
+) -> bytes:
+    rows = b"\x01" if tables is None else b"\x00" + encode_query_rows(tables)
+    return _TAG[UNSUBSCRIBE_APPLIED] + _pack_u32(request_id) + _pack_u32(query_set_id) + rows
+
+
+def subscription_error(request_id: int | None, query_set_id: int, error: str) -> bytes:
+    request = b"\x01" if request_id is None else b"\x00" + _pack_u32(request_id)
+    return _TAG[SUBSCRIPTION_ERROR] + request + _pack_u32(query_set_id) + _str(error)
+
+
+def one_off_query_result(
+    request_id: int, tables: Iterable[tuple[str, Sequence[bytes]]] | None, error: str | None = None
+) -> bytes:
+    body = b"\x01" + _str(error or "") if tables is None else b"\x00" + encode_query_rows(tables)
+    return _TAG[ONE_OFF_QUERY_RESULT] + _pack_u32(request_id) + body
+
+
+def procedure_internal_error(request_id: int, timestamp: Timestamp, message: str) -> bytes:
+    return (
+        _TAG[PROCEDURE_RESULT]
+        + b"\x01"
+        + _str(message)
+        + _I64.pack(timestamp.micros)
+        + _I64.pack(0)
+        + _pack_u32(request_id)
+    )
+
+
+# ---- frames ------------------------------------------------------------------------------------------------
+
+
+def server_frame(messages: Sequence[bytes], compression: int = COMPRESSION_NONE) -> bytes:
+    """A server frame: compression tag + body. Several messages only make sense in v3."""
+    body = messages[0] if len(messages) == 1 else b"".join(messages)
+    if compression == COMPRESSION_GZIP and len(body) > COMPRESS_THRESHOLD:
+        return b"\x02" + gzip.compress(body, compresslevel=1)
+    return b"\x00" + body
+
+
+def split_server_frame(frame: bytes | bytearray | memoryview) -> bytes:
+    """The (decompressed) body of a server frame."""
+    if not len(frame):
+        raise DecodeError("empty server frame")
+    tag = frame[0]
+    body = bytes(frame[1:])
+    if tag == COMPRESSION_NONE:
+        return body
+    if tag == COMPRESSION_GZIP:
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            raise DecodeError(f"invalid gzip body: {exc}") from None
+    if tag == COMPRESSION_BROTLI:
+        raise DecodeError("brotli-compressed frames are not supported by this client; ask for gzip or none")
+    raise DecodeError(f"unknown compression tag {tag}")
+
+
+def iter_messages(frames: Iterable[bytes]) -> Iterator[SumValue]:
+    for frame in frames:
+        yield from decode_server_messages(split_server_frame(frame))
