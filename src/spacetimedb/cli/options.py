@@ -1,0 +1,18 @@
+"""Options shared by several commands, so they are spelled and documented the same everywhere."""
+
+from __future__ import annotations
+
+import click
+
+server_option = click.option(
+    "-s",
+    "--server",
+    "server",
+    metavar="NICKNAME_OR_URL",
+    default=None,
+    help="The server to talk to: a saved nickname or host, or a URL. Default: the default server.",
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+yes_option = click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
