@@ -1,0 +1,108 @@
+"""Stops reducers that run past their time budget.
+
+Why this way: ``sys.settrace`` would slow every reducer down; instead one watchdog thread per process watches
+the deadlines that host threads arm before each call (two attribute writes, no syscall), and when one passes it
+raises ``ReducerTimeout`` in that thread with ``PyThreadState_SetAsyncExc``. CPython delivers such an exception
+at the next bytecode boundary, so a reducer stuck inside one long C call (a huge regex, ``time.sleep``) is
+stopped only when that call returns; the watchdog re-raises every poll until the call has ended, so a reducer
+that catches the first one cannot keep running. ``ReducerTimeout`` derives from ``BaseException`` so that
+``except Exception`` in module code does not swallow it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.05
+
+
+class ReducerTimeout(BaseException):
+    """Raised inside a reducer that ran past its budget."""
+
+
+class CallClock:
+    """Armed by a host thread around each call; read by the watchdog.
+
+    ``disarm`` and the watchdog's check-and-raise hold the same lock, and ``disarm`` cancels an exception the
+    watchdog raised but Python has not delivered yet, so no ``ReducerTimeout`` escapes into host code after it.
+    """
+
+    __slots__ = ("__weakref__", "deadline", "lock", "thread_id", "tripped")
+
+    def __init__(self) -> None:
+        self.deadline = 0.0  # 0 = no call in progress
+        self.thread_id = 0
+        self.tripped = False
+        self.lock = threading.Lock()
+
+    def arm(self, budget_seconds: float) -> None:
+        self.thread_id = threading.get_ident()
+        self.tripped = False
+        self.deadline = time.monotonic() + budget_seconds
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.deadline = 0.0
+            if self.tripped:
+                _clear_pending(self.thread_id)
+
+    def run(self, budget_seconds: float, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the budget; raises ``ReducerTimeout`` if it ran out."""
+        try:
+            self.arm(budget_seconds)
+            try:
+                return fn()
+            finally:
+                self.disarm()
+        except ReducerTimeout:
+            self.disarm()
+            raise
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._clocks: weakref.WeakSet[CallClock] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def register(self, clock: CallClock) -> None:
+        with self._lock:
+            self._clocks.add(clock)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="reducer-watchdog", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(POLL_SECONDS)
+            now = time.monotonic()
+            with self._lock:
+                clocks = list(self._clocks)
+            for clock in clocks:
+                if clock.deadline and now > clock.deadline:
+                    with clock.lock:
+                        if clock.deadline and now > clock.deadline:
+                            clock.tripped = True
+                            _raise_in_thread(clock.thread_id, ReducerTimeout)
+
+
+_watchdog = _Watchdog()
+
+
+def register(clock: CallClock) -> None:
+    _watchdog.register(clock)
+
+
+def _raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
+
+
+def _clear_pending(thread_id: int) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
