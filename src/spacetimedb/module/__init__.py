@@ -1,0 +1,133 @@
+"""The Python module API and everything the server needs to run a module.
+
+Owns: what module authors write (``@table``, ``@reducer``, ``@type``, column markers, the sized number aliases,
+``Range``, ``ReducerContext``, ``log``, ``client_visibility_filter``); the validated module definition
+(``ModuleDef``) and its RawModuleDef v9 form; loading programs (``load_module``, ``package_program``); the runtime
+objects reducers use (``ModuleRuntime``, ``ctx.db`` handles); migration planning between two definitions.
+May import: ``spacetimedb.sats`` and ``spacetimedb.datastore`` only. The module *host* (reducer thread,
+lifecycle, scheduler, module logs) builds on this package and lives in ``spacetimedb.host``.
+"""
+
+from spacetimedb.datastore import UniqueConstraintViolation
+from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid
+
+from . import log
+from .api import Registry, client_visibility_filter, reducer, table, type
+from .builder import build_module_def, snake_case
+from .context import ReducerContext
+from .errors import (
+    ColumnValueError,
+    MigrationError,
+    ModuleError,
+    NoSuchReducerError,
+    NoTransactionError,
+    ReducerArgsError,
+)
+from .loader import LoadedModule, ProgramKind, detect_kind, load_module, package_program, program_hash
+from .markers import (
+    AutoInc,
+    Index,
+    PrimaryKey,
+    Range,
+    Unique,
+    f32,
+    f64,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    i256,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    u256,
+)
+from .migrate import MigrationPlan, MigrationStep, apply_migration, create_module_tables, plan_migration
+from .moduledef import (
+    ColumnDef,
+    ConstraintDef,
+    IndexDef,
+    ModuleDef,
+    ReducerDef,
+    RowLevelSecurityDef,
+    ScheduleDef,
+    SequenceDef,
+    TableDef,
+    TypeDef,
+)
+from .rawdef import raw_module_def_bsatn, raw_module_def_json
+from .runtime import IndexHandle, ModuleRuntime, TableHandle, UniqueIndexHandle
+
+__all__ = [
+    "AutoInc",
+    "ColumnDef",
+    "ColumnValueError",
+    "ConnectionId",
+    "ConstraintDef",
+    "Identity",
+    "Index",
+    "IndexDef",
+    "IndexHandle",
+    "LoadedModule",
+    "MigrationError",
+    "MigrationPlan",
+    "MigrationStep",
+    "ModuleDef",
+    "ModuleError",
+    "ModuleRuntime",
+    "NoSuchReducerError",
+    "NoTransactionError",
+    "PrimaryKey",
+    "ProgramKind",
+    "Range",
+    "ReducerArgsError",
+    "ReducerContext",
+    "ReducerDef",
+    "Registry",
+    "RowLevelSecurityDef",
+    "ScheduleAt",
+    "ScheduleDef",
+    "SequenceDef",
+    "TableDef",
+    "TableHandle",
+    "TimeDuration",
+    "Timestamp",
+    "TypeDef",
+    "Unique",
+    "UniqueConstraintViolation",
+    "UniqueIndexHandle",
+    "Uuid",
+    "apply_migration",
+    "build_module_def",
+    "client_visibility_filter",
+    "create_module_tables",
+    "detect_kind",
+    "f32",
+    "f64",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "i256",
+    "load_module",
+    "log",
+    "package_program",
+    "plan_migration",
+    "program_hash",
+    "raw_module_def_bsatn",
+    "raw_module_def_json",
+    "reducer",
+    "snake_case",
+    "table",
+    "type",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "u256",
+]

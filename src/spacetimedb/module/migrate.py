@@ -1,0 +1,485 @@
+"""Schema migrations between two module definitions, and the first-publish path.
+
+``plan_migration(old, new)`` compares two definitions and lists the steps of an *automatic* migration, or every
+change that cannot be made automatically (``MigrationPlan.incompatible``, one human sentence each).
+
+Automatic: add a table; remove a table (only if it is empty when applied); add or remove a (non-unique) index;
+make a table public or private; add or remove a schedule; add columns at the end of a table when they have a
+default; add or remove reducers; change row-level security rules. Removing a table, adding columns and changing
+rules break clients' caches, so such plans also say "disconnect all clients".
+
+Everything else needs a manual migration: removing, retyping or reordering a column, adding a column without a
+default, changing a primary key, unique constraints or auto-increment columns.
+
+``apply_migration(tx, plan)`` runs the steps in one transaction (removals before additions). A table's row
+layout never changes in place in the datastore, so adding columns rebuilds the table under the same name: its
+rows are copied with the new columns' defaults and its sequences continue where they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from spacetimedb import datastore as ds
+from spacetimedb.datastore import MutTx
+
+from .errors import MigrationError
+from .moduledef import ModuleDef, TableDef
+from .pretty import format_type
+
+REMOVE_INDEX = "remove_index"
+REMOVE_SCHEDULE = "remove_schedule"
+REMOVE_ROW_LEVEL_SECURITY = "remove_row_level_security"
+REMOVE_TABLE = "remove_table"
+REMOVE_REDUCER = "remove_reducer"
+ADD_COLUMNS = "add_columns"
+ADD_TABLE = "add_table"
+ADD_INDEX = "add_index"
+ADD_SCHEDULE = "add_schedule"
+ADD_ROW_LEVEL_SECURITY = "add_row_level_security"
+CHANGE_ACCESS = "change_access"
+CHANGE_INDEX_ACCESSOR = "change_index_accessor"
+ADD_REDUCER = "add_reducer"
+DISCONNECT_ALL_CLIENTS = "disconnect_all_clients"
+
+# Execution order: every removal before any addition, so that re-creating something under the same name works.
+STEP_ORDER = (
+    REMOVE_INDEX,
+    REMOVE_SCHEDULE,
+    REMOVE_ROW_LEVEL_SECURITY,
+    REMOVE_TABLE,
+    REMOVE_REDUCER,
+    ADD_COLUMNS,
+    ADD_TABLE,
+    ADD_INDEX,
+    ADD_SCHEDULE,
+    ADD_ROW_LEVEL_SECURITY,
+    CHANGE_ACCESS,
+    CHANGE_INDEX_ACCESSOR,
+    ADD_REDUCER,
+    DISCONNECT_ALL_CLIENTS,
+)
+_RANK = {kind: i for i, kind in enumerate(STEP_ORDER)}
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStep:
+    kind: str  # one of STEP_ORDER
+    table: str | None = None
+    subject: str | None = None  # index name, reducer name, SQL text, added column names, ...
+    text: str = ""  # what it does, in one sentence
+
+    def sort_key(self) -> tuple[int, str, str]:
+        return (_RANK[self.kind], self.table or "", self.subject or "")
+
+
+@dataclass(eq=False)
+class MigrationPlan:
+    old: ModuleDef
+    new: ModuleDef
+    steps: list[MigrationStep] = field(default_factory=list)
+    incompatible: list[str] = field(default_factory=list)
+
+    @property
+    def is_automatic(self) -> bool:
+        return not self.incompatible
+
+    @property
+    def disconnects_clients(self) -> bool:
+        return any(s.kind == DISCONNECT_ALL_CLIENTS for s in self.steps)
+
+    @property
+    def changes_schema(self) -> bool:
+        """Whether applying the plan writes anything (reducer-only changes do not)."""
+        return any(s.kind not in (ADD_REDUCER, REMOVE_REDUCER, CHANGE_INDEX_ACCESSOR) for s in self.steps)
+
+    def pretty(self, color: bool = False) -> str:
+        return _PlanFormatter(self, color).render()
+
+    def __str__(self) -> str:
+        return self.pretty()
+
+
+# ---- planning ----------------------------------------------------------------------------------------------------
+
+
+def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
+    """The steps from ``old`` to ``new``, or (in ``incompatible``) every change that needs a manual migration."""
+    plan = MigrationPlan(old, new)
+    for name in sorted(old.tables.keys() - new.tables.keys()):
+        plan.steps.append(MigrationStep(REMOVE_TABLE, name, None, f"Removed table {name} (it must be empty)"))
+    for name in sorted(new.tables.keys() - old.tables.keys()):
+        table = new.tables[name]
+        plan.steps.append(MigrationStep(ADD_TABLE, name, None, f"Created table {name} ({_access(table)})"))
+    for name in sorted(old.tables.keys() & new.tables.keys()):
+        _plan_table(plan, old.tables[name], new.tables[name])
+    _plan_reducers(plan)
+    _plan_row_level_security(plan)
+    if any(
+        s.kind in (REMOVE_TABLE, ADD_COLUMNS, ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY)
+        for s in plan.steps
+    ):
+        plan.steps.append(
+            MigrationStep(
+                DISCONNECT_ALL_CLIENTS, text="All clients will be disconnected (breaking schema changes)"
+            )
+        )
+    plan.steps.sort(key=MigrationStep.sort_key)
+    return plan
+
+
+def _access(table: TableDef) -> str:
+    return "public" if table.public else "private"
+
+
+def _cols(table: TableDef, cols: tuple[int, ...]) -> str:
+    return "[" + ", ".join(table.column_names(cols)) + "]"
+
+
+def _plan_table(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
+    name = old.name
+    incompatible = plan.incompatible
+    added = _plan_columns(plan, old, new)
+    if old.primary_key != new.primary_key:
+        was = "none" if old.primary_key is None else old.columns[old.primary_key].name
+        now = "none" if new.primary_key is None else new.columns[new.primary_key].name
+        incompatible.append(
+            f"Changing the primary key of table {name} from {was} to {now} requires a manual migration"
+        )
+    old_unique = {tuple(old.column_names(c)) for c in old.unique_column_sets()}
+    new_unique = {tuple(new.column_names(c)) for c in new.unique_column_sets()}
+    for cols in sorted(new_unique - old_unique):
+        incompatible.append(
+            f"Adding a unique constraint on [{', '.join(cols)}] of table {name} requires a manual migration"
+        )
+    for cols in sorted(old_unique - new_unique):
+        incompatible.append(
+            f"Removing the unique constraint on [{', '.join(cols)}] of table {name} requires a manual migration"
+        )
+    old_seqs = {old.columns[s.column].name for s in old.sequences}
+    new_seqs = {new.columns[s.column].name for s in new.sequences}
+    for column in sorted(new_seqs - old_seqs):
+        incompatible.append(f"Adding AutoInc to column {column} of table {name} requires a manual migration")
+    for column in sorted(old_seqs - new_seqs):
+        incompatible.append(
+            f"Removing AutoInc from column {column} of table {name} requires a manual migration"
+        )
+    _plan_indexes(plan, old, new)
+    if old.public != new.public:
+        plan.steps.append(
+            MigrationStep(
+                CHANGE_ACCESS,
+                name,
+                _access(new),
+                f"Changed access for table {name} ({_access(old)} → {_access(new)})",
+            )
+        )
+    if old.schedule != new.schedule:
+        if old.schedule is not None:
+            plan.steps.append(
+                MigrationStep(
+                    REMOVE_SCHEDULE, name, old.schedule.reducer_name,
+                    f"Removed schedule for table {name} calling reducer {old.schedule.reducer_name}",
+                )
+            )  # fmt: skip
+        if new.schedule is not None:
+            plan.steps.append(
+                MigrationStep(
+                    ADD_SCHEDULE, name, new.schedule.reducer_name,
+                    f"Created schedule for table {name} calling reducer {new.schedule.reducer_name}",
+                )
+            )  # fmt: skip
+    if added:
+        columns = ", ".join(c for c in added)
+        plan.steps.append(
+            MigrationStep(ADD_COLUMNS, name, columns, f"Added column(s) {columns} to table {name}")
+        )
+
+
+def _plan_columns(plan: MigrationPlan, old: TableDef, new: TableDef) -> list[str]:
+    """Check the columns of a kept table; returns the names of columns added (with defaults) at the end."""
+    name = old.name
+    incompatible = plan.incompatible
+    new_by_name = {c.name: c for c in new.columns}
+    old_names = {c.name for c in old.columns}
+    reordered = False
+    for column in old.columns:
+        replacement = new_by_name.get(column.name)
+        if replacement is None:
+            incompatible.append(
+                f"Removing the column {column.name} from table {name} requires a manual migration"
+            )
+            continue
+        if replacement.pos != column.pos:
+            reordered = True
+        if replacement.type != column.type:
+            incompatible.append(
+                f"Changing the type of column {column.name} in table {name} from {format_type(column.type)} "
+                f"to {format_type(replacement.type)} requires a manual migration"
+            )
+    if reordered:
+        incompatible.append(f"Reordering the columns of table {name} requires a manual migration")
+    added = []
+    for column in new.columns:
+        if column.name in old_names:
+            continue
+        if not column.has_default:
+            incompatible.append(
+                f"Adding the column {column.name} to table {name} requires a default value "
+                f"(e.g. `{column.name}: ... = <default>`)"
+            )
+        added.append(column.name)
+    return added
+
+
+def _plan_indexes(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
+    name = old.name
+    old_indexes = {i.name: i for i in old.indexes}
+    new_indexes = {i.name: i for i in new.indexes}
+    for index_name in sorted(old_indexes.keys() - new_indexes.keys()):
+        index = old_indexes[index_name]
+        if index.unique:
+            if tuple(old.column_names(index.columns)) in {
+                tuple(new.column_names(c)) for c in new.unique_column_sets()
+            }:
+                plan.incompatible.append(
+                    f"Changing the index {index_name} of unique column(s) {_cols(old, index.columns)} of table {name} "
+                    "requires a manual migration"
+                )
+            continue  # a removed unique constraint is reported as such
+        plan.steps.append(
+            MigrationStep(
+                REMOVE_INDEX,
+                name,
+                index_name,
+                f"Removed index {index_name} on {_cols(old, index.columns)} of table {name}",
+            )
+        )
+    for index_name in sorted(new_indexes.keys() - old_indexes.keys()):
+        index = new_indexes[index_name]
+        if index.unique:
+            continue  # reported with the unique constraint, or with the changed index above
+        plan.steps.append(
+            MigrationStep(
+                ADD_INDEX,
+                name,
+                index_name,
+                f"Created index {index_name} on {_cols(new, index.columns)} of table {name}",
+            )
+        )
+    for index_name in sorted(old_indexes.keys() & new_indexes.keys()):
+        was, now = old_indexes[index_name].accessor_name, new_indexes[index_name].accessor_name
+        if was != now:
+            plan.steps.append(
+                MigrationStep(
+                    CHANGE_INDEX_ACCESSOR,
+                    name,
+                    index_name,
+                    f"Renamed the accessor of index {index_name} from {was} to {now}",
+                )
+            )
+
+
+def _plan_reducers(plan: MigrationPlan) -> None:
+    old, new = plan.old.reducers, plan.new.reducers
+    for name in sorted(old.keys() - new.keys()):
+        plan.steps.append(MigrationStep(REMOVE_REDUCER, None, name, f"Removed reducer {name}"))
+    for name in sorted(new.keys() - old.keys()):
+        plan.steps.append(MigrationStep(ADD_REDUCER, None, name, f"Created reducer {name}"))
+
+
+def _plan_row_level_security(plan: MigrationPlan) -> None:
+    old = {r.sql: r for r in plan.old.row_level_security}
+    new = {r.sql: r for r in plan.new.row_level_security}
+    for sql in sorted(old.keys() - new.keys()):
+        plan.steps.append(
+            MigrationStep(
+                REMOVE_ROW_LEVEL_SECURITY, old[sql].table, sql, f"Removed row level security policy: `{sql}`"
+            )
+        )
+    for sql in sorted(new.keys() - old.keys()):
+        plan.steps.append(
+            MigrationStep(
+                ADD_ROW_LEVEL_SECURITY, new[sql].table, sql, f"Created row level security policy: `{sql}`"
+            )
+        )
+
+
+# ---- applying -------------------------------------------------------------------------------------------------------
+
+
+def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
+    """Apply an automatic plan inside ``tx``; raises ``MigrationError`` (roll ``tx`` back) if the plan is not
+    automatic or a step fails (e.g. removing a table that has rows)."""
+    if not plan.is_automatic:
+        raise MigrationError("the update needs a manual migration:\n  " + "\n  ".join(plan.incompatible))
+    rebuilt = {s.table for s in plan.steps if s.kind == ADD_COLUMNS}
+    for step in plan.steps:
+        if step.table in rebuilt and step.kind != ADD_COLUMNS:
+            continue  # rebuilding the table from the new definition already did it
+        try:
+            _apply_step(tx, plan, step)
+        except MigrationError:
+            raise
+        except ds.DatastoreError as exc:
+            raise MigrationError(f"{step.text}: {exc}") from exc
+    sync_row_level_security(tx, plan.new)
+
+
+def _table_id(tx: MutTx, name: str) -> int:
+    table_id = tx.table_id(name)
+    if table_id is None:
+        raise MigrationError(f"table `{name}` does not exist in the database")
+    return table_id
+
+
+def _index_id(tx: MutTx, table_id: int, index_name: str) -> int:
+    schema = tx.schema(table_id).index_named(index_name)
+    if schema is None:
+        raise MigrationError(f"index `{index_name}` does not exist in the database")
+    return schema.index_id
+
+
+def _apply_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep) -> None:
+    kind = step.kind
+    if kind in (ADD_REDUCER, REMOVE_REDUCER, CHANGE_INDEX_ACCESSOR, DISCONNECT_ALL_CLIENTS):
+        return  # nothing stored; the host acts on DISCONNECT_ALL_CLIENTS after commit
+    if kind in (ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY):
+        return  # applied together by sync_row_level_security, once tables have their final ids
+    assert step.table is not None
+    if kind == ADD_TABLE:
+        tx.create_table(plan.new.table(step.table).to_datastore_def())
+        return
+    table_id = _table_id(tx, step.table)
+    if kind == REMOVE_TABLE:
+        rows = tx.count(table_id)
+        if rows:
+            raise MigrationError(f"cannot remove table {step.table}: it still has {rows} row(s)")
+        tx.drop_table(table_id)
+    elif kind == ADD_COLUMNS:
+        rebuild_table(tx, plan.old.table(step.table), plan.new.table(step.table))
+    elif kind == REMOVE_INDEX:
+        assert step.subject is not None
+        tx.drop_index(table_id, _index_id(tx, table_id, step.subject))
+    elif kind == ADD_INDEX:
+        assert step.subject is not None
+        index = plan.new.table(step.table).index(step.subject)
+        tx.create_index(table_id, ds.IndexDef(index.columns, index.name, index.algorithm))
+    elif kind == REMOVE_SCHEDULE:
+        tx.set_schedule(table_id, None)
+    elif kind == ADD_SCHEDULE:
+        schedule = plan.new.table(step.table).schedule
+        assert schedule is not None
+        tx.set_schedule(table_id, schedule.reducer_name, schedule.at_column)
+    elif kind == CHANGE_ACCESS:
+        tx.set_table_access(table_id, plan.new.table(step.table).public)
+    else:
+        raise MigrationError(f"unknown migration step {kind!r}")
+
+
+def rebuild_table(tx: MutTx, old: TableDef, new: TableDef) -> None:
+    """Re-create table ``old.name`` with ``new``'s layout, copying its rows with defaults for added columns."""
+    table_id = _table_id(tx, old.name)
+    rows = list(tx.scan(table_id))
+    # continue each sequence from its next value, so that ids are never handed out twice
+    starts = {column: sequence.value for column, sequence in tx.table(table_id).sequences}
+    defaults = tuple(column.default for column in new.columns[len(old.columns) :])
+    tx.drop_table(table_id)
+    schema = tx.create_table(new.to_datastore_def(sequence_starts=starts))
+    for row in rows:
+        tx.insert(schema.table_id, row + defaults)
+
+
+def sync_row_level_security(tx: MutTx, module: ModuleDef) -> None:
+    """Make ``st_row_level_security`` hold exactly the module's rules, for the tables' current ids."""
+    wanted = {rule.sql: _table_id(tx, rule.table) for rule in module.row_level_security}
+    for row in list(tx.scan(ds.ST_ROW_LEVEL_SECURITY_ID)):
+        table_id, sql = row
+        if wanted.get(sql) == table_id:
+            del wanted[sql]
+        else:
+            tx.delete(ds.ST_ROW_LEVEL_SECURITY_ID, row)
+    for sql, table_id in sorted(wanted.items()):
+        tx.insert(ds.ST_ROW_LEVEL_SECURITY_ID, (table_id, sql))
+
+
+def create_module_tables(tx: MutTx, module: ModuleDef) -> dict[str, int]:
+    """First publish: create every table of ``module`` (sorted by name) and its row-level security rules in
+    ``tx``; returns the new table ids by name."""
+    ids = {}
+    for name in sorted(module.tables):
+        if tx.table_id(name) is not None:
+            raise MigrationError(
+                f"cannot create table `{name}`: the database already has a table of that name"
+            )
+        ids[name] = tx.create_table(module.tables[name].to_datastore_def()).table_id
+    sync_row_level_security(tx, module)
+    return ids
+
+
+# ---- rendering -----------------------------------------------------------------------------------------------------
+
+_RULE = "━" * 60
+
+
+class _PlanFormatter:
+    """The human-readable plan, in the layout of SpacetimeDB's ``spacetime publish`` output."""
+
+    def __init__(self, plan: MigrationPlan, color: bool) -> None:
+        self.plan = plan
+        self.color = color
+        self.lines: list[str] = []
+
+    def style(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def render(self) -> str:
+        self.lines += [_RULE, self.style("Database Migration Plan", "1"), _RULE, ""]
+        if not self.plan.is_automatic:
+            self.lines.append(self.style("✗ This update cannot be applied automatically:", "1;31"))
+            self.lines += [f"    • {problem}" for problem in self.plan.incompatible]
+            return "\n".join(self.lines) + "\n"
+        if not self.plan.steps:
+            self.lines.append("No changes.")
+        for step in self.plan.steps:
+            self.render_step(step)
+        return "\n".join(self.lines) + "\n"
+
+    def render_step(self, step: MigrationStep) -> None:
+        if step.kind == DISCONNECT_ALL_CLIENTS:
+            self.lines.append(
+                self.style(
+                    "!!! Warning: All clients will be disconnected due to breaking schema changes", "1;33"
+                )
+            )
+            return
+        removed = step.kind.startswith("remove_")
+        self.lines.append(f"{self.style('▸', '31' if removed else '32')} {step.text}")
+        if step.kind == ADD_TABLE and step.table is not None:
+            self.render_table(self.plan.new.table(step.table))
+        elif step.kind == ADD_COLUMNS and step.table is not None:
+            table = self.plan.new.table(step.table)
+            for name in (step.subject or "").split(", "):
+                column = table.column(name)
+                self.lines.append(f"    + {name}: {format_type(column.type)} (default: {column.default!r})")
+
+    def render_table(self, table: TableDef) -> None:
+        self.lines.append("    Columns:")
+        self.lines += [f"        • {c.name}: {format_type(c.type)}" for c in table.columns]
+        sections: list[tuple[str, list[Any]]] = [
+            ("Unique constraints", [f"{c.name} on {_cols(table, c.columns)}" for c in table.constraints]),
+            ("Indexes", [f"{i.name} on {_cols(table, i.columns)}" for i in table.indexes]),
+            (
+                "Auto-increment constraints",
+                [f"{s.name} on {table.columns[s.column].name}" for s in table.sequences],
+            ),
+        ]
+        if table.schedule is not None:
+            sections.append(
+                ("Schedule", [f"{table.schedule.name} calling reducer {table.schedule.reducer_name}"])
+            )
+        for title, items in sections:
+            if items:
+                self.lines.append(f"    {title}:")
+                self.lines += [f"        • {item}" for item in items]

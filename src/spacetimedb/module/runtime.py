@@ -1,0 +1,526 @@
+"""The objects reducers use at run time: ``ctx.db.<table>`` handles over the current transaction.
+
+A ``ModuleRuntime`` is built once per loaded module. It creates every handle once; handles read the current
+transaction from one shared slot, which ``begin_call`` sets and ``end_call`` clears, so a reducer call costs one
+``ReducerContext`` and nothing per table. ``bind`` resolves table and index ids by name (again after any schema
+change: a migration can give a table a new id).
+
+Typical host use::
+
+    runtime = ModuleRuntime(loaded.module_def)
+    runtime.bind(tx)                                   # any open transaction of the database
+    args = runtime.decode_args("send_message", bsatn)  # or decode_json_args(...)
+    runtime.invoke("send_message", tx, sender, connection_id, timestamp, database_identity, args)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from spacetimedb.datastore import MutTx, ReadTx
+from spacetimedb.sats import (
+    ConnectionId,
+    DecodeError,
+    EncodeError,
+    Identity,
+    PrimitiveType,
+    Timestamp,
+    check_value,
+    codec,
+)
+from spacetimedb.sats.json import json_codec
+
+from .context import ReducerContext
+from .errors import ColumnValueError, ModuleError, NoSuchReducerError, NoTransactionError, ReducerArgsError
+from .markers import Range
+from .moduledef import IndexDef, ModuleDef, ReducerDef, TableDef
+
+Row = tuple[Any, ...]
+
+
+class _NoTransaction:
+    """What the slot holds between calls: any use says clearly that there is no reducer call."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise NoTransactionError("ctx.db can only be used while a reducer runs (no transaction is active)")
+
+
+_NO_TX: Any = _NoTransaction()
+
+
+class TxSlot:
+    """The transaction of the reducer call in progress, shared by all handles of a runtime."""
+
+    __slots__ = ("tx",)
+
+    def __init__(self) -> None:
+        self.tx: Any = _NO_TX
+
+
+# ---- errors naming the table, column and value -----------------------------------------------------------------
+
+
+def _wrong_class(table: TableDef, row: Any) -> TypeError:
+    return TypeError(
+        f"table `{table.name}` stores {table.row_class.__name__} rows, got {type(row).__name__} {row!r}"
+    )
+
+
+def _row_error(table: TableDef, row: Any, exc: BaseException) -> Exception:
+    """Explain why ``row`` (a user record, or its canonical tuple) does not fit ``table``."""
+    for column, convert in zip(table.columns, table.column_to_canonical, strict=True):
+        value = row[column.pos] if isinstance(row, tuple) else getattr(row, column.name, None)
+        try:
+            canonical = convert(value) if convert is not None and not isinstance(row, tuple) else value
+            check_value(column.type, canonical)
+        except (EncodeError, ValueError, TypeError, AttributeError, KeyError) as problem:
+            return ColumnValueError(table.name, column.name, value, _reason(problem))
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _reason(problem: BaseException) -> str:
+    text = str(problem)
+    return text.split(" at .", 1)[0] if " at ." in text else text
+
+
+# ---- handles ------------------------------------------------------------------------------------------------
+
+
+class TableHandle:
+    """``ctx.db.<table>``: insert, delete, iterate and count rows; indexes are attributes (``.<accessor>``)."""
+
+    __slots__ = ("_def", "_from_tuple", "_row_class", "_slot", "_table_id", "_to_tuple")
+
+    def __init__(self, table: TableDef, slot: TxSlot) -> None:
+        info = table.row_class.__stdb_record__  # type: ignore[attr-defined]
+        self._def = table
+        self._slot = slot
+        self._table_id = -1
+        self._row_class = table.row_class
+        self._to_tuple: Callable[[Any], Row] = info.to_tuple
+        self._from_tuple: Callable[[Row], Any] = info.from_tuple
+
+    @property
+    def name(self) -> str:
+        return self._def.name
+
+    def _values(self, row: Any) -> Row:
+        if row.__class__ is not self._row_class:
+            raise _wrong_class(self._def, row)
+        try:
+            return self._to_tuple(row)
+        except Exception as exc:
+            raise _row_error(self._def, row, exc) from None
+
+    def insert(self, row: Any) -> Any:
+        """Insert ``row``; returns the row as stored (auto-increment columns given as 0 filled in)."""
+        values = self._values(row)
+        try:
+            stored = self._slot.tx.insert(self._table_id, values)
+        except EncodeError as exc:
+            raise _row_error(self._def, values, exc) from None
+        return self._from_tuple(stored)
+
+    def delete(self, row: Any) -> bool:
+        """Delete the row equal to ``row``; False if there is none."""
+        return self._slot.tx.delete(self._table_id, self._values(row))  # type: ignore[no-any-return]
+
+    def iter(self) -> Iterator[Any]:
+        """Every row (a snapshot: deleting while iterating is fine)."""
+        return map(self._from_tuple, self._slot.tx.scan(self._table_id))
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.iter()
+
+    def count(self) -> int:
+        return self._slot.tx.count(self._table_id)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<table {self._def.name}>"
+
+
+class IndexHandle:
+    """``ctx.db.<table>.<accessor>`` for a non-unique index: ``filter`` and ``delete`` by value, prefix or range."""
+
+    __slots__ = (
+        "_def",
+        "_from_tuple",
+        "_index",
+        "_index_id",
+        "_integer_columns",
+        "_keys",
+        "_ranged",
+        "_slot",
+        "_table",
+        "_table_id",
+    )
+
+    def __init__(self, table: TableDef, index: IndexDef, slot: TxSlot) -> None:
+        self._table = table
+        self._def = index
+        self._slot = slot
+        self._table_id = -1
+        self._index_id = -1
+        self._from_tuple: Callable[[Row], Any] = table.row_class.__stdb_record__.from_tuple  # type: ignore[attr-defined]
+        # per index column: user key value -> canonical (None: as is)
+        self._keys = tuple(table.column_to_canonical[c] for c in index.columns)
+        self._ranged = index.algorithm == "btree"
+        self._integer_columns = tuple(
+            isinstance(t, PrimitiveType) and t.is_integer
+            for t in (table.columns[c].type for c in index.columns)
+        )
+
+    def _key(self, value: Any, part: int) -> Any:
+        convert = self._keys[part]
+        return value if convert is None else convert(value)
+
+    def _bounds(self, value: Any, part: int) -> tuple[Any, Any, bool, bool] | None:
+        """(low, high, low_inclusive, high_inclusive) when ``value`` is a range, else None."""
+        if isinstance(value, Range):
+            lo, hi, lo_inc, hi_inc = value.bounds
+        elif isinstance(value, range):
+            if not self._integer_columns[part]:
+                raise ValueError(
+                    f"index `{self._def.accessor_name}`: a Python range filters integer columns only; "
+                    "use spacetimedb.Range(lo, hi)"
+                )
+            if value.step != 1:
+                raise ValueError(
+                    f"index `{self._def.accessor_name}`: a range filter needs step 1, got {value!r}"
+                )
+            lo, hi, lo_inc, hi_inc = value.start, value.stop, True, False
+        else:
+            return None
+        if not self._ranged:
+            raise ValueError(f"index `{self._def.accessor_name}` is a hash index: it cannot filter by range")
+        return self._bound(lo, part), self._bound(hi, part), lo_inc, hi_inc
+
+    def _bound(self, value: Any, part: int) -> Any:
+        if value is None:
+            return None
+        key = self._key(value, part)
+        column = self._table.columns[self._def.columns[part]]
+        try:
+            check_value(column.type, key)
+        except EncodeError as exc:
+            # ordering a key of the wrong type against the index would fail obscurely, so say it here
+            raise ValueError(
+                f"index `{self._def.accessor_name}`: range bound {value!r} does not fit column "
+                f"`{column.name}`: {_reason(exc)}"
+            ) from None
+        return key
+
+    def _matching_rows(self, value: Any) -> list[Row]:
+        tx = self._slot.tx
+        width = len(self._def.columns)
+        if width == 1:
+            bounds = self._bounds(value, 0)
+            if bounds is None:
+                return tx.seek(self._table_id, self._index_id, self._key(value, 0))  # type: ignore[no-any-return]
+            return tx.range(self._table_id, self._index_id, *bounds)  # type: ignore[no-any-return]
+        parts = value if isinstance(value, tuple) else (value,)
+        if not 1 <= len(parts) <= width:
+            raise ValueError(
+                f"index `{self._def.accessor_name}` has {width} columns; "
+                f"filter by a tuple of 1 to {width} values, got {value!r}"
+            )
+        *head, last = parts
+        prefix = tuple(self._key(v, i) for i, v in enumerate(head))
+        bounds = self._bounds(last, len(head))
+        if bounds is not None:
+            return tx.prefix_range(self._table_id, self._index_id, prefix, *bounds)  # type: ignore[no-any-return]
+        key = (*prefix, self._key(last, len(head)))
+        if len(key) == width:
+            return tx.seek(self._table_id, self._index_id, key)  # type: ignore[no-any-return]
+        if not self._ranged:
+            raise ValueError(
+                f"index `{self._def.accessor_name}` is a hash index: it cannot filter by a prefix"
+            )
+        return tx.prefix(self._table_id, self._index_id, key)  # type: ignore[no-any-return]
+
+    def filter(self, value: Any) -> Iterator[Any]:
+        """Rows whose key equals ``value``, or lies in a ``range`` / ``Range``; on a multi-column index, a tuple
+        prefix of the key, optionally ending in a range."""
+        return map(self._from_tuple, self._matching_rows(value))
+
+    def delete(self, value: Any) -> int:
+        """Delete the rows ``filter(value)`` would return; returns how many."""
+        tx = self._slot.tx
+        rows = self._matching_rows(value)
+        table_id = self._table_id
+        for row in rows:
+            tx.delete(table_id, row)
+        return len(rows)
+
+    def __repr__(self) -> str:
+        return f"<index {self._def.name}>"
+
+
+class UniqueIndexHandle(IndexHandle):
+    """``ctx.db.<table>.<column>`` for a unique column: ``find``, ``update``, ``delete`` by value (and ``filter``)."""
+
+    __slots__ = ("_row_class", "_table_handle", "_to_tuple")
+
+    def __init__(self, table: TableDef, index: IndexDef, slot: TxSlot, table_handle: TableHandle) -> None:
+        super().__init__(table, index, slot)
+        self._table_handle = table_handle
+        self._to_tuple: Callable[[Any], Row] = table.row_class.__stdb_record__.to_tuple  # type: ignore[attr-defined]
+        self._row_class = table.row_class
+
+    def find(self, value: Any) -> Any:
+        """The row whose key is ``value``, or None."""
+        convert = self._keys[0]
+        row = self._slot.tx.find(self._table_id, self._index_id, value if convert is None else convert(value))
+        return None if row is None else self._from_tuple(row)
+
+    def update(self, row: Any) -> Any:
+        """Replace the row that has ``row``'s key with ``row``; raises if there is none. Returns ``row``."""
+        if row.__class__ is not self._row_class:
+            raise _wrong_class(self._table, row)
+        try:
+            values = self._to_tuple(row)
+        except Exception as exc:
+            raise _row_error(self._table, row, exc) from None
+        try:
+            self._slot.tx.update(self._table_id, self._index_id, values)
+        except EncodeError as exc:
+            raise _row_error(self._table, values, exc) from None
+        return row
+
+    def delete(self, value: Any) -> bool:  # type: ignore[override]
+        """Delete the row whose key is ``value``; False if there is none."""
+        if isinstance(value, (Range, range)):
+            return super().delete(value) > 0
+        convert = self._keys[0]
+        key = value if convert is None else convert(value)
+        return self._slot.tx.delete_by_key(self._table_id, self._index_id, key) > 0  # type: ignore[no-any-return]
+
+
+class _Db:
+    """Base of the per-module ``ctx.db`` class, whose slots are the table names."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<db: {', '.join(self.__slots__)}>"  # type: ignore[attr-defined]
+
+
+def _make_handle_class(table: TableDef) -> type[TableHandle]:
+    accessors = tuple(index.accessor_name for index in table.indexes)
+    return type(f"{table.type_name}Handle", (TableHandle,), {"__slots__": accessors})
+
+
+# ---- arguments ---------------------------------------------------------------------------------------------------
+
+
+class _ReducerCall:
+    """A reducer with its argument codecs, ready to be called."""
+
+    __slots__ = ("arg_codecs", "arg_json", "converters", "func", "name", "params_codec", "reducer")
+
+    def __init__(self, reducer: ReducerDef, module: ModuleDef) -> None:
+        typespace = module.typespace
+        self.reducer = reducer
+        self.name = reducer.name
+        self.func = reducer.func
+        self.params_codec = codec(reducer.params, typespace)
+        self.arg_codecs = tuple(codec(e.type, typespace) for e in reducer.params.elements)
+        self.arg_json = tuple(json_codec(e.type, typespace) for e in reducer.params.elements)
+        converters = reducer.arg_from_canonical
+        self.converters = converters if any(c is not None for c in converters) else None
+
+    def decode_bsatn(self, data: bytes | bytearray | memoryview) -> tuple[Any, ...]:
+        try:
+            return self.params_codec.decode(data)  # type: ignore[no-any-return]
+        except DecodeError:
+            pass
+        # find which argument is at fault, for the message
+        names = self.reducer.arg_names
+        pos = 0
+        values = []
+        for name, arg_codec in zip(names, self.arg_codecs, strict=True):
+            try:
+                value, pos = arg_codec.decode_from(data, pos)
+            except DecodeError as exc:
+                raise ReducerArgsError(self.name, str(exc), name) from None
+            values.append(value)
+        raise ReducerArgsError(self.name, f"{len(data) - pos} unexpected byte(s) after the last argument")
+
+    def decode_json(self, args: Any) -> tuple[Any, ...]:
+        names = self.reducer.arg_names
+        if isinstance(args, dict):
+            unknown = sorted(set(args) - set(names))
+            if unknown:
+                raise ReducerArgsError(self.name, f"unknown argument(s) {', '.join(unknown)}")
+            missing = [n for n in names if n not in args]
+            if missing:
+                raise ReducerArgsError(self.name, f"missing argument(s) {', '.join(missing)}")
+            items = [args[n] for n in names]
+        elif isinstance(args, list):
+            if len(args) != len(names):
+                raise ReducerArgsError(self.name, f"expected {len(names)} argument(s), got {len(args)}")
+            items = args
+        else:
+            raise ReducerArgsError(
+                self.name, f"arguments must be a JSON array or object, got {type(args).__name__}"
+            )
+        values = []
+        for name, item, arg_json in zip(names, items, self.arg_json, strict=True):
+            try:
+                values.append(arg_json.from_json(item))
+            except DecodeError as exc:
+                raise ReducerArgsError(self.name, str(exc), name) from None
+        return tuple(values)
+
+    def encode_bsatn(self, args: tuple[Any, ...]) -> bytes:
+        try:
+            return self.params_codec.encode(args)
+        except EncodeError as exc:
+            raise ReducerArgsError(self.name, str(exc)) from None
+
+    def call(self, ctx: ReducerContext, args: tuple[Any, ...]) -> Any:
+        converters = self.converters
+        if converters is None:
+            return self.func(ctx, *args)
+        converted = [v if c is None else c(v) for c, v in zip(converters, args, strict=True)]
+        return self.func(ctx, *converted)
+
+
+# ---- the runtime --------------------------------------------------------------------------------------------------
+
+
+class ModuleRuntime:
+    """A module's table handles and reducers, bound to one database."""
+
+    def __init__(self, module: ModuleDef | Any) -> None:
+        module_def = getattr(module, "module_def", module)  # a LoadedModule or a ModuleDef
+        if not isinstance(module_def, ModuleDef):
+            raise TypeError(f"ModuleRuntime needs a ModuleDef or LoadedModule, got {type(module).__name__}")
+        self.module_def: ModuleDef = module_def
+        self.slot = TxSlot()
+        self.tables: dict[str, TableHandle] = {}
+        self._indexes: list[tuple[TableHandle, IndexHandle]] = []
+        db_class = type("Db", (_Db,), {"__slots__": tuple(module_def.tables)})
+        self.db = db_class()
+        for table in module_def.tables.values():
+            handle = self._make_table_handle(table)
+            self.tables[table.name] = handle
+            setattr(self.db, table.name, handle)
+        self._calls = {name: _ReducerCall(r, module_def) for name, r in module_def.reducers.items()}
+        self.bound = False
+
+    def _make_table_handle(self, table: TableDef) -> TableHandle:
+        handle = _make_handle_class(table)(table, self.slot)
+        for index in table.indexes:
+            if index.unique and len(index.columns) == 1:
+                index_handle: IndexHandle = UniqueIndexHandle(table, index, self.slot, handle)
+            else:
+                index_handle = IndexHandle(table, index, self.slot)
+            setattr(handle, index.accessor_name, index_handle)
+            self._indexes.append((handle, index_handle))
+        return handle
+
+    # -- binding ----------------------------------------------------------------------------------------------
+
+    def bind(self, tx: MutTx | ReadTx) -> None:
+        """Resolve table and index ids by name in the database ``tx`` belongs to, and check that its tables have
+        the module's columns. Call again after a migration."""
+        for name, handle in self.tables.items():
+            table_id = tx.table_id(name)
+            if table_id is None:
+                raise ModuleError(f"table `{name}` of the module does not exist in the database")
+            schema = tx.schema(table_id)
+            expected = handle._def.row_type
+            if schema.row_type != expected:
+                raise ModuleError(
+                    f"table `{name}` in the database has columns {schema.row_type!r}, the module expects {expected!r}"
+                )
+            handle._table_id = table_id
+        for handle, index_handle in self._indexes:
+            schema = tx.schema(handle._table_id)
+            found = schema.index_named(index_handle._def.name)
+            if found is None:
+                raise ModuleError(
+                    f"index `{index_handle._def.name}` of the module does not exist in the database"
+                )
+            index_handle._table_id = handle._table_id
+            index_handle._index_id = found.index_id
+        self.bound = True
+
+    def table_id(self, name: str) -> int:
+        """The datastore id of a module table (after ``bind``)."""
+        return self.tables[name]._table_id
+
+    # -- reducers ---------------------------------------------------------------------------------------------
+
+    def reducer(self, name: str) -> ReducerDef:
+        call = self._calls.get(name)
+        if call is None:
+            raise NoSuchReducerError(name)
+        return call.reducer
+
+    def _call(self, reducer: str | ReducerDef) -> _ReducerCall:
+        name = reducer if isinstance(reducer, str) else reducer.name
+        call = self._calls.get(name)
+        if call is None:
+            raise NoSuchReducerError(name)
+        return call
+
+    def decode_args(self, reducer: str | ReducerDef, data: bytes | bytearray | memoryview) -> tuple[Any, ...]:
+        """Canonical argument values from the BSATN of the reducer's parameter product; ``ReducerArgsError``
+        names the reducer and the argument on failure."""
+        return self._call(reducer).decode_bsatn(data)
+
+    def decode_json_args(self, reducer: str | ReducerDef, args: Any) -> tuple[Any, ...]:
+        """Canonical argument values from parsed JSON: an array (positional) or an object (by name)."""
+        return self._call(reducer).decode_json(args)
+
+    def encode_args(self, reducer: str | ReducerDef, args: tuple[Any, ...]) -> bytes:
+        """BSATN of canonical argument values (what the commitlog records as the reducer's input)."""
+        return self._call(reducer).encode_bsatn(args)
+
+    def begin_call(
+        self,
+        tx: MutTx,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        database_identity: Identity,
+    ) -> ReducerContext:
+        """Point the handles at ``tx`` and make the context of one call; finish with ``end_call``."""
+        self.slot.tx = tx
+        if connection_id is not None and connection_id.value == 0:
+            connection_id = None
+        return ReducerContext(sender, connection_id, timestamp, self.db, database_identity)
+
+    # the name in the host-facing brief
+    make_context = begin_call
+
+    def end_call(self) -> None:
+        self.slot.tx = _NO_TX
+
+    def call(self, reducer: str | ReducerDef, ctx: ReducerContext, args: tuple[Any, ...]) -> Any:
+        """Run a reducer with canonical arguments inside a call started by ``begin_call``; exceptions propagate
+        (the host rolls back and reports ``str(exc)``)."""
+        return self._call(reducer).call(ctx, args)
+
+    def invoke(
+        self,
+        reducer: str | ReducerDef,
+        tx: MutTx,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        database_identity: Identity,
+        args: tuple[Any, ...] = (),
+    ) -> Any:
+        """``begin_call`` + ``call`` + ``end_call``; the caller commits or rolls back ``tx``."""
+        call = self._call(reducer)
+        ctx = self.begin_call(tx, sender, connection_id, timestamp, database_identity)
+        try:
+            return call.call(ctx, args)
+        finally:
+            self.slot.tx = _NO_TX
