@@ -57,6 +57,7 @@ _LAZY_EXPORTS: dict[str, str] = {
 # names that are whole submodules
 _LAZY_MODULES: dict[str, str] = {"log": "spacetimedb.module.log"}
 
+# `type` is deliberately left out of __all__: a star import must not shadow the builtin
 __all__ = [
     "AutoInc",
     "ConnectionId",
@@ -83,7 +84,6 @@ __all__ = [
     "log",
     "reducer",
     "table",
-    "type",
     "u128",
     "u16",
     "u256",
@@ -117,7 +117,8 @@ if TYPE_CHECKING:
 
     from spacetimedb.datastore.errors import UniqueConstraintViolation
     from spacetimedb.module import log
-    from spacetimedb.module.api import client_visibility_filter, reducer, table, type
+    from spacetimedb.module.api import client_visibility_filter, reducer, table
+    from spacetimedb.module.api import type as type
     from spacetimedb.module.context import ReducerContext
     from spacetimedb.module.markers import (
         AutoInc,

@@ -310,3 +310,52 @@ def test_import_spacetimedb_is_lazy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_recursive_types_as_reducer_arguments() -> None:
+    loaded = load_source(
+        """
+        @stdb_type
+        class Node:
+            value: u32
+            children: list[Node]
+
+        @stdb_type
+        class Leaf:
+            weight: u8
+
+        @stdb_type
+        class Label:
+            text: str
+
+        Tag = stdb_type("Tag", Leaf | Label)
+
+        @table
+        class Total:
+            sum: Annotated[u32, PrimaryKey]
+            tag: Optional[Tag]
+
+        @reducer
+        def walk(ctx: ReducerContext, tree: Node, tag: Optional[Tag]) -> None:
+            def total(node: Node) -> int:
+                assert isinstance(node, Node) and isinstance(node.children, list)
+                return node.value + sum(total(child) for child in node.children)
+
+            assert tag is None or isinstance(tag, (Leaf, Label))
+            ctx.db.total.insert(Total(sum=total(tree), tag=tag))
+        """
+    )
+    db = Db(loaded)
+    tree = {
+        "value": 1,
+        "children": [{"value": 2, "children": []}, {"value": 3, "children": [{"value": 4, "children": []}]}],
+    }
+    db.call(
+        "walk",
+        *db.runtime.decode_json_args("walk", {"tree": tree, "tag": {"some": {"Label": {"text": "hi"}}}}),
+    )
+    db.call("walk", *db.runtime.decode_args("walk", db.runtime.encode_args("walk", ((5, ()), None))))
+    assert db.rows("total") == [(10, SumValue(1, ("hi",))), (5, None)]
+    assert loaded.module_def.reducers["walk"].params.elements[0].type == RefType(
+        next(t.ref for t in loaded.module_def.types if t.name == "Node")
+    )

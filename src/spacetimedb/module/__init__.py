@@ -12,7 +12,8 @@ from spacetimedb.datastore import UniqueConstraintViolation
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid
 
 from . import log
-from .api import Registry, client_visibility_filter, reducer, table, type
+from .api import Registry, client_visibility_filter, reducer, table
+from .api import type as type  # not in __all__: a star import must not shadow the builtin
 from .builder import build_module_def, snake_case
 from .context import ReducerContext
 from .errors import (
@@ -123,7 +124,6 @@ __all__ = [
     "reducer",
     "snake_case",
     "table",
-    "type",
     "u8",
     "u16",
     "u32",
