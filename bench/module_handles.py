@@ -22,7 +22,7 @@ from spacetimedb.module import ModuleRuntime, create_module_tables, load_module
 from spacetimedb.sats import Identity, Timestamp
 
 ACCOUNTS = 1000
-MODULE = b'''
+MODULE = b"""
 from typing import Annotated
 from spacetimedb import table, reducer, ReducerContext, u64, i64, PrimaryKey
 
@@ -41,7 +41,7 @@ def transfer(ctx: ReducerContext, source: u64, target: u64, amount: i64) -> None
     b.balance += amount
     ctx.db.account.id.update(a)
     ctx.db.account.id.update(b)
-'''
+"""
 
 
 def setup() -> tuple[Datastore, ModuleRuntime]:
@@ -102,7 +102,9 @@ def main() -> None:
         runtime.invoke("transfer", tx, sender, None, now, database, (i % ACCOUNTS, (i + 1) % ACCOUNTS, 1))
         datastore.commit(tx)
 
-    encoded = [runtime.encode_args("transfer", (i % ACCOUNTS, (i + 1) % ACCOUNTS, 1)) for i in range(ACCOUNTS)]
+    encoded = [
+        runtime.encode_args("transfer", (i % ACCOUNTS, (i + 1) % ACCOUNTS, 1)) for i in range(ACCOUNTS)
+    ]
 
     def decode(i: int) -> None:
         runtime.decode_args("transfer", encoded[i % ACCOUNTS])
@@ -111,7 +113,9 @@ def main() -> None:
     through_handles = run("reducer body via ctx.db handles", calls, handles)
     through_invoke = run("ModuleRuntime.invoke", calls, invoke)
     run("decode_args (BSATN, 3 args)", calls, decode)
-    print(f"handle overhead per transfer: {through_handles - base:.2f} µs; with invoke: {through_invoke - base:.2f} µs")
+    print(
+        f"handle overhead per transfer: {through_handles - base:.2f} µs; with invoke: {through_invoke - base:.2f} µs"
+    )
     print(f"=> {1e6 / through_invoke:,.0f} transfers/s through invoke (host overhead not included)")
 
 

@@ -191,3 +191,34 @@ def test_bad_zips() -> None:
     # a zip of a package's contents (no top directory) works too
     loaded = load_module(_zip({"__init__.py": "from .t import *\n", "t.py": GAME["tables.py"]}))
     assert list(loaded.module_def.tables) == ["player"]
+
+
+def test_concurrent_loads_keep_their_declarations_apart() -> None:
+    import threading
+
+    results: dict[int, list[str]] = {}
+
+    def load(n: int) -> None:
+        source = f"""
+from typing import Annotated
+from spacetimedb import table, u32, PrimaryKey
+import time
+
+@table
+class First{n}:
+    id: Annotated[u32, PrimaryKey]
+
+time.sleep(0.02)  # interleave with the other thread's declarations
+
+@table
+class Second{n}:
+    id: Annotated[u32, PrimaryKey]
+"""
+        results[n] = list(load_module(source.encode()).module_def.tables)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {n: [f"first{n}", f"second{n}"] for n in range(4)}

@@ -135,6 +135,14 @@ CASES = {
         """,
         ["table `t`", "the index accessor `count` would hide ctx.db.t.count()"],
     ),
+    "index accessor with an underscore": (
+        """
+        @table
+        class T:
+            _slot: Annotated[u32, Unique]
+        """,
+        ["table `t`", "the index accessor `_slot` must not start with an underscore"],
+    ),
     "index on a float": (
         """
         @table

@@ -251,6 +251,10 @@ class _Builder:
             _check_identifier("index accessor", index.accessor_name)
             if index.accessor_name in accessors:
                 raise _Problem(f"two indexes have the accessor name `{index.accessor_name}`")
+            if index.accessor_name.startswith("_"):
+                raise _Problem(
+                    f"the index accessor `{index.accessor_name}` must not start with an underscore"
+                )
             if index.accessor_name in TABLE_HANDLE_METHODS:
                 raise _Problem(
                     f"the index accessor `{index.accessor_name}` would hide ctx.db.{table}.{index.accessor_name}(); "

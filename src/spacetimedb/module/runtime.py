@@ -77,13 +77,8 @@ def _row_error(table: TableDef, row: Any, exc: BaseException) -> Exception:
             canonical = convert(value) if convert is not None and not isinstance(row, tuple) else value
             check_value(column.type, canonical)
         except (EncodeError, ValueError, TypeError, AttributeError, KeyError) as problem:
-            return ColumnValueError(table.name, column.name, value, _reason(problem))
+            return ColumnValueError(table.name, column.name, value, str(problem))
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-
-
-def _reason(problem: BaseException) -> str:
-    text = str(problem)
-    return text.split(" at .", 1)[0] if " at ." in text else text
 
 
 # ---- handles ------------------------------------------------------------------------------------------------
@@ -102,10 +97,6 @@ class TableHandle:
         self._row_class = table.row_class
         self._to_tuple: Callable[[Any], Row] = info.to_tuple
         self._from_tuple: Callable[[Row], Any] = info.from_tuple
-
-    @property
-    def name(self) -> str:
-        return self._def.name
 
     def _values(self, row: Any) -> Row:
         if row.__class__ is not self._row_class:
@@ -148,7 +139,6 @@ class IndexHandle:
     __slots__ = (
         "_def",
         "_from_tuple",
-        "_index",
         "_index_id",
         "_integer_columns",
         "_keys",
@@ -209,7 +199,7 @@ class IndexHandle:
             # ordering a key of the wrong type against the index would fail obscurely, so say it here
             raise ValueError(
                 f"index `{self._def.accessor_name}`: range bound {value!r} does not fit column "
-                f"`{column.name}`: {_reason(exc)}"
+                f"`{column.name}`: {exc}"
             ) from None
         return key
 
@@ -262,11 +252,10 @@ class IndexHandle:
 class UniqueIndexHandle(IndexHandle):
     """``ctx.db.<table>.<column>`` for a unique column: ``find``, ``update``, ``delete`` by value (and ``filter``)."""
 
-    __slots__ = ("_row_class", "_table_handle", "_to_tuple")
+    __slots__ = ("_row_class", "_to_tuple")
 
-    def __init__(self, table: TableDef, index: IndexDef, slot: TxSlot, table_handle: TableHandle) -> None:
+    def __init__(self, table: TableDef, index: IndexDef, slot: TxSlot) -> None:
         super().__init__(table, index, slot)
-        self._table_handle = table_handle
         self._to_tuple: Callable[[Any], Row] = table.row_class.__stdb_record__.to_tuple  # type: ignore[attr-defined]
         self._row_class = table.row_class
 
@@ -337,16 +326,13 @@ class _ReducerCall:
             return self.params_codec.decode(data)  # type: ignore[no-any-return]
         except DecodeError:
             pass
-        # find which argument is at fault, for the message
-        names = self.reducer.arg_names
+        # decode argument by argument to name the one at fault
         pos = 0
-        values = []
-        for name, arg_codec in zip(names, self.arg_codecs, strict=True):
+        for name, arg_codec in zip(self.reducer.arg_names, self.arg_codecs, strict=True):
             try:
-                value, pos = arg_codec.decode_from(data, pos)
+                _, pos = arg_codec.decode_from(data, pos)
             except DecodeError as exc:
                 raise ReducerArgsError(self.name, str(exc), name) from None
-            values.append(value)
         raise ReducerArgsError(self.name, f"{len(data) - pos} unexpected byte(s) after the last argument")
 
     def decode_json(self, args: Any) -> tuple[Any, ...]:
@@ -416,7 +402,7 @@ class ModuleRuntime:
         handle = _make_handle_class(table)(table, self.slot)
         for index in table.indexes:
             if index.unique and len(index.columns) == 1:
-                index_handle: IndexHandle = UniqueIndexHandle(table, index, self.slot, handle)
+                index_handle: IndexHandle = UniqueIndexHandle(table, index, self.slot)
             else:
                 index_handle = IndexHandle(table, index, self.slot)
             setattr(handle, index.accessor_name, index_handle)
