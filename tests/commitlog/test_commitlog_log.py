@@ -6,6 +6,7 @@ import errno
 import itertools
 import logging
 import os
+import threading
 
 import pytest
 
@@ -459,3 +460,29 @@ def test_verify_all_on_open_checks_every_commit(tmp_path):
 def test_payload_helper_is_deterministic_and_varied():
     assert payload_for(3) == payload_for(3)
     assert len({len(payload_for(i)) for i in range(100)}) > 30
+
+
+def test_readers_in_other_threads_see_consistent_prefixes_while_appending(tmp_path):
+    options = CommitlogOptions(max_segment_size=2048, offset_index_interval_bytes=128)
+    payloads = [payload_for(i) for i in range(3000)]
+    problems: list[str] = []
+    with Commitlog.open(tmp_path, options) as log:
+        done = threading.Event()
+
+        def reader() -> None:
+            while not done.is_set():
+                start = len(problems)  # any offset works; vary it with the loop
+                seen = [p for _, p in log.transactions_from(start)]
+                if seen != payloads[start : start + len(seen)]:
+                    problems.append(f"mismatch reading from {start}")
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        try:
+            for begin in range(0, len(payloads), 25):
+                log.append_commits(payloads[begin : begin + 25])
+        finally:
+            done.set()
+            thread.join()
+        assert problems == []
+        assert len(log.segments()) > 10

@@ -97,13 +97,18 @@ def write_index_file(path: Path, base_offset: int, index: OffsetIndex) -> None:
 class IndexAppender:
     """Appends entries to the index file of the segment being written.
 
-    A failure here never fails a commit: the entry is simply missing and will be recreated when the index
-    is next rebuilt, so the appender disables itself after logging the error.
+    Entries are buffered and written a few dozen at a time: the index on disk may lag the segment (open
+    then scans a little more), which costs less than a system call per commit batch. A write failure never
+    fails a commit: the appender logs nothing itself, returns the error once and disables itself; the
+    missing entries are recreated when the index is next rebuilt.
     """
+
+    FLUSH_EVERY = 32
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._pending: list[tuple[int, int]] = []
 
     @property
     def broken(self) -> bool:
@@ -112,14 +117,28 @@ class IndexAppender:
     def append(self, entries: list[tuple[int, int]]) -> OSError | None:
         if self._fd is None:
             return None
+        self._pending.extend(entries)
+        if len(self._pending) >= self.FLUSH_EVERY:
+            return self.flush()
+        return None
+
+    def flush(self) -> OSError | None:
+        if self._fd is None or not self._pending:
+            return None
+        data, self._pending = encode_entries(self._pending), []
         try:
-            os.write(self._fd, encode_entries(entries))
+            os.write(self._fd, data)
         except OSError as exc:
-            self.close()
+            self._close_fd()
             return exc
         return None
 
-    def close(self) -> None:
+    def close(self) -> OSError | None:
+        error = self.flush()
+        self._close_fd()
+        return error
+
+    def _close_fd(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
