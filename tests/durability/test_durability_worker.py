@@ -253,3 +253,12 @@ def test_open_report_and_history_are_exposed(tmp_path):
         assert durability.open_report.created
         assert durability.fold_transactions(0, lambda offset, record: None) == 1
         assert durability.commitlog.next_offset == 1
+
+
+def test_mutable_buffers_are_copied_at_append(tmp_path):
+    buffer = bytearray(b"original")
+    with Durability.open(tmp_path, SMALL) as durability:
+        offset = durability.append_tx(buffer)
+        buffer[:] = b"mutated!"
+        assert durability.wait_durable(offset, timeout=10)
+    assert [p for _, p in transactions_from(tmp_path)] == [b"original"]

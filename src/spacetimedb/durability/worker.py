@@ -98,8 +98,10 @@ class Durability:
 
     def append_tx(self, payload: bytes) -> int:
         """Queue one transaction and return its offset at once (blocks only while the queue is full)."""
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise TypeError(f"transaction payload must be bytes, got {type(payload).__name__}")
+        if type(payload) is not bytes:
+            if not isinstance(payload, bytearray | memoryview):
+                raise TypeError(f"transaction payload must be bytes, got {type(payload).__name__}")
+            payload = bytes(payload)  # the caller may reuse its buffer before the worker writes it
         size = len(payload)
         if size > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}")
