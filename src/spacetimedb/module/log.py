@@ -37,6 +37,11 @@ def register_display_name(code_filename: str, shown: str | None) -> None:
         _display_names[code_filename] = shown
 
 
+def display_name(code_filename: str) -> str:
+    """How a module file is shown in logs (its path within the program)."""
+    return _display_names.get(code_filename, code_filename)
+
+
 def stderr_sink(level: str, message: str, filename: str | None, line: int | None) -> None:
     where = f" {filename}:{line}" if filename else ""
     sys.stderr.write(f"[{level.upper()}]{where}: {message}\n")

@@ -1,0 +1,705 @@
+"""The module host of one database: a thread that runs its reducers one at a time, in arrival order.
+
+Every write to the database happens on this thread (reducer calls, lifecycle reducers, scheduled reducers, SQL
+DML, module updates), as jobs taken from one queue in batches. After each commit the host evaluates the
+subscriptions against the transaction's changes and hands a ``TransactionEvent`` to its listeners (the server),
+then answers the job's ``reply`` callback, both on this thread and in commit order.
+
+Errors are of two kinds. A reducer that raises (or runs out of time) is an ordinary outcome: its transaction
+is rolled back and the caller gets the message. Anything else that goes wrong in the host's own machinery
+(a failed commit or fsync, a broken invariant, an injected fault) is a *panic*: the host stops taking work,
+fails what is queued, stops its scheduler, closes its database (releasing the directory lock) and tells its
+owner, which forgets it — the next access launches a fresh host that replays the database from disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from spacetimedb.commitlog import TxInputs
+from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TxData
+from spacetimedb.db import RelationalDB
+from spacetimedb.module import (
+    LoadedModule,
+    MigrationPlan,
+    ModuleRuntime,
+    NoSuchReducerError,
+    ReducerArgsError,
+    apply_migration,
+    plan_migration,
+)
+from spacetimedb.module import log as module_log_api
+from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
+from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
+
+from .module_log import ModuleLog, make_record
+from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
+from .watchdog import CallClock, ReducerTimeout, register
+
+log = logging.getLogger(__name__)
+
+COMMITTED = "committed"
+FAILED = "failed"
+OUT_OF_BUDGET = "out_of_budget"
+INTERNAL_ERROR = "internal_error"
+
+ZERO_CONNECTION = ConnectionId(0)
+
+
+class HostFailedError(RuntimeError):
+    """The host has panicked or stopped; the job was not run."""
+
+
+class InjectedFault(RuntimeError):
+    """Raised at a fault-injection point (tests only)."""
+
+
+class MigrationRefusedError(Exception):
+    """A module update needs changes that cannot be made automatically; ``plan`` lists them."""
+
+    def __init__(self, plan: MigrationPlan) -> None:
+        super().__init__(
+            "the update needs a manual migration:\n" + "\n".join(f"- {c}" for c in plan.incompatible)
+        )
+        self.plan = plan
+
+
+@dataclass(frozen=True, slots=True)
+class HostOptions:
+    reducer_budget_seconds: float = 5.0
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """The result of one reducer call (or lifecycle / scheduled / DML job)."""
+
+    status: str  # COMMITTED | FAILED | OUT_OF_BUDGET | INTERNAL_ERROR
+    message: str | None
+    timestamp: Timestamp
+    offset: int | None = None  # the transaction's commitlog offset, when it changed something
+    duration_micros: int = 0
+    tx_data: TxData | None = None
+    # the caller's own subscription updates, which travel in its reducer result instead of a broadcast
+    caller_updates: list[tuple[int, Any]] = field(default_factory=list)
+    value: Any = None  # what a job returned (e.g. SQL results)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == COMMITTED
+
+
+@dataclass(slots=True)
+class TransactionEvent:
+    """A committed transaction, as the server needs it to update clients."""
+
+    offset: int | None
+    tx_data: TxData
+    updates: TransactionUpdates
+    caller_client: Any = None  # the client whose call this was, if any; it gets its part via the reply
+    reducer: str | None = None
+    disconnect_all: bool = False  # a module update invalidated every client's cache
+
+
+Reply = Callable[[CallOutcome], None]
+TransactionListener = Callable[[TransactionEvent], None]
+
+
+@dataclass(slots=True)
+class _Job:
+    run: Callable[[], CallOutcome]
+    reply: Reply | None
+
+
+_STOP = object()
+
+
+class ModuleHost:
+    """Runs one database's module. Build with ``launch``; all writes go through ``submit``."""
+
+    def __init__(
+        self,
+        database_identity: Identity,
+        owner_identity: Identity,
+        db: RelationalDB,
+        loaded: LoadedModule,
+        module_log: ModuleLog,
+        options: HostOptions | None = None,
+        on_panic: Callable[[ModuleHost, BaseException], None] | None = None,
+    ) -> None:
+        self.database_identity = database_identity
+        self.owner_identity = owner_identity
+        self.db = db
+        self.loaded = loaded
+        self.module_log = module_log
+        self.options = options or HostOptions()
+        self.subscriptions = SubscriptionManager()
+        self.runtime = ModuleRuntime(loaded)
+        self.faults: set[str] = set()
+        self._on_panic = on_panic
+        self._listeners: list[TransactionListener] = []
+        self._queue: collections.deque[Any] = collections.deque()
+        self._wake = threading.Event()
+        self._sleeping = False
+        self._failure: BaseException | None = None
+        self._stopping = False
+        self._clock = CallClock()
+        self._current_function: str | None = None
+        self._scheduler = Scheduler(
+            self._scheduled_call_due, name=f"scheduler:{database_identity.to_hex()[:16]}"
+        )
+        self._thread = threading.Thread(
+            target=self._run, name=f"host:{database_identity.to_hex()[:16]}", daemon=True
+        )
+        self._teardown_lock = threading.Lock()
+        self._closed = False
+
+    # -- start -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the module, load scheduled rows, disconnect clients left over from a crash, start threads."""
+        register(self._clock)
+        with self.db.read_tx() as tx:
+            self.runtime.bind(tx)
+            self._load_schedules(tx)
+            dangling = [(row[0], row[1]) for row in tx.scan(ST_CLIENT_ID)]
+        self._thread.start()
+        self._scheduler.start()
+        for identity, connection_id in dangling:
+            self.submit(lambda i=identity, c=connection_id: self._disconnect(i, c))
+
+    def _load_schedules(self, tx: ReadTx) -> None:
+        for table in self.loaded.module_def.scheduled_tables():
+            table_id = self.runtime.table_id(table.name)
+            self._scheduler.load_rows(tx.schema(table_id), tx.scan(table_id))
+
+    # -- the queue ---------------------------------------------------------------------------------------------
+
+    def submit(self, run: Callable[[], CallOutcome], reply: Reply | None = None) -> None:
+        """Queue a job; ``reply`` gets its outcome on the host thread. Raises ``HostFailedError`` once failed."""
+        if self._failure is not None or self._stopping:
+            raise HostFailedError(self._failure_message())
+        self._queue.append(_Job(run, reply))
+        if self._sleeping:
+            self._wake.set()
+
+    def submit_future(self, run: Callable[[], CallOutcome]) -> Future[CallOutcome]:
+        future: Future[CallOutcome] = Future()
+        self.submit(run, future.set_result)
+        return future
+
+    def _failure_message(self) -> str:
+        if self._failure is not None:
+            return f"the database host failed and is restarting: {self._failure}"
+        return "the database host is shutting down"
+
+    def _run(self) -> None:
+        previous_sink = module_log_api.set_sink(self._log_sink)
+        queue = self._queue
+        try:
+            while True:
+                while queue:
+                    job = queue.popleft()
+                    if job is _STOP:
+                        return
+                    self._execute(job)
+                    if self._failure is not None:
+                        return
+                self._sleeping = True
+                if not queue:
+                    self._wake.wait()
+                    self._wake.clear()
+                self._sleeping = False
+        finally:
+            module_log_api.set_sink(previous_sink)
+            if self._failure is not None:
+                self._fail_queued()
+
+    def _execute(self, job: _Job) -> None:
+        try:
+            outcome = job.run()
+        except BaseException as exc:  # the host's own machinery broke: panic
+            self._panic(exc)
+            if job.reply is not None:
+                self._safe_reply(job.reply, self._internal(str(exc)))
+            return
+        if job.reply is not None:
+            self._safe_reply(job.reply, outcome)
+
+    @staticmethod
+    def _safe_reply(reply: Reply, outcome: CallOutcome) -> None:
+        try:
+            reply(outcome)
+        except Exception:
+            log.exception("a reply callback failed")
+
+    def _fail_queued(self) -> None:
+        while self._queue:
+            job = self._queue.popleft()
+            if job is not _STOP and job.reply is not None:
+                self._safe_reply(job.reply, self._internal(self._failure_message()))
+
+    @staticmethod
+    def _internal(message: str) -> CallOutcome:
+        return CallOutcome(INTERNAL_ERROR, message, Timestamp.now())
+
+    # -- listeners ---------------------------------------------------------------------------------------------
+
+    def add_transaction_listener(self, listener: TransactionListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_transaction_listener(self, listener: TransactionListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # -- the transaction path ----------------------------------------------------------------------------------
+
+    def _fault(self, point: str) -> None:
+        if point in self.faults:
+            raise InjectedFault(f"injected fault at {point}")
+
+    def _commit(
+        self,
+        tx: MutTx,
+        inputs: TxInputs | None,
+        caller_client: Any = None,
+        reducer: str | None = None,
+        disconnect_all: bool = False,
+    ) -> tuple[int | None, TxData, list[tuple[int, Any]]]:
+        """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
+        self._fault("commit")
+        manager = self.subscriptions
+        with manager.lock:
+            result = self.db.commit_tx(tx, inputs, downgrade=True)
+            try:
+                data = result.tx_data
+                updates = manager.evaluate(data, ReadTx(self.db.datastore))
+            finally:
+                self.db.release_read()
+            if data.tables:
+                self._scheduler.on_commit(data)
+                event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
+                for listener in list(self._listeners):
+                    listener(event)
+        caller_updates = updates.updates.get(caller_client, []) if caller_client is not None else []
+        return result.offset, data, caller_updates
+
+    def _run_user_code(self, function: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
+        """Run module code under the time budget: (status, error message, returned value)."""
+        self._current_function = function
+        try:
+            return run_user_code(self._clock, self.options.reducer_budget_seconds, function, call, self._log)
+        finally:
+            self._current_function = None
+
+    def _call_in_tx(
+        self,
+        reducer: str,
+        args: tuple[Any, ...],
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        tx: MutTx,
+    ) -> tuple[str, str | None]:
+        runtime = self.runtime
+        ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
+        try:
+            status, message, _ = self._run_user_code(reducer, lambda: runtime.call(reducer, ctx, args))
+        finally:
+            runtime.end_call()
+        return status, message
+
+    def _inputs(
+        self,
+        reducer: str,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        args: bytes,
+    ) -> TxInputs:
+        conn = (connection_id or ZERO_CONNECTION).to_le_bytes()
+        return TxInputs(reducer, sender.to_le_bytes(), conn, timestamp.micros, args)
+
+    # -- reducer calls -----------------------------------------------------------------------------------------
+
+    def call_reducer(
+        self,
+        reducer: str,
+        args: bytes | Any,
+        *,
+        sender: Identity,
+        connection_id: ConnectionId | None = None,
+        caller_client: Any = None,
+        json_args: bool = False,
+        reply: Reply | None = None,
+    ) -> None:
+        """Queue a client's reducer call; ``args`` are BSATN bytes, or parsed JSON when ``json_args``."""
+        self.submit(
+            lambda: self._reducer_job(reducer, args, json_args, sender, connection_id, caller_client), reply
+        )
+
+    def call_reducer_sync(self, reducer: str, args: bytes | Any, **kwargs: Any) -> CallOutcome:
+        """Call and wait (for tests, tools and HTTP handlers that run off the event loop)."""
+        future: Future[CallOutcome] = Future()
+        self.call_reducer(reducer, args, reply=future.set_result, **kwargs)
+        return future.result()
+
+    def _reducer_job(
+        self,
+        reducer: str,
+        raw_args: bytes | Any,
+        json_args: bool,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        caller_client: Any,
+    ) -> CallOutcome:
+        started = time.perf_counter()
+        timestamp = Timestamp.now()
+        runtime = self.runtime
+        try:
+            definition = runtime.reducer(reducer)
+            if definition.lifecycle is not None:
+                return CallOutcome(
+                    INTERNAL_ERROR, f"lifecycle reducer `{reducer}` cannot be called directly", timestamp
+                )
+            if json_args:
+                args = runtime.decode_json_args(definition, raw_args)
+                arg_bytes = runtime.encode_args(definition, args)
+            else:
+                args = runtime.decode_args(definition, raw_args)
+                arg_bytes = bytes(raw_args)
+        except (NoSuchReducerError, ReducerArgsError) as exc:
+            return CallOutcome(INTERNAL_ERROR, str(exc), timestamp)
+        tx = self.db.begin_mut_tx()
+        try:
+            status, message = self._call_in_tx(reducer, args, sender, connection_id, timestamp, tx)
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        if status != COMMITTED:
+            self.db.rollback(tx)
+            return CallOutcome(status, message, timestamp, duration_micros=_micros_since(started))
+        inputs = self._inputs(reducer, sender, connection_id, timestamp, arg_bytes)
+        offset, data, caller_updates = self._commit(tx, inputs, caller_client, reducer)
+        return CallOutcome(COMMITTED, None, timestamp, offset, _micros_since(started), data, caller_updates)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    def connect_client(
+        self, identity: Identity, connection_id: ConnectionId, reply: Reply | None = None
+    ) -> None:
+        """Record the client in ``st_client`` and run ``client_connected``; a failure refuses the connection."""
+        self.submit(lambda: self._connect(identity, connection_id), reply)
+
+    def disconnect_client(
+        self, identity: Identity, connection_id: ConnectionId, reply: Reply | None = None
+    ) -> None:
+        """Run ``client_disconnected`` and remove the ``st_client`` row (removed even if the reducer fails)."""
+        self.submit(lambda: self._disconnect(identity, connection_id), reply)
+
+    def _connect(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+        self._fault("lifecycle")
+        timestamp = Timestamp.now()
+        tx = self.db.begin_mut_tx()
+        try:
+            tx.insert(ST_CLIENT_ID, (identity, connection_id))
+            hook = self.loaded.module_def.lifecycle_reducer("client_connected")
+            status, message = COMMITTED, None
+            if hook is not None:
+                status, message = self._call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        if status != COMMITTED:
+            self.db.rollback(tx)
+            return CallOutcome(status, message, timestamp)
+        name = hook.name if hook is not None else "__identity_connected__"
+        offset, data, _ = self._commit(
+            tx, self._inputs(name, identity, connection_id, timestamp, b""), None, name
+        )
+        return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data)
+
+    def _disconnect(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+        self._fault("lifecycle")
+        timestamp = Timestamp.now()
+        row = (identity, connection_id)
+        with self.db.read_tx() as read:
+            if not read.contains(ST_CLIENT_ID, row):
+                return CallOutcome(COMMITTED, None, timestamp)
+        hook = self.loaded.module_def.lifecycle_reducer("client_disconnected")
+        name = hook.name if hook is not None else "__identity_disconnected__"
+        inputs = self._inputs(name, identity, connection_id, timestamp, b"")
+        tx = self.db.begin_mut_tx()
+        try:
+            tx.delete(ST_CLIENT_ID, row)
+            status, message = COMMITTED, None
+            if hook is not None:
+                status, message = self._call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        if status == COMMITTED:
+            offset, data, _ = self._commit(tx, inputs, None, name)
+            return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data)
+        self.db.rollback(tx)
+        # a disconnect cannot be refused: remove the client row in a transaction of its own
+        tx = self.db.begin_mut_tx()
+        tx.delete(ST_CLIENT_ID, row)
+        offset, data, _ = self._commit(tx, inputs, None, name)
+        return CallOutcome(status, message, timestamp, offset, tx_data=data)
+
+    # -- scheduled reducers ------------------------------------------------------------------------------------
+
+    def _scheduled_call_due(self, call: DueCall) -> None:
+        try:
+            self.submit(lambda: self._scheduled_job(call))
+        except HostFailedError:
+            pass
+
+    def _scheduled_job(self, call: DueCall) -> CallOutcome:
+        self._fault("scheduler")
+        timestamp = Timestamp(max(call.due_micros, now_micros()))
+        table = self.db.datastore.tables.get(call.table_id)
+        if table is None or table.schema.schedule is None or table.schema.primary_key is None:
+            return CallOutcome(COMMITTED, None, timestamp)  # the table went away with a module update
+        schema = table.schema
+        assert schema.schedule is not None and schema.primary_key is not None
+        reducer = schema.schedule.reducer_name
+        tx = self.db.begin_mut_tx()
+        try:
+            pk_index = schema.index_on((schema.primary_key,))
+            assert pk_index is not None
+            row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
+            if row is None or row[schema.schedule.at_column] != call.schedule_at:
+                self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
+                return CallOutcome(COMMITTED, None, timestamp)
+            status, message = self._call_in_tx(reducer, (row,), self.database_identity, None, timestamp, tx)
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        one_shot = call.schedule_at.tag == ScheduleAt.TIME
+        if status != COMMITTED:
+            self.db.rollback(tx)
+            tx = self.db.begin_mut_tx()
+        if one_shot:
+            tx.delete(call.table_id, row)
+        inputs = self._inputs(
+            reducer, self.database_identity, None, timestamp, self.runtime.encode_args(reducer, (row,))
+        )
+        offset, data, _ = self._commit(tx, inputs if status == COMMITTED else None, None, reducer)
+        if not one_shot:
+            interval = call.schedule_at.value
+            self._scheduler.schedule(
+                call.table_id,
+                call.scheduled_id,
+                call.schedule_at,
+                next_interval_due(call.due_micros, interval, now_micros()),
+            )
+        return CallOutcome(status, message, timestamp, offset, tx_data=data)
+
+    # -- SQL DML, one-off jobs -----------------------------------------------------------------------------------
+
+    def run_in_transaction(self, work: Callable[[MutTx], Any], reply: Reply | None = None) -> None:
+        """Run ``work(tx)`` in a transaction on the host thread (SQL DML); an exception rolls it back and is the
+        outcome's message, a return value is ``outcome.value``."""
+
+        def job() -> CallOutcome:
+            timestamp = Timestamp.now()
+            tx = self.db.begin_mut_tx()
+            try:
+                value = work(tx)
+            except Exception as exc:
+                self.db.rollback(tx)
+                return CallOutcome(FAILED, str(exc) or type(exc).__name__, timestamp)
+            except BaseException:
+                self.db.rollback(tx)
+                raise
+            offset, data, _ = self._commit(tx, None)
+            return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=value)
+
+        self.submit(job, reply)
+
+    # -- module updates ----------------------------------------------------------------------------------------
+
+    def plan_update(self, loaded: LoadedModule) -> MigrationPlan:
+        return plan_migration(self.loaded.module_def, loaded.module_def)
+
+    def update_module(self, loaded: LoadedModule, program: bytes) -> Future[CallOutcome]:
+        """Migrate to a new module in one transaction; the outcome's ``value`` is the plan. Refused plans raise
+        ``MigrationRefusedError`` from the future."""
+        future: Future[CallOutcome] = Future()
+
+        def job() -> CallOutcome:
+            plan = self.plan_update(loaded)
+            if not plan.is_automatic:
+                future.set_exception(MigrationRefusedError(plan))
+                return CallOutcome(FAILED, "manual migration required", Timestamp.now(), value=plan)
+            timestamp = Timestamp.now()
+            runtime = ModuleRuntime(loaded)
+            tx = self.db.begin_mut_tx()
+            try:
+                apply_migration(tx, plan)
+                self._store_program(tx, loaded, program)
+                runtime.bind(tx)
+            except Exception as exc:
+                self.db.rollback(tx)
+                future.set_exception(exc)
+                return CallOutcome(FAILED, str(exc), timestamp, value=plan)
+            previous = self.loaded
+            self.loaded, self.runtime = loaded, runtime
+            offset, data, _ = self._commit(tx, None, disconnect_all=plan.disconnects_clients)
+            self._reload_schedules()
+            previous.unload()
+            self.module_log.system("Info", f"module updated: {len(plan.steps)} step(s)")
+            outcome = CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=plan)
+            future.set_result(outcome)
+            return outcome
+
+        self.submit(job)
+        return future
+
+    def _store_program(self, tx: MutTx, loaded: LoadedModule, program: bytes) -> None:
+        store_program(tx, self.database_identity, self.owner_identity, loaded, program)
+
+    def _reload_schedules(self) -> None:
+        self._scheduler.stop()
+        self._scheduler = Scheduler(self._scheduled_call_due, name=self._scheduler._thread.name)
+        with self.db.read_tx() as tx:
+            self._load_schedules(tx)
+        self._scheduler.start()
+
+    # -- logging -------------------------------------------------------------------------------------------------
+
+    def _log_sink(self, level: str, message: str, filename: str | None, line: int | None) -> None:
+        self.module_log.write(
+            make_record(level, message, function=self._current_function, filename=filename, line_number=line)
+        )
+
+    def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
+        log_to(self.module_log, self.loaded, level, message, function, exc)
+
+    # -- failure and shutdown ----------------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._failure
+
+    @property
+    def alive(self) -> bool:
+        return self._failure is None and not self._stopping
+
+    def _panic(self, exc: BaseException) -> None:
+        if self._failure is not None:
+            return
+        self._failure = exc
+        log.error("host of %s panicked: %r", self.database_identity.to_hex(), exc, exc_info=exc)
+        try:
+            self.module_log.system("Panic", f"the database host failed and will restart: {exc!r}")
+        except Exception:
+            pass
+        threading.Thread(target=self._teardown, name="host-teardown", daemon=True).start()
+        if self._on_panic is not None:
+            try:
+                self._on_panic(self, exc)
+            except Exception:
+                log.exception("on_panic callback failed")
+
+    def panic(self, exc: BaseException) -> None:
+        """Tear the host down from outside (e.g. its durability failed)."""
+        self._panic(exc)
+        self._queue.append(_STOP)
+        self._wake.set()
+
+    def _teardown(self) -> None:
+        """Release every resource: scheduler, database (durability thread, directory lock), module, log."""
+        with self._teardown_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._scheduler.stop()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._queue.append(_STOP)
+            self._wake.set()
+            self._thread.join(10)
+        try:
+            self.db.close()
+        except Exception:
+            log.exception("closing the database of %s failed", self.database_identity.to_hex())
+        self.loaded.unload()
+        self.module_log.close()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Finish the queued jobs, flush durability and release everything."""
+        if self._failure is None and not self._stopping and self._thread.is_alive():
+            self._stopping = True
+            self._queue.append(_STOP)
+            self._wake.set()
+            self._thread.join(timeout)
+        self._stopping = True
+        self._teardown()
+
+
+def run_user_code(
+    clock: CallClock,
+    budget_seconds: float,
+    function: str,
+    call: Callable[[], Any],
+    log_error: Callable[[str, str, str | None, BaseException | None], None],
+) -> tuple[str, str | None, Any]:
+    """Run module code under a time budget; a raised exception or a timeout is an outcome, never an error of
+    the caller: (status, error message, returned value)."""
+    try:
+        value = clock.run(budget_seconds, call)
+    except ReducerTimeout:
+        message = f"reducer `{function}` ran out of its time budget ({budget_seconds:g}s)"
+        log_error("Error", message, function, None)
+        return OUT_OF_BUDGET, message, None
+    except BaseException as exc:
+        message = str(exc) or type(exc).__name__
+        log_error("Error", message, function, exc)
+        return FAILED, message, None
+    return COMMITTED, None, value
+
+
+def _micros_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1_000_000)
+
+
+def log_to(
+    module_log: ModuleLog,
+    loaded: LoadedModule,
+    level: str,
+    message: str,
+    function: str | None,
+    exc: BaseException | None = None,
+) -> None:
+    """Write a record, pointing at the innermost line of module code in ``exc``'s traceback if any."""
+    filename = line = None
+    if exc is not None:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if loaded.module_name in f.filename]
+        if frames:
+            filename, line = module_log_api.display_name(frames[-1].filename), frames[-1].lineno
+    module_log.write(make_record(level, message, function=function, filename=filename, line_number=line))
+
+
+def store_program(
+    tx: MutTx, database: Identity, owner: Identity, loaded: LoadedModule, program: bytes
+) -> None:
+    """Replace the ``st_module`` row with this program (one row per database)."""
+    for row in list(tx.scan(ST_MODULE_ID)):
+        tx.delete(ST_MODULE_ID, row)
+    tx.insert(ST_MODULE_ID, (database, owner, int(loaded.kind), loaded.program_hash, bytes(program), "0.1.0"))
+
+
+def stored_program(tx: ReadTx | MutTx) -> tuple[Identity, Identity, int, bytes, bytes] | None:
+    """(database identity, owner, kind, hash, program bytes) from ``st_module``, or None."""
+    for row in tx.scan(ST_MODULE_ID):
+        return row[0], row[1], row[2], row[3], row[4]
+    return None

@@ -1,0 +1,152 @@
+import threading
+import time
+
+import pytest
+
+from spacetimedb.host.controller import ControllerOptions, DatabaseNotFoundError, HostController, PublishError
+from spacetimedb.host.module_host import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET, HostOptions
+from spacetimedb.sats import ConnectionId
+
+from .helpers import CHAT, DB, OWNER, call, connect, disconnect, ident, rows, wait_until
+
+
+@pytest.fixture
+def controller(tmp_path):
+    hc = HostController(tmp_path, ControllerOptions(host=HostOptions(reducer_budget_seconds=0.5)))
+    yield hc
+    hc.shutdown()
+
+
+def test_quickstart_chat_two_clients_and_restart(tmp_path, controller):
+    assert controller.publish(DB, OWNER, CHAT).op == "created"
+    host = controller.get_or_launch(DB)
+    alice, bob = ident(1), ident(2)
+    a_conn, b_conn = ConnectionId.random(), ConnectionId.random()
+    assert connect(host, alice, a_conn).ok and connect(host, bob, b_conn).ok
+    assert call(host, "set_name", "Alice", sender=alice, connection_id=a_conn).ok
+    assert call(host, "set_name", "Bob", sender=bob, connection_id=b_conn).ok
+    assert call(host, "send_message", "hi bob", sender=alice, connection_id=a_conn).ok
+    assert call(host, "send_message", "hi alice", sender=bob, connection_id=b_conn).ok
+    assert disconnect(host, bob, b_conn).ok
+    users = {r[0]: (r[1], r[2]) for r in rows(host, "user")}
+    assert users == {alice: ("Alice", True), bob: ("Bob", False)}
+    assert [m[3] for m in sorted(rows(host, "message"))] == ["hi bob", "hi alice"]
+    controller.shutdown()
+
+    again = HostController(tmp_path)
+    try:
+        host = again.get_or_launch(DB)
+        # alice was still connected when the server stopped: her disconnect runs on launch
+        assert wait_until(lambda: not rows(host, "st_client"))
+        users = {r[0]: (r[1], r[2]) for r in rows(host, "user")}
+        assert users == {alice: ("Alice", False), bob: ("Bob", False)}
+        assert [(m[0], m[3]) for m in sorted(rows(host, "message"))] == [(1, "hi bob"), (2, "hi alice")]
+        assert call(host, "send_message", "after restart", sender=alice).ok
+        assert max(m[0] for m in rows(host, "message")) > 2
+    finally:
+        again.shutdown()
+
+
+def test_reducer_errors_roll_back_and_report(controller):
+    controller.publish(DB, OWNER, CHAT)
+    host = controller.get_or_launch(DB)
+    outcome = call(host, "set_name", "")
+    assert outcome.status == FAILED and outcome.message == "Names must not be empty"
+    outcome = call(host, "set_name", "Nobody", sender=ident(9))
+    assert outcome.status == FAILED and "unknown user" in outcome.message
+    assert call(host, "no_such_reducer").status == INTERNAL_ERROR
+    bad_args = call(host, "send_message", 5)
+    assert bad_args.status == INTERNAL_ERROR and "send_message" in bad_args.message
+    lifecycle = call(host, "on_connect")
+    assert lifecycle.status == INTERNAL_ERROR and "lifecycle" in lifecycle.message
+    logged = "\n".join(host.module_log.tail())
+    assert "Names must not be empty" in logged and '"function":"set_name"' in logged
+
+
+RUNAWAY = b"""
+from typing import Annotated
+from spacetimedb import table, reducer, ReducerContext, PrimaryKey, u32
+
+@table
+class Item:
+    id: Annotated[u32, PrimaryKey]
+
+@reducer
+def spin(ctx: ReducerContext) -> None:
+    ctx.db.item.insert(Item(id=1))
+    while True:
+        pass
+
+@reducer
+def dup(ctx: ReducerContext) -> None:
+    ctx.db.item.insert(Item(id=7))
+    ctx.db.item.insert(Item(id=7))
+    ctx.db.item.insert(Item(id=8))
+
+@reducer
+def add(ctx: ReducerContext, n: u32) -> None:
+    ctx.db.item.insert(Item(id=n))
+"""
+
+
+def test_runaway_reducer_is_stopped_within_budget_and_unique_violation_writes_nothing(controller):
+    controller.publish(DB, OWNER, RUNAWAY)
+    host = controller.get_or_launch(DB)
+    started = time.monotonic()
+    outcome = call(host, "spin")
+    assert outcome.status == OUT_OF_BUDGET and time.monotonic() - started < 3
+    assert rows(host, "item") == []
+    outcome = call(host, "dup")
+    assert outcome.status == COMMITTED  # inserting an identical row is a no-op (set semantics)
+    assert rows(host, "item") == [(7,), (8,)]
+    assert call(host, "add", 9).ok and rows(host, "item") == [(7,), (8,), (9,)]
+
+
+def test_publish_refuses_broken_modules_and_failing_init(controller):
+    with pytest.raises(Exception, match="reducer"):
+        controller.publish(
+            DB, OWNER, b"from spacetimedb import reducer\n@reducer\ndef f(x: int) -> None: ...\n"
+        )
+    failing_init = (
+        RUNAWAY
+        + b"""
+@reducer(lifecycle="init")
+def init(ctx: ReducerContext) -> None:
+    ctx.db.item.insert(Item(id=1))
+    raise RuntimeError("init refuses")
+"""
+    )
+    with pytest.raises(PublishError, match="init refuses"):
+        controller.publish(DB, OWNER, failing_init)
+    assert not controller.exists(DB)
+    with pytest.raises(DatabaseNotFoundError):
+        controller.get_or_launch(DB)
+
+
+def test_concurrent_launches_share_one_host(tmp_path):
+    first = HostController(tmp_path)
+    first.publish(DB, OWNER, CHAT)
+    first.shutdown()
+    hc = HostController(tmp_path)
+    try:
+        hosts = []
+        threads = [threading.Thread(target=lambda: hosts.append(hc.get_or_launch(DB))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({id(h) for h in hosts}) == 1
+    finally:
+        hc.shutdown()
+
+
+def test_in_memory_controller():
+    hc = HostController(None)
+    try:
+        hc.publish(DB, OWNER, CHAT)
+        host = hc.get_or_launch(DB)
+        assert call(host, "send_message", "in memory").ok
+        assert [m[3] for m in rows(host, "message")] == ["in memory"]
+        assert hc.delete(DB) and not hc.exists(DB)
+    finally:
+        hc.shutdown()
