@@ -28,7 +28,7 @@ from spacetimedb.commitlog import (
     transactions_from,
 )
 from spacetimedb.commitlog.format import INDEX_ENTRY, INDEX_HEADER_LEN, SEGMENT_HEADER_LEN, encode_commit
-from spacetimedb.commitlog.index import read_index_file
+from spacetimedb.commitlog.index import OffsetIndex, read_index_file
 
 from .helpers import SMALL, index_files, payload_for, read_all, segment_files, write_log
 
@@ -486,3 +486,17 @@ def test_readers_in_other_threads_see_consistent_prefixes_while_appending(tmp_pa
             thread.join()
         assert problems == []
         assert len(log.segments()) > 10
+
+
+def test_offset_index_lookup():
+    index = OffsetIndex([(10, 100), (20, 200), (30, 300)])
+    assert index.lookup(9) is None
+    assert index.lookup(10) == (10, 100)
+    assert index.lookup(29) == (20, 200)
+    assert index.lookup(1000) == (30, 300)
+    assert index.lookup(1000, end_position=300) == (20, 200)
+    assert index.lookup(1000, end_position=101) == (10, 100)
+    with pytest.raises(ValueError):
+        index.append(30, 400)
+    with pytest.raises(ValueError):
+        index.append(40, 300)

@@ -38,12 +38,16 @@ class OffsetIndex:
             raise ValueError(
                 f"index entry ({key}, {position}) does not follow ({self.keys[-1]}, {self.positions[-1]})"
             )
-        self.keys.append(key)
+        # Position first: a reader in another thread bisects `keys` and then indexes `positions`.
         self.positions.append(position)
+        self.keys.append(key)
 
-    def lookup(self, offset: int) -> tuple[int, int] | None:
-        """The entry with the greatest key <= `offset`, if any."""
-        i = bisect.bisect_right(self.keys, offset) - 1
+    def lookup(self, offset: int, end_position: int | None = None) -> tuple[int, int] | None:
+        """The entry with the greatest key <= `offset` (and position < `end_position`, if given)."""
+        i = bisect.bisect_right(self.keys, offset)
+        if end_position is not None:
+            i = min(i, bisect.bisect_left(self.positions, end_position))
+        i -= 1
         return (self.keys[i], self.positions[i]) if i >= 0 else None
 
     def last(self) -> tuple[int, int] | None:

@@ -117,8 +117,9 @@ class _Head:
 class Commitlog:
     """A segmented, checksummed, append-only log of transactions with dense offsets 0, 1, 2, ...
 
-    One writer per directory (enforced with a lock file). Appends are not thread-safe with respect to
-    each other's *order* (use one writer thread), but reading from other threads while appending is.
+    One writer per directory, enforced with `writer.lock`. Calls are serialised by an internal lock, so
+    each append gets a contiguous range of offsets; readers in other threads see a consistent prefix of
+    the log as of the moment they start.
     """
 
     def __init__(

@@ -166,7 +166,8 @@ def _checked_header(segment: MappedSegment, ref: SegmentRef):  # noqa: ANN202 - 
 def _seek(segment: MappedSegment, ref: SegmentRef, offset: int, epoch: int) -> tuple[int, int]:
     """Position and offset of the indexed commit closest before `offset`, checked against the segment."""
     index = ref.index if ref.index is not None else _load_index_quietly(ref)
-    entry = index.lookup(offset) if index is not None else None
+    # Entries past the mapped length were added after this traversal started: not for us.
+    entry = index.lookup(offset, segment.length) if index is not None else None
     if entry is None:
         return SEGMENT_HEADER_LEN, ref.base_offset
     key, position = entry
