@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import CommitlogCorruptError, CommitlogDecodeError, CommitlogError
-from .format import SEGMENT_HEADER_LEN, BadCommit, check_commit, iter_commits, split_records
+from .format import SEGMENT_HEADER_LEN, BadCommit, SegmentHeader, check_commit, iter_commits, split_records
 from .index import OffsetIndex, read_index_file
 from .segment import MappedSegment, classify_bad_commit, read_segment_header
 from .txdata import TxRecord, decode_tx_record
@@ -152,7 +152,7 @@ def _first_segment_for(segments: list[SegmentRef], offset: int) -> int:
     return first
 
 
-def _checked_header(segment: MappedSegment, ref: SegmentRef):  # noqa: ANN202 - SegmentHeader
+def _checked_header(segment: MappedSegment, ref: SegmentRef) -> SegmentHeader:
     if segment.length < SEGMENT_HEADER_LEN:
         raise CommitlogCorruptError(
             ref.path,

@@ -18,6 +18,7 @@ import struct
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from io import RawIOBase
 from pathlib import Path
 
 from crc32c import crc32c
@@ -129,7 +130,7 @@ class SnapshotRepo:
         return removed
 
 
-def _write_snapshot(file: object, offset: int, tables: Mapping[int, Sequence[bytes]], meta: bytes) -> None:
+def _write_snapshot(file: RawIOBase, offset: int, tables: Mapping[int, Sequence[bytes]], meta: bytes) -> None:
     writer = _ChecksummingWriter(file)
     writer.write(_HEADER.pack(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, offset, len(tables)))
     writer.write(encode_uvarint(len(meta)))
@@ -145,7 +146,7 @@ def _write_snapshot(file: object, offset: int, tables: Mapping[int, Sequence[byt
 class _ChecksummingWriter:
     """Buffers output into ~1 MiB writes and keeps a running CRC32C and length of what went through."""
 
-    def __init__(self, file: object) -> None:
+    def __init__(self, file: RawIOBase) -> None:
         self._file = file
         self._parts: list[bytes] = []
         self._pending = 0
@@ -181,7 +182,9 @@ class _ChecksummingWriter:
     def write_raw(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            written = self._file.write(view)  # type: ignore[attr-defined]
+            written = self._file.write(view)
+            if not written:
+                raise OSError(f"write returned {written} with {len(view)} bytes left")
             view = view[written:]
 
 
