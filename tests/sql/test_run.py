@@ -96,3 +96,17 @@ def test_commit_goes_through_the_backend(ds):
     assert len(committed) == 1
     (changes,) = committed[0].tables
     assert changes.table_name == "pet" and changes.deletes == [(3, "fish", 1)]
+
+
+def test_relational_db_is_a_backend(tmp_path):
+    from spacetimedb.datastore import TableDef
+    from spacetimedb.db import RelationalDB
+    from spacetimedb.sats import U32
+
+    db = RelationalDB.in_memory()
+    with db.mut_tx() as tx:
+        tx.create_table(TableDef("t", [("a", U32)]))
+    before = db.next_offset
+    sql.run_sql(db, "INSERT INTO t VALUES (1), (2)", OWNER, True)
+    assert db.next_offset == before + 1
+    assert sql.run_sql(db, "SELECT COUNT(*) AS n FROM t", OWNER, True)[0]["rows"] == [[2]]

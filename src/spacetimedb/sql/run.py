@@ -23,13 +23,22 @@ class ReadView(Reader, Protocol):
 
 
 class SqlBackend(Protocol):
-    """Where ``run_sql`` gets its transactions. ``Datastore`` fits as is; the server passes an adapter whose
-    ``commit`` makes the transaction durable and broadcasts it to subscribers (like a reducer's)."""
+    """Where ``run_sql`` gets its transactions. ``Datastore`` and ``RelationalDB`` fit as they are (the latter
+    through its ``commit_tx``); the server passes an adapter whose ``commit`` makes the transaction durable and
+    broadcasts it to subscribers, like a reducer's."""
 
     def begin_tx(self) -> ReadView: ...
     def begin_mut_tx(self) -> MutTx: ...
     def commit(self, tx: MutTx) -> Any: ...
     def rollback(self, tx: MutTx) -> None: ...
+
+
+def _commit(backend: Any, tx: MutTx) -> None:
+    # RelationalDB names it commit_tx (it also logs the transaction); Datastore and adapters name it commit
+    commit = getattr(backend, "commit", None)
+    if commit is None:
+        commit = backend.commit_tx
+    commit(tx)
 
 
 def result_json(result: StatementResult, micros: int) -> dict[str, Any]:
@@ -59,11 +68,11 @@ def run_statement(
     except BaseException:
         backend.rollback(tx)
         raise
-    backend.commit(tx)
+    _commit(backend, tx)
     return result
 
 
-def run_sql(backend: SqlBackend, text: str, caller: Identity, is_owner: bool) -> list[dict[str, Any]]:
+def run_sql(backend: SqlBackend | Any, text: str, caller: Identity, is_owner: bool) -> list[dict[str, Any]]:
     """Run every statement of ``text`` in order, each in its own transaction, and return the ``/sql`` JSON:
     ``[{"schema", "rows", "total_duration_micros", "stats"}, ...]``.
 
