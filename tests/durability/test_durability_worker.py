@@ -262,3 +262,41 @@ def test_mutable_buffers_are_copied_at_append(tmp_path):
         buffer[:] = b"mutated!"
         assert durability.wait_durable(offset, timeout=10)
     assert [p for _, p in transactions_from(tmp_path)] == [b"original"]
+
+
+def test_failure_handler_may_close_the_durability(tmp_path):
+    with Durability.open(tmp_path, SMALL):
+        pass
+    error = OSError(errno.EIO, "Input/output error")
+    durability = Durability.open(tmp_path, SMALL, fsync=_failing_after(0, error))
+    closed_from_handler: list[int | None] = []
+    handled = threading.Event()
+
+    def handler(exc: BaseException) -> None:
+        closed_from_handler.append(durability.close())
+        handled.set()
+
+    durability.set_failure_handler(handler)
+    with pytest.raises(DurabilityFailedError):
+        durability.wait_durable(durability.append_tx(b"x"), timeout=10)
+    assert handled.wait(10)
+    assert closed_from_handler == [None]
+    assert durability.close() is None
+    # The worker released the log on its way out: it can be opened again.
+    with Durability.open(tmp_path, SMALL) as reopened:
+        assert reopened.failed is None
+
+
+def test_a_listener_may_close_the_durability(tmp_path):
+    durability = Durability.open(tmp_path, SMALL)
+    durability.add_durable_listener(lambda offset: durability.close())
+    for i in range(100):
+        try:
+            durability.append_tx(b"%d" % i)
+        except DurabilityClosedError:
+            break
+    final = durability.close()
+    assert final is not None
+    stored = [p for _, p in transactions_from(tmp_path)]
+    assert len(stored) == final + 1  # everything accepted before the close became durable
+    assert stored == [b"%d" % i for i in range(len(stored))]

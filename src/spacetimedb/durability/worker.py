@@ -129,6 +129,8 @@ class Durability:
             self._raise_if_unusable()
             if self._has_room(size):
                 return
+            if threading.current_thread() is self._thread:
+                raise RuntimeError("append_tx from a durable listener would wait for itself on a full queue")
             self._blocked_appenders += 1
             try:
                 self._space_available.wait()
@@ -230,6 +232,12 @@ class Durability:
                 self._publish(durable, len(batch))
         finally:
             with self._mutex:
+                closing = self._closing
+            if closing:
+                # close() may have been called from a listener or the failure handler, i.e. on this
+                # thread, where it cannot wait for the drain: the worker closes the log itself.
+                self._close_commitlog()
+            with self._mutex:
                 self._stopped = True
                 self._durable_changed.notify_all()
                 self._space_available.notify_all()
@@ -312,21 +320,29 @@ class Durability:
         """Stop accepting appends, make everything queued durable, stop the thread, close the log.
 
         Returns the final durable offset. After a failure it still stops and releases everything; check
-        `failed`. Raises `TimeoutError` if the worker did not finish within `timeout` seconds.
+        `failed`. Raises `TimeoutError` if the worker did not finish within `timeout` seconds. Called from
+        a durable listener or the failure handler (the worker thread itself) it only starts the shutdown
+        and returns the durable offset so far; the worker drains the queue and closes the log on its way
+        out.
         """
         with self._mutex:
             self._closing = True
             self._work_available.notify_all()
             self._space_available.notify_all()
+        if threading.current_thread() is self._thread:
+            return self._durable
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError(f"durability worker of {self._clog.directory} did not stop within {timeout}s")
+        self._close_commitlog()
+        return self._durable
+
+    def _close_commitlog(self) -> None:
         try:
-            self._clog.close()
+            self._clog.close()  # idempotent
         except Exception as exc:
             if self._failure is None:
                 self._fail(exc)
-        return self._durable
 
     def __enter__(self) -> Durability:
         return self
