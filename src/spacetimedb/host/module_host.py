@@ -145,6 +145,7 @@ class ModuleHost:
         self.faults: set[str] = set()
         self._on_panic = on_panic
         self._listeners: list[TransactionListener] = []
+        self._batch_listeners: list[Callable[[], None]] = []
         self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._sleeping = False
@@ -212,6 +213,7 @@ class ModuleHost:
                     self._execute(job)
                     if self._failure is not None:
                         return
+                self._batch_done()
                 self._sleeping = True
                 if not queue:
                     self._wake.wait()
@@ -221,6 +223,7 @@ class ModuleHost:
             module_log_api.set_sink(previous_sink)
             if self._failure is not None:
                 self._fail_queued()
+            self._batch_done()
 
     def _execute(self, job: _Job) -> None:
         try:
@@ -251,6 +254,18 @@ class ModuleHost:
         return CallOutcome(INTERNAL_ERROR, message, Timestamp.now())
 
     # -- listeners ---------------------------------------------------------------------------------------------
+
+    def add_batch_listener(self, listener: Callable[[], None]) -> None:
+        """``listener()`` runs on the host thread each time the queue runs dry (once per batch of jobs), so that
+        a server can hand a whole batch's replies to its event loop with one wake-up."""
+        self._batch_listeners.append(listener)
+
+    def _batch_done(self) -> None:
+        for listener in self._batch_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a batch listener failed")
 
     def add_transaction_listener(self, listener: TransactionListener) -> None:
         self._listeners.append(listener)

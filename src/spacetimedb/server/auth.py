@@ -66,6 +66,11 @@ class KeyPair:
         )
 
     @classmethod
+    def ephemeral(cls) -> KeyPair:
+        """A key pair that lives only in memory (an in-memory server: tokens die with it)."""
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
     def load_or_create(cls, directory: Path) -> KeyPair:
         directory.mkdir(parents=True, exist_ok=True)
         private_path = directory / "id_ecdsa"

@@ -1,0 +1,46 @@
+"""``python -m spacetimedb.server``: run a server in the foreground (``spacetime start`` is the friendly way).
+
+Prints ``listening on http://HOST:PORT`` (and the data directory) once it accepts connections, so that scripts
+and tests can start it on port 0 and read the port it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .app import Server, run
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m spacetimedb.server", description=__doc__)
+    parser.add_argument("--listen-addr", type=parse_listen, default=("127.0.0.1", 3000))
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--in-memory", action="store_true")
+    args = parser.parse_args(argv)
+    if args.data_dir is None and not args.in_memory:
+        parser.error("give --data-dir DIR or --in-memory")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = args.listen_addr
+
+    def ready(server: Server) -> None:
+        bound_host, bound_port = server.bound or (host, port)
+        where = "memory" if server.data_dir is None else str(server.data_dir)
+        print(f"listening on http://{bound_host}:{bound_port}", flush=True)
+        print(f"data in {where}", flush=True)
+
+    run(None if args.in_memory else args.data_dir, host, port, on_ready=ready)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The server process: SpacetimeDB's HTTP and WebSocket client API on one aiohttp event loop.
+
+Blocking work never runs on the loop: reducers run on each database's host thread, reads and publishes on worker
+threads. Layout of the data directory: ``server.lock`` (one server per directory), ``keys/``, ``control/`` (the
+control database) and ``databases/`` (one directory per database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from spacetimedb.durability import DirectoryLock
+from spacetimedb.host.controller import ControllerOptions, DatabaseNotFoundError, HostController
+from spacetimedb.host.module_host import ModuleHost
+from spacetimedb.sats import ConnectionId, Identity
+
+from . import routes
+from .auth import KeyPair, TokenAuthority, identity_from_claims
+from .bridge import DatabaseBridge
+from .control import ControlDB
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 32 << 20
+MAX_PROGRAM_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    controller: ControllerOptions = field(default_factory=ControllerOptions)
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
+
+class Server:
+    """Owns the controller, the control database, the keys, and one bridge per running database."""
+
+    def __init__(self, data_dir: Path | str | None, options: ServerOptions | None = None) -> None:
+        self.options = options or ServerOptions()
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self._lock: DirectoryLock | None = None
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = _ServerLock(self.data_dir).acquire()
+        try:
+            keys = KeyPair.load_or_create(self.data_dir / "keys") if self.data_dir else KeyPair.ephemeral()
+            self.auth = TokenAuthority(keys)
+            self.control = ControlDB.open(self.data_dir)
+            self.controller = HostController(self.data_dir, self.options.controller)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        self.bridges: dict[Identity, DatabaseBridge] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sessions: set[Any] = set()
+        self.controller.on_launch(self._attach)
+        self.controller.on_panic(self._host_panicked)
+        self._runner: web.AppRunner | None = None
+        self.bound: tuple[str, int] | None = None
+
+    # -- hosts <-> bridges -----------------------------------------------------------------------------------
+
+    def _attach(self, host: ModuleHost) -> None:
+        assert self.loop is not None
+        self.bridges[host.database_identity] = DatabaseBridge(host, self.loop)
+
+    def _host_panicked(self, host: ModuleHost, exc: BaseException) -> None:
+        bridge = self.bridges.get(host.database_identity)
+        if bridge is not None and bridge.host is host:
+            del self.bridges[host.database_identity]
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(bridge.host_failed, f"the database host failed: {exc}"[:100])
+
+    async def bridge_for(self, identity: Identity) -> DatabaseBridge:
+        """The bridge of a database, launching its host (off the loop) if it is not running."""
+        bridge = self.bridges.get(identity)
+        if bridge is not None and bridge.host.alive:
+            return bridge
+        host = await asyncio.to_thread(self.controller.get_or_launch, identity)
+        bridge = self.bridges.get(identity)
+        if bridge is None or bridge.host is not host:
+            raise DatabaseNotFoundError(identity)
+        return bridge
+
+    # -- names and identities ------------------------------------------------------------------------------------
+
+    def resolve(self, name_or_identity: str) -> Identity | None:
+        if len(name_or_identity) == 64:
+            try:
+                identity = Identity.from_hex(name_or_identity)
+            except ValueError:
+                pass
+            else:
+                return identity if self.control.get(identity) is not None else None
+        return self.control.resolve(name_or_identity)
+
+    def new_database_identity(self) -> Identity:
+        return identity_from_claims(self.auth.issuer, str(uuid.uuid4()))
+
+    def new_connection_id(self) -> ConnectionId:
+        return ConnectionId.random()
+
+    # -- running ------------------------------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_PROGRAM_BYTES, middlewares=[routes.error_middleware])
+        app["server"] = self
+        routes.add_routes(app)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 3000) -> tuple[str, int]:
+        self.loop = asyncio.get_running_loop()
+        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = server.sockets  # type: ignore[attr-defined]
+        self.bound = sockets[0].getsockname()[:2]
+        return self.bound
+
+    async def stop(self) -> None:
+        """Stop accepting, close client connections, let queued reducers finish, flush and close everything."""
+        for session in list(self.sessions):
+            session.request_close(1001, "the server is shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        try:
+            self.controller.shutdown()
+            self.control.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+
+class _ServerLock(DirectoryLock):
+    """One server per data directory (the lock file is ``server.lock``)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.path = directory / "server.lock"
+
+
+async def serve(
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    options: ServerOptions | None = None,
+    on_ready: Callable[[Server], Awaitable[None] | None] | None = None,
+) -> None:
+    """Run a server until SIGINT or SIGTERM, then shut down gracefully."""
+    server = Server(data_dir, options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start(host, port)
+        if on_ready is not None:
+            result = on_ready(server)
+            if asyncio.iscoroutine(result):
+                await result
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def run(
+    data_dir: Path | None, host: str, port: int, options: ServerOptions | None = None, on_ready: Any = None
+) -> None:
+    """Run the server in the foreground on uvloop (when installed)."""
+    main = serve(data_dir, host, port, options, on_ready)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional on other platforms
+        asyncio.run(main)
+        return
+    uvloop.run(main)

@@ -1,0 +1,603 @@
+"""HTTP routes of SpacetimeDB's client API (``/v1/...``) and the WebSocket upgrade.
+
+Authentication: ``Authorization: Bearer <token>`` (or ``?token=``); routes that act as someone mint a fresh
+identity when no token is given and return it in the ``spacetime-identity`` / ``spacetime-identity-token``
+headers. Owner-only routes answer 401 without credentials and 403 for anyone but the owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from spacetimedb import __version__
+from spacetimedb.host.controller import DatabaseNotFoundError, PublishError
+from spacetimedb.host.module_host import (
+    COMMITTED,
+    FAILED,
+    OUT_OF_BUDGET,
+    CallOutcome,
+    HostFailedError,
+    MigrationRefusedError,
+)
+from spacetimedb.module import ModuleError, ReducerArgsError, program_hash
+from spacetimedb.module.keccak import keccak256
+from spacetimedb.protocol import v2
+from spacetimedb.sats import ConnectionId, Identity, Timestamp
+from spacetimedb.sats.json import to_json
+from spacetimedb.sats.types import TIMESTAMP
+from spacetimedb.sql import SqlError
+
+from .auth import AuthError, Claims
+from .codecs import PROTOCOL_V1_JSON, V1JsonCodec, V2Codec
+from .control import NameError_, validate_name
+from .session import Session
+from .sql_runner import run_sql
+
+if TYPE_CHECKING:
+    from .app import Server
+    from .bridge import DatabaseBridge
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROTOCOL_PREFERENCE = (v2.PROTOCOL_V3, v2.PROTOCOL_V2, PROTOCOL_V1_JSON)
+COMPRESSIONS = {"None": v2.COMPRESSION_NONE, "Gzip": v2.COMPRESSION_GZIP, "Brotli": v2.COMPRESSION_NONE}
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HttpError as exc:
+        if exc.body is not None:
+            return web.json_response(exc.body, status=exc.status)
+        return web.Response(status=exc.status, text=str(exc))
+    except AuthError as exc:
+        return web.Response(status=exc.status, text=str(exc))
+    except DatabaseNotFoundError:
+        return web.Response(status=404, text="No such database.")
+    except HostFailedError as exc:
+        return web.Response(status=503, text=str(exc))
+
+
+def _server(request: web.Request) -> Server:
+    return request.app["server"]  # type: ignore[no-any-return]
+
+
+# ---- authentication ---------------------------------------------------------------------------------------------
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthError("Authorization is invalid: expected `Bearer <token>`", 400)
+        return value.strip()
+    return request.query.get("token") or None
+
+
+def claims_of(request: web.Request) -> Claims | None:
+    token = _token(request)
+    return None if token is None else _server(request).auth.validate(token)
+
+
+def caller(request: web.Request) -> tuple[Identity, str | None]:
+    """The caller's identity, minting a fresh one when there are no credentials (token then returned)."""
+    claims = claims_of(request)
+    if claims is not None:
+        return claims.identity, None
+    identity, token = _server(request).auth.mint()
+    return identity, token
+
+
+def require_caller(request: web.Request) -> Identity:
+    claims = claims_of(request)
+    if claims is None:
+        raise AuthError("Authorization required")
+    return claims.identity
+
+
+def _identity_headers(identity: Identity, minted_token: str | None) -> dict[str, str]:
+    headers = {"spacetime-identity": identity.to_hex()}
+    if minted_token is not None:
+        headers["spacetime-identity-token"] = minted_token
+    return headers
+
+
+def _database(request: web.Request) -> Identity:
+    found = _server(request).resolve(request.match_info["name"])
+    if found is None:
+        raise HttpError(404, "No such database.")
+    return found
+
+
+def _require_owner(request: web.Request, database: Identity) -> Identity:
+    who = require_caller(request)
+    record = _server(request).control.get(database)
+    if record is None:
+        raise HttpError(404, "No such database.")
+    if record.owner != who:
+        raise HttpError(403, f"identity {who.to_hex()} is not the owner of this database")
+    return who
+
+
+def _bool(request: web.Request, name: str, default: bool) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if value.lower() in ("true", "1", "yes", ""):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise HttpError(400, f"query parameter `{name}` must be true or false")
+
+
+# ---- identity routes --------------------------------------------------------------------------------------------
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"package_name": "spacetimedb-py", "version": __version__, "nodes": 1, "schedulable": True}
+    )
+
+
+async def create_identity(request: web.Request) -> web.Response:
+    identity, token = _server(request).auth.mint()
+    return web.json_response({"identity": identity.to_hex(), "token": token})
+
+
+async def websocket_token(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    if claims is None:
+        raise AuthError("Authorization required")
+    return web.json_response({"token": _server(request).auth.reissue(claims, 60)})
+
+
+async def public_key(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_server(request).auth.keys.public_pem, content_type="application/pem-certificate-chain"
+    )
+
+
+def _path_identity(request: web.Request) -> Identity:
+    try:
+        return Identity.from_hex(request.match_info["identity"])
+    except ValueError:
+        raise HttpError(400, "invalid identity: expected 64 hex digits") from None
+
+
+async def verify_identity(request: web.Request) -> web.Response:
+    identity = _path_identity(request)
+    who = require_caller(request)
+    return web.Response(status=204 if who == identity else 400)
+
+
+async def identity_databases(request: web.Request) -> web.Response:
+    identity = _path_identity(request)
+    owned = await asyncio.to_thread(_server(request).control.owned_by, identity)
+    return web.json_response({"identities": [i.to_hex() for i in owned]})
+
+
+# ---- publishing -------------------------------------------------------------------------------------------------
+
+
+async def publish(request: web.Request) -> web.Response:
+    server = _server(request)
+    name = request.match_info.get("name")
+    program = await request.read()
+    if not program:
+        raise HttpError(400, "the request body must be the module program")
+    who, minted = caller(request)
+    clear = _bool(request, "clear", False)
+    existing = server.resolve(name) if name else None
+    if name and existing is None:
+        if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+            raise HttpError(404, "No such database.")
+        try:
+            validate_name(name)
+        except NameError_ as exc:
+            raise HttpError(400, str(exc)) from None
+    if existing is not None:
+        record = server.control.get(existing)
+        if record is not None and record.owner != who:
+            raise HttpError(
+                403, "only the owner may update this database", {"PermissionDenied": {"name": name}}
+            )
+    database = existing or server.new_database_identity()
+    try:
+        result = await asyncio.to_thread(server.controller.publish, database, who, program, clear=clear)
+    except MigrationRefusedError as exc:
+        raise HttpError(400, f"Database update rejected: {exc}") from None
+    except (ModuleError, PublishError) as exc:
+        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
+    await asyncio.to_thread(
+        server.control.register, database, who, program_hash(program), name if existing is None else None
+    )
+    op = "created" if result.op == "created" else "updated"
+    body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
+    return web.json_response(body, headers=_identity_headers(who, minted))
+
+
+async def pre_publish(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    program = await request.read()
+    _require_owner(request, database)
+    try:
+        plan = await asyncio.to_thread(server.controller.pre_publish, database, program)
+    except ModuleError as exc:
+        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
+    if plan is None:
+        raise HttpError(404, "No such database.")
+    if not plan.is_automatic:
+        return web.json_response(
+            {"ManualMigrate": {"reason": "\n".join(plan.incompatible), "major_version_upgrade": False}}
+        )
+    record = server.control.get(database)
+    old_hash = record.program_hash.hex() if record else ""
+    token = keccak256((database.to_hex() + old_hash + program_hash(program).hex()).encode()).hex()
+    color = request.query.get("pretty_print_style", request.query.get("style", "NoColor")) == "AnsiColor"
+    return web.json_response(
+        {
+            "AutoMigrate": {
+                "migrate_plan": plan.pretty(color=color),
+                "break_clients": plan.disconnects_clients,
+                "token": "0x" + token,
+                "major_version_upgrade": False,
+            }
+        }
+    )
+
+
+async def delete_database(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = server.resolve(request.match_info["name"])
+    if database is None:
+        return web.Response(status=200)
+    _require_owner(request, database)
+    bridge = server.bridges.pop(database, None)
+    if bridge is not None:
+        bridge.host_failed("the database was deleted")
+    await asyncio.to_thread(server.controller.delete, database)
+    await asyncio.to_thread(server.control.remove, database)
+    return web.Response(status=200)
+
+
+async def database_info(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    record = server.control.get(database)
+    assert record is not None
+    return web.json_response(
+        {
+            "database_identity": {"__identity__": "0x" + database.to_hex()},
+            "owner_identity": {"__identity__": "0x" + record.owner.to_hex()},
+            "host_type": {"Python": []},
+            "initial_program": "0x" + record.program_hash.hex(),
+            "names": server.control.names_of(database),
+            "created": record.created.isoformat(),
+            "updated": record.updated.isoformat(),
+        }
+    )
+
+
+async def database_identity(request: web.Request) -> web.Response:
+    return web.Response(text=_database(request).to_hex())
+
+
+async def get_names(request: web.Request) -> web.Response:
+    database = _database(request)
+    return web.json_response({"names": _server(request).control.names_of(database)})
+
+
+async def add_name(request: web.Request) -> web.Response:
+    database = _database(request)
+    _require_owner(request, database)
+    name = (await request.text()).strip()
+    try:
+        await asyncio.to_thread(_server(request).control.add_name, database, name)
+    except NameError_ as exc:
+        return web.json_response({"OtherError": str(exc)}, status=400)
+    return web.json_response({"Success": {"domain": name, "database_result": database.to_hex()}})
+
+
+async def set_names(request: web.Request) -> web.Response:
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        names = await request.json()
+    except ValueError:
+        raise HttpError(400, "the body must be a JSON array of names") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HttpError(400, "the body must be a JSON array of names")
+    try:
+        await asyncio.to_thread(_server(request).control.set_names, database, names)
+    except NameError_ as exc:
+        return web.json_response({"OtherError": str(exc)}, status=400)
+    return web.json_response("Success")
+
+
+# ---- calling, querying, reading ----------------------------------------------------------------------------------
+
+
+async def call_reducer(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    reducer = request.match_info["reducer"]
+    if request.content_type != "application/json":
+        raise HttpError(415, "the arguments must be sent as JSON (Content-Type: application/json)")
+    try:
+        args = json.loads(await request.text()) if request.content_length != 0 else []
+    except ValueError as exc:
+        raise HttpError(400, f"invalid JSON arguments: {exc}") from None
+    who, minted = caller(request)
+    bridge = await server.bridge_for(database)
+    host = bridge.host
+    definition = host.loaded.module_def.reducer(reducer)
+    if definition is None:
+        raise HttpError(404, f"no such reducer: `{reducer}`")
+    if definition.lifecycle is not None:
+        raise HttpError(400, f"lifecycle reducer `{reducer}` cannot be called directly")
+    try:
+        host.runtime.decode_json_args(reducer, args)
+    except ReducerArgsError as exc:
+        raise HttpError(400, str(exc)) from None
+    connection = ConnectionId.random()
+    connected = await _submit(lambda reply: host.connect_client(who, connection, reply))
+    if not connected.ok:
+        raise HttpError(403, f"the module refused the connection: {connected.message}")
+    try:
+        outcome = await _submit(
+            lambda reply: host.call_reducer(
+                reducer, args, sender=who, connection_id=connection, json_args=True, reply=reply
+            )
+        )
+    finally:
+        host.disconnect_client(who, connection)
+    headers = _identity_headers(who, minted)
+    headers["spacetime-execution-duration-micros"] = str(outcome.duration_micros)
+    headers["spacetime-energy-used"] = "0"
+    if outcome.status == COMMITTED:
+        await bridge.wait_durable(outcome.offset)
+        return web.Response(status=200, headers=headers)
+    if outcome.status == FAILED:
+        return web.Response(status=530, text=outcome.message or "", headers=headers)
+    if outcome.status == OUT_OF_BUDGET:
+        return web.Response(status=402, text=outcome.message or "", headers=headers)
+    return web.Response(status=500, text=outcome.message or "", headers=headers)
+
+
+async def _submit(start: Callable[[Callable[[CallOutcome], None]], None]) -> CallOutcome:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[CallOutcome] = loop.create_future()
+
+    def reply(outcome: CallOutcome) -> None:
+        loop.call_soon_threadsafe(_resolve, future, outcome)
+
+    start(reply)
+    return await future
+
+
+def _resolve(future: asyncio.Future[CallOutcome], outcome: CallOutcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
+
+
+async def sql(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    text = await request.text()
+    who, minted = caller(request)
+    record = server.control.get(database)
+    is_owner = record is not None and record.owner == who
+    bridge = await server.bridge_for(database)
+    started = asyncio.get_running_loop().time()
+    try:
+        results, offset = await asyncio.to_thread(run_sql, bridge.host, text, who, is_owner)
+    except SqlError as exc:
+        raise HttpError(400, str(exc)) from None
+    if _bool(request, "confirmed", False):
+        await bridge.wait_durable(offset)
+    headers = _identity_headers(who, minted)
+    headers["spacetime-execution-duration-micros"] = str(
+        int((asyncio.get_running_loop().time() - started) * 1e6)
+    )
+    return web.json_response(results, headers=headers)
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    server = _server(request)
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        lines = int(request.query["num_lines"]) if "num_lines" in request.query else None
+    except ValueError:
+        raise HttpError(400, "num_lines must be an integer") from None
+    follow = _bool(request, "follow", False)
+    bridge = await server.bridge_for(database)
+    module_log = bridge.host.module_log
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+    loop = asyncio.get_running_loop()
+
+    def follower(line: str) -> None:
+        loop.call_soon_threadsafe(_offer, queue, line)
+
+    if follow:
+        module_log.follow(follower)
+    try:
+        for line in module_log.tail(lines):
+            await response.write((line + "\n").encode())
+        while follow:
+            line = await queue.get()
+            await response.write((line + "\n").encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        module_log.unfollow(follower)
+    return response
+
+
+def _offer(queue: asyncio.Queue[str], line: str) -> None:
+    try:
+        queue.put_nowait(line)
+    except asyncio.QueueFull:  # a follower that cannot keep up loses lines rather than memory
+        pass
+
+
+async def schema(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    version = request.query.get("version")
+    if version is None:
+        raise HttpError(400, "the `version` query parameter is required (9)")
+    if version != "9":
+        raise HttpError(400, f"schema version {version} is not supported; use version=9")
+    bridge = await server.bridge_for(database)
+    who, minted = caller(request)
+    return web.json_response(
+        bridge.host.loaded.module_def.raw_v9_json(), headers=_identity_headers(who, minted)
+    )
+
+
+async def timestamp(request: web.Request) -> web.Response:
+    _database(request)
+    return web.json_response(to_json(TIMESTAMP, Timestamp.now()))
+
+
+# ---- the WebSocket ------------------------------------------------------------------------------------------------
+
+
+def _choose_protocol(request: web.Request) -> str:
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    for protocol in PROTOCOL_PREFERENCE:
+        if protocol in offered:
+            return protocol
+    raise HttpError(
+        400,
+        "no valid protocol selected: offer v3.bsatn.spacetimedb, v2.bsatn.spacetimedb or v1.json.spacetimedb",
+    )
+
+
+def _connection_id(request: web.Request) -> ConnectionId:
+    text = request.query.get("connection_id")
+    if not text:
+        return ConnectionId.random()
+    try:
+        connection_id = ConnectionId.from_hex(text)
+    except ValueError:
+        raise HttpError(400, "invalid connection_id: expected 32 hex digits") from None
+    if connection_id.value == 0:
+        raise HttpError(400, "connection_id must not be zero")
+    return connection_id
+
+
+async def subscribe(request: web.Request) -> web.StreamResponse:
+    server = _server(request)
+    connection_id = _connection_id(request)
+    compression_name = request.query.get("compression", "Brotli")
+    if compression_name not in COMPRESSIONS:
+        raise HttpError(400, "compression must be None, Gzip or Brotli")
+    database = _database(request)
+    claims = claims_of(request)
+    if claims is not None:
+        identity, token = claims.identity, _token(request) or ""
+    else:
+        identity, token = server.auth.mint()
+    protocol = _choose_protocol(request)
+    codec: Any = (
+        V1JsonCodec() if protocol == PROTOCOL_V1_JSON else V2Codec(batched=protocol == v2.PROTOCOL_V3)
+    )
+    confirmed = _bool(request, "confirmed", protocol != PROTOCOL_V1_JSON)
+    bridge = await server.bridge_for(database)
+    ws = web.WebSocketResponse(
+        protocols=(protocol,), max_msg_size=server.options.max_message_bytes, heartbeat=15.0
+    )
+    await ws.prepare(request)
+    session = Session(
+        server, bridge, ws, identity, token, connection_id, codec, COMPRESSIONS[compression_name], confirmed
+    )
+    await _serve_session(server, bridge, session)
+    return ws
+
+
+async def _serve_session(server: Server, bridge: DatabaseBridge, session: Session) -> None:
+    host = bridge.host
+    ws = session.ws
+    try:
+        connected = await _submit(
+            lambda reply: host.connect_client(session.identity, session.connection_id, reply)
+        )
+    except HostFailedError as exc:
+        await ws.close(code=1011, message=str(exc).encode()[:120])
+        return
+    if not connected.ok:
+        await ws.close(code=1008, message=f"connection refused: {connected.message}".encode()[:120])
+        return
+    first = session.codec.initial_connection(session.identity, session.connection_id, session.token)
+    bridge.register(session)
+    server.sessions.add(session)
+    try:
+        if session.codec.binary:
+            await ws.send_bytes(v2.server_frame([first]))
+        else:
+            await ws.send_str(first)
+        await session.run()
+    finally:
+        server.sessions.discard(session)
+        bridge.unregister(session)
+        with host.subscriptions.lock:
+            host.subscriptions.remove_client(session.client_id)
+        try:
+            host.disconnect_client(session.identity, session.connection_id)
+        except HostFailedError:
+            pass  # a failed host disconnects its dangling clients when it is relaunched
+
+
+# ---- the route table -----------------------------------------------------------------------------------------------
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/ping", ping)
+    app.router.add_get("/v1/health", health)
+    app.router.add_post("/v1/identity", create_identity)
+    app.router.add_post("/v1/identity/websocket-token", websocket_token)
+    app.router.add_get("/v1/identity/public-key", public_key)
+    app.router.add_get("/v1/identity/{identity}/verify", verify_identity)
+    app.router.add_get("/v1/identity/{identity}/databases", identity_databases)
+    app.router.add_post("/v1/database", publish)
+    app.router.add_put("/v1/database/{name}", publish)
+    app.router.add_post("/v1/database/{name}/pre_publish", pre_publish)
+    app.router.add_get("/v1/database/{name}", database_info)
+    app.router.add_delete("/v1/database/{name}", delete_database)
+    app.router.add_get("/v1/database/{name}/identity", database_identity)
+    app.router.add_get("/v1/database/{name}/names", get_names)
+    app.router.add_post("/v1/database/{name}/names", add_name)
+    app.router.add_put("/v1/database/{name}/names", set_names)
+    app.router.add_get("/v1/database/{name}/subscribe", subscribe)
+    app.router.add_post("/v1/database/{name}/call/{reducer}", call_reducer)
+    app.router.add_post("/v1/database/{name}/sql", sql)
+    app.router.add_get("/v1/database/{name}/logs", logs)
+    app.router.add_get("/v1/database/{name}/schema", schema)
+    app.router.add_get("/v1/database/{name}/unstable/timestamp", timestamp)

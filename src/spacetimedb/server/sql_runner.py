@@ -1,0 +1,85 @@
+"""SQL for the server: one-off queries and the ``/sql`` route.
+
+Reads run on the calling (worker) thread under the reader lock. Statements that write (DML, ``SET``) run on the
+database's host thread like a reducer, so they are logged, broadcast to subscribers and ordered with every other
+transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from spacetimedb.datastore import MutTx
+from spacetimedb.host.module_host import COMMITTED, CallOutcome, ModuleHost
+from spacetimedb.sats import Identity, codec
+from spacetimedb.sql import (
+    SelectPlan,
+    SqlError,
+    SqlUnsupportedError,
+    compile_statement,
+    execute,
+    parse_script,
+)
+from spacetimedb.sql import ast as sql_ast
+from spacetimedb.sql.execute import StatementResult
+from spacetimedb.sql.run import result_json
+from spacetimedb.subscription import TableRows
+
+
+def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool) -> list[TableRows]:
+    """The rows of a single SELECT, encoded as BSATN of its result type."""
+    statements = parse_script(query)
+    if len(statements) != 1 or not isinstance(statements[0], sql_ast.Select):
+        raise SqlUnsupportedError("a one-off query is exactly one SELECT statement")
+    with host.db.read_tx() as tx:
+        plan = compile_statement(statements[0], tx, caller, is_owner)
+        assert isinstance(plan, SelectPlan)
+        result = execute(plan, tx)
+    encode = codec(result.schema).encode
+    table = plan.return_table
+    name = table.name if table is not None else "result"
+    return [
+        TableRows(
+            table.table_id if table is not None else 0, name, result.schema, [encode(r) for r in result.rows]
+        )
+    ]
+
+
+def run_sql(
+    host: ModuleHost, text: str, caller: Identity, is_owner: bool
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Run a ``;``-separated script; returns the ``/sql`` JSON and the offset of the last write (if any).
+
+    Statements run in order, each in its own transaction; the first failure raises ``SqlError`` (statements
+    before it stay committed, as in SpacetimeDB)."""
+    statements = parse_script(text)
+    if not statements:
+        raise SqlUnsupportedError("Empty SQL query")
+    results = []
+    last_offset = None
+    for statement in statements:
+        started = time.perf_counter()
+        if isinstance(statement, sql_ast.Select | sql_ast.ShowVar):
+            with host.db.read_tx() as tx:
+                result = execute(compile_statement(statement, tx, caller, is_owner), tx)
+        else:
+            result, offset = _write(host, statement, caller, is_owner)
+            last_offset = offset if offset is not None else last_offset
+        results.append(result_json(result, int((time.perf_counter() - started) * 1_000_000)))
+    return results, last_offset
+
+
+def _write(
+    host: ModuleHost, statement: Any, caller: Identity, is_owner: bool
+) -> tuple[StatementResult, int | None]:
+    def work(tx: MutTx) -> StatementResult:
+        return execute(compile_statement(statement, tx, caller, is_owner), tx)
+
+    future: Future[CallOutcome] = Future()
+    host.run_in_transaction(work, future.set_result)
+    outcome = future.result()
+    if outcome.status != COMMITTED:
+        raise SqlError(outcome.message or "the statement failed")
+    return outcome.value, outcome.offset

@@ -1,0 +1,65 @@
+"""Fixtures shared by every test package: a real server process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    url: str
+    data_dir: Path | None
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def start_server(
+    data_dir: Path | None, extra_env: dict[str, str] | None = None, timeout: float = 30.0
+) -> ServerProcess:
+    """Start ``python -m spacetimedb.server`` on 127.0.0.1:0 and wait until it prints where it listens."""
+    args = [sys.executable, "-m", "spacetimedb.server", "--listen-addr", "127.0.0.1:0"]
+    args += ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
+    env = dict(os.environ, **(extra_env or {}))
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith("listening on "):
+            return ServerProcess(process, line.split()[-1], data_dir)
+    process.kill()
+    raise RuntimeError(f"the server did not start (exit code {process.poll()})")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real server process with its own data directory, stopped (gracefully) after the test."""
+    proc = start_server(tmp_path / "data")
+    try:
+        yield proc
+    finally:
+        if proc.process.poll() is None:
+            proc.stop()
+        if proc.process.stdout is not None:
+            proc.process.stdout.close()
