@@ -63,6 +63,8 @@ class Durability:
         self._next_offset = commitlog.next_offset
         self._durable: int | None = commitlog.next_offset - 1 if commitlog.next_offset else None
         self._failure: BaseException | None = None
+        # Set once the failure handler has run; only then do waiters see the failure.
+        self._failure_reported = False
         self._closing = False
         self._stopped = False
         self._listeners: list[DurableListener] = []
@@ -172,7 +174,7 @@ class Durability:
                 durable = self._durable
                 if durable is not None and durable >= offset:
                     return True
-                if self._failure is not None:
+                if self._failure_reported:
                     self._raise_if_unusable()
                 if self._stopped:
                     return False
@@ -288,13 +290,13 @@ class Durability:
                 logger.exception("durable-offset listener %r raised", listener)
 
     def _fail(self, exc: BaseException) -> None:
+        """Record the failure (appends refuse from now on), tell the failure handler, then wake waiters:
+        by the time a waiter sees `DurabilityFailedError`, the handler has run."""
         with self._mutex:
             if self._failure is None:
                 self._failure = exc
             lost = len(self._queue)
             self._queue, self._queued_bytes = [], 0
-            self._durable_changed.notify_all()
-            self._space_available.notify_all()
             handler = self._failure_handler
         logger.error(
             "durability of %s failed (durable offset stays %s; %d queued transactions will never be durable): %r",
@@ -305,6 +307,10 @@ class Durability:
         )
         if handler is not None:
             self._call_failure_handler(handler, exc)
+        with self._mutex:
+            self._failure_reported = True
+            self._durable_changed.notify_all()
+            self._space_available.notify_all()
 
     @staticmethod
     def _call_failure_handler(handler: FailureHandler, exc: BaseException) -> None:
