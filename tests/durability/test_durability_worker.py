@@ -300,3 +300,20 @@ def test_a_listener_may_close_the_durability(tmp_path):
     stored = [p for _, p in transactions_from(tmp_path)]
     assert len(stored) == final + 1  # everything accepted before the close became durable
     assert stored == [b"%d" % i for i in range(len(stored))]
+
+
+def test_bound_method_listeners_can_be_removed(tmp_path):
+    class Server:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def on_durable(self, offset: int) -> None:
+            self.seen.append(offset)
+
+    server = Server()
+    with Durability.open(tmp_path, SMALL) as durability:
+        durability.add_durable_listener(server.on_durable)
+        assert durability.wait_durable(durability.append_tx(b"a"), timeout=10)
+        durability.remove_durable_listener(server.on_durable)
+        assert durability.wait_durable(durability.append_tx(b"b"), timeout=10)
+    assert server.seen == [0]

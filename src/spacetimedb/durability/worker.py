@@ -197,7 +197,8 @@ class Durability:
 
     def remove_durable_listener(self, callback: DurableListener) -> None:
         with self._mutex:
-            self._listeners = [listener for listener in self._listeners if listener is not callback]
+            # Equality, not identity: every access to a bound method creates a new (equal) object.
+            self._listeners = [listener for listener in self._listeners if listener != callback]
 
     def set_failure_handler(self, callback: FailureHandler | None) -> None:
         """Call `callback(exception)` once, from the worker thread, when the durability fails.
