@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spacetimedb import sql
 from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, IndexDef, TableDef
@@ -400,3 +402,96 @@ def test_plan_keys_normalise_spelling(ds):
         ).key()
         bob = sql.compile_subscription("SELECT * FROM everything WHERE ident = :sender", tx, BOB, False).key()
         assert alice != bob
+
+
+# ---- robustness ------------------------------------------------------------------------------------------
+
+_WORDS = st.sampled_from(
+    [
+        "SELECT", "*", "FROM", "person", "pet", "everything", "secret", "p", "AS", "JOIN", "ON", "WHERE", "AND",
+        "OR", "NOT", "(", ")", "=", "<>", "<", ">=", ",", ".", "id", "name", "age", "owner", "kind", "weight",
+        "u8", "i256", "ident", "ts", "opt", "color", "b", "1", "-1", "300", "1e3", "0.5", "'alice'", "'green'",
+        "'2025-02-10T15:45:30Z'", "0x01", "TRUE", "NULL", ":sender", "ORDER", "BY", "DESC", "LIMIT", "OFFSET",
+        "COUNT(*)", "INSERT", "INTO", "VALUES", "UPDATE", "SET", "DELETE", "SHOW", "row_limit", "person.*",
+        "person.id", "pet.owner",
+    ]
+)  # fmt: skip
+
+
+_TYPED_LITERALS = {
+    "id": ["1", "3", "-1", "1e3"],
+    "age": ["25", "30", "300"],
+    "name": ["'alice'", "'bob'", "5"],
+    "u8": ["8", "0"],
+    "i256": ["-1", "1e40"],
+    "ident": ["0x01", ":sender"],
+    "ts": ["'2025-02-10T15:45:30Z'", "'2030-01-01 00:00:00+02:00'"],
+    "opt": ["1", "NULL"],
+    "color": ["'green'", "'red'"],
+    "b": ["TRUE", "FALSE"],
+    "f32": ["0.5", "1.5"],
+    "s": ["'hello'"],
+    "bytes": ["0x0102"],
+}
+_TABLE_COLUMNS = {
+    "person": ["id", "name", "age"],
+    "everything": ["u8", "i256", "ident", "ts", "opt", "color", "b", "f32", "s", "bytes"],
+}
+_OPS = st.sampled_from(["=", "=", "<>", "<", "<=", ">", ">="])
+_ANY_LITERAL = st.sampled_from(sorted({v for vs in _TYPED_LITERALS.values() for v in vs} | {"NULL", "TRUE"}))
+
+
+def _leaves(table: str) -> st.SearchStrategy[str]:
+    column = st.sampled_from(_TABLE_COLUMNS[table])
+    typed = column.flatmap(
+        lambda c: st.builds(lambda o, v: f"{c} {o} {v}", _OPS, st.sampled_from(_TYPED_LITERALS[c]))
+    )
+    untyped = st.builds(lambda c, o, v: f"{c} {o} {v}", column, _OPS, _ANY_LITERAL)
+    return st.one_of(typed, typed, typed, untyped, column, _ANY_LITERAL)
+
+
+def _predicates(table: str) -> st.SearchStrategy[str]:
+    return st.recursive(
+        _leaves(table),
+        lambda inner: (
+            st.builds(lambda a, b: f"({a} AND {b})", inner, inner)
+            | st.builds(lambda a, b: f"{a} OR {b}", inner, inner)
+            | st.builds(lambda a: f"NOT {a}", inner)
+        ),
+        max_leaves=8,
+    )
+
+
+_STATEMENTS = st.one_of(
+    st.lists(_WORDS, min_size=1, max_size=20).map(" ".join),
+    st.builds(lambda p: f"SELECT * FROM person WHERE {p}", _predicates("person")),
+    st.builds(lambda p: f"SELECT * FROM everything WHERE {p}", _predicates("everything")),
+    st.builds(
+        lambda p, c: f"SELECT id, name FROM person WHERE {p} ORDER BY {c} DESC LIMIT 3",
+        _predicates("person"),
+        st.sampled_from(_TABLE_COLUMNS["person"]),
+    ),
+    st.builds(lambda p: f"SELECT COUNT(*) AS n FROM everything WHERE {p}", _predicates("everything")),
+    st.builds(
+        lambda p: f"SELECT person.* FROM person JOIN pet ON person.id = pet.owner WHERE {p}",
+        _predicates("person"),
+    ),
+    st.builds(lambda p: f"UPDATE person SET age = 1 WHERE {p}", _predicates("person")),
+    st.builds(lambda p: f"DELETE FROM everything WHERE {p}", _predicates("everything")),
+    st.builds(
+        lambda vs: f"INSERT INTO pet VALUES ({', '.join(vs)})", st.lists(_ANY_LITERAL, min_size=1, max_size=4)
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_STATEMENTS, owner=st.booleans())
+def test_any_statement_compiles_and_runs_or_raises_a_sql_error(ds, text, owner):
+    tx = ds.begin_mut_tx()
+    try:
+        plan = sql.compile(text, tx, ALICE, owner)
+        sql.execute(plan, tx)
+    except sql.SqlError:
+        pass
+    finally:
+        ds.rollback(tx)

@@ -1,4 +1,5 @@
 import itertools
+import re
 
 import pytest
 
@@ -149,6 +150,37 @@ def test_order_by_option_column(ds):
         tx.insert(schema.table_id, row)
     ds.commit(tx)
     assert query(ds, "SELECT id FROM opt ORDER BY v") == [(3,), (1,), (2,)]
+
+
+def test_union_and_union_all(ds):
+    rows = query(ds, "SELECT * FROM person WHERE age = 25 UNION SELECT * FROM person WHERE id = 2 OR id = 3")
+    assert sorted(r[0] for r in rows) == [2, 3, 4]
+    rows = query(
+        ds, "SELECT * FROM person WHERE age = 25 UNION ALL SELECT * FROM person WHERE id = 2 OR id = 3"
+    )
+    assert sorted(r[0] for r in rows) == [2, 2, 3, 4]
+    rows = query(
+        ds,
+        "SELECT person.* FROM person JOIN pet ON person.id = pet.owner UNION ALL SELECT * FROM person WHERE id = 5",
+    )
+    assert sorted(r[0] for r in rows) == [1, 1, 3, 5]
+    assert query(
+        ds, "SELECT * FROM person WHERE id = 1 UNION SELECT p.* FROM person AS p WHERE p.id = 1"
+    ) == [PEOPLE[0]]
+
+
+def test_union_restrictions(ds):
+    for text, message in [
+        ("SELECT id FROM person UNION SELECT id FROM person", "must select whole rows"),
+        (
+            "SELECT * FROM person UNION ALL SELECT * FROM pet",
+            "must select whole rows (`*` or `t.*`) of one table",
+        ),
+        ("SELECT * FROM person UNION SELECT * FROM pet", "UNION of joins or of different tables"),
+        ("SELECT * FROM person UNION SELECT * FROM person LIMIT 1", "ORDER BY, LIMIT and OFFSET with UNION"),
+    ]:
+        with pytest.raises(sql.SqlUnsupportedError, match=re.escape(message)):
+            query(ds, text)
 
 
 # ---- DML -------------------------------------------------------------------------------------------------

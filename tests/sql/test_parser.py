@@ -123,6 +123,16 @@ def test_dml_and_variables():
     assert sql.parse("SHOW row_limit") == ast.ShowVar("row_limit")
 
 
+def test_union():
+    stmt = sql.parse("SELECT * FROM t WHERE a = 1 UNION SELECT * FROM t WHERE a = 2")
+    assert isinstance(stmt, ast.Union) and stmt.distinct and len(stmt.selects) == 2
+    stmt = sql.parse(
+        "SELECT * FROM t UNION ALL SELECT t.* FROM t JOIN u ON t.a = u.b UNION ALL SELECT * FROM t"
+    )
+    assert isinstance(stmt, ast.Union) and not stmt.distinct and len(stmt.selects) == 3
+    assert sql.parse(stmt.to_sql()) == stmt
+
+
 def test_scripts_and_comments():
     statements = sql.parse_script("SELECT * FROM t; -- a comment\n /* block */ SHOW row_limit;;")
     assert [type(s) for s in statements] == [ast.Select, ast.ShowVar]
@@ -149,7 +159,9 @@ def test_canonical_rendering_round_trips():
         ("SELECT * FROM t LEFT JOIN u ON t.a = u.b", "Non-inner joins are not supported"),
         ("SELECT DISTINCT a FROM t", "Unsupported: SELECT DISTINCT"),
         ("SELECT * FROM t GROUP BY a", "Unsupported: GROUP BY"),
-        ("SELECT * FROM t UNION SELECT * FROM u", "Unsupported: set operations (UNION)"),
+        ("SELECT * FROM t INTERSECT SELECT * FROM u", "Unsupported: set operations (INTERSECT)"),
+        ("SELECT * FROM t UNION SELECT * FROM u UNION ALL SELECT * FROM v", "mixing UNION and UNION ALL"),
+        ("SELECT * FROM t UNION DELETE FROM t", "Expected SELECT after UNION"),
         ("SELECT t.*, a FROM t", "Mixed wildcard projections are not supported"),
         ("SELECT SUM(a) FROM t", "Unsupported aggregate: SUM(...)"),
         ("SELECT * FROM t WHERE a IN (1, 2)", "Unsupported operator: IN"),

@@ -110,3 +110,15 @@ def test_relational_db_is_a_backend(tmp_path):
     sql.run_sql(db, "INSERT INTO t VALUES (1), (2)", OWNER, True)
     assert db.next_offset == before + 1
     assert sql.run_sql(db, "SELECT COUNT(*) AS n FROM t", OWNER, True)[0]["rows"] == [[2]]
+
+
+def test_read_only_statements_are_recognised(ds):
+    assert sql.is_read_only(sql.parse("SELECT * FROM t"))
+    assert sql.is_read_only(sql.parse("SELECT * FROM t UNION ALL SELECT * FROM t"))
+    assert sql.is_read_only(sql.parse("SHOW row_limit"))
+    assert not sql.is_read_only(sql.parse("SET row_limit = 1"))
+    assert not sql.is_read_only(sql.parse("DELETE FROM t"))
+    reply = sql.run_sql(
+        ds, "SELECT * FROM pet WHERE owner = 1 UNION SELECT * FROM pet WHERE owner = 3", ALICE, False
+    )
+    assert len(reply[0]["rows"]) == 3

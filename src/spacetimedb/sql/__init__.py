@@ -13,6 +13,8 @@ Dialect (SpacetimeDB's, plus ORDER BY / OFFSET for one-off queries)::
     SELECT * | t.* | col [AS n], ... | COUNT(*) [AS n]
       FROM t [AS a] { [INNER] JOIN u [AS b] [ON pred] } [WHERE pred]
       [ORDER BY col [ASC|DESC], ...] [LIMIT n] [OFFSET n]
+    SELECT * FROM t WHERE ... UNION [ALL] SELECT t.* FROM t ...   (whole rows of one table; UNION only
+                                                                    between single-table selects)
     INSERT INTO t [(col, ...)] VALUES (lit, ...), ...
     UPDATE t SET col = lit, ... [WHERE pred]
     DELETE FROM t [WHERE pred]
@@ -78,7 +80,7 @@ from .plan import (
     StarOutput,
     UpdatePlan,
 )
-from .run import SqlBackend, result_json, run_sql, run_statement
+from .run import SqlBackend, is_read_only, result_json, run_sql, run_statement
 
 __all__ = [
     "MAX_DEPTH",
@@ -116,6 +118,7 @@ __all__ = [
     "expand_rls",
     "format_value",
     "fragment_rows",
+    "is_read_only",
     "parse",
     "parse_script",
     "render_sql_json",

@@ -216,6 +216,18 @@ class Select:
         return " ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Union:
+    """``s1 UNION [ALL] s2 ...``: whole rows of one table (``distinct``: UNION, else UNION ALL)."""
+
+    selects: tuple[Select, ...]
+    distinct: bool
+
+    def to_sql(self) -> str:
+        joiner = " UNION " if self.distinct else " UNION ALL "
+        return joiner.join(select.to_sql() for select in self.selects)
+
+
 # ---- DML and variables -----------------------------------------------------------------------------------
 
 
@@ -279,4 +291,4 @@ class ShowVar:
         return f"SHOW {quote(self.name)}"
 
 
-Statement = Select | Insert | Update | Delete | SetVar | ShowVar
+Statement = Select | Union | Insert | Update | Delete | SetVar | ShowVar

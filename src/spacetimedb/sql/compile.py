@@ -297,8 +297,67 @@ def compile_select(select: ast.Select, view: SchemaView) -> SelectPlan:
         offset,
         check_row_limit=not view.caller.is_owner,
         return_table=return_table,
-        sql=select.to_sql(),
+        statement=select,
     )
+
+
+def compile_union(union: ast.Union, view: SchemaView) -> SelectPlan:
+    """``UNION ALL`` of whole-row selects of one table (the fragments are concatenated, duplicates kept), or
+    ``UNION`` of single-table selects of one table (one fragment: the OR of the branches' conditions, which
+    is the set union because a table holds each row once)."""
+    for select in union.selects:
+        if not isinstance(select.projection, ast.Star):
+            raise SqlUnsupportedError(
+                "Unsupported: UNION branches must select whole rows (`*` or `t.*`) of one table"
+            )
+        if select.order_by or select.limit is not None or select.offset is not None:
+            raise SqlUnsupportedError("Unsupported: ORDER BY, LIMIT and OFFSET with UNION")
+    if union.distinct:
+        fragment, schema = _union_as_disjunction(union, view)
+        fragments = expand_rls(fragment, view)
+    else:
+        plans = [compile_select(select, view) for select in union.selects]
+        schema = plans[0].return_table  # type: ignore[assignment]
+        if any(p.return_table is None or p.return_table.table_id != schema.table_id for p in plans):
+            raise SqlUnsupportedError(
+                "Unsupported: UNION branches must select whole rows (`*` or `t.*`) of one table"
+            )
+        fragments = [fragment for plan in plans for fragment in plan.fragments]
+    return SelectPlan(
+        fragments,
+        StarOutput(0),
+        schema.row_type,
+        check_row_limit=not view.caller.is_owner,
+        return_table=schema,
+        statement=union,
+    )
+
+
+def _union_as_disjunction(union: ast.Union, view: SchemaView) -> tuple[Fragment, TableSchema]:
+    first = union.selects[0]
+    if any(select.joins or select.table.name != first.table.name for select in union.selects):
+        raise SqlUnsupportedError(
+            "Unsupported: UNION of joins or of different tables (UNION ALL keeps duplicates and supports them)"
+        )
+    schema = view.table(first.table.name)
+    alternatives: list[ex.Pred] = []
+    for select in union.selects:
+        scope = Scope()
+        scope.add(select.table, schema)
+        _output(select, scope)  # checks that `t.*` names this branch's table
+        preds = (
+            ex.conjuncts_of(ExprTyper(scope, view.caller.identity).predicate(select.where))
+            if select.where
+            else []
+        )
+        alternatives.append(_all_of(preds))
+    return Fragment((Relation(first.table.var, schema),), (ex.Disj(tuple(alternatives)),)), schema
+
+
+def _all_of(preds: list[ex.Pred]) -> ex.Pred:
+    if not preds:
+        return ex.Truth(True)
+    return preds[0] if len(preds) == 1 else ex.Conj(tuple(preds))
 
 
 # ---- row-level security ----------------------------------------------------------------------------------
@@ -408,7 +467,7 @@ def compile_insert(insert: ast.Insert, view: SchemaView) -> InsertPlan:
             column = schema.columns[pos]
             row[pos] = literal_value(lit, column.type, f"{schema.name}.{column.name}")
         rows.append(tuple(row))
-    return InsertPlan(schema, rows, insert.to_sql())
+    return InsertPlan(schema, rows, insert)
 
 
 def _single_table_filter(
@@ -434,12 +493,12 @@ def compile_update(update: ast.Update, view: SchemaView) -> UpdatePlan:
             raise SqlNameError(f"Duplicate name `{assignment.column}`")
         value = literal_value(assignment.value, column.type, f"{schema.name}.{column.name}")
         assignments.append((column.pos, value))
-    return UpdatePlan(schema, fragment, assignments, update.to_sql())
+    return UpdatePlan(schema, fragment, assignments, update)
 
 
 def compile_delete(delete: ast.Delete, view: SchemaView) -> DeletePlan:
     schema, fragment, _ = _single_table_filter(delete.table, delete.where, view)
-    return DeletePlan(schema, fragment, delete.to_sql())
+    return DeletePlan(schema, fragment, delete)
 
 
 def _check_variable(name: str) -> None:
@@ -455,7 +514,7 @@ def compile_set(statement: ast.SetVar, view: SchemaView) -> SetVarPlan:
             f"(variable `{statement.name}`)"
         )
     value = literal_value(statement.value, U64, statement.name)
-    return SetVarPlan(statement.name, SumValue(SYSTEM_VARIABLES[statement.name], value), statement.to_sql())
+    return SetVarPlan(statement.name, SumValue(SYSTEM_VARIABLES[statement.name], value), statement)
 
 
 def compile_show(statement: ast.ShowVar, view: SchemaView) -> SelectPlan:
@@ -471,7 +530,7 @@ def compile_show(statement: ast.ShowVar, view: SchemaView) -> SelectPlan:
         [fragment],
         ColumnsOutput((value_ref,), ("value",)),
         ProductType.of(("value", value_col.type)),
-        sql=statement.to_sql(),
+        statement=statement,
     )
 
 
@@ -482,6 +541,8 @@ def compile_statement(statement: ast.Statement, tx: Reader, caller: Identity, is
     view = SchemaView(tx, Caller(caller, is_owner))
     if isinstance(statement, ast.Select):
         return compile_select(statement, view)
+    if isinstance(statement, ast.Union):
+        return compile_union(statement, view)
     if isinstance(statement, ast.ShowVar):
         return compile_show(statement, view)
     if not is_owner:
@@ -503,11 +564,21 @@ def compile(text: str | ast.Statement, tx: Reader, caller: Identity, is_owner: b
 
 def compile_subscription(text: str, tx: Reader, caller: Identity, is_owner: bool) -> SelectPlan:
     """Compile a subscription query: ``SELECT * FROM t [WHERE ...]`` or ``SELECT t.* FROM t JOIN u ON ...
-    [WHERE ...]`` (whole rows of one table, at most two tables). Index requirements of joins are checked by
-    the subscription engine, which knows how it will evaluate them."""
+    [WHERE ...]`` (whole rows of one table, at most two tables), or a UNION / UNION ALL of those returning
+    the same table. Index requirements of joins are checked by the subscription engine, which knows how it
+    will evaluate them."""
     statement = parse(text)
+    if isinstance(statement, ast.Union):
+        for select in statement.selects:
+            _check_subscribable(select)
+        return compile_union(statement, SchemaView(tx, Caller(caller, is_owner)))
     if not isinstance(statement, ast.Select):
         raise SqlUnsupportedError("Unsupported: Non-SELECT queries in subscriptions")
+    _check_subscribable(statement)
+    return compile_select(statement, SchemaView(tx, Caller(caller, is_owner)))
+
+
+def _check_subscribable(statement: ast.Select) -> None:
     if not isinstance(statement.projection, ast.Star):
         raise SqlUnsupportedError(
             "Column projections are not supported in subscriptions; Subscriptions must return a table type"
@@ -525,4 +596,3 @@ def compile_subscription(text: str, tx: Reader, caller: Identity, is_owner: bool
         )
     if statement.joins and statement.joins[0].on is None:
         raise SqlUnsupportedError("Subscriptions require indexes on join columns (a JOIN needs ON a.x = b.y)")
-    return compile_select(statement, SchemaView(tx, Caller(caller, is_owner)))

@@ -92,7 +92,7 @@ def fragment_rows(fragment: Fragment, tx: Reader, rel: int | None = None) -> Ite
 def _projected(fragment: Fragment, plan: SelectPlan, tx: Reader) -> Iterable[Row]:
     out = plan.output
     if isinstance(out, StarOutput):
-        return fragment_rows(fragment, tx, out.rel)
+        return fragment_rows(fragment, tx)  # the fragment's own return relation (UNION ALL branches differ)
     assert isinstance(out, ColumnsOutput)
     fplan = fragment.plan
     if not fplan.steps:
@@ -134,7 +134,7 @@ def _ordered(plan: SelectPlan, tx: Reader) -> list[Row]:
         for rs in fragment.plan.bindings(tx):
             sort_values = tuple(rs[r][p] for r, p in keys)
             if isinstance(out, StarOutput):
-                row = rs[out.rel]
+                row = rs[fragment.ret]
             else:
                 assert isinstance(out, ColumnsOutput)
                 row = tuple(rs[c.rel][c.pos] for c in out.columns)

@@ -120,6 +120,23 @@ def relations_of(pred: Pred) -> frozenset[int]:
     return frozenset(found)
 
 
+def columns_of(pred: Pred) -> list[ColumnRef]:
+    """Every column reference in a predicate."""
+    found: list[ColumnRef] = []
+    stack: list[Any] = [pred]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Cmp):
+            found.extend(side for side in (node.left, node.right) if isinstance(side, ColumnRef))
+        elif isinstance(node, BoolColumn):
+            found.append(node.column)
+        elif isinstance(node, Conj | Disj):
+            stack.extend(node.items)
+        elif isinstance(node, Neg):
+            stack.append(node.item)
+    return found
+
+
 def remap(pred: Pred, mapping: Mapping[int, int]) -> Pred:
     """The same predicate with relation numbers renamed (used when RLS splices a rule into a query)."""
 

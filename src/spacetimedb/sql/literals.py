@@ -127,6 +127,12 @@ def _parse_primitive(lit: ast.Literal, ty: PrimitiveType) -> Any:
 def _parse_int(text: str, ty: PrimitiveType) -> int:
     if len(text) > _MAX_NUMBER_CHARS:
         raise LiteralError
+    if text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
+        value = int(text)  # the common case, without Decimal
+        low, high = ty.integer_range()
+        if not low <= value <= high:
+            raise LiteralError
+        return value
     try:
         number = Decimal(text)
     except InvalidOperation:

@@ -2,7 +2,8 @@
 
 ```
 script     = statement { ';' statement } [ ';' ]
-statement  = select | insert | update | delete | set | show
+statement  = query | insert | update | delete | set | show
+query      = select { UNION [ALL] select }
 select     = SELECT projection FROM table { [INNER] JOIN table [ON pred] }
              [WHERE pred] [ORDER BY column [ASC|DESC] {, ...}] [LIMIT n] [OFFSET n]
 projection = '*' | name '.' '*' | COUNT '(' '*' ')' [[AS] name] | column [[AS] name] {, column [[AS] name]}
@@ -37,18 +38,19 @@ _COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">"
 _UNSUPPORTED_CLAUSES = {
     "GROUP": "GROUP BY",
     "HAVING": "HAVING",
-    "UNION": "set operations (UNION)",
     "INTERSECT": "set operations (INTERSECT)",
     "EXCEPT": "set operations (EXCEPT)",
 }
 
 
 class _Parser:
-    __slots__ = ("depth", "pos", "text", "tokens")
+    __slots__ = ("depth", "pos", "text", "tokens", "words")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
+        # the upper-cased spelling of every unquoted name, so keyword tests are one lookup
+        self.words = [value.upper() if kind == "ident" else "" for kind, value, _ in self.tokens]
         self.pos = 0
         self.depth = 0
 
@@ -65,15 +67,14 @@ class _Parser:
         return token
 
     def at_keyword(self, *words: str) -> bool:
-        kind, value, _ = self.tokens[self.pos]
-        return kind == "ident" and value.upper() in words
+        return self.words[self.pos] in words
 
     def at_op(self, *ops: str) -> bool:
         kind, value, _ = self.tokens[self.pos]
         return kind == "op" and value in ops
 
     def accept_keyword(self, word: str) -> bool:
-        if self.at_keyword(word):
+        if self.words[self.pos] == word:
             self.pos += 1
             return True
         return False
@@ -99,14 +100,14 @@ class _Parser:
 
     def name(self, what: str = "a name") -> str:
         kind, value, _ = self.tokens[self.pos]
-        if kind == "qident" or (kind == "ident" and value.upper() not in ast.KEYWORDS):
+        if kind == "qident" or (kind == "ident" and self.words[self.pos] not in ast.KEYWORDS):
             self.pos += 1
             return value
         raise self.error(f"Expected {what}")
 
     def at_name(self) -> bool:
-        kind, value, _ = self.tokens[self.pos]
-        return kind == "qident" or (kind == "ident" and value.upper() not in ast.KEYWORDS)
+        kind = self.tokens[self.pos][0]
+        return kind == "qident" or (kind == "ident" and self.words[self.pos] not in ast.KEYWORDS)
 
     # -- statements ---------------------------------------------------------------------------------------
 
@@ -130,10 +131,9 @@ class _Parser:
         return self.error("Expected end of statement")
 
     def statement(self) -> ast.Statement:
-        kind, value, _ = self.peek()
-        word = value.upper() if kind == "ident" else ""
+        word = self.words[self.pos]
         if word == "SELECT":
-            return self.select()
+            return self.query()
         if word == "INSERT":
             return self.insert()
         if word == "UPDATE":
@@ -148,6 +148,22 @@ class _Parser:
             raise SqlUnsupportedError(f"Unsupported statement: {word}")
         raise self.error("Expected SELECT, INSERT, UPDATE, DELETE, SET or SHOW")
 
+    def query(self) -> ast.Select | ast.Union:
+        first = self.select()
+        if not self.at_keyword("UNION"):
+            return first
+        selects = [first]
+        distinct: bool | None = None
+        while self.accept_keyword("UNION"):
+            union_all = self.accept_keyword("ALL")
+            if distinct is not None and distinct == union_all:
+                raise SqlUnsupportedError("Unsupported: mixing UNION and UNION ALL")
+            distinct = not union_all
+            if not self.at_keyword("SELECT"):
+                raise self.error("Expected SELECT after UNION")
+            selects.append(self.select())
+        return ast.Union(tuple(selects), distinct=bool(distinct))
+
     def select(self) -> ast.Select:
         self.expect_keyword("SELECT")
         if self.at_keyword("DISTINCT", "ALL"):
@@ -160,6 +176,8 @@ class _Parser:
         table = self.table_ref()
         joins = self.joins()
         where = self.predicate() if self.accept_keyword("WHERE") else None
+        if not self.words[self.pos]:  # end of statement: no ORDER BY / LIMIT / OFFSET to look for
+            return ast.Select(projection, table, joins, where)
         order_by = self.order_by()
         limit = offset = None
         for _ in range(2):
@@ -223,6 +241,8 @@ class _Parser:
     def joins(self) -> tuple[ast.Join, ...]:
         joins = []
         while True:
+            if not self.words[self.pos] and not self.at_op(","):
+                return tuple(joins)
             if self.at_keyword("LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL"):
                 raise SqlUnsupportedError("Non-inner joins are not supported")
             if self.at_op(","):
@@ -383,7 +403,7 @@ class _Parser:
         if kind == "param":
             self.pos += 1
             return ast.Param(value)
-        if kind in ("qident", "ident") and (kind == "qident" or value.upper() not in ast.KEYWORDS):
+        if kind == "qident" or (kind == "ident" and self.words[self.pos] not in ast.KEYWORDS):
             if self.peek(1)[:2] == ("op", "("):
                 raise SqlUnsupportedError(f"Unsupported: function calls such as `{value}(...)`")
             return self.column("a column")
@@ -405,7 +425,7 @@ class _Parser:
             self.pos += 1
             return ast.Literal(kind, value)
         if kind == "ident":
-            word = value.upper()
+            word = self.words[self.pos]
             if word in ("TRUE", "FALSE"):
                 self.pos += 1
                 return ast.Literal("bool", word.lower())

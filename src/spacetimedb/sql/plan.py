@@ -229,16 +229,29 @@ def choose_access(rel: int, relation: Relation, preds: list[Pred]) -> tuple[Acce
     """The best access path for ``relation`` given its single-relation predicates, and the residual ones."""
     schema = relation.schema
     label = relation.alias
-    facts = _collect_facts(preds)
     best = Access("scan", schema.table_id, label=label)
+    if not preds:
+        return best, []
+    facts = _collect_facts(preds)
+    if not (facts.eq or facts.multi or facts.lower or facts.upper):
+        return best, list(preds)
     best_used: list[Pred] = []
     for index in schema.indexes:
+        if (
+            index.columns[0] not in facts.eq
+            and index.columns[0] not in facts.multi
+            and index.columns[0] not in facts.lower
+            and index.columns[0] not in facts.upper
+        ):
+            continue
         candidate = _index_access(index, schema.table_id, facts, label)
         if candidate is None:
             continue
         access, used = candidate
         if access.rank < best.rank:
             best, best_used = access, used
+            if access.rank == 0:
+                break  # a unique seek cannot be beaten
     used_ids = {id(p) for p in best_used}
     return best, [p for p in preds if id(p) not in used_ids]
 
@@ -413,8 +426,8 @@ class _StepSource:
                 self._table = {}
                 pos = step.dst_pos
                 for row in self._fetch():
-                    self._table.setdefault(_hashable(row[pos]), []).append(row)
-            return self._table.get(_hashable(rs[step.src.rel][step.src.pos]), ())
+                    self._table.setdefault(row[pos], []).append(row)
+            return self._table.get(rs[step.src.rel][step.src.pos], ())
         if self._rows is None:
             self._rows = list(self._fetch())
         return self._rows
@@ -425,12 +438,6 @@ class _StepSource:
         keep = step.row_filter
         rows = step.access.rows(self.tx)
         return rows if keep is None else (r for r in rows if keep(r))
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    return value
 
 
 def _extend(rs: list[Any], sources: list[_StepSource], depth: int) -> Iterator[list[Any]]:
@@ -464,6 +471,9 @@ def plan_fragment(fragment: Fragment) -> FragmentPlan:
             single[0].append(pred)  # constant predicates (TRUE/FALSE) filter the first relation read
         else:
             multi.append(pred)
+    if n == 1:
+        access, residual = choose_access(0, relations[0], single[0])
+        return FragmentPlan(0, access, residual, [], 1)
     accesses = {k: choose_access(k, relations[k], single[k]) for k in range(n)}
     first = min(range(n), key=lambda k: (accesses[k][0].rank, k))
     first_access, first_preds = accesses[first]
@@ -539,7 +549,8 @@ def probe_index(schema: TableSchema, pos: int) -> IndexSchema | None:
 
 @dataclass(frozen=True, slots=True)
 class StarOutput:
-    """Whole rows of relation ``rel``."""
+    """Whole rows of the returned relation (``rel`` in the query as written; each fragment records its own
+    return relation in ``Fragment.ret``, which is what execution uses)."""
 
     rel: int
 
@@ -570,7 +581,12 @@ class SelectPlan:
     offset: int = 0
     check_row_limit: bool = False  # the caller is not the owner: st_var.row_limit applies
     return_table: TableSchema | None = None  # for whole-row outputs: the table the rows belong to
-    sql: str = ""
+    statement: Any = None  # the syntax tree it was compiled from
+
+    @property
+    def sql(self) -> str:
+        """The statement in canonical SQL (rendered on demand: one-off queries rarely need it)."""
+        return self.statement.to_sql() if self.statement is not None else ""
 
     def key(self) -> str:
         """Canonical identity of the result: two plans with the same key return the same rows."""
@@ -598,7 +614,7 @@ class SelectPlan:
 class InsertPlan:
     table: TableSchema
     rows: list[Row]
-    sql: str = ""
+    statement: Any = None
 
 
 @dataclass(slots=True)
@@ -606,21 +622,21 @@ class UpdatePlan:
     table: TableSchema
     fragment: Fragment
     assignments: list[tuple[int, Any]]
-    sql: str = ""
+    statement: Any = None
 
 
 @dataclass(slots=True)
 class DeletePlan:
     table: TableSchema
     fragment: Fragment
-    sql: str = ""
+    statement: Any = None
 
 
 @dataclass(slots=True)
 class SetVarPlan:
     name: str
     value: SumValue
-    sql: str = ""
+    statement: Any = None
 
 
 Plan = SelectPlan | InsertPlan | UpdatePlan | DeletePlan | SetVarPlan

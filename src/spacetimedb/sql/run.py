@@ -52,11 +52,16 @@ def result_json(result: StatementResult, micros: int) -> dict[str, Any]:
     }
 
 
+def is_read_only(statement: ast.Statement) -> bool:
+    """True for statements that only read (SELECT, UNION, SHOW): they run on a read transaction."""
+    return isinstance(statement, ast.Select | ast.Union | ast.ShowVar)
+
+
 def run_statement(
     backend: SqlBackend, statement: ast.Statement, caller: Identity, is_owner: bool
 ) -> StatementResult:
     """Compile and run one statement in its own transaction (read-only for SELECT and SHOW)."""
-    if isinstance(statement, ast.Select | ast.ShowVar):
+    if is_read_only(statement):
         view = backend.begin_tx()
         try:
             return execute(compile_statement(statement, view, caller, is_owner), view)
