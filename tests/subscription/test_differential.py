@@ -103,6 +103,21 @@ def predicate(vars_: list[str], draw: st.DrawFn, depth: int = 0) -> str:
 
 @st.composite
 def subscription_query(draw: st.DrawFn, specs: list[TableSpec]) -> str:
+    kind = draw(st.sampled_from(["plain", "plain", "plain", "union"]))
+    if kind == "union":
+        a = draw(st.sampled_from(specs))
+        left = f"SELECT * FROM {a.name} WHERE {predicate([a.name], draw)}"
+        if draw(st.booleans()):
+            right = f"SELECT * FROM {a.name} WHERE {predicate([a.name], draw)}"
+            return left + draw(st.sampled_from([" UNION ", " UNION ALL "])) + right
+        b = draw(st.sampled_from(specs))
+        right = f"SELECT x.* FROM {a.name} AS x JOIN {b.name} AS y ON x.k = y.k WHERE {predicate(['x', 'y'], draw)}"
+        return f"{left} UNION ALL {right}"
+    return draw(plain_query(specs))
+
+
+@st.composite
+def plain_query(draw: st.DrawFn, specs: list[TableSpec]) -> str:
     a = draw(st.sampled_from(specs))
     if draw(st.booleans()):
         where = f" WHERE {predicate([a.name], draw)}" if draw(st.booleans()) else ""

@@ -267,6 +267,27 @@ def test_remove_client_cleans_everything(ds, manager):
     assert manager._triggers == {} and manager.query_count == 0
 
 
+def test_union_subscriptions(ds, manager):
+    union = "SELECT * FROM player WHERE id = 1 UNION SELECT * FROM player WHERE id = 2"
+    union_all = (
+        "SELECT player.* FROM player JOIN team ON player.team = team.id WHERE team.id = 1 "
+        "UNION ALL SELECT * FROM player WHERE id = 1"
+    )
+    views = {"u": ClientView(), "a": ClientView()}
+    views["u"].add_rows(subscribe(ds, manager, "u", [union]))
+    views["a"].add_rows(subscribe(ds, manager, "a", [union_all]))
+    assert sum(views["u"].table("player").values()) == 2
+    assert sum(views["a"].table("player").values()) == 11  # player 1 twice
+    result = update_player(ds, manager, player(1, score=5, owner=ALICE))
+    assert result.candidates == 2
+    for client, view in views.items():
+        view.apply(client, result)
+    assert views["u"].table("player") == expected_rows(ds, [union], OWNER, True)["player"]
+    assert views["a"].table("player") == expected_rows(ds, [union_all], OWNER, True)["player"]
+    result = update_player(ds, manager, player(3, score=5, owner=ALICE))
+    assert result.candidates == 0
+
+
 def test_no_update_when_nothing_matches(ds, manager):
     subscribe(ds, manager, "c", ["SELECT * FROM player WHERE score > 100"])
     result = update_player(ds, manager, player(1, score=5, owner=ALICE))

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from spacetimedb.datastore import IndexSchema, TxData
-from spacetimedb.sats import ArrayType, ProductType, SumType
-from spacetimedb.sats.types import U8
 from spacetimedb.sql import expr as ex
 from spacetimedb.sql.plan import Fragment, Reader, probe_index
 
@@ -38,31 +37,12 @@ class SubscriptionPlanError(Exception):
     """A query that cannot be evaluated incrementally (e.g. a join without indexes)."""
 
 
-def _needs_freeze(ty: Any) -> bool:
-    if isinstance(ty, ArrayType):
-        return ty.elem != U8
-    if isinstance(ty, ProductType):
-        return any(_needs_freeze(e.type) for e in ty.elements)
-    if isinstance(ty, SumType):
-        return any(_needs_freeze(v.type) for v in ty.variants)
-    return False
-
-
-def freeze(value: Any) -> Any:
-    """A hashable stand-in for a value that may contain lists (arrays)."""
-    if isinstance(value, list):
-        return ("__list__", *(freeze(v) for v in value))
-    if isinstance(value, tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
 class TxContext:
     """One committed transaction: its changes, indexed on demand, and the post-commit read view.
 
     Shared by every query evaluated for the transaction, so each index of the changes is built once."""
 
-    __slots__ = ("_buckets", "_encoded", "_freeze_rows", "_inserted", "changes", "tx")
+    __slots__ = ("_buckets", "_encoded", "_entries", "_inserted", "changes", "tx")
 
     def __init__(self, tx_data: TxData, tx: Reader) -> None:
         self.tx = tx
@@ -70,19 +50,23 @@ class TxContext:
         self._buckets: dict[tuple[int, int], Buckets] = {}
         self._inserted: dict[int, set[Any]] = {}
         self._encoded: dict[int, dict[Any, bytes]] = {}
-        self._freeze_rows: dict[int, bool] = {}
+        self._entries: dict[int, tuple[list[Entry], list[Entry]]] = {}
 
     def changed(self, table_id: int) -> bool:
         return table_id in self.changes
 
     def entries(self, table_id: int) -> tuple[list[Entry], list[Entry]]:
-        changes = self.changes.get(table_id)
-        if changes is None:
-            return [], []
-        return (
-            list(zip(changes.inserts, changes.insert_bytes, strict=True)),
-            list(zip(changes.deletes, changes.delete_bytes, strict=True)),
-        )
+        """The changed rows of a table with their BSATN: (inserts, deletes)."""
+        found = self._entries.get(table_id)
+        if found is None:
+            changes = self.changes.get(table_id)
+            if changes is None:
+                return [], []
+            found = self._entries[table_id] = (
+                list(zip(changes.inserts, changes.insert_bytes, strict=True)),
+                list(zip(changes.deletes, changes.delete_bytes, strict=True)),
+            )
+        return found
 
     def buckets(self, table_id: int, pos: int) -> Buckets:
         """The changed rows of a table grouped by the value of one column: value -> (inserts, deletes)."""
@@ -93,13 +77,12 @@ class TxContext:
         buckets: Buckets = {}
         changes = self.changes.get(table_id)
         if changes is not None:
-            frozen = self._rows_need_freeze(table_id)
             for rows, data, side in (
                 (changes.inserts, changes.insert_bytes, 0),
                 (changes.deletes, changes.delete_bytes, 1),
             ):
                 for row, raw in zip(rows, data, strict=True):
-                    value = freeze(row[pos]) if frozen else row[pos]
+                    value = row[pos]
                     bucket = buckets.get(value)
                     if bucket is None:
                         bucket = buckets[value] = ([], [])
@@ -108,30 +91,21 @@ class TxContext:
         return buckets
 
     def was_inserted(self, table_id: int, row: Row) -> bool:
-        frozen = self._rows_need_freeze(table_id)
         inserted = self._inserted.get(table_id)
         if inserted is None:
             changes = self.changes.get(table_id)
-            rows = changes.inserts if changes is not None else []
-            inserted = self._inserted[table_id] = {freeze(r) for r in rows} if frozen else set(rows)
-        return (freeze(row) if frozen else row) in inserted
+            inserted = self._inserted[table_id] = set(changes.inserts) if changes is not None else set()
+        return row in inserted
 
     def encode(self, table_id: int, row: Row) -> bytes:
         """BSATN of a row, encoded at most once per transaction whichever queries emit it."""
         cache = self._encoded.get(table_id)
         if cache is None:
             cache = self._encoded[table_id] = {}
-        key = freeze(row) if self._rows_need_freeze(table_id) else row
-        data = cache.get(key)
+        data = cache.get(row)
         if data is None:
-            data = cache[key] = self.tx.table(table_id).encode(row)
+            data = cache[row] = self.tx.table(table_id).encode(row)
         return data
-
-    def _rows_need_freeze(self, table_id: int) -> bool:
-        found = self._freeze_rows.get(table_id)
-        if found is None:
-            found = self._freeze_rows[table_id] = _needs_freeze(self.tx.schema(table_id).row_type)
-        return found
 
 
 # ---- plans -----------------------------------------------------------------------------------------------
@@ -162,6 +136,9 @@ class StartPlan:
     eq_values: list[Any]  # ...being one of these
     row_filter: Callable[[Row], bool] | None
     steps: list[ProbeStep] = field(default_factory=list)
+    # When the relation is not the one returned, only these columns of its rows matter to the result: changed
+    # rows that agree on them (an update of other columns) contribute the same rows with opposite signs.
+    relevant: Callable[[Row], Any] | None = None
 
 
 def _split(fragment: Fragment) -> tuple[dict[int, list[ex.Pred]], list[ex.Pred]]:
@@ -216,6 +193,9 @@ class DeltaPlan:
             ex.compile_row(rest, i),
         )
         start.steps = self._probe_order(i)
+        if i != self.ret and start.steps:
+            positions = sorted({c.pos for p in self.multi for c in ex.columns_of(p) if c.rel == i})
+            start.relevant = itemgetter(*positions)
         return start
 
     def _probe_order(self, start: int) -> list[ProbeStep]:
@@ -295,6 +275,9 @@ class DeltaPlan:
                 continue
             inserts, deletes = self.start_entries(start, ctx)
             keep = start.row_filter
+            if start.relevant is not None:
+                self._add_netted(ctx, start, inserts, deletes, counts)
+                continue
             for sign, entries in ((1, inserts), (-1, deletes)):
                 for row, data in entries:
                     if keep is not None and not keep(row):
@@ -307,6 +290,36 @@ class DeltaPlan:
                     self._extend(
                         ctx, start.steps, 0, rs, sign, data if start.rel == self.ret else None, counts
                     )
+
+    def _add_netted(
+        self,
+        ctx: TxContext,
+        start: StartPlan,
+        inserts: Iterable[Entry],
+        deletes: Iterable[Entry],
+        counts: dict[bytes, int],
+    ) -> None:
+        """Start from changed rows of a relation that is not returned, netting out rows that differ only in
+        columns the query does not look at (e.g. renaming a team does not change which players join it)."""
+        assert start.relevant is not None
+        keep = start.row_filter
+        relevant = start.relevant
+        net: dict[Any, list[Any]] = {}
+        for sign, entries in ((1, inserts), (-1, deletes)):
+            for row, _ in entries:
+                if keep is not None and not keep(row):
+                    continue
+                key = relevant(row)
+                slot = net.get(key)
+                if slot is None:
+                    net[key] = [sign, row]
+                else:
+                    slot[0] += sign
+        for weight, row in net.values():
+            if weight:
+                rs: list[Any] = [None] * self.n
+                rs[start.rel] = row
+                self._extend(ctx, start.steps, 0, rs, weight, None, counts)
 
     def _extend(
         self,
@@ -346,7 +359,7 @@ class DeltaPlan:
         # before the transaction: without the rows it inserted, with the rows it deleted
         table_id = step.table_id
         before = [r for r in rows if not ctx.was_inserted(table_id, r)]
-        bucket = ctx.buckets(table_id, step.dst_pos).get(freeze(key))
+        bucket = ctx.buckets(table_id, step.dst_pos).get(key)
         if bucket is not None:
             before.extend(row for row, _ in bucket[1])
         return before

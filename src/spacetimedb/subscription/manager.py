@@ -14,7 +14,7 @@ from spacetimedb.sats import Identity
 from spacetimedb.sql import SelectPlan, SqlError, check_row_limit, compile_subscription
 from spacetimedb.sql.plan import Reader
 
-from .delta import SubscriptionPlanError, TxContext, freeze
+from .delta import SubscriptionPlanError, TxContext
 from .query import (
     AlwaysTrigger,
     ClientId,
@@ -279,8 +279,8 @@ class SubscriptionManager:
                         if value in buckets:
                             found.update(queries)
             for (pos, other, index_id, other_pos), (trigger, by_value) in table.edges.items():
-                keys = {freeze(row[pos]) for row in changes.inserts}
-                keys.update(freeze(row[pos]) for row in changes.deletes)
+                keys = {row[pos] for row in changes.inserts}
+                keys.update(row[pos] for row in changes.deletes)
                 multi = len(trigger.index.columns) > 1
                 for key in keys:
                     rows = (
