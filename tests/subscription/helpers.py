@@ -13,10 +13,14 @@ from spacetimedb.subscription import SubscriptionManager, TableRows, Transaction
 
 
 def commit_and_evaluate(
-    ds: Datastore, manager: SubscriptionManager, body: Callable[[MutTx], Any]
+    ds: Datastore,
+    manager: SubscriptionManager,
+    body: Callable[[MutTx], Any],
+    deliver: Callable[[TransactionUpdates], None] | None = None,
 ) -> TransactionUpdates:
     """Run ``body`` in a transaction and evaluate it the way the host must: manager lock held from before the
-    commit until evaluation is done, against a read view of the post-commit state."""
+    commit until evaluation is done, against a read view of the post-commit state. ``deliver`` is called
+    under the manager lock, as a server queues messages."""
     tx = ds.begin_mut_tx()
     try:
         body(tx)
@@ -27,9 +31,12 @@ def commit_and_evaluate(
         data = ds.commit(tx, downgrade=True)
         view = ReadTx(ds)
         try:
-            return manager.evaluate(data, view)
+            result = manager.evaluate(data, view)
         finally:
             view.release()
+        if deliver is not None:
+            deliver(result)
+        return result
 
 
 class ClientView:

@@ -1,4 +1,6 @@
 import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -356,46 +358,69 @@ def test_adding_an_index_keeps_subscriptions(ds, manager):
 
 
 def test_concurrent_subscribes_are_exactly_once(ds, manager):
-    """A writer commits with the host protocol while other threads subscribe; every client's view (initial
-    rows + the deltas it was sent) must equal a fresh evaluation at the end."""
+    """A writer commits with the host protocol while other threads subscribe and unsubscribe. Every message
+    (initial rows, dropped rows, deltas) is queued under the manager lock, as the server does; replaying each
+    client's queue must give exactly a fresh evaluation (or nothing, after unsubscribing)."""
     pid = table_id(ds, PLAYER)
     query = "SELECT * FROM player WHERE team = 4"
-    views: dict[int, ClientView] = {}
+    queue: list[tuple[str, Any, Any]] = []
+    errors: list[BaseException] = []
     stop = threading.Event()
 
     def writer():
-        n = 0
-        while not stop.is_set() and n < 400:
-            n += 1
+        try:
+            for n in range(1, 400):
+                if stop.is_set():
+                    break
 
-            def body(tx, n=n):
-                tx.update(
-                    pid, tx.schema(pid).indexes[0].index_id, player(n % 100, team=4 if n % 3 else 5, score=n)
-                )
+                def body(tx, n=n):
+                    row = player(n % 100, team=4 if n % 3 else 5, score=n)
+                    tx.update(pid, tx.schema(pid).indexes[0].index_id, row)
 
-            result = commit_and_evaluate(ds, manager, body)
-            for client, view in list(views.items()):
-                view.apply(client, result)
+                commit_and_evaluate(ds, manager, body, lambda result: queue.append(("tx", None, result)))
+        except BaseException as exc:
+            errors.append(exc)
 
     def subscriber(base):
-        for i in range(20):
-            client = base + i
-            view = ClientView()
-            with ds.begin_tx() as tx:
-                # register the view before the manager can send it anything
-                views[client] = view
-                view.add_rows(manager.subscribe(client, 0, [query], ALICE, False, tx))
+        try:
+            for i in range(20):
+                time.sleep(0.002)  # spread the requests over the writer's run
+                client = base + i
+                with ds.begin_tx() as tx:
+                    rows = manager.subscribe(client, 0, [query], ALICE, False, tx)
+                    with manager.lock:
+                        queue.append(("add", client, rows))
+                if i % 2:
+                    with ds.begin_tx() as tx:
+                        rows = manager.unsubscribe(client - 1, 0, tx)
+                        with manager.lock:
+                            queue.append(("remove", client - 1, rows))
+        except BaseException as exc:
+            errors.append(exc)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    others = [threading.Thread(target=subscriber, args=(k * 100,)) for k in range(2)]
-    for t in others:
+    threads = [threading.Thread(target=writer)] + [
+        threading.Thread(target=subscriber, args=(k * 100,)) for k in range(2)
+    ]
+    for t in threads[1:]:
         t.start()
-    for t in others:
+    threads[0].start()
+    for t in threads[1:]:
         t.join()
     stop.set()
-    thread.join()
+    threads[0].join()
+    assert errors == []
+
+    views: dict[int, ClientView] = {}
+    for kind, client, payload in queue:
+        if kind == "add":
+            views[client] = ClientView()
+            views[client].add_rows(payload)
+        elif kind == "remove":
+            views[client].remove_rows(payload)
+        else:
+            for client_id, view in views.items():
+                view.apply(client_id, payload)
     expected = expected_rows(ds, [query], ALICE, False)["player"]
     assert len(views) == 40
-    for view in views.values():
-        assert view.table("player") == expected
+    for client, view in views.items():
+        assert view.table("player") == ({} if client % 2 == 0 else expected), client

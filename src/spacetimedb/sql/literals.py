@@ -15,7 +15,6 @@ from spacetimedb.sats import (
     ConnectionId,
     Identity,
     PrimitiveType,
-    ProductType,
     SumType,
     SumValue,
     Timestamp,
@@ -227,7 +226,3 @@ def _parse_uuid(lit: ast.Literal) -> Uuid:
         return Uuid(uuid.UUID(lit.text).int)
     except ValueError:
         raise LiteralError from None
-
-
-def product_is_row(ty: AlgebraicType) -> bool:
-    return isinstance(ty, ProductType) and special_kind(ty) is None

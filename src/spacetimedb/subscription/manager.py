@@ -120,33 +120,41 @@ class SubscriptionManager:
         """Add a query set for a client and return its current rows grouped by table.
 
         ``tx`` is a read view (``ReadTx``, or the ``MutTx`` of the caller) of the state the client starts
-        from. All queries are compiled and evaluated before anything is registered, so a failure (a
+        from; keep it open until this returns. Queries are compiled and evaluated without the manager lock
+        (the open read view already keeps the state still) and registered under it, so a failure (a
         ``SubscriptionError`` naming the query) leaves no trace."""
         with self.lock:
-            if query_set_id in self._clients.get(client_id, {}):
-                raise SubscriptionError(f"Query set {query_set_id} is already subscribed")
-            by_key: dict[str, Query] = {}
-            for text in queries:
-                plan, key = self._compile(text, caller, is_owner, tx)
-                if key not in by_key:
-                    by_key[key] = self._queries.get(key) or _new_query(key, text, plan)
-            resolved = list(by_key.values())
-            if not is_owner and resolved:
-                try:
-                    check_row_limit([q.plan for q in resolved], tx)
-                except SqlError as exc:
-                    raise SubscriptionError(str(exc), "; ".join(q.sql for q in resolved)) from None
-            rows = []
-            for query in resolved:
-                try:
-                    rows.append((query, query.initial_rows(tx)))
-                except Exception as exc:
-                    raise SubscriptionError(f"evaluation failed: {exc}", query.sql) from None
-            subscriber = (client_id, query_set_id)
+            self._check_new_set(client_id, query_set_id)
+        by_key: dict[str, Query] = {}
+        for text in queries:
+            plan, key = self._compile(text, caller, is_owner, tx)
+            if key not in by_key:
+                # an unlocked peek only saves building plans twice; registration decides under the lock
+                by_key[key] = self._queries.get(key) or _new_query(key, text, plan)
+        candidates = list(by_key.values())
+        if not is_owner and candidates:
+            try:
+                check_row_limit([q.plan for q in candidates], tx)
+            except SqlError as exc:
+                raise SubscriptionError(str(exc), "; ".join(q.sql for q in candidates)) from None
+        rows = []
+        for query in candidates:
+            try:
+                rows.append((query, query.initial_rows(tx)))
+            except Exception as exc:
+                raise SubscriptionError(f"evaluation failed: {exc}", query.sql) from None
+        subscriber = (client_id, query_set_id)
+        with self.lock:
+            self._check_new_set(client_id, query_set_id)
+            resolved = [self._queries.get(q.key) or q for q in candidates]
             for query in resolved:
                 self._attach(query, subscriber, is_owner)
             self._clients.setdefault(client_id, {})[query_set_id] = resolved
-            return _group((q, r) for q, r in rows)
+        return _group(rows)
+
+    def _check_new_set(self, client_id: ClientId, query_set_id: int) -> None:
+        if query_set_id in self._clients.get(client_id, {}):
+            raise SubscriptionError(f"Query set {query_set_id} is already subscribed")
 
     @staticmethod
     def _compile(text: str, caller: Identity, is_owner: bool, tx: Reader) -> tuple[SelectPlan, str]:
@@ -159,19 +167,23 @@ class SubscriptionManager:
     def unsubscribe(
         self, client_id: ClientId, query_set_id: int, tx: Reader | None = None
     ) -> list[TableRows] | None:
-        """Drop a query set. With ``tx`` (a read view of the current state) return the rows the client must
-        now delete, grouped by table (the protocol's SendDroppedRows); without, return None."""
+        """Drop a query set. With ``tx`` (a read view of the current state, open until this returns) return
+        the rows the client must now delete, grouped by table (the protocol's SendDroppedRows); without,
+        return None."""
         with self.lock:
-            sets = self._clients.get(client_id)
-            if sets is None or query_set_id not in sets:
+            queries = self._clients.get(client_id, {}).get(query_set_id)
+            if queries is None:
                 raise SubscriptionError(f"Query set {query_set_id} is not subscribed")
-            queries = sets.pop(query_set_id)
-            if not sets:
-                del self._clients[client_id]
-            rows = _group((q, q.initial_rows(tx)) for q in queries) if tx is not None else None
-            for query in queries:
-                self._detach(query, (client_id, query_set_id))
-            return rows
+        rows = _group((q, q.initial_rows(tx)) for q in queries) if tx is not None else None
+        with self.lock:
+            sets = self._clients.get(client_id, {})
+            if sets.get(query_set_id) is queries:  # not dropped meanwhile by an evaluation error
+                del sets[query_set_id]
+                if not sets:
+                    del self._clients[client_id]
+                for query in queries:
+                    self._detach(query, (client_id, query_set_id))
+        return rows
 
     def remove_client(self, client_id: ClientId) -> None:
         """Forget every query set of a disconnected client."""
