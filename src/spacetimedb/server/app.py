@@ -30,6 +30,7 @@ from .control import ControlDB
 
 log = logging.getLogger(__name__)
 
+SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
 MAX_MESSAGE_BYTES = 32 << 20
 MAX_PROGRAM_BYTES = 64 << 20
 
@@ -38,6 +39,10 @@ MAX_PROGRAM_BYTES = 64 << 20
 class ServerOptions:
     controller: ControllerOptions = field(default_factory=ControllerOptions)
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    # per client: reducer calls queued before the server stops reading its socket
+    max_in_flight: int = 1024
+    # per client: messages waiting to be sent before the client is dropped as too slow
+    max_outbox: int = 20_000
 
 
 class Server:
@@ -66,6 +71,7 @@ class Server:
         self.controller.on_panic(self._host_panicked)
         self._runner: web.AppRunner | None = None
         self.bound: tuple[str, int] | None = None
+        self.stopping = False
 
     # -- hosts <-> bridges -----------------------------------------------------------------------------------
 
@@ -113,13 +119,16 @@ class Server:
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PROGRAM_BYTES, middlewares=[routes.error_middleware])
-        app["server"] = self
+        app[SERVER_KEY] = self
         routes.add_routes(app)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 3000) -> tuple[str, int]:
         self.loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
+        # open requests get this long to finish when the server stops (streams notice `stopping` sooner)
+        self._runner = web.AppRunner(
+            self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=5.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
         await site.start()
@@ -131,6 +140,7 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, close client connections, let queued reducers finish, flush and close everything."""
+        self.stopping = True
         for session in list(self.sessions):
             session.request_close(1001, "the server is shutting down")
         if self._runner is not None:

@@ -74,7 +74,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _server(request: web.Request) -> Server:
-    return request.app["server"]  # type: ignore[no-any-return]
+    from .app import SERVER_KEY
+
+    return request.app[SERVER_KEY]
 
 
 # ---- authentication ---------------------------------------------------------------------------------------------
@@ -449,14 +451,22 @@ async def logs(request: web.Request) -> web.StreamResponse:
     try:
         for line in module_log.tail(lines):
             await response.write((line + "\n").encode())
-        while follow:
-            line = await queue.get()
+        while follow and not server.stopping and not _gone(request):
+            try:
+                line = await asyncio.wait_for(queue.get(), 0.5)
+            except TimeoutError:
+                continue  # look again whether the client left or the server is stopping
             await response.write((line + "\n").encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         module_log.unfollow(follower)
     return response
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _offer(queue: asyncio.Queue[str], line: str) -> None:
@@ -535,8 +545,20 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
         protocols=(protocol,), max_msg_size=server.options.max_message_bytes, heartbeat=15.0
     )
     await ws.prepare(request)
+    # aiohttp keeps the upgraded connection's transport only on its frame writer; a session needs it to drop
+    # a client that stopped reading (a close frame would wait behind everything that client did not read)
+    transport = getattr(getattr(ws, "_writer", None), "transport", None)
     session = Session(
-        server, bridge, ws, identity, token, connection_id, codec, COMPRESSIONS[compression_name], confirmed
+        server,
+        bridge,
+        ws,
+        identity,
+        token,
+        connection_id,
+        codec,
+        COMPRESSIONS[compression_name],
+        confirmed,
+        transport,
     )
     await _serve_session(server, bridge, session)
     return ws

@@ -5,9 +5,9 @@ worker thread (they read under the datastore's reader lock). Whatever produces a
 encoded, to the outbox; a sender task writes it out (several per frame in v3), holding back, for a client that
 asked for confirmed reads, every message whose transaction is not durable yet.
 
-Bounds: at most ``MAX_IN_FLIGHT`` reducer calls per client are queued (beyond that the session stops reading the
-socket, so TCP pushes back on the client); a client whose outbox passes ``MAX_OUTBOX`` messages is too slow to
-keep up and is disconnected with a reason rather than letting memory grow.
+Bounds (``ServerOptions``): at most ``max_in_flight`` reducer calls per client are queued (beyond that the session
+stops reading the socket, so TCP pushes back on the client); a client whose outbox passes ``max_outbox`` messages
+is too slow to keep up and is disconnected with a reason rather than letting memory grow.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 1024
-MAX_OUTBOX = 20_000
 FRAME_LIMIT = 512 * 1024
 
 
@@ -50,6 +48,7 @@ class Session:
         codec: ProtocolCodec,
         compression: int,
         confirmed: bool,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.server = server
         self.bridge = bridge
@@ -62,6 +61,7 @@ class Session:
         self.codec = codec
         self.compression = compression
         self.confirmed = confirmed
+        self.transport = transport
         self.is_owner = identity == self.host.owner_identity
         self.outbox: deque[tuple[int | None, Any]] = deque()
         self._wakeup = asyncio.Event()
@@ -70,17 +70,17 @@ class Session:
         self._submitted = 0  # written on the loop only
         self._completed = 0  # written on the host thread only
         self._close: tuple[int, str] | None = None
+        self._closer: asyncio.Task[None] | None = None
         self._loop = bridge.loop
-
-    def __hash__(self) -> int:
-        return id(self)
+        self._max_in_flight = server.options.max_in_flight
+        self._max_outbox = server.options.max_outbox
 
     # -- producers (any thread) ------------------------------------------------------------------------------
 
     def push(self, offset: int | None, payload: Any) -> None:
         self.outbox.append((offset, payload))
-        if len(self.outbox) > MAX_OUTBOX and self._close is None:
-            self.close_threadsafe(1008, "client too slow: its outgoing message queue is full")
+        if len(self.outbox) > self._max_outbox and self._close is None:
+            self.close_threadsafe(1008, "client too slow: its outgoing message queue is full", abort=True)
         self.bridge.mark_dirty(self)
 
     def push_transaction(self, offset: int | None, updates: list[tuple[int, TableDelta]]) -> None:
@@ -89,9 +89,9 @@ class Session:
     def push_subscription_error(self, offset: int | None, query_set_id: int, message: str) -> None:
         self.push(offset, self.codec.subscription_error(None, query_set_id, message))
 
-    def close_threadsafe(self, code: int, reason: str) -> None:
+    def close_threadsafe(self, code: int, reason: str, abort: bool = False) -> None:
         try:
-            self._loop.call_soon_threadsafe(self.request_close, code, reason)
+            self._loop.call_soon_threadsafe(self.request_close, code, reason, abort)
         except RuntimeError:
             pass
 
@@ -105,17 +105,29 @@ class Session:
 
     def wake(self) -> None:
         self._wakeup.set()
-        if self._submitted - self._completed < MAX_IN_FLIGHT:
+        if self._submitted - self._completed < self._max_in_flight:
             self._capacity.set()
 
     def has_pending(self) -> bool:
         return bool(self.outbox)
 
-    def request_close(self, code: int, reason: str) -> None:
+    def request_close(self, code: int, reason: str, abort: bool = False) -> None:
+        """Close the connection with a reason. With ``abort`` (a client too slow to read) the TCP connection is
+        dropped right after the close frame is queued, since that frame would wait behind everything the
+        client has not read; otherwise only a client that does not complete the close within 2 s is."""
         if self._close is None:
             self._close = (code, reason)
             self._wakeup.set()
             self._capacity.set()
+            self._closer = asyncio.ensure_future(self._close_now(code, reason, abort))
+
+    async def _close_now(self, code: int, reason: str, abort: bool) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2.0)
+        except (TimeoutError, ConnectionError):
+            abort = True
+        if abort and self.transport is not None:
+            self.transport.abort()
 
     async def run(self) -> None:
         """Serve the connection until it ends (InitialConnection has been sent by the caller)."""
@@ -147,11 +159,11 @@ class Session:
                 break
             if self._close is not None:
                 break
-            while self._submitted - self._completed >= MAX_IN_FLIGHT and self._close is None:
+            while self._submitted - self._completed >= self._max_in_flight and self._close is None:
                 self._capacity.clear()
                 await self._capacity.wait()
-        if self._close is not None:
-            await self._flush_and_close()
+        if self._closer is not None:
+            await self._closer
 
     def _handle_frame(self, data: bytes | str) -> None:
         try:
@@ -169,29 +181,23 @@ class Session:
     async def _send_loop(self) -> None:
         ws = self.ws
         batched = self.codec.batched
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            if self._close is not None:
-                await self._flush_and_close()
-                return
-            while True:
-                items = drain_ready(
-                    self.outbox, self.bridge.durable_offset, self.confirmed, FRAME_LIMIT if batched else 1
-                )
-                if not items:
-                    break
-                if self.codec.binary:
-                    await ws.send_bytes(v2.server_frame(items, self.compression))
-                else:
-                    for text in items:
-                        await ws.send_str(text)
-
-    async def _flush_and_close(self) -> None:
-        assert self._close is not None
-        code, reason = self._close
-        if not self.ws.closed:
-            await self.ws.close(code=code, message=reason.encode()[:120])
+        try:
+            while self._close is None:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._close is None:
+                    items = drain_ready(
+                        self.outbox, self.bridge.durable_offset, self.confirmed, FRAME_LIMIT if batched else 1
+                    )
+                    if not items:
+                        break
+                    if self.codec.binary:
+                        await ws.send_bytes(v2.server_frame(items, self.compression))
+                    else:
+                        for text in items:
+                            await ws.send_str(text)
+        except ConnectionError:
+            pass  # the client went away; the receive loop ends too
 
     # -- requests (event loop) --------------------------------------------------------------------------------
 

@@ -22,16 +22,15 @@ from spacetimedb.sql import (
     execute,
     parse_script,
 )
-from spacetimedb.sql import ast as sql_ast
 from spacetimedb.sql.execute import StatementResult
-from spacetimedb.sql.run import result_json
+from spacetimedb.sql.run import is_read_only, result_json
 from spacetimedb.subscription import TableRows
 
 
 def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool) -> list[TableRows]:
     """The rows of a single SELECT, encoded as BSATN of its result type."""
     statements = parse_script(query)
-    if len(statements) != 1 or not isinstance(statements[0], sql_ast.Select):
+    if len(statements) != 1 or not is_read_only(statements[0]):
         raise SqlUnsupportedError("a one-off query is exactly one SELECT statement")
     with host.db.read_tx() as tx:
         plan = compile_statement(statements[0], tx, caller, is_owner)
@@ -61,7 +60,7 @@ def run_sql(
     last_offset = None
     for statement in statements:
         started = time.perf_counter()
-        if isinstance(statement, sql_ast.Select | sql_ast.ShowVar):
+        if is_read_only(statement):
             with host.db.read_tx() as tx:
                 result = execute(compile_statement(statement, tx, caller, is_owner), tx)
         else:

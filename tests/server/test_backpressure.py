@@ -1,0 +1,63 @@
+"""A client that stops reading is disconnected with a reason once its outbox is full; the server and the
+other clients carry on."""
+
+import asyncio
+
+import aiohttp
+
+from spacetimedb.host.controller import ControllerOptions
+from spacetimedb.protocol import v2
+from spacetimedb.server.app import Server, ServerOptions
+
+from .test_e2e import publish
+from .wsclient import ENCODE_STR, RawClient
+
+
+def test_slow_reader_is_dropped(tmp_path):
+    async def scenario():
+        server = Server(tmp_path / "data", ServerOptions(ControllerOptions(), max_outbox=50))
+        host, port = await server.start("127.0.0.1", 0)
+        url = f"http://{host}:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                await publish(http, url)
+                slow = await http.ws_connect(
+                    f"ws://{host}:{port}/v1/database/chat/subscribe?compression=None",
+                    protocols=[v2.PROTOCOL_V2],
+                    max_msg_size=0,
+                    autoclose=False,
+                )
+                await slow.receive()
+                await slow.send_bytes(
+                    v2.encode_client_message(v2.SUBSCRIBE, 1, (0,), ("SELECT * FROM message",))
+                )
+                await slow.receive()
+                # shrink the socket's receive buffer so unread data backs up into the server quickly
+                sock = slow._response.connection.transport.get_extra_info("socket")  # type: ignore[union-attr]
+                sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
+                writer, _ = await RawClient.connect(http, url, "chat")
+                big = "x" * 20_000
+                for _ in range(400):
+                    await writer.call("send_message", ENCODE_STR(big))
+                    await writer.next_of(v2.REDUCER_RESULT)
+                    if any(s._close is not None for s in server.sessions):
+                        break
+                (dropped,) = [s for s in server.sessions if s._close is not None]
+                assert dropped._close[0] == 1008 and "too slow" in dropped._close[1]
+                # the server drops the connection itself (a close frame would wait behind the unread data)
+                for _ in range(200):
+                    if dropped not in server.sessions:
+                        break
+                    await asyncio.sleep(0.05)
+                assert dropped not in server.sessions and dropped.transport.is_closing()
+                # the writer is unaffected
+                await writer.call("send_message", ENCODE_STR("still fine"))
+                result = await writer.next_of(v2.REDUCER_RESULT)
+                assert result.value[2].tag == v2.OUTCOME_OK
+                await writer.ws.close()
+                slow_ws = slow
+                await slow_ws.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
