@@ -56,6 +56,7 @@ from .schema import ModuleSchema, TableSchema
 log = logging.getLogger("spacetimedb.client")
 T = TypeVar("T")
 Row = TypeVar("Row")
+C = TypeVar("C", bound="DbConnection")
 SCHEMA_TIMEOUT_SECONDS = 30.0
 
 
@@ -170,6 +171,9 @@ class TableHandle(Generic[Row]):
 class RemoteTables:
     """``conn.db``: one ``TableHandle`` per table, as attributes (``conn.db.user``) or ``conn.db.table("user")``."""
 
+    # generated bindings: table name -> their typed TableHandle subclass
+    HANDLE_CLASSES: ClassVar[dict[str, type[TableHandle[Any]]]] = {}
+
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
         self._handles: dict[str, TableHandle[Any]] = {}
@@ -182,7 +186,8 @@ class RemoteTables:
                 raise SchemaError(
                     f"no table {name!r} in the module (tables: {', '.join(self._conn._caches)})"
                 )
-            handle = self._handles[name] = TableHandle(self._conn, cache)
+            handle_class = self.HANDLE_CLASSES.get(name, TableHandle)
+            handle = self._handles[name] = handle_class(self._conn, cache)
         return handle
 
     def __getattr__(self, name: str) -> TableHandle[Any]:
@@ -327,10 +332,10 @@ class DbConnection:
     token: str | None
 
     @classmethod
-    def builder(cls) -> DbConnectionBuilder:
+    def builder(cls: type[C]) -> DbConnectionBuilder[C]:
         return DbConnectionBuilder(cls)
 
-    def __init__(self, builder: DbConnectionBuilder, module: ModuleSchema | None) -> None:
+    def __init__(self, builder: DbConnectionBuilder[Any], module: ModuleSchema | None) -> None:
         self.config = builder._config()
         self.identity = None
         self.connection_id = None
@@ -779,10 +784,10 @@ def _invoke(callback: Callable[..., Any], *args: Any) -> None:
 # ---- the builder ---------------------------------------------------------------------------------------------------
 
 
-class DbConnectionBuilder:
+class DbConnectionBuilder(Generic[C]):
     """``DbConnection.builder().with_uri(...).with_database_name(...)...build()``."""
 
-    def __init__(self, connection_class: type[DbConnection] = DbConnection) -> None:
+    def __init__(self, connection_class: type[C]) -> None:
         self._connection_class = connection_class
         self._uri: str | None = None
         self._database: str | None = None
@@ -790,59 +795,59 @@ class DbConnectionBuilder:
         self._confirmed: bool | None = None
         self._compression = "gzip"
         self._module: ModuleSchema | None = connection_class.MODULE
-        self._on_connect: Callable[[DbConnection, Identity, str], None] | None = None
+        self._on_connect: Callable[[C, Identity, str], None] | None = None
         self._on_disconnect: Callable[[EventContext, BaseException | None], None] | None = None
         self._on_connect_error: Callable[[EventContext, BaseException], None] | None = None
 
-    def with_uri(self, uri: str) -> DbConnectionBuilder:
+    def with_uri(self, uri: str) -> DbConnectionBuilder[C]:
         """The server: ``http://host:port`` (or ``ws://``, ``https://``, ``wss://``)."""
         self._uri = uri
         return self
 
-    def with_database_name(self, name: str) -> DbConnectionBuilder:
+    def with_database_name(self, name: str) -> DbConnectionBuilder[C]:
         """The database's name or identity (hex)."""
         self._database = name
         return self
 
     with_module_name = with_database_name
 
-    def with_token(self, token: str | None) -> DbConnectionBuilder:
+    def with_token(self, token: str | None) -> DbConnectionBuilder[C]:
         """Connect as the identity of this token (e.g. a saved one); None: the server makes a new identity."""
         self._token = token or None
         return self
 
-    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder:
+    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder[C]:
         """Ask the server to send updates only once they are durable (the server's default is used if unset)."""
         self._confirmed = confirmed
         return self
 
-    def with_compression(self, compression: str) -> DbConnectionBuilder:
+    def with_compression(self, compression: str) -> DbConnectionBuilder[C]:
         """``"gzip"`` (default) or ``"none"`` for the server's messages."""
         if compression not in ("gzip", "none"):
             raise ValueError("compression must be 'gzip' or 'none' (this SDK does not decode brotli)")
         self._compression = compression
         return self
 
-    def with_schema(self, schema: ModuleSchema | Mapping[str, Any]) -> DbConnectionBuilder:
+    def with_schema(self, schema: ModuleSchema | Mapping[str, Any]) -> DbConnectionBuilder[C]:
         """Use this schema (or RawModuleDef v9 JSON) instead of asking the server for it."""
         self._module = schema if isinstance(schema, ModuleSchema) else ModuleSchema.from_raw_v9(schema)
         return self
 
-    def on_connect(self, callback: Callable[[DbConnection, Identity, str], None]) -> DbConnectionBuilder:
+    def on_connect(self, callback: Callable[[C, Identity, str], None]) -> DbConnectionBuilder[C]:
         """``callback(conn, identity, token)`` once the server accepted the connection."""
         self._on_connect = callback
         return self
 
     def on_disconnect(
         self, callback: Callable[[EventContext, BaseException | None], None]
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[C]:
         """``callback(ctx, error)`` when an established connection ends (``error`` is None for a clean close)."""
         self._on_disconnect = callback
         return self
 
     def on_connect_error(
         self, callback: Callable[[EventContext, BaseException], None]
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[C]:
         """``callback(ctx, error)`` if the connection could not be made."""
         self._on_connect_error = callback
         return self
@@ -854,7 +859,7 @@ class DbConnectionBuilder:
             raise ValueError("call with_database_name() before build()")
         return ConnectionConfig(self._uri, self._database, self._token, self._confirmed, self._compression)
 
-    def build(self) -> DbConnection:
+    def build(self) -> C:
         """Connect in the background (a daemon thread owns the socket) and return the connection.
 
         Without generated bindings this first reads the schema from the server, and raises ``ConnectError``
@@ -865,7 +870,7 @@ class DbConnectionBuilder:
         conn._start_threaded()
         return conn
 
-    async def build_async(self) -> DbConnection:
+    async def build_async(self) -> C:
         """Connect from the running asyncio loop; messages are processed in the loop as they arrive."""
         conn = self._connection_class(self, self._module)
         await conn._start_async()

@@ -1,0 +1,61 @@
+"""Client bindings (``spacetime generate``) from a module definition, for Python and TypeScript.
+
+Owns: reading RawModuleDef v9 JSON into a generation model (``model``), identifier case rules shared with
+SpacetimeDB's generator (``naming``), the TypeScript bindings of the npm ``spacetimedb`` SDK (``typescript``)
+and the typed package for :mod:`spacetimedb.client` (``python``).
+May import: ``spacetimedb.sats`` and ``spacetimedb.module`` only.
+
+Generation always starts from RawModuleDef v9 JSON -- what a module file gives
+(``load_module(...).module_def.raw_v9_json()``) and what a running database serves
+(``GET /v1/database/:name/schema?version=9``) -- so both sources produce identical bindings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .model import CodegenError, ModuleModel, read_module_def
+
+LANGUAGES = ("python", "typescript")
+
+__all__ = [
+    "LANGUAGES",
+    "CodegenError",
+    "ModuleModel",
+    "generate",
+    "module_def_json_from_path",
+    "read_module_def",
+]
+
+
+def generate(
+    raw_module_def: Mapping[str, Any], lang: str, *, include_private: bool = False
+) -> dict[str, str]:
+    """Bindings for ``lang`` as ``{relative path: file text}``; raises ``CodegenError`` when impossible."""
+    model = read_module_def(raw_module_def)
+    if lang == "typescript":
+        from .typescript import generate_typescript
+
+        return generate_typescript(model, include_private)
+    if lang == "python":
+        from .python import generate_python
+
+        return generate_python(model, include_private)
+    raise CodegenError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+
+
+def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a module file or package (as ``spacetime publish`` would) and return its RawModuleDef v9 JSON.
+
+    Raises ``spacetimedb.module.ModuleError`` when the module is invalid, ``OSError`` when it cannot be read.
+    """
+    from spacetimedb.module import load_module, package_program
+
+    program, kind = package_program(path)
+    loaded = load_module(program, kind, name=os.path.basename(os.fspath(path)))
+    try:
+        return loaded.module_def.raw_v9_json()
+    finally:
+        loaded.unload()
