@@ -17,6 +17,9 @@ class LazyCommand(NamedTuple):
 
 
 COMMANDS: dict[str, LazyCommand] = {
+    "generate": LazyCommand(
+        "spacetimedb.cli.commands.generate:generate", "Generate client bindings (Python, TypeScript) for a module"
+    ),
     "login": LazyCommand(
         "spacetimedb.cli.commands.login:login", "Obtain and show the identity token of a server"
     ),
