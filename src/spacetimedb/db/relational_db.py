@@ -30,8 +30,9 @@ class DbOptions:
     """How a durable database is kept on disk."""
 
     max_segment_size: int = 1 << 30
-    # take a snapshot after this many committed transactions (0 = never)
-    snapshot_interval: int = 100_000
+    # take a snapshot after this many committed transactions (0 = never); as in SpacetimeDB, rarely, because
+    # encoding every row holds the writer lock for as long as that takes
+    snapshot_interval: int = 1_000_000
     # report replay progress every this many transactions
     replay_progress_every: int = 100_000
 

@@ -110,6 +110,21 @@ class TransactionEvent:
 
 Reply = Callable[[CallOutcome], None]
 TransactionListener = Callable[[TransactionEvent], None]
+_NO_UPDATES = TransactionUpdates()
+_BATCH_DONE = CallOutcome(COMMITTED, None, Timestamp(0))
+
+
+@dataclass(slots=True)
+class ReducerCall:
+    """One client call, for ``ModuleHost.call_reducers``."""
+
+    reducer: str
+    args: Any  # BSATN bytes, or parsed JSON when ``json_args``
+    sender: Identity
+    connection_id: ConnectionId | None
+    caller_client: Any
+    reply: Reply | None
+    json_args: bool = False
 
 
 @dataclass(slots=True)
@@ -292,12 +307,17 @@ class ModuleHost:
         self._fault("commit")
         manager = self.subscriptions
         with manager.lock:
-            result = self.db.commit_tx(tx, inputs, downgrade=True)
-            try:
+            if manager.query_count:
+                result = self.db.commit_tx(tx, inputs, downgrade=True)
+                try:
+                    data = result.tx_data
+                    updates = manager.evaluate(data, ReadTx(self.db.datastore))
+                finally:
+                    self.db.release_read()
+            else:  # nobody subscribes: no need to look at the post-commit state
+                result = self.db.commit_tx(tx, inputs)
                 data = result.tx_data
-                updates = manager.evaluate(data, ReadTx(self.db.datastore))
-            finally:
-                self.db.release_read()
+                updates = _NO_UPDATES
             if data.tables:
                 self._scheduler.on_commit(data)
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
@@ -359,6 +379,26 @@ class ModuleHost:
         self.submit(
             lambda: self._reducer_job(reducer, args, json_args, sender, connection_id, caller_client), reply
         )
+
+    def call_reducers(self, calls: list[ReducerCall]) -> None:
+        """Queue several calls as one job (a client's batched frame): each still runs in its own transaction
+        and gets its own reply; this only saves the per-job queueing."""
+        self.submit(lambda: self._reducer_batch(calls))
+
+    def _reducer_batch(self, calls: list[ReducerCall]) -> CallOutcome:
+        for index, call in enumerate(calls):
+            try:
+                outcome = self._reducer_job(
+                    call.reducer, call.args, call.json_args, call.sender, call.connection_id, call.caller_client
+                )
+            except BaseException as exc:
+                for unanswered in calls[index:]:
+                    if unanswered.reply is not None:
+                        self._safe_reply(unanswered.reply, self._internal(str(exc)))
+                raise
+            if call.reply is not None:
+                self._safe_reply(call.reply, outcome)
+        return _BATCH_DONE
 
     def call_reducer_sync(self, reducer: str, args: bytes | Any, **kwargs: Any) -> CallOutcome:
         """Call and wait (for tests, tools and HTTP handlers that run off the event loop)."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from spacetimedb.host.module_host import CallOutcome, HostFailedError
+from spacetimedb.host.module_host import CallOutcome, HostFailedError, ReducerCall
 from spacetimedb.protocol import v2
 from spacetimedb.sats import ConnectionId, DecodeError, Identity
 from spacetimedb.subscription import SubscriptionError, TableDelta
@@ -71,6 +71,7 @@ class Session:
         self._completed = 0  # written on the host thread only
         self._close: tuple[int, str] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._calls: list[ReducerCall] = []
         self._loop = bridge.loop
         self._max_in_flight = server.options.max_in_flight
         self._max_outbox = server.options.max_outbox
@@ -171,12 +172,15 @@ class Session:
         except DecodeError as exc:
             self.request_close(1011, f"invalid message: {exc}"[:120])
             return
-        for message in messages:
-            try:
-                self.codec.dispatch(message, self)
-            except DecodeError as exc:
-                self.request_close(1011, f"invalid message: {exc}"[:120])
-                return
+        try:
+            for message in messages:
+                try:
+                    self.codec.dispatch(message, self)
+                except DecodeError as exc:
+                    self.request_close(1011, f"invalid message: {exc}"[:120])
+                    return
+        finally:
+            self._submit_calls()
 
     async def _send_loop(self) -> None:
         ws = self.ws
@@ -202,20 +206,25 @@ class Session:
     # -- requests (event loop) --------------------------------------------------------------------------------
 
     def call_reducer(self, request_id: int, reducer: str, args: Any, json_args: bool = False) -> None:
-        self._submitted += 1
+        """Collect a call; the calls of one frame go to the host thread together (``_submit_calls``)."""
+        reply = functools.partial(self._reducer_done, request_id, reducer, args)
+        self._calls.append(
+            ReducerCall(reducer, args, self.identity, self.connection_id, self.client_id, reply, json_args)
+        )
+
+    def _submit_calls(self) -> None:
+        calls = self._calls
+        if not calls:
+            return
+        self._calls = []
+        self._submitted += len(calls)
         try:
-            self.host.call_reducer(
-                reducer,
-                args,
-                sender=self.identity,
-                connection_id=self.connection_id,
-                caller_client=self.client_id,
-                json_args=json_args,
-                reply=functools.partial(self._reducer_done, request_id, reducer, args),
-            )
+            self.host.call_reducers(calls)
         except HostFailedError as exc:
-            self._submitted -= 1
-            self.outbox.append((None, self.codec.reducer_failed(request_id, reducer, args, str(exc), self)))
+            self._submitted -= len(calls)
+            for call in calls:
+                request_id, reducer, args = call.reply.args  # type: ignore[union-attr]
+                self.outbox.append((None, self.codec.reducer_failed(request_id, reducer, args, str(exc), self)))
             self.wake()
 
     def subscribe(self, request_id: int, query_set_id: int, queries: list[str], multi: bool = True) -> None:
