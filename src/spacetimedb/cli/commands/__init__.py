@@ -17,8 +17,18 @@ class LazyCommand(NamedTuple):
 
 
 COMMANDS: dict[str, LazyCommand] = {
+    "call": LazyCommand("spacetimedb.cli.commands.call:call", "Call a reducer of a database"),
+    "delete": LazyCommand("spacetimedb.cli.commands.delete:delete", "Delete a database"),
+    "describe": LazyCommand(
+        "spacetimedb.cli.commands.describe:describe", "Describe the schema of a database"
+    ),
     "generate": LazyCommand(
-        "spacetimedb.cli.commands.generate:generate", "Generate client bindings (Python, TypeScript) for a module"
+        "spacetimedb.cli.commands.generate:generate",
+        "Generate client bindings (Python, TypeScript) for a module",
+    ),
+    "init": LazyCommand("spacetimedb.cli.commands.init:init", "Create a new module project"),
+    "list": LazyCommand(
+        "spacetimedb.cli.commands.list:list_databases", "List the databases owned by your identity"
     ),
     "login": LazyCommand(
         "spacetimedb.cli.commands.login:login", "Obtain and show the identity token of a server"
@@ -26,7 +36,18 @@ COMMANDS: dict[str, LazyCommand] = {
     "logout": LazyCommand(
         "spacetimedb.cli.commands.logout:logout", "Forget the identity token saved for a server"
     ),
+    "logs": LazyCommand(
+        "spacetimedb.cli.commands.logs:logs", "Print and follow the module log of a database"
+    ),
+    "publish": LazyCommand(
+        "spacetimedb.cli.commands.publish:publish", "Create or update a database from a module"
+    ),
     "server": LazyCommand("spacetimedb.cli.commands.server:server", "Manage saved servers"),
+    "sql": LazyCommand("spacetimedb.cli.commands.sql:sql", "Run SQL on a database"),
+    "start": LazyCommand("spacetimedb.cli.commands.start:start", "Run a local server in the foreground"),
+    "subscribe": LazyCommand(
+        "spacetimedb.cli.commands.subscribe:subscribe", "Subscribe to SQL queries and print updates"
+    ),
     "version": LazyCommand(
         "spacetimedb.cli.commands.version:version", "Print the versions of the CLI and package"
     ),

@@ -1,0 +1,30 @@
+"""``spacetime delete``: delete a database (owner only), after confirmation."""
+
+from __future__ import annotations
+
+import click
+
+from spacetimedb.cli.commands._database import confirm, database_argument, open_database
+from spacetimedb.cli.context import CliContext, pass_cli
+from spacetimedb.cli.options import server_option, yes_option
+
+
+@click.command("delete")
+@database_argument()
+@yes_option
+@server_option
+@pass_cli
+def delete(cli: CliContext, database: str, assume_yes: bool, server: str | None) -> None:
+    """Delete the database NAME and all its data (only its owner may)."""
+    client = open_database(cli, server, database)
+    # Look it up first: the server answers a DELETE of an unknown database with success, we say so instead.
+    identity = client.check(client.request("GET", "/identity")).text().strip()
+    shown = database if database == identity else f"{database} ({identity})"
+    confirm(
+        f"Delete database {shown} and all its data? This cannot be undone.",
+        assume_yes,
+        refusal=f"not deleting {database!r}",
+        hint="pass -y/--yes to delete it",
+    )
+    client.check(client.request("DELETE"))
+    click.echo(f"Deleted database {shown}")

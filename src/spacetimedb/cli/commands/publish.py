@@ -1,0 +1,212 @@
+"""``spacetime publish``: create a database from a Python module, or update one (migrating its schema).
+
+Order of events, so that every mistake is reported as early and as locally as possible: package the module,
+load and validate it here (errors name the declaration, nothing is uploaded), then ask the server for the
+migration plan of an existing database, confirm, and upload.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spacetimedb.cli.commands._database import (
+    DatabaseClient,
+    confirm,
+    database_argument,
+    open_database,
+    summary,
+)
+from spacetimedb.cli.context import CliContext, pass_cli
+from spacetimedb.cli.errors import CliError
+from spacetimedb.cli.options import server_option, yes_option
+
+PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
+DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
+
+
+@click.command("publish")
+@database_argument(required=False)
+@click.option(
+    "-p",
+    "--module-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
+    "if it is a package.",
+)
+@click.option(
+    "-c",
+    "--delete-data",
+    is_flag=True,
+    help="Delete all the database's data and publish the module as if new (asks for confirmation).",
+)
+@yes_option
+@server_option
+@pass_cli
+def publish(
+    cli: CliContext,
+    database: str | None,
+    module_path: Path | None,
+    delete_data: bool,
+    assume_yes: bool,
+    server: str | None,
+) -> None:
+    """Create a database NAME from a module, or update it.
+
+    An update applies the schema migration the server plans, after confirmation (-y skips it); changes that
+    need a manual migration are refused unless -c deletes the data first. Without NAME a new database with
+    only an identity is created.
+    """
+    path = _module_path(module_path)
+    program = _package_and_validate(path)
+    client = open_database(cli, server, database or "")
+    click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
+    clear = False
+    if database is not None:
+        clear = _prepare_update(client, program, delete_data, assume_yes)
+    _upload(client, program, clear, named=database is not None)
+
+
+def _module_path(module_path: Path | None) -> Path:
+    if module_path is not None:
+        if not module_path.exists():
+            raise CliError(f"the module path {module_path} does not exist")
+        return module_path
+    if Path(DEFAULT_MODULE_FILE).is_file():
+        return Path(DEFAULT_MODULE_FILE)
+    if Path("__init__.py").is_file():
+        return Path(".")
+    raise CliError(
+        f"no module to publish: there is no {DEFAULT_MODULE_FILE} here and this directory is not a package",
+        hint="pass -p/--module-path with a .py file or a package directory",
+    )
+
+
+def _package_and_validate(path: Path) -> bytes:
+    """The program bytes, after loading the module here: a broken module never reaches the server."""
+    from spacetimedb.module import ModuleError, load_module, package_program
+
+    try:
+        program, kind = package_program(path)
+        loaded = load_module(program, kind, name=path.name if path.is_file() else "__init__.py")
+    except ModuleError as error:
+        # The loader lists every problem on its own indented line; one line reads better here.
+        raise CliError(
+            f"cannot publish {path}: {' '.join(str(error).split())}",
+            hint="fix the module and publish again (nothing was uploaded)",
+        ) from None
+    loaded.unload()
+    return program
+
+
+def _prepare_update(client: DatabaseClient, program: bytes, delete_data: bool, assume_yes: bool) -> bool:
+    """For an existing database: show what will change and confirm. Returns whether to clear the data."""
+    plan = _pre_publish(client, program)
+    if plan is None:  # a new database: nothing to migrate, nothing to delete
+        return False
+    if delete_data:
+        click.echo(f"This will DESTROY the current module of {client.shown} and ALL its data.")
+        confirm(
+            f"Delete all the data of {client.database!r} and publish?",
+            assume_yes,
+            refusal=f"not deleting the data of {client.database!r}",
+            hint="pass -y/--yes to delete it and publish",
+        )
+        return True
+    manual = plan.get("ManualMigrate")
+    if isinstance(manual, dict):
+        reason = str(manual.get("reason", ""))
+        click.echo("This update cannot be applied automatically:")
+        for line in reason.splitlines():
+            click.echo(f"  {line}")
+        raise CliError(
+            f"publishing to {client.shown} needs a manual migration: {summary(reason)}",
+            hint="make the change compatible (e.g. add columns at the end with defaults, or add a new table), "
+            "or pass -c/--delete-data to delete all its data and publish",
+        )
+    auto = plan.get("AutoMigrate")
+    if not isinstance(auto, dict):
+        raise CliError(
+            f"the server's migration plan for {client.shown} is not understood: {summary(str(plan))}"
+        )
+    migrate_plan = str(auto.get("migrate_plan", ""))
+    click.echo(migrate_plan.rstrip("\n"))
+    if auto.get("break_clients"):
+        click.echo("The above changes will disconnect (and may BREAK) existing clients.")
+    if not _no_changes(migrate_plan):
+        confirm(
+            "Apply this migration?",
+            assume_yes,
+            refusal=f"not updating {client.database!r}",
+            hint="pass -y/--yes to apply the migration",
+        )
+    return False
+
+
+def _no_changes(migrate_plan: str) -> bool:
+    # The plan of an identical schema says so; republishing it needs no confirmation (anything else does).
+    return any(line.strip() == "No changes." for line in migrate_plan.splitlines())
+
+
+def _pre_publish(client: DatabaseClient, program: bytes) -> dict[str, Any] | None:
+    """The server's plan for updating the database with ``program``, or None if the database does not exist."""
+    style = "AnsiColor" if sys.stdout.isatty() and "NO_COLOR" not in os.environ else "NoColor"
+    response = client.request(
+        "POST",
+        "/pre_publish",
+        query={"style": style, "pretty_print_style": style},
+        body=program,
+        content_type="application/octet-stream",
+        timeout=PUBLISH_TIMEOUT_SECONDS,
+    )
+    if response.status == 404 and response.text().startswith("No such database"):
+        return None
+    client.raise_for_shared_status(response.status, response.text())
+    if response.status == 400:
+        raise CliError(f"the server refused the module: {summary(response.text())}")
+    payload = client.check(response).json()
+    if not isinstance(payload, dict):
+        raise CliError(f"POST {response.url} did not return a migration plan")
+    return payload
+
+
+def _upload(client: DatabaseClient, program: bytes, clear: bool, *, named: bool) -> None:
+    query = {"clear": "true"} if clear else None
+    response = client.request(
+        "PUT" if named else "POST",
+        query=query,
+        body=program,
+        content_type="application/octet-stream",
+        timeout=PUBLISH_TIMEOUT_SECONDS,
+    )
+    if response.status == 403:
+        raise CliError(
+            f"the database {client.shown} belongs to another identity",
+            hint="publish under another name, or use the owner's identity "
+            f"(`spacetime login show -s {client.target.label}` shows yours)",
+        )
+    client.raise_for_shared_status(response.status, response.text())
+    if response.status == 400:
+        raise CliError(summary(response.text()), hint="fix the module and publish again")
+    payload = client.check(response).json()
+    success = payload.get("Success") if isinstance(payload, dict) else None
+    if not isinstance(success, dict):
+        raise CliError(
+            f"{response.method} {response.url} returned an unexpected reply: {summary(response.text())}"
+        )
+    op = "Created new" if success.get("op") == "created" else "Updated"
+    identity = success.get("database_identity")
+    name = success.get("domain")
+    if name:
+        click.echo(f"{op} database with name: {name}, identity: {identity}")
+    else:
+        click.echo(f"{op} database with identity: {identity}")
+
+
+def _size(count: int) -> str:
+    return f"{count} bytes" if count < 1024 else f"{count / 1024:.1f} KiB"

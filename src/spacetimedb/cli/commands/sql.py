@@ -1,0 +1,167 @@
+"""``spacetime sql``: run SQL against a database, once or in an interactive prompt.
+
+Results print as psql-style tables (``spacetimedb.sql.render_sql_json``, the same rendering as SpacetimeDB's
+CLI) or, with ``--json``, as the server's JSON. The prompt uses the stdlib ``readline`` (no extra dependency,
+nothing to import until ``--interactive``), with its history in the config directory.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database, summary
+from spacetimedb.cli.context import CliContext, pass_cli
+from spacetimedb.cli.errors import CliError
+from spacetimedb.cli.options import json_option, server_option
+
+HISTORY_FILE_NAME = "sql_history"
+HISTORY_LENGTH = 1000
+QUIT_COMMANDS = ("\\q", "quit", "exit")
+REPL_HELP = """\
+Type a SQL statement and press Enter to run it; several statements may be separated by ';'.
+  \\dt         list the tables
+  \\h          this help
+  \\q          quit (also Ctrl-D)"""
+
+
+@click.command("sql")
+@database_argument()
+@click.argument("query", required=False)
+@click.option("--interactive", "-i", is_flag=True, help="Open a prompt for SQL statements instead of QUERY.")
+@click.option(
+    "--confirmed", is_flag=True, help="Answer only once the statements' changes are durable on the server."
+)
+@json_option
+@server_option
+@pass_cli
+def sql(
+    cli: CliContext,
+    database: str,
+    query: str | None,
+    interactive: bool,
+    confirmed: bool,
+    as_json: bool,
+    server: str | None,
+) -> None:
+    """Run the SQL QUERY (';'-separated statements) on the database NAME, or open a prompt with --interactive.
+
+    Everyone may read public tables; private tables and changes (INSERT, UPDATE, DELETE) need the owner.
+    """
+    if interactive == (query is not None):
+        raise click.UsageError("give either a QUERY or --interactive")
+    client = open_database(cli, server, database)
+    if interactive:
+        _repl(client, cli.config_path.parent / HISTORY_FILE_NAME, confirmed, as_json)
+        return
+    assert query is not None
+    results = _run(client, query, confirmed)
+    click.echo(json.dumps(results) if as_json else _render(results, with_stats=False))
+
+
+def _run(client: DatabaseClient, query: str, confirmed: bool) -> list[dict[str, Any]]:
+    response = client.request(
+        "POST",
+        "/sql",
+        query={"confirmed": "true"} if confirmed else None,
+        body=query.encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+    )
+    client.raise_for_shared_status(response.status, response.text())
+    if response.status == 400:  # the statement is wrong or not allowed: the server's text says which
+        raise CliError(summary(response.text()) or "the server refused the statement")
+    results = client.check(response).json()
+    if not isinstance(results, list):
+        raise CliError(f"POST {response.url} did not return a list of results")
+    return results
+
+
+def _render(results: list[dict[str, Any]], *, with_stats: bool) -> str:
+    from spacetimedb.sql.format import render_sql_json
+
+    # A statement without columns (INSERT, UPDATE, DELETE, SET) has no table to show: its counts say what it did.
+    return "\n\n".join(
+        render_sql_json([result], with_stats=with_stats or not result.get("schema", {}).get("elements"))
+        for result in results
+    )
+
+
+# ---- the interactive prompt -----------------------------------------------------------------------------------------
+
+
+def _repl(client: DatabaseClient, history_path: Path, confirmed: bool, as_json: bool) -> None:
+    client.check(client.request("GET", "/identity"))  # a missing database fails now, not at every statement
+    interactive = sys.stdin.isatty()
+    readline = _setup_readline(history_path) if interactive else None
+    prompt = f"{client.database}> " if interactive else ""
+    if interactive:
+        click.echo(f"Connected to {client.shown}. Type \\h for help, \\q to quit.")
+    try:
+        while True:
+            try:
+                line = input(prompt).strip()
+            except EOFError:
+                break
+            except KeyboardInterrupt:  # Ctrl-C drops the line being typed, like psql
+                click.echo()
+                continue
+            if line in QUIT_COMMANDS:
+                break
+            _repl_line(client, line, confirmed, as_json)
+    finally:
+        if readline is not None:
+            _save_history(readline, history_path)
+    if interactive:
+        click.echo()
+
+
+def _repl_line(client: DatabaseClient, line: str, confirmed: bool, as_json: bool) -> None:
+    if not line:
+        return
+    if line in ("\\h", "\\?", "help"):
+        click.echo(REPL_HELP)
+        return
+    if line == "\\dt":
+        line = "SELECT table_name, table_access FROM st_table WHERE table_type = 'user'"
+    started = time.perf_counter()
+    try:
+        results = _run(client, line, confirmed)
+    except CliError as error:  # a wrong statement must not end the session
+        click.echo(f"error: {error.message}", err=True)
+        return
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    click.echo(_render(results, with_stats=True))
+    click.echo(f"Roundtrip time: {_duration(time.perf_counter() - started)}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def _setup_readline(history_path: Path) -> Any:
+    try:
+        import readline
+    except ImportError:  # not on every platform; the prompt still works, without history
+        return None
+    readline.set_history_length(HISTORY_LENGTH)
+    try:
+        readline.read_history_file(history_path)
+    except (FileNotFoundError, OSError):
+        pass
+    return readline
+
+
+def _save_history(readline: Any, history_path: Path) -> None:
+    try:
+        history_path.parent.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(history_path)
+        history_path.chmod(0o600)  # queries can hold data worth keeping private
+    except OSError as error:
+        click.echo(f"warning: could not save the SQL history to {history_path}: {error.strerror}", err=True)

@@ -1,0 +1,102 @@
+"""``spacetime start``: run a standalone server in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from spacetimedb.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from spacetimedb.server.app import Server
+
+DEFAULT_LISTEN_ADDR = "127.0.0.1:3000"
+DEFAULT_SERVER_URL = "http://127.0.0.1:3000"  # the `local` server every fresh config points at
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/spacetime/data``, i.e. ``~/.local/share/spacetime/data`` by default."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "spacetime" / "data"
+
+
+def parse_listen_addr(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(
+            f"expected HOST:PORT (e.g. {DEFAULT_LISTEN_ADDR}), got {value!r}", ctx, param
+        )
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@click.command("start")
+@click.option(
+    "--listen-addr",
+    default=DEFAULT_LISTEN_ADDR,
+    show_default=True,
+    metavar="HOST:PORT",
+    callback=parse_listen_addr,
+    help="Where to accept HTTP and WebSocket connections; port 0 picks a free port.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where databases live. Default: $XDG_DATA_HOME/spacetime/data (~/.local/share/spacetime/data).",
+)
+@click.option("--in-memory", is_flag=True, help="Keep everything in memory: nothing survives a restart.")
+def start(listen_addr: tuple[str, int], data_dir: Path | None, in_memory: bool) -> None:
+    """Run a local server in the foreground; stop it with Ctrl-C (or SIGTERM).
+
+    It prints `listening on http://HOST:PORT` once it accepts connections.
+    """
+    if in_memory and data_dir is not None:
+        raise click.UsageError("--in-memory and --data-dir exclude each other")
+    directory = None if in_memory else (data_dir or default_data_dir()).expanduser().absolute()
+    host, port = listen_addr
+    _run_server(directory, host, port)
+    click.echo("server stopped", err=True)
+
+
+def _run_server(directory: Path | None, host: str, port: int) -> None:
+    import logging
+
+    from spacetimedb.durability import DatabaseLockedError
+    from spacetimedb.server.app import run
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(directory, host, port, on_ready=_announce)
+    except DatabaseLockedError as locked:
+        holder = f"pid {locked.holder_pid}" if locked.holder_pid is not None else "another process"
+        raise CliError(
+            f"the data directory {directory} is in use by another running server ({holder})",
+            hint="stop that server first, or pass another --data-dir (or --in-memory)",
+        ) from None
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"cannot listen on {host}:{port}: the address is already in use",
+                hint="is a server already running there? `spacetime server ping` checks; "
+                "or pick another port with --listen-addr (port 0 picks a free one)",
+            ) from None
+        if error.errno == errno.EADDRNOTAVAIL or error.errno == errno.EACCES:
+            raise CliError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise
+
+
+def _announce(server: Server) -> None:
+    bound_host, bound_port = server.bound or ("?", 0)
+    url = f"http://{bound_host}:{bound_port}"
+    where = "memory (nothing is kept after it stops)" if server.data_dir is None else str(server.data_dir)
+    # `listening on URL` first and alone on its line: scripts and tests read the port from it.
+    click.echo(f"listening on {url}")
+    click.echo(f"data in {where}")
+    if url != DEFAULT_SERVER_URL:
+        click.echo(f"other commands reach it with `-s {url}`")
+    click.echo("press Ctrl-C to stop")
+    click.get_text_stream("stdout").flush()

@@ -1,0 +1,82 @@
+"""`spacetime call`: JSON arguments, the reducer's error as exit 1, one-line errors for every mistake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import NOTES, User, assert_one_line_error, hint_of
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def notes(user: User, database: str) -> list[list[object]]:
+    result = user("sql", database, "SELECT text, score FROM note", "--json")
+    assert result.code == 0, result
+    return json.loads(result.out)[0]["rows"]
+
+
+def test_call_commits_with_json_arguments(alice: User, notes_db: str):
+    result = alice("call", notes_db, "add_note", '"hello, world"', "-5")  # -5 is an argument, not an option
+    assert result.code == 0, result
+    assert result.out == ""
+    assert notes(alice, notes_db) == [["hello, world", -5]]
+
+
+def test_anyone_may_call_a_reducer(bob: User, notes_db: str, alice: User):
+    assert bob("call", notes_db, "add_note", '"from bob"', "1").code == 0
+    assert notes(alice, notes_db) == [["from bob", 1]]
+
+
+def test_a_failing_reducer_exits_1_with_its_error_text(alice: User, notes_db: str):
+    result = alice("call", notes_db, "fail", '"the disk is lava"')
+    assert result.code == 1
+    error = assert_one_line_error(result, "reducer fail failed")
+    assert "the disk is lava" in error
+
+
+def test_invalid_json_names_the_argument(alice: User, notes_db: str):
+    result = alice("call", notes_db, "add_note", "hello", "1")
+    error = assert_one_line_error(result, "argument 1 of add_note is not valid JSON", code=2)
+    assert "'hello'" in error
+    assert "'\"hello\"'" in hint_of(result)
+
+
+def test_unknown_reducer_suggests_the_closest(alice: User, notes_db: str):
+    result = alice("call", notes_db, "add_notes", '"x"', "1")
+    assert_one_line_error(result, f"database '{notes_db}' on {alice.url} has no reducer 'add_notes'")
+    hint = hint_of(result)
+    assert "did you mean add_note?" in hint
+    assert "add_note, fail, shout" in hint
+
+
+def test_wrong_argument_count_or_type_shows_the_signature(alice: User, notes_db: str):
+    too_few = alice("call", notes_db, "add_note", '"only text"')
+    assert_one_line_error(too_few, "expected 2 argument(s), got 1")
+    assert hint_of(too_few) == "the reducer's signature is add_note(text: String, score: I32)"
+    wrong_type = alice("call", notes_db, "add_note", "1", "2")
+    assert_one_line_error(wrong_type, "argument `text`")
+    out_of_range = alice("call", notes_db, "add_note", '"x"', str(2**40))
+    assert_one_line_error(out_of_range, "invalid arguments for reducer `add_note`")
+    assert notes(alice, notes_db) == []
+
+
+def test_calling_a_missing_database(alice: User):
+    result = alice("call", "no-such-db", "add_note", '"x"', "1")
+    assert_one_line_error(result, f"database 'no-such-db' on {alice.url} does not exist")
+    assert "spacetime publish no-such-db" in hint_of(result)
+
+
+def test_a_module_refusing_the_connection(alice: User, db_name: str, tmp_path: Path):
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(
+        NOTES.read_text()
+        + '\n\n@reducer(lifecycle="client_connected")\ndef gate(ctx: ReducerContext) -> None:\n'
+        + '    raise PermissionError("members only")\n'
+    )
+    alice.publish(db_name, guarded)
+    result = alice("call", db_name, "add_note", '"x"', "1")
+    error = assert_one_line_error(result, f"database '{db_name}' on {alice.url} refused the call")
+    assert "members only" in error

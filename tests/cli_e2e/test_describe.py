@@ -1,0 +1,80 @@
+"""`spacetime describe`: the whole schema, one table, one reducer; readable and --json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import SHAPES, User, assert_one_line_error, hint_of
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def shapes_db(alice: User, db_name: str) -> str:
+    alice.publish(db_name, SHAPES)
+    return db_name
+
+
+def test_describe_everything(alice: User, shapes_db: str):
+    result = alice("describe", shapes_db)
+    assert result.code == 0, result
+    out = result.out
+    assert out.startswith(f"Database {shapes_db}\n")
+    assert "  drawing  (public)" in out and "  timer  (private)" in out
+    assert "    scheduled: calls reducer tick at each row's scheduled_at" in out
+    for row in (
+        "id      U32            primary key",
+        "label   String         unique",
+        "color   Color",
+        "path    Array<Point>",
+        "anchor  Option<Point>",
+        "scheduled_id  U64         primary key, auto-increment",
+        "scheduled_at  ScheduleAt",
+    ):
+        assert f"      {row}\n" in out, row
+    assert "by_color" in out and "btree (color, id)" in out
+    assert "unique (label)" in out
+    reducers = out.split("\nReducers\n")[1].split("\n\n")[0].splitlines()
+    assert reducers == [
+        "  init()  (lifecycle: init)",
+        "  tick(timer: Timer)",
+        "  draw(id: U32, label: String, color: Color, path: Array<Point>)",
+    ]
+    assert "  Color = {RED | GREEN}" in out
+    assert "  Point = (x: F64, y: F64)" in out
+
+
+def test_describe_one_table_and_one_reducer(alice: User, shapes_db: str):
+    table = alice("describe", shapes_db, "table", "drawing")
+    assert table.code == 0, table
+    lines = table.out.splitlines()
+    assert lines[0] == "drawing  (public)"
+    assert "timer" not in table.out and "Reducers" not in table.out
+    reducer = alice("describe", shapes_db, "reducer", "draw")
+    assert reducer.out == "draw(id: U32, label: String, color: Color, path: Array<Point>)\n"
+
+
+def test_describe_json(alice: User, shapes_db: str):
+    everything = json.loads(alice("describe", shapes_db, "--json").out)
+    assert {t["name"] for t in everything["tables"]} == {"drawing", "timer"}
+    assert "typespace" in everything and "reducers" in everything
+    table = json.loads(alice("describe", shapes_db, "table", "timer", "--json").out)
+    assert table["name"] == "timer" and table["schedule"]["some"]["reducer_name"] == "tick"
+    reducer = json.loads(alice("describe", shapes_db, "reducer", "init", "--json").out)
+    assert reducer == {"name": "init", "params": {"elements": []}, "lifecycle": {"some": {"Init": []}}}
+
+
+def test_describe_errors(alice: User, shapes_db: str):
+    missing = alice("describe", shapes_db, "table", "drawings")
+    assert_one_line_error(missing, f"database '{shapes_db}' on {alice.url} has no table 'drawings'")
+    assert hint_of(missing) == "its tables: drawing, timer"
+    assert_one_line_error(alice("describe", shapes_db, "reducer", "nope"), "has no reducer 'nope'")
+    assert_one_line_error(alice("describe", shapes_db, "index", "x"), "table or reducer", code=2)
+    assert_one_line_error(alice("describe", shapes_db, "table"), "give nothing, or an item", code=2)
+    assert_one_line_error(alice("describe", "no-such-db"), "does not exist")
+
+
+def test_anyone_may_describe(bob: User, shapes_db: str):
+    assert bob("describe", shapes_db, "reducer", "tick").out == "tick(timer: Timer)\n"

@@ -1,0 +1,104 @@
+"""`spacetime list`, `spacetime delete` and `spacetime init` (then publishing the new project)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import User, assert_one_line_error, hint_of
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def owned(user: User) -> dict[str, list[str]]:
+    result = user("list", "--json")
+    assert result.code == 0, result
+    payload = json.loads(result.out)
+    return {db["identity"]: db["names"] for db in payload["databases"]}
+
+
+def test_list_shows_only_your_databases(alice: User, bob: User, db_name: str):
+    assert owned(alice) == {}
+    first = alice("list")
+    assert re.fullmatch(r"No databases found for [0-9a-f]{64}\.\n", first.out), first
+    published = alice.publish(db_name)
+    identity = published.out.split("identity: ")[-1].strip()
+    assert owned(alice) == {identity: [db_name]}
+    table = alice("list").out.splitlines()
+    assert table[0].startswith("Associated databases for identity ")
+    assert table[2].split() == ["Database", "Name(s)", "|", "Identity"]
+    assert table[4].split() == [db_name, "|", identity]
+    assert owned(bob) == {}
+
+
+def test_delete_asks_then_deletes(alice: User, notes_db: str):
+    refused = alice("delete", notes_db)  # stdin is not a terminal: no silent deletion
+    assert_one_line_error(refused, f"not deleting '{notes_db}' without confirmation")
+    assert "-y/--yes" in hint_of(refused)
+    assert len(owned(alice)) == 1
+    deleted = alice("delete", notes_db, "-y")
+    assert deleted.code == 0, deleted
+    assert re.fullmatch(rf"Deleted database {notes_db} \([0-9a-f]{{64}}\)\n", deleted.out), deleted.out
+    assert owned(alice) == {}
+    assert_one_line_error(alice("sql", notes_db, "SELECT * FROM note"), "does not exist")
+    again = alice("delete", notes_db, "-y")
+    assert_one_line_error(again, f"database '{notes_db}' on {alice.url} does not exist")
+
+
+def test_only_the_owner_may_delete(alice: User, bob: User, notes_db: str):
+    result = bob("delete", notes_db, "-y")
+    error = assert_one_line_error(result, f"not authorised on database '{notes_db}'")
+    assert "is not the owner" in error
+    assert len(owned(alice)) == 1
+
+
+def test_init_creates_a_project_that_publishes(alice: User, tmp_path: Path):
+    project = tmp_path / "Hello World"
+    created = alice("init", "--lang", "python", str(project), server=False)
+    assert created.code == 0, created
+    assert sorted(p.name for p in project.iterdir()) == [
+        ".gitignore",
+        "README.md",
+        "module.py",
+        "test_module.py",
+    ]
+    assert "spacetime publish hello-world" in created.out
+    assert "{{" not in (project / "module.py").read_text() + (project / "README.md").read_text()
+
+    published = alice("publish", "hello-world", cwd=project)  # finds module.py by itself
+    assert published.code == 0, published
+    assert alice("call", "hello-world", "add", '"Alice"').code == 0
+    assert alice("call", "hello-world", "say_hello").code == 0
+    rows = alice("sql", "hello-world", "SELECT name FROM person")
+    assert rows.out.splitlines()[2].strip() == '"Alice"'
+    assert "Hello, Alice!" in alice("logs", "hello-world").out
+    empty_name = alice("call", "hello-world", "add", '"  "')
+    assert_one_line_error(empty_name, "a name must not be empty")
+
+    # the project's own tests pass
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "test_module.py")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout
+
+
+def test_init_refuses_a_non_empty_directory(alice: User, tmp_path: Path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    result = alice("init", "--lang", "python", str(tmp_path / "taken"), server=False)
+    assert_one_line_error(result, "is not empty")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
+    (tmp_path / "file").write_text("")
+    assert_one_line_error(alice("init", str(tmp_path / "file"), server=False), "is not a directory")
+    assert_one_line_error(alice("init", "--lang", "rust", str(tmp_path / "new"), server=False), "", code=2)

@@ -1,0 +1,141 @@
+"""`spacetime publish`: create, update with a migration plan, refuse what needs a manual migration, -c."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import NOTES, User, assert_one_line_error, hint_of
+
+pytestmark = pytest.mark.timeout(180)
+
+IDENTITY = re.compile(r"identity: ([0-9a-f]{64})$")
+NEW_TABLE = """
+
+@table(public=True)
+class Tag:
+    name: Annotated[str, PrimaryKey]
+"""
+
+
+def variant(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def note_texts(user: User, database: str) -> list[str]:
+    result = user("sql", database, "SELECT text FROM note", "--json")
+    assert result.code == 0, result
+    return [row[0] for row in json.loads(result.out)[0]["rows"]]
+
+
+def test_publish_creates_and_prints_name_and_identity(alice: User, db_name: str):
+    result = alice("publish", db_name, "-p", str(NOTES))
+    assert result.code == 0, result
+    last = result.out.splitlines()[-1]
+    assert last.startswith(f"Created new database with name: {db_name}, identity: ")
+    identity = IDENTITY.search(last)
+    assert identity is not None
+    assert "saved a new identity" in result.err  # the first command obtained alice's identity
+    by_identity = alice("sql", identity.group(1), "SELECT * FROM note")
+    assert by_identity.code == 0, by_identity  # the printed identity names the same database
+
+
+def test_republishing_the_same_module_needs_no_confirmation(alice: User, notes_db: str):
+    result = alice("publish", notes_db, "-p", str(NOTES))  # stdin is not a terminal, and no -y
+    assert result.code == 0, result
+    assert "No changes." in result.out
+    assert result.out.splitlines()[-1].startswith(f"Updated database with name: {notes_db}")
+
+
+def test_update_prints_the_plan_and_asks_unless_yes(alice: User, notes_db: str, tmp_path: Path):
+    alice("call", notes_db, "add_note", '"kept"', "1")
+    with_tag = variant(tmp_path, "notes_v2.py", NOTES.read_text() + NEW_TABLE)
+
+    refused = alice("publish", notes_db, "-p", str(with_tag))
+    assert "Created table tag" in refused.out
+    assert_one_line_error(refused, f"not updating '{notes_db}' without confirmation")
+    assert "-y" in hint_of(refused)
+    assert alice("describe", notes_db, "table", "tag").code != 0  # nothing changed
+
+    applied = alice("publish", notes_db, "-p", str(with_tag), "-y")
+    assert applied.code == 0, applied
+    assert "Database Migration Plan" in applied.out and "Created table tag" in applied.out
+    assert applied.out.splitlines()[-1].startswith(f"Updated database with name: {notes_db}")
+    assert alice("describe", notes_db, "table", "tag").code == 0
+    assert note_texts(alice, notes_db) == ["kept"]  # an automatic migration keeps the data
+
+
+def test_a_change_needing_a_manual_migration_is_refused_unless_delete_data(
+    alice: User, notes_db: str, tmp_path: Path
+):
+    alice("call", notes_db, "add_note", '"old"', "1")
+    retyped = variant(tmp_path, "notes_v3.py", NOTES.read_text().replace("score: i32", "score: str"))
+    retyped_text = retyped.read_text().replace("score: i32) -> None", "score: str) -> None")
+    retyped.write_text(retyped_text)
+
+    refused = alice("publish", notes_db, "-p", str(retyped), "-y")
+    assert_one_line_error(refused, "needs a manual migration")
+    assert "This update cannot be applied automatically:" in refused.out
+    assert "score" in refused.out
+    assert "-c/--delete-data" in hint_of(refused)
+    assert note_texts(alice, notes_db) == ["old"]
+
+    not_confirmed = alice("publish", notes_db, "-p", str(retyped), "-c")  # deleting data is always confirmed
+    assert_one_line_error(not_confirmed, f"not deleting the data of '{notes_db}' without confirmation")
+    assert "DESTROY" in not_confirmed.out
+
+    cleared = alice("publish", notes_db, "-p", str(retyped), "-c", "-y")
+    assert cleared.code == 0, cleared
+    assert note_texts(alice, notes_db) == []
+    assert alice("call", notes_db, "add_note", '"new"', '"a string now"').code == 0
+
+
+def test_an_invalid_module_is_reported_before_any_upload(alice: User, tmp_path: Path, refused_url: str):
+    broken = variant(tmp_path, "broken.py", NOTES.read_text().replace("score: i32\n", "score: complex\n", 1))
+    # The server is unreachable: the error can only come from validating the module here.
+    result = User(alice.config_dir, refused_url)("publish", "anything", "-p", str(broken))
+    error = assert_one_line_error(result, "cannot publish")
+    assert "Note" in error and "score" in error and "complex" in error
+    assert "nothing was uploaded" in hint_of(result)
+
+    syntax = variant(tmp_path, "syntax.py", "def broken(:\n")
+    result = User(alice.config_dir, refused_url)("publish", "anything", "-p", str(syntax))
+    assert "syntax.py:1" in assert_one_line_error(result, "cannot publish")
+
+
+def test_publish_without_a_name_creates_a_database_known_by_identity(alice: User):
+    result = alice("publish", "-p", str(NOTES))
+    assert result.code == 0, result
+    match = re.fullmatch(r"Created new database with identity: ([0-9a-f]{64})", result.out.splitlines()[-1])
+    assert match is not None, result.out
+    assert alice("call", match.group(1), "add_note", '"anonymous db"', "3").code == 0
+
+
+def test_publish_finds_module_py_in_the_current_directory(alice: User, db_name: str, tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "module.py").write_text(NOTES.read_text())
+    result = alice("publish", db_name, cwd=project)
+    assert result.code == 0, result
+    assert result.out.startswith("Publishing module.py")
+    nothing = alice("publish", db_name, cwd=tmp_path)
+    assert "-p/--module-path" in hint_of(nothing)
+    assert_one_line_error(nothing, "no module to publish")
+
+
+def test_only_the_owner_may_update(alice: User, bob: User, notes_db: str):
+    result = bob("publish", notes_db, "-p", str(NOTES), "-y")
+    assert_one_line_error(result, f"not authorised on database '{notes_db}'")
+
+
+def test_publish_argument_errors(alice: User, tmp_path: Path):
+    assert_one_line_error(alice("publish", "Not_A_Name", "-p", str(NOTES)), "is not a database name", code=2)
+    missing = alice("publish", "fine-name", "-p", str(tmp_path / "missing.py"))
+    assert_one_line_error(missing, "does not exist")
+    not_python = variant(tmp_path, "module.txt", "x = 1\n")
+    assert_one_line_error(alice("publish", "fine-name", "-p", str(not_python)), "must be a .py file")
