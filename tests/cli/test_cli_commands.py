@@ -130,7 +130,7 @@ def test_failures_are_one_line_and_leave_no_lock(spacetime, config_path: Path, a
         (("server", "add", "http://x:1"), "Missing option '--name'"),
         (("server", "add", "--name", "x"), "Missing argument 'URL'"),
         (("server", "frobnicate"), "No such command 'frobnicate'"),
-        (("publish",), "No such command 'publish'"),
+        (("frobnicate",), "No such command 'frobnicate'"),
         (("server", "list", "--bogus"), "No such option '--bogus'"),
         (("login",), "choose how to log in"),
         (("login", "--server-issued-login", "local", "show"), "cannot be combined"),
