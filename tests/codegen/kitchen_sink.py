@@ -53,8 +53,8 @@ Shape = type("Shape", Circle | Square)
 @table(public=True, name="user_profile", indexes=[Index.btree("level", "nick_name", name="by_level_nick")])
 class UserProfile:
     id: Annotated[u64, PrimaryKey, AutoInc]
-    owner_id: Annotated[Identity, Unique]
-    nick_name: str
+    owner_id: Identity
+    nick_name: Annotated[str, Unique]
     level: Annotated[u8, Index.btree]
     home: Point
     favorite: Color
