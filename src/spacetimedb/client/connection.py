@@ -68,6 +68,15 @@ class Pending(concurrent.futures.Future[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return asyncio.wrap_future(self).__await__()
 
+    def _complete(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Resolve, unless the application cancelled it meanwhile (then nobody wants the answer)."""
+        if self.done():
+            return
+        if error is None:
+            self.set_result(result)
+        else:
+            self.set_exception(error)
+
 
 ReducerCall = Pending[ReducerEvent]
 
@@ -619,9 +628,9 @@ class DbConnection:
         for callback in list(self._reducer_callbacks.get(reducer, {}).values()):
             _invoke(callback, ctx, *args)
         if event.committed:
-            pending.set_result(event)
+            pending._complete(event)
         else:
-            pending.set_exception(ReducerError(event))
+            pending._complete(error=ReducerError(event))
 
     def _reducer_event(
         self, request_id: int, reducer: str, args: tuple[Any, ...], timestamp: Timestamp, outcome: SumValue
@@ -649,7 +658,7 @@ class DbConnection:
             return
         sql, pending = entry
         if result.tag == 1:
-            pending.set_exception(QueryError(f"{result.value} (query: {sql})"))
+            pending._complete(error=QueryError(f"{result.value} (query: {sql})"))
             return
         (tables,) = result.value
         out: dict[str, list[Any]] = {}
@@ -657,9 +666,9 @@ class DbConnection:
             for name, (_, data) in tables:
                 out.setdefault(name, []).extend(row for _, row in self.module.table(name).decode_rows(data))
         except (SchemaError, DecodeError) as exc:
-            pending.set_exception(QueryError(f"cannot decode the result of {sql!r}: {exc}"))
+            pending._complete(error=QueryError(f"cannot decode the result of {sql!r}: {exc}"))
             return
-        pending.set_result(out)
+        pending._complete(out)
 
     def _on_procedure_result(self, fields: tuple[Any, ...]) -> None:
         log.warning("ignoring a procedure result (request %d): this SDK does not call procedures", fields[3])
@@ -740,9 +749,9 @@ class DbConnection:
     def _fail_pending(self, error: BaseException) -> None:
         closed = error if isinstance(error, SpacetimeError) else ConnectionClosed(str(error))
         for _, _, call in self._calls.values():
-            call.set_exception(closed)
+            call._complete(error=closed)
         for _, query in self._queries.values():
-            query.set_exception(closed)
+            query._complete(error=closed)
         self._calls.clear()
         self._queries.clear()
 

@@ -146,7 +146,15 @@ class Socket:
     async def run(
         self, schema_needed: Callable[[dict[str, Any] | BaseException], None] | None = None
     ) -> None:
-        """Fetch the schema if asked, connect, pump messages until the socket closes; never raises."""
+        """Fetch the schema if asked, connect, pump messages until the socket closes; never raises, and always
+        ends by delivering ``closed`` or ``connect_error`` (so whoever waits for the end is not left waiting)."""
+        try:
+            await self._run(schema_needed)
+        except Exception as exc:  # a bug or an unexpected library error: end the connection, say why
+            kind = "closed" if self._ws is not None else "connect_error"
+            self.deliver((kind, ConnectionClosed(f"the connection failed: {type(exc).__name__}: {exc}")))
+
+    async def _run(self, schema_needed: Callable[[dict[str, Any] | BaseException], None] | None) -> None:
         with self._lock:
             self.loop = asyncio.get_running_loop()
             self._wakeup = asyncio.Event()
