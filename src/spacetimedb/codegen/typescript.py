@@ -15,7 +15,7 @@ import json
 
 from spacetimedb import __version__
 
-from .model import Field, ModuleModel, Reducer, Table, TypeUse
+from .model import CodegenError, Field, ModuleModel, Reducer, Table, TypeUse
 from .naming import camel_case, pascal_case, snake_case
 
 # The SDK refuses bindings whose cliVersion is older than it supports; these bindings follow the
@@ -574,8 +574,6 @@ class TypeScriptGenerator:
 
 
 def _anonymous(use: TypeUse) -> Exception:
-    from .model import CodegenError
-
     return CodegenError(
         f"an anonymous {use.kind} type cannot be expressed in TypeScript bindings; declare it with @type"
     )
