@@ -454,4 +454,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process this run started has been stopped", file=sys.stderr)
+        sys.exit(130)
