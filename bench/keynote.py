@@ -91,6 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="record our server with py-spy during its cases (their numbers are then not clean)",
     )
+    parser.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="with --profile: also sample C frames (py-spy --native), e.g. to see garbage collection",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON file (default bench/results/...)")
     args = parser.parse_args(argv)
     args.alphas = [float(a) for a in args.alpha.split(",") if a.strip()]
@@ -183,7 +188,9 @@ def run_case(
         profile_path = None
         if args.profile and system.name == "ours":
             profile_path = RESULTS / f"keynote-profile-{int(time.time())}-alpha{alpha:g}-{mode}.txt"
-            profiler = keynote_profile.start_recording(next(iter(system.pids())), args.seconds, profile_path)
+            profiler = keynote_profile.start_recording(
+                next(iter(system.pids())), args.seconds, profile_path, native=args.profile_native
+            )
         cpu_start, machine_start = cpu_seconds(system.pids()), machine_busy()
         time.sleep(args.seconds)
         cpu_end, machine_end = cpu_seconds(system.pids()), machine_busy()

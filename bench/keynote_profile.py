@@ -58,11 +58,13 @@ def py_spy() -> str:
     return found
 
 
-def start_recording(pid: int, seconds: int, output: Path, rate: int = RATE) -> subprocess.Popen[bytes]:
+def start_recording(
+    pid: int, seconds: int, output: Path, rate: int = RATE, native: bool = False
+) -> subprocess.Popen[bytes]:
     """py-spy in the background for ``seconds``, writing collapsed stacks (one line per distinct stack).
     Only the thread holding the GIL is sampled (``--gil``): the server is bound by one core's worth of Python,
     so that is where its time goes (waits and fsyncs run without the GIL). py-spy pauses the process for each
-    sample (its default): stacks read without pausing come out torn."""
+    sample (its default): stacks read without pausing come out torn. ``native`` adds C frames (slower)."""
     return subprocess.Popen(
         [
             py_spy(),
@@ -77,6 +79,7 @@ def start_recording(pid: int, seconds: int, output: Path, rate: int = RATE) -> s
             "raw",
             "--threads",
             "--gil",
+            *(["--native"] if native else []),
             "--output",
             str(output),
         ],
@@ -131,23 +134,24 @@ def summarize(path: Path) -> Summary:
 
 
 def format_summary(summary: Summary, top: int = 25, possible: int | None = None) -> str:
-    """The ranking; with ``possible`` (rate x seconds) also how much of the time some thread held the GIL."""
+    """Functions ranked by inclusive samples, then by own samples; ``possible`` = rate x seconds."""
     if not summary.samples:
         return "  (no samples)"
-    held = (
-        f" of {possible:,} (the GIL was held {100 * summary.samples / possible:.0f}% of the time)"
-        if possible
-        else ""
-    )
+    of = f" of ~{possible:,} possible" if possible else ""
     lines = [
-        f"  {summary.samples:,} samples{held}; by thread: "
+        f"  {summary.samples:,}{of} samples had a thread holding the GIL; by thread: "
         + ", ".join(
             f"{name} {100 * n / summary.samples:.0f}%"
             for name, n in sorted(summary.threads.items(), key=lambda item: -item[1])
-        )
+        ),
+        f"  {'incl%':>6} {'own%':>6}  by inclusive samples (own + callees; thread entry points left out)",
     ]
-    lines.append(f"  {'incl%':>6} {'own%':>6}  function (thread entry points left out)")
     for name, total, own in summary.top(top):
+        lines.append(f"  {100 * total / summary.samples:6.1f} {100 * own / summary.samples:6.1f}  {name}")
+    lines.append(f"  {'incl%':>6} {'own%':>6}  by own samples")
+    by_own = sorted(summary.own.items(), key=lambda item: (-item[1], item[0]))[: max(10, top // 2)]
+    for name, own in by_own:
+        total = summary.inclusive.get(name, 0)
         lines.append(f"  {100 * total / summary.samples:6.1f} {100 * own / summary.samples:6.1f}  {name}")
     return "\n".join(lines)
 
