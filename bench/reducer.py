@@ -19,6 +19,7 @@ from pathlib import Path
 
 from spacetimedb.host.controller import HostController
 from spacetimedb.sats import Identity
+from spacetimedb.server.app import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYNOTE = (ROOT / "examples" / "keynote" / "keynote_module.py").read_bytes()
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--accounts", type=int, default=100_000)
     args = parser.parse_args()
+    tune_gc()  # as the server process does
     with tempfile.TemporaryDirectory() as tmp:
         controller = HostController(tmp)
         try:

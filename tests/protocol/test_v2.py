@@ -4,9 +4,12 @@ SATS codec of the message types."""
 import gzip
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spacetimedb.protocol import v2
 from spacetimedb.sats import ConnectionId, DecodeError, Identity, SumValue, Timestamp, codec
+from spacetimedb.sats import codec as sats_codec
 
 
 def test_worked_example_subscribe_and_call_reducer():
@@ -91,3 +94,28 @@ def test_v3_batches_and_frames():
     assert frame[0] == 2 and gzip.decompress(frame[1:]) == big + big
     assert len(v2.decode_server_messages(v2.split_server_frame(frame))) == 2
     assert v2.server_frame([b"\x00small"], v2.COMPRESSION_GZIP)[0] == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 255),
+    st.text(max_size=12),
+    st.binary(max_size=20),
+    st.integers(0, 40),
+    st.binary(max_size=3),
+)
+def test_hand_decoded_call_reducer_agrees_with_the_generic_codec(request_id, flags, reducer, args, cut, junk):
+    """CallReducer has a hand-written decoder; on valid, truncated and extended input it must agree with the
+    generic codec of the message type, value for value and error for error."""
+    message = v2.encode_client_message(v2.CALL_REDUCER, request_id, flags, reducer, args)
+    for frame in (message, message[: max(1, len(message) - cut)], message + junk):
+        generic = sats_codec(v2.CLIENT_MESSAGE)
+        try:
+            expected = generic.decode(frame)
+        except DecodeError:
+            with pytest.raises(DecodeError):
+                v2.decode_client_messages(frame, batched=False)
+            continue
+        (got,) = v2.decode_client_messages(frame, batched=False)
+        assert (got.tag, got.fields) == (expected.tag, expected.value)

@@ -567,7 +567,7 @@ class MutTx(_Reader):
         return TxData(tuple(tables), self._ds_schema_changed())
 
     def _ds_schema_changed(self) -> bool:
-        return any(table_id in self._changes for table_id in SCHEMA_TABLE_IDS)
+        return not SCHEMA_TABLE_IDS.isdisjoint(self._changes)
 
     def _undo(self) -> None:
         tables = self._ds.tables

@@ -16,7 +16,7 @@ import gzip
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from spacetimedb.sats import (
     BYTES,
@@ -153,12 +153,34 @@ _TAG = tuple(bytes((i,)) for i in range(256))
 # ---- decoding client messages ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ClientMessage:
+class ClientMessage(NamedTuple):
     """A decoded client message: its tag (SUBSCRIBE, ...) and fields in protocol order."""
 
     tag: int
     fields: tuple[Any, ...]
+
+
+_CALL_HEAD = struct.Struct("<BIBI")  # tag, request_id, flags, length of the reducer name
+
+
+def _decode_call_reducer(frame: bytes | bytearray | memoryview, pos: int, end: int) -> tuple[ClientMessage, int]:
+    """CallReducer, the message sent most by far, decoded by hand (same checks as the generic codec)."""
+    if pos + _CALL_HEAD.size > end:
+        raise DecodeError(f"invalid CallReducer: input ends early at offset {pos}")
+    _, request_id, flags, name_length = _CALL_HEAD.unpack_from(frame, pos)
+    name_start = pos + _CALL_HEAD.size
+    args_at = name_start + name_length
+    if args_at + 4 > end:
+        raise DecodeError(f"invalid CallReducer: needed {name_length + 4} byte(s) at offset {name_start}")
+    try:
+        reducer = str(frame[name_start:args_at], "utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("invalid CallReducer: the reducer name is not valid UTF-8") from None
+    (args_length,) = _U32.unpack_from(frame, args_at)
+    args_end = args_at + 4 + args_length
+    if args_end > end:
+        raise DecodeError(f"invalid CallReducer: needed {args_length} byte(s) at offset {args_at + 4}")
+    return ClientMessage(CALL_REDUCER, (request_id, flags, reducer, bytes(frame[args_at + 4 : args_end]))), args_end
 
 
 def decode_client_messages(frame: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
@@ -170,8 +192,12 @@ def decode_client_messages(frame: bytes | bytearray | memoryview, batched: bool)
     pos = 0
     end = len(frame)
     while pos < end:
-        message, pos = decode_from(frame, pos)
-        out.append(ClientMessage(message.tag, message.value))
+        if frame[pos] == CALL_REDUCER:
+            message, pos = _decode_call_reducer(frame, pos, end)
+            out.append(message)
+        else:
+            decoded, pos = decode_from(frame, pos)
+            out.append(ClientMessage(decoded.tag, decoded.value))
         if not batched:
             break
     if pos != end:

@@ -8,6 +8,7 @@ control database) and ``databases/`` (one directory per database).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import uuid
@@ -190,10 +191,23 @@ async def serve(
         await server.stop()
 
 
+def tune_gc() -> None:
+    """Collect cyclic garbage far less often than CPython's default (every 700 net allocations).
+
+    A server holds every table's rows in memory and keeps thousands of requests in flight, so the default
+    thresholds run a collection every few dozen reducer calls, and each older-generation pass walks live data that
+    is never garbage. Measured with the keynote transfer workload through the host (no network): about 28k
+    transfers/s with the defaults, 34-43k with these thresholds. Rows and messages are freed by reference counting;
+    only rare cycles wait longer.
+    """
+    gc.set_threshold(50_000, 20, 100)
+
+
 def run(
     data_dir: Path | None, host: str, port: int, options: ServerOptions | None = None, on_ready: Any = None
 ) -> None:
     """Run the server in the foreground on uvloop (when installed)."""
+    tune_gc()
     main = serve(data_dir, host, port, options, on_ready)
     try:
         import uvloop
