@@ -82,7 +82,9 @@ class Session:
         self.outbox.append((offset, payload))
         if len(self.outbox) > self._max_outbox and self._close is None:
             self.close_threadsafe(1008, "client too slow: its outgoing message queue is full", abort=True)
-        self.bridge.mark_dirty(self)
+        if offset is None or not self.confirmed:
+            self.bridge.mark_dirty(self)
+        # else: not sendable before its transaction is durable; the durable-offset wake-up sends it
 
     def push_transaction(self, offset: int | None, updates: list[tuple[int, TableDelta]]) -> None:
         self.push(offset, self.codec.transaction_update(updates))
