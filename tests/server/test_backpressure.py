@@ -61,3 +61,27 @@ def test_slow_reader_is_dropped(tmp_path):
             await server.stop()
 
     asyncio.run(scenario())
+
+
+def test_oversized_message_closes_only_that_connection(tmp_path):
+    async def scenario():
+        server = Server(tmp_path / "data", ServerOptions(ControllerOptions(), max_message_bytes=64 * 1024))
+        host, port = await server.start("127.0.0.1", 0)
+        url = f"http://{host}:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                await publish(http, url)
+                big, _ = await RawClient.connect(http, url, "chat")
+                other, _ = await RawClient.connect(http, url, "chat")
+                await big.call("send_message", ENCODE_STR("x" * 100_000))
+                closed = await asyncio.wait_for(big.ws.receive(), 10)
+                assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                assert big.ws.close_code == 1009  # message too big
+                await other.call("send_message", ENCODE_STR("x" * 1_000))
+                result = await other.next_of(v2.REDUCER_RESULT)
+                assert result.value[2].tag == v2.OUTCOME_OK
+                await other.ws.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
