@@ -50,6 +50,7 @@ from spacetimedb.cli import tomledit
 from spacetimedb.cli.errors import CliError, ConfigError
 from spacetimedb.cli.lock import ConfigLock, lock_path_for
 from spacetimedb.cli.servers import VALID_PROTOCOLS, ServerConfig, find_saved_server
+from spacetimedb.fsutil import fsync_directory
 
 DEFAULT_SERVER_KEY = "default_server"
 SERVER_CONFIGS_KEY = "server_configs"
@@ -344,7 +345,7 @@ def atomic_write(target: Path, data: bytes, *, mode: int) -> None:
         if isinstance(error, OSError):
             raise CliError(f"cannot save config file {target}: {_reason(error)}") from None
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
 
 
 def _temp_prefix(target: Path) -> str:
@@ -366,14 +367,6 @@ def _file_mode(target: Path) -> int:
         return stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         return 0o600
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sleep_for_test_hook(env_name: str) -> None:

@@ -10,12 +10,14 @@ conversion back.
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from spacetimedb.protocol.schema_json import option_value, variant_value
 from spacetimedb.sats import (
     AlgebraicType,
     ArrayType,
@@ -50,22 +52,8 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_") if part) or "Row"
 
 
-def _option(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, Mapping) and len(value) == 1:
-        if "some" in value:
-            return value["some"]
-        if "none" in value:
-            return None
-    raise SchemaError(f"expected an option, got {value!r}")
-
-
-def _variant(value: Any) -> tuple[str, Any]:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise SchemaError(f"expected a sum value, got {value!r}")
-    ((name, payload),) = value.items()
-    return name, payload
+_option = functools.partial(option_value, error=SchemaError)
+_variant = functools.partial(variant_value, error=SchemaError)
 
 
 class _Converters:

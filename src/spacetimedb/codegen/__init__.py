@@ -3,7 +3,7 @@
 Owns: reading RawModuleDef v9 JSON into a generation model (``model``), identifier case rules shared with
 SpacetimeDB's generator (``naming``), the TypeScript bindings of the npm ``spacetimedb`` SDK (``typescript``)
 and the typed package for :mod:`spacetimedb.client` (``python``).
-May import: ``spacetimedb.sats`` and ``spacetimedb.module`` only.
+May import: ``spacetimedb.sats``, ``spacetimedb.protocol`` and ``spacetimedb.module`` only.
 
 Generation always starts from RawModuleDef v9 JSON -- what a module file gives
 (``load_module(...).module_def.raw_v9_json()``) and what a running database serves

@@ -8,10 +8,12 @@ typespace reference, everything else structurally.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from spacetimedb.protocol.schema_json import option_value, variant_value
 from spacetimedb.sats import (
     AlgebraicType,
     ArrayType,
@@ -123,23 +125,8 @@ class ModuleModel:
 # ---- reading the JSON -----------------------------------------------------------------------------------------
 
 
-def _option(value: Any) -> Any:
-    """``{"some": v}`` -> v, ``{"none": []}`` -> None (plain null is accepted too)."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping) and len(value) == 1:
-        if "some" in value:
-            return value["some"]
-        if "none" in value:
-            return None
-    raise CodegenError(f"expected an option ({{'some': ...}} or {{'none': []}}), got {value!r}")
-
-
-def _variant(value: Any) -> tuple[str, Any]:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise CodegenError(f"expected a sum value like {{'Name': payload}}, got {value!r}")
-    ((name, payload),) = value.items()
-    return name, payload
+_option = functools.partial(option_value, error=CodegenError)
+_variant = functools.partial(variant_value, error=CodegenError)
 
 
 def _columns(algorithm: Any) -> tuple[str, tuple[int, ...]]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from crc32c import crc32c
 
+from spacetimedb.fsutil import fsync_directory
+
 from .errors import (
     CommitlogClosedError,
     CommitlogCorruptError,
@@ -261,7 +263,7 @@ class Commitlog:
         os.replace(temp, path)
         index_path = self.directory / index_file_name(base_offset)
         write_index_file(index_path, base_offset, OffsetIndex())
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         return path
 
     # -----------------------------------------------------------------------------------------------
@@ -509,14 +511,6 @@ def _check_payloads(payloads: Sequence[bytes]) -> None:
             raise TypeError(f"transaction payloads must be bytes, got {type(payload).__name__}")
         if len(payload) > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"payload of {len(payload)} bytes exceeds the commit limit {MAX_COMMIT_PAYLOAD}")
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------------

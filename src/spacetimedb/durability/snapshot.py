@@ -25,6 +25,7 @@ from crc32c import crc32c
 
 from spacetimedb.commitlog.errors import CommitlogDecodeError
 from spacetimedb.commitlog.txdata import decode_uvarint, encode_uvarint
+from spacetimedb.fsutil import fsync_directory
 
 from .errors import SnapshotError
 
@@ -96,7 +97,7 @@ class SnapshotRepo:
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         return path
 
     def read(self, offset: int) -> Snapshot:
@@ -244,11 +245,3 @@ def _decode_body(path: Path, data: bytes, end: int) -> Snapshot:
     if pos != end:
         raise SnapshotError(path, f"{end - pos} unexpected bytes after the last table")
     return Snapshot(offset=offset, tables=tables, meta=meta, path=path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
