@@ -77,7 +77,3 @@ class RWLock:
             self._readers += 1
         self._writer = None
         self._gate.release()
-
-    @property
-    def write_locked(self) -> bool:
-        return self._writer is not None

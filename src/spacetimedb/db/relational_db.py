@@ -254,10 +254,6 @@ class RelationalDB:
         """``callback(offset)`` runs after each fsync (on the durability thread), or at commit in memory."""
         self._listeners.append(callback)
 
-    def remove_durable_listener(self, callback: DurableListener) -> None:
-        if callback in self._listeners:
-            self._listeners.remove(callback)
-
     def _notify_durable(self, offset: int) -> None:
         for callback in list(self._listeners):
             try:

@@ -206,11 +206,6 @@ class ModuleHost:
         if self._sleeping:
             self._wake.set()
 
-    def submit_future(self, run: Callable[[], CallOutcome]) -> Future[CallOutcome]:
-        future: Future[CallOutcome] = Future()
-        self.submit(run, future.set_result)
-        return future
-
     def _failure_message(self) -> str:
         if self._failure is not None:
             return f"the database host failed and is restarting: {self._failure}"
@@ -284,10 +279,6 @@ class ModuleHost:
 
     def add_transaction_listener(self, listener: TransactionListener) -> None:
         self._listeners.append(listener)
-
-    def remove_transaction_listener(self, listener: TransactionListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
 
     # -- the transaction path ----------------------------------------------------------------------------------
 
@@ -376,8 +367,8 @@ class ModuleHost:
         reply: Reply | None = None,
     ) -> None:
         """Queue a client's reducer call; ``args`` are BSATN bytes, or parsed JSON when ``json_args``."""
-        self.submit(
-            lambda: self._reducer_job(reducer, args, json_args, sender, connection_id, caller_client), reply
+        self.call_reducers(
+            [ReducerCall(reducer, args, sender, connection_id, caller_client, reply, json_args)]
         )
 
     def call_reducers(self, calls: list[ReducerCall]) -> None:
@@ -389,7 +380,12 @@ class ModuleHost:
         for index, call in enumerate(calls):
             try:
                 outcome = self._reducer_job(
-                    call.reducer, call.args, call.json_args, call.sender, call.connection_id, call.caller_client
+                    call.reducer,
+                    call.args,
+                    call.json_args,
+                    call.sender,
+                    call.connection_id,
+                    call.caller_client,
                 )
             except BaseException as exc:
                 for unanswered in calls[index:]:

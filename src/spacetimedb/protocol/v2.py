@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -163,7 +163,9 @@ class ClientMessage(NamedTuple):
 _CALL_HEAD = struct.Struct("<BIBI")  # tag, request_id, flags, length of the reducer name
 
 
-def _decode_call_reducer(frame: bytes | bytearray | memoryview, pos: int, end: int) -> tuple[ClientMessage, int]:
+def _decode_call_reducer(
+    frame: bytes | bytearray | memoryview, pos: int, end: int
+) -> tuple[ClientMessage, int]:
     """CallReducer, the message sent most by far, decoded by hand (same checks as the generic codec)."""
     if pos + _CALL_HEAD.size > end:
         raise DecodeError(f"invalid CallReducer: input ends early at offset {pos}")
@@ -180,7 +182,9 @@ def _decode_call_reducer(frame: bytes | bytearray | memoryview, pos: int, end: i
     args_end = args_at + 4 + args_length
     if args_end > end:
         raise DecodeError(f"invalid CallReducer: needed {args_length} byte(s) at offset {args_at + 4}")
-    return ClientMessage(CALL_REDUCER, (request_id, flags, reducer, bytes(frame[args_at + 4 : args_end]))), args_end
+    return ClientMessage(
+        CALL_REDUCER, (request_id, flags, reducer, bytes(frame[args_at + 4 : args_end]))
+    ), args_end
 
 
 def decode_client_messages(frame: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
@@ -414,8 +418,3 @@ def split_server_frame(frame: bytes | bytearray | memoryview) -> bytes:
     if tag == COMPRESSION_BROTLI:
         raise DecodeError("brotli-compressed frames are not supported by this client; ask for gzip or none")
     raise DecodeError(f"unknown compression tag {tag}")
-
-
-def iter_messages(frames: Iterable[bytes]) -> Iterator[SumValue]:
-    for frame in frames:
-        yield from decode_server_messages(split_server_frame(frame))

@@ -22,7 +22,7 @@ from aiohttp import web
 from spacetimedb.durability import DirectoryLock
 from spacetimedb.host.controller import ControllerOptions, DatabaseNotFoundError, HostController
 from spacetimedb.host.module_host import ModuleHost
-from spacetimedb.sats import ConnectionId, Identity
+from spacetimedb.sats import Identity
 
 from . import routes
 from .auth import KeyPair, TokenAuthority, identity_from_claims
@@ -112,9 +112,6 @@ class Server:
 
     def new_database_identity(self) -> Identity:
         return identity_from_claims(self.auth.issuer, str(uuid.uuid4()))
-
-    def new_connection_id(self) -> ConnectionId:
-        return ConnectionId.random()
 
     # -- running ------------------------------------------------------------------------------------------------
 

@@ -170,10 +170,6 @@ class DatabaseBridge:
                 future.set_exception(RuntimeError(reason))
         self._waiters.clear()
 
-    def detach(self) -> None:
-        self.host.remove_transaction_listener(self._on_transaction)
-        self.host.db.remove_durable_listener(self._on_durable)
-
 
 def drain_ready(
     outbox: deque[tuple[int | None, Any]], durable: int, confirmed: bool, limit: int

@@ -226,7 +226,9 @@ class Session:
             self._submitted -= len(calls)
             for call in calls:
                 request_id, reducer, args = call.reply.args  # type: ignore[union-attr]
-                self.outbox.append((None, self.codec.reducer_failed(request_id, reducer, args, str(exc), self)))
+                self.outbox.append(
+                    (None, self.codec.reducer_failed(request_id, reducer, args, str(exc), self))
+                )
             self.wake()
 
     def subscribe(self, request_id: int, query_set_id: int, queries: list[str], multi: bool = True) -> None:
