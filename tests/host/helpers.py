@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from spacetimedb.host.database import Database, DatabaseOptions, LaunchError
 from spacetimedb.host.module_host import CallOutcome, ModuleHost
+from spacetimedb.module import MigrationPlan, program_hash
 from spacetimedb.sats import Identity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +66,59 @@ def open_fds() -> set[str]:
         except OSError:
             pass
     return out
+
+
+class LocalDatabases:
+    """What the HostController does for databases, done in the test process with ``Database`` objects and no
+    worker processes (``root=None``: in memory), so the host layer is tested on its own."""
+
+    def __init__(self, root: Path | None, options: DatabaseOptions | None = None) -> None:
+        self.root = root
+        self.options = options or DatabaseOptions()
+        self.open: dict[Identity, Database] = {}
+
+    def database_dir(self, identity: Identity) -> Path:
+        assert self.root is not None
+        return self.root / "databases" / identity.to_hex()
+
+    def exists(self, identity: Identity) -> bool:
+        if self.root is None:
+            return identity in self.open
+        return (self.database_dir(identity) / "clog").is_dir()
+
+    def publish(
+        self, identity: Identity, owner: Identity, program: bytes, clear: bool = False
+    ) -> tuple[str, MigrationPlan | None]:
+        if clear:
+            self.delete(identity)
+        if not self.exists(identity):
+            path = None if self.root is None else self.database_dir(identity)
+            self.open[identity] = Database.create(path, identity, owner, program, self.options)
+            return "created", None
+        database = self.database(identity)
+        if database.host.loaded.program_hash == program_hash(program):
+            return "unchanged", None
+        return "updated", database.on_host_thread(lambda: database.update(program))
+
+    def database(self, identity: Identity) -> Database:
+        database = self.open.get(identity)
+        if database is None or not database.host.alive:
+            if not self.exists(identity) or self.root is None:
+                raise LaunchError(f"no such database {identity.to_hex()}")
+            database = self.open[identity] = Database.open(self.database_dir(identity), identity, self.options)
+        return database
+
+    def get_or_launch(self, identity: Identity) -> ModuleHost:
+        return self.database(identity).host
+
+    def delete(self, identity: Identity) -> None:
+        database = self.open.pop(identity, None)
+        if database is not None:
+            database.shutdown()
+        if self.root is not None and self.database_dir(identity).exists():
+            shutil.rmtree(self.database_dir(identity))
+
+    def shutdown(self) -> None:
+        for database in self.open.values():
+            database.shutdown()
+        self.open.clear()

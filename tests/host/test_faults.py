@@ -6,19 +6,20 @@ import os
 import pytest
 
 from spacetimedb.durability import DirectoryLock
-from spacetimedb.host.controller import ControllerOptions, HostController
-from spacetimedb.host.module_host import INTERNAL_ERROR, HostFailedError
+from spacetimedb.host.database import DatabaseOptions
+from spacetimedb.host.module_host import HostFailedError
+from spacetimedb.protocol.messages import INTERNAL_ERROR
 from spacetimedb.sats import ConnectionId, ScheduleAt, TimeDuration
 
-from .helpers import CHAT, DB, OWNER, REMINDERS, call, ident, open_fds, rows, wait_until
+from .helpers import CHAT, DB, OWNER, REMINDERS, LocalDatabases, call, ident, open_fds, rows, wait_until
 
 
-def database_files(controller: HostController) -> set[str]:
+def database_files(controller: LocalDatabases) -> set[str]:
     path = str(controller.database_dir(DB))
     return {target for target in open_fds() if target.startswith(path)}
 
 
-def assert_released(controller: HostController, old_host) -> None:
+def assert_released(controller: LocalDatabases, old_host) -> None:
     assert wait_until(lambda: not old_host._thread.is_alive())
     assert wait_until(lambda: not database_files(controller)), database_files(controller)
     with DirectoryLock(controller.database_dir(DB)):  # the lock is free again
@@ -27,7 +28,7 @@ def assert_released(controller: HostController, old_host) -> None:
 
 @pytest.mark.parametrize("point", ["commit", "lifecycle"])
 def test_fault_tears_down_and_next_access_relaunches(tmp_path, point):
-    controller = HostController(tmp_path)
+    controller = LocalDatabases(tmp_path)
     try:
         controller.publish(DB, OWNER, CHAT)
         host = controller.get_or_launch(DB)
@@ -55,7 +56,7 @@ def test_fault_tears_down_and_next_access_relaunches(tmp_path, point):
 
 
 def test_scheduler_fault(tmp_path):
-    controller = HostController(tmp_path)
+    controller = LocalDatabases(tmp_path)
     try:
         controller.publish(DB, OWNER, REMINDERS)
         host = controller.get_or_launch(DB)
@@ -79,7 +80,7 @@ def test_fsync_failure_is_a_panic(tmp_path):
             raise OSError(5, "Input/output error (injected)")
         os.fdatasync(fd)
 
-    controller = HostController(tmp_path, ControllerOptions(fsync=fsync))
+    controller = LocalDatabases(tmp_path, DatabaseOptions(fsync=fsync))
     try:
         controller.publish(DB, OWNER, CHAT)
         host = controller.get_or_launch(DB)
@@ -100,7 +101,7 @@ def test_fsync_failure_is_a_panic(tmp_path):
 
 
 def test_shutdown_releases_everything(tmp_path):
-    controller = HostController(tmp_path)
+    controller = LocalDatabases(tmp_path)
     controller.publish(DB, OWNER, CHAT)
     host = controller.get_or_launch(DB)
     assert database_files(controller)

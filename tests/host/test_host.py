@@ -1,24 +1,27 @@
-import threading
+"""The host layer on its own, in the test process: databases as ``Database`` objects, no worker processes
+(those are tested in tests/controller and tests/security)."""
+
 import time
 
 import pytest
 
-from spacetimedb.host.controller import ControllerOptions, DatabaseNotFoundError, HostController, PublishError
-from spacetimedb.host.module_host import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET, HostOptions
+from spacetimedb.host.database import DatabaseOptions, LaunchError
+from spacetimedb.host.module_host import HostOptions
+from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
 from spacetimedb.sats import ConnectionId
 
-from .helpers import CHAT, DB, OWNER, call, connect, disconnect, ident, rows, wait_until
+from .helpers import CHAT, DB, OWNER, LocalDatabases, call, connect, disconnect, ident, rows, wait_until
 
 
 @pytest.fixture
 def controller(tmp_path):
-    hc = HostController(tmp_path, ControllerOptions(host=HostOptions(reducer_budget_seconds=0.5)))
+    hc = LocalDatabases(tmp_path, DatabaseOptions(host=HostOptions(reducer_budget_seconds=0.5)))
     yield hc
     hc.shutdown()
 
 
 def test_quickstart_chat_two_clients_and_restart(tmp_path, controller):
-    assert controller.publish(DB, OWNER, CHAT).op == "created"
+    assert controller.publish(DB, OWNER, CHAT)[0] == "created"
     host = controller.get_or_launch(DB)
     alice, bob = ident(1), ident(2)
     a_conn, b_conn = ConnectionId.random(), ConnectionId.random()
@@ -33,7 +36,7 @@ def test_quickstart_chat_two_clients_and_restart(tmp_path, controller):
     assert [m[3] for m in sorted(rows(host, "message"))] == ["hi bob", "hi alice"]
     controller.shutdown()
 
-    again = HostController(tmp_path)
+    again = LocalDatabases(tmp_path)
     try:
         host = again.get_or_launch(DB)
         # alice was still connected when the server stopped: her disconnect runs on launch
@@ -103,7 +106,7 @@ def test_runaway_reducer_is_stopped_within_budget_and_unique_violation_writes_no
 
 
 def test_publish_refuses_broken_modules_and_failing_init(controller):
-    with pytest.raises(Exception, match="reducer"):
+    with pytest.raises(LaunchError, match="reducer"):
         controller.publish(
             DB, OWNER, b"from spacetimedb import reducer\n@reducer\ndef f(x: int) -> None: ...\n"
         )
@@ -116,37 +119,20 @@ def init(ctx: ReducerContext) -> None:
     raise RuntimeError("init refuses")
 """
     )
-    with pytest.raises(PublishError, match="init refuses"):
+    with pytest.raises(LaunchError, match="init refuses"):
         controller.publish(DB, OWNER, failing_init)
     assert not controller.exists(DB)
-    with pytest.raises(DatabaseNotFoundError):
-        controller.get_or_launch(DB)
+    assert list(controller.database_dir(DB).iterdir()) == []  # nothing left of the failed creation
 
 
-def test_concurrent_launches_share_one_host(tmp_path):
-    first = HostController(tmp_path)
-    first.publish(DB, OWNER, CHAT)
-    first.shutdown()
-    hc = HostController(tmp_path)
-    try:
-        hosts = []
-        threads = [threading.Thread(target=lambda: hosts.append(hc.get_or_launch(DB))) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert len({id(h) for h in hosts}) == 1
-    finally:
-        hc.shutdown()
-
-
-def test_in_memory_controller():
-    hc = HostController(None)
+def test_in_memory_database():
+    hc = LocalDatabases(None)
     try:
         hc.publish(DB, OWNER, CHAT)
         host = hc.get_or_launch(DB)
         assert call(host, "send_message", "in memory").ok
         assert [m[3] for m in rows(host, "message")] == ["in memory"]
-        assert hc.delete(DB) and not hc.exists(DB)
+        hc.delete(DB)
+        assert not hc.exists(DB)
     finally:
         hc.shutdown()

@@ -1,9 +1,9 @@
 import pytest
 
-from spacetimedb.host.controller import HostController
+from spacetimedb.host.database import LaunchError
 from spacetimedb.host.module_host import MigrationRefusedError
 
-from .helpers import DB, OWNER, REMINDERS, call, rows, wait_until
+from .helpers import DB, OWNER, REMINDERS, LocalDatabases, call, rows, wait_until
 
 BASE = b"""
 from typing import Annotated
@@ -49,7 +49,7 @@ REFUSED = {
 
 @pytest.fixture
 def controller(tmp_path):
-    hc = HostController(tmp_path)
+    hc = LocalDatabases(tmp_path)
     yield hc
     hc.shutdown()
 
@@ -58,14 +58,14 @@ def test_automatic_migration_applies_and_survives_restart(tmp_path, controller):
     controller.publish(DB, OWNER, BASE)
     host = controller.get_or_launch(DB)
     assert call(host, "add", 1, "ann").ok
-    result = controller.publish(DB, OWNER, ADD_TABLE_INDEX_COLUMN)
-    assert result.op == "updated" and result.plan is not None and result.plan.is_automatic
+    op, plan = controller.publish(DB, OWNER, ADD_TABLE_INDEX_COLUMN)
+    assert op == "updated" and plan is not None and plan.is_automatic
     host = controller.get_or_launch(DB)
     assert call(host, "level_of", 1).ok
     assert rows(host, "player") == [(1, "ann", 1)]
-    assert controller.publish(DB, OWNER, ADD_TABLE_INDEX_COLUMN).op == "unchanged"
+    assert controller.publish(DB, OWNER, ADD_TABLE_INDEX_COLUMN)[0] == "unchanged"
     controller.shutdown()
-    again = HostController(tmp_path)
+    again = LocalDatabases(tmp_path)
     try:
         host = again.get_or_launch(DB)
         with host.db.read_tx() as tx:
@@ -85,7 +85,7 @@ def test_refused_migrations_change_nothing(controller, kind):
     assert call(host, "add", 1, "ann").ok
     if kind == "remove a table with rows":
         # removing an empty table is automatic; one with rows is refused when applied
-        with pytest.raises(Exception, match="player"):
+        with pytest.raises(LaunchError, match="player"):
             controller.publish(DB, OWNER, REFUSED[kind])
     else:
         with pytest.raises(MigrationRefusedError) as info:
@@ -99,7 +99,7 @@ def test_refused_migrations_change_nothing(controller, kind):
 def test_clear_republishes_from_scratch(controller):
     controller.publish(DB, OWNER, BASE)
     assert call(controller.get_or_launch(DB), "add", 1, "ann").ok
-    assert controller.publish(DB, OWNER, REFUSED["retype a column"], clear=True).op == "created"
+    assert controller.publish(DB, OWNER, REFUSED["retype a column"], clear=True)[0] == "created"
     assert rows(controller.get_or_launch(DB), "player") == []
 
 
@@ -127,7 +127,7 @@ def test_interval_and_one_shot_schedules_cancel_and_survive_restart(tmp_path, co
     assert call(host, "remind_me", "after restart", 2).ok
     controller.shutdown()
 
-    again = HostController(tmp_path)
+    again = LocalDatabases(tmp_path)
     try:
         host = again.get_or_launch(DB)
         ticks = rows(host, "counter")[0][1]

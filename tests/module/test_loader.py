@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from spacetimedb.keccak import keccak256
 from spacetimedb.module import (
     ModuleError,
     ProgramKind,
@@ -20,7 +21,6 @@ from spacetimedb.module import (
     package_program,
     program_hash,
 )
-from spacetimedb.module.keccak import keccak256
 
 from .helpers import ALICE, QUICKSTART, Db
 

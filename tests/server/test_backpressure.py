@@ -5,7 +5,6 @@ import asyncio
 
 import aiohttp
 
-from spacetimedb.host.controller import ControllerOptions
 from spacetimedb.protocol import v2
 from spacetimedb.server.app import Server, ServerOptions
 
@@ -15,7 +14,7 @@ from .wsclient import ENCODE_STR, RawClient
 
 def test_slow_reader_is_dropped(tmp_path):
     async def scenario():
-        server = Server(tmp_path / "data", ServerOptions(ControllerOptions(), max_outbox=50))
+        server = Server(tmp_path / "data", ServerOptions(max_outbox=50))
         host, port = await server.start("127.0.0.1", 0)
         url = f"http://{host}:{port}"
         try:
@@ -40,10 +39,10 @@ def test_slow_reader_is_dropped(tmp_path):
                 for _ in range(400):
                     await writer.call("send_message", ENCODE_STR(big))
                     await writer.next_of(v2.REDUCER_RESULT)
-                    if any(s._close is not None for s in server.sessions):
+                    if any(s.closing is not None for s in server.sessions):
                         break
-                (dropped,) = [s for s in server.sessions if s._close is not None]
-                assert dropped._close[0] == 1008 and "too slow" in dropped._close[1]
+                (dropped,) = [s for s in server.sessions if s.closing is not None]
+                assert dropped.closing[0] == 1008 and "too slow" in dropped.closing[1]
                 # the server drops the connection itself (a close frame would wait behind the unread data)
                 for _ in range(200):
                     if dropped not in server.sessions:
@@ -65,7 +64,7 @@ def test_slow_reader_is_dropped(tmp_path):
 
 def test_oversized_message_closes_only_that_connection(tmp_path):
     async def scenario():
-        server = Server(tmp_path / "data", ServerOptions(ControllerOptions(), max_message_bytes=64 * 1024))
+        server = Server(tmp_path / "data", ServerOptions(max_message_bytes=64 * 1024))
         host, port = await server.start("127.0.0.1", 0)
         url = f"http://{host}:{port}"
         try:

@@ -77,7 +77,7 @@ class RelationalDB:
         self._next_offset = next_offset
         self._commits_since_snapshot = 0
         self._listeners: list[DurableListener] = []
-        self._snapshot_thread: threading.Thread | None = None
+        self._snapshot_writer = _SnapshotWriter(snapshots, str(path)) if snapshots is not None else None
         self._closed = False
 
     # -- constructors ------------------------------------------------------------------------------------------
@@ -276,29 +276,21 @@ class RelationalDB:
     # -- snapshots ---------------------------------------------------------------------------------------------
 
     def take_snapshot(self, wait: bool = False) -> int | None:
-        """Snapshot the committed state at the last offset; the file is written on a background thread."""
-        if self._snapshots is None or not self._next_offset:
+        """Snapshot the committed state at the last offset; the file is written on the snapshot thread."""
+        writer = self._snapshot_writer
+        if writer is None or not self._next_offset:
             return None
-        if self._snapshot_thread is not None and self._snapshot_thread.is_alive():
+        if writer.busy():
             if not wait:
                 return None
-            self._snapshot_thread.join()
+            writer.wait()
         with self.read_tx():
             offset = self._next_offset - 1
             rows = self.datastore.export_rows()
         self._commits_since_snapshot = 0
-        repo = self._snapshots
-
-        def write() -> None:
-            try:
-                repo.write(offset, rows)
-            except Exception:
-                log.exception("writing the snapshot at offset %d failed", offset)
-
-        self._snapshot_thread = threading.Thread(target=write, name=f"snapshot:{self.path}", daemon=True)
-        self._snapshot_thread.start()
+        writer.write(offset, rows)
         if wait:
-            self._snapshot_thread.join()
+            writer.wait()
         return offset
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -313,8 +305,8 @@ class RelationalDB:
             return
         self._closed = True
         try:
-            if self._snapshot_thread is not None:
-                self._snapshot_thread.join()
+            if self._snapshot_writer is not None:
+                self._snapshot_writer.close()
             if self._durability is not None:
                 self._durability.close()
         finally:
@@ -330,3 +322,57 @@ class RelationalDB:
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else "memory"
         return f"RelationalDB({where}, next_offset={self._next_offset})"
+
+
+class _SnapshotWriter:
+    """Writes snapshot files on one long-lived thread, started with the database: a sandboxed worker may not
+    start threads once its module is loaded."""
+
+    def __init__(self, repo: SnapshotRepo, name: str) -> None:
+        self._repo = repo
+        self._cond = threading.Condition()
+        self._pending: tuple[int, dict[int, list[bytes]]] | None = None
+        self._writing = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"snapshot:{name}", daemon=True)
+        self._thread.start()
+
+    def busy(self) -> bool:
+        with self._cond:
+            return self._pending is not None or self._writing
+
+    def write(self, offset: int, rows: dict[int, list[bytes]]) -> None:
+        with self._cond:
+            self._pending = (offset, rows)
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            while self._pending is not None or self._writing:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._pending is None:
+                    return
+                (offset, rows), self._pending = self._pending, None
+                self._writing = True
+            try:
+                self._repo.write(offset, rows)
+            except Exception:
+                log.exception("writing the snapshot at offset %d failed", offset)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+    def close(self) -> None:
+        """Finish a snapshot in progress or queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join()

@@ -37,19 +37,17 @@ from spacetimedb.module import (
     plan_migration,
 )
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module_log import ModuleLog, make_record
+from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
+from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
-from .module_log import ModuleLog, make_record
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
 from .watchdog import CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
 
-COMMITTED = "committed"
-FAILED = "failed"
-OUT_OF_BUDGET = "out_of_budget"
-INTERNAL_ERROR = "internal_error"
 
 ZERO_CONNECTION = ConnectionId(0)
 
@@ -75,6 +73,8 @@ class MigrationRefusedError(Exception):
 @dataclass(frozen=True, slots=True)
 class HostOptions:
     reducer_budget_seconds: float = 5.0
+    # past budget + grace, a supervisor kills the worker running the call (the shared deadline slot says when)
+    hard_grace_seconds: float = 2.0
 
 
 @dataclass(slots=True)
@@ -129,7 +129,7 @@ class ReducerCall:
 
 @dataclass(slots=True)
 class _Job:
-    run: Callable[[], CallOutcome]
+    run: Callable[[], CallOutcome | None]
     reply: Reply | None
 
 
@@ -137,26 +137,32 @@ _STOP = object()
 
 
 class ModuleHost:
-    """Runs one database's module. Build with ``launch``; all writes go through ``submit``."""
+    """Runs one database's module; all writes go through ``submit``.
+
+    ``start`` binds the module and starts the threads. A worker process instead starts the threads first
+    (``start_threads``, before it forbids new ones) and then loads the module on the host thread and
+    ``activate``s it there, so the module's top-level code runs under the same time limits as a reducer.
+    """
 
     def __init__(
         self,
         database_identity: Identity,
         owner_identity: Identity,
         db: RelationalDB,
-        loaded: LoadedModule,
+        loaded: LoadedModule | None,
         module_log: ModuleLog,
         options: HostOptions | None = None,
         on_panic: Callable[[ModuleHost, BaseException], None] | None = None,
+        deadline: DeadlineSlot | None = None,
     ) -> None:
         self.database_identity = database_identity
         self.owner_identity = owner_identity
         self.db = db
-        self.loaded = loaded
+        self.loaded: LoadedModule = loaded  # type: ignore[assignment]  # set by ``activate`` when None
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
-        self.runtime = ModuleRuntime(loaded)
+        self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
         self.faults: set[str] = set()
         self._on_panic = on_panic
         self._listeners: list[TransactionListener] = []
@@ -166,7 +172,7 @@ class ModuleHost:
         self._sleeping = False
         self._failure: BaseException | None = None
         self._stopping = False
-        self._clock = CallClock()
+        self._clock = CallClock(deadline, self.options.hard_grace_seconds)
         self._current_function: str | None = None
         self._scheduler = Scheduler(
             self._scheduled_call_due, name=f"scheduler:{database_identity.to_hex()[:16]}"
@@ -181,15 +187,31 @@ class ModuleHost:
 
     def start(self) -> None:
         """Bind the module, load scheduled rows, disconnect clients left over from a crash, start threads."""
+        self.start_threads()
+        self.activate(self.loaded)
+
+    def start_threads(self) -> None:
+        """Start the host thread, the scheduler's timer thread and the budget watchdog, all idle."""
         register(self._clock)
+        self._thread.start()
+        self._scheduler.start()
+
+    def activate(self, loaded: LoadedModule) -> None:
+        """Run ``loaded``: bind it, schedule its scheduled rows and queue the disconnects of clients a crash
+        left behind."""
+        self.loaded = loaded
+        self.runtime = ModuleRuntime(loaded)
+        self._scheduler.clear()
         with self.db.read_tx() as tx:
             self.runtime.bind(tx)
             self._load_schedules(tx)
             dangling = [(row[0], row[1]) for row in tx.scan(ST_CLIENT_ID)]
-        self._thread.start()
-        self._scheduler.start()
         for identity, connection_id in dangling:
-            self.submit(lambda i=identity, c=connection_id: self._disconnect(i, c))
+            self.submit(lambda i=identity, c=connection_id: self.disconnect_now(i, c))
+
+    def run_module_code(self, what: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
+        """Run module code other than a reducer (its top-level code while it loads) under the time budget."""
+        return self._run_user_code(what, call)
 
     def _load_schedules(self, tx: ReadTx) -> None:
         for table in self.loaded.module_def.scheduled_tables():
@@ -198,13 +220,21 @@ class ModuleHost:
 
     # -- the queue ---------------------------------------------------------------------------------------------
 
-    def submit(self, run: Callable[[], CallOutcome], reply: Reply | None = None) -> None:
+    def submit(self, run: Callable[[], CallOutcome | None], reply: Reply | None = None) -> None:
         """Queue a job; ``reply`` gets its outcome on the host thread. Raises ``HostFailedError`` once failed."""
         if self._failure is not None or self._stopping:
             raise HostFailedError(self._failure_message())
         self._queue.append(_Job(run, reply))
         if self._sleeping:
             self._wake.set()
+
+    def queued(self) -> int:
+        """Jobs waiting for the host thread."""
+        return len(self._queue)
+
+    @property
+    def thread_id(self) -> int | None:
+        return self._thread.ident
 
     def _failure_message(self) -> str:
         if self._failure is not None:
@@ -243,7 +273,7 @@ class ModuleHost:
             if job.reply is not None:
                 self._safe_reply(job.reply, self._internal(str(exc)))
             return
-        if job.reply is not None:
+        if job.reply is not None and outcome is not None:
             self._safe_reply(job.reply, outcome)
 
     @staticmethod
@@ -325,7 +355,7 @@ class ModuleHost:
         finally:
             self._current_function = None
 
-    def _call_in_tx(
+    def call_in_tx(
         self,
         reducer: str,
         args: tuple[Any, ...],
@@ -379,7 +409,7 @@ class ModuleHost:
     def _reducer_batch(self, calls: list[ReducerCall]) -> CallOutcome:
         for index, call in enumerate(calls):
             try:
-                outcome = self._reducer_job(
+                outcome = self.run_reducer(
                     call.reducer,
                     call.args,
                     call.json_args,
@@ -402,7 +432,7 @@ class ModuleHost:
         self.call_reducer(reducer, args, reply=future.set_result, **kwargs)
         return future.result()
 
-    def _reducer_job(
+    def run_reducer(
         self,
         reducer: str,
         raw_args: bytes | Any,
@@ -430,7 +460,7 @@ class ModuleHost:
             return CallOutcome(INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            status, message = self._call_in_tx(reducer, args, sender, connection_id, timestamp, tx)
+            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx)
         except BaseException:
             self.db.rollback(tx)
             raise
@@ -447,15 +477,15 @@ class ModuleHost:
         self, identity: Identity, connection_id: ConnectionId, reply: Reply | None = None
     ) -> None:
         """Record the client in ``st_client`` and run ``client_connected``; a failure refuses the connection."""
-        self.submit(lambda: self._connect(identity, connection_id), reply)
+        self.submit(lambda: self.connect_now(identity, connection_id), reply)
 
     def disconnect_client(
         self, identity: Identity, connection_id: ConnectionId, reply: Reply | None = None
     ) -> None:
         """Run ``client_disconnected`` and remove the ``st_client`` row (removed even if the reducer fails)."""
-        self.submit(lambda: self._disconnect(identity, connection_id), reply)
+        self.submit(lambda: self.disconnect_now(identity, connection_id), reply)
 
-    def _connect(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+    def connect_now(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
         self._fault("lifecycle")
         timestamp = Timestamp.now()
         tx = self.db.begin_mut_tx()
@@ -464,7 +494,7 @@ class ModuleHost:
             hook = self.loaded.module_def.lifecycle_reducer("client_connected")
             status, message = COMMITTED, None
             if hook is not None:
-                status, message = self._call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
+                status, message = self.call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
         except BaseException:
             self.db.rollback(tx)
             raise
@@ -477,7 +507,7 @@ class ModuleHost:
         )
         return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data)
 
-    def _disconnect(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+    def disconnect_now(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
         self._fault("lifecycle")
         timestamp = Timestamp.now()
         row = (identity, connection_id)
@@ -492,7 +522,7 @@ class ModuleHost:
             tx.delete(ST_CLIENT_ID, row)
             status, message = COMMITTED, None
             if hook is not None:
-                status, message = self._call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
+                status, message = self.call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
         except BaseException:
             self.db.rollback(tx)
             raise
@@ -531,7 +561,7 @@ class ModuleHost:
             if row is None or row[schema.schedule.at_column] != call.schedule_at:
                 self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
                 return CallOutcome(COMMITTED, None, timestamp)
-            status, message = self._call_in_tx(reducer, (row,), self.database_identity, None, timestamp, tx)
+            status, message = self.call_in_tx(reducer, (row,), self.database_identity, None, timestamp, tx)
         except BaseException:
             self.db.rollback(tx)
             raise
@@ -560,22 +590,22 @@ class ModuleHost:
     def run_in_transaction(self, work: Callable[[MutTx], Any], reply: Reply | None = None) -> None:
         """Run ``work(tx)`` in a transaction on the host thread (SQL DML); an exception rolls it back and is the
         outcome's message, a return value is ``outcome.value``."""
+        self.submit(lambda: self.transact(work), reply)
 
-        def job() -> CallOutcome:
-            timestamp = Timestamp.now()
-            tx = self.db.begin_mut_tx()
-            try:
-                value = work(tx)
-            except Exception as exc:
-                self.db.rollback(tx)
-                return CallOutcome(FAILED, str(exc) or type(exc).__name__, timestamp)
-            except BaseException:
-                self.db.rollback(tx)
-                raise
-            offset, data, _ = self._commit(tx, None)
-            return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=value)
-
-        self.submit(job, reply)
+    def transact(self, work: Callable[[MutTx], Any]) -> CallOutcome:
+        """``run_in_transaction`` for a caller already on the host thread (inside a job)."""
+        timestamp = Timestamp.now()
+        tx = self.db.begin_mut_tx()
+        try:
+            value = work(tx)
+        except Exception as exc:
+            self.db.rollback(tx)
+            return CallOutcome(FAILED, str(exc) or type(exc).__name__, timestamp)
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        offset, data, _ = self._commit(tx, None)
+        return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=value)
 
     # -- module updates ----------------------------------------------------------------------------------------
 
@@ -588,43 +618,48 @@ class ModuleHost:
         future: Future[CallOutcome] = Future()
 
         def job() -> CallOutcome:
-            plan = self.plan_update(loaded)
-            if not plan.is_automatic:
-                future.set_exception(MigrationRefusedError(plan))
-                return CallOutcome(FAILED, "manual migration required", Timestamp.now(), value=plan)
-            timestamp = Timestamp.now()
-            runtime = ModuleRuntime(loaded)
-            tx = self.db.begin_mut_tx()
             try:
-                apply_migration(tx, plan)
-                self._store_program(tx, loaded, program)
-                runtime.bind(tx)
+                outcome = self.apply_update(loaded, program)
             except Exception as exc:
-                self.db.rollback(tx)
                 future.set_exception(exc)
-                return CallOutcome(FAILED, str(exc), timestamp, value=plan)
-            previous = self.loaded
-            self.loaded, self.runtime = loaded, runtime
-            offset, data, _ = self._commit(tx, None, disconnect_all=plan.disconnects_clients)
-            self._reload_schedules()
-            previous.unload()
-            self.module_log.system("Info", f"module updated: {len(plan.steps)} step(s)")
-            outcome = CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=plan)
+                return CallOutcome(FAILED, str(exc), Timestamp.now())
             future.set_result(outcome)
             return outcome
 
         self.submit(job)
         return future
 
+    def apply_update(self, loaded: LoadedModule, program: bytes) -> CallOutcome:
+        """``update_module`` for a caller on the host thread: raises ``MigrationRefusedError`` for a plan that
+        is not automatic and ``MigrationError`` when a step fails; either way nothing changed."""
+        plan = self.plan_update(loaded)
+        if not plan.is_automatic:
+            raise MigrationRefusedError(plan)
+        timestamp = Timestamp.now()
+        runtime = ModuleRuntime(loaded)
+        tx = self.db.begin_mut_tx()
+        try:
+            apply_migration(tx, plan)
+            self._store_program(tx, loaded, program)
+            runtime.bind(tx)
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        previous = self.loaded
+        self.loaded, self.runtime = loaded, runtime
+        offset, data, _ = self._commit(tx, None, disconnect_all=plan.disconnects_clients)
+        self._reload_schedules()
+        previous.unload()
+        self.module_log.system("Info", f"module updated: {len(plan.steps)} step(s)")
+        return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=plan)
+
     def _store_program(self, tx: MutTx, loaded: LoadedModule, program: bytes) -> None:
         store_program(tx, self.database_identity, self.owner_identity, loaded, program)
 
     def _reload_schedules(self) -> None:
-        self._scheduler.stop()
-        self._scheduler = Scheduler(self._scheduled_call_due, name=self._scheduler._thread.name)
+        self._scheduler.clear()
         with self.db.read_tx() as tx:
             self._load_schedules(tx)
-        self._scheduler.start()
 
     # -- logging -------------------------------------------------------------------------------------------------
 
@@ -634,7 +669,7 @@ class ModuleHost:
         )
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        log_to(self.module_log, self.loaded, level, message, function, exc)
+        log_to(self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc)
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 
@@ -655,12 +690,12 @@ class ModuleHost:
             self.module_log.system("Panic", f"the database host failed and will restart: {exc!r}")
         except Exception:
             pass
-        threading.Thread(target=self._teardown, name="host-teardown", daemon=True).start()
-        if self._on_panic is not None:
+        if self._on_panic is not None:  # a worker process reports and exits here
             try:
                 self._on_panic(self, exc)
             except Exception:
                 log.exception("on_panic callback failed")
+        threading.Thread(target=self._teardown, name="host-teardown", daemon=True).start()
 
     def panic(self, exc: BaseException) -> None:
         """Tear the host down from outside (e.g. its durability failed)."""
@@ -683,7 +718,8 @@ class ModuleHost:
             self.db.close()
         except Exception:
             log.exception("closing the database of %s failed", self.database_identity.to_hex())
-        self.loaded.unload()
+        if self.loaded is not None:
+            self.loaded.unload()
         self.module_log.close()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -707,9 +743,9 @@ def run_user_code(
     """Run module code under a time budget; a raised exception or a timeout is an outcome, never an error of
     the caller: (status, error message, returned value)."""
     try:
-        value = clock.run(budget_seconds, call)
+        value = clock.run(budget_seconds, call, function)
     except ReducerTimeout:
-        message = f"reducer `{function}` ran out of its time budget ({budget_seconds:g}s)"
+        message = f"`{function}` ran out of its time budget ({budget_seconds:g}s)"
         log_error("Error", message, function, None)
         return OUT_OF_BUDGET, message, None
     except BaseException as exc:
@@ -725,7 +761,7 @@ def _micros_since(started: float) -> int:
 
 def log_to(
     module_log: ModuleLog,
-    loaded: LoadedModule,
+    module_name: str | None,
     level: str,
     message: str,
     function: str | None,
@@ -734,7 +770,9 @@ def log_to(
     """Write a record, pointing at the innermost line of module code in ``exc``'s traceback if any."""
     filename = line = None
     if exc is not None:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if loaded.module_name in f.filename]
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if module_name and module_name in f.filename
+        ]
         if frames:
             filename, line = module_log_api.display_name(frames[-1].filename), frames[-1].lineno
     module_log.write(make_record(level, message, function=function, filename=filename, line_number=line))

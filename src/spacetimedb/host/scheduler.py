@@ -125,6 +125,12 @@ class Scheduler:
             except Exception:
                 log.exception("scheduling a call of table %s failed", call.table_id)
 
+    def clear(self) -> None:
+        """Forget every pending call (a module update reloads them); the timer thread keeps running."""
+        with self._cond:
+            self._heap.clear()
+            self._cond.notify_all()
+
     def stop(self) -> None:
         with self._cond:
             self._stopped = True

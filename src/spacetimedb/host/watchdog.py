@@ -5,7 +5,9 @@ the deadlines that host threads arm before each call (two attribute writes, no s
 raises ``ReducerTimeout`` in that thread with ``PyThreadState_SetAsyncExc``. CPython delivers such an exception
 at the next bytecode boundary, so a reducer stuck inside one long C call (a huge regex, ``time.sleep``) is
 stopped only when that call returns; the watchdog re-raises every poll until the call has ended, so a reducer
-that catches the first one cannot keep running. ``ReducerTimeout`` derives from ``BaseException`` so that
+that catches the first one cannot keep running. In a worker process the clock also arms the shared deadline
+slot, and the supervisor kills the worker if the call is still running at budget + grace: that stops what an
+exception cannot (a long C call, module code that swallows ``BaseException``). ``ReducerTimeout`` derives from ``BaseException`` so that
 ``except Exception`` in module code does not swallow it.
 """
 
@@ -17,6 +19,8 @@ import time
 import weakref
 from collections.abc import Callable
 from typing import TypeVar
+
+from spacetimedb.protocol.seam import DeadlineSlot
 
 T = TypeVar("T")
 
@@ -34,29 +38,35 @@ class CallClock:
     watchdog raised but Python has not delivered yet, so no ``ReducerTimeout`` escapes into host code after it.
     """
 
-    __slots__ = ("__weakref__", "deadline", "lock", "thread_id", "tripped")
+    __slots__ = ("__weakref__", "deadline", "grace", "lock", "slot", "thread_id", "tripped")
 
-    def __init__(self) -> None:
+    def __init__(self, slot: DeadlineSlot | None = None, grace_seconds: float = 2.0) -> None:
         self.deadline = 0.0  # 0 = no call in progress
         self.thread_id = 0
         self.tripped = False
         self.lock = threading.Lock()
+        self.slot = slot  # a worker's shared deadline page: its supervisor kills it past budget + grace
+        self.grace = grace_seconds
 
-    def arm(self, budget_seconds: float) -> None:
+    def arm(self, budget_seconds: float, what: str = "module code") -> None:
         self.thread_id = threading.get_ident()
         self.tripped = False
         self.deadline = time.monotonic() + budget_seconds
+        if self.slot is not None:
+            self.slot.arm(budget_seconds + self.grace, what)
 
     def disarm(self) -> None:
+        if self.slot is not None:
+            self.slot.disarm()
         with self.lock:
             self.deadline = 0.0
             if self.tripped:
                 _clear_pending(self.thread_id)
 
-    def run(self, budget_seconds: float, fn: Callable[[], T]) -> T:
+    def run(self, budget_seconds: float, fn: Callable[[], T], what: str = "module code") -> T:
         """Run ``fn`` under the budget; raises ``ReducerTimeout`` if it ran out."""
         try:
-            self.arm(budget_seconds)
+            self.arm(budget_seconds, what)
             try:
                 return fn()
             finally:

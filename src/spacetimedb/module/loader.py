@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spacetimedb.keccak import keccak256
+
 from .api import Registry, activate_registry, deactivate_registry
 from .builder import build_module_def
 from .errors import ModuleError
-from .keccak import keccak256
 from .log import module_print, register_display_name
 from .moduledef import ModuleDef
 

@@ -42,6 +42,8 @@ from spacetimedb.sats import (
     result,
 )
 
+from . import messages
+
 PROTOCOL_V2 = "v2.bsatn.spacetimedb"
 PROTOCOL_V3 = "v3.bsatn.spacetimedb"
 
@@ -418,3 +420,114 @@ def split_server_frame(frame: bytes | bytearray | memoryview) -> bytes:
     if tag == COMPRESSION_BROTLI:
         raise DecodeError("brotli-compressed frames are not supported by this client; ask for gzip or none")
     raise DecodeError(f"unknown compression tag {tag}")
+
+
+# ---- typed messages and the server-side encoder ------------------------------------------------------------------
+
+
+def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[messages.ClientMessage]:
+    """A client frame as typed messages (raises ``DecodeError`` naming what is wrong)."""
+    return [_typed(message) for message in decode_client_messages(frame, batched)]
+
+
+def _typed(message: ClientMessage) -> messages.ClientMessage:
+    fields = message.fields
+    match message.tag:
+        case 3:  # CALL_REDUCER
+            request_id, flags, reducer, args = fields
+            if flags != 0:
+                raise DecodeError(f"invalid call reducer flags {flags}")
+            return messages.CallReducer(request_id, reducer, args)
+        case 0:  # SUBSCRIBE
+            request_id, (query_set_id,), queries = fields
+            return messages.Subscribe(request_id, query_set_id, tuple(queries))
+        case 1:  # UNSUBSCRIBE
+            request_id, (query_set_id,), flags = fields
+            return messages.Unsubscribe(request_id, query_set_id, flags == UNSUBSCRIBE_SEND_DROPPED_ROWS)
+        case 2:  # ONE_OFF_QUERY
+            request_id, query = fields
+            return messages.OneOffQuery(request_id, query)
+        case _:  # CALL_PROCEDURE
+            request_id, flags, procedure, args = fields
+            return messages.CallProcedure(request_id, procedure, args)
+
+
+def table_update(delta: messages.RowDelta) -> bytes:
+    """One TableUpdate of a query's delta, encoded once and shared by every subscriber."""
+    cached = delta.cache.get("v2")
+    if cached is None:
+        cached = delta.cache["v2"] = (
+            _str(delta.table_name)
+            + b"\x01\x00\x00\x00\x00"  # one rows entry: PersistentTable
+            + encode_row_list(delta.inserts)
+            + encode_row_list(delta.deletes)
+        )
+    return cached
+
+
+def query_set_updates(updates: Iterable[tuple[int, messages.RowDelta]]) -> list[bytes]:
+    """Group a client's (query set, delta) pairs into encoded QuerySetUpdates."""
+    by_set: dict[int, list[bytes]] = {}
+    for query_set_id, delta in updates:
+        by_set.setdefault(query_set_id, []).append(table_update(delta))
+    return [
+        _pack_u32(query_set_id) + _pack_u32(len(tables)) + b"".join(tables)
+        for query_set_id, tables in by_set.items()
+    ]
+
+
+def _table_pairs(
+    tables: Sequence[messages.TableRowsLike] | None,
+) -> list[tuple[str, Sequence[bytes]]] | None:
+    return None if tables is None else [(t.table_name, t.rows) for t in tables]
+
+
+class V2Encoder:
+    """Server messages of ``v2.bsatn.spacetimedb`` and ``v3.bsatn.spacetimedb`` (v3 batches them in frames)."""
+
+    binary = True
+
+    def __init__(self, batched: bool) -> None:
+        self.batched = batched
+        self.name = PROTOCOL_V3 if batched else PROTOCOL_V2
+
+    def initial_connection(self, identity: Identity, connection_id: ConnectionId, token: str) -> bytes:
+        return initial_connection(identity, connection_id, token)
+
+    def reducer_result(
+        self,
+        request_id: int,
+        reducer: str,
+        args: Any,
+        outcome: messages.ReducerOutcome,
+        caller: messages.Caller,
+    ) -> bytes:
+        if outcome.status == messages.COMMITTED:
+            return reducer_result_ok(request_id, outcome.timestamp, query_set_updates(outcome.caller_updates))
+        if outcome.status == messages.FAILED:
+            return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
+        return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
+
+    def transaction_update(self, updates: Sequence[tuple[int, messages.RowDelta]]) -> bytes:
+        return transaction_update_message(query_set_updates(updates))
+
+    def subscription_error(self, request_id: int | None, query_set_id: int, message: str) -> bytes:
+        return subscription_error(request_id, query_set_id, message)
+
+    def subscribe_applied(
+        self, request_id: int, query_set_id: int, tables: Sequence[messages.TableRowsLike], multi: bool
+    ) -> bytes:
+        return subscribe_applied(request_id, query_set_id, _table_pairs(tables) or [])
+
+    def unsubscribe_applied(
+        self, request_id: int, query_set_id: int, tables: Sequence[messages.TableRowsLike] | None
+    ) -> bytes:
+        return unsubscribe_applied(request_id, query_set_id, _table_pairs(tables))
+
+    def one_off_result(
+        self, request_id: Any, tables: Sequence[messages.TableRowsLike] | None, error: str | None
+    ) -> bytes:
+        return one_off_query_result(request_id, _table_pairs(tables), error)
+
+    def procedure_error(self, request_id: int, message: str) -> bytes:
+        return procedure_internal_error(request_id, Timestamp.now(), message)

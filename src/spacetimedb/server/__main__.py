@@ -1,7 +1,7 @@
 """``python -m spacetimedb.server``: run a server in the foreground (``spacetime start`` is the friendly way).
 
-Prints ``listening on http://HOST:PORT`` (and the data directory) once it accepts connections, so that scripts
-and tests can start it on port 0 and read the port it got.
+Prints ``listening on http://HOST:PORT`` (and the data directory and how modules are isolated) once it accepts
+connections, so that scripts and tests can start it on port 0 and read the port it got.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .app import Server, run
+from .app import Server, run, server_options
+from .isolation import IsolationRefused, parse_size
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -21,24 +22,56 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacetimedb.server", description=__doc__)
     parser.add_argument("--listen-addr", type=parse_listen, default=("127.0.0.1", 3000))
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--in-memory", action="store_true")
+    parser.add_argument("--reducer-budget", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument("--hard-grace", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument("--module-memory", type=_size, default=2 << 30, metavar="SIZE")
+    parser.add_argument("--module-max-files", type=int, default=256, metavar="N")
+    parser.add_argument("--publishers", default=None, metavar="IDENTITY,...")
+    parser.add_argument("--unsafe-modules", action="store_true")
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("give --data-dir DIR or --in-memory")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = args.listen_addr
+    try:
+        options = server_options(
+            reducer_budget=args.reducer_budget,
+            hard_grace=args.hard_grace,
+            module_memory=args.module_memory,
+            module_max_files=args.module_max_files,
+            publishers=args.publishers,
+            unsafe_modules=args.unsafe_modules,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
 
     def ready(server: Server) -> None:
         bound_host, bound_port = server.bound or (host, port)
         where = "memory" if server.data_dir is None else str(server.data_dir)
         print(f"listening on http://{bound_host}:{bound_port}", flush=True)
         print(f"data in {where}", flush=True)
+        if server.isolation is not None:
+            print(server.isolation.summary, flush=True)
+            if server.isolation.warning:
+                print(server.isolation.warning, file=sys.stderr, flush=True)
 
-    run(None if args.in_memory else args.data_dir, host, port, on_ready=ready)
+    try:
+        run(None if args.in_memory else args.data_dir, host, port, options, on_ready=ready)
+    except IsolationRefused as refused:
+        print(f"error: {refused}", file=sys.stderr, flush=True)
+        sys.exit(2)
     sys.stdout.flush()
 
 

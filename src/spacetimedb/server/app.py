@@ -1,8 +1,9 @@
 """The server process: SpacetimeDB's HTTP and WebSocket client API on one aiohttp event loop.
 
-Blocking work never runs on the loop: reducers run on each database's host thread, reads and publishes on worker
-threads. Layout of the data directory: ``server.lock`` (one server per directory), ``keys/``, ``control/`` (the
-control database) and ``databases/`` (one directory per database).
+It holds the signing key, the control database and the HostController; every database runs in its own worker
+process (``spacetimedb.controller``), and the server only moves bytes between clients and workers. Layout of the
+data directory: ``server.lock`` (one server per directory), ``keys/``, ``control/`` (the control database) and
+``databases/`` (one directory per database).
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
+from spacetimedb.controller import HostController, RunningDatabase, SandboxSettings, WorkerSettings
 from spacetimedb.durability import DirectoryLock
-from spacetimedb.host.controller import ControllerOptions, DatabaseNotFoundError, HostController
-from spacetimedb.host.module_host import ModuleHost
 from spacetimedb.sats import Identity
 
 from . import routes
 from .auth import KeyPair, TokenAuthority, identity_from_claims
-from .bridge import DatabaseBridge
 from .control import ControlDB
+from .isolation import Isolation, decide_isolation
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,11 @@ MAX_PROGRAM_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class ServerOptions:
-    controller: ControllerOptions = field(default_factory=ControllerOptions)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
+    # who may create databases (None: anyone, as on SpacetimeDB); updating needs ownership either way
+    publishers: frozenset[Identity] | None = None
+    # run even where modules cannot be isolated, on a non-loopback address
+    unsafe_modules: bool = False
     max_message_bytes: int = MAX_MESSAGE_BYTES
     # per client: reducer calls queued before the server stops reading its socket
     max_in_flight: int = 1024
@@ -47,7 +51,7 @@ class ServerOptions:
 
 
 class Server:
-    """Owns the controller, the control database, the keys, and one bridge per running database."""
+    """Owns the controller, the control database and the keys."""
 
     def __init__(self, data_dir: Path | str | None, options: ServerOptions | None = None) -> None:
         self.options = options or ServerOptions()
@@ -60,43 +64,21 @@ class Server:
             keys = KeyPair.load_or_create(self.data_dir / "keys") if self.data_dir else KeyPair.ephemeral()
             self.auth = TokenAuthority(keys)
             self.control = ControlDB.open(self.data_dir)
-            self.controller = HostController(self.data_dir, self.options.controller)
+            self.controller = HostController(self.data_dir, self.options.workers)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
             raise
-        self.bridges: dict[Identity, DatabaseBridge] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sessions: set[Any] = set()
-        self.controller.on_launch(self._attach)
-        self.controller.on_panic(self._host_panicked)
         self._runner: web.AppRunner | None = None
+        self.isolation: Isolation | None = None
         self.bound: tuple[str, int] | None = None
         self.stopping = False
 
-    # -- hosts <-> bridges -----------------------------------------------------------------------------------
-
-    def _attach(self, host: ModuleHost) -> None:
-        assert self.loop is not None
-        self.bridges[host.database_identity] = DatabaseBridge(host, self.loop)
-
-    def _host_panicked(self, host: ModuleHost, exc: BaseException) -> None:
-        bridge = self.bridges.get(host.database_identity)
-        if bridge is not None and bridge.host is host:
-            del self.bridges[host.database_identity]
-            assert self.loop is not None
-            self.loop.call_soon_threadsafe(bridge.host_failed, f"the database host failed: {exc}"[:100])
-
-    async def bridge_for(self, identity: Identity) -> DatabaseBridge:
-        """The bridge of a database, launching its host (off the loop) if it is not running."""
-        bridge = self.bridges.get(identity)
-        if bridge is not None and bridge.host.alive:
-            return bridge
-        host = await asyncio.to_thread(self.controller.get_or_launch, identity)
-        bridge = self.bridges.get(identity)
-        if bridge is None or bridge.host is not host:
-            raise DatabaseNotFoundError(identity)
-        return bridge
+    async def database(self, identity: Identity) -> RunningDatabase:
+        """The running database, launching its worker if it is not running."""
+        return await self.controller.get_or_launch(identity)
 
     # -- names and identities ------------------------------------------------------------------------------------
 
@@ -110,6 +92,10 @@ class Server:
                 return identity if self.control.get(identity) is not None else None
         return self.control.resolve(name_or_identity)
 
+    def may_create(self, who: Identity) -> bool:
+        publishers = self.options.publishers
+        return publishers is None or who in publishers
+
     def new_database_identity(self) -> Identity:
         return identity_from_claims(self.auth.issuer, str(uuid.uuid4()))
 
@@ -122,7 +108,12 @@ class Server:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 3000) -> tuple[str, int]:
+        """Decide how modules are isolated (``IsolationRefused`` where they cannot be, beyond loopback), then
+        accept connections."""
+        self.isolation = decide_isolation(host, self.options.workers, self.options.unsafe_modules)
+        self.controller.settings = self.isolation.settings
         self.loop = asyncio.get_running_loop()
+        await self.controller.start()
         # open requests get this long to finish when the server stops (streams notice `stopping` sooner)
         self._runner = web.AppRunner(
             self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=5.0
@@ -140,15 +131,15 @@ class Server:
         """Stop accepting, close client connections, let queued reducers finish, flush and close everything."""
         self.stopping = True
         for session in list(self.sessions):
-            session.request_close(1001, "the server is shutting down")
+            session.close(1001, "the server is shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.controller.shutdown()
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         try:
-            self.controller.shutdown()
             self.control.close()
         finally:
             if self._lock is not None:
@@ -186,6 +177,31 @@ async def serve(
         await stop.wait()
     finally:
         await server.stop()
+
+
+def server_options(
+    *,
+    reducer_budget: float = 5.0,
+    hard_grace: float = 2.0,
+    module_memory: int = 2 << 30,
+    module_max_files: int = 256,
+    publishers: str | None = None,
+    unsafe_modules: bool = False,
+) -> ServerOptions:
+    """Options from the command line's values; raises ``ValueError`` naming a bad one."""
+    if reducer_budget <= 0 or hard_grace < 0:
+        raise ValueError("the reducer budget must be positive and the grace not negative")
+    if module_max_files < 32:
+        raise ValueError("a worker needs at least 32 open files")
+    allowed = None
+    if publishers is not None:
+        try:
+            allowed = frozenset(Identity.from_hex(p.strip()) for p in publishers.split(",") if p.strip())
+        except ValueError:
+            raise ValueError(f"--publishers takes identities as 64 hex digits, got {publishers!r}") from None
+    sandbox = SandboxSettings(memory_bytes=module_memory, max_open_files=module_max_files)
+    workers = WorkerSettings(reducer_budget_seconds=reducer_budget, hard_grace_seconds=hard_grace, sandbox=sandbox)
+    return ServerOptions(workers=workers, publishers=allowed, unsafe_modules=unsafe_modules)
 
 
 def tune_gc() -> None:

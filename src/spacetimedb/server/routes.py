@@ -8,40 +8,34 @@ headers. Owner-only routes answer 401 without credentials and 403 for anyone but
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from spacetimedb import __version__
-from spacetimedb.host.controller import DatabaseNotFoundError, PublishError
-from spacetimedb.host.module_host import (
-    COMMITTED,
-    FAILED,
-    OUT_OF_BUDGET,
-    CallOutcome,
-    HostFailedError,
+from spacetimedb.controller import (
+    DatabaseNotFoundError,
+    DatabaseUnavailableError,
+    DurabilityLost,
     MigrationRefusedError,
+    PublishError,
+    WorkerGone,
 )
-from spacetimedb.module import ModuleError, ReducerArgsError, program_hash
-from spacetimedb.module.keccak import keccak256
-from spacetimedb.protocol import v2
+from spacetimedb.keccak import keccak256
+from spacetimedb.protocol import encoder_for, seam, v2
+from spacetimedb.protocol.v1json import PROTOCOL_V1_JSON
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 from spacetimedb.sats.json import to_json
 from spacetimedb.sats.types import TIMESTAMP
-from spacetimedb.sql import SqlError
 
 from .auth import AuthError, Claims
-from .codecs import PROTOCOL_V1_JSON, V1JsonCodec, V2Codec
 from .control import NameError_, validate_name
 from .session import Session
-from .sql_runner import run_sql
 
 if TYPE_CHECKING:
     from .app import Server
-    from .bridge import DatabaseBridge
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +63,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.Response(status=exc.status, text=str(exc))
     except DatabaseNotFoundError:
         return web.Response(status=404, text="No such database.")
-    except HostFailedError as exc:
+    except DatabaseUnavailableError as exc:
         return web.Response(status=503, text=str(exc))
+    except (WorkerGone, DurabilityLost) as exc:
+        return web.Response(status=503, text=f"the database stopped: {exc}; it restarts on its next use")
 
 
 def _server(request: web.Request) -> Server:
@@ -223,15 +219,17 @@ async def publish(request: web.Request) -> web.Response:
             raise HttpError(
                 403, "only the owner may update this database", {"PermissionDenied": {"name": name}}
             )
+    elif not server.may_create(who):
+        raise HttpError(403, f"identity {who.to_hex()} may not create databases on this server")
     database = existing or server.new_database_identity()
     try:
-        result = await asyncio.to_thread(server.controller.publish, database, who, program, clear=clear)
+        result = await server.controller.publish(database, who, program, clear=clear)
     except MigrationRefusedError as exc:
         raise HttpError(400, f"Database update rejected: {exc}") from None
-    except (ModuleError, PublishError) as exc:
+    except PublishError as exc:
         raise HttpError(400, f"Failed to create or update the database: {exc}") from None
     await asyncio.to_thread(
-        server.control.register, database, who, program_hash(program), name if existing is None else None
+        server.control.register, database, who, result.program_hash, name if existing is None else None
     )
     op = "created" if result.op == "created" else "updated"
     body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
@@ -244,24 +242,26 @@ async def pre_publish(request: web.Request) -> web.Response:
     program = await request.read()
     _require_owner(request, database)
     try:
-        plan = await asyncio.to_thread(server.controller.pre_publish, database, program)
-    except ModuleError as exc:
+        validated = await server.controller.pre_publish(database, program)
+    except PublishError as exc:
         raise HttpError(400, f"Failed to create or update the database: {exc}") from None
-    if plan is None:
+    if validated is None:
         raise HttpError(404, "No such database.")
-    if not plan.is_automatic:
+    migration = validated.migration
+    assert migration is not None
+    if not migration.automatic:
         return web.json_response(
-            {"ManualMigrate": {"reason": "\n".join(plan.incompatible), "major_version_upgrade": False}}
+            {"ManualMigrate": {"reason": "\n".join(migration.incompatible), "major_version_upgrade": False}}
         )
     record = server.control.get(database)
     old_hash = record.program_hash.hex() if record else ""
-    token = keccak256((database.to_hex() + old_hash + program_hash(program).hex()).encode()).hex()
+    token = keccak256((database.to_hex() + old_hash + validated.program_hash.hex()).encode()).hex()
     color = request.query.get("pretty_print_style", request.query.get("style", "NoColor")) == "AnsiColor"
     return web.json_response(
         {
             "AutoMigrate": {
-                "migrate_plan": plan.pretty(color=color),
-                "break_clients": plan.disconnects_clients,
+                "migrate_plan": migration.plan_ansi if color else migration.plan,
+                "break_clients": migration.disconnects_clients,
                 "token": "0x" + token,
                 "major_version_upgrade": False,
             }
@@ -275,10 +275,7 @@ async def delete_database(request: web.Request) -> web.Response:
     if database is None:
         return web.Response(status=200)
     _require_owner(request, database)
-    bridge = server.bridges.pop(database, None)
-    if bridge is not None:
-        bridge.host_failed("the database was deleted")
-    await asyncio.to_thread(server.controller.delete, database)
+    await server.controller.delete(database)
     await asyncio.to_thread(server.control.remove, database)
     return web.Response(status=200)
 
@@ -340,89 +337,74 @@ async def set_names(request: web.Request) -> web.Response:
 # ---- calling, querying, reading ----------------------------------------------------------------------------------
 
 
+_CALL_ANSWERS = {
+    seam.CALL_FAILED: 530,
+    seam.CALL_OUT_OF_BUDGET: 402,
+    seam.CALL_INTERNAL_ERROR: 500,
+    seam.CALL_NO_SUCH_REDUCER: 404,
+    seam.CALL_BAD_ARGUMENTS: 400,
+    seam.CALL_LIFECYCLE: 400,
+}
+
+
 async def call_reducer(request: web.Request) -> web.Response:
     server = _server(request)
     database = _database(request)
     reducer = request.match_info["reducer"]
     if request.content_type != "application/json":
         raise HttpError(415, "the arguments must be sent as JSON (Content-Type: application/json)")
-    try:
-        args = json.loads(await request.text()) if request.content_length != 0 else []
-    except ValueError as exc:
-        raise HttpError(400, f"invalid JSON arguments: {exc}") from None
+    args = await _text(request) if request.content_length != 0 else "[]"
     who, minted = caller(request)
-    bridge = await server.bridge_for(database)
-    host = bridge.host
-    definition = host.loaded.module_def.reducer(reducer)
-    if definition is None:
-        raise HttpError(404, f"no such reducer: `{reducer}`")
-    if definition.lifecycle is not None:
-        raise HttpError(400, f"lifecycle reducer `{reducer}` cannot be called directly")
-    try:
-        host.runtime.decode_json_args(reducer, args)
-    except ReducerArgsError as exc:
-        raise HttpError(400, str(exc)) from None
-    connection = ConnectionId.random()
-    connected = await _submit(lambda reply: host.connect_client(who, connection, reply))
-    if not connected.ok:
-        raise HttpError(403, f"the module refused the connection: {connected.message}")
-    try:
-        outcome = await _submit(
-            lambda reply: host.call_reducer(
-                reducer, args, sender=who, connection_id=connection, json_args=True, reply=reply
-            )
-        )
-    finally:
-        host.disconnect_client(who, connection)
+    running = await server.database(database)
+    done = await running.call(reducer, args or "[]", who)
     headers = _identity_headers(who, minted)
-    headers["spacetime-execution-duration-micros"] = str(outcome.duration_micros)
+    headers["spacetime-execution-duration-micros"] = str(done.duration_micros)
     headers["spacetime-energy-used"] = "0"
-    if outcome.status == COMMITTED:
-        await bridge.wait_durable(outcome.offset)
+    if done.status == seam.CALL_COMMITTED:
+        await running.durable.wait(done.offset)
         return web.Response(status=200, headers=headers)
-    if outcome.status == FAILED:
-        return web.Response(status=530, text=outcome.message or "", headers=headers)
-    if outcome.status == OUT_OF_BUDGET:
-        return web.Response(status=402, text=outcome.message or "", headers=headers)
-    return web.Response(status=500, text=outcome.message or "", headers=headers)
+    if done.status == seam.CALL_REFUSED:
+        raise HttpError(403, f"the module refused the connection: {done.message}")
+    if done.status in (seam.CALL_NO_SUCH_REDUCER, seam.CALL_BAD_ARGUMENTS, seam.CALL_LIFECYCLE):
+        raise HttpError(_CALL_ANSWERS[done.status], done.message)
+    return web.Response(status=_CALL_ANSWERS.get(done.status, 500), text=done.message, headers=headers)
 
 
-async def _submit(start: Callable[[Callable[[CallOutcome], None]], None]) -> CallOutcome:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[CallOutcome] = loop.create_future()
-
-    def reply(outcome: CallOutcome) -> None:
-        loop.call_soon_threadsafe(_resolve, future, outcome)
-
-    start(reply)
-    return await future
-
-
-def _resolve(future: asyncio.Future[CallOutcome], outcome: CallOutcome) -> None:
-    if not future.done():
-        future.set_result(outcome)
+async def _text(request: web.Request) -> str:
+    body = await request.read()
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpError(400, f"the body is not valid UTF-8: {exc}") from None
 
 
 async def sql(request: web.Request) -> web.Response:
     server = _server(request)
     database = _database(request)
-    text = await request.text()
+    text = await _text(request)
     who, minted = caller(request)
-    record = server.control.get(database)
-    is_owner = record is not None and record.owner == who
-    bridge = await server.bridge_for(database)
+    running = await server.database(database)
     started = asyncio.get_running_loop().time()
-    try:
-        results, offset = await asyncio.to_thread(run_sql, bridge.host, text, who, is_owner)
-    except SqlError as exc:
-        raise HttpError(400, str(exc)) from None
+    done = await running.sql(text, who)
+    if not done.ok:
+        raise HttpError(400, done.body)
     if _bool(request, "confirmed", False):
-        await bridge.wait_durable(offset)
+        await running.durable.wait(done.offset)
     headers = _identity_headers(who, minted)
     headers["spacetime-execution-duration-micros"] = str(
         int((asyncio.get_running_loop().time() - started) * 1e6)
     )
-    return web.json_response(results, headers=headers)
+    return web.Response(text=done.body, content_type="application/json", headers=headers)
+
+
+async def stats(request: web.Request) -> web.Response:
+    """Owner only: what the database's worker holds (clients, subscriptions), for operators and tests."""
+    server = _server(request)
+    database = _database(request)
+    _require_owner(request, database)
+    running = await server.database(database)
+    counts = await running.stats()
+    return web.json_response(counts._asdict())
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -434,33 +416,43 @@ async def logs(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise HttpError(400, "num_lines must be an integer") from None
     follow = _bool(request, "follow", False)
-    bridge = await server.bridge_for(database)
-    module_log = bridge.host.module_log
+    running = server.controller.running(database)
+    if running is None and follow and server.controller.failure(database) is None:
+        try:
+            running = await server.database(database)
+        except DatabaseUnavailableError:
+            running = None  # the log on disk says why
+    tail = await running.tail_log(lines) if running is not None else server.controller.read_log(database, lines)
     response = web.StreamResponse(
         headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
-    loop = asyncio.get_running_loop()
 
     def follower(line: str) -> None:
-        loop.call_soon_threadsafe(_offer, queue, line)
+        _offer(queue, line)
 
-    if follow:
-        module_log.follow(follower)
+    following = follow and running is not None
+    if following:
+        assert running is not None
+        running.follow_log(follower)
     try:
-        for line in module_log.tail(lines):
+        for line in tail:
             await response.write((line + "\n").encode())
-        while follow and not server.stopping and not _gone(request):
+        while following and not server.stopping and not _gone(request):
             try:
                 line = await asyncio.wait_for(queue.get(), 0.5)
             except TimeoutError:
                 continue  # look again whether the client left or the server is stopping
+            if not line:
+                break  # the database stopped
             await response.write((line + "\n").encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        module_log.unfollow(follower)
+        if following:
+            assert running is not None
+            running.unfollow_log(follower)
     return response
 
 
@@ -484,11 +476,10 @@ async def schema(request: web.Request) -> web.Response:
         raise HttpError(400, "the `version` query parameter is required (9)")
     if version != "9":
         raise HttpError(400, f"schema version {version} is not supported; use version=9")
-    bridge = await server.bridge_for(database)
+    running = await server.database(database)
     who, minted = caller(request)
-    return web.json_response(
-        bridge.host.loaded.module_def.raw_v9_json(), headers=_identity_headers(who, minted)
-    )
+    raw = await running.schema()
+    return web.Response(text=raw, content_type="application/json", headers=_identity_headers(who, minted))
 
 
 async def timestamp(request: web.Request) -> web.Response:
@@ -523,6 +514,13 @@ def _connection_id(request: web.Request) -> ConnectionId:
     return connection_id
 
 
+_WIRE_PROTOCOLS = {
+    PROTOCOL_V1_JSON: seam.CLIENT_PROTOCOL_V1_JSON,
+    v2.PROTOCOL_V2: seam.CLIENT_PROTOCOL_V2,
+    v2.PROTOCOL_V3: seam.CLIENT_PROTOCOL_V3,
+}
+
+
 async def subscribe(request: web.Request) -> web.StreamResponse:
     server = _server(request)
     connection_id = _connection_id(request)
@@ -536,11 +534,8 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     else:
         identity, token = server.auth.mint()
     protocol = _choose_protocol(request)
-    codec: Any = (
-        V1JsonCodec() if protocol == PROTOCOL_V1_JSON else V2Codec(batched=protocol == v2.PROTOCOL_V3)
-    )
     confirmed = _bool(request, "confirmed", protocol != PROTOCOL_V1_JSON)
-    bridge = await server.bridge_for(database)
+    running = await server.database(database)
     ws = web.WebSocketResponse(
         protocols=(protocol,), max_msg_size=server.options.max_message_bytes, heartbeat=15.0
     )
@@ -548,53 +543,38 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     # aiohttp keeps the upgraded connection's transport only on its frame writer; a session needs it to drop
     # a client that stopped reading (a close frame would wait behind everything that client did not read)
     transport = getattr(getattr(ws, "_writer", None), "transport", None)
+    encoder = encoder_for(protocol)
     session = Session(
-        server,
-        bridge,
-        ws,
-        identity,
-        token,
-        connection_id,
-        codec,
-        COMPRESSIONS[compression_name],
-        confirmed,
-        transport,
+        server, running, ws, identity, connection_id, encoder, COMPRESSIONS[compression_name], confirmed, transport
     )
-    await _serve_session(server, bridge, session)
+    await _serve_session(server, session, protocol, token)
     return ws
 
 
-async def _serve_session(server: Server, bridge: DatabaseBridge, session: Session) -> None:
-    host = bridge.host
+async def _serve_session(server: Server, session: Session, protocol: str, token: str) -> None:
+    running = session.database
     ws = session.ws
     try:
-        connected = await _submit(
-            lambda reply: host.connect_client(session.identity, session.connection_id, reply)
-        )
-    except HostFailedError as exc:
-        await ws.close(code=1011, message=str(exc).encode()[:120])
+        client, refusal = await running.connect(session, session.identity, session.connection_id, _WIRE_PROTOCOLS[protocol])
+    except WorkerGone as exc:
+        await ws.close(code=1011, message=f"the database stopped: {exc}".encode()[:120])
         return
-    if not connected.ok:
-        await ws.close(code=1008, message=f"connection refused: {connected.message}".encode()[:120])
+    if refusal is not None:
+        await ws.close(code=1008, message=f"connection refused: {refusal}".encode()[:120])
         return
-    first = session.codec.initial_connection(session.identity, session.connection_id, session.token)
-    bridge.register(session)
+    session.client_id = client
+    # the token is for this client only: it never goes through the database's worker
+    first = session.encoder.initial_connection(session.identity, session.connection_id, token)
     server.sessions.add(session)
     try:
-        if session.codec.binary:
+        if session.encoder.binary:
             await ws.send_bytes(v2.server_frame([first]))
         else:
-            await ws.send_str(first)
+            await ws.send_frame(first, WSMsgType.TEXT)
         await session.run()
     finally:
         server.sessions.discard(session)
-        bridge.unregister(session)
-        with host.subscriptions.lock:
-            host.subscriptions.remove_client(session.client_id)
-        try:
-            host.disconnect_client(session.identity, session.connection_id)
-        except HostFailedError:
-            pass  # a failed host disconnects its dangling clients when it is relaunched
+        running.disconnect(client)
 
 
 # ---- the route table -----------------------------------------------------------------------------------------------
@@ -623,3 +603,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/database/{name}/logs", logs)
     app.router.add_get("/v1/database/{name}/schema", schema)
     app.router.add_get("/v1/database/{name}/unstable/timestamp", timestamp)
+    app.router.add_get("/v1/database/{name}/unstable/stats", stats)

@@ -101,6 +101,11 @@ class SubscriptionManager:
         """Distinct queries (after deduplication)."""
         return len(self._queries)
 
+    def counts(self) -> tuple[int, int]:
+        """(clients with at least one query set, query sets over all clients)."""
+        with self.lock:
+            return len(self._clients), sum(len(sets) for sets in self._clients.values())
+
     def subscriptions(self, client_id: ClientId) -> dict[int, list[str]]:
         """The query sets of a client: id -> the SQL of each query."""
         with self.lock:

@@ -12,7 +12,7 @@ import click
 from spacetimedb.cli.errors import CliError
 
 if TYPE_CHECKING:
-    from spacetimedb.server.app import Server
+    from spacetimedb.server.app import Server, ServerOptions
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:3000"
 DEFAULT_SERVER_URL = "http://127.0.0.1:3000"  # the `local` server every fresh config points at
@@ -49,28 +49,94 @@ def parse_listen_addr(ctx: click.Context, param: click.Parameter, value: str) ->
     help="Where databases live. Default: $XDG_DATA_HOME/spacetime/data (~/.local/share/spacetime/data).",
 )
 @click.option("--in-memory", is_flag=True, help="Keep everything in memory: nothing survives a restart.")
-def start(listen_addr: tuple[str, int], data_dir: Path | None, in_memory: bool) -> None:
+@click.option(
+    "--reducer-budget",
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time a reducer, a module's top-level code or a query may run before it is interrupted.",
+)
+@click.option(
+    "--hard-grace",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Past budget + grace, the database's worker process is killed (and restarts on next use).",
+)
+@click.option(
+    "--module-memory",
+    default="2GiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Address-space limit of each database's worker process (0: none).",
+)
+@click.option(
+    "--module-max-files", type=click.IntRange(min=32), default=256, show_default=True, metavar="N",
+    help="Open-file limit of each database's worker process.",
+)
+@click.option(
+    "--publishers",
+    default=None,
+    metavar="IDENTITY,...",
+    help="Only these identities may create databases (default: anyone, as on SpacetimeDB).",
+)
+@click.option(
+    "--unsafe-modules",
+    is_flag=True,
+    help="Start on a non-loopback address even where the kernel cannot isolate modules (no Landlock or seccomp).",
+)
+def start(
+    listen_addr: tuple[str, int],
+    data_dir: Path | None,
+    in_memory: bool,
+    reducer_budget: float,
+    hard_grace: float,
+    module_memory: str,
+    module_max_files: int,
+    publishers: str | None,
+    unsafe_modules: bool,
+) -> None:
     """Run a local server in the foreground; stop it with Ctrl-C (or SIGTERM).
 
-    It prints `listening on http://HOST:PORT` once it accepts connections.
+    It prints `listening on http://HOST:PORT` once it accepts connections, then how modules are isolated: each
+    database runs in its own sandboxed worker process.
     """
+    from spacetimedb.server.app import server_options
+    from spacetimedb.server.isolation import parse_size
+
     if in_memory and data_dir is not None:
         raise click.UsageError("--in-memory and --data-dir exclude each other")
     directory = None if in_memory else (data_dir or default_data_dir()).expanduser().absolute()
     host, port = listen_addr
-    _run_server(directory, host, port)
+    try:
+        options = server_options(
+            reducer_budget=reducer_budget,
+            hard_grace=hard_grace,
+            module_memory=parse_size(module_memory),
+            module_max_files=module_max_files,
+            publishers=publishers,
+            unsafe_modules=unsafe_modules,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _run_server(directory, host, port, options)
     click.echo("server stopped", err=True)
 
 
-def _run_server(directory: Path | None, host: str, port: int) -> None:
+def _run_server(directory: Path | None, host: str, port: int, options: ServerOptions) -> None:
     import logging
 
     from spacetimedb.durability import DatabaseLockedError
     from spacetimedb.server.app import run
+    from spacetimedb.server.isolation import IsolationRefused
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run(directory, host, port, on_ready=_announce)
+        run(directory, host, port, options, on_ready=_announce)
+    except IsolationRefused as refused:
+        raise CliError(str(refused)) from None
     except DatabaseLockedError as locked:
         holder = f"pid {locked.holder_pid}" if locked.holder_pid is not None else "another process"
         raise CliError(
@@ -98,5 +164,9 @@ def _announce(server: Server) -> None:
     click.echo(f"data in {where}")
     if url != DEFAULT_SERVER_URL:
         click.echo(f"other commands reach it with `-s {url}`")
+    if server.isolation is not None:
+        click.echo(server.isolation.summary)
+        if server.isolation.warning:
+            click.secho(server.isolation.warning, err=True, fg="red", bold=True)
     click.echo("press Ctrl-C to stop")
     click.get_text_stream("stdout").flush()

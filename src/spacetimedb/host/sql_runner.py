@@ -1,18 +1,16 @@
-"""SQL for the server: one-off queries and the ``/sql`` route.
+"""SQL inside a worker: one-off queries and the ``/sql`` route, run on the host thread.
 
-Reads run on the calling (worker) thread under the reader lock. Statements that write (DML, ``SET``) run on the
-database's host thread like a reducer, so they are logged, broadcast to subscribers and ordered with every other
-transaction.
+Reads run under the reader lock. Statements that write (DML, ``SET``) run as a transaction of the host, so they
+are logged, broadcast to subscribers and ordered with every other transaction.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from typing import Any
 
 from spacetimedb.datastore import MutTx
-from spacetimedb.host.module_host import COMMITTED, CallOutcome, ModuleHost
+from spacetimedb.protocol.messages import COMMITTED
 from spacetimedb.sats import Identity, codec
 from spacetimedb.sql import (
     SelectPlan,
@@ -25,6 +23,8 @@ from spacetimedb.sql import (
 from spacetimedb.sql.execute import StatementResult
 from spacetimedb.sql.run import is_read_only, result_json
 from spacetimedb.subscription import TableRows
+
+from .module_host import ModuleHost
 
 
 def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool) -> list[TableRows]:
@@ -49,7 +49,8 @@ def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool)
 def run_sql(
     host: ModuleHost, text: str, caller: Identity, is_owner: bool
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """Run a ``;``-separated script; returns the ``/sql`` JSON and the offset of the last write (if any).
+    """Run a ``;``-separated script (on the host thread); returns the ``/sql`` JSON and the offset of the last
+    write (if any).
 
     Statements run in order, each in its own transaction; the first failure raises ``SqlError`` (statements
     before it stay committed, as in SpacetimeDB)."""
@@ -76,9 +77,7 @@ def _write(
     def work(tx: MutTx) -> StatementResult:
         return execute(compile_statement(statement, tx, caller, is_owner), tx)
 
-    future: Future[CallOutcome] = Future()
-    host.run_in_transaction(work, future.set_result)
-    outcome = future.result()
+    outcome = host.transact(work)
     if outcome.status != COMMITTED:
         raise SqlError(outcome.message or "the statement failed")
     return outcome.value, outcome.offset

@@ -1,0 +1,43 @@
+"""The HostController: the supervisor, in the server process, of every database's worker process.
+
+Owns: spawning workers (fresh, through exec, never forked from the server), their channels and requests, the
+hard deadline (killing a worker whose module code or query overruns budget + grace), what happens when a worker
+dies (its clients closed with the reason, a relaunch from disk on next access, "failed" after repeated failed
+launches), publishing through a throw-away validation worker, deleting, and each running database's durable
+offset and client routing. It never imports, compiles or runs module code.
+May import: ``spacetimedb.sats``, ``spacetimedb.protocol`` and the shared modules (``module_log``).
+"""
+
+from .durable import DurabilityLost, DurableOffset
+from .process import RequestFailed, SandboxSettings, WorkerGone, WorkerProcess, describe_exit
+from .running import ClientSink, RunningDatabase
+from .supervisor import (
+    DatabaseFailedError,
+    DatabaseNotFoundError,
+    DatabaseUnavailableError,
+    HostController,
+    MigrationRefusedError,
+    PublishError,
+    PublishResult,
+    WorkerSettings,
+)
+
+__all__ = [
+    "ClientSink",
+    "DatabaseFailedError",
+    "DatabaseNotFoundError",
+    "DatabaseUnavailableError",
+    "DurabilityLost",
+    "DurableOffset",
+    "HostController",
+    "MigrationRefusedError",
+    "PublishError",
+    "PublishResult",
+    "RequestFailed",
+    "RunningDatabase",
+    "SandboxSettings",
+    "WorkerGone",
+    "WorkerProcess",
+    "WorkerSettings",
+    "describe_exit",
+]

@@ -1,0 +1,183 @@
+"""A database whose worker is up: the server's side of it (its clients, durable offset, requests, log followers).
+
+Deliveries from the worker go to the client they name, among this database's own clients only, so a worker can
+reach no other database's clients whatever it sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from spacetimedb.protocol import seam
+from spacetimedb.sats import ConnectionId, Identity
+
+from .durable import DurableOffset
+from .process import WorkerGone, WorkerProcess
+
+_client_ids = itertools.count(1)
+
+
+class ClientSink(Protocol):
+    """A client connection of the server, as a worker's messages reach it (event loop only)."""
+
+    def deliver(self, offset: int | None, payload: bytes) -> None: ...
+    def frames_done(self, count: int) -> None: ...
+    def close(self, code: int, reason: str) -> None: ...
+    def durable_advanced(self) -> None: ...
+
+
+LogFollower = Callable[[str], None]
+
+
+class RunningDatabase:
+    def __init__(self, identity: Identity, worker: WorkerProcess, ready: seam.Ready) -> None:
+        self.identity = identity
+        self.worker = worker
+        self.owner = ready.owner
+        self.program_hash = ready.program_hash
+        self.clients: dict[int, ClientSink] = {}
+        self.durable = DurableOffset(ready.durable_offset, self._durable_advanced)
+        self._accepting: dict[int, asyncio.Future[str | None]] = {}
+        self._log_followers: list[LogFollower] = []
+        self._confirmed_waiting: set[ClientSink] = set()
+        self.death_reason: str | None = None
+        worker.handler = self._on_message
+        worker.on_death(self._on_death)
+
+    @property
+    def alive(self) -> bool:
+        return self.worker.alive
+
+    # -- clients ------------------------------------------------------------------------------------------------------
+
+    async def connect(
+        self, sink: ClientSink, identity: Identity, connection_id: ConnectionId, protocol: int
+    ) -> tuple[int, str | None]:
+        """Attach a client; returns its id and the module's refusal (None: accepted)."""
+        client = next(_client_ids)
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._accepting[client] = future
+        self.clients[client] = sink
+        try:
+            self.worker.send(seam.ConnectClient(client, identity, connection_id, protocol))
+            refusal = await future
+        except BaseException:
+            self.clients.pop(client, None)
+            raise
+        finally:
+            self._accepting.pop(client, None)
+        if refusal is not None:
+            self.clients.pop(client, None)
+        return client, refusal
+
+    def frame(self, client: int, data: bytes) -> None:
+        self.worker.send(seam.ClientFrame(client, data))
+
+    def disconnect(self, client: int) -> None:
+        sink = self.clients.pop(client, None)
+        if sink is not None:
+            self._confirmed_waiting.discard(sink)
+            if self.worker.alive:
+                try:
+                    self.worker.send(seam.DisconnectClient(client))
+                except WorkerGone:
+                    pass
+
+    def wait_for_durable(self, sink: ClientSink) -> None:
+        """``sink`` holds messages until a later durable offset: wake it when one arrives."""
+        self._confirmed_waiting.add(sink)
+
+    def _durable_advanced(self, offset: int) -> None:
+        waiting, self._confirmed_waiting = self._confirmed_waiting, set()
+        for sink in waiting:
+            sink.durable_advanced()
+
+    # -- requests -----------------------------------------------------------------------------------------------------
+
+    async def call(self, reducer: str, args_json: str, caller: Identity) -> seam.CallDone:
+        return await self.worker.request(
+            lambda r: seam.CallReducerHttp(r, reducer, args_json, caller), seam.CallDone
+        )
+
+    async def sql(self, text: str, caller: Identity) -> seam.SqlDone:
+        return await self.worker.request(lambda r: seam.RunSql(r, text, caller), seam.SqlDone)
+
+    async def schema(self) -> str:
+        answer = await self.worker.request(seam.GetSchema, seam.SchemaAnswer)
+        return answer.raw_v9_json
+
+    async def program(self) -> bytes:
+        answer = await self.worker.request(seam.GetProgram, seam.ProgramAnswer)
+        return answer.program
+
+    async def update(self, program: bytes) -> seam.UpdateDone:
+        return await self.worker.request(lambda r: seam.UpdateModule(r, program), seam.UpdateDone)
+
+    async def tail_log(self, lines: int | None) -> list[str]:
+        answer = await self.worker.request(lambda r: seam.TailLog(r, lines), seam.LogAnswer)
+        return list(answer.lines)
+
+    async def stats(self) -> seam.DatabaseStats:
+        answer = await self.worker.request(seam.GetStats, seam.StatsAnswer)
+        return answer.stats
+
+    def follow_log(self, follower: LogFollower) -> None:
+        self._log_followers.append(follower)
+        if len(self._log_followers) == 1:
+            self.worker.send(seam.FollowLog(True))
+
+    def unfollow_log(self, follower: LogFollower) -> None:
+        if follower in self._log_followers:
+            self._log_followers.remove(follower)
+            if not self._log_followers and self.worker.alive:
+                try:
+                    self.worker.send(seam.FollowLog(False))
+                except WorkerGone:
+                    pass
+
+    # -- the worker's messages ------------------------------------------------------------------------------------------
+
+    def _on_message(self, message: Any) -> None:
+        match message:
+            case seam.Deliveries():
+                clients = self.clients
+                for item in message.items:
+                    sink = clients.get(item.client)
+                    if sink is not None:
+                        sink.deliver(item.offset, item.payload)
+                for done in message.frames_done:
+                    sink = clients.get(done.client)
+                    if sink is not None:
+                        sink.frames_done(done.count)
+            case seam.Durable():
+                self.durable.advance(message.offset)
+            case seam.CloseClient():
+                sink = self.clients.get(message.client)
+                if sink is not None:
+                    sink.close(message.code, message.reason)
+            case seam.ClientAccepted():
+                future = self._accepting.get(message.client)
+                if future is not None and not future.done():
+                    future.set_result(message.refusal)
+            case seam.LogLines():
+                for follower in list(self._log_followers):
+                    for line in message.lines:
+                        follower(line)
+            case _:
+                raise seam.SeamViolation(f"unexpected {type(message).__name__} from a running database")
+
+    def _on_death(self, reason: str) -> None:
+        self.death_reason = reason
+        self.durable.fail(reason)
+        for future in self._accepting.values():
+            if not future.done():
+                future.set_exception(WorkerGone(reason))
+        clients, self.clients = self.clients, {}
+        for sink in clients.values():
+            sink.close(1011, f"the database stopped: {reason}"[:120])
+        for follower in list(self._log_followers):
+            follower("")  # an empty line ends a follower's stream
+        self._log_followers.clear()

@@ -1,0 +1,415 @@
+"""The HostController: which databases run, in which worker process, and what happens when one fails.
+
+Every access goes through ``get_or_launch``, which spawns the database's worker on first use (concurrent callers
+share one launch). A worker that dies for any reason takes only its own database down: its clients are closed
+with the reason, requests in flight fail with it, and the next access launches a fresh worker that replays the
+database from disk. A database whose worker fails ``failed_after`` launches in a row is marked failed (with the
+reason, also written to its module log) until its owner republishes it.
+
+The supervisor reads every worker's deadline slot ten times a second and kills a worker still running module
+code (a reducer, its top-level code, a scheduled reducer) or a query past budget + grace.
+
+Publishing never runs module code here: a throw-away worker validates the program (and plans the migration from
+the current one), then the database's own worker creates the database or applies the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spacetimedb.module_log import ModuleLog, read_log_dir
+from spacetimedb.protocol import seam
+from spacetimedb.sats import Identity
+
+from .process import SandboxSettings, WorkerGone, WorkerProcess
+from .running import RunningDatabase
+
+log = logging.getLogger(__name__)
+
+DEADLINE_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How databases run (``spacetime start`` options)."""
+
+    reducer_budget_seconds: float = 5.0
+    hard_grace_seconds: float = 2.0
+    snapshot_interval: int = 1_000_000
+    max_segment_size: int = 1 << 30
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    launch_timeout_seconds: float = 300.0
+    failed_after: int = 3  # consecutive failed launches before a database is marked failed
+
+    def host_settings(self) -> seam.HostSettings:
+        return seam.HostSettings(
+            int(self.reducer_budget_seconds * 1e6),
+            int(self.hard_grace_seconds * 1e6),
+            self.snapshot_interval,
+            self.max_segment_size,
+        )
+
+
+class DatabaseNotFoundError(LookupError):
+    def __init__(self, identity: Identity, detail: str | None = None) -> None:
+        super().__init__(detail or f"no such database: {identity.to_hex()}")
+        self.identity = identity
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot serve now (its worker failed to start or died); ``str()`` says why."""
+
+
+class DatabaseFailedError(DatabaseUnavailableError):
+    """The database failed to start ``failed_after`` times in a row; only a republish clears that."""
+
+
+class PublishError(Exception):
+    """The program could not be published; ``str()`` says why."""
+
+
+class MigrationRefusedError(PublishError):
+    def __init__(self, migration: seam.MigrationSummary) -> None:
+        super().__init__(
+            "the update needs a manual migration:\n" + "\n".join(f"- {c}" for c in migration.incompatible)
+        )
+        self.migration = migration
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    op: str  # "created" | "updated" | "unchanged"
+    program_hash: bytes
+    migration: seam.MigrationSummary | None = None
+
+
+class _LaunchFailed(Exception):
+    pass
+
+
+class HostController:
+    """Owns every database's worker. ``data_dir=None`` keeps databases in memory (lost when their worker
+    stops)."""
+
+    def __init__(self, data_dir: Path | str | None, settings: WorkerSettings | None = None) -> None:
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.settings = settings or WorkerSettings()
+        self._running: dict[Identity, RunningDatabase] = {}
+        self._locks: dict[Identity, asyncio.Lock] = {}
+        self._workers: set[WorkerProcess] = set()
+        self._launch_failures: dict[Identity, int] = {}
+        self._failed: dict[Identity, str] = {}
+        self._memory: set[Identity] = set()
+        self._monitor: asyncio.Task[None] | None = None
+        self._stopping = False
+        if self.data_dir is not None:
+            databases = self.data_dir / "databases"
+            databases.mkdir(parents=True, exist_ok=True)
+            for leftover in databases.glob(".deleting-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    async def start(self) -> None:
+        self._monitor = asyncio.ensure_future(self._watch_deadlines())
+
+    # -- what exists -------------------------------------------------------------------------------------------------
+
+    def database_dir(self, identity: Identity) -> Path:
+        if self.data_dir is None:
+            raise RuntimeError("an in-memory controller has no database directories")
+        return self.data_dir / "databases" / identity.to_hex()
+
+    def exists(self, identity: Identity) -> bool:
+        if self.data_dir is None:
+            return identity in self._memory
+        return (self.database_dir(identity) / "clog").is_dir()
+
+    def running(self, identity: Identity) -> RunningDatabase | None:
+        running = self._running.get(identity)
+        return running if running is not None and running.alive else None
+
+    def failure(self, identity: Identity) -> str | None:
+        return self._failed.get(identity)
+
+    def _lock(self, identity: Identity) -> asyncio.Lock:
+        lock = self._locks.get(identity)
+        if lock is None:
+            lock = self._locks[identity] = asyncio.Lock()
+        return lock
+
+    # -- launching ---------------------------------------------------------------------------------------------------
+
+    async def get_or_launch(self, identity: Identity) -> RunningDatabase:
+        running = self.running(identity)
+        if running is not None:
+            return running
+        async with self._lock(identity):
+            running = self.running(identity)
+            if running is not None:
+                return running
+            return await self._open(identity)
+
+    async def _open(self, identity: Identity, replacement: bytes | None = None) -> RunningDatabase:
+        if not self.exists(identity):
+            raise DatabaseNotFoundError(identity)
+        failed = self._failed.get(identity)
+        if failed is not None and replacement is None:
+            raise DatabaseFailedError(f"database failed to start: {failed}; republish to fix")
+        if self.data_dir is None:
+            raise DatabaseNotFoundError(identity)  # an in-memory database whose worker is gone is gone
+        first = seam.OpenDatabase(identity, self.settings.host_settings(), replacement)
+        try:
+            running = await self._launch(identity, first, self.database_dir(identity))
+        except _LaunchFailed as exc:
+            self._launch_failed(identity, str(exc))
+            raise DatabaseUnavailableError(f"the database failed to start: {exc}") from None
+        self._launch_failures.pop(identity, None)
+        self._failed.pop(identity, None)
+        return running
+
+    async def _launch(self, identity: Identity, first: Any, directory: Path | None) -> RunningDatabase:
+        worker = await self._spawn(identity.to_hex()[:16], directory)
+        answer = await self._first_answer(worker, first)
+        if isinstance(answer, seam.LaunchFailed):
+            await worker.stop(5)
+            raise _LaunchFailed(answer.reason)
+        if not isinstance(answer, seam.Ready):
+            worker.kill(f"it answered a launch with {type(answer).__name__}")
+            raise _LaunchFailed(worker.death_reason())
+        running = RunningDatabase(identity, worker, answer)
+        self._running[identity] = running
+        worker.on_death(lambda reason: self._worker_died(identity, running, reason))
+        return running
+
+    async def _spawn(self, label: str, directory: Path | None) -> WorkerProcess:
+        if self._stopping:
+            raise DatabaseUnavailableError("the server is shutting down")
+        worker = WorkerProcess(label, directory, self.settings.sandbox)
+        await worker.spawn()
+        self._workers.add(worker)
+        worker.on_death(lambda _: self._workers.discard(worker))
+        return worker
+
+    async def _first_answer(self, worker: WorkerProcess, first: Any) -> Any:
+        """Send the worker its first message and wait for its answer (its death is a failed launch)."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def take(message: Any) -> None:
+            if answer.done():
+                raise seam.SeamViolation(f"unexpected {type(message).__name__} during launch")
+            answer.set_result(message)
+
+        def died(reason: str) -> None:
+            if not answer.done():
+                answer.set_exception(_LaunchFailed(f"its worker stopped while starting: {reason}"))
+
+        worker.handler = take
+        worker.on_death(died)
+        try:
+            worker.send(first)
+            return await asyncio.wait_for(answer, self.settings.launch_timeout_seconds)
+        except TimeoutError:
+            worker.kill(f"it did not start within {self.settings.launch_timeout_seconds:g}s")
+            raise _LaunchFailed(worker.death_reason()) from None
+        except WorkerGone as exc:
+            raise _LaunchFailed(f"its worker stopped while starting: {exc}") from None
+
+    def _launch_failed(self, identity: Identity, reason: str) -> None:
+        count = self._launch_failures.get(identity, 0) + 1
+        self._launch_failures[identity] = count
+        failed = count >= self.settings.failed_after
+        if failed:
+            self._failed[identity] = reason
+        log.warning("database %s failed to start (%d in a row): %s", identity.to_hex(), count, reason)
+        self._write_module_log(
+            identity,
+            "Panic" if failed else "Error",
+            f"the database failed to start: {reason}"
+            + ("; it is marked failed until its module is republished" if failed else ""),
+        )
+
+    def _worker_died(self, identity: Identity, running: RunningDatabase, reason: str) -> None:
+        if self._running.get(identity) is running:
+            del self._running[identity]
+        if running.worker.returncode == 0 and running.worker.kill_reason is None:
+            return  # a clean stop
+        log.warning("the worker of database %s stopped: %s", identity.to_hex(), reason)
+        if self.data_dir is None:
+            self._memory.discard(identity)
+        self._write_module_log(identity, "Panic", f"the database's worker stopped: {reason}")
+
+    def _write_module_log(self, identity: Identity, level: str, message: str) -> None:
+        """A record in the database's module log, written here because its worker is not running."""
+        if self.data_dir is None:
+            return
+        directory = self.database_dir(identity) / "module_logs"
+        if not directory.parent.is_dir():
+            return
+        try:
+            module_log = ModuleLog(directory)
+            try:
+                module_log.system(level, message)
+            finally:
+                module_log.close()
+        except OSError:
+            log.exception("could not write to the module log of %s", identity.to_hex())
+
+    def read_log(self, identity: Identity, lines: int | None) -> list[str]:
+        """The module log of a database that is not running, read from disk."""
+        if self.data_dir is None:
+            return []
+        return read_log_dir(self.database_dir(identity) / "module_logs", lines)
+
+    # -- the hard deadline -------------------------------------------------------------------------------------------
+
+    async def _watch_deadlines(self) -> None:
+        settings = self.settings
+        limit = settings.reducer_budget_seconds + settings.hard_grace_seconds
+        while True:
+            await asyncio.sleep(DEADLINE_POLL_SECONDS)
+            now = time.monotonic_ns()
+            for worker in list(self._workers):
+                slot = worker.deadline
+                what = slot.overdue(now) if slot is not None and worker.alive else None
+                if what is not None:
+                    worker.kill(
+                        f"`{what}` was still running {limit:g}s after it started (time budget "
+                        f"{settings.reducer_budget_seconds:g}s + {settings.hard_grace_seconds:g}s grace), so its "
+                        "worker was stopped; the database restarts on its next use"
+                    )
+
+    # -- publishing --------------------------------------------------------------------------------------------------
+
+    async def validate(self, program: bytes, current: bytes | None = None) -> seam.Validated:
+        """Load ``program`` (and ``current``, planning the migration from it) in a throw-away worker."""
+        worker = await self._spawn("validation", None)
+        try:
+            answer = await self._first_answer(
+                worker, seam.ValidateProgram(program, current, self.settings.host_settings())
+            )
+        except _LaunchFailed as exc:
+            raise PublishError(f"the module could not be loaded: {exc}") from None
+        finally:
+            await worker.stop(5)
+        if isinstance(answer, seam.LaunchFailed):
+            raise PublishError(answer.reason)
+        if not isinstance(answer, seam.Validated):
+            raise PublishError(f"the validation answered {type(answer).__name__}")
+        return answer
+
+    async def publish(
+        self, identity: Identity, owner: Identity, program: bytes, *, clear: bool = False
+    ) -> PublishResult:
+        """Create the database with this program (running ``init``), or update its module.
+
+        An update migrates the schema where that is safe; otherwise ``MigrationRefusedError`` (with the plan)
+        and nothing changes — unless ``clear``, which deletes the data and publishes afresh."""
+        async with self._lock(identity):
+            if clear and self.exists(identity):
+                await self._delete_locked(identity)
+            if not self.exists(identity):
+                validated = await self.validate(program)
+                await self._create(identity, owner, program)
+                return PublishResult("created", validated.program_hash)
+            if identity in self._failed:
+                return await self._republish_failed(identity, program)
+            running = self.running(identity) or await self._open(identity)
+            validated = await self.validate(program, await running.program())
+            if validated.program_hash == running.program_hash:
+                return PublishResult("unchanged", validated.program_hash)
+            if validated.migration is not None and not validated.migration.automatic:
+                raise MigrationRefusedError(validated.migration)
+            done = await running.update(program)
+            if done.error is not None:
+                if done.migration is not None and not done.migration.automatic:
+                    raise MigrationRefusedError(done.migration)
+                raise PublishError(done.error)
+            running.program_hash = done.program_hash
+            return PublishResult("updated", done.program_hash, done.migration)
+
+    async def _republish_failed(self, identity: Identity, program: bytes) -> PublishResult:
+        """A database that fails to start: migrate to ``program`` before its stored module runs any code."""
+        validated = await self.validate(program)
+        try:
+            await self._open(identity, replacement=program)
+        except DatabaseUnavailableError as exc:
+            raise PublishError(str(exc)) from None
+        return PublishResult("updated", validated.program_hash)
+
+    async def _create(self, identity: Identity, owner: Identity, program: bytes) -> None:
+        directory = None
+        if self.data_dir is not None:
+            directory = self.database_dir(identity)
+            await asyncio.to_thread(_fresh_directory, directory)
+        self._failed.pop(identity, None)
+        self._launch_failures.pop(identity, None)
+        first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
+        try:
+            await self._launch(identity, first, directory)
+        except _LaunchFailed as exc:
+            if directory is not None:
+                await asyncio.to_thread(shutil.rmtree, directory, True)
+            raise PublishError(str(exc)) from None
+        if directory is None:
+            self._memory.add(identity)
+
+    async def pre_publish(self, identity: Identity, program: bytes) -> seam.Validated | None:
+        """The program's hash and the migration an update would apply (None when the database does not exist
+        yet)."""
+        if not self.exists(identity):
+            return None
+        running = await self.get_or_launch(identity)
+        return await self.validate(program, await running.program())
+
+    # -- deleting and stopping ---------------------------------------------------------------------------------------
+
+    async def delete(self, identity: Identity) -> bool:
+        """Stop the database's worker and delete its files; False if there was no such database."""
+        async with self._lock(identity):
+            if not self.exists(identity):
+                return False
+            await self._delete_locked(identity)
+            return True
+
+    async def _delete_locked(self, identity: Identity) -> None:
+        running = self._running.pop(identity, None)
+        if running is not None:
+            for sink in list(running.clients.values()):
+                sink.close(1011, "the database was deleted")
+            await running.worker.stop()
+        self._failed.pop(identity, None)
+        self._launch_failures.pop(identity, None)
+        if self.data_dir is None:
+            self._memory.discard(identity)
+            return
+        path = self.database_dir(identity)
+        doomed = path.with_name(f".deleting-{path.name}-{uuid.uuid4().hex[:8]}")
+        path.rename(doomed)  # atomically gone from the database list, even if the removal is interrupted
+        await asyncio.to_thread(shutil.rmtree, doomed, True)
+
+    async def shutdown(self) -> None:
+        """Ask every worker to finish its queued work and stop; kill those that do not."""
+        self._stopping = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        await asyncio.gather(*(worker.stop() for worker in list(self._workers)), return_exceptions=True)
+        self._running.clear()
+
+    def running_databases(self) -> list[RunningDatabase]:
+        return [r for r in self._running.values() if r.alive]
+
+
+def _fresh_directory(path: Path) -> None:
+    """An empty directory at ``path`` (leftovers of a creation that was cut short are removed)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)

@@ -1,0 +1,97 @@
+"""The worker's end of its channel to the server: a connected stream socket inherited at spawn.
+
+Reading happens on the worker's main thread; any thread may send (a lock keeps messages whole). ``Outbox``
+collects what the host thread produces during a batch of jobs and sends it in one write when the batch ends,
+with consecutive client deliveries merged into one ``Deliveries`` message.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+from spacetimedb.protocol.seam import (
+    ClientCount,
+    Deliveries,
+    Delivery,
+    encode_to_server,
+    to_worker_reader,
+)
+
+_RECEIVE_BYTES = 1 << 20
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._reader = to_worker_reader()
+        self._send_lock = threading.Lock()
+        self.closed = False
+
+    def receive(self) -> list[Any] | None:
+        """The next messages from the server (blocking); None once the server has closed the channel.
+        Raises ``SeamViolation`` on anything that is not a valid message."""
+        while True:
+            try:
+                data = self._sock.recv(_RECEIVE_BYTES)
+            except ConnectionError:
+                data = b""
+            if not data:
+                self.closed = True
+                return None
+            messages = self._reader.feed(data)
+            if messages:
+                return messages
+
+    def send(self, *messages: Any) -> None:
+        self.send_encoded(b"".join(encode_to_server(m) for m in messages))
+
+    def send_encoded(self, data: bytes) -> None:
+        if not data or self.closed:
+            return
+        with self._send_lock:
+            try:
+                self._sock.sendall(data)
+            except OSError:  # the server is gone; the main thread sees the end of the channel and exits
+                self.closed = True
+
+
+class Outbox:
+    """Messages for the server, sent together at the end of a batch (``flush``). Thread-safe."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._messages: list[Any] = []
+        self._items: list[Delivery] = []
+        self._frames_done: dict[int, int] = {}
+
+    def deliver(self, client: int, offset: int | None, payload: bytes) -> None:
+        """An encoded protocol message for a client; ``offset`` is the transaction it reflects, if any."""
+        with self._lock:
+            self._items.append(Delivery(client, offset if offset is not None and offset >= 0 else None, payload))
+
+    def frame_done(self, client: int) -> None:
+        with self._lock:
+            self._frames_done[client] = self._frames_done.get(client, 0) + 1
+
+    def send(self, message: Any) -> None:
+        """Queue any other message, after the deliveries queued before it."""
+        with self._lock:
+            self._close_deliveries()
+            self._messages.append(message)
+
+    def _close_deliveries(self) -> None:
+        if self._items or self._frames_done:
+            done = tuple(ClientCount(client, count) for client, count in self._frames_done.items())
+            self._messages.append(Deliveries(tuple(self._items), done))
+            self._items = []
+            self._frames_done = {}
+
+    def flush(self) -> None:
+        with self._lock:
+            self._close_deliveries()
+            messages, self._messages = self._messages, []
+        if messages:
+            self._channel.send(*messages)

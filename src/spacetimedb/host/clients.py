@@ -1,0 +1,306 @@
+"""The clients of a database, inside its worker: their protocol, their requests, what they are sent.
+
+The server process only moves bytes: it forwards each WebSocket frame of a client as it came, and sends out the
+encoded messages the worker delivers. Here each frame is decoded into typed messages and dispatched with one
+``match``; every request runs on the host thread in arrival order (so a client's disconnect always comes after
+its subscriptions, and leaves none behind). Each result is encoded in the client's protocol and delivered with
+the offset of the transaction it reflects, so that the server can hold it back until that offset is durable.
+The HTTP API's requests (reducer calls, SQL, schema, logs) are served here too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from spacetimedb import protocol
+from spacetimedb.module import NoSuchReducerError, ReducerArgsError
+from spacetimedb.protocol import messages as msg
+from spacetimedb.protocol import seam, v1json, v2
+from spacetimedb.protocol.messages import COMMITTED, FAILED, LEGACY_QUERY_SET, OUT_OF_BUDGET, Caller
+from spacetimedb.protocol.seam import DeadlineSlot
+from spacetimedb.sats import ConnectionId, DecodeError, Identity
+from spacetimedb.sql import SqlError
+from spacetimedb.subscription import SubscriptionError
+
+from .channel import Outbox
+from .database import Database
+from .module_host import CallOutcome, TransactionEvent
+from .sql_runner import one_off_rows, run_sql
+
+_PROTOCOLS = {
+    seam.CLIENT_PROTOCOL_V1_JSON: v1json.PROTOCOL_V1_JSON,
+    seam.CLIENT_PROTOCOL_V2: v2.PROTOCOL_V2,
+    seam.CLIENT_PROTOCOL_V3: v2.PROTOCOL_V3,
+}
+_CALL_STATUS = {
+    COMMITTED: seam.CALL_COMMITTED,
+    FAILED: seam.CALL_FAILED,
+    OUT_OF_BUDGET: seam.CALL_OUT_OF_BUDGET,
+}
+_CLOSE_INVALID = 1011
+
+
+@dataclass(slots=True)
+class Client:
+    client: int  # the server's id of the connection
+    protocol: str
+    encoder: msg.ServerEncoder
+    caller: Caller
+    is_owner: bool
+
+    @property
+    def identity(self) -> Identity:
+        return self.caller.identity
+
+    @property
+    def connection_id(self) -> ConnectionId:
+        return self.caller.connection_id
+
+
+class ClientHub:
+    """Serves the server's requests for one database; every method runs on the host thread."""
+
+    def __init__(self, database: Database, outbox: Outbox, deadline: DeadlineSlot | None = None) -> None:
+        self.database = database
+        self.host = database.host
+        self.outbox = outbox
+        self.clients: dict[int, Client] = {}
+        self._deadline = deadline
+        self._follow_logs = False
+        self.host.add_transaction_listener(self._on_transaction)
+        database.module_log.follow(self._log_line)
+
+    # -- connections -----------------------------------------------------------------------------------------------
+
+    def connect(self, request: seam.ConnectClient) -> None:
+        protocol_name = _PROTOCOLS.get(request.protocol)
+        if protocol_name is None:
+            self.outbox.send(seam.ClientAccepted(request.client, f"unknown protocol {request.protocol}"))
+            return
+        caller = Caller(request.identity, request.connection_id)
+        outcome = self.host.connect_now(request.identity, request.connection_id)
+        if not outcome.ok:
+            self.outbox.send(seam.ClientAccepted(request.client, outcome.message or outcome.status))
+            return
+        self.clients[request.client] = Client(
+            request.client,
+            protocol_name,
+            protocol.encoder_for(protocol_name),
+            caller,
+            request.identity == self.host.owner_identity,
+        )
+        self.outbox.send(seam.ClientAccepted(request.client, None))
+
+    def disconnect(self, request: seam.DisconnectClient) -> None:
+        client = self.clients.pop(request.client, None)
+        if client is None:
+            return
+        self.host.subscriptions.remove_client(client.client)
+        self.host.disconnect_now(client.identity, client.connection_id)
+
+    # -- a client's frames -----------------------------------------------------------------------------------------
+
+    def frame(self, request: seam.ClientFrame) -> None:
+        client = self.clients.get(request.client)
+        if client is None:
+            return  # it disconnected while the frame was queued
+        try:
+            try:
+                decoded = protocol.decode_frame(client.protocol, request.data)
+            except DecodeError as exc:
+                self._close(client, _CLOSE_INVALID, f"invalid message: {exc}")
+                return
+            for message in decoded:
+                self._dispatch(client, message)
+        finally:
+            self.outbox.frame_done(request.client)
+
+    def _dispatch(self, client: Client, message: msg.ClientMessage) -> None:
+        match message:
+            case msg.CallReducer():
+                self._call_reducer(client, message)
+            case msg.Subscribe():
+                self._subscribe(client, message)
+            case msg.Unsubscribe():
+                self._unsubscribe(client, message)
+            case msg.OneOffQuery():
+                self._one_off(client, message)
+            case msg.CallProcedure():
+                payload = client.encoder.procedure_error(
+                    message.request_id, "procedures are not supported by this server"
+                )
+                self.outbox.deliver(client.client, None, payload)
+
+    def _close(self, client: Client, code: int, reason: str) -> None:
+        self.outbox.send(seam.CloseClient(client.client, code, reason[:120]))
+
+    def _call_reducer(self, client: Client, call: msg.CallReducer) -> None:
+        outcome = self.host.run_reducer(
+            call.reducer, call.args, call.json_args, client.identity, client.connection_id, client.client
+        )
+        payload = client.encoder.reducer_result(call.request_id, call.reducer, call.args, outcome, client.caller)
+        self.outbox.deliver(client.client, outcome.offset if outcome.ok else None, payload)
+
+    def _subscribe(self, client: Client, request: msg.Subscribe) -> None:
+        manager = self.host.subscriptions
+        db = self.database.db
+        if request.replaces_legacy and LEGACY_QUERY_SET in manager.subscriptions(client.client):
+            manager.unsubscribe(client.client, LEGACY_QUERY_SET)
+        encoder = client.encoder
+        try:
+            with self._query_deadline("a subscription's initial rows"), db.read_tx() as tx:
+                tables = manager.subscribe(
+                    client.client, request.query_set_id, list(request.queries), client.identity, client.is_owner, tx
+                )
+        except SubscriptionError as exc:
+            payload = encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
+            self.outbox.deliver(client.client, None, payload)
+            return
+        payload = encoder.subscribe_applied(request.request_id, request.query_set_id, tables, request.multi)
+        self.outbox.deliver(client.client, db.next_offset - 1, payload)
+
+    def _unsubscribe(self, client: Client, request: msg.Unsubscribe) -> None:
+        manager = self.host.subscriptions
+        try:
+            with self._query_deadline("an unsubscribe"), self.database.db.read_tx() as tx:
+                tables = manager.unsubscribe(
+                    client.client, request.query_set_id, tx if request.send_dropped_rows else None
+                )
+        except SubscriptionError as exc:
+            payload = client.encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
+        else:
+            payload = client.encoder.unsubscribe_applied(request.request_id, request.query_set_id, tables)
+        self.outbox.deliver(client.client, None, payload)
+
+    def _one_off(self, client: Client, request: msg.OneOffQuery) -> None:
+        try:
+            with self._query_deadline("a one-off query"):
+                tables = one_off_rows(self.host, request.query, client.identity, client.is_owner)
+        except Exception as exc:
+            payload = client.encoder.one_off_result(request.request_id, None, str(exc))
+        else:
+            payload = client.encoder.one_off_result(request.request_id, tables, None)
+        self.outbox.deliver(client.client, None, payload)
+
+    @contextmanager
+    def _query_deadline(self, what: str) -> Iterator[None]:
+        """Past budget + grace, the supervisor stops a query the same way it stops a reducer."""
+        slot = self._deadline
+        if slot is None:
+            yield
+            return
+        options = self.host.options
+        slot.arm(options.reducer_budget_seconds + options.hard_grace_seconds, what)
+        try:
+            yield
+        finally:
+            slot.disarm()
+
+    # -- transactions ------------------------------------------------------------------------------------------------
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        clients = self.clients
+        deliver = self.outbox.deliver
+        for client_id, updates in event.updates.updates.items():
+            if client_id == event.caller_client:
+                continue  # the caller hears about its own transaction in its reducer result
+            client = clients.get(client_id)
+            if client is not None:
+                deliver(client_id, event.offset, client.encoder.transaction_update(updates))
+        for client_id, errors in event.updates.errors.items():
+            client = clients.get(client_id)
+            if client is not None:
+                for query_set_id, message in errors:
+                    deliver(client_id, event.offset, client.encoder.subscription_error(None, query_set_id, message))
+        if event.disconnect_all:
+            for client in clients.values():
+                self._close(client, 1012, "the module was updated; reconnect")
+
+    # -- the HTTP API ------------------------------------------------------------------------------------------------
+
+    def call_http(self, request: seam.CallReducerHttp) -> None:
+        """A reducer call through ``POST /call``: its own short-lived connection, as SpacetimeDB does it."""
+        started = time.perf_counter()
+        status, message = self._check_http_call(request)
+        if status is not None:
+            self.outbox.send(seam.CallDone(request.request, status, message, None, 0))
+            return
+        args = json.loads(request.args_json)
+        connection = ConnectionId.random()
+        connected = self.host.connect_now(request.caller, connection)
+        if not connected.ok:
+            message = connected.message or connected.status
+            self.outbox.send(seam.CallDone(request.request, seam.CALL_REFUSED, message, None, 0))
+            return
+        try:
+            outcome: CallOutcome = self.host.run_reducer(
+                request.reducer, args, True, request.caller, connection, None
+            )
+        finally:
+            self.host.disconnect_now(request.caller, connection)
+        status = _CALL_STATUS.get(outcome.status, seam.CALL_INTERNAL_ERROR)
+        micros = int((time.perf_counter() - started) * 1e6)
+        offset = outcome.offset if outcome.ok else None
+        self.outbox.send(seam.CallDone(request.request, status, outcome.message or "", offset, micros))
+
+    def _check_http_call(self, request: seam.CallReducerHttp) -> tuple[int | None, str]:
+        runtime = self.host.runtime
+        try:
+            definition = runtime.reducer(request.reducer)
+        except NoSuchReducerError:
+            return seam.CALL_NO_SUCH_REDUCER, f"no such reducer: `{request.reducer}`"
+        if definition.lifecycle is not None:
+            return seam.CALL_LIFECYCLE, f"lifecycle reducer `{request.reducer}` cannot be called directly"
+        try:
+            args = json.loads(request.args_json)
+        except (ValueError, RecursionError) as exc:
+            return seam.CALL_BAD_ARGUMENTS, f"invalid JSON arguments: {exc}"
+        try:
+            runtime.decode_json_args(definition, args)
+        except ReducerArgsError as exc:
+            return seam.CALL_BAD_ARGUMENTS, str(exc)
+        return None, ""
+
+    def sql(self, request: seam.RunSql) -> None:
+        is_owner = request.caller == self.host.owner_identity
+        try:
+            with self._query_deadline("an SQL statement"):
+                results, offset = run_sql(self.host, request.sql, request.caller, is_owner)
+        except SqlError as exc:
+            self.outbox.send(seam.SqlDone(request.request, False, str(exc), None))
+            return
+        self.outbox.send(seam.SqlDone(request.request, True, json.dumps(results), offset))
+
+    def schema(self, request: seam.GetSchema) -> None:
+        raw = json.dumps(self.host.loaded.module_def.raw_v9_json())
+        self.outbox.send(seam.SchemaAnswer(request.request, raw))
+
+    def tail_log(self, request: seam.TailLog) -> None:
+        lines = tuple(self.database.module_log.tail(request.lines))
+        self.outbox.send(seam.LogAnswer(request.request, lines))
+
+    def follow_log(self, request: seam.FollowLog) -> None:
+        self._follow_logs = request.enabled
+
+    def _log_line(self, line: str) -> None:
+        if self._follow_logs:
+            self.outbox.send(seam.LogLines((line,)))
+
+    def stats(self, request: seam.GetStats) -> None:
+        subscribed, query_sets = self.host.subscriptions.counts()
+        stats = seam.DatabaseStats(
+            len(self.clients),
+            subscribed,
+            query_sets,
+            self.host.subscriptions.query_count,
+            self.database.db.next_offset,
+        )
+        self.outbox.send(seam.StatsAnswer(request.request, stats))
+
+    def close_all(self, code: int, reason: str) -> None:
+        for client in self.clients.values():
+            self._close(client, code, reason)

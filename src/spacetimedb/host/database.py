@@ -1,0 +1,255 @@
+"""One database as a worker process runs it: its ``RelationalDB``, module log and ``ModuleHost``.
+
+``Database.create`` makes a new database from a program (tables, the stored program and ``init``, in one
+transaction); ``Database.open`` opens an existing one and runs the program stored in it (or first migrates to a
+replacement). Module code (its top-level code, ``init``) always runs on the host thread, under the reducer time
+budget and the worker's hard deadline. ``before_module`` runs once every thread of the database is started and
+before any module code: a worker forbids new threads there.
+
+A ``Database`` can also be built in a test process, where nothing is sandboxed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spacetimedb.datastore import MutTx
+from spacetimedb.db import DbOptions, RelationalDB
+from spacetimedb.module import (
+    LoadedModule,
+    MigrationPlan,
+    ModuleRuntime,
+    create_module_tables,
+    load_module,
+    plan_migration,
+)
+from spacetimedb.module_log import ModuleLog
+from spacetimedb.protocol.messages import COMMITTED
+from spacetimedb.protocol.seam import DeadlineSlot
+from spacetimedb.sats import Identity, Timestamp
+
+from .module_host import (
+    CallOutcome,
+    HostFailedError,
+    HostOptions,
+    MigrationRefusedError,
+    ModuleHost,
+    store_program,
+    stored_program,
+)
+
+PanicHandler = Callable[[ModuleHost, BaseException], None]
+
+
+class LaunchError(Exception):
+    """The database cannot run: its module does not load, ``init`` failed, or a migration was refused."""
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    host: HostOptions = field(default_factory=HostOptions)
+    db: DbOptions = field(default_factory=DbOptions)
+    fsync: Callable[[int], None] | None = None  # replaces os.fdatasync (fault-injection tests)
+    deadline: DeadlineSlot | None = None  # a worker's shared deadline page
+    on_panic: PanicHandler | None = None
+    before_module: Callable[[], None] | None = None
+
+
+class Database:
+    """A running database: call through ``host``; ``shutdown`` flushes and releases everything."""
+
+    def __init__(self, identity: Identity, db: RelationalDB, module_log: ModuleLog, host: ModuleHost) -> None:
+        self.identity = identity
+        self.db = db
+        self.module_log = module_log
+        self.host = host
+
+    # -- creating and opening ------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: Path | None,
+        identity: Identity,
+        owner: Identity,
+        program: bytes,
+        options: DatabaseOptions | None = None,
+    ) -> Database:
+        """Create the database in ``path`` (None: in memory) with ``program``, running its ``init``.
+
+        On any failure nothing is left in ``path`` and ``LaunchError`` says why. The directory itself stays: a
+        sandboxed worker may write only beneath it, and could not make it again."""
+        options = options or DatabaseOptions()
+        if path is not None:
+            _empty_directory(path)  # leftovers of a creation that was cut short
+        database = cls._start(path, identity, owner, options)
+        try:
+            database.on_host_thread(lambda: database._initialize(owner, program))
+        except BaseException:
+            database.shutdown()
+            if path is not None:
+                _empty_directory(path)
+            raise
+        return database
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        identity: Identity,
+        options: DatabaseOptions | None = None,
+        replacement: bytes | None = None,
+    ) -> Database:
+        """Open the database in ``path`` and run its stored program; with ``replacement``, migrate to that
+        program first (the stored one is only loaded for its definition, none of its reducers run)."""
+        options = options or DatabaseOptions()
+        if not (path / "clog").is_dir():
+            raise LaunchError(f"no database in {path}")
+        db = RelationalDB.open(path, options.db, fsync=options.fsync)
+        with db.read_tx() as tx:
+            stored = stored_program(tx)
+        if stored is None:
+            db.close()
+            raise LaunchError("the database has no module")
+        database = cls._start(path, identity, stored[1], options, db)
+        try:
+            database.on_host_thread(lambda: database._load_stored(stored[4], replacement))
+        except BaseException:
+            database.shutdown()
+            raise
+        database.module_log.system("Info", "database host started")
+        return database
+
+    @classmethod
+    def _start(
+        cls,
+        path: Path | None,
+        identity: Identity,
+        owner: Identity,
+        options: DatabaseOptions,
+        db: RelationalDB | None = None,
+    ) -> Database:
+        if db is None:
+            db = RelationalDB.in_memory() if path is None else RelationalDB.open(path, options.db, fsync=options.fsync)
+        try:
+            module_log = ModuleLog(None if path is None else path / "module_logs")
+            host = ModuleHost(
+                identity, owner, db, None, module_log, options.host, options.on_panic, options.deadline
+            )
+            db.set_failure_handler(host.panic)
+            host.start_threads()
+        except BaseException:
+            db.close()
+            raise
+        if options.before_module is not None:
+            options.before_module()
+        return cls(identity, db, module_log, host)
+
+    def on_host_thread(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` as a job of the host thread and wait for it; its exception is raised here."""
+        future: Future[Any] = Future()
+
+        def job() -> CallOutcome:
+            try:
+                future.set_result(work())
+            except BaseException as exc:
+                future.set_exception(exc)
+            return CallOutcome(COMMITTED, None, Timestamp.now())
+
+        def failed(outcome: CallOutcome) -> None:
+            if not future.done():  # the host failed before the job ran
+                future.set_exception(HostFailedError(outcome.message or "the database host failed"))
+
+        self.host.submit(job, failed)
+        return future.result()
+
+    # -- on the host thread ------------------------------------------------------------------------------------------
+
+    def load(self, program: bytes) -> LoadedModule:
+        """Import ``program`` under the time budget (host thread); ``LaunchError`` says why it does not load."""
+        status, message, loaded = self.host.run_module_code(
+            "loading the module", lambda: load_module(program)
+        )
+        if status != COMMITTED:
+            raise LaunchError(message or "the module does not load")
+        return loaded
+
+    def _initialize(self, owner: Identity, program: bytes) -> None:
+        """Create the tables, store the program and run ``init``, all in one transaction."""
+        loaded = self.load(program)
+        host, module_log = self.host, self.module_log
+        tx = self.db.begin_mut_tx()
+        try:
+            for name in sorted(loaded.module_def.tables):
+                module_log.system("Info", f"Creating table `{name}`")
+            create_module_tables(tx, loaded.module_def)
+            store_program(tx, self.identity, owner, loaded, program)
+            host.loaded, host.runtime = loaded, ModuleRuntime(loaded)
+            host.runtime.bind(tx)
+            init = loaded.module_def.lifecycle_reducer("init")
+            if init is not None:
+                module_log.system("Info", f"Invoking `{init.name}` reducer")
+                self._run_init(tx, owner, init.name)
+        except BaseException:
+            self.db.rollback(tx)
+            loaded.unload()
+            raise
+        self.db.commit_tx(tx)
+        module_log.system("Info", "Database initialized")
+        host.activate(loaded)
+
+    def _run_init(self, tx: MutTx, owner: Identity, name: str) -> None:
+        status, message = self.host.call_in_tx(name, (), owner, None, Timestamp.now(), tx)
+        if status != COMMITTED:
+            raise LaunchError(f"the `{name}` reducer failed: {message}")
+
+    def _load_stored(self, program: bytes, replacement: bytes | None) -> None:
+        stored = self.load(program)
+        if replacement is None:
+            self.host.activate(stored)
+            return
+        self.host.loaded, self.host.runtime = stored, ModuleRuntime(stored)
+        with self.db.read_tx() as tx:
+            self.host.runtime.bind(tx)
+        self.update(replacement)
+        self.host.activate(self.host.loaded)
+
+    def plan(self, program: bytes) -> tuple[LoadedModule, MigrationPlan]:
+        """Load ``program`` and plan the migration to it (host thread); the caller unloads it if unused."""
+        loaded = self.load(program)
+        return loaded, plan_migration(self.host.loaded.module_def, loaded.module_def)
+
+    def update(self, program: bytes) -> MigrationPlan:
+        """Migrate to ``program`` (host thread); raises ``MigrationRefusedError`` or ``LaunchError``, and then
+        nothing changed."""
+        loaded = self.load(program)
+        try:
+            outcome = self.host.apply_update(loaded, program)
+        except MigrationRefusedError:
+            loaded.unload()
+            raise
+        except Exception as exc:
+            loaded.unload()
+            raise LaunchError(f"the update failed: {exc}") from None
+        plan: MigrationPlan = outcome.value
+        return plan
+
+    # -- stopping ----------------------------------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Finish the queued jobs, flush durability and release everything."""
+        self.host.shutdown(timeout)
+
+
+def _empty_directory(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

@@ -1,0 +1,336 @@
+"""A database worker process: ``python -I -m spacetimedb.host.worker --channel-fd N --deadline-fd M ...``.
+
+The server spawns one per running database (and a throw-away one to validate a program before it is
+published), always fresh through exec, with a scrubbed environment. Before it reads a byte from the server the
+worker confines itself (``spacetimedb.sandbox``): resource limits, no capabilities, Landlock (read-write on its
+own database directory only, read-only on the Python installation and the project), seccomp (no sockets, no
+exec, no new processes, no signals to others). Once its own threads run it forbids new ones, then loads the
+module. Everything about its database happens here: the datastore, commitlog and snapshots, the module, the
+scheduler, subscriptions, the module log, and encoding every message its clients get.
+
+The first message says what to do: ``CreateDatabase``, ``OpenDatabase`` (answered with ``Ready`` or
+``LaunchFailed``), or ``ValidateProgram`` (answered with ``Validated`` or ``LaunchFailed``, then exit). A worker
+whose channel closes shuts its database down cleanly and exits; one whose machinery fails reports ``Panicked``
+and exits at once (its supervisor restarts the database from disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import faulthandler
+import functools
+import gc
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+from spacetimedb import sandbox
+from spacetimedb.db import DbOptions
+from spacetimedb.module import LoadedModule, MigrationPlan, load_module, plan_migration
+from spacetimedb.module import log as module_log_api
+from spacetimedb.protocol import seam
+from spacetimedb.protocol.seam import DeadlineSlot
+
+from .channel import Channel, Outbox
+from .clients import ClientHub
+from .database import Database, DatabaseOptions, LaunchError
+from .module_host import HostOptions, MigrationRefusedError, ModuleHost, run_user_code, stored_program
+from .watchdog import CallClock, register
+
+# a worker stops reading its channel while this many jobs wait, so the server's writes back up and it stops
+# reading the clients' sockets
+MAX_QUEUED_JOBS = 4096
+EXIT_PANIC = 70
+_PR_SET_PDEATHSIG = 1
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = _parse(argv)
+    _die_with_parent(args.parent_pid)
+    faulthandler.enable()  # a crash prints the Python stack to stderr, which the supervisor keeps
+    # a database holds every row in memory: the default thresholds would walk them all every few calls
+    # (the server process does the same, see server.app.tune_gc)
+    gc.set_threshold(50_000, 20, 100)
+    policy = sandbox.SandboxPolicy(
+        writable=(args.database_dir,) if args.database_dir is not None else (),
+        readable=sandbox.default_readable_paths(),
+        memory_bytes=args.memory_bytes or None,
+        max_open_files=args.max_open_files,
+        landlock=args.landlock,
+        seccomp=args.seccomp,
+    )
+    sandbox.confine(policy)
+    channel = Channel(socket.socket(fileno=args.channel_fd))
+    slot = DeadlineSlot.from_fd(args.deadline_fd)
+    received = channel.receive()
+    if not received:
+        os._exit(0)
+    first, rest = received[0], received[1:]
+    forbid_threads = sandbox.forbid_new_threads if args.seccomp else None
+    match first:
+        case seam.ValidateProgram():
+            _validate(first, channel, slot, forbid_threads)
+        case seam.CreateDatabase() | seam.OpenDatabase():
+            _run_database(first, rest, args.database_dir, channel, slot, forbid_threads)
+    channel.send(seam.LaunchFailed(f"unexpected first message {type(first).__name__}"))
+    os._exit(0)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m spacetimedb.host.worker")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--deadline-fd", type=int, required=True)
+    parser.add_argument("--database-dir", type=Path, default=None)
+    parser.add_argument("--memory-bytes", type=int, default=0)
+    parser.add_argument("--max-open-files", type=int, default=256)
+    parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument("--no-landlock", dest="landlock", action="store_false")
+    parser.add_argument("--no-seccomp", dest="seccomp", action="store_false")
+    return parser.parse_args(argv)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Be killed when the server dies, even while stuck in module code (a stopped server cannot kill us)."""
+    if not parent_pid or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before we asked
+        os._exit(0)
+
+
+def _host_options(settings: seam.HostSettings) -> HostOptions:
+    return HostOptions(
+        reducer_budget_seconds=settings.reducer_budget_micros / 1e6,
+        hard_grace_seconds=settings.hard_grace_micros / 1e6,
+    )
+
+
+def _db_options(settings: seam.HostSettings) -> DbOptions:
+    return DbOptions(max_segment_size=settings.max_segment_size, snapshot_interval=settings.snapshot_interval)
+
+
+def migration_summary(plan: MigrationPlan) -> seam.MigrationSummary:
+    return seam.MigrationSummary(
+        plan.is_automatic,
+        plan.disconnects_clients,
+        plan.pretty(),
+        plan.pretty(color=True),
+        tuple(plan.incompatible),
+    )
+
+
+# ---- validating a program ---------------------------------------------------------------------------------------
+
+
+def _validate(
+    request: seam.ValidateProgram, channel: Channel, slot: DeadlineSlot, forbid_threads: Any
+) -> NoReturn:
+    options = _host_options(request.settings)
+    clock = CallClock(slot, options.hard_grace_seconds)
+    register(clock)  # starts the watchdog thread while threads are still allowed
+    if forbid_threads is not None:
+        forbid_threads()
+    module_log_api.set_sink(_discard_log)
+
+    def load(program: bytes, which: str) -> LoadedModule:
+        status, message, loaded = run_user_code(
+            clock, options.reducer_budget_seconds, f"loading the {which} module", lambda: load_module(program),
+            _discard_error,
+        )
+        if loaded is None:
+            raise LaunchError(message or status)
+        return loaded
+
+    try:
+        new = load(request.program, "new")
+        migration = None
+        if request.current is not None:
+            try:
+                current = load(request.current, "current")
+            except LaunchError as exc:
+                raise LaunchError(f"the database's current module does not load any more: {exc}") from None
+            migration = migration_summary(plan_migration(current.module_def, new.module_def))
+        channel.send(seam.Validated(new.program_hash, migration))
+    except LaunchError as exc:
+        channel.send(seam.LaunchFailed(str(exc)))
+    os._exit(0)
+
+
+def _discard_log(level: str, message: str, filename: str | None, line: int | None) -> None:
+    pass
+
+
+def _discard_error(level: str, message: str, function: str | None, exc: BaseException | None) -> None:
+    pass
+
+
+# ---- running a database ------------------------------------------------------------------------------------------
+
+
+def _run_database(
+    first: seam.CreateDatabase | seam.OpenDatabase,
+    rest: list[Any],
+    directory: Path | None,
+    channel: Channel,
+    slot: DeadlineSlot,
+    forbid_threads: Any,
+) -> NoReturn:
+    settings = first.settings
+    options = DatabaseOptions(
+        host=_host_options(settings),
+        db=_db_options(settings),
+        deadline=slot,
+        on_panic=functools.partial(_panicked, channel),
+        before_module=forbid_threads,
+    )
+    try:
+        if isinstance(first, seam.CreateDatabase):
+            database = Database.create(directory, first.database, first.owner, first.program, options)
+        else:
+            if directory is None:
+                raise LaunchError("an in-memory database cannot be reopened")
+            database = Database.open(directory, first.database, options, first.replacement)
+    except (LaunchError, MigrationRefusedError) as exc:
+        channel.send(seam.LaunchFailed(str(exc)))
+        os._exit(0)
+    Worker(database, channel, slot).serve(rest)
+
+
+def _panicked(channel: Channel, host: ModuleHost, exc: BaseException) -> None:
+    channel.send(seam.Panicked(f"{type(exc).__name__}: {exc}"[:1000]))
+    os._exit(EXIT_PANIC)
+
+
+class Worker:
+    """Feeds the server's requests to the host thread, and reports durable offsets."""
+
+    def __init__(self, database: Database, channel: Channel, slot: DeadlineSlot) -> None:
+        self.database = database
+        self.host = database.host
+        self.channel = channel
+        self.outbox = Outbox(channel)
+        self.hub = ClientHub(database, self.outbox, slot)
+        self._host_thread_id = self.host.thread_id
+        self._durable_reported = -1
+        self._durable_latest = -1
+        self._ready = False  # nothing but Ready may precede Ready
+        self._room = threading.Event()
+        self.host.add_batch_listener(self._batch_done)
+        database.db.add_durable_listener(self._durable)
+        durable = database.db.durable_offset()
+        with database.db.read_tx() as tx:
+            stored = stored_program(tx)
+        assert stored is not None
+        self._durable_reported = -1 if durable is None else durable
+        channel.send(seam.Ready(stored[1], stored[3], durable))
+        self._ready = True
+        self._report_durable()
+
+    # -- the main thread -------------------------------------------------------------------------------------------
+
+    def serve(self, pending: list[Any]) -> NoReturn:
+        messages: list[Any] | None = pending
+        while messages is not None:
+            for message in messages:
+                if isinstance(message, seam.Shutdown):
+                    self._exit()
+                self._submit(message)
+            self._wait_for_room()
+            messages = self.channel.receive()
+        self._exit()  # the server closed the channel (it stopped, or it lets this database go)
+
+    def _submit(self, message: Any) -> None:
+        hub = self.hub
+        match message:
+            case seam.ClientFrame():
+                job = functools.partial(hub.frame, message)
+            case seam.ConnectClient():
+                job = functools.partial(hub.connect, message)
+            case seam.DisconnectClient():
+                job = functools.partial(hub.disconnect, message)
+            case seam.CallReducerHttp():
+                job = functools.partial(hub.call_http, message)
+            case seam.RunSql():
+                job = functools.partial(hub.sql, message)
+            case seam.GetSchema():
+                job = functools.partial(hub.schema, message)
+            case seam.TailLog():
+                job = functools.partial(hub.tail_log, message)
+            case seam.FollowLog():
+                job = functools.partial(hub.follow_log, message)
+            case seam.GetStats():
+                job = functools.partial(hub.stats, message)
+            case seam.GetProgram():
+                job = functools.partial(self._program, message)
+            case seam.UpdateModule():
+                job = functools.partial(self._update, message)
+            case _:
+                raise seam.SeamViolation(f"unexpected message {type(message).__name__}")
+        self.host.submit(job)
+
+    def _wait_for_room(self) -> None:
+        while self.host.queued() > MAX_QUEUED_JOBS:
+            self._room.clear()
+            self._room.wait(0.1)
+
+    def _exit(self) -> NoReturn:
+        self.database.shutdown()
+        self._report_durable()
+        self.outbox.flush()
+        os._exit(0)
+
+    # -- the host thread ---------------------------------------------------------------------------------------------
+
+    def _batch_done(self) -> None:
+        self._room.set()
+        if self._durable_latest > self._durable_reported:
+            self._report_durable()
+        self.outbox.flush()
+
+    def _program(self, request: seam.GetProgram) -> None:
+        with self.database.db.read_tx() as tx:
+            stored = stored_program(tx)
+        assert stored is not None
+        self.outbox.send(seam.ProgramAnswer(request.request, stored[4]))
+
+    def _update(self, request: seam.UpdateModule) -> None:
+        try:
+            plan = self.database.update(request.program)
+        except MigrationRefusedError as exc:
+            answer = seam.UpdateDone(request.request, str(exc), b"", migration_summary(exc.plan))
+        except LaunchError as exc:
+            answer = seam.UpdateDone(request.request, str(exc), b"", None)
+        else:
+            answer = seam.UpdateDone(
+                request.request, None, self.host.loaded.program_hash, migration_summary(plan)
+            )
+        self.outbox.send(answer)
+
+    # -- durability ------------------------------------------------------------------------------------------------
+
+    def _durable(self, offset: int) -> None:
+        """A new durable offset: the durability thread reports it at once (it is already batched by fsync); a
+        commit on the host thread (an in-memory database) is reported at the end of its batch."""
+        self._durable_latest = max(self._durable_latest, offset)
+        if self._ready and threading.get_ident() != self._host_thread_id:
+            self._report_durable()
+
+    def _report_durable(self) -> None:
+        offset = self._durable_latest
+        if offset > self._durable_reported:
+            self._durable_reported = offset
+            self.channel.send(seam.Durable(offset))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except seam.SeamViolation as violation:
+        sys.stderr.write(f"worker: the server sent an invalid message: {violation}\n")
+        os._exit(2)

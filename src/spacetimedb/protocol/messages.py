@@ -1,0 +1,128 @@
+"""What a client asks for and what a reducer call came to, independent of the wire protocol that carries them.
+
+Each protocol's decoder (``v2.decode_frame``, ``v1json.decode_frame``) turns a client frame into these typed
+messages, and each protocol's encoder (``ServerEncoder``) turns results into its own bytes, so whoever serves a
+client dispatches with one ``match`` and never looks at a protocol's details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from spacetimedb.sats import ConnectionId, Identity, ProductType, Timestamp
+
+# the outcome of a reducer call
+COMMITTED = "committed"
+FAILED = "failed"
+OUT_OF_BUDGET = "out_of_budget"
+INTERNAL_ERROR = "internal_error"
+
+# the legacy v1 `Subscribe` replaces all of a client's subscriptions; it lives in this query set
+LEGACY_QUERY_SET = 0xFFFF_FFFF
+
+
+@dataclass(frozen=True, slots=True)
+class CallReducer:
+    request_id: int
+    reducer: str
+    args: Any  # BSATN bytes, or the parsed JSON value when ``json_args``
+    json_args: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    request_id: int
+    query_set_id: int
+    queries: tuple[str, ...]
+    multi: bool = True  # v1 SubscribeSingle is answered with SubscribeApplied
+    replaces_legacy: bool = False  # v1 Subscribe drops the client's previous legacy set first
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    request_id: int
+    query_set_id: int
+    send_dropped_rows: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OneOffQuery:
+    request_id: Any  # a u32 in v2, the client's message id (any JSON value) in v1
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallProcedure:
+    request_id: int
+    procedure: str
+    args: Any
+    json_args: bool = False
+
+
+ClientMessage = CallReducer | Subscribe | Unsubscribe | OneOffQuery | CallProcedure
+
+
+class RowDelta(Protocol):
+    """The change of one subscribed query's rows in one transaction (``subscription.TableDelta``); encoders
+    keep their encoding of it in ``cache``, so it is encoded once for all its subscribers."""
+
+    table_id: int
+    table_name: str
+    row_type: ProductType
+    inserts: list[bytes]
+    deletes: list[bytes]
+    cache: dict[str, Any]
+
+
+class TableRowsLike(Protocol):
+    """The rows of one table: initial subscription results, dropped rows, one-off query results."""
+
+    table_id: int
+    table_name: str
+    row_type: ProductType
+    rows: list[bytes]
+
+
+class ReducerOutcome(Protocol):
+    """What a reducer call came to, as a client is told (the host's ``CallOutcome`` is one)."""
+
+    status: str  # COMMITTED | FAILED | OUT_OF_BUDGET | INTERNAL_ERROR
+    message: str | None
+    timestamp: Timestamp
+    duration_micros: int
+    # the caller's own subscription updates, which travel in its reducer result instead of a broadcast
+    caller_updates: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    identity: Identity
+    connection_id: ConnectionId
+
+
+class ServerEncoder(Protocol):
+    """Encodes server messages in one protocol; every method returns the message's bytes (UTF-8 JSON text
+    for a text protocol)."""
+
+    name: str
+    binary: bool
+    batched: bool
+
+    def initial_connection(self, identity: Identity, connection_id: ConnectionId, token: str) -> bytes: ...
+    def reducer_result(
+        self, request_id: int, reducer: str, args: Any, outcome: ReducerOutcome, caller: Caller
+    ) -> bytes: ...
+    def transaction_update(self, updates: Sequence[tuple[int, RowDelta]]) -> bytes: ...
+    def subscription_error(self, request_id: int | None, query_set_id: int, message: str) -> bytes: ...
+    def subscribe_applied(
+        self, request_id: int, query_set_id: int, tables: Sequence[TableRowsLike], multi: bool
+    ) -> bytes: ...
+    def unsubscribe_applied(
+        self, request_id: int, query_set_id: int, tables: Sequence[TableRowsLike] | None
+    ) -> bytes: ...
+    def one_off_result(
+        self, request_id: Any, tables: Sequence[TableRowsLike] | None, error: str | None
+    ) -> bytes: ...
+    def procedure_error(self, request_id: int, message: str) -> bytes: ...

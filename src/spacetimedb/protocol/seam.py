@@ -1,0 +1,532 @@
+"""The seam between the server process and a database's worker process: typed messages, framing, deadline slot.
+
+Every message is a ``NamedTuple`` whose fields carry their SATS type in ``Annotated`` metadata; the messages of
+one direction form a SATS sum (the tag is the message's position in its list) and travel as BSATN, each behind
+a ``u32`` length. Nested message parts (``Delivery``, ``ClientCount``, ...) are NamedTuples too, so a decoded
+message has named fields all the way down. The protocol is documented in ``docs/worker-protocol.md``.
+
+The server treats its workers as hostile: a worker runs untrusted module code, so anything it sends is checked
+(lengths by the decoder, sizes by ``FrameReader``, meaning by the server) and a violation kills that worker.
+
+The deadline slot is a small shared memory page: the worker writes the monotonic time by which its current
+piece of untrusted work must end (0 when idle) and what that work is; the server's supervisor reads it and kills
+a worker that is past it. It costs the worker two stores per call and no system call.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+import typing
+from typing import Annotated, Any, NamedTuple
+
+from spacetimedb.sats import (
+    BOOL,
+    BYTES,
+    CONNECTION_ID,
+    IDENTITY,
+    STRING,
+    U8,
+    U16,
+    U32,
+    U64,
+    AlgebraicType,
+    ArrayType,
+    ConnectionId,
+    DecodeError,
+    Identity,
+    ProductType,
+    SumType,
+    SumValue,
+    codec,
+    option,
+)
+
+# the largest message either side accepts; a bigger one is a protocol violation
+MAX_MESSAGE_BYTES = 256 << 20
+
+U8_ = Annotated[int, U8]
+U16_ = Annotated[int, U16]
+U32_ = Annotated[int, U32]
+U64_ = Annotated[int, U64]
+OPT_U64 = Annotated["int | None", option(U64)]
+OPT_U32 = Annotated["int | None", option(U32)]
+OPT_BYTES = Annotated["bytes | None", option(BYTES)]
+BOOL_ = Annotated[bool, BOOL]
+BYTES_ = Annotated[bytes, BYTES]
+STR = Annotated[str, STRING]
+STRS = Annotated["tuple[str, ...]", ArrayType(STRING)]
+IDENTITY_ = Annotated[Identity, IDENTITY]
+CONNECTION_ID_ = Annotated[ConnectionId, CONNECTION_ID]
+
+# protocols a client may speak, as ConnectClient names them
+CLIENT_PROTOCOL_V1_JSON, CLIENT_PROTOCOL_V2, CLIENT_PROTOCOL_V3 = range(3)
+
+# CallDone statuses
+CALL_COMMITTED, CALL_FAILED, CALL_OUT_OF_BUDGET, CALL_INTERNAL_ERROR = range(4)
+CALL_NO_SUCH_REDUCER, CALL_BAD_ARGUMENTS, CALL_LIFECYCLE, CALL_REFUSED = range(4, 8)
+
+
+# ---- parts --------------------------------------------------------------------------------------------------
+
+
+class HostSettings(NamedTuple):
+    """How the worker runs its database (the server's configuration, passed on at launch)."""
+
+    reducer_budget_micros: U64_
+    hard_grace_micros: U64_
+    snapshot_interval: U64_
+    max_segment_size: U64_
+
+
+class Delivery(NamedTuple):
+    """One encoded protocol message for one client; ``offset`` is the transaction it reflects (held back
+    until durable for a client that asked for confirmed reads), None when it reflects none."""
+
+    client: U64_
+    offset: OPT_U64
+    payload: BYTES_
+
+
+class ClientCount(NamedTuple):
+    client: U64_
+    count: U32_
+
+
+class MigrationSummary(NamedTuple):
+    automatic: BOOL_
+    disconnects_clients: BOOL_
+    plan: STR  # the plan as text, one step per line
+    plan_ansi: STR  # the same with ANSI colours
+    incompatible: STRS  # one sentence per change that needs a manual migration
+
+
+class DatabaseStats(NamedTuple):
+    clients: U32_
+    subscribed_clients: U32_
+    query_sets: U32_
+    distinct_queries: U32_
+    next_offset: U64_
+
+
+# ---- server -> worker -----------------------------------------------------------------------------------------
+
+
+class OpenDatabase(NamedTuple):
+    """First message to a database worker: open the database in its directory (or memory) and run it.
+
+    ``replacement`` is a new program to migrate to before the stored one runs any code (the republish of a
+    database whose module fails to start)."""
+
+    database: IDENTITY_
+    settings: HostSettings
+    replacement: OPT_BYTES
+
+
+class CreateDatabase(NamedTuple):
+    """First message to a database worker: create the database with this program and run ``init``."""
+
+    database: IDENTITY_
+    owner: IDENTITY_
+    program: BYTES_
+    settings: HostSettings
+
+
+class ValidateProgram(NamedTuple):
+    """First (and only) message to a throw-away worker: load ``program``; with ``current``, also plan the
+    migration from it."""
+
+    program: BYTES_
+    current: OPT_BYTES
+    settings: HostSettings
+
+
+class ConnectClient(NamedTuple):
+    client: U64_
+    identity: IDENTITY_
+    connection_id: CONNECTION_ID_
+    protocol: U8_
+
+
+class ClientFrame(NamedTuple):
+    """One WebSocket frame of a client, as received (the worker decodes it)."""
+
+    client: U64_
+    data: BYTES_
+
+
+class DisconnectClient(NamedTuple):
+    client: U64_
+
+
+class CallReducerHttp(NamedTuple):
+    request: U64_
+    reducer: STR
+    args_json: STR
+    caller: IDENTITY_
+
+
+class RunSql(NamedTuple):
+    request: U64_
+    sql: STR
+    caller: IDENTITY_
+
+
+class GetSchema(NamedTuple):
+    request: U64_
+
+
+class GetProgram(NamedTuple):
+    request: U64_
+
+
+class UpdateModule(NamedTuple):
+    request: U64_
+    program: BYTES_
+
+
+class TailLog(NamedTuple):
+    request: U64_
+    lines: OPT_U32
+
+
+class FollowLog(NamedTuple):
+    enabled: BOOL_
+
+
+class GetStats(NamedTuple):
+    request: U64_
+
+
+class Shutdown(NamedTuple):
+    """Finish the queued work, make everything durable, exit."""
+
+
+# ---- worker -> server -----------------------------------------------------------------------------------------
+
+
+class Ready(NamedTuple):
+    owner: IDENTITY_
+    program_hash: BYTES_
+    durable_offset: OPT_U64
+
+
+class LaunchFailed(NamedTuple):
+    reason: STR
+
+
+class Validated(NamedTuple):
+    program_hash: BYTES_
+    migration: MigrationSummary | None
+
+
+class ClientAccepted(NamedTuple):
+    client: U64_
+    refusal: Annotated[str | None, option(STRING)]
+
+
+class Deliveries(NamedTuple):
+    """A batch of results: encoded messages for clients, and per client how many of its frames are done."""
+
+    items: tuple[Delivery, ...]
+    frames_done: tuple[ClientCount, ...]
+
+
+class CloseClient(NamedTuple):
+    client: U64_
+    code: U16_
+    reason: STR
+
+
+class Durable(NamedTuple):
+    offset: U64_
+
+
+class CallDone(NamedTuple):
+    request: U64_
+    status: U8_
+    message: STR
+    offset: OPT_U64
+    duration_micros: U64_
+
+
+class SqlDone(NamedTuple):
+    """``body`` is the JSON answer of ``/sql`` (or the error text when ``ok`` is false)."""
+
+    request: U64_
+    ok: BOOL_
+    body: STR
+    offset: OPT_U64
+
+
+class SchemaAnswer(NamedTuple):
+    request: U64_
+    raw_v9_json: STR
+
+
+class ProgramAnswer(NamedTuple):
+    request: U64_
+    program: BYTES_
+
+
+class UpdateDone(NamedTuple):
+    request: U64_
+    error: Annotated[str | None, option(STRING)]
+    program_hash: BYTES_
+    migration: MigrationSummary | None
+
+
+class LogAnswer(NamedTuple):
+    request: U64_
+    lines: STRS
+
+
+class LogLines(NamedTuple):
+    lines: STRS
+
+
+class StatsAnswer(NamedTuple):
+    request: U64_
+    stats: DatabaseStats
+
+
+class RequestFailed(NamedTuple):
+    request: U64_
+    message: STR
+
+
+class Panicked(NamedTuple):
+    """The worker's own machinery failed (a failed fsync, a broken invariant); it exits after this."""
+
+    reason: STR
+
+
+TO_WORKER: tuple[type, ...] = (
+    OpenDatabase,
+    CreateDatabase,
+    ValidateProgram,
+    ConnectClient,
+    ClientFrame,
+    DisconnectClient,
+    CallReducerHttp,
+    RunSql,
+    GetSchema,
+    GetProgram,
+    UpdateModule,
+    TailLog,
+    FollowLog,
+    GetStats,
+    Shutdown,
+)
+TO_SERVER: tuple[type, ...] = (
+    Ready,
+    LaunchFailed,
+    Validated,
+    ClientAccepted,
+    Deliveries,
+    CloseClient,
+    Durable,
+    CallDone,
+    SqlDone,
+    SchemaAnswer,
+    ProgramAnswer,
+    UpdateDone,
+    LogAnswer,
+    LogLines,
+    StatsAnswer,
+    RequestFailed,
+    Panicked,
+)
+
+
+# ---- SATS types of the messages ----------------------------------------------------------------------------------
+
+
+# Fields that hold message parts, beyond a plain part (which the field's annotation names): arrays of parts and
+# optional parts. Both the SATS type and the rebuilding of decoded values follow from this table.
+_ARRAY, _OPTION = "array", "option"
+_NESTED: dict[type, dict[str, tuple[str, type]]] = {
+    Validated: {"migration": (_OPTION, MigrationSummary)},
+    UpdateDone: {"migration": (_OPTION, MigrationSummary)},
+    Deliveries: {"items": (_ARRAY, Delivery), "frames_done": (_ARRAY, ClientCount)},
+}
+_PARTS: dict[Any, ProductType] = {}
+
+
+def _field_kinds(cls: type) -> list[tuple[str, Any]]:
+    """(name, how) per field: how is a part class, a (_ARRAY|_OPTION, part) pair, or a SATS type."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    nested = _NESTED.get(cls, {})
+    kinds: list[tuple[str, Any]] = []
+    for name in cls._fields:  # type: ignore[attr-defined]
+        hint = hints[name]
+        if name in nested:
+            kinds.append((name, nested[name]))
+        elif hint in _PARTS:
+            kinds.append((name, hint))
+        else:
+            kinds.append((name, hint.__metadata__[0]))
+    return kinds
+
+
+def _product_type(cls: type) -> ProductType:
+    elements: list[tuple[str, AlgebraicType]] = []
+    for name, how in _field_kinds(cls):
+        if isinstance(how, tuple):
+            wrap = ArrayType if how[0] == _ARRAY else option
+            elements.append((name, wrap(_PARTS[how[1]])))
+        elif how in _PARTS:
+            elements.append((name, _PARTS[how]))
+        else:
+            elements.append((name, how))
+    return ProductType.of(*elements)
+
+
+for _part in (HostSettings, Delivery, ClientCount, MigrationSummary, DatabaseStats):
+    _PARTS[_part] = _product_type(_part)
+
+
+def _rebuilder(cls: type) -> Any:
+    """How to turn a decoded product (a plain tuple) into ``cls``, rebuilding nested parts as NamedTuples."""
+    steps: list[tuple[int, Any]] = []
+    for index, (_, how) in enumerate(_field_kinds(cls)):
+        if isinstance(how, tuple):
+            inner = _rebuilder(how[1])
+            if how[0] == _ARRAY:
+                steps.append((index, lambda items, inner=inner: tuple(map(inner, items))))
+            else:
+                steps.append((index, lambda value, inner=inner: None if value is None else inner(value)))
+        elif how in _PARTS:
+            steps.append((index, _rebuilder(how)))
+    make = cls._make  # type: ignore[attr-defined]
+    if not steps:
+        return make
+
+    def rebuild(value: tuple[Any, ...]) -> Any:
+        fields = list(value)
+        for index, convert in steps:
+            fields[index] = convert(fields[index])
+        return make(fields)
+
+    return rebuild
+
+
+class _Direction:
+    """The messages of one direction: their sum type, codec, and tag of each class."""
+
+    def __init__(self, classes: tuple[type, ...]) -> None:
+        self.classes = classes
+        self.tags = {cls: tag for tag, cls in enumerate(classes)}
+        self.sum_type = SumType.of(*((cls.__name__, _product_type(cls)) for cls in classes))
+        self.codec = codec(self.sum_type)
+        self.rebuild = [_rebuilder(cls) for cls in classes]
+
+    def encode(self, message: Any) -> bytes:
+        body = self.codec.encode(SumValue(self.tags[type(message)], message))
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"a {type(message).__name__} message of {len(body)} bytes is too large")
+        return _LENGTH.pack(len(body)) + body
+
+    def decode(self, body: bytes | memoryview) -> Any:
+        value = self.codec.decode(body)
+        return self.rebuild[value.tag](value.value)
+
+
+_LENGTH = struct.Struct("<I")
+TO_WORKER_MESSAGES = _Direction(TO_WORKER)
+TO_SERVER_MESSAGES = _Direction(TO_SERVER)
+
+
+def encode_to_worker(message: Any) -> bytes:
+    """One framed server -> worker message."""
+    return TO_WORKER_MESSAGES.encode(message)
+
+
+def encode_to_server(message: Any) -> bytes:
+    """One framed worker -> server message."""
+    return TO_SERVER_MESSAGES.encode(message)
+
+
+class SeamViolation(Exception):
+    """The other side sent something that is not a valid message."""
+
+
+class FrameReader:
+    """Splits a byte stream into messages of one direction; raises ``SeamViolation`` on anything invalid."""
+
+    def __init__(self, direction: _Direction, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self._direction = direction
+        self._max = max_message_bytes
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """The messages completed by ``data`` (an incomplete one waits for more)."""
+        buffer = self._buffer
+        buffer += data
+        messages = []
+        pos = 0
+        end = len(buffer)
+        decode = self._direction.decode
+        with memoryview(buffer) as view:
+            while end - pos >= 4:
+                (length,) = _LENGTH.unpack_from(buffer, pos)
+                if length > self._max:
+                    raise SeamViolation(f"a message of {length} bytes is beyond the limit of {self._max}")
+                if end - pos - 4 < length:
+                    break
+                with view[pos + 4 : pos + 4 + length] as body:
+                    try:
+                        messages.append(decode(body))
+                    except (DecodeError, ValueError, TypeError, IndexError, KeyError) as exc:
+                        raise SeamViolation(f"an invalid message: {exc}") from None
+                pos += 4 + length
+        del buffer[:pos]
+        return messages
+
+
+def to_server_reader() -> FrameReader:
+    return FrameReader(TO_SERVER_MESSAGES)
+
+
+def to_worker_reader() -> FrameReader:
+    return FrameReader(TO_WORKER_MESSAGES)
+
+
+# ---- the deadline slot ---------------------------------------------------------------------------------------------
+
+DEADLINE_SLOT_BYTES = mmap.PAGESIZE
+_DEADLINE = struct.Struct("<QB")  # monotonic deadline in ns (0 = idle), length of the work's name
+_NAME_AT = _DEADLINE.size
+_NAME_MAX = 200
+
+
+class DeadlineSlot:
+    """A view of the shared deadline page (the worker writes it, the supervisor reads it)."""
+
+    def __init__(self, memory: mmap.mmap) -> None:
+        self._memory = memory
+
+    @classmethod
+    def from_fd(cls, fd: int) -> DeadlineSlot:
+        return cls(mmap.mmap(fd, DEADLINE_SLOT_BYTES))
+
+    def arm(self, seconds: float, what: str) -> None:
+        name = what.encode("utf-8", "replace")[:_NAME_MAX]
+        memory = self._memory
+        memory[_NAME_AT : _NAME_AT + len(name)] = name
+        _DEADLINE.pack_into(memory, 0, time.monotonic_ns() + int(seconds * 1e9), len(name))
+
+    def disarm(self) -> None:
+        _DEADLINE.pack_into(self._memory, 0, 0, 0)
+
+    def overdue(self, now_ns: int | None = None) -> str | None:
+        """What the worker is running past its deadline (None when it is not)."""
+        deadline, length = _DEADLINE.unpack_from(self._memory, 0)
+        if not deadline or (now_ns if now_ns is not None else time.monotonic_ns()) <= deadline:
+            return None
+        name = bytes(self._memory[_NAME_AT : _NAME_AT + min(length, _NAME_MAX)])
+        return name.decode("utf-8", "replace") or "its work"
+
+    def close(self) -> None:
+        self._memory.close()
