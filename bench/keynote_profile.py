@@ -61,9 +61,9 @@ def py_spy() -> str:
 def start_recording(
     pid: int, seconds: int, output: Path, rate: int = RATE, native: bool = False
 ) -> subprocess.Popen[bytes]:
-    """py-spy in the background for ``seconds``, writing collapsed stacks (one line per distinct stack).
-    Only the thread holding the GIL is sampled (``--gil``): the server is bound by one core's worth of Python,
-    so that is where its time goes (waits and fsyncs run without the GIL). py-spy pauses the process for each
+    """py-spy in the background for ``seconds``, writing collapsed stacks (one line per distinct stack), of the
+    server and its database workers. Only the thread holding the GIL is sampled (``--gil``): each process is
+    bound by one core's worth of Python, so that is where its time goes (waits and fsyncs run without the GIL). py-spy pauses the process for each
     sample (its default): stacks read without pausing come out torn. ``native`` adds C frames (slower)."""
     return subprocess.Popen(
         [
@@ -79,6 +79,7 @@ def start_recording(
             "raw",
             "--threads",
             "--gil",
+            "--subprocesses",  # the databases run in worker processes of the server
             *(["--native"] if native else []),
             "--output",
             str(output),

@@ -1,4 +1,4 @@
-"""Reducer calls through the module host, without any network: calls/s of an empty reducer and of the keynote
+"""Reducer calls through the module host of one database (as its worker process runs it), without any network: calls/s of an empty reducer and of the keynote
 ``transfer`` reducer (two primary-key finds and two updates, one durable transaction each).
 
 Run: .venv/bin/python bench/reducer.py [--calls N] [--accounts N]
@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from spacetimedb.host.controller import HostController
+from spacetimedb.host.database import Database
 from spacetimedb.sats import Identity
 from spacetimedb.server.app import tune_gc
 
@@ -60,10 +60,9 @@ def main() -> None:
     args = parser.parse_args()
     tune_gc()  # as the server process does
     with tempfile.TemporaryDirectory() as tmp:
-        controller = HostController(tmp)
+        database = Database.create(Path(tmp) / "keynote", DB, OWNER, KEYNOTE)
         try:
-            controller.publish(DB, OWNER, KEYNOTE)
-            host = controller.get_or_launch(DB)
+            host = database.host
             seed = host.call_reducer_sync(
                 "seed", [args.accounts, 1_000_000_000], sender=OWNER, json_args=True
             )
@@ -87,7 +86,7 @@ def main() -> None:
                 total = sum(row[1] for row in tx.scan(tx.table_id("accounts")))
             print(f"total balance {total:,} (expected {args.accounts * 1_000_000_000:,})")
         finally:
-            controller.shutdown()
+            database.shutdown()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 
 from spacetimedb import sql
-from spacetimedb.datastore import Datastore, IndexDef, ReadTx, TableDef
+from spacetimedb.datastore import Datastore, IndexDef, TableDef
 from spacetimedb.sats import STRING, U8, U32, U64, Identity, codec
 from spacetimedb.subscription import SubscriptionManager
 
@@ -144,8 +144,8 @@ def run_size(rows: int, txs: int, naive_sample: int, seed: int) -> dict[str, flo
         tx = ds.begin_mut_tx()
         body(tx, pid, tid)
         with manager.lock:
-            data = ds.commit(tx, downgrade=True)
-            view = ReadTx(ds)
+            data = tx.prepare_commit()
+            view = tx.finish_commit(read_view=True)
             t = time.perf_counter()
             result = manager.evaluate(data, view)
             eval_times.append(time.perf_counter() - t)

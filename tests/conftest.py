@@ -33,11 +33,17 @@ class ServerProcess:
 
 
 def start_server(
-    data_dir: Path | None, extra_env: dict[str, str] | None = None, timeout: float = 30.0
+    data_dir: Path | None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    extra_args: list[str] | None = None,
 ) -> ServerProcess:
-    """Start ``python -m spacetimedb.server`` on 127.0.0.1:0 and wait until it prints where it listens."""
+    """Start ``python -m spacetimedb.server`` on 127.0.0.1:0 and wait until it prints where it listens.
+
+    ``extra_args`` go to the server's command line (e.g. ``["--reducer-budget", "1"]``)."""
     args = [sys.executable, "-m", "spacetimedb.server", "--listen-addr", "127.0.0.1:0"]
     args += ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
+    args += extra_args or []
     env = dict(os.environ, **(extra_env or {}))
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert process.stdout is not None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spacetimedb import sql
-from spacetimedb.datastore import Datastore, MutTx, ReadTx
+from spacetimedb.datastore import Datastore, MutTx
 from spacetimedb.sats import Identity, codec
 from spacetimedb.subscription import SubscriptionManager, TableRows, TransactionUpdates
 
@@ -28,8 +28,8 @@ def commit_and_evaluate(
         ds.rollback(tx)
         raise
     with manager.lock:
-        data = ds.commit(tx, downgrade=True)
-        view = ReadTx(ds)
+        data = tx.prepare_commit()
+        view = tx.finish_commit(read_view=True)
         try:
             result = manager.evaluate(data, view)
         finally:

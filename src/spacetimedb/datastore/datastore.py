@@ -7,7 +7,7 @@ from typing import Any
 
 from spacetimedb.sats import DecodeError, codec
 
-from .errors import DatastoreError, SchemaError, TransactionClosedError, UniqueConstraintViolation
+from .errors import DatastoreError, SchemaError, UniqueConstraintViolation
 from .locking import RWLock
 from .schema import (
     FIRST_USER_ID,
@@ -126,46 +126,14 @@ class Datastore:
             raise TimeoutError("timed out waiting for the read lock")
         return ReadTx(self)
 
-    def commit(self, tx: MutTx, downgrade: bool = False) -> TxData:
-        """Finish ``tx``, returning its net changes. With ``downgrade`` the caller keeps a read lock (release it
-        with ``release_read``) so it can look at exactly the post-commit state."""
-        data = self.prepare_commit(tx)
-        self.finish_commit(tx, downgrade)
+    def commit(self, tx: MutTx) -> TxData:
+        """Finish ``tx``, returning its net changes (``MutTx.commit`` also offers the post-commit read view)."""
+        data = tx.prepare_commit()
+        tx.finish_commit()
         return data
-
-    def prepare_commit(self, tx: MutTx) -> TxData:
-        """First half of a commit: compute the net changes; the writer lock stays held until
-        ``finish_commit``, so the caller can log the transaction before anyone sees its effects."""
-        if tx._closed:
-            raise TransactionClosedError("the transaction is already finished")
-        try:
-            if tx._schema_touched:
-                tx._refresh_schemas()
-            data = tx._net_changes()
-        except BaseException:
-            self.rollback(tx)
-            raise
-        tx._closed = True
-        return data
-
-    def finish_commit(self, tx: MutTx, downgrade: bool = False) -> None:
-        if downgrade:
-            tx.downgraded = True
-            self.lock.downgrade()
-        else:
-            self.lock.release_write()
 
     def rollback(self, tx: MutTx) -> None:
-        if tx._closed:
-            return
-        tx._closed = True
-        try:
-            tx._undo()
-        finally:
-            self.lock.release_write()
-
-    def release_read(self) -> None:
-        self.lock.release_read()
+        tx.rollback()
 
     # -- schema maintenance -----------------------------------------------------------------------------------
 

@@ -228,9 +228,14 @@ class ReadTx(_Reader):
 
 
 class MutTx(_Reader):
-    """The one mutable transaction of a datastore. Finish it with ``Datastore.commit`` or ``.rollback``."""
+    """The one mutable transaction of a datastore, holding its writer lock.
 
-    __slots__ = ("_changes", "_dropped", "_schema_touched", "_seq_undo", "downgraded")
+    It owns its ending: ``rollback``, or a commit in two halves — ``prepare_commit`` computes the net changes
+    while the writer lock is still held (so the caller can log the transaction before anyone sees it), then
+    ``finish_commit`` releases the lock, or with ``read_view`` turns it into a read lock and hands back the
+    ``ReadTx`` that sees exactly the post-commit state (release it when done)."""
+
+    __slots__ = ("_changes", "_dropped", "_schema_touched", "_seq_undo")
 
     def __init__(self, datastore: Datastore) -> None:
         self._ds = datastore
@@ -239,7 +244,47 @@ class MutTx(_Reader):
         self._seq_undo: list[tuple[Sequence, int]] = []
         self._schema_touched: set[int] = set()
         self._dropped: dict[int, Table] = {}
-        self.downgraded = False
+
+    # -- ending -----------------------------------------------------------------------------------------------
+
+    def prepare_commit(self) -> TxData:
+        """The net changes of the transaction; an error rolls it back. The writer lock stays held."""
+        if self._closed:
+            raise TransactionClosedError("the transaction is already finished")
+        try:
+            if self._schema_touched:
+                self._refresh_schemas()
+            data = self._net_changes()
+        except BaseException:
+            self.rollback()
+            raise
+        self._closed = True
+        return data
+
+    def finish_commit(self, read_view: bool = False) -> ReadTx | None:
+        """Let others see the commit; with ``read_view``, keep reading the post-commit state (and nothing
+        later) through the returned ``ReadTx``."""
+        lock = self._ds.lock
+        if not read_view:
+            lock.release_write()
+            return None
+        lock.downgrade()
+        return ReadTx(self._ds)
+
+    def commit(self) -> TxData:
+        data = self.prepare_commit()
+        self.finish_commit()
+        return data
+
+    def rollback(self) -> None:
+        """Undo every change and release the writer lock (nothing happens once finished)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._undo()
+        finally:
+            self._ds.lock.release_write()
 
     def scan(self, table_id: int) -> Iterator[Row]:
         # a snapshot, so that a reducer may delete while it iterates

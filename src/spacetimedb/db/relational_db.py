@@ -39,10 +39,12 @@ class DbOptions:
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
-    """The outcome of ``commit_tx``: the transaction's offset (None when it changed nothing) and its data."""
+    """The outcome of ``commit_tx``: the transaction's offset (None when it changed nothing), its data, and with
+    ``read_view`` the open ``ReadTx`` on the post-commit state (the caller releases it)."""
 
     offset: int | None
     tx_data: TxData
+    read_view: ReadTx | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,30 +178,28 @@ class RelationalDB:
         return self.datastore.begin_tx(timeout)
 
     def rollback(self, tx: MutTx) -> None:
-        self.datastore.rollback(tx)
+        tx.rollback()
 
     def commit_tx(
-        self, tx: MutTx, inputs: TxInputs | None = None, *, downgrade: bool = False
+        self, tx: MutTx, inputs: TxInputs | None = None, *, read_view: bool = False
     ) -> CommitResult:
         """Commit ``tx`` and queue its record for durability; returns at once with the offset.
 
-        With ``downgrade`` the caller keeps a read lock on the post-commit state (release it with
-        ``release_read``). A transaction that changed nothing gets no offset and is not logged.
-        """
-        datastore = self.datastore
-        data = datastore.prepare_commit(tx)
+        With ``read_view`` the result carries a read transaction on exactly the post-commit state (release it).
+        A transaction that changed nothing gets no offset and is not logged."""
+        data = tx.prepare_commit()
         offset: int | None = None
         try:
             if data.tables:
                 offset = self._log(data, inputs)
                 self._commits_since_snapshot += 1
         finally:
-            datastore.finish_commit(tx, downgrade)
+            view = tx.finish_commit(read_view)
         if offset is not None and self._durability is None:
             self._notify_durable(offset)
         if self._commits_since_snapshot >= self.options.snapshot_interval > 0 and self._snapshots is not None:
             self.take_snapshot()
-        return CommitResult(offset, data)
+        return CommitResult(offset, data, view)
 
     def _log(self, data: TxData, inputs: TxInputs | None) -> int:
         inserts = [(t.table_id, t.insert_bytes) for t in data.tables if t.insert_bytes]
@@ -211,9 +211,6 @@ class RelationalDB:
         offset = self._durability.append_tx(encode_tx_record(inputs, None, inserts, deletes))
         self._next_offset = offset + 1
         return offset
-
-    def release_read(self) -> None:
-        self.datastore.release_read()
 
     @contextmanager
     def mut_tx(self, inputs: TxInputs | None = None) -> Iterator[MutTx]:

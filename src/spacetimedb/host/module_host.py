@@ -329,12 +329,14 @@ class ModuleHost:
         manager = self.subscriptions
         with manager.lock:
             if manager.query_count:
-                result = self.db.commit_tx(tx, inputs, downgrade=True)
+                result = self.db.commit_tx(tx, inputs, read_view=True)
+                view = result.read_view
+                assert view is not None
                 try:
                     data = result.tx_data
-                    updates = manager.evaluate(data, ReadTx(self.db.datastore))
+                    updates = manager.evaluate(data, view)
                 finally:
-                    self.db.release_read()
+                    view.release()
             else:  # nobody subscribes: no need to look at the post-commit state
                 result = self.db.commit_tx(tx, inputs)
                 data = result.tx_data

@@ -1,6 +1,9 @@
-"""The server: HTTP and WebSocket API, identities and tokens, the control database.
+"""The server process: HTTP and WebSocket API, identities and tokens, the control database.
 
-Owns: the aiohttp application (routes of SpacetimeDB's client API), the WebSocket protocol sessions (v1 JSON,
-v2 and v3 BSATN), authentication, the control database of names and owners.
-May import: every lower layer (``host`` and below, ``protocol``).
+Owns: the aiohttp application (routes of SpacetimeDB's client API), the WebSocket sessions (which only move
+bytes between a client and its database's worker), authentication and the signing key, the control database of
+names and owners, and the start-up decision of how modules are isolated.
+May import: ``sats``, ``commitlog``, ``durability``, ``datastore``, ``db`` (for the control database),
+``protocol``, ``sandbox`` (probing only) and ``controller``; never ``module``, ``host``, ``sql`` or
+``subscription``: module code never runs in this process.
 """

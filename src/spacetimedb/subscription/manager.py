@@ -82,7 +82,7 @@ class SubscriptionManager:
     Thread safety: every method takes ``self.lock`` (re-entrant). For exactly-once delivery, the host thread
     must hold ``manager.lock`` from before it commits a transaction (while it still holds the datastore's
     write lock) until ``evaluate`` has returned, evaluating against a read view of the post-commit state
-    (``Datastore.commit(tx, downgrade=True)``). ``subscribe`` / ``unsubscribe`` called from other threads open
+    (``RelationalDB.commit_tx(tx, read_view=True)``). ``subscribe`` / ``unsubscribe`` called from other threads open
     their read transaction *first* and then enter the manager, so each sees either the state before the
     commit (and the commit's evaluation includes it) or the state after it (and is registered after that
     evaluation) — never both, never neither. Lock order is always datastore lock, then manager lock.
