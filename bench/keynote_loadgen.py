@@ -4,7 +4,9 @@
 
 It runs in its own interpreter so that it never shares the GIL with a server. Protocol (stdout/stdin lines):
 it connects every connection, prints ``READY``, waits for a line on stdin, sends for ``warmup + seconds``,
-stops sending, waits for the requests still in flight, and prints one JSON line with its counts.
+stops sending, waits for the requests still in flight, and prints one JSON line with its counts. Its
+connections may each have their own path (several databases of our server driven at once); committed
+requests are then also counted per path.
 
 It is written to be cheap per request, since it shares 2 cores with the server it measures:
   * plain ``asyncio.Protocol`` callbacks on uvloop, no coroutine or future per request;
@@ -74,6 +76,15 @@ class Config:
     process_count: int
     ws_protocols: str = f"{v2.PROTOCOL_V3}, {v2.PROTOCOL_V2}"
     drain_timeout: float = 15.0
+    # each connection's own path (several databases driven at once); None: every connection uses ``path``
+    connection_paths: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.connection_paths is not None and len(self.connection_paths) != self.connections:
+            raise ValueError(f"{len(self.connection_paths)} connection paths for {self.connections} connections")
+
+    def paths(self) -> list[str]:
+        return self.connection_paths or [self.path] * self.connections
 
 
 class Run:
@@ -82,6 +93,7 @@ class Run:
     def __init__(self, config: Config, pool: list[bytes]) -> None:
         self.config = config
         self.pool = pool
+        self.targets = sorted(set(config.paths()))  # a connection's target is its index in here
         self.cursor = 0
         self.sent = 0
         self.go = 0.0
@@ -97,14 +109,16 @@ class Run:
         self.all_refused = 0
         self.all_errors = 0
         self.per_second = [0] * config.seconds
+        self.ok_by_target = [0] * len(self.targets)
         self.histogram = [0] * HISTOGRAM_BUCKETS
         self.overflow: list[float] = []
         self.error_samples: list[str] = []
         self.in_flight = 0
         self.drained: asyncio.Future[None] | None = None
 
-    def record(self, now: float, sent_at: float, outcome: int) -> None:
-        """One reply. ``outcome``: 0 committed, 1 refused by the business rules, 2 error."""
+    def record(self, now: float, sent_at: float, outcome: int, target: int) -> None:
+        """One reply on a connection to ``self.targets[target]``. ``outcome``: 0 committed, 1 refused by the
+        business rules, 2 error."""
         if outcome == 0:
             self.all_ok += 1
         elif outcome == 1:
@@ -114,6 +128,7 @@ class Run:
         if self.measure_start <= now < self.measure_end:
             if outcome == 0:
                 self.ok += 1
+                self.ok_by_target[target] += 1
                 self.per_second[int(now - self.measure_start)] += 1
             elif outcome == 1:
                 self.refused += 1
@@ -156,9 +171,11 @@ def _client_frame_header(length: int) -> bytes:
 
 
 class WsConnection(asyncio.Protocol):
-    def __init__(self, run: Run, ready: asyncio.Future[None]) -> None:
+    def __init__(self, run: Run, ready: asyncio.Future[None], path: str) -> None:
         self.run = run
         self.ready = ready
+        self.path = path
+        self.target = run.targets.index(path)
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.handshaking = True
@@ -174,7 +191,7 @@ class WsConnection(asyncio.Protocol):
         config = self.run.config
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
-            f"GET {config.path} HTTP/1.1\r\nHost: {config.host}:{config.port}\r\n"
+            f"GET {self.path} HTTP/1.1\r\nHost: {config.host}:{config.port}\r\n"
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {config.ws_protocols}\r\n"
             f"Authorization: Bearer {config.token}\r\n\r\n"
@@ -262,6 +279,7 @@ class WsConnection(asyncio.Protocol):
         unpack_u32 = _U32.unpack_from
         pending = self.pending
         record = self.run.record
+        target = self.target
         completed = 0
         while pos < end:
             if buffer[pos] != v2.REDUCER_RESULT:
@@ -287,7 +305,7 @@ class WsConnection(asyncio.Protocol):
                 nxt += 4 + size
                 verdict = 1 if outcome == ERR else 2
                 self.run.error(f"outcome {outcome}: {text[4:] if outcome == ERR else text!r}")
-            record(now, pending.pop(request_id), verdict)
+            record(now, pending.pop(request_id), verdict, target)
             completed += 1
             pos = nxt
         return completed
@@ -326,9 +344,10 @@ class WsConnection(asyncio.Protocol):
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, run: Run, ready: asyncio.Future[None]) -> None:
+    def __init__(self, run: Run, ready: asyncio.Future[None], path: str) -> None:
         self.run = run
         self.ready = ready
+        self.target = run.targets.index(path)
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.sent_at: deque[float] = deque()  # HTTP/1.1 answers in request order
@@ -336,7 +355,7 @@ class HttpConnection(asyncio.Protocol):
         self.closed = False
         config = run.config
         self.head = (
-            f"POST {config.path} HTTP/1.1\r\nHost: {config.host}:{config.port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {config.host}:{config.port}\r\n"
             "Content-Type: application/json\r\nContent-Length: "
         ).encode()
 
@@ -378,7 +397,7 @@ class HttpConnection(asyncio.Protocol):
             else:
                 verdict = 1 if status == b"409" else 2
                 self.run.error(f"HTTP {status.decode()}: {bytes(buffer[head_end + 4 : end])[:200]!r}")
-            record(now, sent_at.popleft(), verdict)
+            record(now, sent_at.popleft(), verdict, self.target)
             completed += 1
             pos = end
         del buffer[:pos]
@@ -424,10 +443,10 @@ async def open_connections(run: Run) -> list[Any]:
     config = run.config
     protocol_class = WsConnection if config.kind == "ws" else HttpConnection
     connections = []
-    for _ in range(config.connections):
+    for path in config.paths():
         ready: asyncio.Future[None] = loop.create_future()
         _, connection = await loop.create_connection(
-            lambda ready=ready: protocol_class(run, ready), config.host, config.port
+            lambda ready=ready, path=path: protocol_class(run, ready, path), config.host, config.port
         )
         await asyncio.wait_for(ready, 30)
         connections.append(connection)
@@ -463,6 +482,7 @@ async def drive(config: Config) -> dict[str, Any]:
             connection.transport.close()
     return {
         "ok": run.ok,
+        "ok_by_path": dict(zip(run.targets, run.ok_by_target, strict=True)),
         "refused": run.refused,
         "errors": run.errors,
         "all_ok": run.all_ok,

@@ -1,7 +1,9 @@
 """The systems under test in the keynote benchmark, each started and stopped by the benchmark itself.
 
   OurServer        ``python -m spacetimedb.server`` on a free loopback port and a temporary data directory;
-                   the keynote module published over HTTP, driven over WebSocket.
+                   the keynote module published over HTTP (as one database, or as several: ``keynote``,
+                   ``keynote-2``, ...), driven over WebSocket. Each database runs in its own worker process,
+                   a child of the server.
   PostgresCluster  a throw-away cluster (initdb + pg_ctl) in a temporary directory on a free loopback port,
                    run as an unprivileged user when we are root (initdb refuses root).
   PeerServer       bench/keynote_peer.py (Starlette + uvicorn) on PostgreSQL or SQLite, driven over HTTP.
@@ -114,16 +116,32 @@ def children_of(pids: set[int]) -> set[int]:
     return found
 
 
-def cpu_seconds(pids: set[int]) -> float:
-    """User + system CPU time of these processes and their descendants (threads included)."""
-    total = 0
+def cpu_by_process(pids: set[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of these processes and their descendants (threads included).
+
+    Descendants are found by parent pid, so our server's database workers count although each runs in its
+    own session. A process that has ended is not counted any more (its time moves to its parent's
+    ``cutime``, which we do not read): callers compare processes that live through the measured window."""
+    out = {}
     for pid in children_of(pids):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # ended meanwhile
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+        out[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return out
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time of these processes and their descendants (threads included)."""
+    return sum(cpu_by_process(pids).values())
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
 
 
 def machine_busy() -> tuple[float, float]:
@@ -165,11 +183,18 @@ def wait_http(url: str, timeout: float, what: str, process: subprocess.Popen[byt
 # ---- our server --------------------------------------------------------------------------------------------------
 
 
+def database_names(count: int) -> list[str]:
+    """``keynote``, ``keynote-2``, ``keynote-3``, ...: the first is the one the single-database cases use."""
+    return [DATABASE_NAME] + [f"{DATABASE_NAME}-{index}" for index in range(2, count + 1)]
+
+
 class OurServer:
     name = "ours"
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, databases: int = 1) -> None:
         self.python = python
+        self.databases = database_names(databases)
+        self.identities: dict[str, str] = {}  # database name -> identity (hex), which names its directory
         self.tmp: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.base = ""
@@ -200,11 +225,13 @@ class OurServer:
         self.base = line.split("listening on ", 1)[1].strip()
         self.port = int(self.base.rsplit(":", 1)[1])
         self.token = json.loads(http("POST", f"{self.base}/v1/identity"))["token"]
-        published = http(
-            "PUT", f"{self.base}/v1/database/{DATABASE_NAME}", KEYNOTE_MODULE.read_bytes(), self._auth()
-        )
-        if "Success" not in json.loads(published):
-            raise RuntimeError(f"publishing the keynote module failed: {published[:300]!r}")
+        for database in self.databases:
+            published = json.loads(
+                http("PUT", f"{self.base}/v1/database/{database}", KEYNOTE_MODULE.read_bytes(), self._auth())
+            )
+            if "Success" not in published:
+                raise RuntimeError(f"publishing the keynote module as {database} failed: {published!r:.300}")
+            self.identities[database] = published["Success"]["database_identity"]
 
     def _auth(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -212,20 +239,20 @@ class OurServer:
             headers["Content-Type"] = content_type
         return headers
 
-    def seed(self, accounts: int, balance: int) -> None:
+    def seed(self, accounts: int, balance: int, database: str = DATABASE_NAME) -> None:
         # answered once the seeding transaction is durable
         http(
             "POST",
-            f"{self.base}/v1/database/{DATABASE_NAME}/call/seed",
+            f"{self.base}/v1/database/{database}/call/seed",
             json.dumps([accounts, balance]).encode(),
             self._auth("application/json"),
             timeout=300,
         )
 
-    def total(self) -> dict[str, int]:
+    def total(self, database: str = DATABASE_NAME) -> dict[str, int]:
         body = http(
             "POST",
-            f"{self.base}/v1/database/{DATABASE_NAME}/sql?confirmed=true",
+            f"{self.base}/v1/database/{database}/sql?confirmed=true",
             b"SELECT * FROM accounts",
             self._auth("text/plain"),
             timeout=300,
@@ -233,18 +260,32 @@ class OurServer:
         rows = json.loads(body)[0]["rows"]
         return {"count": len(rows), "sum": sum(int(row[1]) for row in rows)}
 
-    def target(self) -> Target:
+    def target(self, database: str = DATABASE_NAME) -> Target:
         # confirmed=true is the v2/v3 default; spelled out because durable acknowledgement is the workload
         return Target(
             "ws",
             "127.0.0.1",
             self.port,
-            f"/v1/database/{DATABASE_NAME}/subscribe?compression=None&confirmed=true",
+            f"/v1/database/{database}/subscribe?compression=None&confirmed=true",
             self.token,
         )
 
     def pids(self) -> set[int]:
         return {self.process.pid} if self.process is not None else set()
+
+    def process_labels(self) -> dict[int, str]:
+        """Which process is which: ``server`` and ``worker NAME`` per running database worker (the worker's
+        command line names its database directory, which is named by the database's identity)."""
+        if self.process is None:
+            return {}
+        by_identity = {identity: name for name, identity in self.identities.items()}
+        labels = {self.process.pid: "server"}
+        for pid in children_of(self.pids()) - {self.process.pid}:
+            arguments = command_line(pid)
+            if "--database-dir" in arguments[:-1]:
+                directory = Path(arguments[arguments.index("--database-dir") + 1])
+                labels[pid] = f"worker {by_identity.get(directory.name, directory.name[:16])}"
+        return labels
 
     def stop(self) -> None:
         stop_group(self.process)

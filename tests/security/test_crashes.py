@@ -176,15 +176,14 @@ TOP_LEVEL = {
         started = time.monotonic()
         while time.monotonic() - started < 8:  # bounded, so that the attack ends even where it works
             pass
-        while True:
-            pass
         """,
         "time budget",
     ),
 }
 XFAIL_TOP_LEVEL = {
-    "deadline disarmed": "module code clears the deadlines it runs under (see test_reducer_cannot_disarm_its_own_deadline): "
-    "publish hangs until the module's own loop ends"
+    "deadline disarmed": "top-level code clears the deadlines it runs under, as a reducer can (see "
+    "test_reducer_cannot_disarm_its_own_deadline): the validating worker is never stopped, and publish "
+    "answers only when the module's own loop ends (then with 200: the database is created)"
 }
 
 
@@ -215,7 +214,7 @@ def test_publish_refuses_a_module_whose_top_level_code_crashes(arena, case):
             pings = PingProbe(client)
             async with pings, VictimProbe(client, arena, f"publishing {case}"):
                 answer, _ = await client.publish(
-                    name, _crashing_module(code), publisher, timeout=arena.hard_deadline + 5
+                    name, _crashing_module(code), publisher, timeout=arena.hard_deadline + 30
                 )
             print(f"[top-level {case}] {answer.status} after {answer.seconds:.2f}s: {answer.text}")
             print(

@@ -44,7 +44,7 @@ class RunningDatabase:
         self._log_followers: list[LogFollower] = []
         self._confirmed_waiting: set[ClientSink] = set()
         self.death_reason: str | None = None
-        worker.handler = self._on_message
+        worker.handler = self.on_message
         worker.on_death(self._on_death)
 
     @property
@@ -140,7 +140,7 @@ class RunningDatabase:
 
     # -- the worker's messages ------------------------------------------------------------------------------------------
 
-    def _on_message(self, message: Any) -> None:
+    def on_message(self, message: Any) -> None:
         match message:
             case seam.Deliveries():
                 clients = self.clients

@@ -176,7 +176,7 @@ class HostController:
 
     async def _launch(self, identity: Identity, first: Any, directory: Path | None) -> RunningDatabase:
         worker = await self._spawn(identity.to_hex()[:16], directory)
-        answer = await self._first_answer(worker, first)
+        answer, following = await self._first_answer(worker, first)
         if isinstance(answer, seam.LaunchFailed):
             await worker.stop(5)
             raise _LaunchFailed(answer.reason)
@@ -184,6 +184,8 @@ class HostController:
             worker.kill(f"it answered a launch with {type(answer).__name__}")
             raise _LaunchFailed(worker.death_reason())
         running = RunningDatabase(identity, worker, answer)
+        for message in following:  # what came right behind Ready, before the database took over
+            running.on_message(message)
         self._running[identity] = running
         worker.on_death(lambda reason: self._worker_died(identity, running, reason))
         return running
@@ -197,14 +199,17 @@ class HostController:
         worker.on_death(lambda _: self._workers.discard(worker))
         return worker
 
-    async def _first_answer(self, worker: WorkerProcess, first: Any) -> Any:
-        """Send the worker its first message and wait for its answer (its death is a failed launch)."""
+    async def _first_answer(self, worker: WorkerProcess, first: Any) -> tuple[Any, list[Any]]:
+        """Send the worker its first message and wait for its answer (its death is a failed launch); also
+        returns the messages that arrived right behind the answer."""
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        following: list[Any] = []
 
         def take(message: Any) -> None:
             if answer.done():
-                raise seam.SeamViolation(f"unexpected {type(message).__name__} during launch")
-            answer.set_result(message)
+                following.append(message)
+            else:
+                answer.set_result(message)
 
         def died(reason: str) -> None:
             if not answer.done():
@@ -214,7 +219,7 @@ class HostController:
         worker.on_death(died)
         try:
             worker.send(first)
-            return await asyncio.wait_for(answer, self.settings.launch_timeout_seconds)
+            return await asyncio.wait_for(answer, self.settings.launch_timeout_seconds), following
         except TimeoutError:
             worker.kill(f"it did not start within {self.settings.launch_timeout_seconds:g}s")
             raise _LaunchFailed(worker.death_reason()) from None
@@ -291,7 +296,7 @@ class HostController:
         """Load ``program`` (and ``current``, planning the migration from it) in a throw-away worker."""
         worker = await self._spawn("validation", None)
         try:
-            answer = await self._first_answer(
+            answer, _ = await self._first_answer(
                 worker, seam.ValidateProgram(program, current, self.settings.host_settings())
             )
         except _LaunchFailed as exc:
