@@ -3,6 +3,7 @@
     .venv/bin/python bench/keynote.py --seconds 20 --alpha 0,1.5 --clients 64 \\
         --systems ours,postgres,sqlite --modes closed,pipelined
     .venv/bin/python bench/keynote.py --seconds 15 --systems ours --alpha 0 --modes pipelined --profile
+    .venv/bin/python bench/keynote.py --seconds 10 --systems ours --databases 1,2   # one database vs two at once
 
 Workload (fixed): 100,000 accounts of 1,000,000,000 each; every request transfers 1 between two distinct
 accounts drawn from a Zipf distribution with exponent alpha (0 = uniform), the same seeded sequence for every
@@ -12,6 +13,12 @@ system. C client connections, each closed-loop (1 request in flight) or pipeline
   postgres  Starlette + uvicorn + asyncpg (pool 64) on a temporary PostgreSQL cluster, serializable.
   sqlite    Starlette + uvicorn + sqlite3, WAL, synchronous=FULL.
 (bench/keynote_peer.py has the peers' transactions, bench/keynote_systems.py how everything is started.)
+
+--databases 1,2 (ours only) runs each of our cases once per count: with N, N keynote databases on the same
+server (keynote, keynote-2, ...; each in its own worker process), each seeded alike, the --clients split
+evenly between them and driven at once. The counts run back to back, with the same clients and mode, and the
+summed TPS of N databases is printed over that of one (the target for two: >= 1.5x), with the TPS of each
+database and the CPU of each of the server's processes.
 
 Each case (system, alpha, mode) re-seeds the accounts, runs the load generator (bench/keynote_loadgen.py, in
 --generators separate processes) for --warmup then --seconds, and checks that the total balance is unchanged.
@@ -35,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,7 +55,7 @@ from keynote_systems import (
     ROOT,
     OurServer,
     PeerServer,
-    cpu_seconds,
+    cpu_by_process,
     machine_busy,
     start_group,
     stop_group,
@@ -64,6 +72,8 @@ TARGETS = {
     ("closed", "postgres"): 3.0,
     ("closed", "sqlite"): 3.0,
 }
+# N databases driven at once / one database, on the same server (each database has its own worker process)
+DATABASES_TARGETS = {2: 1.5}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,6 +97,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ws-protocol", choices=["v3", "v2"], default="v3")
     parser.add_argument("--peer-workers", type=int, default=1, help="uvicorn worker processes of the peers")
     parser.add_argument(
+        "--databases",
+        default=None,
+        metavar="N,...",
+        help="ours only: numbers of keynote databases to drive at once on one server, e.g. 1,2 (the clients "
+        "split evenly between them); prints N databases' summed TPS over one's",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="record our server with py-spy during its cases (their numbers are then not clean)",
@@ -101,6 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.alphas = [float(a) for a in args.alpha.split(",") if a.strip()]
     args.system_list = [s.strip() for s in args.systems.split(",") if s.strip()]
     args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
+    args.database_counts = (
+        None if args.databases is None else sorted({int(n) for n in args.databases.split(",") if n.strip()})
+    )
     for name in args.system_list:
         if name not in SYSTEMS:
             parser.error(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
@@ -109,6 +129,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"unknown mode {mode!r}; choose from {', '.join(WINDOWS)}")
     if args.generators < 1 or args.clients < args.generators:
         parser.error("need 1 <= --generators <= --clients")
+    if args.database_counts is not None:
+        if "ours" not in args.system_list:
+            parser.error("--databases applies to our server: add ours to --systems")
+        if not args.database_counts or args.database_counts[0] < 1:
+            parser.error("--databases takes counts of 1 or more, e.g. 1,2")
+        if args.clients < args.database_counts[-1]:
+            parser.error("need at least one client per database (--clients >= the largest --databases)")
     return args
 
 
@@ -120,10 +147,18 @@ def split_evenly(total: int, parts: int) -> list[int]:
 
 
 def start_generators(
-    args: argparse.Namespace, system: Any, mode: str, pairs_path: Path, tmp: Path
+    args: argparse.Namespace,
+    system: Any,
+    mode: str,
+    pairs_path: Path,
+    tmp: Path,
+    databases: list[str] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
     target = system.target()
+    # with several databases, connection k (counted over all generators) drives database k mod N
+    targets = [system.target(name) for name in databases] if databases else [target]
     processes = []
+    first_connection = 0
     for index, connections in enumerate(split_evenly(args.clients, args.generators)):
         config = {
             "kind": target.kind,
@@ -142,6 +177,12 @@ def start_generators(
             if args.ws_protocol == "v2"
             else "v3.bsatn.spacetimedb, v2.bsatn.spacetimedb",
         }
+        if databases:
+            config["connection_paths"] = [
+                targets[k % len(targets)].path
+                for k in range(first_connection, first_connection + connections)
+            ]
+        first_connection += connections
         config_path = tmp / f"generator-{index}.json"
         config_path.write_text(json.dumps(config))
         processes.append(
@@ -170,11 +211,22 @@ def read_generator_line(process: subprocess.Popen[bytes], what: str) -> str:
 
 
 def run_case(
-    args: argparse.Namespace, system: Any, alpha: float, mode: str, pairs_path: Path, tmp: Path
+    args: argparse.Namespace,
+    system: Any,
+    alpha: float,
+    mode: str,
+    pairs_path: Path,
+    tmp: Path,
+    databases: list[str] | None = None,
 ) -> dict[str, Any]:
-    system.seed(ACCOUNTS, INITIAL_BALANCE)
-    before = system.total()
-    generators = start_generators(args, system, mode, pairs_path, tmp)
+    """One case; ``databases``: several of our databases driven at once (None: the system's one database)."""
+    if databases is None:
+        system.seed(ACCOUNTS, INITIAL_BALANCE)
+        before = system.total()
+    else:
+        seed_databases(system, databases)
+        before_by_database = {name: system.total(name) for name in databases}
+    generators = start_generators(args, system, mode, pairs_path, tmp, databases)
     profiler = None
     try:
         for process in generators:
@@ -187,13 +239,15 @@ def run_case(
         time.sleep(args.warmup)
         profile_path = None
         if args.profile and system.name == "ours":
-            profile_path = RESULTS / f"keynote-profile-{int(time.time())}-alpha{alpha:g}-{mode}.txt"
+            count = f"-{len(databases)}db" if databases else ""
+            profile_path = RESULTS / f"keynote-profile-{int(time.time())}-alpha{alpha:g}-{mode}{count}.txt"
             profiler = keynote_profile.start_recording(
                 next(iter(system.pids())), args.seconds, profile_path, native=args.profile_native
             )
-        cpu_start, machine_start = cpu_seconds(system.pids()), machine_busy()
+        cpu_start, machine_start = cpu_by_process(system.pids()), machine_busy()
         time.sleep(args.seconds)
-        cpu_end, machine_end = cpu_seconds(system.pids()), machine_busy()
+        cpu_end, machine_end = cpu_by_process(system.pids()), machine_busy()
+        labels = system.process_labels() if databases else {}  # which of those processes is which
         reports = [json.loads(read_generator_line(process, "result")) for process in generators]
         if profiler is not None:
             _, errors = profiler.communicate(timeout=60)
@@ -203,22 +257,76 @@ def run_case(
         for process in generators:
             stop_group(process, grace=2.0)
         stop_group(profiler, grace=2.0)
-    after = system.total()
     case = summarize_case(system.name, alpha, mode, args, reports)
-    case["server_cpu_percent"] = 100 * (cpu_end - cpu_start) / args.seconds
+    case["server_cpu_percent"] = 100 * (sum(cpu_end.values()) - sum(cpu_start.values())) / args.seconds
     busy = machine_end[0] - machine_start[0]
     case["machine_cpu_percent"] = 100 * busy / max(1e-9, machine_end[1] - machine_start[1])
-    case["balance"] = {
-        "before": before,
-        "after": after,
-        "expected_sum": ACCOUNTS * INITIAL_BALANCE,
-        "ok": after["sum"] == before["sum"] == ACCOUNTS * INITIAL_BALANCE and after["count"] == ACCOUNTS,
-    }
-    if "retries" in after:
-        case["serialization_retries"] = after["retries"] - before.get("retries", 0)
+    if databases is None:
+        after = system.total()
+        case["balance"] = balance_check(before, after)
+        if "retries" in after:
+            case["serialization_retries"] = after["retries"] - before.get("retries", 0)
+    else:
+        after_by_database = {name: system.total(name) for name in databases}
+        describe_databases(case, system, databases, reports, before_by_database, after_by_database)
+        case["cpu_percent_by_process"] = cpu_percent_by_label(labels, cpu_start, cpu_end, args.seconds)
     if profile_path is not None and profile_path.exists():
         case["profile"] = str(profile_path)
     return case
+
+
+def seed_databases(system: Any, databases: list[str]) -> None:
+    """Seed every database at once: each seeds in its own worker process."""
+    with ThreadPoolExecutor(len(databases)) as pool:
+        list(pool.map(lambda name: system.seed(ACCOUNTS, INITIAL_BALANCE, name), databases))
+
+
+def balance_check(before: dict[str, int], after: dict[str, int], databases: int = 1) -> dict[str, Any]:
+    expected = databases * ACCOUNTS * INITIAL_BALANCE
+    return {
+        "before": before,
+        "after": after,
+        "expected_sum": expected,
+        "ok": after["sum"] == before["sum"] == expected and after["count"] == databases * ACCOUNTS,
+    }
+
+
+def describe_databases(
+    case: dict[str, Any],
+    system: Any,
+    databases: list[str],
+    reports: list[dict[str, Any]],
+    before: dict[str, dict[str, int]],
+    after: dict[str, dict[str, int]],
+) -> None:
+    """Add to ``case`` what several databases driven at once need: the TPS of each, and a balance check of
+    each (the case's own balance is their sum, checked only if every database's is right)."""
+    name_of_path = {system.target(name).path: name for name in databases}
+    committed = dict.fromkeys(databases, 0)
+    for report in reports:
+        for path, count in report["ok_by_path"].items():
+            committed[name_of_path[path]] += count
+    case["databases"] = len(databases)
+    case["tps_by_database"] = {name: count / case["seconds"] for name, count in committed.items()}
+    case["balance_by_database"] = {name: balance_check(before[name], after[name]) for name in databases}
+
+    def summed(totals: dict[str, dict[str, int]]) -> dict[str, int]:
+        return {key: sum(total[key] for total in totals.values()) for key in ("count", "sum")}
+
+    case["balance"] = balance_check(summed(before), summed(after), len(databases))
+    case["balance"]["ok"] = all(check["ok"] for check in case["balance_by_database"].values())
+
+
+def cpu_percent_by_label(
+    labels: dict[int, str], start: dict[int, float], end: dict[int, float], seconds: float
+) -> dict[str, float]:
+    """CPU use (% of one core) per process label over the window, in the labels' order; unlabelled processes
+    count as ``other``."""
+    out = dict.fromkeys(labels.values(), 0.0)
+    for pid, used in end.items():
+        label = labels.get(pid, "other")
+        out[label] = out.get(label, 0.0) + 100 * (used - start.get(pid, 0.0)) / seconds
+    return out
 
 
 def percentile(histogram: dict[int, int], overflow: list[float], fraction: float) -> float | None:
@@ -289,8 +397,15 @@ def _ms(seconds: float | None) -> float | None:
 
 def make_system(name: str, args: argparse.Namespace) -> Any:
     if name == "ours":
-        return OurServer()
+        return OurServer(databases=max(args.database_counts or [1]))
     return PeerServer(name, workers=args.peer_workers)
+
+
+def database_sets(args: argparse.Namespace, system: Any) -> list[list[str] | None]:
+    """The databases each case of this system drives at once, in order (None: the plain single-database case)."""
+    if system.name != "ours" or args.database_counts is None:
+        return [None]
+    return [system.databases[:count] for count in args.database_counts]
 
 
 @contextlib.contextmanager
@@ -333,7 +448,7 @@ def print_case(case: dict[str, Any]) -> None:
 
     balance = "ok" if case["balance"]["ok"] else "WRONG"
     print(
-        f"{case['system']:9} {case['alpha']:>5g} {case['mode']:10} {case['tps']:>10,.0f} {case['tps_stddev']:>8,.0f} "
+        f"{case_label(case):9} {case['alpha']:>5g} {case['mode']:10} {case['tps']:>10,.0f} {case['tps_stddev']:>8,.0f} "
         f"{num(case['p50_ms'], '.2f'):>8} {num(case['p99_ms'], '.2f'):>8} {case['refused']:>7} {case['errors']:>6} "
         f"{case['server_cpu_percent']:>6.0f}% {case['generator_cpu_percent']:>6.0f}% "
         f"{num(case['generator_cpu_us_per_request'], '.1f'):>7} {case['balance']['after']['sum']:>17,} {balance}",
@@ -341,8 +456,36 @@ def print_case(case: dict[str, Any]) -> None:
     )
 
 
+def case_label(case: dict[str, Any]) -> str:
+    return f"{case['system']} {case['databases']}db" if "databases" in case else case["system"]
+
+
+def rest_of_machine(case: dict[str, Any]) -> float:
+    """CPU (% of one core) used during the case by processes that are neither the system nor the load
+    generator: on a shared machine, what the system had to compete with."""
+    busy = case["machine_cpu_percent"] * (os.cpu_count() or 1)
+    return max(0.0, busy - case["server_cpu_percent"] - case["generator_cpu_percent"])
+
+
 def print_notes(case: dict[str, Any]) -> None:
     """What the table row does not show but a reader should know."""
+    if "databases" in case:
+        print(
+            "    TPS per database: "
+            + ", ".join(
+                f"{name} {tps:,.0f} ({'ok' if case['balance_by_database'][name]['ok'] else 'balance WRONG'})"
+                for name, tps in case["tps_by_database"].items()
+            )
+        )
+        print(
+            "    CPU (% of one core): "
+            + ", ".join(
+                f"{label} {percent:.0f}%" for label, percent in case["cpu_percent_by_process"].items()
+            )
+            + f"; load generator {case['generator_cpu_percent']:.0f}%"
+            + f"; everything else on the machine {rest_of_machine(case):.0f}%"
+            + f" (the machine was {case['machine_cpu_percent']:.0f}% busy, {os.cpu_count()} CPUs)"
+        )
     if case.get("serialization_retries"):
         print(f"    {case['serialization_retries']:,} serialization failures retried")
     if case["unfinished"]:
@@ -360,7 +503,8 @@ HEADER = (
 
 
 def ratios(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_key = {(c["system"], c["alpha"], c["mode"]): c for c in cases}
+    # ours against a peer: one database each (a peer has one)
+    by_key = {(c["system"], c["alpha"], c["mode"]): c for c in cases if c.get("databases", 1) == 1}
     out = []
     for (system, alpha, mode), case in by_key.items():
         ours = by_key.get(("ours", alpha, mode))
@@ -396,6 +540,53 @@ def print_ratios(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def database_ratios(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """N databases driven at once / one database, per (alpha, mode), from the --databases cases."""
+    single = {(c["alpha"], c["mode"]): c for c in cases if c.get("databases") == 1}
+    out = []
+    for case in cases:
+        count = case.get("databases")
+        one = single.get((case["alpha"], case["mode"]))
+        if count is None or count == 1 or one is None or not one["tps"]:
+            continue
+        ratio = case["tps"] / one["tps"]
+        target = DATABASES_TARGETS.get(count)
+        out.append(
+            {
+                "databases": count,
+                "alpha": case["alpha"],
+                "mode": case["mode"],
+                "tps": case["tps"],
+                "one_database_tps": one["tps"],
+                "over_one_database": ratio,
+                "server_cpu_percent": case["server_cpu_percent"],
+                "one_database_server_cpu_percent": one["server_cpu_percent"],
+                "target": target,
+                "meets_target": None if target is None else ratio >= target,
+            }
+        )
+    return out
+
+
+def print_database_ratios(rows: list[dict[str, Any]], clients: int) -> None:
+    if not rows:
+        return
+    print(
+        f"\nN databases at once / one database (summed TPS, one server, same run, {clients} clients in both)"
+    )
+    for row in rows:
+        verdict = (
+            ""
+            if row["target"] is None
+            else f"  (target >= {row['target']:g}x: {'met' if row['meets_target'] else 'NOT met'})"
+        )
+        print(
+            f"  alpha {row['alpha']:>4g} {row['mode']:10} {row['databases']} databases {row['tps']:>9,.0f} TPS / "
+            f"1 database {row['one_database_tps']:>9,.0f} TPS = {row['over_one_database']:5.2f}x{verdict}; "
+            f"server CPU {row['server_cpu_percent']:.0f}% vs {row['one_database_server_cpu_percent']:.0f}%"
+        )
+
+
 def main() -> None:
     args = parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -419,14 +610,18 @@ def main() -> None:
                     print(f"  ({postgresql}, {args.peer_workers} uvicorn worker(s))", flush=True)
                 for alpha in args.alphas:
                     for mode in args.mode_list:
-                        case = run_case(args, system, alpha, mode, pairs[alpha][0], tmp)
-                        cases.append(case)
-                        print_case(case)
-                        print_notes(case)
-                        if "profile" in case:
-                            profiles[f"alpha {alpha:g} {mode}"] = case["profile"]
+                        for databases in database_sets(args, system):
+                            case = run_case(args, system, alpha, mode, pairs[alpha][0], tmp, databases)
+                            cases.append(case)
+                            print_case(case)
+                            print_notes(case)
+                            if "profile" in case:
+                                count = f", {len(databases)} database(s)" if databases else ""
+                                profiles[f"alpha {alpha:g} {mode}{count}"] = case["profile"]
     ratio_rows = ratios(cases)
     print_ratios(ratio_rows)
+    database_ratio_rows = database_ratios(cases)
+    print_database_ratios(database_ratio_rows, args.clients)
     load_after = os.getloadavg()
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in load_after)}")
     for label, path in profiles.items():
@@ -453,6 +648,8 @@ def main() -> None:
         "cases": cases,
         "ratios": ratio_rows,
     }
+    if args.database_counts is not None:
+        result["database_ratios"] = database_ratio_rows
     output = (
         args.output or RESULTS / f"keynote-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}.json"
     )

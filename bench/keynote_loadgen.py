@@ -81,7 +81,9 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.connection_paths is not None and len(self.connection_paths) != self.connections:
-            raise ValueError(f"{len(self.connection_paths)} connection paths for {self.connections} connections")
+            raise ValueError(
+                f"{len(self.connection_paths)} connection paths for {self.connections} connections"
+            )
 
     def paths(self) -> list[str]:
         return self.connection_paths or [self.path] * self.connections

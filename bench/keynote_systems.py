@@ -278,14 +278,16 @@ class OurServer:
         command line names its database directory, which is named by the database's identity)."""
         if self.process is None:
             return {}
-        by_identity = {identity: name for name, identity in self.identities.items()}
-        labels = {self.process.pid: "server"}
+        order = {identity: index for index, identity in enumerate(self.identities.values())}
+        name_of = {identity: name for name, identity in self.identities.items()}
+        workers = []
         for pid in children_of(self.pids()) - {self.process.pid}:
             arguments = command_line(pid)
             if "--database-dir" in arguments[:-1]:
-                directory = Path(arguments[arguments.index("--database-dir") + 1])
-                labels[pid] = f"worker {by_identity.get(directory.name, directory.name[:16])}"
-        return labels
+                identity = Path(arguments[arguments.index("--database-dir") + 1]).name
+                workers.append((order.get(identity, len(order)), pid, name_of.get(identity, identity[:16])))
+        # in the order the databases were published
+        return {self.process.pid: "server"} | {pid: f"worker {name}" for _, pid, name in sorted(workers)}
 
     def stop(self) -> None:
         stop_group(self.process)

@@ -340,7 +340,9 @@ class VictimProbe:
             f"[victim during {self.label}] {len(self.answers)} calls, "
             f"max latency {self.max_latency * 1000:.0f} ms"
         )
-        assert self.max_latency < VICTIM_MAX_LATENCY, f"the victim stalled during {self.label}"
+        assert self.max_latency < VICTIM_MAX_LATENCY, (
+            f"the victim stalled during {self.label}: a call took {self.max_latency:.2f}s"
+        )
 
 
 class PingProbe:

@@ -42,6 +42,7 @@ class WorkerSettings:
     """How databases run (``spacetime start`` options)."""
 
     reducer_budget_seconds: float = 5.0
+    load_budget_seconds: float = 30.0  # a module's top-level code, at publish and at each launch
     hard_grace_seconds: float = 2.0
     snapshot_interval: int = 1_000_000
     max_segment_size: int = 1 << 30
@@ -52,6 +53,7 @@ class WorkerSettings:
     def host_settings(self) -> seam.HostSettings:
         return seam.HostSettings(
             int(self.reducer_budget_seconds * 1e6),
+            int(self.load_budget_seconds * 1e6),
             int(self.hard_grace_seconds * 1e6),
             self.snapshot_interval,
             self.max_segment_size,
@@ -275,8 +277,7 @@ class HostController:
     # -- the hard deadline -------------------------------------------------------------------------------------------
 
     async def _watch_deadlines(self) -> None:
-        settings = self.settings
-        limit = settings.reducer_budget_seconds + settings.hard_grace_seconds
+        grace = self.settings.hard_grace_seconds
         while True:
             await asyncio.sleep(DEADLINE_POLL_SECONDS)
             now = time.monotonic_ns()
@@ -285,9 +286,8 @@ class HostController:
                 what = slot.overdue(now) if slot is not None and worker.alive else None
                 if what is not None:
                     worker.kill(
-                        f"`{what}` was still running {limit:g}s after it started (time budget "
-                        f"{settings.reducer_budget_seconds:g}s + {settings.hard_grace_seconds:g}s grace), so its "
-                        "worker was stopped; the database restarts on its next use"
+                        f"`{what}` was still running {grace:g}s after its time budget ran out, so its worker was "
+                        "stopped; the database restarts on its next use"
                     )
 
     # -- publishing --------------------------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ class MigrationRefusedError(Exception):
 @dataclass(frozen=True, slots=True)
 class HostOptions:
     reducer_budget_seconds: float = 5.0
+    # a module's top-level code (compiling and importing it, at publish and at every launch)
+    load_budget_seconds: float = 30.0
     # past budget + grace, a supervisor kills the worker running the call (the shared deadline slot says when)
     hard_grace_seconds: float = 2.0
 
@@ -210,8 +212,12 @@ class ModuleHost:
             self.submit(lambda i=identity, c=connection_id: self.disconnect_now(i, c))
 
     def run_module_code(self, what: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
-        """Run module code other than a reducer (its top-level code while it loads) under the time budget."""
-        return self._run_user_code(what, call)
+        """Run a module's top-level code (while it loads) under the load budget."""
+        self._current_function = what
+        try:
+            return run_user_code(self._clock, self.options.load_budget_seconds, what, call, self._log)
+        finally:
+            self._current_function = None
 
     def _load_schedules(self, tx: ReadTx) -> None:
         for table in self.loaded.module_def.scheduled_tables():

@@ -107,6 +107,7 @@ def _die_with_parent(parent_pid: int) -> None:
 def _host_options(settings: seam.HostSettings) -> HostOptions:
     return HostOptions(
         reducer_budget_seconds=settings.reducer_budget_micros / 1e6,
+        load_budget_seconds=settings.load_budget_micros / 1e6,
         hard_grace_seconds=settings.hard_grace_micros / 1e6,
     )
 
@@ -140,7 +141,7 @@ def _validate(
 
     def load(program: bytes, which: str) -> LoadedModule:
         status, message, loaded = run_user_code(
-            clock, options.reducer_budget_seconds, f"loading the {which} module", lambda: load_module(program),
+            clock, options.load_budget_seconds, f"loading the {which} module", lambda: load_module(program),
             _discard_error,
         )
         if loaded is None:

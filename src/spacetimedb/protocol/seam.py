@@ -75,6 +75,7 @@ class HostSettings(NamedTuple):
     """How the worker runs its database (the server's configuration, passed on at launch)."""
 
     reducer_budget_micros: U64_
+    load_budget_micros: U64_  # for a module's top-level code (compiling and importing it)
     hard_grace_micros: U64_
     snapshot_interval: U64_
     max_segment_size: U64_

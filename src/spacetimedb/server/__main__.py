@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--in-memory", action="store_true")
     parser.add_argument("--reducer-budget", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument("--load-budget", type=float, default=None, metavar="SECONDS")
     parser.add_argument("--hard-grace", type=float, default=2.0, metavar="SECONDS")
     parser.add_argument("--module-memory", type=_size, default=2 << 30, metavar="SIZE")
     parser.add_argument("--module-max-files", type=int, default=256, metavar="N")
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         options = server_options(
             reducer_budget=args.reducer_budget,
+            load_budget=args.load_budget,
             hard_grace=args.hard_grace,
             module_memory=args.module_memory,
             module_max_files=args.module_max_files,

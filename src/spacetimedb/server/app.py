@@ -182,6 +182,7 @@ async def serve(
 def server_options(
     *,
     reducer_budget: float = 5.0,
+    load_budget: float | None = None,
     hard_grace: float = 2.0,
     module_memory: int = 2 << 30,
     module_max_files: int = 256,
@@ -189,8 +190,8 @@ def server_options(
     unsafe_modules: bool = False,
 ) -> ServerOptions:
     """Options from the command line's values; raises ``ValueError`` naming a bad one."""
-    if reducer_budget <= 0 or hard_grace < 0:
-        raise ValueError("the reducer budget must be positive and the grace not negative")
+    if reducer_budget <= 0 or (load_budget is not None and load_budget <= 0) or hard_grace < 0:
+        raise ValueError("time budgets must be positive and the grace not negative")
     if module_max_files < 32:
         raise ValueError("a worker needs at least 32 open files")
     allowed = None
@@ -200,7 +201,12 @@ def server_options(
         except ValueError:
             raise ValueError(f"--publishers takes identities as 64 hex digits, got {publishers!r}") from None
     sandbox = SandboxSettings(memory_bytes=module_memory, max_open_files=module_max_files)
-    workers = WorkerSettings(reducer_budget_seconds=reducer_budget, hard_grace_seconds=hard_grace, sandbox=sandbox)
+    workers = WorkerSettings(
+        reducer_budget_seconds=reducer_budget,
+        load_budget_seconds=load_budget if load_budget is not None else 6 * reducer_budget,
+        hard_grace_seconds=hard_grace,
+        sandbox=sandbox,
+    )
     return ServerOptions(workers=workers, publishers=allowed, unsafe_modules=unsafe_modules)
 
 

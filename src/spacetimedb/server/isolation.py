@@ -75,7 +75,8 @@ def _summary(settings: WorkerSettings, support: sandbox.KernelSupport) -> str:
         "seccomp" if box.seccomp else "no seccomp",
         f"{_size(box.memory_bytes)} memory" if box.memory_bytes else "no memory limit",
         f"{box.max_open_files} open files",
-        f"time budget {settings.reducer_budget_seconds:g}s + {settings.hard_grace_seconds:g}s grace",
+        f"time budget {settings.reducer_budget_seconds:g}s (loading a module {settings.load_budget_seconds:g}s)"
+        f" + {settings.hard_grace_seconds:g}s grace",
     ]
     return "module sandbox (one worker process per database): " + ", ".join(parts)
 

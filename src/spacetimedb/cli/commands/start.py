@@ -58,6 +58,13 @@ def parse_listen_addr(ctx: click.Context, param: click.Parameter, value: str) ->
     help="Time a reducer, a module's top-level code or a query may run before it is interrupted.",
 )
 @click.option(
+    "--load-budget",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    metavar="SECONDS",
+    help="Time a module's top-level code may take to load (at publish and each launch). Default: 6x the reducer budget.",
+)
+@click.option(
     "--hard-grace",
     type=click.FloatRange(min=0),
     default=2.0,
@@ -92,6 +99,7 @@ def start(
     data_dir: Path | None,
     in_memory: bool,
     reducer_budget: float,
+    load_budget: float | None,
     hard_grace: float,
     module_memory: str,
     module_max_files: int,
@@ -113,6 +121,7 @@ def start(
     try:
         options = server_options(
             reducer_budget=reducer_budget,
+            load_budget=load_budget,
             hard_grace=hard_grace,
             module_memory=parse_size(module_memory),
             module_max_files=module_max_files,

@@ -1,0 +1,55 @@
+"""A module keeps the server itself busy for its whole time budget: the victim must still be answered quickly."""
+
+import asyncio
+
+import pytest
+
+from .helpers import (
+    VictimProbe,
+    assert_victim_intact,
+    connect,
+    loot,
+    module_source,
+    publish_attacker,
+    running_arena,
+)
+
+NOISY = module_source("noisy")
+BUDGET = 10.0  # long enough for a flood that outlasts any noise in the measurement
+FLOOD_SECONDS = 8.0  # within the budget: nothing stops the module early
+
+
+@pytest.fixture(scope="module")
+def arena(tmp_path_factory):
+    with running_arena(tmp_path_factory.mktemp("arena"), reducer_budget=BUDGET) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "reducer",
+    [
+        "flood_stderr",
+        pytest.param(
+            "flood_channel",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the server handles every message a worker sends on its one event loop, with no limit "
+                "per worker: a module sending valid messages as fast as it can stalls every database",
+            ),
+        ),
+    ],
+)
+def test_busy_module_does_not_stall_the_victim(arena, reducer):
+    async def scenario():
+        async with connect(arena) as client:
+            await assert_victim_intact(client, arena)
+            attacker = await publish_attacker(client, NOISY, "noisy")
+            async with VictimProbe(client, arena, reducer):
+                answer = await client.call(attacker, reducer, FLOOD_SECONDS, timeout=BUDGET + 30)
+            assert answer.status == 200, answer
+            print(
+                f"[{reducer}] {answer.status} after {answer.seconds:.2f}s, sent {await loot(client, attacker)}"
+            )
+            await assert_victim_intact(client, arena)
+
+    asyncio.run(scenario())
