@@ -76,6 +76,7 @@ class Arena:
     stranger: Account  # owns nothing on this server
     canary: str  # the value of CANARY_VARIABLE in the server's environment
     reducer_budget: float
+    load_budget: float  # for a module's top-level code
     hard_grace: float
 
     @property
@@ -84,8 +85,13 @@ class Arena:
 
     @property
     def hard_deadline(self) -> float:
-        """How long module code may run before its worker is killed."""
+        """How long a reducer may run before its worker is killed."""
         return self.reducer_budget + self.hard_grace
+
+    @property
+    def load_deadline(self) -> float:
+        """How long a module's top-level code may run before its worker is killed."""
+        return self.load_budget + self.hard_grace
 
     def database_dir(self, database: Database) -> Path:
         return self.data_dir / "databases" / database.identity
@@ -93,9 +99,15 @@ class Arena:
 
 @contextlib.contextmanager
 def running_arena(
-    directory: Path, reducer_budget: float = REDUCER_BUDGET, hard_grace: float = HARD_GRACE
+    directory: Path,
+    reducer_budget: float = REDUCER_BUDGET,
+    hard_grace: float = HARD_GRACE,
+    load_budget: float | None = None,
 ) -> Iterator[Arena]:
-    """A server in ``directory`` with the victim published; stopped afterwards (killed if it will not stop)."""
+    """A server in ``directory`` with the victim published; stopped afterwards (killed if it will not stop).
+
+    ``load_budget`` (for top-level code) defaults to the reducer budget, to keep attacks at load time short."""
+    load_budget = reducer_budget if load_budget is None else load_budget
     support = probe()
     if not support.complete:
         pytest.skip("modules are only isolated with Landlock and seccomp: " + "; ".join(support.problems))
@@ -103,12 +115,26 @@ def running_arena(
     server = start_server(
         directory / "data",
         extra_env={CANARY_VARIABLE: canary},
-        extra_args=["--reducer-budget", f"{reducer_budget:g}", "--hard-grace", f"{hard_grace:g}"],
+        extra_args=[
+            *("--reducer-budget", f"{reducer_budget:g}"),
+            *("--load-budget", f"{load_budget:g}"),
+            *("--hard-grace", f"{hard_grace:g}"),
+        ],
     )
     try:
         secret = f"secret-{uuid.uuid4().hex}"
         victim, stranger = asyncio.run(_publish_victim(server.url, secret))
-        yield Arena(server, directory / "data", victim, secret, stranger, canary, reducer_budget, hard_grace)
+        yield Arena(
+            server,
+            directory / "data",
+            victim,
+            secret,
+            stranger,
+            canary,
+            reducer_budget,
+            load_budget,
+            hard_grace,
+        )
     finally:
         try:
             server.stop(timeout=60)

@@ -58,29 +58,26 @@ class Channel:
 
 
 class Outbox:
-    """Messages for the server, sent together at the end of a batch (``flush``). Thread-safe."""
+    """Messages for the server, sent together at the end of a batch (``flush``). Host thread only (other
+    threads send on the channel directly)."""
 
     def __init__(self, channel: Channel) -> None:
-        self._channel = channel
-        self._lock = threading.Lock()
+        self.channel = channel
         self._messages: list[Any] = []
         self._items: list[Delivery] = []
         self._frames_done: dict[int, int] = {}
 
     def deliver(self, client: int, offset: int | None, payload: bytes) -> None:
         """An encoded protocol message for a client; ``offset`` is the transaction it reflects, if any."""
-        with self._lock:
-            self._items.append(Delivery(client, offset if offset is not None and offset >= 0 else None, payload))
+        self._items.append(Delivery(client, offset if offset is None or offset >= 0 else None, payload))
 
     def frame_done(self, client: int) -> None:
-        with self._lock:
-            self._frames_done[client] = self._frames_done.get(client, 0) + 1
+        self._frames_done[client] = self._frames_done.get(client, 0) + 1
 
     def send(self, message: Any) -> None:
         """Queue any other message, after the deliveries queued before it."""
-        with self._lock:
-            self._close_deliveries()
-            self._messages.append(message)
+        self._close_deliveries()
+        self._messages.append(message)
 
     def _close_deliveries(self) -> None:
         if self._items or self._frames_done:
@@ -90,8 +87,7 @@ class Outbox:
             self._frames_done = {}
 
     def flush(self) -> None:
-        with self._lock:
-            self._close_deliveries()
-            messages, self._messages = self._messages, []
+        self._close_deliveries()
+        messages, self._messages = self._messages, []
         if messages:
-            self._channel.send(*messages)
+            self.channel.send(*messages)

@@ -11,6 +11,7 @@ The HTTP API's requests (reducer calls, SQL, schema, logs) are served here too.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,8 +288,12 @@ class ClientHub:
         self._follow_logs = request.enabled
 
     def _log_line(self, line: str) -> None:
-        if self._follow_logs:
+        if not self._follow_logs:
+            return
+        if threading.get_ident() == self.host.thread_id:
             self.outbox.send(seam.LogLines((line,)))
+        else:  # a line the worker itself wrote from another thread
+            self.outbox.channel.send(seam.LogLines((line,)))
 
     def stats(self, request: seam.GetStats) -> None:
         subscribed, query_sets = self.host.subscriptions.counts()

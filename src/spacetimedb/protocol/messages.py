@@ -1,7 +1,7 @@
 """What a client asks for and what a reducer call came to, independent of the wire protocol that carries them.
 
 Each protocol's decoder (``v2.decode_frame``, ``v1json.decode_frame``) turns a client frame into these typed
-messages, and each protocol's encoder (``ServerEncoder``) turns results into its own bytes, so whoever serves a
+messages (NamedTuples: one is made per reducer call, and they are the cheapest named records), and each protocol's encoder (``ServerEncoder``) turns results into its own bytes, so whoever serves a
 client dispatches with one ``match`` and never looks at a protocol's details.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from spacetimedb.sats import ConnectionId, Identity, ProductType, Timestamp
 
@@ -23,16 +23,14 @@ INTERNAL_ERROR = "internal_error"
 LEGACY_QUERY_SET = 0xFFFF_FFFF
 
 
-@dataclass(frozen=True, slots=True)
-class CallReducer:
+class CallReducer(NamedTuple):
     request_id: int
     reducer: str
     args: Any  # BSATN bytes, or the parsed JSON value when ``json_args``
     json_args: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Subscribe:
+class Subscribe(NamedTuple):
     request_id: int
     query_set_id: int
     queries: tuple[str, ...]
@@ -40,21 +38,18 @@ class Subscribe:
     replaces_legacy: bool = False  # v1 Subscribe drops the client's previous legacy set first
 
 
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
+class Unsubscribe(NamedTuple):
     request_id: int
     query_set_id: int
     send_dropped_rows: bool
 
 
-@dataclass(frozen=True, slots=True)
-class OneOffQuery:
+class OneOffQuery(NamedTuple):
     request_id: Any  # a u32 in v2, the client's message id (any JSON value) in v1
     query: str
 
 
-@dataclass(frozen=True, slots=True)
-class CallProcedure:
+class CallProcedure(NamedTuple):
     request_id: int
     procedure: str
     args: Any

@@ -503,23 +503,39 @@ _NAME_MAX = 200
 
 
 class DeadlineSlot:
-    """A view of the shared deadline page (the worker writes it, the supervisor reads it)."""
+    """A view of the shared deadline page (the worker writes it, the supervisor reads it).
+
+    Arming costs the worker one store per call: the name is written only when it changes, while the slot is
+    disarmed (so the supervisor never pairs a deadline with a half-written name)."""
 
     def __init__(self, memory: mmap.mmap) -> None:
         self._memory = memory
+        self._deadline = memoryview(memory)[:8].cast("Q")
+        self._named: str | None = None
+        self._encoded: dict[str, bytes] = {}
 
     @classmethod
     def from_fd(cls, fd: int) -> DeadlineSlot:
         return cls(mmap.mmap(fd, DEADLINE_SLOT_BYTES))
 
     def arm(self, seconds: float, what: str) -> None:
-        name = what.encode("utf-8", "replace")[:_NAME_MAX]
-        memory = self._memory
-        memory[_NAME_AT : _NAME_AT + len(name)] = name
-        _DEADLINE.pack_into(memory, 0, time.monotonic_ns() + int(seconds * 1e9), len(name))
+        if what != self._named:
+            self._name(what)
+        self._deadline[0] = time.monotonic_ns() + int(seconds * 1e9)
+
+    def _name(self, what: str) -> None:
+        name = self._encoded.get(what)
+        if name is None:
+            name = what.encode("utf-8", "replace")[:_NAME_MAX]
+            if len(self._encoded) < 1024:  # reducer names and a few fixed ones; module code picks them
+                self._encoded[what] = name
+        self._deadline[0] = 0
+        self._memory[_NAME_AT - 1] = len(name)
+        self._memory[_NAME_AT : _NAME_AT + len(name)] = name
+        self._named = what
 
     def disarm(self) -> None:
-        _DEADLINE.pack_into(self._memory, 0, 0, 0)
+        self._deadline[0] = 0
 
     def overdue(self, now_ns: int | None = None) -> str | None:
         """What the worker is running past its deadline (None when it is not)."""
@@ -530,4 +546,5 @@ class DeadlineSlot:
         return name.decode("utf-8", "replace") or "its work"
 
     def close(self) -> None:
+        self._deadline.release()
         self._memory.close()

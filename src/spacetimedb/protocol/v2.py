@@ -169,6 +169,14 @@ def _decode_call_reducer(
     frame: bytes | bytearray | memoryview, pos: int, end: int
 ) -> tuple[ClientMessage, int]:
     """CallReducer, the message sent most by far, decoded by hand (same checks as the generic codec)."""
+    request_id, flags, reducer, args, after = _call_reducer_fields(frame, pos, end)
+    return ClientMessage(CALL_REDUCER, (request_id, flags, reducer, args)), after
+
+
+def _call_reducer_fields(
+    frame: bytes | bytearray | memoryview, pos: int, end: int
+) -> tuple[int, int, str, bytes, int]:
+    """(request id, flags, reducer, args, position after the message) of the CallReducer at ``pos``."""
     if pos + _CALL_HEAD.size > end:
         raise DecodeError(f"invalid CallReducer: input ends early at offset {pos}")
     _, request_id, flags, name_length = _CALL_HEAD.unpack_from(frame, pos)
@@ -184,9 +192,7 @@ def _decode_call_reducer(
     args_end = args_at + 4 + args_length
     if args_end > end:
         raise DecodeError(f"invalid CallReducer: needed {args_length} byte(s) at offset {args_at + 4}")
-    return ClientMessage(
-        CALL_REDUCER, (request_id, flags, reducer, bytes(frame[args_at + 4 : args_end]))
-    ), args_end
+    return request_id, flags, reducer, bytes(frame[args_at + 4 : args_end]), args_end
 
 
 def decode_client_messages(frame: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
@@ -317,7 +323,12 @@ def transaction_update_message(query_set_updates: Sequence[bytes]) -> bytes:
     return _TAG[TRANSACTION_UPDATE_TAG] + encode_transaction_update_body(query_set_updates)
 
 
+_OK_EMPTY = struct.Struct("<BIqBII")  # tag, request id, timestamp, Ok, empty ret_value, no query sets
+
+
 def reducer_result_ok(request_id: int, timestamp: Timestamp, query_set_updates: Sequence[bytes]) -> bytes:
+    if not query_set_updates:
+        return _OK_EMPTY.pack(REDUCER_RESULT, request_id, timestamp.micros, OUTCOME_OK, 0, 0)
     return (
         _TAG[REDUCER_RESULT]
         + _pack_u32(request_id)
@@ -426,8 +437,28 @@ def split_server_frame(frame: bytes | bytearray | memoryview) -> bytes:
 
 
 def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[messages.ClientMessage]:
-    """A client frame as typed messages (raises ``DecodeError`` naming what is wrong)."""
-    return [_typed(message) for message in decode_client_messages(frame, batched)]
+    """A client frame as typed messages (raises ``DecodeError`` naming what is wrong). CallReducer, sent most
+    by far, is decoded by hand straight into its typed message."""
+    if not len(frame):
+        raise DecodeError("empty client frame")
+    decode_from = _client_codec.decode_from
+    out: list[messages.ClientMessage] = []
+    pos = 0
+    end = len(frame)
+    while pos < end:
+        if frame[pos] == CALL_REDUCER:
+            request_id, flags, reducer, args, pos = _call_reducer_fields(frame, pos, end)
+            if flags != 0:
+                raise DecodeError(f"invalid call reducer flags {flags}")
+            out.append(messages.CallReducer(request_id, reducer, args))
+        else:
+            decoded, pos = decode_from(frame, pos)
+            out.append(_typed(ClientMessage(decoded.tag, decoded.value)))
+        if not batched:
+            break
+    if pos != end:
+        raise DecodeError(f"{end - pos} trailing byte(s) after a client message")
+    return out
 
 
 def _typed(message: ClientMessage) -> messages.ClientMessage:
@@ -503,7 +534,8 @@ class V2Encoder:
         caller: messages.Caller,
     ) -> bytes:
         if outcome.status == messages.COMMITTED:
-            return reducer_result_ok(request_id, outcome.timestamp, query_set_updates(outcome.caller_updates))
+            updates = outcome.caller_updates
+            return reducer_result_ok(request_id, outcome.timestamp, query_set_updates(updates) if updates else ())
         if outcome.status == messages.FAILED:
             return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
         return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
