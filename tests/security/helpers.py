@@ -304,7 +304,7 @@ async def assert_victim_intact(client: Client, arena: Arena) -> float:
     assert answer.status == 200, answer
     assert await client.rows(victim, f"SELECT text FROM note WHERE text = '{text}'") == [[text]]
     peek = await client.sql(victim, "SELECT * FROM secret", arena.stranger)
-    assert peek.status != 200 and arena.secret not in peek.text, peek
+    assert peek.status == 400 and arena.secret not in peek.text, peek  # "no such table ... may be private"
     return answer.seconds
 
 

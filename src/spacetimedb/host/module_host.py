@@ -331,7 +331,8 @@ class ModuleHost:
         disconnect_all: bool = False,
     ) -> tuple[int | None, TxData, list[tuple[int, Any]]]:
         """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
-        self._fault("commit")
+        if self.faults:
+            self._fault("commit")
         manager = self.subscriptions
         with manager.lock:
             if manager.query_count:

@@ -23,6 +23,8 @@ from typing import TypeVar
 from spacetimedb.protocol.seam import DeadlineSlot
 
 T = TypeVar("T")
+_get_ident = threading.get_ident
+_monotonic_ns = time.monotonic_ns
 
 POLL_SECONDS = 0.05
 
@@ -38,28 +40,28 @@ class CallClock:
     watchdog raised but Python has not delivered yet, so no ``ReducerTimeout`` escapes into host code after it.
     """
 
-    __slots__ = ("__weakref__", "deadline", "grace", "lock", "slot", "thread_id", "tripped")
+    __slots__ = ("__weakref__", "deadline", "grace_ns", "lock", "slot", "thread_id", "tripped")
 
     def __init__(self, slot: DeadlineSlot | None = None, grace_seconds: float = 2.0) -> None:
-        self.deadline = 0.0  # 0 = no call in progress
+        self.deadline = 0  # monotonic ns; 0 = no call in progress
         self.thread_id = 0
         self.tripped = False
         self.lock = threading.Lock()
         self.slot = slot  # a worker's shared deadline page: its supervisor kills it past budget + grace
-        self.grace = grace_seconds
+        self.grace_ns = int(grace_seconds * 1e9)
 
     def arm(self, budget_seconds: float, what: str = "module code") -> None:
-        self.thread_id = threading.get_ident()
+        self.thread_id = _get_ident()
         self.tripped = False
-        self.deadline = time.monotonic() + budget_seconds
+        deadline = self.deadline = _monotonic_ns() + int(budget_seconds * 1e9)
         if self.slot is not None:
-            self.slot.arm(budget_seconds + self.grace, what)
+            self.slot.arm_until(deadline + self.grace_ns, what)
 
     def disarm(self) -> None:
         if self.slot is not None:
             self.slot.disarm()
         with self.lock:
-            self.deadline = 0.0
+            self.deadline = 0
             if self.tripped:
                 _clear_pending(self.thread_id)
 
@@ -92,7 +94,7 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             time.sleep(POLL_SECONDS)
-            now = time.monotonic()
+            now = _monotonic_ns()
             with self._lock:
                 clocks = list(self._clocks)
             for clock in clocks:

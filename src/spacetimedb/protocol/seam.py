@@ -519,9 +519,13 @@ class DeadlineSlot:
         return cls(mmap.mmap(fd, DEADLINE_SLOT_BYTES))
 
     def arm(self, seconds: float, what: str) -> None:
+        self.arm_until(time.monotonic_ns() + int(seconds * 1e9), what)
+
+    def arm_until(self, deadline_ns: int, what: str) -> None:
+        """Arm with an absolute ``time.monotonic_ns()`` deadline."""
         if what != self._named:
             self._name(what)
-        self._deadline[0] = time.monotonic_ns() + int(seconds * 1e9)
+        self._deadline[0] = deadline_ns
 
     def _name(self, what: str) -> None:
         name = self._encoded.get(what)

@@ -113,7 +113,7 @@ def disarm_deadline_and_spin(ctx: ReducerContext, seconds: float) -> None:
         if isinstance(thing, DeadlineSlot):
             thing.disarm()
         elif isinstance(thing, CallClock):
-            thing.deadline = 0.0
+            thing.deadline = 0  # "no call in progress"
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         pass
