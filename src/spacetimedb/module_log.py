@@ -79,11 +79,16 @@ class ModuleLog:
     def _open_current(self) -> None:
         assert self._directory is not None
         path = self._directory / "current.log"
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            path.unlink()  # module code may have put something else there: the log is ours to write
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends
         self._file_size = path.stat().st_size
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        self.write_line(record_line(record))
+
+    def write_line(self, line: str) -> None:
+        """Append one record already turned into its line (``record_line``)."""
         with self._lock:
             if self._directory is None:
                 self._append_memory(line)
@@ -97,7 +102,7 @@ class ModuleLog:
                 self.unfollow(follower)
 
     def system(self, level: str, message: str) -> None:
-        self.write(make_record(level, message, target=SYSTEM, filename=SYSTEM, function=SYSTEM))
+        self.write_line(system_line(level, message))
 
     def _append_memory(self, line: str) -> None:
         self._memory.append(line)
@@ -141,11 +146,24 @@ class ModuleLog:
             self._followers.clear()
 
 
+def record_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def system_line(level: str, message: str) -> str:
+    """A record of the system (not of module code), as its line."""
+    return record_line(make_record(level, message, target=SYSTEM, filename=SYSTEM, function=SYSTEM))
+
+
 def read_log_dir(directory: Path, lines: int | None = None) -> list[str]:
-    """Read a stopped database's log straight from disk."""
+    """Read a stopped database's log straight from disk (in its worker: the files are the module's to
+    tamper with, so only a confined process may open them)."""
     kept: list[str] = []
     for name in ("previous.log", "current.log"):
         path = directory / name
-        if path.exists():
-            kept.extend(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        try:
+            if path.exists():
+                kept.extend(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        except (OSError, ValueError) as exc:
+            kept.append(system_line("Error", f"the log file {name} could not be read: {exc}"))
     return kept if lines is None else kept[-lines:] if lines > 0 else []

@@ -4,8 +4,6 @@ with every row it had. The victim is unharmed throughout."""
 
 import asyncio
 
-import pytest
-
 from .helpers import (
     Answer,
     Client,
@@ -71,11 +69,6 @@ def test_database_failing_every_launch_is_marked_failed(arena):
     asyncio.run(scenario())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="republishing a failed database loads the stored (crashing) program first, for its definition "
-    "(Database._load_stored): its top-level code runs and crashes the launch again, so publish answers 400",
-)
 def test_republishing_a_fixed_module_revives_a_failed_database(arena):
     async def scenario():
         async with connect(arena) as client:

@@ -97,21 +97,7 @@ def test_reducer_crash_harms_only_its_own_database(arena, crash):
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize(
-    "reducer",
-    [
-        pytest.param(
-            "exit_process",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a worker that exits with status 0 in the middle of a call is taken for a clean stop "
-                "(HostController._worker_died), so nothing is written to the module log",
-            ),
-        ),
-        "segfault",
-        "sleep_a_minute",
-    ],
-)
+@pytest.mark.parametrize("reducer", ["exit_process", "segfault", "sleep_a_minute"])
 def test_worker_death_is_written_to_the_module_log(arena, reducer):
     async def scenario():
         async with connect(arena) as client:
@@ -130,12 +116,6 @@ def test_worker_death_is_written_to_the_module_log(arena, reducer):
     asyncio.run(scenario())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # anything else means the attack itself broke, which must not pass as expected
-    reason="the hard deadline lives in a page the worker itself can write (DeadlineSlot) and the soft one in its "
-    "own memory (CallClock): module code that clears both runs as long as it likes",
-)
 def test_reducer_cannot_disarm_its_own_deadline(arena):
     async def scenario():
         async with connect(arena) as client:
@@ -189,11 +169,6 @@ TOP_LEVEL = {
         "time budget",
     ),
 }
-XFAIL_TOP_LEVEL = {
-    "deadline disarmed": "top-level code clears the deadlines it runs under, as a reducer can (see "
-    "test_reducer_cannot_disarm_its_own_deadline): the validating worker is never stopped, and publish "
-    "answers only when the module's own loop ends (then with 200: the database is created)"
-}
 
 
 def _crashing_module(code: str) -> bytes:
@@ -203,14 +178,7 @@ def _crashing_module(code: str) -> bytes:
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            name, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=XFAIL_TOP_LEVEL[name])
-        )
-        if name in XFAIL_TOP_LEVEL
-        else name
-        for name in TOP_LEVEL
-    ],
+    sorted(TOP_LEVEL),
 )
 def test_publish_refuses_a_module_whose_top_level_code_crashes(arena, case):
     code, reason = TOP_LEVEL[case]

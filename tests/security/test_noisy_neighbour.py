@@ -25,21 +25,7 @@ def arena(tmp_path_factory):
         yield running
 
 
-@pytest.mark.parametrize(
-    "reducer",
-    [
-        "flood_stderr",
-        pytest.param(
-            "flood_channel",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,  # anything else means the attack itself broke
-                reason="the server handles every message a worker sends on its one event loop, with no limit "
-                "per worker: a module sending valid messages as fast as it can stalls every database",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("reducer", ["flood_stderr", "flood_channel"])
 def test_busy_module_does_not_stall_the_victim(arena, reducer):
     async def scenario():
         async with connect(arena) as client:
@@ -47,7 +33,8 @@ def test_busy_module_does_not_stall_the_victim(arena, reducer):
             attacker = await publish_attacker(client, NOISY, "noisy")
             async with VictimProbe(client, arena, reducer):
                 answer = await client.call(attacker, reducer, FLOOD_SECONDS, timeout=BUDGET + 30)
-            if answer.status != 200:  # a flood that failed stalls nothing: say so, do not pass as expected
+            # 402: the server read the flood so slowly (its fair share) that the module ran out of its budget
+            if answer.status not in (200, 402):  # a flood that failed stalls nothing: do not pass as expected
                 raise RuntimeError(f"the flood itself failed (it reaches into worker internals): {answer}")
             print(
                 f"[{reducer}] {answer.status} after {answer.seconds:.2f}s, sent {await loot(client, attacker)}"

@@ -33,6 +33,9 @@ T = TypeVar("T")
 # the channel's write buffer past which the server stops reading the clients of that database
 WRITE_HIGH_WATER = 8 << 20
 STDERR_TAIL_LINES = 40
+CHANNEL_DRAIN_SECONDS = 2.0
+# messages of one worker handled per turn of the event loop before the others get theirs
+MESSAGES_PER_TURN = 256
 _SOCKET_BUFFER = 4 << 20
 
 
@@ -68,22 +71,40 @@ def describe_exit(returncode: int | None) -> str:
 
 
 class _ChannelProtocol(asyncio.Protocol):
+    """Reads a worker's channel, a bounded number of messages per turn of the event loop: a worker that floods
+    its channel gets its fair share of the server's loop and no more."""
+
     def __init__(self, worker: WorkerProcess) -> None:
         self._worker = worker
         self._reader = seam.to_server_reader()
+        self._transport: asyncio.Transport | None = None
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self._turn(data)
+
+    def _turn(self, data: bytes = b"") -> None:
+        worker = self._worker
         try:
-            messages = self._reader.feed(data)
+            for message in self._reader.feed(data, MESSAGES_PER_TURN):
+                worker.on_message(message)
         except seam.SeamViolation as violation:
-            self._worker.kill(f"it broke the worker protocol: {violation}")
+            worker.kill(f"it broke the worker protocol: {violation}")
             return
-        for message in messages:
-            try:
-                self._worker.on_message(message)
-            except seam.SeamViolation as violation:
-                self._worker.kill(f"it broke the worker protocol: {violation}")
-                return
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._reader.has_message():
+            if not self._paused:
+                self._paused = True
+                transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._turn)
+        elif self._paused:
+            self._paused = False
+            transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._worker.channel_closed()
@@ -110,12 +131,18 @@ class WorkerProcess:
         self.started_at = time.monotonic()
         self.kill_reason: str | None = None
         self.panic_reason: str | None = None
+        self.stopping = False  # the supervisor asked it to stop
         self.exited = asyncio.Event()
+        self._channel_closed = asyncio.Event()
         self.returncode: int | None = None
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        # work sent and not finished (requests, client frames, connects), and since when the worker made none
+        self.outstanding = 0
+        self._busy_since = 0.0
+        self._allowances: list[float] = []
         self._death_listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -195,7 +222,13 @@ class WorkerProcess:
 
     async def _wait_exit(self) -> None:
         assert self.process is not None
-        self.returncode = await self.process.wait()
+        returncode = await self.process.wait()
+        # what it sent before it exited is still to be read: its death counts once its channel is drained
+        try:
+            await asyncio.wait_for(self._channel_closed.wait(), CHANNEL_DRAIN_SECONDS)
+        except TimeoutError:
+            pass
+        self.returncode = returncode
         self._gone(self.death_reason())
 
     # -- messages --------------------------------------------------------------------------------------------------
@@ -205,17 +238,30 @@ class WorkerProcess:
             raise WorkerGone(self.death_reason())
         self._transport.write(seam.encode_to_worker(message))
 
-    async def request(self, make: Callable[[int], Any], answer: type[T], timeout: float | None = None) -> T:
+    async def request(
+        self,
+        make: Callable[[int], Any],
+        answer: type[T],
+        timeout: float | None = None,
+        allowance: float | None = None,
+    ) -> T:
         """Send ``make(request_id)`` and wait for its ``answer`` (``RequestFailed`` or ``WorkerGone`` otherwise;
-        an answer of another type is a protocol violation)."""
+        an answer of another type is a protocol violation). ``allowance``: how long the worker may go without
+        finishing anything while this request waits, when that is longer than usual (a module update)."""
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        if allowance is not None:
+            self._allowances.append(allowance)
+        self.work_sent()
         try:
             self.send(make(request_id))
             result = await asyncio.wait_for(future, timeout)
         finally:
-            self._pending.pop(request_id, None)
+            if self._pending.pop(request_id, None) is not None:
+                self.work_done(1)
+            if allowance is not None:
+                self._allowances.remove(allowance)
         if not isinstance(result, answer):
             self.kill(f"it broke the worker protocol: a {type(result).__name__} answered a request for {answer.__name__}")
             raise WorkerGone(self.death_reason())
@@ -241,6 +287,26 @@ class WorkerProcess:
     def _unexpected(self, message: Any) -> None:
         raise seam.SeamViolation(f"unexpected {type(message).__name__}")
 
+    # -- progress ---------------------------------------------------------------------------------------------------
+
+    def work_sent(self) -> None:
+        if not self.outstanding:
+            self._busy_since = time.monotonic()
+        self.outstanding += 1
+
+    def work_done(self, count: int) -> None:
+        """The worker finished ``count`` pieces of work (what it says is checked no further: it can only
+        mislead about its own database)."""
+        self.outstanding = max(0, self.outstanding - count)
+        self._busy_since = time.monotonic()
+
+    def stalled_for(self, now: float) -> float:
+        """How long the worker has had work waiting and finished none of it (0 when it has none)."""
+        return now - self._busy_since if self.outstanding else 0.0
+
+    def stall_allowance(self, usual: float) -> float:
+        return max(usual, *self._allowances) if self._allowances else usual
+
     def on_death(self, listener: Callable[[str], None]) -> None:
         self._death_listeners.append(listener)
 
@@ -265,6 +331,7 @@ class WorkerProcess:
 
     def channel_closed(self) -> None:
         self.writable.set()  # nobody may wait for room on a dead channel
+        self._channel_closed.set()
 
     def death_reason(self) -> str:
         if self.kill_reason is not None:
@@ -276,8 +343,14 @@ class WorkerProcess:
         return f"{reason}; its last output: {tail}" if tail else reason
 
     def stderr_tail(self, lines: int = 6) -> str:
-        kept = [line for line in self._stderr if line.strip()][-lines:]
-        return " | ".join(kept)
+        """The last lines the worker wrote to stderr, with the first line of a fatal error kept in front of
+        them (a crash prints its cause first, then a long stack)."""
+        kept = [line for line in self._stderr if line.strip()]
+        tail = kept[-lines:]
+        fatal = next((line for line in kept if line.startswith("Fatal Python error")), None)
+        if fatal is not None and fatal not in tail:
+            tail = [fatal, "...", *tail]
+        return " | ".join(tail)
 
     def _gone(self, reason: str) -> None:
         if not self.exited.is_set():
@@ -296,8 +369,14 @@ class WorkerProcess:
                 self.deadline.close()
                 self.deadline = None
 
+    @property
+    def stopped_cleanly(self) -> bool:
+        """It exited with status 0 after being asked to (any other end is a crash)."""
+        return self.stopping and self.returncode == 0 and self.kill_reason is None
+
     async def stop(self, timeout: float = 30.0) -> None:
         """Ask the worker to finish its queued work and exit; kill it if it does not within ``timeout``."""
+        self.stopping = True
         if self.alive:
             try:
                 self.send(seam.Shutdown())

@@ -61,6 +61,7 @@ class RunningDatabase:
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._accepting[client] = future
         self.clients[client] = sink
+        self.worker.work_sent()
         try:
             self.worker.send(seam.ConnectClient(client, identity, connection_id, protocol))
             refusal = await future
@@ -68,13 +69,15 @@ class RunningDatabase:
             self.clients.pop(client, None)
             raise
         finally:
-            self._accepting.pop(client, None)
+            if self._accepting.pop(client, None) is not None:
+                self.worker.work_done(1)
         if refusal is not None:
             self.clients.pop(client, None)
         return client, refusal
 
     def frame(self, client: int, data: bytes) -> None:
         self.worker.send(seam.ClientFrame(client, data))
+        self.worker.work_sent()
 
     def disconnect(self, client: int) -> None:
         sink = self.clients.pop(client, None)
@@ -113,8 +116,11 @@ class RunningDatabase:
         answer = await self.worker.request(seam.GetProgram, seam.ProgramAnswer)
         return answer.program
 
-    async def update(self, program: bytes) -> seam.UpdateDone:
-        return await self.worker.request(lambda r: seam.UpdateModule(r, program), seam.UpdateDone)
+    async def update(self, program: bytes, allowance: float) -> seam.UpdateDone:
+        """``allowance``: how long loading the new module may keep the worker from finishing other work."""
+        return await self.worker.request(
+            lambda r: seam.UpdateModule(r, program), seam.UpdateDone, allowance=allowance
+        )
 
     async def tail_log(self, lines: int | None) -> list[str]:
         answer = await self.worker.request(lambda r: seam.TailLog(r, lines), seam.LogAnswer)
@@ -149,10 +155,13 @@ class RunningDatabase:
                     if sink is not None:
                         sink.deliver(item.offset, item.payload)
                 for done in message.frames_done:
+                    self.worker.work_done(done.count)
                     sink = clients.get(done.client)
                     if sink is not None:
                         sink.frames_done(done.count)
             case seam.Durable():
+                if message.offset <= self.durable.value:
+                    raise seam.SeamViolation(f"a durable offset that does not advance ({message.offset})")
                 self.durable.advance(message.offset)
             case seam.CloseClient():
                 sink = self.clients.get(message.client)
@@ -177,7 +186,7 @@ class RunningDatabase:
                 future.set_exception(WorkerGone(reason))
         clients, self.clients = self.clients, {}
         for sink in clients.values():
-            sink.close(1011, f"the database stopped: {reason}"[:120])
+            sink.close(1011, f"the database stopped: {reason}")
         for follower in list(self._log_followers):
             follower("")  # an empty line ends a follower's stream
         self._log_followers.clear()

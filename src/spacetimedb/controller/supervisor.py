@@ -21,11 +21,12 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spacetimedb.module_log import ModuleLog, read_log_dir
+from spacetimedb.module_log import system_line
 from spacetimedb.protocol import seam
 from spacetimedb.sats import Identity
 
@@ -35,6 +36,10 @@ from .running import RunningDatabase
 log = logging.getLogger(__name__)
 
 DEADLINE_POLL_SECONDS = 0.1
+# what a launch's deadlines allow beyond budget + grace (reading the message, answering)
+START_SLACK_SECONDS = 1.0
+MAX_STARTING_ANNOUNCEMENTS = 4  # loading the current and the new module, init: a worker never needs more
+MAX_NOTES = 100  # supervisor log records kept per database while no worker runs
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class HostController:
         self._workers: set[WorkerProcess] = set()
         self._launch_failures: dict[Identity, int] = {}
         self._failed: dict[Identity, str] = {}
+        self._notes: dict[Identity, list[str]] = {}
         self._memory: set[Identity] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -166,9 +172,14 @@ class HostController:
             raise DatabaseFailedError(f"database failed to start: {failed}; republish to fix")
         if self.data_dir is None:
             raise DatabaseNotFoundError(identity)  # an in-memory database whose worker is gone is gone
-        first = seam.OpenDatabase(identity, self.settings.host_settings(), replacement)
+        notes = tuple(self._notes.get(identity, ()))
+        first = seam.OpenDatabase(identity, self.settings.host_settings(), replacement, notes)
+
+        def notes_written() -> None:  # a worker writes them before it says anything
+            del self._notes.get(identity, [])[: len(notes)]
+
         try:
-            running = await self._launch(identity, first, self.database_dir(identity))
+            running = await self._launch(identity, first, self.database_dir(identity), notes_written)
         except _LaunchFailed as exc:
             self._launch_failed(identity, str(exc))
             raise DatabaseUnavailableError(f"the database failed to start: {exc}") from None
@@ -176,9 +187,15 @@ class HostController:
         self._failed.pop(identity, None)
         return running
 
-    async def _launch(self, identity: Identity, first: Any, directory: Path | None) -> RunningDatabase:
+    async def _launch(
+        self,
+        identity: Identity,
+        first: Any,
+        directory: Path | None,
+        spoke: Callable[[], None] | None = None,
+    ) -> RunningDatabase:
         worker = await self._spawn(identity.to_hex()[:16], directory)
-        answer, following = await self._first_answer(worker, first)
+        answer, following = await self._first_answer(worker, first, spoke)
         if isinstance(answer, seam.LaunchFailed):
             await worker.stop(5)
             raise _LaunchFailed(answer.reason)
@@ -201,32 +218,24 @@ class HostController:
         worker.on_death(lambda _: self._workers.discard(worker))
         return worker
 
-    async def _first_answer(self, worker: WorkerProcess, first: Any) -> tuple[Any, list[Any]]:
+    async def _first_answer(
+        self, worker: WorkerProcess, first: Any, spoke: Callable[[], None] | None = None
+    ) -> tuple[Any, list[Any]]:
         """Send the worker its first message and wait for its answer (its death is a failed launch); also
-        returns the messages that arrived right behind the answer."""
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        following: list[Any] = []
-
-        def take(message: Any) -> None:
-            if answer.done():
-                following.append(message)
-            else:
-                answer.set_result(message)
-
-        def died(reason: str) -> None:
-            if not answer.done():
-                answer.set_exception(_LaunchFailed(f"its worker stopped while starting: {reason}"))
-
-        worker.handler = take
-        worker.on_death(died)
+        returns the messages that arrived right behind the answer. ``spoke`` runs at its first message."""
+        watch = _LaunchWatch(self.settings, spoke)
+        worker.handler = watch.take
+        worker.on_death(watch.died)
         try:
             worker.send(first)
-            return await asyncio.wait_for(answer, self.settings.launch_timeout_seconds), following
-        except TimeoutError:
-            worker.kill(f"it did not start within {self.settings.launch_timeout_seconds:g}s")
+            return await watch.answer, watch.following
+        except _Overrun as overrun:
+            worker.kill(str(overrun))
             raise _LaunchFailed(worker.death_reason()) from None
         except WorkerGone as exc:
             raise _LaunchFailed(f"its worker stopped while starting: {exc}") from None
+        finally:
+            watch.close()
 
     def _launch_failed(self, identity: Identity, reason: str) -> None:
         count = self._launch_failures.get(identity, 0) + 1
@@ -235,7 +244,7 @@ class HostController:
         if failed:
             self._failed[identity] = reason
         log.warning("database %s failed to start (%d in a row): %s", identity.to_hex(), count, reason)
-        self._write_module_log(
+        self._note(
             identity,
             "Panic" if failed else "Error",
             f"the database failed to start: {reason}"
@@ -245,49 +254,71 @@ class HostController:
     def _worker_died(self, identity: Identity, running: RunningDatabase, reason: str) -> None:
         if self._running.get(identity) is running:
             del self._running[identity]
-        if running.worker.returncode == 0 and running.worker.kill_reason is None:
-            return  # a clean stop
+        if running.worker.stopped_cleanly:
+            return
         log.warning("the worker of database %s stopped: %s", identity.to_hex(), reason)
         if self.data_dir is None:
             self._memory.discard(identity)
-        self._write_module_log(identity, "Panic", f"the database's worker stopped: {reason}")
+        self._note(identity, "Panic", f"the database's worker stopped: {reason}")
 
-    def _write_module_log(self, identity: Identity, level: str, message: str) -> None:
-        """A record in the database's module log, written here because its worker is not running."""
-        if self.data_dir is None:
-            return
-        directory = self.database_dir(identity) / "module_logs"
-        if not directory.parent.is_dir():
-            return
-        try:
-            module_log = ModuleLog(directory)
+    def _note(self, identity: Identity, level: str, message: str) -> None:
+        """A module-log record written while no worker runs: the next worker appends it to the log, and until
+        then ``read_log`` shows it. (The server never opens the files of a database itself: the module could
+        have made them links to anything.)"""
+        notes = self._notes.setdefault(identity, [])
+        notes.append(system_line(level, message))
+        del notes[:-MAX_NOTES]
+
+    async def read_log(self, identity: Identity, lines: int | None) -> list[str]:
+        """The module log of a database that is not running: read by a throw-away worker confined to the
+        database's directory, followed by what the supervisor noted since."""
+        notes = list(self._notes.get(identity, ()))
+        kept: list[str] = []
+        if self.data_dir is not None and self.exists(identity):
+            worker = await self._spawn("log reader", self.database_dir(identity))
             try:
-                module_log.system(level, message)
+                answer, _ = await self._first_answer(worker, seam.ReadLog(lines))
+            except _LaunchFailed as exc:
+                raise DatabaseUnavailableError(f"the log could not be read: {exc}") from None
             finally:
-                module_log.close()
-        except OSError:
-            log.exception("could not write to the module log of %s", identity.to_hex())
-
-    def read_log(self, identity: Identity, lines: int | None) -> list[str]:
-        """The module log of a database that is not running, read from disk."""
-        if self.data_dir is None:
-            return []
-        return read_log_dir(self.database_dir(identity) / "module_logs", lines)
+                await worker.stop(5)
+            if isinstance(answer, seam.LogContents):
+                kept = list(answer.lines)
+        kept += notes
+        return kept if lines is None else kept[-lines:] if lines > 0 else []
 
     # -- the hard deadline -------------------------------------------------------------------------------------------
 
+    def _stall_limit(self, budget: float) -> float:
+        """How long a worker may go without finishing any of its waiting work, when its work runs under
+        ``budget``: the budget and the grace, and as long again for what follows a call (its commit, the
+        subscriptions it updates)."""
+        return budget + self.settings.hard_grace_seconds + max(2.0, self.settings.reducer_budget_seconds)
+
     async def _watch_deadlines(self) -> None:
+        """Kill workers past the deadline their own slot states, and workers that finish nothing for longer
+        than any legitimate piece of work takes (the slot is in the worker's memory: module code can clear
+        it)."""
         grace = self.settings.hard_grace_seconds
+        usual = self._stall_limit(self.settings.reducer_budget_seconds)
         while True:
             await asyncio.sleep(DEADLINE_POLL_SECONDS)
-            now = time.monotonic_ns()
+            now_ns, now = time.monotonic_ns(), time.monotonic()
             for worker in list(self._workers):
+                if not worker.alive:
+                    continue
                 slot = worker.deadline
-                what = slot.overdue(now) if slot is not None and worker.alive else None
+                what = slot.overdue(now_ns) if slot is not None else None
+                limit = worker.stall_allowance(usual)
                 if what is not None:
                     worker.kill(
                         f"`{what}` was still running {grace:g}s after its time budget ran out, so its worker was "
-                        "stopped; the database restarts on its next use"
+                        "stopped"
+                    )
+                elif worker.stalled_for(now) > limit:
+                    worker.kill(
+                        f"it finished nothing for {limit:g}s while work waited, longer than any time budget and "
+                        "its grace allow (module code may have stopped its own time limits), so it was stopped"
                     )
 
     # -- publishing --------------------------------------------------------------------------------------------------
@@ -331,7 +362,7 @@ class HostController:
                 return PublishResult("unchanged", validated.program_hash)
             if validated.migration is not None and not validated.migration.automatic:
                 raise MigrationRefusedError(validated.migration)
-            done = await running.update(program)
+            done = await running.update(program, self._stall_limit(self.settings.load_budget_seconds))
             if done.error is not None:
                 if done.migration is not None and not done.migration.automatic:
                     raise MigrationRefusedError(done.migration)
@@ -355,6 +386,7 @@ class HostController:
             await asyncio.to_thread(_fresh_directory, directory)
         self._failed.pop(identity, None)
         self._launch_failures.pop(identity, None)
+        self._notes.pop(identity, None)
         first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
         try:
             await self._launch(identity, first, directory)
@@ -391,6 +423,7 @@ class HostController:
             await running.worker.stop()
         self._failed.pop(identity, None)
         self._launch_failures.pop(identity, None)
+        self._notes.pop(identity, None)
         if self.data_dir is None:
             self._memory.discard(identity)
             return
@@ -418,3 +451,62 @@ def _fresh_directory(path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
+
+
+class _Overrun(Exception):
+    """A launching worker did not answer in time."""
+
+
+class _LaunchWatch:
+    """The first answer of a launching worker, and by when it must come.
+
+    While the worker runs module code (it says so with ``Starting``) it must answer within that code's budget
+    plus the grace, by the supervisor's clock: module code can stop the worker's own clocks."""
+
+    def __init__(self, settings: WorkerSettings, spoke: Callable[[], None] | None) -> None:
+        self._settings = settings
+        self._spoke = spoke
+        self._loop = asyncio.get_running_loop()
+        self.answer: asyncio.Future[Any] = self._loop.create_future()
+        self.following: list[Any] = []
+        self._announced = 0
+        self._timer = self._loop.call_later(
+            settings.launch_timeout_seconds,
+            self._expire,
+            f"it did not start within {settings.launch_timeout_seconds:g}s",
+        )
+
+    def take(self, message: Any) -> None:
+        if self._spoke is not None:
+            self._spoke()
+            self._spoke = None
+        if self.answer.done():
+            self.following.append(message)
+        elif isinstance(message, seam.Starting):
+            self._starting(message)
+        else:
+            self.answer.set_result(message)
+
+    def _starting(self, message: seam.Starting) -> None:
+        self._announced += 1
+        if self._announced > MAX_STARTING_ANNOUNCEMENTS:
+            raise seam.SeamViolation("too many Starting messages")
+        budget, grace = message.budget_micros / 1e6, self._settings.hard_grace_seconds
+        self._timer.cancel()
+        self._timer = self._loop.call_later(
+            budget + grace + START_SLACK_SECONDS,
+            self._expire,
+            f"{message.what} ran past its time budget ({budget:g}s) and the {grace:g}s grace, so its worker "
+            "was stopped",
+        )
+
+    def _expire(self, reason: str) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(_Overrun(reason))
+
+    def died(self, reason: str) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(_LaunchFailed(f"its worker stopped while starting: {reason}"))
+
+    def close(self) -> None:
+        self._timer.cancel()

@@ -137,7 +137,7 @@ class ClientHub:
                 self.outbox.deliver(client.client, None, payload)
 
     def _close(self, client: Client, code: int, reason: str) -> None:
-        self.outbox.send(seam.CloseClient(client.client, code, reason[:120]))
+        self.outbox.send(seam.CloseClient(client.client, code, reason))
 
     def _call_reducer(self, client: Client, call: msg.CallReducer) -> None:
         outcome = self.host.run_reducer(

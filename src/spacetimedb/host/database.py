@@ -12,17 +12,19 @@ A ``Database`` can also be built in a test process, where nothing is sandboxed.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spacetimedb.datastore import MutTx
+from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, Datastore, MutTx, ReadTx, TableSchema
 from spacetimedb.db import DbOptions, RelationalDB
 from spacetimedb.module import (
     LoadedModule,
     MigrationPlan,
+    ModuleDef,
     ModuleRuntime,
     create_module_tables,
     load_module,
@@ -58,6 +60,8 @@ class DatabaseOptions:
     deadline: DeadlineSlot | None = None  # a worker's shared deadline page
     on_panic: PanicHandler | None = None
     before_module: Callable[[], None] | None = None
+    # told (what, budget in seconds) before module code runs while the database starts
+    starting: Callable[[str, float], None] | None = None
 
 
 class Database:
@@ -68,6 +72,7 @@ class Database:
         self.db = db
         self.module_log = module_log
         self.host = host
+        self._starting: Callable[[str, float], None] | None = None
 
     # -- creating and opening ------------------------------------------------------------------------------------
 
@@ -95,6 +100,7 @@ class Database:
             if path is not None:
                 _empty_directory(path)
             raise
+        database._starting = None  # started: module code from now on is a running database's business
         return database
 
     @classmethod
@@ -104,9 +110,11 @@ class Database:
         identity: Identity,
         options: DatabaseOptions | None = None,
         replacement: bytes | None = None,
+        notes: tuple[str, ...] = (),
     ) -> Database:
-        """Open the database in ``path`` and run its stored program; with ``replacement``, migrate to that
-        program first (the stored one is only loaded for its definition, none of its reducers run)."""
+        """Open the database in ``path`` and run its stored program; with ``replacement``, run that program
+        instead, which must declare the same tables (the stored one runs no code at all: it may be what keeps
+        the database from starting). ``notes`` are log lines to append first."""
         options = options or DatabaseOptions()
         if not (path / "clog").is_dir():
             raise LaunchError(f"no database in {path}")
@@ -117,11 +125,14 @@ class Database:
             db.close()
             raise LaunchError("the database has no module")
         database = cls._start(path, identity, stored[1], options, db)
+        for line in notes:
+            database.module_log.write_line(line)
         try:
             database.on_host_thread(lambda: database._load_stored(stored[4], replacement))
         except BaseException:
             database.shutdown()
             raise
+        database._starting = None
         database.module_log.system("Info", "database host started")
         return database
 
@@ -148,7 +159,9 @@ class Database:
             raise
         if options.before_module is not None:
             options.before_module()
-        return cls(identity, db, module_log, host)
+        database = cls(identity, db, module_log, host)
+        database._starting = options.starting
+        return database
 
     def on_host_thread(self, work: Callable[[], Any]) -> Any:
         """Run ``work`` as a job of the host thread and wait for it; its exception is raised here."""
@@ -170,8 +183,13 @@ class Database:
 
     # -- on the host thread ------------------------------------------------------------------------------------------
 
+    def _announce(self, what: str, budget: float) -> None:
+        if self._starting is not None:
+            self._starting(what, budget)
+
     def load(self, program: bytes) -> LoadedModule:
         """Import ``program`` under the time budget (host thread); ``LaunchError`` says why it does not load."""
+        self._announce("loading the module", self.host.options.load_budget_seconds)
         status, message, loaded = self.host.run_module_code(
             "loading the module", lambda: load_module(program)
         )
@@ -204,20 +222,32 @@ class Database:
         host.activate(loaded)
 
     def _run_init(self, tx: MutTx, owner: Identity, name: str) -> None:
+        self._announce(f"the `{name}` reducer", self.host.options.reducer_budget_seconds)
         status, message = self.host.call_in_tx(name, (), owner, None, Timestamp.now(), tx)
         if status != COMMITTED:
             raise LaunchError(f"the `{name}` reducer failed: {message}")
 
     def _load_stored(self, program: bytes, replacement: bytes | None) -> None:
-        stored = self.load(program)
         if replacement is None:
-            self.host.activate(stored)
+            self.host.activate(self.load(program))
             return
-        self.host.loaded, self.host.runtime = stored, ModuleRuntime(stored)
-        with self.db.read_tx() as tx:
-            self.host.runtime.bind(tx)
-        self.update(replacement)
-        self.host.activate(self.host.loaded)
+        loaded = self.load(replacement)
+        try:
+            with self.db.read_tx() as tx:
+                differences = schema_differences(tx, loaded.module_def)
+            if differences:
+                raise LaunchError(
+                    "the database's module does not start, so it can only be replaced by a module that declares "
+                    "the same tables (or republished with --clear, which deletes the data); this one differs: "
+                    + "; ".join(differences)
+                )
+            with self.db.mut_tx() as tx:
+                store_program(tx, self.identity, self.host.owner_identity, loaded, replacement)
+        except BaseException:
+            loaded.unload()
+            raise
+        self.module_log.system("Info", "module replaced (the previous one did not start)")
+        self.host.activate(loaded)
 
     def plan(self, program: bytes) -> tuple[LoadedModule, MigrationPlan]:
         """Load ``program`` and plan the migration to it (host thread); the caller unloads it if unused."""
@@ -253,3 +283,46 @@ def _empty_directory(path: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def schema_differences(tx: ReadTx, module_def: ModuleDef) -> list[str]:
+    """How the tables (and row-level security rules) ``module_def`` declares differ from the database's, one
+    sentence each; empty when a database created from ``module_def`` would have exactly these tables."""
+    scratch = Datastore()
+    with _scratch_tx(scratch) as fresh:
+        create_module_tables(fresh, module_def)
+        wanted = {s.name: _shape(s) for s in fresh.schemas() if not s.is_system}
+        wanted_rules = sorted(row[1] for row in fresh.scan(ST_ROW_LEVEL_SECURITY_ID))
+    present = {s.name: _shape(s) for s in tx.schemas() if not s.is_system}
+    present_rules = sorted(row[1] for row in tx.scan(ST_ROW_LEVEL_SECURITY_ID))
+    differences = [f"table `{n}` is new" for n in sorted(wanted.keys() - present.keys())]
+    differences += [f"table `{n}` is gone" for n in sorted(present.keys() - wanted.keys())]
+    differences += [
+        f"table `{n}` changed" for n in sorted(wanted.keys() & present.keys()) if wanted[n] != present[n]
+    ]
+    if wanted_rules != present_rules:
+        differences.append("the row-level security rules changed")
+    return differences
+
+
+@contextmanager
+def _scratch_tx(datastore: Datastore) -> Iterator[MutTx]:
+    tx = datastore.begin_mut_tx()
+    try:
+        yield tx
+    finally:
+        tx.rollback()
+
+
+def _shape(schema: TableSchema) -> tuple[Any, ...]:
+    """What a table is, without the ids the datastore gave it and its parts."""
+    schedule = schema.schedule
+    return (
+        schema.public,
+        tuple((c.name, c.type) for c in schema.columns),
+        schema.primary_key,
+        frozenset((i.name, i.columns, i.algorithm, i.unique) for i in schema.indexes),
+        frozenset(c.columns for c in schema.constraints),
+        frozenset((q.col_pos, q.increment, q.start, q.min_value, q.max_value) for q in schema.sequences),
+        None if schedule is None else (schedule.reducer_name, schedule.at_column),
+    )

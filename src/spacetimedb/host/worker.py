@@ -33,6 +33,7 @@ from spacetimedb import sandbox
 from spacetimedb.db import DbOptions
 from spacetimedb.module import LoadedModule, MigrationPlan, load_module, plan_migration
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module_log import read_log_dir
 from spacetimedb.protocol import seam
 from spacetimedb.protocol.seam import DeadlineSlot
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     match first:
         case seam.ValidateProgram():
             _validate(first, channel, slot, forbid_threads)
+        case seam.ReadLog():
+            _read_log(first, args.database_dir, channel)
         case seam.CreateDatabase() | seam.OpenDatabase():
             _run_database(first, rest, args.database_dir, channel, slot, forbid_threads)
     channel.send(seam.LaunchFailed(f"unexpected first message {type(first).__name__}"))
@@ -140,6 +143,7 @@ def _validate(
     module_log_api.set_sink(_discard_log)
 
     def load(program: bytes, which: str) -> LoadedModule:
+        _starting(channel, f"loading the {which} module", options.load_budget_seconds)
         status, message, loaded = run_user_code(
             clock, options.load_budget_seconds, f"loading the {which} module", lambda: load_module(program),
             _discard_error,
@@ -171,6 +175,12 @@ def _discard_error(level: str, message: str, function: str | None, exc: BaseExce
     pass
 
 
+def _read_log(request: seam.ReadLog, directory: Path | None, channel: Channel) -> NoReturn:
+    lines = read_log_dir(directory / "module_logs", request.lines) if directory is not None else []
+    channel.send(seam.LogContents(tuple(lines)))
+    os._exit(0)
+
+
 # ---- running a database ------------------------------------------------------------------------------------------
 
 
@@ -189,6 +199,7 @@ def _run_database(
         deadline=slot,
         on_panic=functools.partial(_panicked, channel),
         before_module=forbid_threads,
+        starting=functools.partial(_starting, channel),
     )
     try:
         if isinstance(first, seam.CreateDatabase):
@@ -196,11 +207,15 @@ def _run_database(
         else:
             if directory is None:
                 raise LaunchError("an in-memory database cannot be reopened")
-            database = Database.open(directory, first.database, options, first.replacement)
+            database = Database.open(directory, first.database, options, first.replacement, first.notes)
     except (LaunchError, MigrationRefusedError) as exc:
         channel.send(seam.LaunchFailed(str(exc)))
         os._exit(0)
     Worker(database, channel, slot).serve(rest)
+
+
+def _starting(channel: Channel, what: str, budget_seconds: float) -> None:
+    channel.send(seam.Starting(what, int(budget_seconds * 1e6)))
 
 
 def _panicked(channel: Channel, host: ModuleHost, exc: BaseException) -> None:
@@ -220,6 +235,7 @@ class Worker:
         self._host_thread_id = self.host.thread_id
         self._durable_reported = -1
         self._durable_latest = -1
+        self._durable_lock = threading.Lock()
         self._ready = False  # nothing but Ready may precede Ready
         self._room = threading.Event()
         self.host.add_batch_listener(self._batch_done)
@@ -323,10 +339,13 @@ class Worker:
             self._report_durable()
 
     def _report_durable(self) -> None:
-        offset = self._durable_latest
-        if offset > self._durable_reported:
-            self._durable_reported = offset
-            self.channel.send(seam.Durable(offset))
+        """Send the latest durable offset if it is news; strictly increasing, whichever thread reports it
+        (the server takes an offset that does not advance for a broken worker)."""
+        with self._durable_lock:
+            offset = self._durable_latest
+            if offset > self._durable_reported:
+                self._durable_reported = offset
+                self.channel.send(seam.Durable(offset))
 
 
 if __name__ == "__main__":

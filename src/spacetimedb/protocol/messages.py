@@ -121,3 +121,19 @@ class ServerEncoder(Protocol):
         self, request_id: Any, tables: Sequence[TableRowsLike] | None, error: str | None
     ) -> bytes: ...
     def procedure_error(self, request_id: int, message: str) -> bytes: ...
+
+
+# a WebSocket close frame carries at most 125 bytes: the code, then the reason
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> bytes:
+    """``text`` as a close frame's reason: whole if it fits, else cut at a word and ended with an ellipsis."""
+    data = text.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return data
+    ellipsis = "…".encode()
+    cut = data[: MAX_CLOSE_REASON_BYTES - len(ellipsis)].decode("utf-8", "ignore")
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:").encode("utf-8") + ellipsis

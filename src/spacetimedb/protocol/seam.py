@@ -115,14 +115,16 @@ class DatabaseStats(NamedTuple):
 
 
 class OpenDatabase(NamedTuple):
-    """First message to a database worker: open the database in its directory (or memory) and run it.
+    """First message to a database worker: open the database in its directory and run it.
 
-    ``replacement`` is a new program to migrate to before the stored one runs any code (the republish of a
-    database whose module fails to start)."""
+    ``replacement`` is a new program to run instead of the stored one, which then runs no code (the republish
+    of a database whose module fails to start). ``notes`` are module-log lines the supervisor wrote while no
+    worker ran (why the last one stopped): the worker appends them to the log first."""
 
     database: IDENTITY_
     settings: HostSettings
     replacement: OPT_BYTES
+    notes: STRS
 
 
 class CreateDatabase(NamedTuple):
@@ -141,6 +143,13 @@ class ValidateProgram(NamedTuple):
     program: BYTES_
     current: OPT_BYTES
     settings: HostSettings
+
+
+class ReadLog(NamedTuple):
+    """First (and only) message to a throw-away worker in a database's directory: read its module log (the
+    server never opens files a module could have replaced with links). Answered with ``LogContents``."""
+
+    lines: OPT_U32
 
 
 class ConnectClient(NamedTuple):
@@ -217,6 +226,14 @@ class LaunchFailed(NamedTuple):
     reason: STR
 
 
+class Starting(NamedTuple):
+    """During a launch: module code (``what``) is about to run for at most ``budget_micros``; the supervisor
+    expects the worker's next message within that plus the grace, whatever the worker's own clocks say."""
+
+    what: STR
+    budget_micros: U64_
+
+
 class Validated(NamedTuple):
     program_hash: BYTES_
     migration: MigrationSummary | None
@@ -287,6 +304,12 @@ class LogLines(NamedTuple):
     lines: STRS
 
 
+class LogContents(NamedTuple):
+    """The answer to ``ReadLog``."""
+
+    lines: STRS
+
+
 class StatsAnswer(NamedTuple):
     request: U64_
     stats: DatabaseStats
@@ -307,6 +330,7 @@ TO_WORKER: tuple[type, ...] = (
     OpenDatabase,
     CreateDatabase,
     ValidateProgram,
+    ReadLog,
     ConnectClient,
     ClientFrame,
     DisconnectClient,
@@ -323,6 +347,7 @@ TO_WORKER: tuple[type, ...] = (
 TO_SERVER: tuple[type, ...] = (
     Ready,
     LaunchFailed,
+    Starting,
     Validated,
     ClientAccepted,
     Deliveries,
@@ -335,6 +360,7 @@ TO_SERVER: tuple[type, ...] = (
     UpdateDone,
     LogAnswer,
     LogLines,
+    LogContents,
     StatsAnswer,
     RequestFailed,
     Panicked,
@@ -461,16 +487,17 @@ class FrameReader:
         self._max = max_message_bytes
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[Any]:
-        """The messages completed by ``data`` (an incomplete one waits for more)."""
+    def feed(self, data: bytes, limit: int | None = None) -> list[Any]:
+        """The messages completed by ``data`` (an incomplete one waits for more); with ``limit``, at most that
+        many (the rest stay buffered: ``feed(b"", limit)`` takes the next ones)."""
         buffer = self._buffer
         buffer += data
-        messages = []
+        messages: list[Any] = []
         pos = 0
         end = len(buffer)
         decode = self._direction.decode
         with memoryview(buffer) as view:
-            while end - pos >= 4:
+            while end - pos >= 4 and (limit is None or len(messages) < limit):
                 (length,) = _LENGTH.unpack_from(buffer, pos)
                 if length > self._max:
                     raise SeamViolation(f"a message of {length} bytes is beyond the limit of {self._max}")
@@ -484,6 +511,11 @@ class FrameReader:
                 pos += 4 + length
         del buffer[:pos]
         return messages
+
+    def has_message(self) -> bool:
+        """Whether a whole message is buffered."""
+        buffer = self._buffer
+        return len(buffer) >= 4 and len(buffer) - 4 >= _LENGTH.unpack_from(buffer, 0)[0]
 
 
 def to_server_reader() -> FrameReader:

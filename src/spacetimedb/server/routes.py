@@ -25,6 +25,7 @@ from spacetimedb.controller import (
 )
 from spacetimedb.keccak import keccak256
 from spacetimedb.protocol import encoder_for, seam, v2
+from spacetimedb.protocol.messages import close_reason
 from spacetimedb.protocol.v1json import PROTOCOL_V1_JSON
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 from spacetimedb.sats.json import to_json
@@ -422,7 +423,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
             running = await server.database(database)
         except DatabaseUnavailableError:
             running = None  # the log on disk says why
-    tail = await running.tail_log(lines) if running is not None else server.controller.read_log(database, lines)
+    if running is not None:
+        tail = await running.tail_log(lines)
+    else:
+        tail = await server.controller.read_log(database, lines)
     response = web.StreamResponse(
         headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"}
     )
@@ -557,10 +561,10 @@ async def _serve_session(server: Server, session: Session, protocol: str, token:
     try:
         client, refusal = await running.connect(session, session.identity, session.connection_id, _WIRE_PROTOCOLS[protocol])
     except WorkerGone as exc:
-        await ws.close(code=1011, message=f"the database stopped: {exc}".encode()[:120])
+        await ws.close(code=1011, message=close_reason(f"the database stopped: {exc}"))
         return
     if refusal is not None:
-        await ws.close(code=1008, message=f"connection refused: {refusal}".encode()[:120])
+        await ws.close(code=1008, message=close_reason(f"connection refused: {refusal}"))
         return
     session.client_id = client
     # the token is for this client only: it never goes through the database's worker

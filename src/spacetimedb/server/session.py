@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from spacetimedb.controller import RunningDatabase, WorkerGone
 from spacetimedb.protocol import v2
-from spacetimedb.protocol.messages import ServerEncoder
+from spacetimedb.protocol.messages import ServerEncoder, close_reason
 from spacetimedb.sats import ConnectionId, Identity
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Session:
 
     async def _close_now(self, code: int, reason: str, abort: bool) -> None:
         try:
-            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2.0)
+            await asyncio.wait_for(self.ws.close(code=code, message=close_reason(reason)), 2.0)
         except (TimeoutError, ConnectionError):
             abort = True
         if abort and self.transport is not None:
@@ -154,7 +154,7 @@ class Session:
         try:
             self.database.frame(self.client_id, data)
         except WorkerGone as gone:
-            self.close(1011, f"the database stopped: {gone}"[:120])
+            self.close(1011, f"the database stopped: {gone}")
             return
         self._submitted += 1
 
