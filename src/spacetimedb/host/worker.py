@@ -26,6 +26,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -238,6 +239,21 @@ class Worker:
         self._durable_lock = threading.Lock()
         self._ready = False  # nothing but Ready may precede Ready
         self._room = threading.Event()
+        hub = self.hub
+        # what serves each message, on the host thread
+        self._serve: dict[type, Callable[[Any], None]] = {
+            seam.ClientFrame: hub.frame,
+            seam.ConnectClient: hub.connect,
+            seam.DisconnectClient: hub.disconnect,
+            seam.CallReducerHttp: hub.call_http,
+            seam.RunSql: hub.sql,
+            seam.GetSchema: hub.schema,
+            seam.TailLog: hub.tail_log,
+            seam.FollowLog: hub.follow_log,
+            seam.GetStats: hub.stats,
+            seam.GetProgram: self._program,
+            seam.UpdateModule: self._update,
+        }
         self.host.add_batch_listener(self._batch_done)
         database.db.add_durable_listener(self._durable)
         durable = database.db.durable_offset()
@@ -263,33 +279,10 @@ class Worker:
         self._exit()  # the server closed the channel (it stopped, or it lets this database go)
 
     def _submit(self, message: Any) -> None:
-        hub = self.hub
-        match message:
-            case seam.ClientFrame():
-                job = functools.partial(hub.frame, message)
-            case seam.ConnectClient():
-                job = functools.partial(hub.connect, message)
-            case seam.DisconnectClient():
-                job = functools.partial(hub.disconnect, message)
-            case seam.CallReducerHttp():
-                job = functools.partial(hub.call_http, message)
-            case seam.RunSql():
-                job = functools.partial(hub.sql, message)
-            case seam.GetSchema():
-                job = functools.partial(hub.schema, message)
-            case seam.TailLog():
-                job = functools.partial(hub.tail_log, message)
-            case seam.FollowLog():
-                job = functools.partial(hub.follow_log, message)
-            case seam.GetStats():
-                job = functools.partial(hub.stats, message)
-            case seam.GetProgram():
-                job = functools.partial(self._program, message)
-            case seam.UpdateModule():
-                job = functools.partial(self._update, message)
-            case _:
-                raise seam.SeamViolation(f"unexpected message {type(message).__name__}")
-        self.host.submit(job)
+        serve = self._serve.get(type(message))
+        if serve is None:
+            raise seam.SeamViolation(f"unexpected message {type(message).__name__}")
+        self.host.submit(functools.partial(serve, message))
 
     def _wait_for_room(self) -> None:
         while self.host.queued() > MAX_QUEUED_JOBS:
