@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacetimedb.commitlog import CommitlogDecodeError, TxInputs, TxRecord, decode_tx_record, encode_tx_record
+from spacetimedb.commitlog import (
+    CommitlogDecodeError,
+    TxInputs,
+    TxRecord,
+    decode_tx_record,
+    encode_commit_record,
+    encode_tx_record,
+)
 from spacetimedb.commitlog.txdata import decode_uvarint, encode_uvarint
 
 u32 = st.integers(min_value=0, max_value=2**32 - 1)
@@ -156,3 +163,21 @@ def test_huge_counts_fail_fast_without_allocating():
     for data in (b"\x20" + big, b"\x20\x01" + (1).to_bytes(4, "little") + big, b"\x20\x00\x00" + big):
         with pytest.raises(CommitlogDecodeError, match="cannot fit"):
             decode_tx_record(data)
+
+
+@given(
+    st.none() | st.builds(TxInputs, st.text(max_size=20), st.binary(min_size=32, max_size=32),
+                          st.binary(min_size=16, max_size=16), st.integers(-(1 << 63), (1 << 63) - 1),
+                          st.binary(max_size=300)),
+    st.lists(st.tuples(st.integers(0, (1 << 32) - 1), st.lists(st.binary(max_size=200), max_size=4),
+                       st.lists(st.binary(max_size=200), max_size=4)), max_size=4),
+)  # fmt: skip
+def test_a_commit_record_is_the_record_of_its_groups(inputs, tables):
+    class Changed:
+        def __init__(self, table_id, inserts, deletes):
+            self.table_id, self.insert_bytes, self.delete_bytes = table_id, inserts, deletes
+
+    changed = [Changed(*table) for table in tables]
+    inserts = [(t, rows) for t, rows, _ in tables if rows]
+    deletes = [(t, rows) for t, _, rows in tables if rows]
+    assert encode_commit_record(inputs, changed) == encode_tx_record(inputs, None, inserts, deletes)

@@ -28,7 +28,7 @@ from .log import (
     inspect_log,
     transactions_from,
 )
-from .txdata import TxInputs, TxRecord, decode_tx_record, encode_tx_record
+from .txdata import TxInputs, TxRecord, decode_tx_record, encode_commit_record, encode_tx_record
 
 __all__ = [
     "Commit",
@@ -48,6 +48,7 @@ __all__ = [
     "TxRecord",
     "commits_from",
     "decode_tx_record",
+    "encode_commit_record",
     "encode_tx_record",
     "fold_transactions",
     "inspect_log",

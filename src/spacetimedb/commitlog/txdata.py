@@ -11,10 +11,11 @@ and no count read from the input is trusted to size an allocation.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .errors import CommitlogDecodeError
 
@@ -107,6 +108,52 @@ def encode_tx_record(
         raise ValueError(f"cannot encode transaction record: {exc}") from None
     parts[0] = _BYTE[flags]
     return b"".join(parts)
+
+
+class ChangedTable(Protocol):
+    """What a commit changed in one table, as ``encode_commit_record`` reads it (the datastore's
+    ``TableChanges``)."""
+
+    table_id: int
+    insert_bytes: Sequence[bytes]
+    delete_bytes: Sequence[bytes]
+
+
+def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> bytes:
+    """``encode_tx_record`` of a commit's changed tables (no outputs, no truncations), without building the
+    (table id, rows) groups first: this runs once per reducer call."""
+    inserted = [t for t in tables if t.insert_bytes]
+    deleted = [t for t in tables if t.delete_bytes]
+    mutations = FLAG_MUTATIONS if inserted or deleted else 0
+    parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
+    try:
+        if inputs is not None:
+            _append_inputs(parts, inputs)
+        if mutations:
+            _append_tables(parts, inserted, _INSERTS)
+            _append_tables(parts, deleted, _DELETES)
+            parts.append(b"\x00")  # no truncations
+    except struct.error as exc:
+        raise ValueError(f"cannot encode transaction record: {exc}") from None
+    return b"".join(parts)
+
+
+def _append_tables(parts: list[bytes], tables: list[ChangedTable], rows_of: Any) -> None:
+    append = parts.append
+    byte = _BYTE
+    append(encode_uvarint(len(tables)))
+    for table in tables:
+        rows = rows_of(table)
+        append(_pack_u32(table.table_id))
+        append(encode_uvarint(len(rows)))
+        for row in rows:
+            size = len(row)
+            append(byte[size] if size < 0x80 else encode_uvarint(size))
+            append(row)
+
+
+_INSERTS = operator.attrgetter("insert_bytes")
+_DELETES = operator.attrgetter("delete_bytes")
 
 
 def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:

@@ -16,7 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from spacetimedb.commitlog import Commitlog, CommitlogOptions, TxInputs, decode_tx_record, encode_tx_record
+from spacetimedb.commitlog import (
+    Commitlog,
+    CommitlogOptions,
+    TxInputs,
+    decode_tx_record,
+    encode_commit_record,
+)
 from spacetimedb.datastore import Datastore, MutTx, ReadTx, TxData
 from spacetimedb.durability import DirectoryLock, Durability, DurabilityOptions, SnapshotRepo
 
@@ -202,13 +208,10 @@ class RelationalDB:
         return CommitResult(offset, data, view)
 
     def _log(self, data: TxData, inputs: TxInputs | None) -> int:
-        inserts = [(t.table_id, t.insert_bytes) for t in data.tables if t.insert_bytes]
-        deletes = [(t.table_id, t.delete_bytes) for t in data.tables if t.delete_bytes]
         if self._durability is None:
             offset = self._next_offset
-            self._next_offset = offset + 1
-            return offset
-        offset = self._durability.append_tx(encode_tx_record(inputs, None, inserts, deletes))
+        else:
+            offset = self._durability.append_tx(encode_commit_record(inputs, data.tables))
         self._next_offset = offset + 1
         return offset
 

@@ -175,6 +175,8 @@ class ModuleHost:
         self._failure: BaseException | None = None
         self._stopping = False
         self._clock = CallClock(deadline, self.options.hard_grace_seconds)
+        # (sender, connection id, their commitlog encodings) of the last call
+        self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
         self._scheduler = Scheduler(
             self._scheduled_call_due, name=f"scheduler:{database_identity.to_hex()[:16]}"
@@ -314,6 +316,8 @@ class ModuleHost:
                 log.exception("a batch listener failed")
 
     def add_transaction_listener(self, listener: TransactionListener) -> None:
+        """``listener(event)`` runs on the host thread for each committed transaction that clients must hear
+        about: one with subscribers to update, or one after which every client must reconnect."""
         self._listeners.append(listener)
 
     # -- the transaction path ----------------------------------------------------------------------------------
@@ -350,9 +354,10 @@ class ModuleHost:
                 updates = _NO_UPDATES
             if data.tables:
                 self._scheduler.on_commit(data)
-                event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
-                for listener in list(self._listeners):
-                    listener(event)
+                if updates is not _NO_UPDATES or disconnect_all:
+                    event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
+                    for listener in list(self._listeners):
+                        listener(event)
         caller_updates = updates.updates.get(caller_client, []) if caller_client is not None else []
         return result.offset, data, caller_updates
 
@@ -373,13 +378,33 @@ class ModuleHost:
         timestamp: Timestamp,
         tx: MutTx,
     ) -> tuple[str, str | None]:
+        """Run a reducer in ``tx`` under the time budget: (status, error message). The hot path of every call,
+        so ``run_user_code``'s steps are inlined here."""
         runtime = self.runtime
         ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
+        clock = self._clock
+        budget = self.options.reducer_budget_seconds
+        self._current_function = reducer
         try:
-            status, message, _ = self._run_user_code(reducer, lambda: runtime.call(reducer, ctx, args))
+            call = runtime.reducer_call(reducer)
+            clock.arm(budget, reducer)
+            try:
+                call.call(ctx, args)
+            finally:
+                clock.disarm()
+        except ReducerTimeout:
+            clock.disarm()
+            message = out_of_budget_message(reducer, budget)
+            self._log("Error", message, reducer, None)
+            return OUT_OF_BUDGET, message
+        except BaseException as exc:
+            message = str(exc) or type(exc).__name__
+            self._log("Error", message, reducer, exc)
+            return FAILED, message
         finally:
             runtime.end_call()
-        return status, message
+            self._current_function = None
+        return COMMITTED, None
 
     def _inputs(
         self,
@@ -389,8 +414,13 @@ class ModuleHost:
         timestamp: Timestamp,
         args: bytes,
     ) -> TxInputs:
-        conn = (connection_id or ZERO_CONNECTION).to_le_bytes()
-        return TxInputs(reducer, sender.to_le_bytes(), conn, timestamp.micros, args)
+        cached = self._caller_bytes
+        if cached[0] is sender and cached[1] is connection_id:  # a client calls again: no need to re-encode
+            identity, conn = cached[2], cached[3]
+        else:
+            identity, conn = sender.to_le_bytes(), (connection_id or ZERO_CONNECTION).to_le_bytes()
+            self._caller_bytes = (sender, connection_id, identity, conn)
+        return TxInputs(reducer, identity, conn, timestamp.micros, args)
 
     # -- reducer calls -----------------------------------------------------------------------------------------
 
@@ -754,7 +784,7 @@ def run_user_code(
     try:
         value = clock.run(budget_seconds, call, function)
     except ReducerTimeout:
-        message = f"`{function}` ran out of its time budget ({budget_seconds:g}s)"
+        message = out_of_budget_message(function, budget_seconds)
         log_error("Error", message, function, None)
         return OUT_OF_BUDGET, message, None
     except BaseException as exc:
@@ -762,6 +792,10 @@ def run_user_code(
         log_error("Error", message, function, exc)
         return FAILED, message, None
     return COMMITTED, None, value
+
+
+def out_of_budget_message(function: str, budget_seconds: float) -> str:
+    return f"`{function}` ran out of its time budget ({budget_seconds:g}s)"
 
 
 def _micros_since(started: float) -> int:

@@ -455,6 +455,10 @@ class ModuleRuntime:
             raise NoSuchReducerError(name)
         return call
 
+    def reducer_call(self, reducer: str | ReducerDef) -> _ReducerCall:
+        """What calls ``reducer`` with canonical arguments (``.call(ctx, args)``), for a host's hot path."""
+        return self._call(reducer)
+
     def decode_args(self, reducer: str | ReducerDef, data: bytes | bytearray | memoryview) -> tuple[Any, ...]:
         """Canonical argument values from the BSATN of the reducer's parameter product; ``ReducerArgsError``
         names the reducer and the argument on failure."""

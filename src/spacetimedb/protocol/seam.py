@@ -440,7 +440,8 @@ def _rebuilder(cls: type) -> Any:
 
 
 class _Direction:
-    """The messages of one direction: their sum type, codec, and tag of each class."""
+    """The messages of one direction: their sum type, codec, and tag of each class. ``Deliveries``, sent for
+    every batch of results, has a hand-written codec (tested against the generic one)."""
 
     def __init__(self, classes: tuple[type, ...]) -> None:
         self.classes = classes
@@ -448,19 +449,84 @@ class _Direction:
         self.sum_type = SumType.of(*((cls.__name__, _product_type(cls)) for cls in classes))
         self.codec = codec(self.sum_type)
         self.rebuild = [_rebuilder(cls) for cls in classes]
+        self._deliveries_tag = self.tags.get(Deliveries)
 
     def encode(self, message: Any) -> bytes:
-        body = self.codec.encode(SumValue(self.tags[type(message)], message))
+        tag = self.tags[type(message)]
+        if tag == self._deliveries_tag:
+            body = _encode_deliveries(tag, message)
+        else:
+            body = self.codec.encode(SumValue(tag, message))
         if len(body) > MAX_MESSAGE_BYTES:
             raise ValueError(f"a {type(message).__name__} message of {len(body)} bytes is too large")
         return _LENGTH.pack(len(body)) + body
 
     def decode(self, body: bytes | memoryview) -> Any:
+        if len(body) and body[0] == self._deliveries_tag:
+            return _decode_deliveries(body)
         value = self.codec.decode(body)
         return self.rebuild[value.tag](value.value)
 
+    def decode_generic(self, body: bytes | memoryview) -> Any:
+        value = self.codec.decode(body)
+        return self.rebuild[value.tag](value.value)
+
+    def encode_generic(self, message: Any) -> bytes:
+        return self.codec.encode(SumValue(self.tags[type(message)], message))
+
 
 _LENGTH = struct.Struct("<I")
+_COUNT = struct.Struct("<BI")  # the message's tag, how many items
+_ITEM_NONE = struct.Struct("<QBI")  # client, option tag 1 (none), payload length
+_ITEM_SOME = struct.Struct("<QBQI")  # client, option tag 0 (some), offset, payload length
+_DONE = struct.Struct("<QI")  # client, frames
+
+
+def _encode_deliveries(tag: int, message: Deliveries) -> bytes:
+    items, done = message
+    parts = [_COUNT.pack(tag, len(items))]
+    append = parts.append
+    none, some = _ITEM_NONE.pack, _ITEM_SOME.pack
+    for client, offset, payload in items:
+        append(none(client, 1, len(payload)) if offset is None else some(client, 0, offset, len(payload)))
+        append(payload)
+    append(_LENGTH.pack(len(done)))
+    parts.extend(_DONE.pack(client, count) for client, count in done)
+    return b"".join(parts)
+
+
+def _decode_deliveries(body: bytes | memoryview) -> Deliveries:
+    """``Deliveries`` from the bytes of a hostile sender: every length checked against what is there."""
+    end = len(body)
+    try:
+        _, count = _COUNT.unpack_from(body, 0)
+        pos = _COUNT.size
+        if count * _ITEM_NONE.size > end - pos:
+            raise DecodeError(f"{count} deliveries cannot fit in {end - pos} bytes")
+        items = []
+        for _ in range(count):
+            client, option = _ITEM_NONE.unpack_from(body, pos)[:2]
+            if option == 1:
+                length = _ITEM_NONE.unpack_from(body, pos)[2]
+                offset = None
+                pos += _ITEM_NONE.size
+            elif option == 0:
+                client, _, offset, length = _ITEM_SOME.unpack_from(body, pos)
+                pos += _ITEM_SOME.size
+            else:
+                raise DecodeError(f"invalid option tag {option}")
+            if pos + length > end:
+                raise DecodeError(f"a payload of {length} bytes runs past the message")
+            items.append(Delivery(client, offset, bytes(body[pos : pos + length])))
+            pos += length
+        (count,) = _LENGTH.unpack_from(body, pos)
+        pos += _LENGTH.size
+        if count * _DONE.size != end - pos:
+            raise DecodeError(f"{count} frame counts do not fill the {end - pos} bytes left")
+        done = tuple(ClientCount(*_DONE.unpack_from(body, pos + i * _DONE.size)) for i in range(count))
+    except struct.error as exc:
+        raise DecodeError(f"invalid Deliveries: {exc}") from None
+    return Deliveries(tuple(items), done)
 TO_WORKER_MESSAGES = _Direction(TO_WORKER)
 TO_SERVER_MESSAGES = _Direction(TO_SERVER)
 
@@ -506,7 +572,7 @@ class FrameReader:
                 with view[pos + 4 : pos + 4 + length] as body:
                     try:
                         messages.append(decode(body))
-                    except (DecodeError, ValueError, TypeError, IndexError, KeyError) as exc:
+                    except (DecodeError, ValueError, TypeError, IndexError, KeyError, struct.error) as exc:
                         raise SeamViolation(f"an invalid message: {exc}") from None
                 pos += 4 + length
         del buffer[:pos]

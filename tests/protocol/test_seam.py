@@ -1,0 +1,117 @@
+"""The server <-> worker messages: every message round-trips, the hand-written Deliveries codec agrees with the
+generic one byte for byte, and hostile bytes are refused with SeamViolation, never anything else."""
+
+import struct
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spacetimedb.protocol import seam
+from spacetimedb.sats import ConnectionId, Identity
+
+U64 = st.integers(0, (1 << 64) - 1)
+U32 = st.integers(0, (1 << 32) - 1)
+deliveries = st.builds(
+    seam.Deliveries,
+    st.lists(st.builds(seam.Delivery, U64, st.none() | U64, st.binary(max_size=64)), max_size=20).map(tuple),
+    st.lists(st.builds(seam.ClientCount, U64, U32), max_size=5).map(tuple),
+)
+
+
+@given(deliveries)
+def test_deliveries_fast_codec_matches_the_generic_one(message):
+    direction = seam.TO_SERVER_MESSAGES
+    framed = seam.encode_to_server(message)
+    assert framed[4:] == direction.encode_generic(message)
+    assert direction.decode(framed[4:]) == message == direction.decode_generic(framed[4:])
+
+
+@given(deliveries, st.data())
+def test_damaged_deliveries_are_refused_cleanly(message, data):
+    body = bytearray(seam.encode_to_server(message)[4:])
+    if len(body) > 1:
+        cut = data.draw(st.integers(1, len(body) - 1))
+        damaged = bytes(body[:cut])
+        reader = seam.to_server_reader()
+        try:
+            decoded = reader.feed(struct.pack("<I", len(damaged)) + damaged)
+        except seam.SeamViolation:
+            return
+        assert decoded != [message]
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_are_a_violation(junk):
+    reader = seam.to_server_reader()
+    try:
+        reader.feed(struct.pack("<I", len(junk)) + junk)
+    except seam.SeamViolation:
+        pass
+
+
+def test_every_message_round_trips():
+    settings = seam.HostSettings(5_000_000, 30_000_000, 2_000_000, 1000, 1 << 30)
+    summary = seam.MigrationSummary(True, False, "plan", "\x1b[1mplan", ("x",))
+    to_worker = [
+        seam.OpenDatabase(Identity(7), settings, None, ("note",)),
+        seam.CreateDatabase(Identity(7), Identity(8), b"program", settings),
+        seam.ValidateProgram(b"new", b"old", settings),
+        seam.ReadLog(10),
+        seam.ConnectClient(1, Identity(9), ConnectionId(3), seam.CLIENT_PROTOCOL_V3),
+        seam.ClientFrame(1, b"\x03frame"),
+        seam.DisconnectClient(1),
+        seam.CallReducerHttp(2, "send", "[1]", Identity(9)),
+        seam.RunSql(3, "SELECT 1", Identity(9)),
+        seam.UpdateModule(4, b"p"),
+        seam.FollowLog(True),
+        seam.Shutdown(),
+    ]
+    to_server = [
+        seam.Ready(Identity(8), b"h" * 32, None),
+        seam.Starting("loading the module", 30_000_000),
+        seam.Validated(b"h", summary),
+        seam.ClientAccepted(1, "refused"),
+        seam.CallDone(2, seam.CALL_COMMITTED, "", 17, 250),
+        seam.UpdateDone(4, None, b"h", summary),
+        seam.StatsAnswer(5, seam.DatabaseStats(1, 2, 3, 4, 5)),
+        seam.Durable(17),
+    ]
+    reader = seam.to_worker_reader()
+    assert reader.feed(b"".join(seam.encode_to_worker(m) for m in to_worker)) == to_worker
+    reader = seam.to_server_reader()
+    assert reader.feed(b"".join(seam.encode_to_server(m) for m in to_server)) == to_server
+
+
+def test_a_message_may_arrive_in_pieces_and_be_taken_a_few_at_a_time():
+    messages = [seam.Durable(n) for n in range(10)]
+    data = b"".join(seam.encode_to_server(m) for m in messages)
+    reader = seam.to_server_reader()
+    assert reader.feed(data[:7]) == []
+    assert reader.feed(data[7:], limit=4) == messages[:4]
+    assert reader.has_message()
+    assert reader.feed(b"") == messages[4:]
+    assert not reader.has_message()
+
+
+def test_an_oversized_length_is_a_violation():
+    reader = seam.to_server_reader()
+    try:
+        reader.feed(struct.pack("<I", seam.MAX_MESSAGE_BYTES + 1))
+    except seam.SeamViolation as violation:
+        assert "beyond the limit" in str(violation)
+    else:
+        raise AssertionError("an oversized message was accepted")
+
+
+def test_the_deadline_slot_says_what_is_overdue():
+    import mmap
+
+    slot = seam.DeadlineSlot(mmap.mmap(-1, seam.DEADLINE_SLOT_BYTES))
+    assert slot.overdue() is None
+    slot.arm(-1.0, "reducer `spin`")
+    assert slot.overdue() == "reducer `spin`"
+    slot.arm(60.0, "reducer `spin`")
+    assert slot.overdue() is None
+    slot.disarm()
+    assert slot.overdue() is None
+    slot.close()
