@@ -118,9 +118,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.alphas = [float(a) for a in args.alpha.split(",") if a.strip()]
     args.system_list = [s.strip() for s in args.systems.split(",") if s.strip()]
     args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
-    args.database_counts = (
-        None if args.databases is None else sorted({int(n) for n in args.databases.split(",") if n.strip()})
-    )
+    try:
+        args.database_counts = (
+            None
+            if args.databases is None
+            else sorted({int(n) for n in args.databases.split(",") if n.strip()})
+        )
+    except ValueError:
+        parser.error(f"--databases takes comma-separated counts, e.g. 1,2, not {args.databases!r}")
     for name in args.system_list:
         if name not in SYSTEMS:
             parser.error(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")

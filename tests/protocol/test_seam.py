@@ -115,3 +115,22 @@ def test_the_deadline_slot_says_what_is_overdue():
     slot.disarm()
     assert slot.overdue() is None
     slot.close()
+
+
+@given(deliveries)
+def test_the_builder_makes_what_the_codec_makes(message):
+    builder = seam.DeliveriesBuilder()
+    for item in message.items:
+        builder.add(*item)
+    for done in message.frames_done:
+        for _ in range(done.count % 4):
+            builder.frame_done(done.client)
+    counts: dict[int, int] = {}
+    for done in message.frames_done:
+        if done.count % 4:
+            counts[done.client] = counts.get(done.client, 0) + done.count % 4
+    expected = seam.Deliveries(message.items, tuple(seam.ClientCount(c, n) for c, n in counts.items()))
+    if builder:
+        assert builder.build() == seam.encode_to_server(expected)
+    else:
+        assert expected == seam.Deliveries((), ())

@@ -76,7 +76,7 @@ class TableChanges:
     delete_bytes: list[bytes]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class TxData:
     """What a committed transaction changed, ordered by table id. Read-only: one object may be shared."""
 
@@ -97,12 +97,16 @@ EMPTY_TX_DATA = TxData()
 
 
 class _Changes:
-    __slots__ = ("deleted", "inserted", "table")
+    __slots__ = ("deleted", "inserted", "reinserted", "table")
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.inserted: dict[int, bytes] = {}
         self.deleted: dict[int, Row] = {}
+        # a row was inserted after rows were deleted: it may be one of them put back, which nets to nothing.
+        # (Only an insert can do that: an update keeps the row's key in a unique index, so its new value
+        # cannot equal another row deleted before.)
+        self.reinserted = False
 
 
 class _Reader:
@@ -317,7 +321,10 @@ class MutTx(_Reader):
             return table.rows[rid]
         rid = table.new_rid()
         table.add(rid, row)
-        self._changes_of(table).inserted[rid] = data
+        changes = self._changes_of(table)
+        changes.inserted[rid] = data
+        if changes.deleted:
+            changes.reinserted = True
         if table_id in SCHEMA_TABLE_IDS:
             self._schema_row_changed(table_id, row)
         return row
@@ -591,7 +598,7 @@ class MutTx(_Reader):
             insert_rows = [rows[rid] for rid in inserted]
             insert_bytes = list(inserted.values())
             delete_rows = list(deleted.values())
-            if insert_rows and delete_rows:
+            if changes.reinserted and insert_rows and delete_rows:
                 insert_rows, insert_bytes, delete_rows = _cancel_reinserted(
                     insert_rows, insert_bytes, delete_rows
                 )

@@ -43,7 +43,7 @@ class DbOptions:
     replay_progress_every: int = 100_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommitResult:
     """The outcome of ``commit_tx``: the transaction's offset (None when it changed nothing), its data, and with
     ``read_view`` the open ``ReadTx`` on the post-commit state (the caller releases it)."""

@@ -11,13 +11,7 @@ import socket
 import threading
 from typing import Any
 
-from spacetimedb.protocol.seam import (
-    ClientCount,
-    Deliveries,
-    Delivery,
-    encode_to_server,
-    to_worker_reader,
-)
+from spacetimedb.protocol.seam import DeliveriesBuilder, encode_to_server, to_worker_reader
 
 _RECEIVE_BYTES = 1 << 20
 
@@ -63,31 +57,27 @@ class Outbox:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self._messages: list[Any] = []
-        self._items: list[Delivery] = []
-        self._frames_done: dict[int, int] = {}
+        self._encoded: list[bytes] = []
+        self._deliveries = DeliveriesBuilder()
 
     def deliver(self, client: int, offset: int | None, payload: bytes) -> None:
         """An encoded protocol message for a client; ``offset`` is the transaction it reflects, if any."""
-        self._items.append(Delivery(client, offset if offset is None or offset >= 0 else None, payload))
+        self._deliveries.add(client, offset if offset is None or offset >= 0 else None, payload)
 
     def frame_done(self, client: int) -> None:
-        self._frames_done[client] = self._frames_done.get(client, 0) + 1
+        self._deliveries.frame_done(client)
 
     def send(self, message: Any) -> None:
         """Queue any other message, after the deliveries queued before it."""
         self._close_deliveries()
-        self._messages.append(message)
+        self._encoded.append(encode_to_server(message))
 
     def _close_deliveries(self) -> None:
-        if self._items or self._frames_done:
-            done = tuple(ClientCount(client, count) for client, count in self._frames_done.items())
-            self._messages.append(Deliveries(tuple(self._items), done))
-            self._items = []
-            self._frames_done = {}
+        if self._deliveries:
+            self._encoded.append(self._deliveries.build())
 
     def flush(self) -> None:
         self._close_deliveries()
-        messages, self._messages = self._messages, []
-        if messages:
-            self.channel.send(*messages)
+        encoded, self._encoded = self._encoded, []
+        if encoded:
+            self.channel.send_encoded(b"".join(encoded))

@@ -377,16 +377,19 @@ class ModuleHost:
         connection_id: ConnectionId | None,
         timestamp: Timestamp,
         tx: MutTx,
+        call: Any = None,
     ) -> tuple[str, str | None]:
         """Run a reducer in ``tx`` under the time budget: (status, error message). The hot path of every call,
-        so ``run_user_code``'s steps are inlined here."""
+        so ``run_user_code``'s steps are inlined here; ``call`` is the runtime's ``reducer_call(reducer)``
+        when the caller has it already."""
         runtime = self.runtime
         ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
         clock = self._clock
         budget = self.options.reducer_budget_seconds
         self._current_function = reducer
         try:
-            call = runtime.reducer_call(reducer)
+            if call is None:
+                call = runtime.reducer_call(reducer)
             clock.arm(budget, reducer)
             try:
                 call.call(ctx, args)
@@ -482,24 +485,23 @@ class ModuleHost:
     ) -> CallOutcome:
         started = time.perf_counter()
         timestamp = Timestamp.now()
-        runtime = self.runtime
         try:
-            definition = runtime.reducer(reducer)
-            if definition.lifecycle is not None:
+            call = self.runtime.reducer_call(reducer)
+            if call.reducer.lifecycle is not None:
                 return CallOutcome(
                     INTERNAL_ERROR, f"lifecycle reducer `{reducer}` cannot be called directly", timestamp
                 )
             if json_args:
-                args = runtime.decode_json_args(definition, raw_args)
-                arg_bytes = runtime.encode_args(definition, args)
+                args = call.decode_json(raw_args)
+                arg_bytes = call.encode_bsatn(args)
             else:
-                args = runtime.decode_args(definition, raw_args)
+                args = call.decode_bsatn(raw_args)
                 arg_bytes = bytes(raw_args)
         except (NoSuchReducerError, ReducerArgsError) as exc:
             return CallOutcome(INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx)
+            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call)
         except BaseException:
             self.db.rollback(tx)
             raise

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     # a database holds every row in memory: the default thresholds would walk them all every few calls
     # (the server process does the same, see server.app.tune_gc)
     gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(0.02)
     policy = sandbox.SandboxPolicy(
         writable=(args.database_dir,) if args.database_dir is not None else (),
         readable=sandbox.default_readable_paths(),
