@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# runs the server under an open-file limit set by the interpreter itself (no preexec_fn: unsafe with threads)
+WITH_OPEN_FILES = (
+    "import resource, runpy; resource.setrlimit(resource.RLIMIT_NOFILE, ({}, {})); "
+    "runpy.run_module('spacetimedb.server', run_name='__main__', alter_sys=True)"
+)
 
 
 @dataclass
@@ -37,11 +42,16 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     timeout: float = 30.0,
     extra_args: list[str] | None = None,
+    open_files: tuple[int, int] | None = None,
 ) -> ServerProcess:
     """Start ``python -m spacetimedb.server`` on 127.0.0.1:0 and wait until it prints where it listens.
 
-    ``extra_args`` go to the server's command line (e.g. ``["--reducer-budget", "1"]``)."""
-    args = [sys.executable, "-m", "spacetimedb.server", "--listen-addr", "127.0.0.1:0"]
+    ``extra_args`` go to the server's command line (e.g. ``["--reducer-budget", "1"]``); ``open_files`` is the
+    (soft, hard) RLIMIT_NOFILE it starts with."""
+    args = [sys.executable, "-m", "spacetimedb.server"]
+    if open_files is not None:
+        args = [sys.executable, "-c", WITH_OPEN_FILES.format(*open_files)]
+    args += ["--listen-addr", "127.0.0.1:0"]
     args += ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
     args += extra_args or []
     env = dict(os.environ, **(extra_env or {}))

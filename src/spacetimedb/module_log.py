@@ -68,6 +68,7 @@ class ModuleLog:
         self._memory_bytes = 0
         self._file = None
         self._file_size = 0
+        self.dropped = 0  # lines that could not be written (a full disk)
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             self._open_current()
@@ -113,12 +114,16 @@ class ModuleLog:
     def _append_file(self, line: str) -> None:
         assert self._file is not None and self._directory is not None
         data = line + "\n"
-        if self._file_size + len(data) > self._max_file_bytes and self._file_size:
-            self._file.close()
-            os.replace(self._directory / "current.log", self._directory / "previous.log")
-            self._open_current()
-        self._file.write(data)
-        self._file.flush()
+        try:
+            if self._file_size + len(data) > self._max_file_bytes and self._file_size:
+                self._file.close()
+                os.replace(self._directory / "current.log", self._directory / "previous.log")
+                self._open_current()
+            self._file.write(data)
+            self._file.flush()
+        except OSError:  # a full disk must not stop the database over a diagnostic: the line is lost
+            self.dropped += 1
+            return
         self._file_size += len(data.encode("utf-8"))
 
     def tail(self, lines: int | None = None) -> list[str]:
@@ -147,7 +152,9 @@ class ModuleLog:
 
 
 def record_line(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    # module code may log lone surrogates, which UTF-8 cannot hold: keep them, escaped
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def system_line(level: str, message: str) -> str:

@@ -373,8 +373,10 @@ def test_write_failure_poisons_the_log_and_reopen_recovers(tmp_path):
         log.sync()
     log.close()
     with Commitlog.open(tmp_path, SMALL) as log:
-        assert log.open_report.torn_tail is not None
-        assert [p for _, p in log.transactions_from(0)] == [b"first"]
+        # the failed write was cut back to the last fsync, which "first" never had: nothing torn, nothing back
+        assert log.open_report.torn_tail is None
+        assert [p for _, p in log.transactions_from(0)] == []
+        assert log.append_commits([b"again"]) == 0
 
 
 def test_short_writes_are_completed(tmp_path):
@@ -500,3 +502,40 @@ def test_offset_index_lookup():
         index.append(30, 400)
     with pytest.raises(ValueError):
         index.append(40, 300)
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_commits_whose_durability_failed_do_not_come_back(tmp_path, failing):
+    """A full disk: what was appended but never made durable (a partial write, or a write whose fsync failed)
+    is cut off at once, so that reopening the log cannot bring back commits nobody was told about."""
+    state = {"full": False, "writes": 0}
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if state["full"] and failing == "write":
+            state["writes"] += 1
+            if state["writes"] > 1:  # the first append fits; the second gets a few bytes in, then refused
+                os.write(fd, bytes(data[:7]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    def fsync(fd: int) -> None:
+        if state["full"] and failing == "fsync":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.fdatasync(fd)
+
+    log = Commitlog.open(tmp_path, SMALL, write=write, fsync=fsync)
+    log.append_commits([b"durable 0", b"durable 1"])
+    log.sync()
+    state["full"] = True
+    with pytest.raises(CommitlogFailedError):
+        log.append_commits([b"lost 2"])  # written, never synced
+        log.append_commits([b"lost 3"])
+        log.sync()
+    log.close()
+    state["full"] = False
+    again = Commitlog.open(tmp_path, SMALL)
+    try:
+        assert [payload for _, payload in again.transactions_from(0)] == [b"durable 0", b"durable 1"]
+        assert again.append_commits([b"after"]) == 2
+    finally:
+        again.close()

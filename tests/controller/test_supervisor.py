@@ -35,6 +35,10 @@ def exit_now(ctx: ReducerContext) -> None:
 @reducer
 def sleep_long(ctx: ReducerContext) -> None:
     time.sleep(60)
+
+@reducer
+def pause(ctx: ReducerContext, milliseconds: u32) -> None:
+    time.sleep(milliseconds / 1000)
 """
 
 
@@ -127,6 +131,29 @@ def test_a_request_in_flight_when_the_worker_dies_answers_503(fast_server):
             status, text = await call(http, url, "hostile", "exit_now", auth=auth)
             assert status == 503 and "exited with status 3" in text, (status, text)
             assert (await call(http, url, "hostile", "note", 5, auth=auth))[0] == 200
+
+    run(scenario())
+
+
+def test_frames_queued_for_a_client_that_hung_up_do_not_count_as_stalled_work(fast_server):
+    """A client sends calls behind a slow one and hangs up: the worker skips them, and the supervisor, which
+    counts the work it sent, must hear they are done, or it kills an idle worker as stalled."""
+    url = fast_server.url
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            _, auth = await identity(http, url)
+            assert (await publish(http, url, "hostile", HOSTILE, auth))[0] == 200
+            assert (await call(http, url, "hostile", "note", 1, auth=auth))[0] == 200
+            workers = worker_pids(fast_server.process.pid)
+            leaver, _ = await RawClient.connect(http, url, "hostile")
+            await leaver.call("pause", (500).to_bytes(4, "little"))
+            for id in range(2, 22):
+                await leaver.call("note", id.to_bytes(4, "little"))
+            await leaver.ws.close()
+            await asyncio.sleep(6)  # longer than the no-progress allowance (1 s budget + 1 s grace + 2 s)
+            assert worker_pids(fast_server.process.pid) == workers
+            assert (await call(http, url, "hostile", "note", 100, auth=auth))[0] == 200
 
     run(scenario())
 

@@ -6,8 +6,11 @@ import logging
 
 import pytest
 
+from spacetimedb.datastore import TableDef
+from spacetimedb.db import DbOptions, RelationalDB
 from spacetimedb.durability import Snapshot, SnapshotError, SnapshotRepo
 from spacetimedb.durability.snapshot import read_snapshot_file
+from spacetimedb.sats import U64
 
 TABLES = {
     1: [b"system row", b""],
@@ -104,6 +107,24 @@ def test_temp_files_of_interrupted_writes_are_ignored_and_removable(tmp_path):
     assert repo.latest().offset == 3
     assert repo.remove_temp_files() == [leftover]
     assert not leftover.exists()
+
+
+def test_opening_a_database_removes_temp_files_of_interrupted_snapshot_writes(tmp_path, caplog):
+    with RelationalDB.open(tmp_path, DbOptions(snapshot_interval=0)) as db:
+        with db.mut_tx() as tx:
+            table_id = tx.create_table(TableDef("t", [("v", U64)])).table_id
+            tx.insert(table_id, (7,))
+        db.take_snapshot(wait=True)
+    snapshots = tmp_path / "snapshots"
+    # what a SIGKILL in the middle of `SnapshotRepo.write` leaves (the name it writes to, half written)
+    leftover = snapshots / ".00000000000000000009.snapshot.tmp-4242-0badcafe"
+    leftover.write_bytes(b"half a snapshot")
+    with caplog.at_level(logging.WARNING, logger="spacetimedb.db"), RelationalDB.open(tmp_path) as db:
+        assert not leftover.exists()
+        with db.read_tx() as tx:
+            assert list(tx.scan(table_id)) == [(7,)]
+    assert sorted(p.name for p in snapshots.iterdir()) == ["00000000000000000000.snapshot"]
+    assert any(str(leftover) in record.getMessage() for record in caplog.records)
 
 
 def test_bad_arguments(tmp_path):

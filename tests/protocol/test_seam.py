@@ -50,10 +50,10 @@ def test_any_bytes_decode_or_are_a_violation(junk):
 
 
 def test_every_message_round_trips():
-    settings = seam.HostSettings(5_000_000, 30_000_000, 2_000_000, 1000, 1 << 30)
+    settings = seam.HostSettings(5_000_000, 30_000_000, 2_000_000, 1000, 1 << 30, 100_000, 16 << 20)
     summary = seam.MigrationSummary(True, False, "plan", "\x1b[1mplan", ("x",))
     to_worker = [
-        seam.OpenDatabase(Identity(7), settings, None, ("note",)),
+        seam.OpenDatabase(Identity(7), settings, None, ("note",), None),
         seam.CreateDatabase(Identity(7), Identity(8), b"program", settings),
         seam.ValidateProgram(b"new", b"old", settings),
         seam.ReadLog(10),

@@ -9,12 +9,12 @@ from spacetimedb.protocol import v2
 from spacetimedb.server.app import Server, ServerOptions
 
 from .test_e2e import publish
-from .wsclient import ENCODE_STR, RawClient
+from .wsclient import ENCODE_STR, RawClient, SilentSubscriber
 
 
 def test_slow_reader_is_dropped(tmp_path):
     async def scenario():
-        server = Server(tmp_path / "data", ServerOptions(max_outbox=50))
+        server = Server(tmp_path / "data", ServerOptions(max_outbox_bytes=1 << 20))
         host, port = await server.start("127.0.0.1", 0)
         url = f"http://{host}:{port}"
         try:
@@ -84,3 +84,40 @@ def test_oversized_message_closes_only_that_connection(tmp_path):
             await server.stop()
 
     asyncio.run(scenario())
+
+
+def test_slow_readers_under_a_write_load_keep_server_memory_bounded(tmp_path):
+    """Ten subscribers that never read, while a writer sends 6 MB of messages each would receive: every one
+    is dropped once 2 MiB wait for it, and the server's resident memory grows by less than the ten outboxes."""
+    from tests.conftest import start_server
+    from tests.server.test_fuzz import rss_bytes
+
+    outbox = 2 << 20
+    server = start_server(tmp_path / "data", extra_args=["--client-outbox-limit", "2MiB"])
+    try:
+
+        async def scenario() -> tuple[int, int, int]:
+            async with aiohttp.ClientSession() as http:
+                await publish(http, server.url)
+                readers = [SilentSubscriber(server.url, "chat", "SELECT * FROM message") for _ in range(10)]
+                await asyncio.sleep(0.5)  # the subscriptions are applied
+                before = rss_bytes(server.process.pid)
+                writer, _ = await RawClient.connect(http, server.url, "chat")
+                peak = before
+                for _ in range(300):  # 300 x 20 KB = 6 MB for every subscriber
+                    await writer.call("send_message", ENCODE_STR("x" * 20_000))
+                    await writer.next_of(v2.REDUCER_RESULT)
+                    peak = max(peak, rss_bytes(server.process.pid))
+                # each was dropped: reading what was sent ends in the server closing (or resetting) the socket
+                dropped = sum([await asyncio.to_thread(reader.drained_until_closed, 20) for reader in readers])
+                for reader in readers:
+                    reader.close()
+                await writer.ws.close()
+                return before, peak, dropped
+
+        before, peak, dropped = asyncio.run(scenario())
+        print(f"server RSS {before >> 20} MiB before, peak {peak >> 20} MiB; {dropped} slow readers dropped")
+        assert dropped == 10
+        assert peak - before < 10 * outbox + (40 << 20)
+    finally:
+        server.stop()

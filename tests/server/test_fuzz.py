@@ -2,17 +2,26 @@
 its database is intact afterwards (same rows before and after a restart)."""
 
 import asyncio
+import json
 import random
+from pathlib import Path
 
 import aiohttp
+import pytest
 
 from spacetimedb.protocol import v2
+from spacetimedb.protocol.v1json import PROTOCOL_V1_JSON
 
 from ..conftest import start_server
 from .test_e2e import MESSAGE, publish
 from .wsclient import ENCODE_STR, RawClient, update_rows
 
 FRAMES = 10_000
+SCALE_FRAMES = 100_000
+BINARY = (v2.PROTOCOL_V3, v2.PROTOCOL_V2)
+# answered at once, however many clients came before (the chat module keeps a row per identity it saw)
+PROBE_QUERY = "SELECT * FROM user WHERE online = true"
+ALL_PROTOCOLS = (v2.PROTOCOL_V3, v2.PROTOCOL_V2, PROTOCOL_V1_JSON)
 
 
 def valid_messages(rng: random.Random) -> list[bytes]:
@@ -47,43 +56,96 @@ def fuzz_frame(rng: random.Random) -> bytes | str:
     return "text frames are not part of a binary protocol"
 
 
-async def fuzzer(url: str, rng: random.Random, frames: int) -> tuple[int, int]:
+def valid_json_messages(rng: random.Random) -> list[str]:
+    args = json.dumps(["fuzz " * rng.randrange(3)])
+    messages = [
+        {"CallReducer": {"reducer": "send_message", "args": args, "request_id": rng.randrange(1 << 31), "flags": 0}},
+        {"Subscribe": {"query_strings": ["SELECT * FROM message"], "request_id": rng.randrange(1000)}},
+        {"OneOffQuery": {"message_id": f"m{rng.randrange(1000)}", "query_string": "SELECT * FROM user"}},
+        {"SubscribeMulti": {"query_strings": ["SELECT * FROM user"], "request_id": 1, "query_id": {"id": 5}}},
+    ]
+    return [json.dumps(message) for message in messages]
+
+
+def fuzz_json_frame(rng: random.Random) -> bytes | str:
+    """A v1.json frame: valid, mangled, truncated, deeply nested, of the wrong type, or binary."""
+    kind = rng.randrange(7)
+    base = rng.choice(valid_json_messages(rng))
+    if kind == 0:  # change characters
+        text = list(base)
+        for _ in range(rng.randint(1, 4)):
+            text[rng.randrange(len(text))] = chr(rng.randrange(32, 127))
+        return "".join(text)
+    if kind == 1:
+        return base[: rng.randrange(1, len(base))]
+    if kind == 2:  # nested far too deep
+        depth = rng.choice([100, 10_000, 100_000])
+        return "[" * depth + "]" * depth
+    if kind == 3:
+        return json.dumps(rng.choice([[], 1, "x", None, {"a": 1, "b": 2}, {"CallReducer": []}]))
+    if kind == 4:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 32)))
+    return base  # valid: served
+
+
+async def fuzzer(
+    url: str, rng: random.Random, frames: int, protocols: tuple[str, ...] = BINARY, token: str | None = None
+) -> tuple[int, int]:
     """Send ``frames`` frames, each followed by a probe query whose answer proves the frame was processed (or
-    the close proves it was refused); reconnects whenever the server closes. Returns (connections, closes)."""
+    the close proves it was refused); reconnects whenever the server closes. Returns (connections, closes).
+    With ``token`` every connection is the same client identity (the chat module keeps a row per identity)."""
     connections = closes = 0
     probe_id = 1 << 31
     async with aiohttp.ClientSession() as http:
         sent = 0
         while sent < frames:
             connections += 1
+            protocol = rng.choice(protocols)
             ws = await http.ws_connect(
                 f"{url}/v1/database/chat/subscribe?compression=None".replace("http", "ws", 1),
-                protocols=[rng.choice([v2.PROTOCOL_V3, v2.PROTOCOL_V2])],
+                protocols=[protocol],
+                max_msg_size=0,
+                headers={"Authorization": f"Bearer {token}"} if token else {},
             )
             await ws.receive()  # InitialConnection
+            json_protocol = protocol == PROTOCOL_V1_JSON
             while sent < frames:
-                frame = fuzz_frame(rng)
+                frame = fuzz_json_frame(rng) if json_protocol else fuzz_frame(rng)
                 sent += 1
                 probe_id += 1
                 try:
                     await (ws.send_str(frame) if isinstance(frame, str) else ws.send_bytes(frame))
-                    await ws.send_bytes(
-                        v2.encode_client_message(v2.ONE_OFF_QUERY, probe_id, "SELECT * FROM user")
-                    )
+                    await _send_probe(ws, probe_id, json_protocol)
                 except (ConnectionResetError, aiohttp.ClientError):
                     closes += 1
                     break
-                if not await _answered(ws, probe_id):
+                if not await _answered(ws, probe_id, json_protocol):
                     closes += 1
                     break
             await ws.close()
     return connections, closes
 
 
-async def _answered(ws: aiohttp.ClientWebSocketResponse, probe_id: int) -> bool:
+async def _send_probe(ws: aiohttp.ClientWebSocketResponse, probe_id: int, json_protocol: bool) -> None:
+    if json_protocol:
+        await ws.send_str(
+            json.dumps({"OneOffQuery": {"message_id": f"probe {probe_id}", "query_string": PROBE_QUERY}})
+        )
+    else:
+        await ws.send_bytes(v2.encode_client_message(v2.ONE_OFF_QUERY, probe_id, PROBE_QUERY))
+
+
+async def _answered(ws: aiohttp.ClientWebSocketResponse, probe_id: int, json_protocol: bool = False) -> bool:
     """True once the probe's answer arrives; False if the server closed the connection first."""
     while True:
         message = await asyncio.wait_for(ws.receive(), 20)
+        if json_protocol:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return False
+            answer = json.loads(message.data).get("OneOffQueryResponse")
+            if answer is not None and answer["message_id"] == f"probe {probe_id}":
+                return True
+            continue
         if message.type != aiohttp.WSMsgType.BINARY:
             return False
         for decoded in v2.decode_server_messages(v2.split_server_frame(message.data)):
@@ -152,3 +214,57 @@ def test_fuzzed_frames_do_not_hurt_the_server(tmp_path):
     finally:
         if server.process.poll() is None:
             server.stop()
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fuzzing_at_scale_keeps_the_servers_memory_flat(tmp_path):
+    """100,000 frames over v1.json, v2 and v3 from several fuzzers at once: the server keeps serving, and its
+    resident memory afterwards is within 1.5x of before (nothing a bad frame leaves behind accumulates)."""
+    server = start_server(tmp_path / "data")
+    fuzzers = 8
+    try:
+
+        async def warm_up() -> tuple[str, str]:
+            async with aiohttp.ClientSession() as http:
+                owner = await publish(http, server.url)
+                response = await http.post(f"{server.url}/v1/identity")
+                stranger = (await response.json())["token"]
+            await fuzzer(server.url, random.Random(7), 200, ALL_PROTOCOLS, stranger)
+            return owner, stranger
+
+        async def scenario(token: str) -> tuple[list[tuple[int, int]], list[str]]:
+            stop = asyncio.Event()
+            good = asyncio.create_task(well_behaved(server.url, stop))
+            results = await asyncio.gather(
+                *(
+                    fuzzer(server.url, random.Random(seed), SCALE_FRAMES // fuzzers, ALL_PROTOCOLS, token)
+                    for seed in range(fuzzers)
+                )
+            )
+            stop.set()
+            return list(results), await good
+
+        token, stranger = asyncio.run(warm_up())
+        before = rss_bytes(server.process.pid)
+        results, sent = asyncio.run(scenario(stranger))
+        after = rss_bytes(server.process.pid)
+        connections = sum(c for c, _ in results)
+        closes = sum(c for _, c in results)
+        print(
+            f"fuzz at scale: {SCALE_FRAMES} frames over {connections} connections, {closes} closed by the "
+            f"server, {len(sent)} good calls; server RSS {before >> 20} MiB before, {after >> 20} MiB after"
+        )
+        assert closes > SCALE_FRAMES // 4
+        assert after <= 1.5 * before
+        rows = query_rows(server.url, token)
+        assert sum(1 for r in rows if r[3] == "from the good client") == len(sent)
+    finally:
+        server.stop()

@@ -95,3 +95,66 @@ def update_rows(transaction_update: Any) -> dict[str, tuple[list[bytes], list[by
                 inserts.extend(v2.decode_row_list(ins))
                 deletes.extend(v2.decode_row_list(dels))
     return out
+
+
+class SilentSubscriber:
+    """A v2 client on a bare socket that subscribes and then never reads: unlike aiohttp's client, which keeps
+    reading into memory, it leaves what the server sends in the kernel's (small) buffers, as a stalled client does."""
+
+    def __init__(self, url: str, database: str, query: str) -> None:
+        import base64
+        import os
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect, so the window stays small
+        self.sock.settimeout(10)
+        self.sock.connect((parts.hostname, parts.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /v1/database/{database}/subscribe?compression=None HTTP/1.1\r\n"
+                f"Host: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Protocol: {v2.PROTOCOL_V2}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            assert chunk, "the server closed the connection during the handshake"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self._send_binary(v2.encode_client_message(v2.SUBSCRIBE, 1, (0,), (query,)))
+
+    def _send_binary(self, payload: bytes) -> None:
+        import os
+        import struct
+
+        mask = os.urandom(4)
+        size = len(payload)
+        header = bytes([0x82]) + (
+            bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack("!H", size)
+        )
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        self.sock.sendall(header + mask + masked)
+
+    def drained_until_closed(self, timeout: float) -> bool:
+        """Read everything the server sent; True if the server ended the connection within ``timeout`` s."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if not self.sock.recv(1 << 16):
+                    return True
+        except ConnectionError:
+            return True
+        except TimeoutError:
+            return False
+        return False
+
+    def close(self) -> None:
+        self.sock.close()

@@ -114,6 +114,8 @@ class _Head:
     index: OffsetIndex
     index_appender: IndexAppender
     last_indexed_position: int
+    # what is known to be on disk: the size after the last fsync (or at open, or once created)
+    synced_size: int
 
 
 class Commitlog:
@@ -244,6 +246,7 @@ class Commitlog:
             index=index,
             index_appender=IndexAppender(index_path),
             last_indexed_position=last[1] if last else SEGMENT_HEADER_LEN,
+            synced_size=scan.end_position,
         )
         self._next_offset = scan.next_offset
         self._epoch = max(scan.last_epoch, self.options.epoch)
@@ -370,6 +373,7 @@ class Commitlog:
             self._write_fully(head.fd, b"".join(parts))
         except BaseException as exc:
             self._fail(exc)
+            self._drop_unsynced()
             raise CommitlogFailedError(f"write to {head.path} failed: {exc!r}") from exc
         head.size = new_size
         self._next_offset = next_offset
@@ -412,18 +416,33 @@ class Commitlog:
             index=OffsetIndex(),
             index_appender=IndexAppender(new_path.with_name(index_file_name(self._next_offset))),
             last_indexed_position=SEGMENT_HEADER_LEN,
+            synced_size=SEGMENT_HEADER_LEN,
         )
 
     def sync(self) -> None:
         """fsync the segment being written (earlier segments were fsynced when they were sealed)."""
         with self._lock:
             self._check_writable()
-            fd = self._head.fd
+            head = self._head
             try:
-                self._fsync(fd)
+                self._fsync(head.fd)
             except BaseException as exc:
                 self._fail(exc)
-                raise CommitlogFailedError(f"fsync of {self._head.path} failed: {exc!r}") from exc
+                self._drop_unsynced()
+                raise CommitlogFailedError(f"fsync of {head.path} failed: {exc!r}") from exc
+            head.synced_size = head.size
+
+    def _drop_unsynced(self) -> None:
+        """After a failed write or fsync (a full disk): cut the head back to what was last made durable, so
+        that commits whose durability failed (never acknowledged) cannot come back when the log is reopened.
+        Best effort; a batch that spanned a segment rotation keeps its part in the sealed segment."""
+        head = self._head
+        try:
+            os.ftruncate(head.fd, head.synced_size)
+            self._fsync(head.fd)
+        except OSError as exc:
+            logger.error("commitlog %s: could not cut %s back to %d bytes: %r", self.directory, head.path,
+                         head.synced_size, exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:

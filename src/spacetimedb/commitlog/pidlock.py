@@ -37,8 +37,11 @@ def acquire_pid_lock(path: Path) -> int:
         raise
     pid_line = f"{os.getpid()}\n".encode()
     # Write before truncating so that a reader never sees an empty file while we hold the lock.
-    os.pwrite(fd, pid_line, 0)
-    os.ftruncate(fd, len(pid_line))
+    try:
+        os.pwrite(fd, pid_line, 0)
+        os.ftruncate(fd, len(pid_line))
+    except OSError:  # a full disk: the lock holds all the same, only the holder's pid goes unnamed
+        pass
     return fd
 
 

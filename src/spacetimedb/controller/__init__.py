@@ -4,8 +4,10 @@ Owns: spawning workers (fresh, through exec, never forked from the server), thei
 hard deadline (killing a worker whose module code or query overruns budget + grace), what happens when a worker
 dies (its clients closed with the reason, a relaunch from disk on next access, "failed" after repeated failed
 launches), publishing through a throw-away validation worker, deleting, and each running database's durable
-offset and client routing. It never imports, compiles or runs module code.
-May import: ``spacetimedb.sats``, ``spacetimedb.protocol`` and the shared modules (``module_log``).
+offset and client routing; and the ``databases`` directory (``directories``): a clear that a crash cannot cut in
+half, and the start-up recovery that finishes or undoes what a crash interrupted. It never imports, compiles or
+runs module code, and never opens a file inside a database's directory.
+May import: ``spacetimedb.sats``, ``spacetimedb.protocol`` and the shared modules (``module_log``, ``fsutil``).
 """
 
 from .durable import DurabilityLost, DurableOffset

@@ -20,6 +20,7 @@ class DurableOffset:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._failure: str | None = None
+        self._disk_full = False
 
     def advance(self, offset: int) -> None:
         if offset <= self.value:
@@ -38,19 +39,25 @@ class DurableOffset:
         if offset is None or offset <= self.value:
             return
         if self._failure is not None:
-            raise DurabilityLost(self._failure)
+            raise DurabilityLost(self._failure, self._disk_full)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (offset, next(self._seq), future))
         await asyncio.wait_for(future, timeout)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, disk_full: bool = False) -> None:
         """The worker is gone: nobody waiting will see their offset become durable through it."""
         self._failure = reason
+        self._disk_full = disk_full
         for _, _, future in self._waiters:
             if not future.done():
-                future.set_exception(DurabilityLost(reason))
+                future.set_exception(DurabilityLost(reason, disk_full))
         self._waiters.clear()
 
 
 class DurabilityLost(RuntimeError):
-    """The worker died before the offset someone waited for was reported durable."""
+    """The worker died before the offset someone waited for was reported durable (``disk_full``: because
+    its disk was full)."""
+
+    def __init__(self, reason: str, disk_full: bool = False) -> None:
+        super().__init__(reason)
+        self.disk_full = disk_full

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -50,7 +51,11 @@ class SandboxSettings:
 
 
 class WorkerGone(RuntimeError):
-    """The worker died (or was killed); ``str()`` says why."""
+    """The worker died (or was killed); ``str()`` says why, ``disk_full`` whether a full disk was the cause."""
+
+    def __init__(self, reason: str, disk_full: bool = False) -> None:
+        super().__init__(reason)
+        self.disk_full = disk_full
 
 
 class RequestFailed(RuntimeError):
@@ -131,6 +136,7 @@ class WorkerProcess:
         self.started_at = time.monotonic()
         self.kill_reason: str | None = None
         self.panic_reason: str | None = None
+        self.disk_full = False  # it panicked because its disk was full
         self.stopping = False  # the supervisor asked it to stop
         self.exited = asyncio.Event()
         self._channel_closed = asyncio.Event()
@@ -257,6 +263,11 @@ class WorkerProcess:
         try:
             self.send(make(request_id))
             result = await asyncio.wait_for(future, timeout)
+        except asyncio.CancelledError:
+            if request_id in self._pending and self.alive:  # nobody waits any more: let the worker stop it
+                with contextlib.suppress(WorkerGone):
+                    self.send(seam.Cancel(request_id))
+            raise
         finally:
             if self._pending.pop(request_id, None) is not None:
                 self.work_done(1)
@@ -281,6 +292,7 @@ class WorkerProcess:
             return
         if isinstance(message, seam.Panicked):
             self.panic_reason = message.reason
+            self.disk_full = message.disk_full
             return
         self.handler(message)
 
@@ -359,7 +371,7 @@ class WorkerProcess:
                 self._transport.abort()
             for future in self._pending.values():
                 if not future.done():
-                    future.set_exception(WorkerGone(reason))
+                    future.set_exception(WorkerGone(reason, self.disk_full))
             for listener in self._death_listeners:
                 try:
                     listener(reason)

@@ -44,6 +44,7 @@ class RunningDatabase:
         self._log_followers: list[LogFollower] = []
         self._confirmed_waiting: set[ClientSink] = set()
         self.death_reason: str | None = None
+        self.on_writable: Callable[[], None] | None = None  # the supervisor's: a read-only database writes again
         worker.handler = self.on_message
         worker.on_death(self._on_death)
 
@@ -171,6 +172,9 @@ class RunningDatabase:
                 future = self._accepting.get(message.client)
                 if future is not None and not future.done():
                     future.set_result(message.refusal)
+            case seam.Writable():
+                if self.on_writable is not None:
+                    self.on_writable()
             case seam.LogLines():
                 for follower in list(self._log_followers):
                     for line in message.lines:
@@ -180,10 +184,11 @@ class RunningDatabase:
 
     def _on_death(self, reason: str) -> None:
         self.death_reason = reason
-        self.durable.fail(reason)
+        disk_full = self.worker.disk_full
+        self.durable.fail(reason, disk_full)
         for future in self._accepting.values():
             if not future.done():
-                future.set_exception(WorkerGone(reason))
+                future.set_exception(WorkerGone(reason, disk_full))
         clients, self.clients = self.clients, {}
         for sink in clients.values():
             sink.close(1011, f"the database stopped: {reason}")

@@ -21,8 +21,7 @@ import contextlib
 import logging
 import shutil
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from spacetimedb.module_log import system_line
 from spacetimedb.protocol import seam
 from spacetimedb.sats import Identity
 
+from . import directories
 from .process import SandboxSettings, WorkerGone, WorkerProcess
 from .running import RunningDatabase
 
@@ -52,6 +52,8 @@ class WorkerSettings:
     hard_grace_seconds: float = 2.0
     snapshot_interval: int = 1_000_000
     max_segment_size: int = 1 << 30
+    query_row_limit: int | None = 100_000  # for others than the owner, unless the database sets `row_limit`
+    query_byte_limit: int | None = 16 << 20
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     launch_timeout_seconds: float = 300.0
     failed_after: int = 3  # consecutive failed launches before a database is marked failed
@@ -63,6 +65,8 @@ class WorkerSettings:
             int(self.hard_grace_seconds * 1e6),
             self.snapshot_interval,
             self.max_segment_size,
+            self.query_row_limit or 0,
+            self.query_byte_limit or 0,
         )
 
 
@@ -116,18 +120,27 @@ class HostController:
         self._launch_failures: dict[Identity, int] = {}
         self._failed: dict[Identity, str] = {}
         self._notes: dict[Identity, list[str]] = {}
+        # databases whose disk was full: they run read-only until their worker finds space again
+        self._read_only: dict[Identity, str] = {}
         self._memory: set[Identity] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = False
         if self.data_dir is not None:
             databases = self.data_dir / "databases"
             databases.mkdir(parents=True, exist_ok=True)
-            for leftover in databases.glob(".deleting-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+            directories.recover(databases)
 
     async def start(self) -> None:
         await asyncio.to_thread(compile_worker_code)
         self._monitor = asyncio.ensure_future(self._watch_deadlines())
+
+    def remove_orphans(self, known: Collection[Identity]) -> list[str]:
+        """Remove the directories of databases not in ``known`` (the control database's): what is left of a
+        creation or deletion cut short before it was recorded. Call before serving; returns the hex identities
+        removed."""
+        if self.data_dir is None:
+            return []
+        return directories.remove_orphans(self.data_dir / "databases", {i.to_hex() for i in known})
 
     # -- what exists -------------------------------------------------------------------------------------------------
 
@@ -175,7 +188,8 @@ class HostController:
         if self.data_dir is None:
             raise DatabaseNotFoundError(identity)  # an in-memory database whose worker is gone is gone
         notes = tuple(self._notes.get(identity, ()))
-        first = seam.OpenDatabase(identity, self.settings.host_settings(), replacement, notes)
+        read_only = self._read_only.get(identity)
+        first = seam.OpenDatabase(identity, self.settings.host_settings(), replacement, notes, read_only)
 
         def notes_written() -> None:  # a worker writes them before it says anything
             del self._notes.get(identity, [])[: len(notes)]
@@ -196,7 +210,22 @@ class HostController:
         directory: Path | None,
         spoke: Callable[[], None] | None = None,
     ) -> RunningDatabase:
-        worker = await self._spawn(identity.to_hex()[:16], directory)
+        running = await self._start_worker(identity, first, directory, spoke)
+        self._running[identity] = running
+        running.on_writable = lambda: self._read_only.pop(identity, None)
+        running.worker.on_death(lambda reason: self._worker_died(identity, running, reason))
+        return running
+
+    async def _start_worker(
+        self,
+        identity: Identity,
+        first: Any,
+        directory: Path | None,
+        spoke: Callable[[], None] | None = None,
+        label: str = "",
+    ) -> RunningDatabase:
+        """A worker that answered ``first`` with ``Ready``, not yet the database's running worker."""
+        worker = await self._spawn(label or identity.to_hex()[:16], directory)
         answer, following = await self._first_answer(worker, first, spoke)
         if isinstance(answer, seam.LaunchFailed):
             await worker.stop(5)
@@ -207,8 +236,6 @@ class HostController:
         running = RunningDatabase(identity, worker, answer)
         for message in following:  # what came right behind Ready, before the database took over
             running.on_message(message)
-        self._running[identity] = running
-        worker.on_death(lambda reason: self._worker_died(identity, running, reason))
         return running
 
     async def _spawn(self, label: str, directory: Path | None) -> WorkerProcess:
@@ -259,6 +286,8 @@ class HostController:
         if running.worker.stopped_cleanly:
             return
         log.warning("the worker of database %s stopped: %s", identity.to_hex(), reason)
+        if running.worker.disk_full:
+            self._read_only[identity] = f"no space left on device ({reason}); the database is read-only until there is"
         if self.data_dir is None:
             self._memory.discard(identity)
         self._note(identity, "Panic", f"the database's worker stopped: {reason}")
@@ -348,13 +377,16 @@ class HostController:
         """Create the database with this program (running ``init``), or update its module.
 
         An update migrates the schema where that is safe; otherwise ``MigrationRefusedError`` (with the plan)
-        and nothing changes — unless ``clear``, which deletes the data and publishes afresh."""
+        and nothing changes — unless ``clear``, which replaces the database (data included) with a new one, in
+        one step that a crash cannot cut in half."""
         async with self._lock(identity):
-            if clear and self.exists(identity):
-                await self._delete_locked(identity)
-            if not self.exists(identity):
+            replacing = clear and self.exists(identity)
+            if replacing or not self.exists(identity):
                 validated = await self.validate(program)
-                await self._create(identity, owner, program)
+                if replacing:
+                    await self._replace(identity, owner, program)
+                else:
+                    await self._create(identity, owner, program)
                 return PublishResult("created", validated.program_hash)
             if identity in self._failed:
                 return await self._republish_failed(identity, program)
@@ -389,6 +421,7 @@ class HostController:
         self._failed.pop(identity, None)
         self._launch_failures.pop(identity, None)
         self._notes.pop(identity, None)
+        self._read_only.pop(identity, None)
         first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
         try:
             await self._launch(identity, first, directory)
@@ -398,6 +431,48 @@ class HostController:
             raise PublishError(str(exc)) from None
         if directory is None:
             self._memory.add(identity)
+
+    async def _replace(self, identity: Identity, owner: Identity, program: bytes) -> None:
+        """Replace the database with a new one made from ``program``: it is created completely beside the old
+        one, then swapped in by renames (``directories.swap_in``). A crash at any point leaves the old database
+        intact or the new one finished; the old one serves until the swap."""
+        if self.data_dir is None:  # nothing in memory survives a crash anyway
+            await self._delete_locked(identity)
+            await self._create(identity, owner, program)
+            return
+        live = self.database_dir(identity)
+        ready = await self._create_beside(live, identity, owner, program)
+        # a worker whose directory is renamed would open its files by a stale path
+        await self._stop_locked(identity, "the database was cleared")
+        try:
+            await asyncio.to_thread(directories.swap_in, live, ready)
+        except BaseException:
+            await asyncio.to_thread(directories.remove_side_entry, ready)
+            raise
+        log.info("database %s was replaced by a new one (publish --clear)", identity.to_hex())
+
+    async def _create_beside(self, live: Path, identity: Identity, owner: Identity, program: bytes) -> Path:
+        """Create the database in a staging directory beside ``live``, in a worker of its own that is stopped
+        right after; once it stopped cleanly (everything it wrote is durable) the directory is renamed ready.
+        Returns that directory; on failure nothing is left behind."""
+        staging = directories.side_path(live, directories.STAGING)
+        await asyncio.to_thread(staging.mkdir)
+        try:
+            first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
+            try:
+                created = await self._start_worker(identity, first, staging, label="new " + live.name[:16])
+            except _LaunchFailed as exc:
+                raise PublishError(str(exc)) from None
+            await created.worker.stop()
+            # a creation commits one transaction: without a durable offset it is not on disk
+            if not created.worker.stopped_cleanly or created.durable.value < 0:
+                raise PublishError(f"the new database did not stop cleanly: {created.worker.death_reason()}")
+            ready = directories.side_path(live, directories.READY)
+            await asyncio.to_thread(directories.rename_durably, staging, ready)
+        except BaseException:
+            await asyncio.to_thread(directories.remove_side_entry, staging)
+            raise
+        return ready
 
     async def pre_publish(self, identity: Identity, program: bytes) -> seam.Validated | None:
         """The program's hash and the migration an update would apply (None when the database does not exist
@@ -409,6 +484,18 @@ class HostController:
 
     # -- deleting and stopping ---------------------------------------------------------------------------------------
 
+    async def _stop_locked(self, identity: Identity, reason: str) -> None:
+        """Stop the database's worker (its clients are closed with ``reason``) and forget its failures."""
+        running = self._running.pop(identity, None)
+        if running is not None:
+            for sink in list(running.clients.values()):
+                sink.close(1011, reason)
+            await running.worker.stop()
+        self._failed.pop(identity, None)
+        self._launch_failures.pop(identity, None)
+        self._notes.pop(identity, None)
+        self._read_only.pop(identity, None)
+
     async def delete(self, identity: Identity) -> bool:
         """Stop the database's worker and delete its files; False if there was no such database."""
         async with self._lock(identity):
@@ -418,19 +505,12 @@ class HostController:
             return True
 
     async def _delete_locked(self, identity: Identity) -> None:
-        running = self._running.pop(identity, None)
-        if running is not None:
-            for sink in list(running.clients.values()):
-                sink.close(1011, "the database was deleted")
-            await running.worker.stop()
-        self._failed.pop(identity, None)
-        self._launch_failures.pop(identity, None)
-        self._notes.pop(identity, None)
+        await self._stop_locked(identity, "the database was deleted")
         if self.data_dir is None:
             self._memory.discard(identity)
             return
         path = self.database_dir(identity)
-        doomed = path.with_name(f".deleting-{path.name}-{uuid.uuid4().hex[:8]}")
+        doomed = directories.side_path(path, directories.DELETING)
         path.rename(doomed)  # atomically gone from the database list, even if the removal is interrupted
         await asyncio.to_thread(shutil.rmtree, doomed, True)
 

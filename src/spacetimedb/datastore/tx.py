@@ -251,6 +251,12 @@ class MutTx(_Reader):
 
     # -- ending -----------------------------------------------------------------------------------------------
 
+    def has_changes(self) -> bool:
+        """Whether committing would write anything (rows, schema)."""
+        return bool(self._dropped or self._schema_touched) or any(
+            changes.inserted or changes.deleted for changes in self._changes.values()
+        )
+
     def prepare_commit(self) -> TxData:
         """The net changes of the transaction; an error rolls it back. The writer lock stays held."""
         if self._closed:

@@ -124,6 +124,7 @@ class RelationalDB:
         clog = Commitlog.open(root / "clog", clog_options, **extra)
         try:
             snapshots = SnapshotRepo(root / "snapshots")
+            _report_interrupted_writes(clog, snapshots)
             datastore = Datastore()
             log_end = clog.next_offset
             snapshot = snapshots.latest(max_offset=log_end - 1) if log_end else None
@@ -322,6 +323,13 @@ class RelationalDB:
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else "memory"
         return f"RelationalDB({where}, next_offset={self._next_offset})"
+
+
+def _report_interrupted_writes(clog: Commitlog, snapshots: SnapshotRepo) -> None:
+    """Remove (the commitlog already has) the temp files of writes a crash cut short, each with a log line: they
+    are never read again, and a snapshot's is as large as the database."""
+    for path in (*clog.open_report.stale_files_removed, *snapshots.remove_temp_files()):
+        log.warning("removed %s, the temp file of a write cut short by a crash", path)
 
 
 class _SnapshotWriter:

@@ -7,6 +7,7 @@ with consecutive client deliveries merged into one ``Deliveries`` message.
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from typing import Any
@@ -23,10 +24,13 @@ class Channel:
         self._send_lock = threading.Lock()
         self.closed = False
 
-    def receive(self) -> list[Any] | None:
-        """The next messages from the server (blocking); None once the server has closed the channel.
-        Raises ``SeamViolation`` on anything that is not a valid message."""
+    def receive(self, timeout: float | None = None) -> list[Any] | None:
+        """The next messages from the server (blocking; ``[]`` after ``timeout`` seconds without any); None once
+        the server has closed the channel. Raises ``SeamViolation`` on anything that is not a valid message."""
         while True:
+            # select, not a socket timeout: that would apply to other threads' sends too
+            if timeout is not None and not select.select([self._sock], [], [], timeout)[0]:
+                return []
             try:
                 data = self._sock.recv(_RECEIVE_BYTES)
             except ConnectionError:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from spacetimedb import protocol
@@ -22,15 +20,14 @@ from spacetimedb.module import NoSuchReducerError, ReducerArgsError
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
 from spacetimedb.protocol.messages import COMMITTED, FAILED, LEGACY_QUERY_SET, OUT_OF_BUDGET, Caller
-from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, DecodeError, Identity
 from spacetimedb.sql import SqlError
-from spacetimedb.subscription import SubscriptionError
+from spacetimedb.subscription import SubscriptionError, TableRows
 
 from .channel import Outbox
 from .database import Database
-from .module_host import CallOutcome, TransactionEvent
-from .sql_runner import one_off_rows, run_sql
+from .module_host import NO_SPACE, CallOutcome, TransactionEvent
+from .sql_runner import NoSpaceError, one_off_rows, query_limits, run_sql
 
 _PROTOCOLS = {
     seam.CLIENT_PROTOCOL_V1_JSON: v1json.PROTOCOL_V1_JSON,
@@ -41,8 +38,9 @@ _CALL_STATUS = {
     COMMITTED: seam.CALL_COMMITTED,
     FAILED: seam.CALL_FAILED,
     OUT_OF_BUDGET: seam.CALL_OUT_OF_BUDGET,
+    NO_SPACE: seam.CALL_NO_SPACE,
 }
-_CLOSE_INVALID = 1011
+MAX_REMEMBERED_CANCELS = 1024
 
 
 @dataclass(slots=True)
@@ -59,12 +57,13 @@ class Client:
 class ClientHub:
     """Serves the server's requests for one database; every method runs on the host thread."""
 
-    def __init__(self, database: Database, outbox: Outbox, deadline: DeadlineSlot | None = None) -> None:
+    def __init__(self, database: Database, outbox: Outbox) -> None:
         self.database = database
         self.host = database.host
         self.outbox = outbox
         self.clients: dict[int, Client] = {}
-        self._deadline = deadline
+        self.gone: set[int] = set()  # clients that disconnected, whose jobs may still be queued
+        self.cancelled: dict[int, None] = {}  # requests nobody waits for (oldest first)
         self._follow_logs = False
         self.host.add_transaction_listener(self._on_transaction)
         database.module_log.follow(self._log_line)
@@ -92,7 +91,23 @@ class ClientHub:
         )
         self.outbox.send(seam.ClientAccepted(request.client, None))
 
+    # -- from the main thread, ahead of the queue --------------------------------------------------------------------
+
+    def client_gone(self, client: int) -> None:
+        """The client disconnected: its queued frames are skipped and its read in progress is stopped (its
+        ``DisconnectClient`` job cleans up after them)."""
+        self.gone.add(client)
+        self.host.interrupt(("client", client))
+
+    def cancel(self, request: int) -> None:
+        """Nobody waits for ``request`` any more: stop it, or skip it when its turn comes."""
+        self.cancelled[request] = None
+        while len(self.cancelled) > MAX_REMEMBERED_CANCELS:
+            del self.cancelled[next(iter(self.cancelled))]
+        self.host.interrupt(("request", request))
+
     def disconnect(self, request: seam.DisconnectClient) -> None:
+        self.gone.discard(request.client)
         client = self.clients.pop(request.client, None)
         if client is None:
             return
@@ -102,14 +117,14 @@ class ClientHub:
     # -- a client's frames -----------------------------------------------------------------------------------------
 
     def frame(self, request: seam.ClientFrame) -> None:
-        client = self.clients.get(request.client)
-        if client is None:
-            return  # it disconnected while the frame was queued
         try:
+            client = self.clients.get(request.client)
+            if client is None or request.client in self.gone:
+                return  # it disconnected while the frame was queued (still counted done: the server waits for it)
             try:
                 decoded = protocol.decode_frame(client.protocol, request.data)
             except DecodeError as exc:
-                self._close(client, _CLOSE_INVALID, f"invalid message: {exc}")
+                self._close(client, msg.close_code_of(exc), f"invalid message: {exc}")
                 return
             for message in decoded:
                 if message.__class__ is msg.CallReducer:  # by far the most frequent: no dispatch
@@ -136,7 +151,10 @@ class ClientHub:
                 self.outbox.deliver(client.client, None, payload)
 
     def _close(self, client: Client, code: int, reason: str) -> None:
-        self.outbox.send(seam.CloseClient(client.client, code, reason))
+        # a reason may quote the client's input, whose JSON escapes can spell lone surrogates (the seam
+        # carries only valid Unicode)
+        printable = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+        self.outbox.send(seam.CloseClient(client.client, code, printable))
 
     def _call_reducer(self, client: Client, call: msg.CallReducer) -> None:
         outcome = self.host.run_reducer(
@@ -151,12 +169,22 @@ class ClientHub:
         if request.replaces_legacy and LEGACY_QUERY_SET in manager.subscriptions(client.client):
             manager.unsubscribe(client.client, LEGACY_QUERY_SET)
         encoder = client.encoder
-        try:
-            with self._query_deadline("a subscription's initial rows"), db.read_tx() as tx:
-                tables = manager.subscribe(
-                    client.client, request.query_set_id, list(request.queries), client.identity, client.is_owner, tx
+
+        def initial_rows() -> list[TableRows]:
+            with db.read_tx() as tx:
+                return manager.subscribe(
+                    client.client,
+                    request.query_set_id,
+                    list(request.queries),
+                    client.identity,
+                    client.is_owner,
+                    tx,
+                    query_limits(self.host),
                 )
-        except SubscriptionError as exc:
+
+        try:
+            tables = self.host.run_query("the subscription's initial rows", initial_rows, ("client", client.client))
+        except (SubscriptionError, SqlError) as exc:
             payload = encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
             self.outbox.deliver(client.client, None, payload)
             return
@@ -165,12 +193,14 @@ class ClientHub:
 
     def _unsubscribe(self, client: Client, request: msg.Unsubscribe) -> None:
         manager = self.host.subscriptions
+
+        def dropped_rows() -> list[TableRows] | None:
+            with self.database.db.read_tx() as tx:
+                return manager.unsubscribe(client.client, request.query_set_id, tx if request.send_dropped_rows else None)
+
         try:
-            with self._query_deadline("an unsubscribe"), self.database.db.read_tx() as tx:
-                tables = manager.unsubscribe(
-                    client.client, request.query_set_id, tx if request.send_dropped_rows else None
-                )
-        except SubscriptionError as exc:
+            tables = self.host.run_query("the unsubscribe's dropped rows", dropped_rows, ("client", client.client))
+        except (SubscriptionError, SqlError) as exc:
             payload = client.encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
         else:
             payload = client.encoder.unsubscribe_applied(request.request_id, request.query_set_id, tables)
@@ -178,27 +208,16 @@ class ClientHub:
 
     def _one_off(self, client: Client, request: msg.OneOffQuery) -> None:
         try:
-            with self._query_deadline("a one-off query"):
-                tables = one_off_rows(self.host, request.query, client.identity, client.is_owner)
+            tables = self.host.run_query(
+                "the one-off query",
+                lambda: one_off_rows(self.host, request.query, client.identity, client.is_owner),
+                ("client", client.client),
+            )
         except Exception as exc:
             payload = client.encoder.one_off_result(request.request_id, None, str(exc))
         else:
             payload = client.encoder.one_off_result(request.request_id, tables, None)
         self.outbox.deliver(client.client, None, payload)
-
-    @contextmanager
-    def _query_deadline(self, what: str) -> Iterator[None]:
-        """Past budget + grace, the supervisor stops a query the same way it stops a reducer."""
-        slot = self._deadline
-        if slot is None:
-            yield
-            return
-        options = self.host.options
-        slot.arm(options.reducer_budget_seconds + options.hard_grace_seconds, what)
-        try:
-            yield
-        finally:
-            slot.disarm()
 
     # -- transactions ------------------------------------------------------------------------------------------------
 
@@ -257,8 +276,10 @@ class ClientHub:
             return seam.CALL_LIFECYCLE, f"lifecycle reducer `{request.reducer}` cannot be called directly"
         try:
             args = json.loads(request.args_json)
-        except (ValueError, RecursionError) as exc:
+        except ValueError as exc:
             return seam.CALL_BAD_ARGUMENTS, f"invalid JSON arguments: {exc}"
+        except RecursionError:
+            return seam.CALL_BAD_ARGUMENTS, "invalid JSON arguments: nested too deeply"
         try:
             runtime.decode_json_args(definition, args)
         except ReducerArgsError as exc:
@@ -266,14 +287,20 @@ class ClientHub:
         return None, ""
 
     def sql(self, request: seam.RunSql) -> None:
+        if self.cancelled.pop(request.request, False) is None:
+            return  # its client went away before its turn: nobody reads an answer
         is_owner = request.caller == self.host.owner_identity
         try:
-            with self._query_deadline("an SQL statement"):
-                results, offset = run_sql(self.host, request.sql, request.caller, is_owner)
+            body, offset = self.host.run_query(
+                "the SQL query",
+                lambda: run_sql(self.host, request.sql, request.caller, is_owner),
+                ("request", request.request),
+            )
         except SqlError as exc:
-            self.outbox.send(seam.SqlDone(request.request, False, str(exc), None))
+            no_space = isinstance(exc, NoSpaceError)
+            self.outbox.send(seam.SqlDone(request.request, False, str(exc), None, no_space))
             return
-        self.outbox.send(seam.SqlDone(request.request, True, json.dumps(results), offset))
+        self.outbox.send(seam.SqlDone(request.request, True, body, offset, False))
 
     def schema(self, request: seam.GetSchema) -> None:
         raw = json.dumps(self.host.loaded.module_def.raw_v9_json())

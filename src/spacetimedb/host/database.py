@@ -62,6 +62,8 @@ class DatabaseOptions:
     before_module: Callable[[], None] | None = None
     # told (what, budget in seconds) before module code runs while the database starts
     starting: Callable[[str, float], None] | None = None
+    # why the database must not write (its disk was full), or None
+    read_only: str | None = None
 
 
 class Database:
@@ -153,6 +155,7 @@ class Database:
                 identity, owner, db, None, module_log, options.host, options.on_panic, options.deadline
             )
             db.set_failure_handler(host.panic)
+            host.read_only = options.read_only
             host.start_threads()
         except BaseException:
             db.close()

@@ -22,13 +22,14 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
 from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TxData
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
     LoadedModule,
+    MigrationError,
     MigrationPlan,
     ModuleRuntime,
     NoSuchReducerError,
@@ -41,15 +42,19 @@ from spacetimedb.module_log import ModuleLog, make_record
 from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
+from spacetimedb.sql import SqlLimitError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
-from .watchdog import CallClock, ReducerTimeout, register
+from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 ZERO_CONNECTION = ConnectionId(0)
+# the outcome of a call that would have written to a database that may not write (its disk is full)
+NO_SPACE = "no_space"
 
 
 class HostFailedError(RuntimeError):
@@ -77,6 +82,10 @@ class HostOptions:
     load_budget_seconds: float = 30.0
     # past budget + grace, a supervisor kills the worker running the call (the shared deadline slot says when)
     hard_grace_seconds: float = 2.0
+    # what one read (SQL, a one-off query, a subscription's initial rows) may return: rows (for others than the
+    # owner, unless the database sets its own `row_limit`) and bytes (for everyone); None: no bound
+    query_row_limit: int | None = 100_000
+    query_byte_limit: int | None = 16 << 20
 
 
 @dataclass(slots=True)
@@ -166,6 +175,8 @@ class ModuleHost:
         self.subscriptions = SubscriptionManager()
         self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
         self.faults: set[str] = set()
+        # why the database must not write (its disk was full), or None: calls that would write are refused
+        self.read_only: str | None = None
         self._on_panic = on_panic
         self._listeners: list[TransactionListener] = []
         self._batch_listeners: list[Callable[[], None]] = []
@@ -212,6 +223,28 @@ class ModuleHost:
             dangling = [(row[0], row[1]) for row in tx.scan(ST_CLIENT_ID)]
         for identity, connection_id in dangling:
             self.submit(lambda i=identity, c=connection_id: self.disconnect_now(i, c))
+
+    def run_query(self, what: str, work: Callable[[], T], token: object = None) -> T:
+        """Run a read (host thread) under the time budget; ``interrupt(token)`` from another thread stops it.
+        Raises ``SqlLimitError`` naming what stopped it."""
+        clock = self._clock
+        budget = self.options.reducer_budget_seconds
+        try:
+            clock.arm(budget, what, token)
+            try:
+                return work()
+            finally:
+                clock.disarm()
+        except ReducerTimeout:
+            clock.disarm()
+            raise SqlLimitError(f"{what} ran past its time budget ({budget:g}s)") from None
+        except CallCancelled:
+            clock.disarm()
+            raise SqlLimitError(f"{what} was cancelled: nobody waits for its answer any more") from None
+
+    def interrupt(self, token: object) -> bool:
+        """Stop the read in progress if it is ``token``'s (from any thread)."""
+        return self._clock.interrupt(token)
 
     def run_module_code(self, what: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
         """Run a module's top-level code (while it loads) under the load budget."""
@@ -401,7 +434,7 @@ class ModuleHost:
             self._log("Error", message, reducer, None)
             return OUT_OF_BUDGET, message
         except BaseException as exc:
-            message = str(exc) or type(exc).__name__
+            message = error_text(exc)
             self._log("Error", message, reducer, exc)
             return FAILED, message
         finally:
@@ -508,6 +541,9 @@ class ModuleHost:
         if status != COMMITTED:
             self.db.rollback(tx)
             return CallOutcome(status, message, timestamp, duration_micros=_micros_since(started))
+        if self.read_only is not None and tx.has_changes():
+            self.db.rollback(tx)
+            return CallOutcome(NO_SPACE, self.read_only, timestamp, duration_micros=_micros_since(started))
         inputs = self._inputs(reducer, sender, connection_id, timestamp, arg_bytes)
         offset, data, caller_updates = self._commit(tx, inputs, caller_client, reducer)
         return CallOutcome(COMMITTED, None, timestamp, offset, _micros_since(started), data, caller_updates)
@@ -527,8 +563,12 @@ class ModuleHost:
         self.submit(lambda: self.disconnect_now(identity, connection_id), reply)
 
     def connect_now(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+        """Record the client and run ``client_connected``. A read-only database does neither (it could not
+        write them): its clients may still read."""
         self._fault("lifecycle")
         timestamp = Timestamp.now()
+        if self.read_only is not None:
+            return CallOutcome(COMMITTED, None, timestamp)
         tx = self.db.begin_mut_tx()
         try:
             tx.insert(ST_CLIENT_ID, (identity, connection_id))
@@ -552,6 +592,8 @@ class ModuleHost:
         self._fault("lifecycle")
         timestamp = Timestamp.now()
         row = (identity, connection_id)
+        if self.read_only is not None:
+            return CallOutcome(COMMITTED, None, timestamp)  # its row waits for the next launch that can write
         with self.db.read_tx() as read:
             if not read.contains(ST_CLIENT_ID, row):
                 return CallOutcome(COMMITTED, None, timestamp)
@@ -588,6 +630,9 @@ class ModuleHost:
     def _scheduled_job(self, call: DueCall) -> CallOutcome:
         self._fault("scheduler")
         timestamp = Timestamp(max(call.due_micros, now_micros()))
+        if self.read_only is not None:  # try again once it may write
+            self._scheduler.schedule(call.table_id, call.scheduled_id, call.schedule_at, now_micros() + 1_000_000)
+            return CallOutcome(COMMITTED, None, timestamp)
         table = self.db.datastore.tables.get(call.table_id)
         if table is None or table.schema.schedule is None or table.schema.primary_key is None:
             return CallOutcome(COMMITTED, None, timestamp)  # the table went away with a module update
@@ -641,10 +686,13 @@ class ModuleHost:
             value = work(tx)
         except Exception as exc:
             self.db.rollback(tx)
-            return CallOutcome(FAILED, str(exc) or type(exc).__name__, timestamp)
+            return CallOutcome(FAILED, error_text(exc), timestamp)
         except BaseException:
             self.db.rollback(tx)
             raise
+        if self.read_only is not None and tx.has_changes():
+            self.db.rollback(tx)
+            return CallOutcome(NO_SPACE, self.read_only, timestamp)
         offset, data, _ = self._commit(tx, None)
         return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=value)
 
@@ -673,6 +721,8 @@ class ModuleHost:
     def apply_update(self, loaded: LoadedModule, program: bytes) -> CallOutcome:
         """``update_module`` for a caller on the host thread: raises ``MigrationRefusedError`` for a plan that
         is not automatic and ``MigrationError`` when a step fails; either way nothing changed."""
+        if self.read_only is not None:
+            raise MigrationError(f"the module cannot be updated while the database is read-only: {self.read_only}")
         plan = self.plan_update(loaded)
         if not plan.is_automatic:
             raise MigrationRefusedError(plan)
@@ -790,10 +840,17 @@ def run_user_code(
         log_error("Error", message, function, None)
         return OUT_OF_BUDGET, message, None
     except BaseException as exc:
-        message = str(exc) or type(exc).__name__
+        message = error_text(exc)
         log_error("Error", message, function, exc)
         return FAILED, message, None
     return COMMITTED, None, value
+
+
+def error_text(exc: BaseException) -> str:
+    """What an exception of module code says, as text that can travel anywhere: its message may hold lone
+    surrogates (module code chooses it), which no UTF-8 channel, log or client can carry."""
+    message = str(exc) or type(exc).__name__
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def out_of_budget_message(function: str, budget_seconds: float) -> str:

@@ -33,6 +33,10 @@ class ReducerTimeout(BaseException):
     """Raised inside a reducer that ran past its budget."""
 
 
+class CallCancelled(BaseException):
+    """Raised inside a call that nobody waits for any more (its client went away)."""
+
+
 class CallClock:
     """Armed by a host thread around each call; read by the watchdog.
 
@@ -40,7 +44,7 @@ class CallClock:
     watchdog raised but Python has not delivered yet, so no ``ReducerTimeout`` escapes into host code after it.
     """
 
-    __slots__ = ("__weakref__", "deadline", "grace_ns", "lock", "slot", "thread_id", "tripped")
+    __slots__ = ("__weakref__", "deadline", "grace_ns", "lock", "slot", "thread_id", "token", "tripped")
 
     def __init__(self, slot: DeadlineSlot | None = None, grace_seconds: float = 2.0) -> None:
         self.deadline = 0  # monotonic ns; 0 = no call in progress
@@ -49,10 +53,12 @@ class CallClock:
         self.lock = threading.Lock()
         self.slot = slot  # a worker's shared deadline page: its supervisor kills it past budget + grace
         self.grace_ns = int(grace_seconds * 1e9)
+        self.token: object = None  # whom the call in progress is for (``interrupt`` names it)
 
-    def arm(self, budget_seconds: float, what: str = "module code") -> None:
+    def arm(self, budget_seconds: float, what: str = "module code", token: object = None) -> None:
         self.thread_id = _get_ident()
         self.tripped = False
+        self.token = token
         deadline = self.deadline = _monotonic_ns() + int(budget_seconds * 1e9)
         if self.slot is not None:
             self.slot.arm_until(deadline + self.grace_ns, what)
@@ -62,8 +68,18 @@ class CallClock:
             self.slot.disarm()
         with self.lock:
             self.deadline = 0
+            self.token = None
             if self.tripped:
                 _clear_pending(self.thread_id)
+
+    def interrupt(self, token: object) -> bool:
+        """From another thread: stop the call in progress with ``CallCancelled`` if it is ``token``'s."""
+        with self.lock:
+            if not self.deadline or self.token is None or self.token != token:
+                return False
+            self.tripped = True
+            _raise_in_thread(self.thread_id, CallCancelled)
+            return True
 
     def run(self, budget_seconds: float, fn: Callable[[], T], what: str = "module code") -> T:
         """Run ``fn`` under the budget; raises ``ReducerTimeout`` if it ran out."""

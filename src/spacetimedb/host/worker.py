@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import faulthandler
 import functools
 import gc
@@ -26,6 +27,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -47,6 +49,9 @@ from .watchdog import CallClock, register
 # a worker stops reading its channel while this many jobs wait, so the server's writes back up and it stops
 # reading the clients' sockets
 MAX_QUEUED_JOBS = 4096
+SPACE_POLL_SECONDS = 1.0
+# a read-only database writes again once this much is free (or a tenth of a small file system)
+SPACE_TO_RESUME = 64 << 20
 EXIT_PANIC = 70
 _PR_SET_PDEATHSIG = 1
 
@@ -113,6 +118,8 @@ def _host_options(settings: seam.HostSettings) -> HostOptions:
     return HostOptions(
         reducer_budget_seconds=settings.reducer_budget_micros / 1e6,
         load_budget_seconds=settings.load_budget_micros / 1e6,
+        query_row_limit=settings.query_row_limit or None,
+        query_byte_limit=settings.query_byte_limit or None,
         hard_grace_seconds=settings.hard_grace_micros / 1e6,
     )
 
@@ -202,6 +209,7 @@ def _run_database(
         on_panic=functools.partial(_panicked, channel),
         before_module=forbid_threads,
         starting=functools.partial(_starting, channel),
+        read_only=first.read_only if isinstance(first, seam.OpenDatabase) else None,
     )
     try:
         if isinstance(first, seam.CreateDatabase):
@@ -221,8 +229,18 @@ def _starting(channel: Channel, what: str, budget_seconds: float) -> None:
 
 
 def _panicked(channel: Channel, host: ModuleHost, exc: BaseException) -> None:
-    channel.send(seam.Panicked(f"{type(exc).__name__}: {exc}"[:1000]))
+    channel.send(seam.Panicked(f"{type(exc).__name__}: {exc}"[:1000], disk_full(exc)))
     os._exit(EXIT_PANIC)
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk or the quota is full."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class Worker:
@@ -233,7 +251,7 @@ class Worker:
         self.host = database.host
         self.channel = channel
         self.outbox = Outbox(channel)
-        self.hub = ClientHub(database, self.outbox, slot)
+        self.hub = ClientHub(database, self.outbox)
         self._host_thread_id = self.host.thread_id
         self._durable_reported = -1
         self._durable_latest = -1
@@ -270,13 +288,24 @@ class Worker:
 
     def serve(self, pending: list[Any]) -> NoReturn:
         messages: list[Any] | None = pending
+        space_checked = time.monotonic()
         while messages is not None:
+            if self.host.read_only is not None and time.monotonic() - space_checked >= SPACE_POLL_SECONDS:
+                space_checked = time.monotonic()
+                self._check_space()
             for message in messages:
-                if isinstance(message, seam.Shutdown):
-                    self._exit()
+                match message:
+                    case seam.Shutdown():
+                        self._exit()
+                    case seam.Cancel():
+                        self.hub.cancel(message.request)
+                        continue
+                    case seam.DisconnectClient():
+                        self.hub.client_gone(message.client)
                 self._submit(message)
             self._wait_for_room()
-            messages = self.channel.receive()
+            # a read-only database looks for free space again every second, between messages
+            messages = self.channel.receive(SPACE_POLL_SECONDS if self.host.read_only is not None else None)
         self._exit()  # the server closed the channel (it stopped, or it lets this database go)
 
     def _submit(self, message: Any) -> None:
@@ -284,6 +313,16 @@ class Worker:
         if serve is None:
             raise seam.SeamViolation(f"unexpected message {type(message).__name__}")
         self.host.submit(functools.partial(serve, message))
+
+    def _check_space(self) -> None:
+        if self.database.db.path is not None and enough_space(self.database.db.path):
+            self.host.submit(self._writable)
+
+    def _writable(self) -> None:
+        if self.host.read_only is not None:
+            self.host.read_only = None
+            self.database.module_log.system("Info", "there is space on the disk again: the database writes again")
+            self.outbox.send(seam.Writable())
 
     def _wait_for_room(self) -> None:
         while self.host.queued() > MAX_QUEUED_JOBS:
@@ -340,6 +379,18 @@ class Worker:
             if offset > self._durable_reported:
                 self._durable_reported = offset
                 self.channel.send(seam.Durable(offset))
+
+
+
+
+def enough_space(directory: Path) -> bool:
+    """Whether the file system of ``directory`` has room to write again."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return False
+    free, total = stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
+    return free >= min(SPACE_TO_RESUME, total // 10)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,15 @@ import importlib.abc
 import importlib.machinery
 import io
 import linecache
+import lzma
 import os
+import struct
 import sys
 import threading
 import traceback
 import types
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +42,26 @@ _MAX_PROGRAM_BYTES = 64 * 1024 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
 # zip entries carry this timestamp so that packaging the same sources always gives the same bytes
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_READABLE_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+_ZIP_ENCRYPTED_FLAG = 0x1
+# what zipfile raises for an archive it cannot read: a bad CRC, a corrupt compressed stream, a feature or
+# version it does not implement, a password needed, sizes or offsets that lie, names that are not UTF-8
+_UNREADABLE_ZIP = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    ValueError,
+    OSError,
+    struct.error,
+)
 
 
 class ProgramKind(enum.IntEnum):
@@ -134,8 +157,8 @@ class _Program:
 def _read_package(program: bytes, top: str) -> _Program:
     try:
         archive = zipfile.ZipFile(io.BytesIO(program))
-    except zipfile.BadZipFile as exc:
-        raise ModuleError(f"the module package is not a valid zip file: {exc}") from None
+    except _UNREADABLE_ZIP as exc:
+        raise ModuleError(f"the module package is not a valid zip file: {_zip_problem(exc)}") from None
     sources: dict[str, bytes] = {}
     total = 0
     with archive:
@@ -149,7 +172,7 @@ def _read_package(program: bytes, top: str) -> _Program:
             total += info.file_size
             if total > _MAX_PROGRAM_BYTES:
                 raise ModuleError("the module package is too large once unpacked")
-            sources[name] = archive.read(info)
+            sources[name] = _read_entry(archive, info)
     if "__init__.py" in sources:
         return _Program(top, "module", True, sources)
     roots = {name.split("/", 1)[0] for name in sources if name.count("/") >= 1}
@@ -162,6 +185,27 @@ def _read_package(program: bytes, top: str) -> _Program:
     root = packages[0]
     inner = {name[len(root) + 1 :]: data for name, data in sources.items() if name.startswith(root + "/")}
     return _Program(top, root, True, inner)
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    name = info.filename
+    if info.flag_bits & _ZIP_ENCRYPTED_FLAG:
+        raise ModuleError(f"the module package cannot be read: {name!r} is encrypted")
+    if info.compress_type not in _READABLE_METHODS:
+        raise ModuleError(
+            f"the module package cannot be read: {name!r} uses compression method {info.compress_type} "
+            f"(readable: {', '.join(_READABLE_METHODS.values())})"
+        )
+    try:
+        return archive.read(info)
+    except _UNREADABLE_ZIP as exc:
+        raise ModuleError(f"the module package is corrupt: {name!r}: {_zip_problem(exc)}") from None
+
+
+def _zip_problem(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):  # zipfile raises it without a message
+        return "its data ends before the size it declares"
+    return str(exc) or type(exc).__name__
 
 
 # ---- import machinery ----------------------------------------------------------------------------------------

@@ -340,7 +340,8 @@ class _ReducerCall:
         if isinstance(args, dict):
             unknown = sorted(set(args) - set(names))
             if unknown:
-                raise ReducerArgsError(self.name, f"unknown argument(s) {', '.join(unknown)}")
+                # repr: a name from the caller's JSON may hold lone surrogates, which no message can carry
+                raise ReducerArgsError(self.name, f"unknown argument(s) {', '.join(map(repr, unknown))}")
             missing = [n for n in names if n not in args]
             if missing:
                 raise ReducerArgsError(self.name, f"missing argument(s) {', '.join(missing)}")

@@ -22,7 +22,8 @@ def encoder_for(protocol: str) -> messages.ServerEncoder:
 
 
 def decode_frame(protocol: str, data: bytes) -> list[messages.ClientMessage]:
-    """A client frame of ``protocol`` as typed messages; raises ``sats.DecodeError`` naming what is wrong."""
+    """A client frame of ``protocol`` as typed messages; raises ``sats.DecodeError`` naming what is wrong
+    (``messages.close_code_of`` says how the client's connection closes for it)."""
     if protocol == v1json.PROTOCOL_V1_JSON:
         return v1json.decode_frame(data)
     return v2.decode_frame(data, batched=protocol == v2.PROTOCOL_V3)

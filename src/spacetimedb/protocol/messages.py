@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from spacetimedb.sats import ConnectionId, Identity, ProductType, Timestamp
+from spacetimedb.sats import ConnectionId, DecodeError, Identity, ProductType, Timestamp
 
 # the outcome of a reducer call
 COMMITTED = "committed"
@@ -121,6 +121,20 @@ class ServerEncoder(Protocol):
         self, request_id: Any, tables: Sequence[TableRowsLike] | None, error: str | None
     ) -> bytes: ...
     def procedure_error(self, request_id: int, message: str) -> bytes: ...
+
+
+class InvalidMessage(DecodeError):
+    """A client frame that decodes (well-formed JSON) but is not a message of its protocol. Every other
+    ``DecodeError`` of a frame means its payload is not in the protocol's encoding at all."""
+
+
+# how a client's connection closes when one of its frames cannot be served
+CLOSE_UNDECODABLE = 1007  # "invalid frame payload data": not UTF-8, not JSON, nested too deeply, not BSATN
+CLOSE_INVALID_MESSAGE = 1008  # "policy violation": a well-formed frame that breaks the protocol's rules
+
+
+def close_code_of(error: DecodeError) -> int:
+    return CLOSE_INVALID_MESSAGE if isinstance(error, InvalidMessage) else CLOSE_UNDECODABLE
 
 
 # a WebSocket close frame carries at most 125 bytes: the code, then the reason

@@ -53,6 +53,7 @@ U64_ = Annotated[int, U64]
 OPT_U64 = Annotated["int | None", option(U64)]
 OPT_U32 = Annotated["int | None", option(U32)]
 OPT_BYTES = Annotated["bytes | None", option(BYTES)]
+OPT_STR = Annotated["str | None", option(STRING)]
 BOOL_ = Annotated[bool, BOOL]
 BYTES_ = Annotated[bytes, BYTES]
 STR = Annotated[str, STRING]
@@ -66,6 +67,7 @@ CLIENT_PROTOCOL_V1_JSON, CLIENT_PROTOCOL_V2, CLIENT_PROTOCOL_V3 = range(3)
 # CallDone statuses
 CALL_COMMITTED, CALL_FAILED, CALL_OUT_OF_BUDGET, CALL_INTERNAL_ERROR = range(4)
 CALL_NO_SUCH_REDUCER, CALL_BAD_ARGUMENTS, CALL_LIFECYCLE, CALL_REFUSED = range(4, 8)
+CALL_NO_SPACE = 8  # the database is read-only: its disk is full
 
 
 # ---- parts --------------------------------------------------------------------------------------------------
@@ -79,6 +81,8 @@ class HostSettings(NamedTuple):
     hard_grace_micros: U64_
     snapshot_interval: U64_
     max_segment_size: U64_
+    query_row_limit: U64_  # 0: none
+    query_byte_limit: U64_  # 0: none
 
 
 class Delivery(NamedTuple):
@@ -125,6 +129,7 @@ class OpenDatabase(NamedTuple):
     settings: HostSettings
     replacement: OPT_BYTES
     notes: STRS
+    read_only: OPT_STR  # why it must not write (its disk was full), or None
 
 
 class CreateDatabase(NamedTuple):
@@ -209,6 +214,12 @@ class GetStats(NamedTuple):
     request: U64_
 
 
+class Cancel(NamedTuple):
+    """Nobody waits for the answer to ``request`` any more (its HTTP client went away): stop it if it runs."""
+
+    request: U64_
+
+
 class Shutdown(NamedTuple):
     """Finish the queued work, make everything durable, exit."""
 
@@ -276,6 +287,7 @@ class SqlDone(NamedTuple):
     ok: BOOL_
     body: STR
     offset: OPT_U64
+    no_space: BOOL_  # it failed because the database is read-only (its disk is full)
 
 
 class SchemaAnswer(NamedTuple):
@@ -321,9 +333,15 @@ class RequestFailed(NamedTuple):
 
 
 class Panicked(NamedTuple):
-    """The worker's own machinery failed (a failed fsync, a broken invariant); it exits after this."""
+    """The worker's own machinery failed (a failed fsync, a broken invariant); it exits after this.
+    ``disk_full``: it failed because the disk is full (the database then restarts read-only)."""
 
     reason: STR
+    disk_full: BOOL_
+
+
+class Writable(NamedTuple):
+    """A database running read-only after a full disk has space again and writes once more."""
 
 
 TO_WORKER: tuple[type, ...] = (
@@ -343,6 +361,7 @@ TO_WORKER: tuple[type, ...] = (
     FollowLog,
     GetStats,
     Shutdown,
+    Cancel,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -364,6 +383,7 @@ TO_SERVER: tuple[type, ...] = (
     StatsAnswer,
     RequestFailed,
     Panicked,
+    Writable,
 )
 
 

@@ -14,7 +14,7 @@ from spacetimedb.sats import ConnectionId, DecodeError, Identity, Timestamp, cod
 from spacetimedb.sats.json import json_codec
 
 from . import messages
-from .messages import LEGACY_QUERY_SET, Caller, ReducerOutcome, RowDelta, TableRowsLike
+from .messages import LEGACY_QUERY_SET, Caller, InvalidMessage, ReducerOutcome, RowDelta, TableRowsLike
 
 PROTOCOL_V1_JSON = "v1.json.spacetimedb"
 
@@ -67,7 +67,7 @@ def _dumps(message: dict[str, Any]) -> bytes:
 
 def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     if name not in body or not isinstance(body[name], kind) or (isinstance(body[name], bool) and kind is int):
-        raise DecodeError(f"missing or invalid field `{name}`")
+        raise InvalidMessage(f"missing or invalid field `{name}`")
     return body[name]
 
 
@@ -76,23 +76,29 @@ def _query_id(body: dict[str, Any]) -> int:
     if isinstance(query_id, dict):
         query_id = query_id.get("id")
     if not isinstance(query_id, int) or not 0 <= query_id < LEGACY_QUERY_SET:
-        raise DecodeError("invalid `query_id`")
+        raise InvalidMessage("invalid `query_id`")
     return query_id
 
 
 def decode_frame(data: bytes | str) -> list[messages.ClientMessage]:
-    """A client text frame as typed messages (raises ``DecodeError`` naming what is wrong)."""
+    """A client text frame as typed messages. Raises ``DecodeError`` naming what is wrong: ``InvalidMessage``
+    for well-formed JSON that is not a message, a plain ``DecodeError`` for a frame that is not JSON."""
+    if not isinstance(data, str):
+        try:
+            data = data.decode("utf-8")  # text frames are UTF-8 (json.loads would guess from the bytes)
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"a text frame must be UTF-8: {exc}") from None
     try:
         parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise DecodeError(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise DecodeError("invalid JSON: nested too deeply") from None
     if not isinstance(parsed, dict) or len(parsed) != 1:
-        raise DecodeError("a message is a JSON object with exactly one key, the message type")
+        raise InvalidMessage("a message is a JSON object with exactly one key, the message type")
     ((kind, body),) = parsed.items()
     if not isinstance(body, dict):
-        raise DecodeError(f"the body of `{kind}` must be an object")
+        raise InvalidMessage(f"the body of `{kind}` must be an object")
     return [_typed(kind, body)]
 
 
@@ -130,7 +136,7 @@ def _typed(kind: str, body: dict[str, Any]) -> messages.ClientMessage:
             return messages.CallProcedure(
                 _field(body, "request_id", int), str(body.get("procedure", "")), body.get("args"), json_args=True
             )
-    raise DecodeError(f"unknown message type `{kind}`")
+    raise InvalidMessage(f"unknown message type `{kind}`")
 
 
 class V1JsonEncoder:

@@ -441,7 +441,6 @@ def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[m
     by far, is decoded by hand straight into its typed message."""
     if not len(frame):
         raise DecodeError("empty client frame")
-    decode_from = _client_codec.decode_from
     out: list[messages.ClientMessage] = []
     pos = 0
     end = len(frame)
@@ -452,13 +451,28 @@ def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[m
                 raise DecodeError(f"invalid call reducer flags {flags}")
             out.append(messages.CallReducer(request_id, reducer, args))
         else:
-            decoded, pos = decode_from(frame, pos)
+            decoded, pos = _decode_client_message(frame, pos)
             out.append(_typed(ClientMessage(decoded.tag, decoded.value)))
         if not batched:
             break
     if pos != end:
         raise DecodeError(f"{end - pos} trailing byte(s) after a client message")
     return out
+
+
+_CLIENT_MESSAGE_NAMES = tuple(variant.name for variant in CLIENT_MESSAGE.variants)
+
+
+def _decode_client_message(frame: bytes | bytearray | memoryview, pos: int) -> tuple[SumValue, int]:
+    """The message at ``pos``, or a ``DecodeError`` that names it first (a close reason keeps only the
+    start of the error)."""
+    tag = frame[pos]
+    if tag >= len(_CLIENT_MESSAGE_NAMES):
+        raise DecodeError(f"unknown client message tag {tag} at offset {pos}")
+    try:
+        return _client_codec.decode_from(frame, pos)  # type: ignore[no-any-return]
+    except DecodeError as exc:
+        raise DecodeError(f"invalid {_CLIENT_MESSAGE_NAMES[tag]} at offset {pos}: {exc}") from None
 
 
 def _typed(message: ClientMessage) -> messages.ClientMessage:

@@ -62,6 +62,14 @@ def _fail(ty: AlgebraicType, value: Json, path: str, why: str = "") -> DecodeErr
     return DecodeError(f"expected {ty!r}, got {shown}{where}{detail}")
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _hex_int(value: int) -> str:
     return f"-0x{-value:x}" if value < 0 else f"0x{value:x}"
 
@@ -144,6 +152,9 @@ class _Builder:
             def from_str(j: Json, path: str) -> str:
                 if not isinstance(j, str):
                     raise _fail(ty, j, path)
+                if not j.isascii() and not _is_unicode(j):
+                    # JSON escapes can spell a lone surrogate, which no String can hold (it has no UTF-8)
+                    raise _fail(ty, j, path, "not valid Unicode (a lone surrogate)")
                 return j
 
             return _same, _same, from_str

@@ -1,8 +1,9 @@
 """The server process: HTTP and WebSocket API, identities and tokens, the control database.
 
 Owns: the aiohttp application (routes of SpacetimeDB's client API), the WebSocket sessions (which only move
-bytes between a client and its database's worker), authentication and the signing key, the control database of
-names and owners, and the start-up decision of how modules are isolated.
+bytes between a client and its database's worker), the bounds on client connections (how many, from whom, how
+long without a request), authentication and the signing key, the control database of names and owners, and the
+start-up decision of how modules are isolated.
 May import: ``sats``, ``commitlog``, ``durability``, ``datastore``, ``db`` (for the control database),
 ``protocol``, ``sandbox`` (probing only) and ``controller``; never ``module``, ``host``, ``sql`` or
 ``subscription``: module code never runs in this process.

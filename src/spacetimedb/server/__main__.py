@@ -11,8 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .app import Server, run, server_options
-from .isolation import IsolationRefused, parse_size
+from .app import Server, run
+from .isolation import IsolationRefused
+from .tunables import FLAG, TUNABLES, server_options
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -22,40 +23,23 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacetimedb.server", description=__doc__)
     parser.add_argument("--listen-addr", type=parse_listen, default=("127.0.0.1", 3000))
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--in-memory", action="store_true")
-    parser.add_argument("--reducer-budget", type=float, default=5.0, metavar="SECONDS")
-    parser.add_argument("--load-budget", type=float, default=None, metavar="SECONDS")
-    parser.add_argument("--hard-grace", type=float, default=2.0, metavar="SECONDS")
-    parser.add_argument("--module-memory", type=_size, default=2 << 30, metavar="SIZE")
-    parser.add_argument("--module-max-files", type=int, default=256, metavar="N")
-    parser.add_argument("--publishers", default=None, metavar="IDENTITY,...")
-    parser.add_argument("--unsafe-modules", action="store_true")
+    for tunable in TUNABLES:
+        if tunable.kind == FLAG:
+            parser.add_argument(tunable.flag, action="store_true", help=tunable.help)
+        else:
+            parser.add_argument(tunable.flag, default=None, metavar=tunable.shown_metavar, help=tunable.help)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("give --data-dir DIR or --in-memory")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = args.listen_addr
     try:
-        options = server_options(
-            reducer_budget=args.reducer_budget,
-            load_budget=args.load_budget,
-            hard_grace=args.hard_grace,
-            module_memory=args.module_memory,
-            module_max_files=args.module_max_files,
-            publishers=args.publishers,
-            unsafe_modules=args.unsafe_modules,
-        )
+        options = server_options({t.name: getattr(args, t.name) for t in TUNABLES if getattr(args, t.name)})
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -64,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         where = "memory" if server.data_dir is None else str(server.data_dir)
         print(f"listening on http://{bound_host}:{bound_port}", flush=True)
         print(f"data in {where}", flush=True)
+        if server.connections is not None:
+            print(server.connections.limits.summary, flush=True)
         if server.isolation is not None:
             print(server.isolation.summary, flush=True)
             if server.isolation.warning:

@@ -20,12 +20,17 @@ from typing import Any
 
 from aiohttp import web
 
-from spacetimedb.controller import HostController, RunningDatabase, SandboxSettings, WorkerSettings
+from spacetimedb.controller import HostController, RunningDatabase, WorkerSettings
 from spacetimedb.durability import DirectoryLock
 from spacetimedb.sats import Identity
 
 from . import routes
 from .auth import KeyPair, TokenAuthority, identity_from_claims
+from .connections import (
+    ConnectionGate,
+    ConnectionSettings,
+    raise_open_file_limit,
+)
 from .control import ControlDB
 from .isolation import Isolation, decide_isolation
 
@@ -46,8 +51,9 @@ class ServerOptions:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     # per client: reducer calls queued before the server stops reading its socket
     max_in_flight: int = 1024
-    # per client: messages waiting to be sent before the client is dropped as too slow
-    max_outbox: int = 20_000
+    # per client: bytes of messages waiting to be sent before the client is dropped as too slow
+    max_outbox_bytes: int = 64 << 20
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
 class Server:
@@ -65,6 +71,7 @@ class Server:
             self.auth = TokenAuthority(keys)
             self.control = ControlDB.open(self.data_dir)
             self.controller = HostController(self.data_dir, self.options.workers)
+            self._remove_orphan_databases()
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
@@ -72,9 +79,25 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sessions: set[Any] = set()
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self.connections: ConnectionGate | None = None
         self.isolation: Isolation | None = None
         self.bound: tuple[str, int] | None = None
         self.stopping = False
+
+    def _remove_orphan_databases(self) -> None:
+        """Remove the database directories the control database does not know: a creation recorded only once
+        it finished, or a deletion, was cut short. A control database made just now knows none, so then they are
+        someone's data (its control database was lost) and stay."""
+        if self.data_dir is None:
+            return
+        if not self.control.created:
+            self.controller.remove_orphans(self.control.identities())
+        elif any(not entry.name.startswith(".") for entry in (self.data_dir / "databases").iterdir()):
+            log.warning(
+                "the control database is new, so the databases already in %s are unknown to it and left alone",
+                self.data_dir / "databases",
+            )
 
     async def database(self, identity: Identity) -> RunningDatabase:
         """The running database, launching its worker if it is not running."""
@@ -101,8 +124,10 @@ class Server:
 
     # -- running ------------------------------------------------------------------------------------------------
 
-    def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_PROGRAM_BYTES, middlewares=[routes.error_middleware])
+    def make_app(self, connections: ConnectionGate) -> web.Application:
+        app = web.Application(
+            client_max_size=MAX_PROGRAM_BYTES, middlewares=[connections.middleware, routes.error_middleware]
+        )
         app[SERVER_KEY] = self
         routes.add_routes(app)
         return app
@@ -114,17 +139,19 @@ class Server:
         self.controller.settings = self.isolation.settings
         self.loop = asyncio.get_running_loop()
         await self.controller.start()
+        self.connections = ConnectionGate(self.options.connections.resolve(raise_open_file_limit()))
         # open requests get this long to finish when the server stops (streams notice `stopping` sooner)
         self._runner = web.AppRunner(
-            self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=5.0
+            self.make_app(self.connections),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=5.0,
+            keepalive_timeout=self.connections.limits.keepalive_timeout,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets = server.sockets  # type: ignore[attr-defined]
-        self.bound = sockets[0].getsockname()[:2]
+        assert self._runner.server is not None
+        self._listener = await self.connections.listen(self._runner.server, host, port, backlog=1024)
+        self.bound = self._listener.sockets[0].getsockname()[:2]
         return self.bound
 
     async def stop(self) -> None:
@@ -132,9 +159,14 @@ class Server:
         self.stopping = True
         for session in list(self.sessions):
             session.close(1001, "the server is shutting down")
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.connections is not None:
+            self.connections.close()
         await self.controller.shutdown()
         await asyncio.to_thread(self.close)
 
@@ -177,37 +209,6 @@ async def serve(
         await stop.wait()
     finally:
         await server.stop()
-
-
-def server_options(
-    *,
-    reducer_budget: float = 5.0,
-    load_budget: float | None = None,
-    hard_grace: float = 2.0,
-    module_memory: int = 2 << 30,
-    module_max_files: int = 256,
-    publishers: str | None = None,
-    unsafe_modules: bool = False,
-) -> ServerOptions:
-    """Options from the command line's values; raises ``ValueError`` naming a bad one."""
-    if reducer_budget <= 0 or (load_budget is not None and load_budget <= 0) or hard_grace < 0:
-        raise ValueError("time budgets must be positive and the grace not negative")
-    if module_max_files < 32:
-        raise ValueError("a worker needs at least 32 open files")
-    allowed = None
-    if publishers is not None:
-        try:
-            allowed = frozenset(Identity.from_hex(p.strip()) for p in publishers.split(",") if p.strip())
-        except ValueError:
-            raise ValueError(f"--publishers takes identities as 64 hex digits, got {publishers!r}") from None
-    sandbox = SandboxSettings(memory_bytes=module_memory, max_open_files=module_max_files)
-    workers = WorkerSettings(
-        reducer_budget_seconds=reducer_budget,
-        load_budget_seconds=load_budget if load_budget is not None else 6 * reducer_budget,
-        hard_grace_seconds=hard_grace,
-        sandbox=sandbox,
-    )
-    return ServerOptions(workers=workers, publishers=allowed, unsafe_modules=unsafe_modules)
 
 
 def tune_gc() -> None:

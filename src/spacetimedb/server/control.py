@@ -49,8 +49,10 @@ class ControlDB:
     def __init__(self, db: RelationalDB) -> None:
         self.db = db
         self._lock = threading.Lock()
+        self.created = False  # its tables were made by this open: it knew of no database before
         with db.mut_tx() as tx:
             if tx.table_id("database") is None:
+                self.created = True
                 tx.create_table(
                     TableDef(
                         "database",
@@ -124,6 +126,11 @@ class ControlDB:
     def names_of(self, identity: Identity) -> list[str]:
         with self.db.read_tx() as tx:
             return sorted(row[0] for row in tx.seek(self._dns, self._dns_identity, identity))
+
+    def identities(self) -> set[Identity]:
+        """Every database recorded."""
+        with self.db.read_tx() as tx:
+            return {row[0] for row in tx.scan(self._database)}
 
     def owned_by(self, owner: Identity) -> list[Identity]:
         with self.db.read_tx() as tx:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from spacetimedb import sandbox
 from spacetimedb.controller import SandboxSettings, WorkerSettings
+from spacetimedb.sizes import format_size
 
 
 class IsolationRefused(Exception):
@@ -73,29 +74,9 @@ def _summary(settings: WorkerSettings, support: sandbox.KernelSupport) -> str:
     parts = [
         f"Landlock ABI {support.landlock_abi}" if box.landlock else "no Landlock",
         "seccomp" if box.seccomp else "no seccomp",
-        f"{_size(box.memory_bytes)} memory" if box.memory_bytes else "no memory limit",
+        f"{format_size(box.memory_bytes)} memory" if box.memory_bytes else "no memory limit",
         f"{box.max_open_files} open files",
         f"time budget {settings.reducer_budget_seconds:g}s (loading a module {settings.load_budget_seconds:g}s)"
         f" + {settings.hard_grace_seconds:g}s grace",
     ]
     return "module sandbox (one worker process per database): " + ", ".join(parts)
-
-
-def _size(n: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} bytes"
-
-
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """``2GiB``, ``512MiB``, ``64k`` or a number of bytes; 0 means no limit."""
-    cleaned = text.strip().lower().replace(" ", "")
-    number = cleaned.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = cleaned[len(number) :]
-    if not number or unit not in _UNITS:
-        raise ValueError(f"expected a size like 2GiB, 512MiB or a number of bytes, got {text!r}")
-    return int(float(number) * _UNITS[unit])

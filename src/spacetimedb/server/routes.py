@@ -8,9 +8,12 @@ headers. Owner-only routes answer 401 without credentials and 403 for anyone but
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
     from .app import Server
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+DISCONNECT_POLL_SECONDS = 0.25
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROTOCOL_PREFERENCE = (v2.PROTOCOL_V3, v2.PROTOCOL_V2, PROTOCOL_V1_JSON)
@@ -67,7 +72,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DatabaseUnavailableError as exc:
         return web.Response(status=503, text=str(exc))
     except (WorkerGone, DurabilityLost) as exc:
+        if exc.disk_full:
+            return _no_space(request)
         return web.Response(status=503, text=f"the database stopped: {exc}; it restarts on its next use")
+
+
+def _no_space(request: web.Request, headers: dict[str, str] | None = None) -> web.Response:
+    """507: the database's disk is full; it keeps serving reads and writes again once there is space."""
+    name = request.match_info.get("name", "")
+    return web.Response(
+        status=507,
+        text=f"no space left on device: {name} (the database is read-only until its disk has room again)",
+        headers=headers,
+    )
 
 
 def _server(request: web.Request) -> Server:
@@ -276,8 +293,9 @@ async def delete_database(request: web.Request) -> web.Response:
     if database is None:
         return web.Response(status=200)
     _require_owner(request, database)
-    await server.controller.delete(database)
+    # the record goes first: a crash before the files are gone leaves an orphan directory, removed at start
     await asyncio.to_thread(server.control.remove, database)
+    await server.controller.delete(database)
     return web.Response(status=200)
 
 
@@ -311,7 +329,7 @@ async def get_names(request: web.Request) -> web.Response:
 async def add_name(request: web.Request) -> web.Response:
     database = _database(request)
     _require_owner(request, database)
-    name = (await request.text()).strip()
+    name = (await _text(request)).strip()
     try:
         await asyncio.to_thread(_server(request).control.add_name, database, name)
     except NameError_ as exc:
@@ -323,9 +341,11 @@ async def set_names(request: web.Request) -> web.Response:
     database = _database(request)
     _require_owner(request, database)
     try:
-        names = await request.json()
-    except ValueError:
-        raise HttpError(400, "the body must be a JSON array of names") from None
+        names = json.loads(await _text(request))
+    except ValueError as exc:
+        raise HttpError(400, f"the body must be a JSON array of names: {exc}") from None
+    except RecursionError:
+        raise HttpError(400, "the body must be a JSON array of names: it is nested too deeply") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise HttpError(400, "the body must be a JSON array of names")
     try:
@@ -364,6 +384,8 @@ async def call_reducer(request: web.Request) -> web.Response:
     if done.status == seam.CALL_COMMITTED:
         await running.durable.wait(done.offset)
         return web.Response(status=200, headers=headers)
+    if done.status == seam.CALL_NO_SPACE:
+        return _no_space(request, headers)
     if done.status == seam.CALL_REFUSED:
         raise HttpError(403, f"the module refused the connection: {done.message}")
     if done.status in (seam.CALL_NO_SUCH_REDUCER, seam.CALL_BAD_ARGUMENTS, seam.CALL_LIFECYCLE):
@@ -371,12 +393,27 @@ async def call_reducer(request: web.Request) -> web.Response:
     return web.Response(status=_CALL_ANSWERS.get(done.status, 500), text=done.message, headers=headers)
 
 
+# the charsets whose text reads the same as UTF-8 (ASCII is a subset of it)
+_UTF8_COMPATIBLE = ("utf-8", "ascii")
+
+
 async def _text(request: web.Request) -> str:
+    """The body as text. Text bodies are UTF-8: any other charset is refused (415) rather than guessed."""
+    charset = request.charset
+    if charset and _codec_name(charset) not in _UTF8_COMPATIBLE:
+        raise HttpError(415, f"unsupported charset `{charset}`: send the body as UTF-8 (charset=utf-8)")
     body = await request.read()
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HttpError(400, f"the body is not valid UTF-8: {exc}") from None
+
+
+def _codec_name(charset: str) -> str | None:
+    try:
+        return codecs.lookup(charset).name
+    except (LookupError, ValueError):
+        return None
 
 
 async def sql(request: web.Request) -> web.Response:
@@ -386,7 +423,9 @@ async def sql(request: web.Request) -> web.Response:
     who, minted = caller(request)
     running = await server.database(database)
     started = asyncio.get_running_loop().time()
-    done = await running.sql(text, who)
+    done = await _while_connected(request, running.sql(text, who))
+    if done.no_space:
+        return _no_space(request)
     if not done.ok:
         raise HttpError(400, done.body)
     if _bool(request, "confirmed", False):
@@ -458,6 +497,20 @@ async def logs(request: web.Request) -> web.StreamResponse:
             assert running is not None
             running.unfollow_log(follower)
     return response
+
+
+async def _while_connected(request: web.Request, work: Awaitable[T]) -> T:
+    """Await ``work``, but cancel it (the worker then stops the query) once the client has hung up."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
+        if done:
+            return task.result()
+        if _gone(request):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise HttpError(499, "the client closed the connection")
 
 
 def _gone(request: web.Request) -> bool:
@@ -540,8 +593,13 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     protocol = _choose_protocol(request)
     confirmed = _bool(request, "confirmed", protocol != PROTOCOL_V1_JSON)
     running = await server.database(database)
+    # text frames arrive as bytes: the worker decodes them, so that one that is not UTF-8 is closed with a
+    # reason (aiohttp's own check would close it without one)
     ws = web.WebSocketResponse(
-        protocols=(protocol,), max_msg_size=server.options.max_message_bytes, heartbeat=15.0
+        protocols=(protocol,),
+        max_msg_size=server.options.max_message_bytes,
+        heartbeat=15.0,
+        decode_text=False,
     )
     await ws.prepare(request)
     # aiohttp keeps the upgraded connection's transport only on its frame writer; a session needs it to drop
@@ -551,8 +609,20 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     session = Session(
         server, running, ws, identity, connection_id, encoder, COMPRESSIONS[compression_name], confirmed, transport
     )
-    await _serve_session(server, session, protocol, token)
+    try:
+        await _serve_session(server, session, protocol, token)
+    finally:
+        _stop_heartbeat(ws)
     return ws
+
+
+def _stop_heartbeat(ws: web.WebSocketResponse) -> None:
+    """aiohttp (3.14) re-arms a WebSocket's heartbeat when the peer's close frame arrives after the close began,
+    and the timer then keeps the whole closed connection alive for one to two heartbeat periods: a client that
+    reconnects quickly would pin memory at its connection rate. Cancel it once the session is over."""
+    cancel = getattr(ws, "_cancel_heartbeat", None)
+    if cancel is not None:
+        cancel()
 
 
 async def _serve_session(server: Server, session: Session, protocol: str, token: str) -> None:

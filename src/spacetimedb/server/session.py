@@ -7,8 +7,8 @@ durable. A sender task writes the outbox out (several messages per frame in v3).
 
 Bounds (``ServerOptions``): at most ``max_in_flight`` of a client's frames wait in its worker (beyond that the
 session stops reading the socket, so TCP pushes back on the client), and the session also waits while the
-worker's channel is full; a client whose outbox passes ``max_outbox`` messages is too slow to keep up and is
-dropped with a reason rather than letting memory grow.
+worker's channel is full; a client whose outbox holds more than ``max_outbox_bytes`` is too slow to keep up and
+is dropped with a reason rather than letting memory grow.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from spacetimedb.controller import RunningDatabase, WorkerGone
 from spacetimedb.protocol import v2
 from spacetimedb.protocol.messages import ServerEncoder, close_reason
 from spacetimedb.sats import ConnectionId, Identity
+from spacetimedb.sizes import format_size
 
 if TYPE_CHECKING:
     from .app import Server
@@ -57,6 +58,7 @@ class Session:
         self.confirmed = confirmed
         self.transport = transport
         self.outbox: deque[tuple[int | None, bytes]] = deque()
+        self.outbox_bytes = 0
         self._wakeup = asyncio.Event()
         self._capacity = asyncio.Event()
         self._capacity.set()
@@ -65,14 +67,24 @@ class Session:
         self._close: tuple[int, str] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._max_in_flight = server.options.max_in_flight
-        self._max_outbox = server.options.max_outbox
+        self._max_outbox_bytes = server.options.max_outbox_bytes
 
     # -- what the worker sends (ClientSink) ------------------------------------------------------------------------
 
     def deliver(self, offset: int | None, payload: bytes) -> None:
+        if self._close is not None:
+            return  # nothing more reaches a client that is being closed
         self.outbox.append((offset, payload))
-        if len(self.outbox) > self._max_outbox and self._close is None:
-            self.close(1008, "client too slow: its outgoing message queue is full", abort=True)
+        self.outbox_bytes += len(payload)
+        if self.outbox_bytes > self._max_outbox_bytes:
+            self.outbox.clear()
+            self.outbox_bytes = 0
+            self.close(
+                1008,
+                f"client too slow: more than {format_size(self._max_outbox_bytes)} of messages wait to be sent to it",
+                abort=True,
+            )
+            return
         if offset is None or not self.confirmed or offset <= self.database.durable.value:
             self._wakeup.set()
         else:  # not sendable before its transaction is durable
@@ -126,15 +138,14 @@ class Session:
 
     async def _receive_loop(self) -> None:
         ws = self.ws
-        binary = self.encoder.binary
+        # text frames arrive undecoded too (``decode_text=False``): the worker decodes every frame
+        frame_type = WSMsgType.BINARY if self.encoder.binary else WSMsgType.TEXT
         worker = self.database.worker
         async for message in ws:
             if self._close is not None:
                 break
-            if message.type == WSMsgType.BINARY and binary:
+            if message.type == frame_type:
                 self._forward(message.data)
-            elif message.type == WSMsgType.TEXT and not binary:
-                self._forward(message.data.encode("utf-8"))
             elif message.type in (WSMsgType.BINARY, WSMsgType.TEXT):
                 kind = "text" if message.type == WSMsgType.TEXT else "binary"
                 self.close(1003, f"{kind} frames are not part of the {self.encoder.name} protocol")
@@ -193,6 +204,7 @@ class Session:
             outbox.popleft()
             out.append(payload)
             size += len(payload)
+            self.outbox_bytes -= len(payload)
             if size >= limit:
                 break
         return out

@@ -55,6 +55,8 @@ from .errors import (
     SqlUnsupportedError,
 )
 from .execute import (
+    NO_LIMITS,
+    QueryLimits,
     StatementResult,
     Stats,
     check_row_limit,
@@ -110,6 +112,8 @@ __all__ = [
     "Stats",
     "UpdatePlan",
     "check_row_limit",
+    "NO_LIMITS",
+    "QueryLimits",
     "compile",
     "compile_statement",
     "compile_subscription",

@@ -54,15 +54,36 @@ class StatementResult:
     stats: Stats = field(default_factory=Stats)
 
 
-def execute(plan: Plan, tx: Reader) -> StatementResult:
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """Bounds on what one read may return. ``max_rows`` is a non-owner's row limit when the database sets none
+    (``SET row_limit``, which an owner may use to raise it); None means no bound."""
+
+    max_rows: int | None = None
+    max_bytes: int | None = None
+
+    def rows_for(self, plan: SelectPlan, tx: Reader) -> int | None:
+        """The row limit that applies to ``plan``: none for the owner, else the database's or the default."""
+        if not plan.check_row_limit:
+            return None
+        limit = row_limit(tx)
+        return limit if limit is not None else self.max_rows
+
+
+NO_LIMITS = QueryLimits()
+
+
+def execute(plan: Plan, tx: Reader, limits: QueryLimits = NO_LIMITS) -> StatementResult:
     """Run a compiled statement. SELECT/SHOW accept any transaction; the others need a ``MutTx``.
 
-    Raises ``SqlLimitError`` when a non-owner's SELECT would exceed ``row_limit`` and ``SqlExecutionError``
-    when a write fails (e.g. a unique constraint); the caller rolls the transaction back."""
+    Raises ``SqlLimitError`` when a non-owner's SELECT would exceed its row limit (estimated first, then
+    counted) and ``SqlExecutionError`` when a write fails (e.g. a unique constraint); the caller rolls the
+    transaction back."""
     if isinstance(plan, SelectPlan):
-        if plan.check_row_limit:
-            check_row_limit([plan], tx)
-        return StatementResult(plan.schema, select_rows(plan, tx))
+        max_rows = limits.rows_for(plan, tx)
+        if max_rows is not None:
+            check_estimate([plan], tx, max_rows)
+        return StatementResult(plan.schema, select_rows(plan, tx, max_rows))
     if not isinstance(tx, MutTx):
         raise SqlExecutionError("DML statements need a mutable transaction")
     try:
@@ -106,7 +127,20 @@ def _projected(fragment: Fragment, plan: SelectPlan, tx: Reader) -> Iterable[Row
     return (tuple(rs[r][p] for r, p in columns) for rs in fplan.bindings(tx))
 
 
-def select_rows(plan: SelectPlan, tx: Reader) -> list[Row]:
+def select_rows(plan: SelectPlan, tx: Reader, max_rows: int | None = None) -> list[Row]:
+    """The rows of a SELECT; with ``max_rows``, ``SqlLimitError`` as soon as there would be more."""
+    rows = _select_rows(plan, tx, max_rows)
+    if max_rows is not None and len(rows) > max_rows:
+        raise row_limit_exceeded(max_rows)
+    return rows
+
+
+def row_limit_exceeded(max_rows: int) -> SqlLimitError:
+    return SqlLimitError(f"the result has more than {max_rows} rows (the row limit; the owner may raise it "
+                         "with SET row_limit)")
+
+
+def _select_rows(plan: SelectPlan, tx: Reader, max_rows: int | None) -> list[Row]:
     out = plan.output
     if isinstance(out, CountOutput):
         total = 0
@@ -118,20 +152,26 @@ def select_rows(plan: SelectPlan, tx: Reader) -> list[Row]:
                 total += sum(1 for _ in fplan.bindings(tx))
         return [(total,)]
     if plan.order_by:
-        return _ordered(plan, tx)
+        return _ordered(plan, tx, max_rows)
     rows: Iterator[Row] = (row for fragment in plan.fragments for row in _projected(fragment, plan, tx))
-    if plan.offset or plan.limit is not None:
-        stop = None if plan.limit is None else plan.offset + plan.limit
+    stop = None if plan.limit is None else plan.offset + plan.limit
+    if max_rows is not None:  # one more than allowed is enough to know it is too many
+        stop = plan.offset + max_rows + 1 if stop is None else min(stop, plan.offset + max_rows + 1)
+    if plan.offset or stop is not None:
         return list(islice(rows, plan.offset, stop))
     return list(rows)
 
 
-def _ordered(plan: SelectPlan, tx: Reader) -> list[Row]:
+def _ordered(plan: SelectPlan, tx: Reader, max_rows: int | None) -> list[Row]:
     keys = [(c.rel, c.pos) for c, _ in plan.order_by]
     out = plan.output
     entries: list[tuple[tuple[Any, ...], Row]] = []
+    # sorting needs every row first: bound what is gathered, unless LIMIT keeps the answer small anyway
+    gather_bound = None if max_rows is None or plan.limit is not None else plan.offset + max_rows
     for fragment in plan.fragments:
         for rs in fragment.plan.bindings(tx):
+            if gather_bound is not None and len(entries) > gather_bound:
+                raise row_limit_exceeded(max_rows or 0)
             sort_values = tuple(rs[r][p] for r, p in keys)
             if isinstance(out, StarOutput):
                 row = rs[fragment.ret]
@@ -181,11 +221,17 @@ def estimate_rows(plan: SelectPlan, tx: Reader) -> int:
     return total
 
 
-def check_row_limit(plans: list[SelectPlan], tx: Reader) -> None:
-    """Reject queries whose estimated cardinality exceeds ``row_limit`` (callers skip this for the owner)."""
+def check_row_limit(plans: list[SelectPlan], tx: Reader, default: int | None = None) -> None:
+    """Reject queries whose estimated cardinality exceeds ``row_limit`` (or ``default`` when the database sets
+    none; callers skip this for the owner)."""
     limit = row_limit(tx)
     if limit is None:
-        return
+        limit = default
+    if limit is not None:
+        check_estimate(plans, tx, limit)
+
+
+def check_estimate(plans: list[SelectPlan], tx: Reader, limit: int) -> None:
     estimate = sum(estimate_rows(plan, tx) for plan in plans)
     if estimate > limit:
         raise SqlLimitError(f"Estimated cardinality ({estimate} rows) exceeds limit ({limit} rows)")

@@ -11,7 +11,15 @@ from typing import Any
 
 from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, TxData
 from spacetimedb.sats import Identity
-from spacetimedb.sql import SelectPlan, SqlError, check_row_limit, compile_subscription
+from spacetimedb.sql import (
+    NO_LIMITS,
+    QueryLimits,
+    SelectPlan,
+    SqlError,
+    check_row_limit,
+    compile_subscription,
+    row_limit,
+)
 from spacetimedb.sql.plan import Reader
 
 from .delta import SubscriptionPlanError, TxContext
@@ -121,13 +129,16 @@ class SubscriptionManager:
         caller: Identity,
         is_owner: bool,
         tx: Reader,
+        limits: QueryLimits = NO_LIMITS,
     ) -> list[TableRows]:
         """Add a query set for a client and return its current rows grouped by table.
 
         ``tx`` is a read view (``ReadTx``, or the ``MutTx`` of the caller) of the state the client starts
         from; keep it open until this returns. Queries are compiled and evaluated without the manager lock
         (the open read view already keeps the state still) and registered under it, so a failure (a
-        ``SubscriptionError`` naming the query) leaves no trace."""
+        ``SubscriptionError`` naming the query) leaves no trace. The initial rows must fit ``limits``: the row
+        limit for others than the owner (the database's ``row_limit``, else ``limits.max_rows``), the byte
+        limit for everyone."""
         with self.lock:
             self._check_new_set(client_id, query_set_id)
         by_key: dict[str, Query] = {}
@@ -137,17 +148,20 @@ class SubscriptionManager:
                 # an unlocked peek only saves building plans twice; registration decides under the lock
                 by_key[key] = self._queries.get(key) or _new_query(key, text, plan)
         candidates = list(by_key.values())
-        if not is_owner and candidates:
+        all_sql = "; ".join(q.sql for q in candidates)
+        max_rows = None if is_owner else (row_limit(tx) or limits.max_rows)
+        if max_rows is not None and candidates:
             try:
-                check_row_limit([q.plan for q in candidates], tx)
+                check_row_limit([q.plan for q in candidates], tx, max_rows)
             except SqlError as exc:
-                raise SubscriptionError(str(exc), "; ".join(q.sql for q in candidates)) from None
+                raise SubscriptionError(str(exc), all_sql) from None
         rows = []
         for query in candidates:
             try:
                 rows.append((query, query.initial_rows(tx)))
             except Exception as exc:
                 raise SubscriptionError(f"evaluation failed: {exc}", query.sql) from None
+        _check_size(rows, max_rows, limits.max_bytes, all_sql)
         subscriber = (client_id, query_set_id)
         with self.lock:
             self._check_new_set(client_id, query_set_id)
@@ -340,6 +354,20 @@ class SubscriptionManager:
         for query in queries:
             self._detach(query, subscriber)
         result.errors.setdefault(client_id, []).append((query_set_id, message))
+
+
+def _check_size(
+    rows: list[tuple[Query, list[bytes]]], max_rows: int | None, max_bytes: int | None, sql: str
+) -> None:
+    """Refuse initial rows beyond the limits (the estimate before evaluating can be too low)."""
+    if max_rows is not None:
+        count = sum(len(found) for _, found in rows)
+        if count > max_rows:
+            raise SubscriptionError(f"the initial rows are more than {max_rows} (the row limit)", sql)
+    if max_bytes is not None:
+        size = sum(len(row) for _, found in rows for row in found)
+        if size > max_bytes:
+            raise SubscriptionError(f"the initial rows are larger than {max_bytes} bytes (the byte limit)", sql)
 
 
 def _new_query(key: str, text: str, plan: SelectPlan) -> Query:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +34,22 @@ def parse_listen_addr(ctx: click.Context, param: click.Parameter, value: str) ->
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def tunable_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The server's tunables (``spacetimedb.server.tunables``, shared with ``python -m spacetimedb.server``) as
+    options of ``command``. This module is only imported to run ``start`` (commands load lazily)."""
+    from spacetimedb.server.tunables import FLAG, TUNABLES
+
+    for tunable in reversed(TUNABLES):
+        if tunable.kind == FLAG:
+            command = click.option(tunable.flag, is_flag=True, help=tunable.help)(command)
+        else:
+            shown = "" if tunable.shown_default is None else f" Default: {tunable.shown_default}."
+            command = click.option(
+                tunable.flag, default=None, metavar=tunable.shown_metavar, help=tunable.help + shown
+            )(command)
+    return command
+
+
 @click.command("start")
 @click.option(
     "--listen-addr",
@@ -49,85 +66,21 @@ def parse_listen_addr(ctx: click.Context, param: click.Parameter, value: str) ->
     help="Where databases live. Default: $XDG_DATA_HOME/spacetime/data (~/.local/share/spacetime/data).",
 )
 @click.option("--in-memory", is_flag=True, help="Keep everything in memory: nothing survives a restart.")
-@click.option(
-    "--reducer-budget",
-    type=click.FloatRange(min=0.001),
-    default=5.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Time a reducer, a module's top-level code or a query may run before it is interrupted.",
-)
-@click.option(
-    "--load-budget",
-    type=click.FloatRange(min=0.001),
-    default=None,
-    metavar="SECONDS",
-    help="Time a module's top-level code may take to load (at publish and each launch). Default: 6x the reducer budget.",
-)
-@click.option(
-    "--hard-grace",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Past budget + grace, the database's worker process is killed (and restarts on next use).",
-)
-@click.option(
-    "--module-memory",
-    default="2GiB",
-    show_default=True,
-    metavar="SIZE",
-    help="Address-space limit of each database's worker process (0: none).",
-)
-@click.option(
-    "--module-max-files", type=click.IntRange(min=32), default=256, show_default=True, metavar="N",
-    help="Open-file limit of each database's worker process.",
-)
-@click.option(
-    "--publishers",
-    default=None,
-    metavar="IDENTITY,...",
-    help="Only these identities may create databases (default: anyone, as on SpacetimeDB).",
-)
-@click.option(
-    "--unsafe-modules",
-    is_flag=True,
-    help="Start on a non-loopback address even where the kernel cannot isolate modules (no Landlock or seccomp).",
-)
-def start(
-    listen_addr: tuple[str, int],
-    data_dir: Path | None,
-    in_memory: bool,
-    reducer_budget: float,
-    load_budget: float | None,
-    hard_grace: float,
-    module_memory: str,
-    module_max_files: int,
-    publishers: str | None,
-    unsafe_modules: bool,
-) -> None:
+@tunable_options
+def start(listen_addr: tuple[str, int], data_dir: Path | None, in_memory: bool, **tunables: Any) -> None:
     """Run a local server in the foreground; stop it with Ctrl-C (or SIGTERM).
 
     It prints `listening on http://HOST:PORT` once it accepts connections, then how modules are isolated: each
     database runs in its own sandboxed worker process.
     """
-    from spacetimedb.server.app import server_options
-    from spacetimedb.server.isolation import parse_size
+    from spacetimedb.server.tunables import server_options
 
     if in_memory and data_dir is not None:
         raise click.UsageError("--in-memory and --data-dir exclude each other")
     directory = None if in_memory else (data_dir or default_data_dir()).expanduser().absolute()
     host, port = listen_addr
     try:
-        options = server_options(
-            reducer_budget=reducer_budget,
-            load_budget=load_budget,
-            hard_grace=hard_grace,
-            module_memory=parse_size(module_memory),
-            module_max_files=module_max_files,
-            publishers=publishers,
-            unsafe_modules=unsafe_modules,
-        )
+        options = server_options({name: value for name, value in tunables.items() if value})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _run_server(directory, host, port, options)
@@ -173,6 +126,8 @@ def _announce(server: Server) -> None:
     click.echo(f"data in {where}")
     if url != DEFAULT_SERVER_URL:
         click.echo(f"other commands reach it with `-s {url}`")
+    if server.connections is not None:
+        click.echo(server.connections.limits.summary)
     if server.isolation is not None:
         click.echo(server.isolation.summary)
         if server.isolation.warning:

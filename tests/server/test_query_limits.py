@@ -1,0 +1,184 @@
+"""Every read runs within bounds: a time budget, a row limit (for others than the owner, who may raise it with
+``SET row_limit``) and a byte limit; the answer names the bound that was hit, a long read holds writers back no
+longer than its budget, and a read stops when its client hangs up. Black box, against a real server."""
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from spacetimedb.protocol import v2
+from tests.conftest import start_server
+from tests.server.wsclient import RawClient
+
+GRID = b"""
+from typing import Annotated
+from spacetimedb import table, reducer, ReducerContext, PrimaryKey, u32
+
+@table(public=True)
+class Cell:
+    id: Annotated[u32, PrimaryKey]
+    payload: str
+
+@table(public=True)
+class Note:
+    id: Annotated[u32, PrimaryKey]
+
+@reducer
+def fill(ctx: ReducerContext, n: u32, width: u32) -> None:
+    for i in range(n):
+        ctx.db.cell.insert(Cell(id=i, payload="x" * width))
+
+@reducer
+def note(ctx: ReducerContext, id: u32) -> None:
+    ctx.db.note.insert(Note(id=id))
+"""
+CROSS_JOIN = "SELECT a.* FROM cell a JOIN cell b ON a.id != b.id"
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """A server with small limits: 1 s budget, 1,000 rows for strangers, 200 KiB per result."""
+    server = start_server(
+        tmp_path_factory.mktemp("limits") / "data",
+        extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"],
+    )
+    async def setup():
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(f"{server.url}/v1/identity")
+            owner = {"Authorization": f"Bearer {(await response.json())['token']}"}
+            response = await http.post(f"{server.url}/v1/identity")
+            stranger = {"Authorization": f"Bearer {(await response.json())['token']}"}
+            response = await http.put(f"{server.url}/v1/database/grid", data=GRID, headers=owner)
+            assert response.status == 200, await response.text()
+            response = await http.post(f"{server.url}/v1/database/grid/call/fill", json=[3000, 60], headers=owner)
+            assert response.status == 200, await response.text()
+            return owner, stranger
+
+    owner, stranger = asyncio.run(setup())
+    yield server, owner, stranger
+    server.stop()
+
+
+async def sql(http, url, query, auth):
+    response = await http.post(f"{url}/v1/database/grid/sql", data=query, headers=auth)
+    return response.status, await response.text()
+
+
+def test_a_strangers_big_query_is_refused_at_once_naming_the_row_limit(limited):
+    server, _owner, stranger = limited
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            started = time.monotonic()
+            status, text = await sql(http, server.url, CROSS_JOIN, stranger)
+            print(f"cross join as a stranger: {status} after {time.monotonic() - started:.2f}s: {text[:120]}")
+            assert status == 400 and "exceeds limit (1000 rows)" in text
+            status, text = await sql(http, server.url, "SELECT * FROM cell", stranger)
+            assert status == 400 and "1000 rows" in text
+            # as upstream, a range is estimated at the table's size; a point lookup at what it finds
+            status, text = await sql(http, server.url, "SELECT * FROM cell WHERE id < 10", stranger)
+            assert status == 400 and "Estimated cardinality (3000 rows)" in text
+            status, text = await sql(http, server.url, "SELECT * FROM cell WHERE id = 10", stranger)
+            assert status == 200 and "xxx" in text
+
+    asyncio.run(scenario())
+
+
+def test_the_owner_raises_the_row_limit_with_set(limited):
+    server, owner, stranger = limited
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            query = "SELECT id FROM cell"
+            status, text = await sql(http, server.url, query, stranger)
+            assert status == 400 and "1000" in text
+            status, text = await sql(http, server.url, "SET row_limit = 3000", owner)
+            assert status == 200, text
+            try:
+                status, text = await sql(http, server.url, query, stranger)
+                assert status == 200, text
+            finally:
+                await sql(http, server.url, "SET row_limit = 1000", owner)
+
+    asyncio.run(scenario())
+
+
+def test_results_beyond_the_byte_limit_are_refused_for_everyone(limited):
+    server, owner, _ = limited
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            status, text = await sql(http, server.url, "SELECT * FROM cell", owner)  # 3,000 rows of 60 bytes
+            assert status == 400 and "larger than 200 KiB, the query byte limit" in text, text
+
+    asyncio.run(scenario())
+
+
+def test_a_long_read_stops_at_its_budget_and_holds_writers_back_no_longer(limited):
+    server, owner, _ = limited
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            started = time.monotonic()
+            reading = asyncio.ensure_future(sql(http, server.url, CROSS_JOIN, owner))
+            await asyncio.sleep(0.2)
+            response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[1], headers=owner)
+            writer_waited = time.monotonic() - started
+            assert response.status == 200, await response.text()
+            status, text = await reading
+            print(f"owner's cross join: {status} {text[:100]}; the writer waited {writer_waited:.2f}s")
+            assert status == 400 and "time budget (1s)" in text
+            assert writer_waited < 10  # the 1 s budget (+ the 1 s... grace) bounds it, not the 9M rows
+
+    asyncio.run(scenario())
+
+
+def test_websocket_reads_are_bounded_too(limited):
+    server, _owner, stranger = limited
+    token = stranger["Authorization"].split()[1]
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            client, _ = await RawClient.connect(http, server.url, "grid", token=token)
+            await client.send(v2.ONE_OFF_QUERY, 7, CROSS_JOIN)
+            answer = await client.next_of(v2.ONE_OFF_QUERY_RESULT)
+            assert answer.value[1].tag == 1 and "1000 rows" in answer.value[1].value
+            await client.subscribe(1, "SELECT * FROM cell")
+            refused = await client.next_of(v2.SUBSCRIPTION_ERROR)
+            assert "1000" in refused.value[2], refused
+            await client.subscribe(2, "SELECT * FROM cell WHERE id = 5")
+            applied = await client.next_of(v2.SUBSCRIBE_APPLIED)
+            assert applied.value[0] == client.request_id
+            await client.ws.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_read_stops_when_its_client_hangs_up(tmp_path):
+    server = start_server(tmp_path / "data", extra_args=["--reducer-budget", "20"])
+    try:
+
+        async def scenario():
+            async with aiohttp.ClientSession() as http:
+                response = await http.post(f"{server.url}/v1/identity")
+                owner = {"Authorization": f"Bearer {(await response.json())['token']}"}
+                assert (await http.put(f"{server.url}/v1/database/grid", data=GRID, headers=owner)).status == 200
+                fill = await http.post(f"{server.url}/v1/database/grid/call/fill", json=[3000, 4], headers=owner)
+                assert fill.status == 200
+            # the owner's cross join would run for its whole 20 s budget: hang up after half a second
+            async with aiohttp.ClientSession() as quitter:
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(sql(quitter, server.url, CROSS_JOIN, owner), 0.5)
+            started = time.monotonic()
+            async with aiohttp.ClientSession() as http:
+                response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[2], headers=owner)
+                assert response.status == 200
+            waited = time.monotonic() - started
+            print(f"a writer after the reader hung up waited {waited:.2f}s (the read's budget is 20 s)")
+            assert waited < 10
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()

@@ -1,0 +1,53 @@
+"""The server's tunables: one table serves both command lines, and bad values are refused naming the flag."""
+
+import subprocess
+import sys
+
+import pytest
+
+from spacetimedb.server.tunables import TUNABLES, server_options
+from tests.conftest import ROOT
+
+
+def test_defaults():
+    options = server_options()
+    assert options.workers.reducer_budget_seconds == 5.0
+    assert options.workers.load_budget_seconds == 30.0  # 6x the reducer budget
+    assert options.workers.query_row_limit == 100_000 and options.workers.query_byte_limit == 16 << 20
+    assert options.max_outbox_bytes == 64 << 20 and options.publishers is None and not options.unsafe_modules
+
+
+def test_values_from_a_command_line():
+    options = server_options(
+        {"reducer_budget": "1.5", "module_memory": "512MiB", "query_row_limit": "0", "unsafe_modules": True}
+    )
+    assert options.workers.reducer_budget_seconds == 1.5 and options.workers.load_budget_seconds == 9.0
+    assert options.workers.sandbox.memory_bytes == 512 << 20
+    assert options.workers.query_row_limit is None  # 0: no limit
+    assert options.unsafe_modules
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"reducer_budget": "soon"}, "--reducer-budget"),
+        ({"reducer_budget": "0"}, "--reducer-budget"),
+        ({"module_max_files": "8"}, "--module-max-files"),
+        ({"query_byte_limit": "lots"}, "--query-byte-limit"),
+        ({"publishers": "not-an-identity"}, "--publishers"),
+        ({"no_such_thing": "1"}, "no_such_thing"),
+    ],
+)
+def test_bad_values_name_their_flag(given, named):
+    with pytest.raises(ValueError, match=named):
+        server_options(given)
+
+
+@pytest.mark.parametrize(
+    "command", [["-m", "spacetimedb.server", "--help"], ["-m", "spacetimedb.cli.main", "start", "--help"]]
+)
+def test_both_command_lines_offer_every_tunable(command):
+    result = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for tunable in TUNABLES:
+        assert tunable.flag in result.stdout
