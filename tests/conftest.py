@@ -36,6 +36,13 @@ class ServerProcess:
             self.process.send_signal(sig)
         return self.process.wait(timeout)
 
+    def shut_down(self) -> None:
+        """Stop it if it still runs, and close the pipe of its output."""
+        if self.process.poll() is None:
+            self.stop()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
 
 def start_server(
     data_dir: Path | None,
@@ -75,7 +82,4 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     try:
         yield proc
     finally:
-        if proc.process.poll() is None:
-            proc.stop()
-        if proc.process.stdout is not None:
-            proc.process.stdout.close()
+        proc.shut_down()

@@ -125,10 +125,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     try:
         yield proc
     finally:
-        if proc.process.poll() is None:
-            proc.stop()
-        if proc.process.stdout is not None:
-            proc.process.stdout.close()
+        proc.shut_down()
 
 
 @pytest.fixture

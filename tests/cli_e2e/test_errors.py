@@ -58,9 +58,7 @@ def test_an_invalid_database_name_is_a_usage_error(alice: User, command: tuple[s
 def other_server() -> ServerProcess:
     proc = start_server(None)
     yield proc
-    proc.stop()
-    if proc.process.stdout is not None:
-        proc.process.stdout.close()
+    proc.shut_down()
 
 
 def test_a_token_from_another_server_gets_the_logout_hint(

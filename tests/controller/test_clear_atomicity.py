@@ -266,9 +266,7 @@ def test_a_sigkill_at_any_point_of_a_clear_leaves_the_old_database_or_the_new_on
     try:
         asyncio.run(scenario())
     finally:
-        server.stop()
-        if server.process.stdout is not None:
-            server.process.stdout.close()
+        server.shut_down()
     print(f"\nclear killed {CLEAR_KILLS} times; (phase, database afterwards): {dict(sorted(outcomes.items()))}")
     assert sum(outcomes.values()) == CLEAR_KILLS
 
@@ -340,7 +338,5 @@ def test_a_sigkill_during_a_creation_leaves_no_orphan_directory(tmp_path):
     try:
         asyncio.run(scenario())
     finally:
-        server.stop()
-        if server.process.stdout is not None:
-            server.process.stdout.close()
+        server.shut_down()
     print(f"\ncreation killed {CREATION_KILLS} times; orphan directories removed at restarts: {orphans}")

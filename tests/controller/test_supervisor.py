@@ -93,14 +93,20 @@ def fast_server(tmp_path):
     server.stop()
 
 
+async def hostile_with_a_note(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
+    """Publish HOSTILE as a new identity and note 1 in it; the owner's headers."""
+    _, auth = await identity(http, url)
+    assert (await publish(http, url, "hostile", HOSTILE, auth))[0] == 200
+    assert (await call(http, url, "hostile", "note", 1, auth=auth))[0] == 200
+    return auth
+
+
 def test_a_killed_worker_closes_its_clients_with_the_reason_and_they_can_reconnect(fast_server):
     url = fast_server.url
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            _, auth = await identity(http, url)
-            assert (await publish(http, url, "hostile", HOSTILE, auth))[0] == 200
-            assert (await call(http, url, "hostile", "note", 1, auth=auth))[0] == 200
+            auth = await hostile_with_a_note(http, url)
             watcher, _ = await RawClient.connect(http, url, "hostile")
             started = time.monotonic()
             status, text = await call(http, url, "hostile", "sleep_long", auth=auth)
@@ -142,9 +148,7 @@ def test_frames_queued_for_a_client_that_hung_up_do_not_count_as_stalled_work(fa
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            _, auth = await identity(http, url)
-            assert (await publish(http, url, "hostile", HOSTILE, auth))[0] == 200
-            assert (await call(http, url, "hostile", "note", 1, auth=auth))[0] == 200
+            auth = await hostile_with_a_note(http, url)
             workers = worker_pids(fast_server.process.pid)
             leaver, _ = await RawClient.connect(http, url, "hostile")
             await leaver.call("pause", (500).to_bytes(4, "little"))

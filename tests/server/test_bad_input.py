@@ -403,10 +403,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         harness.run(harness.stop())
     finally:
         harness.loop.close()
-        if server.process.poll() is None:
-            server.stop()
-        if server.process.stdout is not None:
-            server.process.stdout.close()
+        server.shut_down()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

@@ -48,9 +48,7 @@ def run_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
     yield run
     for server in started:
-        server.stop()
-        assert server.process.stdout is not None
-        server.process.stdout.close()
+        server.shut_down()
 
 
 def connect(server: ServerProcess, source: str = "127.0.0.1") -> socket.socket:
