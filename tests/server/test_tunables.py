@@ -35,6 +35,7 @@ def test_values_from_a_command_line():
         ({"module_max_files": "8"}, "--module-max-files"),
         ({"query_byte_limit": "lots"}, "--query-byte-limit"),
         ({"publishers": "not-an-identity"}, "--publishers"),
+        ({"cors_origins": "app.example"}, "--cors-origins"),
         ({"no_such_thing": "1"}, "no_such_thing"),
     ],
 )

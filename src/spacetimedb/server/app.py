@@ -32,6 +32,7 @@ from .connections import (
     raise_open_file_limit,
 )
 from .control import ControlDB
+from .cors import CorsPolicy
 from .isolation import Isolation, decide_isolation
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class ServerOptions:
     # per client: bytes of messages waiting to be sent before the client is dropped as too slow
     max_outbox_bytes: int = 64 << 20
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+    # which web pages' origins may read /v1 answers (any, as upstream, unless narrowed)
+    cors: CorsPolicy = field(default_factory=CorsPolicy)
 
 
 class Server:
@@ -126,7 +129,7 @@ class Server:
 
     def make_app(self, connections: ConnectionGate) -> web.Application:
         app = web.Application(
-            client_max_size=MAX_PROGRAM_BYTES, middlewares=[connections.middleware, routes.error_middleware]
+            client_max_size=MAX_PROGRAM_BYTES, middlewares=[connections.middleware, self.options.cors.middleware, routes.error_middleware]
         )
         app[SERVER_KEY] = self
         routes.add_routes(app)

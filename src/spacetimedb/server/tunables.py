@@ -15,6 +15,7 @@ from spacetimedb.sizes import format_size, parse_size
 
 from .app import ServerOptions
 from .connections import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEAD_TIMEOUT, ConnectionSettings
+from .cors import CorsPolicy
 
 SECONDS, SIZE, COUNT, TEXT, FLAG = "seconds", "size", "count", "text", "flag"
 _METAVARS = {SECONDS: "SECONDS", SIZE: "SIZE", COUNT: "N", TEXT: "TEXT"}
@@ -104,6 +105,14 @@ TUNABLES: tuple[Tunable, ...] = (
         metavar="IDENTITY,...",
     ),
     Tunable(
+        "--cors-origins",
+        TEXT,
+        None,
+        "Origins of web pages that may call the HTTP API (comma-separated, e.g. https://app.example). "
+        "Default: any, as on SpacetimeDB.",
+        metavar="ORIGIN,...",
+    ),
+    Tunable(
         "--unsafe-modules",
         FLAG,
         False,
@@ -169,6 +178,7 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         unsafe_modules=bool(v["unsafe_modules"]),
         max_outbox_bytes=v["client_outbox_limit"],
         connections=connections,
+        cors=CorsPolicy.parse(v["cors_origins"]),
     )
 
 
