@@ -17,10 +17,9 @@ def preflight_headers(method: str = "POST", headers: str = "authorization,conten
 
 
 async def answer(url: str, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, f"{url}{path}", headers=headers) as response:
-            await response.read()
-            return response.status, {k.lower(): v for k, v in response.headers.items()}
+    async with aiohttp.ClientSession() as http, http.request(method, f"{url}{path}", headers=headers) as response:
+        await response.read()
+        return response.status, {k.lower(): v for k, v in response.headers.items()}
 
 
 def test_a_preflight_is_answered_with_what_the_sdk_needs(server):
