@@ -37,11 +37,26 @@ def test_a_failing_reducer_exits_1_with_its_error_text(alice: User, notes_db: st
     assert "the disk is lava" in error
 
 
+def test_a_bare_word_is_a_string_argument_as_upstream(alice: User, notes_db: str):
+    """Upstream's CLI quotes an argument of a string parameter unless it is a JSON string already
+    (crates/cli/src/subcommands/call.rs); its quickstart calls `spacetime call ... set_name Alice`."""
+    for text in ("hello", "123", '"quoted"', 'say "hi"'):
+        assert alice("call", notes_db, "add_note", text, "1").code == 0, text
+    assert sorted(notes(alice, notes_db)) == [["123", 1], ["hello", 1], ["quoted", 1], ['say "hi"', 1]]
+
+
 def test_invalid_json_names_the_argument(alice: User, notes_db: str):
-    result = alice("call", notes_db, "add_note", "hello", "1")
-    error = assert_one_line_error(result, "argument 1 of add_note is not valid JSON", code=2)
-    assert "'hello'" in error
-    assert "'\"hello\"'" in hint_of(result)
+    result = alice("call", notes_db, "add_note", "hello", "one")
+    error = assert_one_line_error(result, "argument 2 of add_note is not valid JSON", code=2)
+    assert "'one'" in error
+
+
+def test_numbers_are_checked_strictly(alice: User, notes_db: str):
+    """A JSON string is not a number, nor is 1.0 an integer (upstream: serde_json refuses both)."""
+    for text in ('"4"', "4.0"):
+        result = alice("call", notes_db, "add_note", "x", text)
+        assert_one_line_error(result, "argument `score`")
+    assert notes(alice, notes_db) == []
 
 
 def test_unknown_reducer_suggests_the_closest(alice: User, notes_db: str):
@@ -56,8 +71,8 @@ def test_wrong_argument_count_or_type_shows_the_signature(alice: User, notes_db:
     too_few = alice("call", notes_db, "add_note", '"only text"')
     assert_one_line_error(too_few, "expected 2 argument(s), got 1")
     assert hint_of(too_few) == "the reducer's signature is add_note(text: String, score: I32)"
-    wrong_type = alice("call", notes_db, "add_note", "1", "2")
-    assert_one_line_error(wrong_type, "argument `text`")
+    wrong_type = alice("call", notes_db, "add_note", "x", "[2]")
+    assert_one_line_error(wrong_type, "argument `score`")
     out_of_range = alice("call", notes_db, "add_note", '"x"', str(2**40))
     assert_one_line_error(out_of_range, "invalid arguments for reducer `add_note`")
     assert notes(alice, notes_db) == []

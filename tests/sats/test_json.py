@@ -1,8 +1,16 @@
+import json
+import struct
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spacetimedb.sats import (
     BYTES,
     CONNECTION_ID,
+    F32,
+    F64,
+    I128,
     I256,
     IDENTITY,
     SCHEDULE_AT,
@@ -11,6 +19,7 @@ from spacetimedb.sats import (
     U8,
     U64,
     U128,
+    U256,
     ConnectionId,
     DecodeError,
     Identity,
@@ -39,6 +48,22 @@ def test_typed_form():
     assert to_json_untyped(ROW, value) == [7, [1, []], ["0x" + IDENT.to_hex()], [5]]
 
 
+@pytest.mark.parametrize("given", ["4", 4.0, "0x4", 4.5, True])
+def test_integers_up_to_64_bits_are_json_numbers_only(given):
+    """As upstream, where serde_json refuses ``"4"`` and ``4.0`` for a ``u8`` (issue: a CLI call passed ``'"4"'``
+    for a u8 and it was silently accepted)."""
+    for ty in (U8, U64):
+        with pytest.raises(DecodeError):
+            from_json(ty, given)
+
+
+def test_wider_integers_also_take_a_string_form():
+    assert from_json(U256, "0x10") == from_json(U256, "16") == from_json(U256, 16) == 16
+    assert from_json(I256, "-0x10") == from_json(I128, "-16") == -16
+    with pytest.raises(DecodeError):
+        from_json(I128, 4.0)
+
+
 def test_input_forms():
     expected = (7, "n", IDENT, Timestamp(5))
     assert from_json(ROW, [7, {"some": "n"}, IDENT.to_hex(), 5]) == expected
@@ -46,7 +71,7 @@ def test_input_forms():
         from_json(
             ROW,
             {
-                "id": "7",
+                "id": 7,
                 "name": "n" and {"0": "n"},
                 "who": "0x" + IDENT.to_hex(),
                 "at": {"__timestamp_micros_since_unix_epoch__": 5},
@@ -89,3 +114,22 @@ def test_wide_integers():
 def test_bad_json_is_a_decode_error(ty, value, message):
     with pytest.raises(DecodeError, match=message):
         from_json(ty, value)
+
+
+def _as_f32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def test_an_f32_prints_as_the_shortest_decimal_that_reads_back_as_it():
+    """As upstream's `sql` smoketest (test_sql_format) expects: 594806.56, not the double 594806.5625."""
+    assert json.dumps(to_json(F32, _as_f32(594806.56))) == "594806.56"
+    assert json.dumps(to_json(F32, _as_f32(0.1))) == "0.1"
+    assert json.dumps(to_json(F64, -3454353.345389043)) == "-3454353.345389043"
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_the_short_form_of_an_f32_is_the_same_f32(value):
+    short = to_json(F32, value)
+    assert _as_f32(short) == value
+    assert len(repr(short)) <= len(repr(value))
+    assert from_json(F32, short) == value  # read back as the f32 it stands for

@@ -23,6 +23,7 @@ strings; Timestamp as micros or an RFC 3339 string; TimeDuration as micros.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,6 @@ from .types import (
 from .values import ConnectionId, Identity, ScheduleAt, Some, SumValue, TimeDuration, Timestamp, Uuid
 
 Json = Any
-_F32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +74,39 @@ def _hex_int(value: int) -> str:
     return f"-0x{-value:x}" if value < 0 else f"0x{value:x}"
 
 
-def _parse_int(ty: PrimitiveType, value: Json, path: str) -> int:
+_F32 = struct.Struct("<f")
+
+
+def _f32_shortest(value: float) -> float:
+    """The float whose repr is the shortest decimal that reads back as the same f32, as upstream prints an f32
+    (594806.56, where the f32's exact value 594806.5625 is what a double would print)."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    f32 = _to_f32(value)
+    for digits in range(1, 10):  # 9 significant digits always round-trip an f32
+        shorter = float(f"{f32:.{digits}g}")
+        try:
+            if _to_f32(shorter) == f32:
+                return shorter
+        except OverflowError:  # rounded up past the largest f32
+            continue
+    return f32
+
+
+def _to_f32(value: float) -> float:
+    """The f32 nearest to ``value``, as a Python float (what BSATN decoding of that f32 gives)."""
+    return _F32.unpack(_F32.pack(value))[0]
+
+
+def _parse_int(ty: PrimitiveType, value: Json, path: str, strings: bool) -> int:
+    """A JSON integer of ``ty``'s range. As upstream (serde_json), ``4.0`` and ``"4"`` are not integers; only
+    where ``strings`` (128- and 256-bit integers, beyond what many JSON libraries keep exact, and the special
+    products) is a decimal or hex string one."""
     if isinstance(value, bool):
         raise _fail(ty, value, path)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and strings:
         text = value.strip().replace("_", "")
         try:
             negative = text.startswith("-")
@@ -166,14 +191,21 @@ class _Builder:
                         return float(j)
                     raise _fail(ty, j, path)
                 number = float(j)
-                if kind == "F32" and math.isfinite(number) and abs(number) > _F32_MAX:
-                    raise _fail(ty, j, path, "out of range for F32")
+                if kind == "F32" and math.isfinite(number):
+                    try:
+                        return _to_f32(number)
+                    except OverflowError:
+                        raise _fail(ty, j, path, "out of range for F32") from None
                 return number
 
+            if kind == "F32":
+                return _f32_shortest, _f32_shortest, from_float
             return _same, _same, from_float
 
+        strings = kind in ("U128", "I128", "U256", "I256")
+
         def from_int(j: Json, path: str) -> int:
-            return _parse_int(ty, j, path)
+            return _parse_int(ty, j, path, strings)
 
         if kind in ("U256", "I256"):
             return _hex_int, _hex_int, from_int
@@ -308,7 +340,7 @@ class _Builder:
                     return Timestamp.parse(raw)
                 except ValueError:
                     raise _fail(ty, j, path, "invalid timestamp") from None
-            number = _parse_int(inner_type, raw, path)
+            number = _parse_int(inner_type, raw, path, strings=True)
             return cls(number)
 
         return to_json, to_json_untyped, from_json

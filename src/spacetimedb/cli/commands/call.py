@@ -32,11 +32,12 @@ def call(
 ) -> None:
     """Call REDUCER of the database NAME.
 
-    Each ARG is one JSON value, in the reducer's parameter order: quote strings for the shell and for JSON,
-    e.g. spacetime call quickstart-chat send_message '"Hello!"'.
+    Each ARG is one JSON value, in the reducer's parameter order. As with SpacetimeDB's CLI, an argument for a
+    string parameter may also be a bare word: spacetime call quickstart-chat set_name Alice (a JSON string
+    literal such as '"Alice"' works too).
     """
-    args = [_parse_argument(reducer, position, text) for position, text in enumerate(arguments, start=1)]
     client = open_database(cli, server, database)
+    args = _arguments(client, reducer, arguments)
     response = client.request("POST", f"/call/{reducer}", json=args)
     if response.ok:
         if response.body:  # a procedure's return value; reducers answer with an empty body
@@ -57,6 +58,41 @@ def call(
     if response.status == 400:
         raise CliError(text, hint=_signature_hint(client, reducer))
     client.check(response)
+
+
+def _arguments(client: DatabaseClient, reducer: str, texts: tuple[str, ...]) -> list[object]:
+    """The JSON values of ``texts``; which parameters are strings comes from the module's schema (unknown when
+    the schema cannot be had: then every argument must be JSON, and the server's answer says what is wrong)."""
+    if not texts:
+        return []
+    string_params = _with_schema(client, lambda schema: _string_parameters(schema, reducer)) or []
+    return [
+        _string_argument(text) if position <= len(string_params) and string_params[position - 1]
+        else _parse_argument(reducer, position, text)
+        for position, text in enumerate(texts, start=1)
+    ]
+
+
+def _string_parameters(raw: dict[str, Any], reducer: str) -> list[bool]:
+    from spacetimedb.cli.commands.describe import Schema
+    from spacetimedb.sats import STRING
+
+    schema = Schema(raw)
+    found = schema.reducer(reducer)
+    return [] if found is None else [element.type == STRING for element in schema.params(found).elements]
+
+
+def _string_argument(text: str) -> str:
+    """A JSON string literal is that string; anything else (``Alice``, ``123``) is the text itself, as upstream's
+    CLI takes an argument for a string parameter."""
+    if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, str):
+            return value
+    return text
 
 
 def _parse_argument(reducer: str, position: int, text: str) -> object:
