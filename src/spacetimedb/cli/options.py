@@ -16,3 +16,9 @@ server_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 yes_option = click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
+
+anonymous_option = click.option(
+    "--anonymous",
+    is_flag=True,
+    help="Act as a new identity obtained for this command alone, not the saved one (nothing is saved).",
+)

@@ -24,6 +24,7 @@ import click
 from spacetimedb.cli import http
 from spacetimedb.cli.context import CliContext
 from spacetimedb.cli.errors import CliError
+from spacetimedb.cli.identity import request_new_identity
 from spacetimedb.cli.servers import ServerTarget
 
 # SpacetimeDB's database-name rule, and a database identity as 64 hex digits.
@@ -138,10 +139,14 @@ class DatabaseClient:
         return payload
 
 
-def open_database(cli: CliContext, server: str | None, database: str) -> DatabaseClient:
-    """Resolve ``-s/--server`` and the identity's token (obtaining one if none is saved yet)."""
+def open_database(
+    cli: CliContext, server: str | None, database: str, anonymous: bool = False
+) -> DatabaseClient:
+    """Resolve ``-s/--server`` and the identity's token (obtaining one if none is saved yet); ``anonymous``:
+    a new identity's token, used for this command only (as upstream's ``--anonymous``)."""
     target = cli.resolve_server(server)
-    return DatabaseClient(target=target, token=cli.token_for(target), database=database)
+    token = request_new_identity(target).token if anonymous else cli.token_for(target)
+    return DatabaseClient(target=target, token=token, database=database)
 
 
 def identity_of(cli: CliContext, target: ServerTarget, token: str) -> str:

@@ -11,7 +11,7 @@ import click
 from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database, summary
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import EXIT_USAGE, CliError
-from spacetimedb.cli.options import server_option
+from spacetimedb.cli.options import anonymous_option, server_option
 
 # The server answers a reducer that raised with this status and the error text as the body.
 REDUCER_FAILED = 530
@@ -25,10 +25,16 @@ T = TypeVar("T")
 @database_argument()
 @click.argument("reducer")
 @click.argument("arguments", nargs=-1, metavar="[ARG]...")
+@anonymous_option
 @server_option
 @pass_cli
 def call(
-    cli: CliContext, database: str, reducer: str, arguments: tuple[str, ...], server: str | None
+    cli: CliContext,
+    database: str,
+    reducer: str,
+    arguments: tuple[str, ...],
+    server: str | None,
+    anonymous: bool,
 ) -> None:
     """Call REDUCER of the database NAME.
 
@@ -36,7 +42,7 @@ def call(
     string parameter may also be a bare word: spacetime call quickstart-chat set_name Alice (a JSON string
     literal such as '"Alice"' works too).
     """
-    client = open_database(cli, server, database)
+    client = open_database(cli, server, database, anonymous)
     args = _arguments(client, reducer, arguments)
     response = client.request("POST", f"/call/{reducer}", json=args)
     if response.ok:
@@ -67,7 +73,8 @@ def _arguments(client: DatabaseClient, reducer: str, texts: tuple[str, ...]) -> 
         return []
     string_params = _with_schema(client, lambda schema: _string_parameters(schema, reducer)) or []
     return [
-        _string_argument(text) if position <= len(string_params) and string_params[position - 1]
+        _string_argument(text)
+        if position <= len(string_params) and string_params[position - 1]
         else _parse_argument(reducer, position, text)
         for position, text in enumerate(texts, start=1)
     ]

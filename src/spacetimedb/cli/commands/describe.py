@@ -17,7 +17,7 @@ import click
 from spacetimedb.cli.commands._database import database_argument, open_database
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import json_option, server_option
+from spacetimedb.cli.options import anonymous_option, json_option, server_option
 
 if TYPE_CHECKING:
     from spacetimedb.sats import AlgebraicType, ProductType
@@ -30,10 +30,16 @@ ENTITY_KINDS = ("table", "reducer")
 @database_argument()
 @click.argument("entity", nargs=-1, metavar="[table|reducer ITEM]")
 @json_option
+@anonymous_option
 @server_option
 @pass_cli
 def describe(
-    cli: CliContext, database: str, entity: tuple[str, ...], as_json: bool, server: str | None
+    cli: CliContext,
+    database: str,
+    entity: tuple[str, ...],
+    as_json: bool,
+    server: str | None,
+    anonymous: bool,
 ) -> None:
     """Describe the schema of the database NAME, or one of its tables or reducers.
 
@@ -41,7 +47,7 @@ def describe(
     (parameters, lifecycle) and named types. --json prints the RawModuleDef v9 JSON (or the item's part of it).
     """
     kind, item = _parse_entity(entity)
-    client = open_database(cli, server, database)
+    client = open_database(cli, server, database, anonymous)
     schema = Schema(client.schema())
     if kind is None:
         click.echo(json.dumps(schema.raw, indent=2) if as_json else schema.render(database))

@@ -23,7 +23,7 @@ from spacetimedb.cli import http as cli_http
 from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import json_option, server_option
+from spacetimedb.cli.options import anonymous_option, json_option, server_option
 
 SYSTEM = "__spacetimedb__"  # the target / filename / function of lines the server writes itself
 DEFAULT_FOLLOW_LINES = 10
@@ -50,15 +50,22 @@ LEVEL_COLORS: dict[str, dict[str, Any]] = {
 )
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new records until Ctrl-C.")
 @json_option
+@anonymous_option
 @server_option
 @pass_cli
 def logs(
-    cli: CliContext, database: str, num_lines: int | None, follow: bool, as_json: bool, server: str | None
+    cli: CliContext,
+    database: str,
+    num_lines: int | None,
+    follow: bool,
+    as_json: bool,
+    server: str | None,
+    anonymous: bool,
 ) -> None:
     """Print the module log of the database NAME (only its owner may read it)."""
     if follow and num_lines is None:
         num_lines = DEFAULT_FOLLOW_LINES
-    client = open_database(cli, server, database)
+    client = open_database(cli, server, database, anonymous)
     query = {"follow": "true" if follow else "false"}
     if num_lines is not None:
         query["num_lines"] = str(num_lines)

@@ -18,7 +18,7 @@ import click
 from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database, summary
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import json_option, server_option
+from spacetimedb.cli.options import anonymous_option, json_option, server_option
 
 HISTORY_FILE_NAME = "sql_history"
 HISTORY_LENGTH = 1000
@@ -38,6 +38,7 @@ Type a SQL statement and press Enter to run it; several statements may be separa
     "--confirmed", is_flag=True, help="Answer only once the statements' changes are durable on the server."
 )
 @json_option
+@anonymous_option
 @server_option
 @pass_cli
 def sql(
@@ -48,6 +49,7 @@ def sql(
     confirmed: bool,
     as_json: bool,
     server: str | None,
+    anonymous: bool,
 ) -> None:
     """Run the SQL QUERY (';'-separated statements) on the database NAME, or open a prompt with --interactive.
 
@@ -55,7 +57,7 @@ def sql(
     """
     if interactive == (query is not None):
         raise click.UsageError("give either a QUERY or --interactive")
-    client = open_database(cli, server, database)
+    client = open_database(cli, server, database, anonymous)
     if interactive:
         _repl(client, cli.config_path.parent / HISTORY_FILE_NAME, confirmed, as_json)
         return

@@ -23,7 +23,7 @@ from spacetimedb.cli.commands._database import (
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import server_option
+from spacetimedb.cli.options import anonymous_option, server_option
 
 if TYPE_CHECKING:
     from aiohttp import ClientWebSocketResponse
@@ -52,6 +52,7 @@ CONNECT_TIMEOUT_SECONDS = 30.0
 )
 @click.option("--print-initial-update", is_flag=True, help="Also print the rows the queries match at first.")
 @click.option("--confirmed", is_flag=True, help="Receive only updates that are durable on the server.")
+@anonymous_option
 @server_option
 @pass_cli
 def subscribe(
@@ -63,6 +64,7 @@ def subscribe(
     print_initial_update: bool,
     confirmed: bool,
     server: str | None,
+    anonymous: bool,
 ) -> None:
     """Subscribe to the QUERY... on the database NAME and print every update as one JSON line.
 
@@ -70,7 +72,7 @@ def subscribe(
     """
     import asyncio
 
-    client = open_database(cli, server, database)
+    client = open_database(cli, server, database, anonymous)
     watch = Watch(list(queries), num_updates, timeout, print_initial_update, confirmed)
     asyncio.run(watch.run(client))
 
