@@ -37,13 +37,22 @@ def test_list_shows_only_your_databases(alice: User, bob: User, db_name: str):
 
 
 def test_delete_asks_then_deletes(alice: User, notes_db: str):
-    refused = alice("delete", notes_db)  # stdin is not a terminal: no silent deletion
+    """As upstream's delete.rs / util.rs y_or_n: the question is read from standard input, terminal or not; only
+    y or yes confirms; --yes says that it skips the question."""
+    refused = alice("delete", notes_db)  # nothing to read on stdin: no silent deletion
+    assert refused.out.startswith(f"Are you sure you want to delete database {notes_db} (")
+    assert refused.out.rstrip().endswith("This action cannot be undone. [y/N]")
     assert_one_line_error(refused, f"not deleting '{notes_db}' without confirmation")
     assert "-y/--yes" in hint_of(refused)
+    assert_one_line_error(alice("delete", notes_db, input="n\n"), f"not deleting '{notes_db}': not confirmed")
     assert len(owned(alice)) == 1
+    assert alice("delete", notes_db, input="yes\n").code == 0
+    assert owned(alice) == {}
+    alice.publish(notes_db)
     deleted = alice("delete", notes_db, "-y")
     assert deleted.code == 0, deleted
-    assert re.fullmatch(rf"Deleted database {notes_db} \([0-9a-f]{{64}}\)\n", deleted.out), deleted.out
+    pattern = rf"Skipping confirmation due to --yes\nDeleted database {notes_db} \([0-9a-f]{{64}}\)\n"
+    assert re.fullmatch(pattern, deleted.out), deleted.out
     assert owned(alice) == {}
     assert_one_line_error(alice("sql", notes_db, "SELECT * FROM note"), "does not exist")
     again = alice("delete", notes_db, "-y")

@@ -177,11 +177,16 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def confirm(question: str, assume_yes: bool, *, refusal: str, hint: str) -> None:
-    """Ask a yes/no question on a terminal; without one (or on "no") raise ``refusal`` unless ``assume_yes``."""
+    """Ask a yes/no question and read the answer from standard input, a terminal or not, as upstream's CLI does
+    (``y`` or ``yes`` confirms); with nothing to read, or any other answer, raise ``refusal``. ``assume_yes``
+    skips the question, saying so."""
     if assume_yes:
+        click.echo("Skipping confirmation due to --yes")
         return
-    stdin = click.get_text_stream("stdin")
-    if not stdin.isatty():
+    click.echo(f"{question} [y/N] ", nl=False)
+    answer = click.get_text_stream("stdin").readline()
+    if not answer:
+        click.echo()
         raise CliError(f"{refusal} without confirmation", hint=hint)
-    if not click.confirm(question, default=False):
+    if answer.strip().lower() not in ("y", "yes"):
         raise CliError(f"{refusal}: not confirmed")

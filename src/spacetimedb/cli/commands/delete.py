@@ -21,7 +21,7 @@ def delete(cli: CliContext, database: str, assume_yes: bool, server: str | None)
     identity = client.check(client.request("GET", "/identity")).text().strip()
     shown = database if database == identity else f"{database} ({identity})"
     confirm(
-        f"Delete database {shown} and all its data? This cannot be undone.",
+        f"Are you sure you want to delete database {shown}? This action cannot be undone.",
         assume_yes,
         refusal=f"not deleting {database!r}",
         hint="pass -y/--yes to delete it",
