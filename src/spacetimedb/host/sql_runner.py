@@ -14,16 +14,15 @@ from typing import Any
 from spacetimedb.datastore import MutTx
 from spacetimedb.protocol.messages import COMMITTED
 from spacetimedb.sats import Identity, codec
-from spacetimedb.sizes import format_size
 from spacetimedb.sql import (
     QueryLimits,
     SelectPlan,
     SqlError,
-    SqlLimitError,
     SqlUnsupportedError,
     compile_statement,
     execute,
     parse_script,
+    result_too_large,
 )
 from spacetimedb.sql.execute import StatementResult
 from spacetimedb.sql.run import is_read_only, result_json
@@ -57,9 +56,6 @@ def encode_within(encode: Callable[[Row], bytes], rows: Iterable[Row], max_bytes
         out.append(encoded)
     return out
 
-
-def result_too_large(max_bytes: int) -> SqlLimitError:
-    return SqlLimitError(f"the result is larger than {format_size(max_bytes)}, the query byte limit")
 
 
 def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool) -> list[TableRows]:

@@ -11,6 +11,7 @@ from typing import Any
 from spacetimedb.datastore import ST_VAR_ID, DatastoreError, MutTx
 from spacetimedb.datastore.index import sort_key_for
 from spacetimedb.sats import ProductType, SumValue
+from spacetimedb.sizes import format_size
 
 from .errors import SqlExecutionError, SqlLimitError
 from .plan import (
@@ -63,8 +64,12 @@ class QueryLimits:
     max_bytes: int | None = None
 
     def rows_for(self, plan: SelectPlan, tx: Reader) -> int | None:
-        """The row limit that applies to ``plan``: none for the owner, else the database's or the default."""
-        if not plan.check_row_limit:
+        """The row limit that applies to ``plan`` (compiled for the owner or not)."""
+        return self.rows_for_caller(not plan.check_row_limit, tx)
+
+    def rows_for_caller(self, is_owner: bool, tx: Reader) -> int | None:
+        """The row limit of a read: none for the owner, else the database's ``row_limit`` or the default."""
+        if is_owner:
             return None
         limit = row_limit(tx)
         return limit if limit is not None else self.max_rows
@@ -136,8 +141,13 @@ def select_rows(plan: SelectPlan, tx: Reader, max_rows: int | None = None) -> li
 
 
 def row_limit_exceeded(max_rows: int) -> SqlLimitError:
-    return SqlLimitError(f"the result has more than {max_rows} rows (the row limit; the owner may raise it "
-                         "with SET row_limit)")
+    return SqlLimitError(
+        f"the result has more than {max_rows} rows (the row limit; the owner may raise it with SET row_limit)"
+    )
+
+
+def result_too_large(max_bytes: int) -> SqlLimitError:
+    return SqlLimitError(f"the result is larger than {format_size(max_bytes)}, the query byte limit")
 
 
 def _select_rows(plan: SelectPlan, tx: Reader, max_rows: int | None) -> list[Row]:
@@ -221,17 +231,8 @@ def estimate_rows(plan: SelectPlan, tx: Reader) -> int:
     return total
 
 
-def check_row_limit(plans: list[SelectPlan], tx: Reader, default: int | None = None) -> None:
-    """Reject queries whose estimated cardinality exceeds ``row_limit`` (or ``default`` when the database sets
-    none; callers skip this for the owner)."""
-    limit = row_limit(tx)
-    if limit is None:
-        limit = default
-    if limit is not None:
-        check_estimate(plans, tx, limit)
-
-
 def check_estimate(plans: list[SelectPlan], tx: Reader, limit: int) -> None:
+    """Reject queries whose estimated cardinality, as SpacetimeDB estimates it, exceeds ``limit``."""
     estimate = sum(estimate_rows(plan, tx) for plan in plans)
     if estimate > limit:
         raise SqlLimitError(f"Estimated cardinality ({estimate} rows) exceeds limit ({limit} rows)")

@@ -16,9 +16,10 @@ from spacetimedb.sql import (
     QueryLimits,
     SelectPlan,
     SqlError,
-    check_row_limit,
+    check_estimate,
     compile_subscription,
-    row_limit,
+    result_too_large,
+    row_limit_exceeded,
 )
 from spacetimedb.sql.plan import Reader
 
@@ -149,10 +150,10 @@ class SubscriptionManager:
                 by_key[key] = self._queries.get(key) or _new_query(key, text, plan)
         candidates = list(by_key.values())
         all_sql = "; ".join(q.sql for q in candidates)
-        max_rows = None if is_owner else (row_limit(tx) or limits.max_rows)
+        max_rows = limits.rows_for_caller(is_owner, tx)
         if max_rows is not None and candidates:
             try:
-                check_row_limit([q.plan for q in candidates], tx, max_rows)
+                check_estimate([q.plan for q in candidates], tx, max_rows)
             except SqlError as exc:
                 raise SubscriptionError(str(exc), all_sql) from None
         rows = []
@@ -363,11 +364,11 @@ def _check_size(
     if max_rows is not None:
         count = sum(len(found) for _, found in rows)
         if count > max_rows:
-            raise SubscriptionError(f"the initial rows are more than {max_rows} (the row limit)", sql)
+            raise SubscriptionError(str(row_limit_exceeded(max_rows)), sql)
     if max_bytes is not None:
         size = sum(len(row) for _, found in rows for row in found)
         if size > max_bytes:
-            raise SubscriptionError(f"the initial rows are larger than {max_bytes} bytes (the byte limit)", sql)
+            raise SubscriptionError(str(result_too_large(max_bytes)), sql)
 
 
 def _new_query(key: str, text: str, plan: SelectPlan) -> Query:
