@@ -152,9 +152,14 @@ class ModuleLog:
 
 
 def record_line(record: dict[str, Any]) -> str:
-    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     # module code may log lone surrogates, which UTF-8 cannot hold: keep them, escaped
-    return line.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with lone surrogates (which module code or a client's JSON escapes can put in a string, and which
+    no UTF-8 file, channel or WebSocket can carry) written as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def system_line(level: str, message: str) -> str:

@@ -64,6 +64,14 @@ def remove_side_entry(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def delete_database_dir(live: Path) -> None:
+    """Delete the database directory ``live``: renamed ``.deleting-`` first, so that it is gone from the database
+    list at once even if the removal is cut short (``recover`` finishes it)."""
+    doomed = side_path(live, DELETING)
+    rename_durably(live, doomed)
+    remove_side_entry(doomed)
+
+
 def swap_in(live: Path, ready: Path) -> None:
     """Make the finished database in ``ready`` the live one at ``live``, and remove the old one.
 
@@ -122,8 +130,6 @@ def remove_orphans(databases: Path, known: Collection[str]) -> list[str]:
         if _LIVE_NAME.match(path.name) and path.name not in known and not path.is_symlink()
     ]
     for path in orphans:
-        doomed = side_path(path, DELETING)
-        rename_durably(path, doomed)  # gone from the database list at once, even if the removal is cut short
-        remove_side_entry(doomed)
+        delete_database_dir(path)
         log.warning("removed database directory %s: the control database does not know it", path.name)
     return [path.name for path in orphans]

@@ -418,10 +418,7 @@ class HostController:
         if self.data_dir is not None:
             directory = self.database_dir(identity)
             await asyncio.to_thread(_fresh_directory, directory)
-        self._failed.pop(identity, None)
-        self._launch_failures.pop(identity, None)
-        self._notes.pop(identity, None)
-        self._read_only.pop(identity, None)
+        self._forget_state(identity)
         first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
         try:
             await self._launch(identity, first, directory)
@@ -491,6 +488,10 @@ class HostController:
             for sink in list(running.clients.values()):
                 sink.close(1011, reason)
             await running.worker.stop()
+        self._forget_state(identity)
+
+    def _forget_state(self, identity: Identity) -> None:
+        """Drop what is remembered about the database's past workers (failures, notes, a full disk)."""
         self._failed.pop(identity, None)
         self._launch_failures.pop(identity, None)
         self._notes.pop(identity, None)
@@ -509,10 +510,7 @@ class HostController:
         if self.data_dir is None:
             self._memory.discard(identity)
             return
-        path = self.database_dir(identity)
-        doomed = directories.side_path(path, directories.DELETING)
-        path.rename(doomed)  # atomically gone from the database list, even if the removal is interrupted
-        await asyncio.to_thread(shutil.rmtree, doomed, True)
+        await asyncio.to_thread(directories.delete_database_dir, self.database_dir(identity))
 
     async def shutdown(self) -> None:
         """Ask every worker to finish its queued work and stop; kill those that do not."""

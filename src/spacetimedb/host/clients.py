@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from spacetimedb import protocol
 from spacetimedb.module import NoSuchReducerError, ReducerArgsError
+from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
 from spacetimedb.protocol.messages import COMMITTED, FAILED, LEGACY_QUERY_SET, OUT_OF_BUDGET, Caller
@@ -151,10 +152,8 @@ class ClientHub:
                 self.outbox.deliver(client.client, None, payload)
 
     def _close(self, client: Client, code: int, reason: str) -> None:
-        # a reason may quote the client's input, whose JSON escapes can spell lone surrogates (the seam
-        # carries only valid Unicode)
-        printable = reason.encode("utf-8", "backslashreplace").decode("utf-8")
-        self.outbox.send(seam.CloseClient(client.client, code, printable))
+        # a reason may quote the client's input, whose JSON escapes can spell lone surrogates
+        self.outbox.send(seam.CloseClient(client.client, code, escape_surrogates(reason)))
 
     def _call_reducer(self, client: Client, call: msg.CallReducer) -> None:
         outcome = self.host.run_reducer(
@@ -287,7 +286,8 @@ class ClientHub:
         return None, ""
 
     def sql(self, request: seam.RunSql) -> None:
-        if self.cancelled.pop(request.request, False) is None:
+        if request.request in self.cancelled:
+            del self.cancelled[request.request]
             return  # its client went away before its turn: nobody reads an answer
         is_owner = request.caller == self.host.owner_identity
         try:

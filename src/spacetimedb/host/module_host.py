@@ -38,7 +38,7 @@ from spacetimedb.module import (
     plan_migration,
 )
 from spacetimedb.module import log as module_log_api
-from spacetimedb.module_log import ModuleLog, make_record
+from spacetimedb.module_log import ModuleLog, escape_surrogates, make_record
 from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
@@ -227,19 +227,12 @@ class ModuleHost:
     def run_query(self, what: str, work: Callable[[], T], token: object = None) -> T:
         """Run a read (host thread) under the time budget; ``interrupt(token)`` from another thread stops it.
         Raises ``SqlLimitError`` naming what stopped it."""
-        clock = self._clock
         budget = self.options.reducer_budget_seconds
         try:
-            clock.arm(budget, what, token)
-            try:
-                return work()
-            finally:
-                clock.disarm()
+            return self._clock.run(budget, work, what, token)
         except ReducerTimeout:
-            clock.disarm()
             raise SqlLimitError(f"{what} ran past its time budget ({budget:g}s)") from None
         except CallCancelled:
-            clock.disarm()
             raise SqlLimitError(f"{what} was cancelled: nobody waits for its answer any more") from None
 
     def interrupt(self, token: object) -> bool:
@@ -849,8 +842,7 @@ def run_user_code(
 def error_text(exc: BaseException) -> str:
     """What an exception of module code says, as text that can travel anywhere: its message may hold lone
     surrogates (module code chooses it), which no UTF-8 channel, log or client can carry."""
-    message = str(exc) or type(exc).__name__
-    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escape_surrogates(str(exc) or type(exc).__name__)
 
 
 def out_of_budget_message(function: str, budget_seconds: float) -> str:

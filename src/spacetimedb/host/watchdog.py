@@ -81,15 +81,16 @@ class CallClock:
             _raise_in_thread(self.thread_id, CallCancelled)
             return True
 
-    def run(self, budget_seconds: float, fn: Callable[[], T], what: str = "module code") -> T:
-        """Run ``fn`` under the budget; raises ``ReducerTimeout`` if it ran out."""
+    def run(self, budget_seconds: float, fn: Callable[[], T], what: str = "module code", token: object = None) -> T:
+        """Run ``fn`` under the budget; raises ``ReducerTimeout`` if it ran out, ``CallCancelled`` if
+        ``interrupt(token)`` stopped it."""
         try:
-            self.arm(budget_seconds, what)
+            self.arm(budget_seconds, what, token)
             try:
                 return fn()
             finally:
                 self.disarm()
-        except ReducerTimeout:
+        except (ReducerTimeout, CallCancelled):
             self.disarm()
             raise
 

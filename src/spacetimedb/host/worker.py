@@ -381,8 +381,6 @@ class Worker:
                 self.channel.send(seam.Durable(offset))
 
 
-
-
 def enough_space(directory: Path) -> bool:
     """Whether the file system of ``directory`` has room to write again."""
     try:

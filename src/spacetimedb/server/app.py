@@ -26,11 +26,7 @@ from spacetimedb.sats import Identity
 
 from . import routes
 from .auth import KeyPair, TokenAuthority, identity_from_claims
-from .connections import (
-    ConnectionGate,
-    ConnectionSettings,
-    raise_open_file_limit,
-)
+from .connections import ConnectionGate, ConnectionSettings, raise_open_file_limit
 from .control import ControlDB
 from .cors import CorsPolicy
 from .isolation import Isolation, decide_isolation
@@ -128,9 +124,8 @@ class Server:
     # -- running ------------------------------------------------------------------------------------------------
 
     def make_app(self, connections: ConnectionGate) -> web.Application:
-        app = web.Application(
-            client_max_size=MAX_PROGRAM_BYTES, middlewares=[connections.middleware, self.options.cors.middleware, routes.error_middleware]
-        )
+        middlewares = [connections.middleware, self.options.cors.middleware, routes.error_middleware]
+        app = web.Application(client_max_size=MAX_PROGRAM_BYTES, middlewares=middlewares)
         app[SERVER_KEY] = self
         routes.add_routes(app)
         return app
