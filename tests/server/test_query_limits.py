@@ -37,6 +37,21 @@ def note(ctx: ReducerContext, id: u32) -> None:
 CROSS_JOIN = "SELECT a.* FROM cell a JOIN cell b ON a.id != b.id"
 
 
+async def new_identity(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
+    response = await http.post(f"{url}/v1/identity")
+    return {"Authorization": f"Bearer {(await response.json())['token']}"}
+
+
+async def grid_with_cells(http: aiohttp.ClientSession, url: str, width: int) -> dict[str, str]:
+    """Publish GRID as a new identity and fill it with 3,000 cells of ``width`` bytes; the owner's headers."""
+    owner = await new_identity(http, url)
+    response = await http.put(f"{url}/v1/database/grid", data=GRID, headers=owner)
+    assert response.status == 200, await response.text()
+    response = await http.post(f"{url}/v1/database/grid/call/fill", json=[3000, width], headers=owner)
+    assert response.status == 200, await response.text()
+    return owner
+
+
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
     """A server with small limits: 1 s budget, 1,000 rows for strangers, 200 KiB per result."""
@@ -46,15 +61,8 @@ def limited(tmp_path_factory):
     )
     async def setup():
         async with aiohttp.ClientSession() as http:
-            response = await http.post(f"{server.url}/v1/identity")
-            owner = {"Authorization": f"Bearer {(await response.json())['token']}"}
-            response = await http.post(f"{server.url}/v1/identity")
-            stranger = {"Authorization": f"Bearer {(await response.json())['token']}"}
-            response = await http.put(f"{server.url}/v1/database/grid", data=GRID, headers=owner)
-            assert response.status == 200, await response.text()
-            response = await http.post(f"{server.url}/v1/database/grid/call/fill", json=[3000, 60], headers=owner)
-            assert response.status == 200, await response.text()
-            return owner, stranger
+            owner = await grid_with_cells(http, server.url, 60)
+            return owner, await new_identity(http, server.url)
 
     owner, stranger = asyncio.run(setup())
     yield server, owner, stranger
@@ -162,11 +170,7 @@ def test_a_read_stops_when_its_client_hangs_up(tmp_path):
 
         async def scenario():
             async with aiohttp.ClientSession() as http:
-                response = await http.post(f"{server.url}/v1/identity")
-                owner = {"Authorization": f"Bearer {(await response.json())['token']}"}
-                assert (await http.put(f"{server.url}/v1/database/grid", data=GRID, headers=owner)).status == 200
-                fill = await http.post(f"{server.url}/v1/database/grid/call/fill", json=[3000, 4], headers=owner)
-                assert fill.status == 200
+                owner = await grid_with_cells(http, server.url, 4)
             # the owner's cross join would run for its whole 20 s budget: hang up after half a second
             async with aiohttp.ClientSession() as quitter:
                 with pytest.raises(TimeoutError):
