@@ -20,6 +20,7 @@ _LAZY_EXPORTS: dict[str, str] = {
             "reducer",
             "type",
             "client_visibility_filter",
+            "procedure",
         ),
         "spacetimedb.module.api",
     ),
@@ -47,7 +48,8 @@ _LAZY_EXPORTS: dict[str, str] = {
         ),
         "spacetimedb.module.markers",
     ),
-    "ReducerContext": "spacetimedb.module.context",
+    **dict.fromkeys(("ReducerContext", "ProcedureContext", "AuthCtx"), "spacetimedb.module.context"),
+    **dict.fromkeys(("HttpError", "HttpResponse"), "spacetimedb.module.http"),
     **dict.fromkeys(
         ("Identity", "ConnectionId", "Timestamp", "TimeDuration", "ScheduleAt", "Uuid"),
         "spacetimedb.sats.values",
@@ -59,8 +61,12 @@ _LAZY_MODULES: dict[str, str] = {"log": "spacetimedb.module.log"}
 
 # `type` is deliberately left out of __all__: a star import must not shadow the builtin
 __all__ = [
+    "AuthCtx",
     "AutoInc",
     "ConnectionId",
+    "HttpError",
+    "HttpResponse",
+    "ProcedureContext",
     "Identity",
     "Index",
     "PrimaryKey",
@@ -73,6 +79,7 @@ __all__ = [
     "UniqueConstraintViolation",
     "Uuid",
     "client_visibility_filter",
+    "procedure",
     "f32",
     "f64",
     "i128",
@@ -117,9 +124,10 @@ if TYPE_CHECKING:
 
     from spacetimedb.datastore.errors import UniqueConstraintViolation
     from spacetimedb.module import log
-    from spacetimedb.module.api import client_visibility_filter, reducer, table
+    from spacetimedb.module.api import client_visibility_filter, procedure, reducer, table
     from spacetimedb.module.api import type as type
-    from spacetimedb.module.context import ReducerContext
+    from spacetimedb.module.context import AuthCtx, ProcedureContext, ReducerContext
+    from spacetimedb.module.http import HttpError, HttpResponse
     from spacetimedb.module.markers import (
         AutoInc,
         Index,

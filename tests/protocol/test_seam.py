@@ -57,10 +57,12 @@ def test_every_message_round_trips():
         seam.CreateDatabase(Identity(7), Identity(8), b"program", settings),
         seam.ValidateProgram(b"new", b"old", settings),
         seam.ReadLog(10),
-        seam.ConnectClient(1, Identity(9), ConnectionId(3), seam.CLIENT_PROTOCOL_V3),
+        seam.ConnectClient(1, Identity(9), ConnectionId(3), seam.CLIENT_PROTOCOL_V3, '{"sub":"x"}'),
         seam.ClientFrame(1, b"\x03frame"),
         seam.DisconnectClient(1),
-        seam.CallReducerHttp(2, "send", "[1]", Identity(9)),
+        seam.CallReducerHttp(2, "send", "[1]", Identity(9), ""),
+        seam.HttpAnswer(7, 200, ("content-type",), ("text/plain",), b"body", None),
+        seam.HttpAnswer(8, 0, (), (), b"", "refused"),
         seam.RunSql(3, "SELECT 1", Identity(9)),
         seam.UpdateModule(4, b"p"),
         seam.FollowLog(True),
@@ -71,7 +73,9 @@ def test_every_message_round_trips():
         seam.Starting("loading the module", 30_000_000),
         seam.Validated(b"h", summary),
         seam.ClientAccepted(1, "refused"),
-        seam.CallDone(2, seam.CALL_COMMITTED, "", 17, 250),
+        seam.CallDone(2, seam.CALL_COMMITTED, "", 17, 250, None),
+        seam.CallDone(3, seam.CALL_COMMITTED, "", None, 250, "42"),
+        seam.HttpFetch(7, "POST", "https://example.com/x", ("a",), ("b",), b"data", 2_000_000),
         seam.UpdateDone(4, None, b"h", summary),
         seam.StatsAnswer(5, seam.DatabaseStats(1, 2, 3, 4, 5)),
         seam.Durable(17),
@@ -134,3 +138,18 @@ def test_the_builder_makes_what_the_codec_makes(message):
         assert builder.build() == seam.encode_to_server(expected)
     else:
         assert expected == seam.Deliveries((), ())
+
+
+def test_deadline_lanes_share_one_page_and_overdue_looks_at_all():
+    import mmap
+
+    page = mmap.mmap(-1, seam.DEADLINE_SLOT_BYTES)
+    host = seam.DeadlineSlot(page)
+    procedure = host.lane(3)
+    procedure.arm_until(100, "slow_procedure")
+    host.arm_until(10_000, "a reducer")
+    assert host.overdue(now_ns=50) is None
+    assert host.overdue(now_ns=200) == "slow_procedure"
+    procedure.disarm()
+    assert host.overdue(now_ns=200) is None
+    assert host.overdue(now_ns=20_000) == "a reducer"

@@ -45,6 +45,7 @@ from .credentials import Credentials
 from .errors import (
     ConnectError,
     ConnectionClosed,
+    ProcedureError,
     QueryError,
     ReducerError,
     SchemaError,
@@ -86,6 +87,7 @@ __all__ = [
     "RemoteReducers",
     "RemoteTables",
     "ScheduleAt",
+    "ProcedureError",
     "SchemaError",
     "Some",
     "SpacetimeError",

@@ -34,6 +34,7 @@ from .cache import DELETE, INSERT, UPDATE, Operation, PendingCallback, TableCach
 from .errors import (
     ConnectError,
     ConnectionClosed,
+    ProcedureError,
     QueryError,
     ReducerError,
     SchemaError,
@@ -51,7 +52,7 @@ from .events import (
     UnsubscribeAppliedEvent,
 )
 from .network import ConnectionConfig, Inbound, Socket
-from .schema import ModuleSchema, TableSchema
+from .schema import ModuleSchema, ProcedureSchema, TableSchema
 
 log = logging.getLogger("spacetimedb.client")
 T = TypeVar("T")
@@ -362,6 +363,7 @@ class DbConnection:
         self._callback_ids = itertools.count(1)
         self._calls: dict[int, tuple[str, tuple[Any, ...], ReducerCall]] = {}
         self._queries: dict[int, tuple[str, Pending[dict[str, list[Any]]]]] = {}
+        self._procedure_calls: dict[int, tuple[ProcedureSchema, Pending[Any]]] = {}
         self._subscriptions: dict[int, SubscriptionHandle] = {}
         self._reducer_callbacks: dict[str, dict[int, Callable[..., None]]] = {}
         self._caches: dict[str, TableCache] = {}
@@ -494,6 +496,17 @@ class DbConnection:
 
     def call_reducer(self, reducer: str, *args: Any, **kwargs: Any) -> ReducerCall:
         return self.reducers.call(reducer, *args, **kwargs)  # type: ignore[no-any-return]
+
+    def call_procedure(self, procedure: str, *args: Any, **kwargs: Any) -> Pending[Any]:
+        """Call a procedure; the answer is its return value (``ProcedureError`` if it failed)."""
+        schema = self.module.procedure(procedure)
+        encoded = schema.encode_args(schema.bind(args, kwargs))
+        request_id = self._next_request_id()
+        pending: Pending[Any] = Pending()
+        with self._lock:
+            self._procedure_calls[request_id] = (schema, pending)
+        self._send(v2.encode_client_message(v2.CALL_PROCEDURE, request_id, 0, procedure, encoded))
+        return pending
 
     def _call_reducer(self, reducer: str, args: tuple[Any, ...]) -> ReducerCall:
         schema = self.module.reducer(reducer)
@@ -671,7 +684,20 @@ class DbConnection:
         pending._complete(out)
 
     def _on_procedure_result(self, fields: tuple[Any, ...]) -> None:
-        log.warning("ignoring a procedure result (request %d): this SDK does not call procedures", fields[3])
+        status, _timestamp, _duration, request_id = fields
+        entry = self._procedure_calls.pop(request_id, None)
+        if entry is None:
+            return
+        schema, pending = entry
+        if status.tag != 0:
+            pending._complete(error=ProcedureError(f"procedure {schema.name} failed: {status.value}"))
+            return
+        try:
+            value = schema.decode_return(bytes(status.value))
+        except (DecodeError, ValueError) as exc:
+            pending._complete(error=ProcedureError(f"cannot decode what procedure {schema.name} returned: {exc}"))
+            return
+        pending._complete(value)
 
     # -- cache updates -----------------------------------------------------------------------------------------
 
@@ -752,8 +778,11 @@ class DbConnection:
             call._complete(error=closed)
         for _, query in self._queries.values():
             query._complete(error=closed)
+        for _, procedure in self._procedure_calls.values():
+            procedure._complete(error=closed)
         self._calls.clear()
         self._queries.clear()
+        self._procedure_calls.clear()
 
     def _mark_closed(self) -> None:
         self._closed.set()

@@ -32,6 +32,10 @@ class ReducerError(SpacetimeError):
         self.event = event
 
 
+class ProcedureError(SpacetimeError):
+    """A procedure call failed on the server (it raised, ran out of time, or does not exist)."""
+
+
 class SubscriptionFailed(SpacetimeError):
     """The server refused a subscription (or dropped it later)."""
 

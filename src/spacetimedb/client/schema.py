@@ -234,6 +234,20 @@ class ReducerSchema:
         return f"ReducerSchema({self.name!r}, params={self.param_names})"
 
 
+class ProcedureSchema(ReducerSchema):
+    """One procedure: its parameters as a reducer's, and the decoder of its return value."""
+
+    def __init__(self, name: str, params: ProductType, returns: AlgebraicType, typespace: Typespace, convert: Converter | None) -> None:
+        super().__init__(name, params, None, typespace)
+        self.returns = returns
+        self.return_codec = codec(returns, typespace)
+        self._convert = convert
+
+    def decode_return(self, data: bytes) -> Any:
+        value = self.return_codec.decode(data)
+        return value if self._convert is None else self._convert(value)
+
+
 _MISSING = object()
 
 
@@ -241,11 +255,16 @@ class ModuleSchema:
     """All tables and reducers of a module, as the client uses them."""
 
     def __init__(
-        self, typespace: Typespace, tables: dict[str, TableSchema], reducers: dict[str, ReducerSchema]
+        self,
+        typespace: Typespace,
+        tables: dict[str, TableSchema],
+        reducers: dict[str, ReducerSchema],
+        procedures: dict[str, ProcedureSchema] | None = None,
     ) -> None:
         self.typespace = typespace
         self.tables = tables
         self.reducers = reducers
+        self.procedures = procedures or {}
 
     @classmethod
     def from_raw_v9(cls, raw: Mapping[str, Any], types: Mapping[str, type] | None = None) -> ModuleSchema:
@@ -267,6 +286,14 @@ class ModuleSchema:
             return self.tables[name]
         except KeyError:
             raise SchemaError(f"no table {name!r} in the module (tables: {', '.join(self.tables)})") from None
+
+    def procedure(self, name: str) -> ProcedureSchema:
+        try:
+            return self.procedures[name]
+        except KeyError:
+            raise SchemaError(
+                f"no procedure {name!r} in the module (procedures: {', '.join(self.procedures)})"
+            ) from None
 
     def reducer(self, name: str) -> ReducerSchema:
         try:
@@ -307,7 +334,17 @@ def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
         reducers[entry["name"]] = ReducerSchema(
             entry["name"], params, None if lifecycle is None else _variant(lifecycle)[0], typespace
         )
-    return ModuleSchema(typespace, tables, reducers)
+    procedures = {}
+    for export in raw.get("misc_exports", []):
+        kind, entry = _variant(export)
+        if kind == "Procedure":
+            params = type_from_json({"Product": entry["params"]})
+            assert isinstance(params, ProductType)
+            returns = type_from_json(entry["return_type"])
+            procedures[entry["name"]] = ProcedureSchema(
+                entry["name"], params, returns, typespace, converters.of(returns)
+            )
+    return ModuleSchema(typespace, tables, reducers, procedures)
 
 
 def _table(

@@ -106,6 +106,13 @@ class Reducer:
         return self.lifecycle is None
 
 
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    params: tuple[Field, ...]
+    returns: Field  # its ``name`` is "returns"
+
+
 @dataclass
 class ModuleModel:
     raw: dict[str, Any]
@@ -114,6 +121,7 @@ class ModuleModel:
     tables: list[Table]
     reducers: list[Reducer]
     type_names: dict[int, str] = field(default_factory=dict)
+    procedures: list[Procedure] = field(default_factory=list)
 
     def type_name(self, ref: int) -> str:
         return self.type_names[ref]
@@ -284,6 +292,26 @@ def _reducer(entry: Mapping[str, Any], classifier: _Classifier) -> Reducer:
     )
 
 
+def _procedures(raw: Mapping[str, Any], classifier: _Classifier) -> list[Procedure]:
+    out = []
+    for export in raw.get("misc_exports", []):
+        kind, entry = _variant(export)
+        if kind != "Procedure":
+            continue
+        name = entry["name"]
+        params = type_from_json({"Product": entry["params"]})
+        assert isinstance(params, ProductType)
+        returns = type_from_json(entry["return_type"])
+        out.append(
+            Procedure(
+                name,
+                classifier.fields(params, f"procedure {name}"),
+                Field("returns", returns, classifier.use(returns)),
+            )
+        )
+    return out
+
+
 def read_module_def(raw: Mapping[str, Any]) -> ModuleModel:
     """Parse RawModuleDef v9 JSON (bare or ``{"V9": ...}``); raises ``CodegenError`` on anything malformed."""
     inner = unwrap_raw_module_def(raw)
@@ -297,6 +325,7 @@ def read_module_def(raw: Mapping[str, Any]) -> ModuleModel:
         types = _named_types(inner, typespace, classifier)
         tables = sorted((_table(t, typespace, classifier) for t in inner["tables"]), key=lambda t: t.name)
         reducers = [_reducer(r, classifier) for r in inner["reducers"]]
+        procedures = _procedures(inner, classifier)
     except (KeyError, TypeError, ValueError) as exc:
         raise CodegenError(f"malformed RawModuleDef v9: {type(exc).__name__}: {exc}") from None
-    return ModuleModel(inner, typespace, types, tables, reducers, named)
+    return ModuleModel(inner, typespace, types, tables, reducers, named, procedures)

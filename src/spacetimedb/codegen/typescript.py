@@ -15,7 +15,7 @@ import json
 
 from spacetimedb import __version__
 
-from .model import CodegenError, Field, ModuleModel, Reducer, Table, TypeUse
+from .model import CodegenError, Field, ModuleModel, Procedure, Reducer, Table, TypeUse
 from .naming import camel_case, pascal_case, snake_case
 
 # The SDK refuses bindings whose cliVersion is older than it supports; these bindings follow the
@@ -286,8 +286,30 @@ class TypeScriptGenerator:
         out.line('import { type Infer as __Infer } from "spacetimedb";')
         out.line()
         out.line("// Import all procedure arg schemas")
+        for procedure in self.model.procedures:
+            out.line(f'import * as {_procedure_name(procedure)} from "../{_procedure_module(procedure)}";')
         out.line()
+        for procedure in self.model.procedures:
+            name, module = pascal_case(procedure.name), _procedure_name(procedure)
+            out.line(f"export type {name}Args = __Infer<typeof {module}.params>;")
+            out.line(f"export type {name}Result = __Infer<typeof {module}.returnType>;")
         out.line()
+        return out.text()
+
+    def procedure_file(self, procedure: Procedure) -> str:
+        out = _Writer()
+        self.header(out, _TYPE_BUILDER_IMPORTS)
+        out.line()
+        self.imports_of(out, [p.use for p in procedure.params] + [procedure.returns.use])
+        if not procedure.params:
+            out.line("export const params = {};")
+        else:
+            out.line("export const params = {")
+            out.indent()
+            self.write_fields(out, procedure.params)
+            out.dedent()
+            out.line("};")
+        out.line(f"export const returnType = {self.builder(procedure.returns.use)};")
         return out.text()
 
     def table_options(self, out: _Writer, table: Table) -> None:
@@ -325,6 +347,8 @@ class TypeScriptGenerator:
             out.line(f'import {_reducer_args_name(reducer)} from "./{_reducer_module(reducer)}";')
         out.line()
         out.line("// Import all procedure arg schemas")
+        for procedure in self.model.procedures:
+            out.line(f'import * as {_procedure_name(procedure)} from "./{_procedure_module(procedure)}";')
         out.line()
         out.line("// Import all table schema definitions")
         for table in sorted(tables, key=lambda t: t.name):
@@ -351,6 +375,11 @@ class TypeScriptGenerator:
             "procedures would have been defined in the server. */"
         )
         out.line("const proceduresSchema = __procedures(")
+        out.indent()
+        for procedure in self.model.procedures:
+            module = _procedure_name(procedure)
+            out.line(f"__procedureSchema({_literal(procedure.name)}, {module}.params, {module}.returnType),")
+        out.dedent()
         out.line(");")
         aliases = [(t.name, camel_case(t.name)) for t in tables if camel_case(t.name) != t.name]
         accessors = {camel_case(t.name) for t in tables}
@@ -566,6 +595,7 @@ class TypeScriptGenerator:
         reducers = [r for r in self.model.reducers if r.callable_by_clients]
         out = {f"{_table_module(t)}.ts": self.table_file(t) for t in tables}
         out.update({f"{_reducer_module(r)}.ts": self.reducer_file(r) for r in reducers})
+        out.update({f"{_procedure_module(p)}.ts": self.procedure_file(p) for p in self.model.procedures})
         out["index.ts"] = self.index_file(tables, reducers)
         out["types/reducers.ts"] = self.type_aliases_file(reducers)
         out["types/procedures.ts"] = self.procedures_file()
@@ -589,6 +619,14 @@ def _table_module(table: Table) -> str:
 
 def _reducer_module(reducer: Reducer) -> str:
     return snake_case(reducer.name) + "_reducer"
+
+
+def _procedure_module(procedure: Procedure) -> str:
+    return snake_case(procedure.name) + "_procedure"
+
+
+def _procedure_name(procedure: Procedure) -> str:
+    return pascal_case(procedure.name) + "Procedure"
 
 
 def _reducer_args_name(reducer: Reducer) -> str:

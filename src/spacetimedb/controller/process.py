@@ -148,6 +148,7 @@ class WorkerProcess:
         # work sent and not finished (requests, client frames, connects), and since when the worker made none
         self.outstanding = 0
         self._busy_since = 0.0
+        self._egress_in_flight = 0  # procedures' HTTP requests the server is performing for this worker
         self._allowances: list[float] = []
         self._death_listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -313,8 +314,19 @@ class WorkerProcess:
         self._busy_since = time.monotonic()
 
     def stalled_for(self, now: float) -> float:
-        """How long the worker has had work waiting and finished none of it (0 when it has none)."""
-        return now - self._busy_since if self.outstanding else 0.0
+        """How long the worker has had work waiting and finished none of it (0 when it has none, or while a
+        procedure's HTTP request is in flight: it waits for the network, not for the worker, and the request has
+        a timeout of its own)."""
+        if not self.outstanding or self._egress_in_flight:
+            return 0.0
+        return now - self._busy_since
+
+    def egress_started(self) -> None:
+        self._egress_in_flight += 1
+
+    def egress_finished(self) -> None:
+        self._egress_in_flight -= 1
+        self._busy_since = time.monotonic()
 
     def stall_allowance(self, usual: float) -> float:
         return max(usual, *self._allowances) if self._allowances else usual

@@ -32,9 +32,19 @@ class ClientSink(Protocol):
 LogFollower = Callable[[str], None]
 
 
+class HttpEgress(Protocol):
+    """Performs a procedure's outbound HTTP request under the server's policy; failures are answers."""
+
+    async def fetch(self, request: seam.HttpFetch) -> seam.HttpAnswer: ...
+
+
 class RunningDatabase:
-    def __init__(self, identity: Identity, worker: WorkerProcess, ready: seam.Ready) -> None:
+    def __init__(
+        self, identity: Identity, worker: WorkerProcess, ready: seam.Ready, egress: HttpEgress | None = None
+    ) -> None:
         self.identity = identity
+        self.egress = egress
+        self._fetches: set[asyncio.Task[None]] = set()
         self.worker = worker
         self.owner = ready.owner
         self.program_hash = ready.program_hash
@@ -55,7 +65,7 @@ class RunningDatabase:
     # -- clients ------------------------------------------------------------------------------------------------------
 
     async def connect(
-        self, sink: ClientSink, identity: Identity, connection_id: ConnectionId, protocol: int
+        self, sink: ClientSink, identity: Identity, connection_id: ConnectionId, protocol: int, claims: str = ""
     ) -> tuple[int, str | None]:
         """Attach a client; returns its id and the module's refusal (None: accepted)."""
         client = next(_client_ids)
@@ -64,7 +74,7 @@ class RunningDatabase:
         self.clients[client] = sink
         self.worker.work_sent()
         try:
-            self.worker.send(seam.ConnectClient(client, identity, connection_id, protocol))
+            self.worker.send(seam.ConnectClient(client, identity, connection_id, protocol, claims))
             refusal = await future
         except BaseException:
             self.clients.pop(client, None)
@@ -101,9 +111,9 @@ class RunningDatabase:
 
     # -- requests -----------------------------------------------------------------------------------------------------
 
-    async def call(self, reducer: str, args_json: str, caller: Identity) -> seam.CallDone:
+    async def call(self, reducer: str, args_json: str, caller: Identity, claims: str = "") -> seam.CallDone:
         return await self.worker.request(
-            lambda r: seam.CallReducerHttp(r, reducer, args_json, caller), seam.CallDone
+            lambda r: seam.CallReducerHttp(r, reducer, args_json, caller, claims), seam.CallDone
         )
 
     async def sql(self, text: str, caller: Identity) -> seam.SqlDone:
@@ -175,6 +185,8 @@ class RunningDatabase:
             case seam.Writable():
                 if self.on_writable is not None:
                     self.on_writable()
+            case seam.HttpFetch():
+                self._start_fetch(message)
             case seam.LogLines():
                 for follower in list(self._log_followers):
                     for line in message.lines:
@@ -182,7 +194,31 @@ class RunningDatabase:
             case _:
                 raise seam.SeamViolation(f"unexpected {type(message).__name__} from a running database")
 
+    def _start_fetch(self, request: seam.HttpFetch) -> None:
+        if len(request.header_names) != len(request.header_values):
+            raise seam.SeamViolation("an HTTP request whose header names and values do not pair up")
+        task = asyncio.get_running_loop().create_task(self._fetch(request))
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
+
+    async def _fetch(self, request: seam.HttpFetch) -> None:
+        self.worker.egress_started()
+        try:
+            if self.egress is None:
+                answer = seam.HttpAnswer(request.fetch, 0, (), (), b"", "this server makes no outbound HTTP requests")
+            else:
+                answer = await self.egress.fetch(request)
+        finally:
+            self.worker.egress_finished()
+        if self.worker.alive:
+            try:
+                self.worker.send(answer)
+            except WorkerGone:
+                pass
+
     def _on_death(self, reason: str) -> None:
+        for task in self._fetches:
+            task.cancel()
         self.death_reason = reason
         disk_full = self.worker.disk_full
         self.durable.fail(reason, disk_full)

@@ -32,7 +32,7 @@ from spacetimedb.sats import Identity
 
 from . import directories
 from .process import SandboxSettings, WorkerGone, WorkerProcess
-from .running import RunningDatabase
+from .running import HttpEgress, RunningDatabase
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class WorkerSettings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     launch_timeout_seconds: float = 300.0
     failed_after: int = 3  # consecutive failed launches before a database is marked failed
+    # performs procedures' outbound HTTP requests (the server's egress policy); None: refused
+    http_egress: HttpEgress | None = None
 
     def host_settings(self) -> seam.HostSettings:
         return seam.HostSettings(
@@ -233,7 +235,7 @@ class HostController:
         if not isinstance(answer, seam.Ready):
             worker.kill(f"it answered a launch with {type(answer).__name__}")
             raise _LaunchFailed(worker.death_reason())
-        running = RunningDatabase(identity, worker, answer)
+        running = RunningDatabase(identity, worker, answer, self.settings.http_egress)
         for message in following:  # what came right behind Ready, before the database took over
             running.on_message(message)
         return running

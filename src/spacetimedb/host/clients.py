@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from spacetimedb import protocol
-from spacetimedb.module import NoSuchReducerError, ReducerArgsError
+from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError
 from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
@@ -27,7 +28,8 @@ from spacetimedb.subscription import SubscriptionError, TableRows
 
 from .channel import Outbox
 from .database import Database
-from .module_host import NO_SPACE, CallOutcome, TransactionEvent
+from .module_host import NO_SPACE, CallOutcome, HostFailedError, TransactionEvent
+from .procedures import ProcedureOutcome, ProcedureRequest
 from .sql_runner import NoSpaceError, one_off_rows, query_limits, run_sql
 
 _PROTOCOLS = {
@@ -53,6 +55,7 @@ class Client:
     is_owner: bool
     identity: Identity  # the caller's, kept at hand for every call
     connection_id: ConnectionId
+    auth: AuthCtx
 
 
 class ClientHub:
@@ -77,7 +80,8 @@ class ClientHub:
             self.outbox.send(seam.ClientAccepted(request.client, f"unknown protocol {request.protocol}"))
             return
         caller = Caller(request.identity, request.connection_id)
-        outcome = self.host.connect_now(request.identity, request.connection_id)
+        auth = AuthCtx(request.claims or None)
+        outcome = self.host.connect_now(request.identity, request.connection_id, auth)
         if not outcome.ok:
             self.outbox.send(seam.ClientAccepted(request.client, outcome.message or outcome.status))
             return
@@ -89,6 +93,7 @@ class ClientHub:
             request.identity == self.host.owner_identity,
             request.identity,
             request.connection_id,
+            auth,
         )
         self.outbox.send(seam.ClientAccepted(request.client, None))
 
@@ -146,10 +151,7 @@ class ClientHub:
             case msg.OneOffQuery():
                 self._one_off(client, message)
             case msg.CallProcedure():
-                payload = client.encoder.procedure_error(
-                    message.request_id, "procedures are not supported by this server"
-                )
-                self.outbox.deliver(client.client, None, payload)
+                self._call_procedure(client, message)
 
     def _close(self, client: Client, code: int, reason: str) -> None:
         # a reason may quote the client's input, whose JSON escapes can spell lone surrogates
@@ -157,10 +159,42 @@ class ClientHub:
 
     def _call_reducer(self, client: Client, call: msg.CallReducer) -> None:
         outcome = self.host.run_reducer(
-            call.reducer, call.args, call.json_args, client.identity, client.connection_id, client.client
+            call.reducer,
+            call.args,
+            call.json_args,
+            client.identity,
+            client.connection_id,
+            client.client,
+            client.auth,
         )
         payload = client.encoder.reducer_result(call.request_id, call.reducer, call.args, outcome, client.caller)
         self.outbox.deliver(client.client, outcome.offset if outcome.ok else None, payload)
+
+    def _call_procedure(self, client: Client, call: msg.CallProcedure) -> None:
+        """Hand the call to a procedure thread; its result reaches the client through the host thread, in order
+        with everything else the client is sent."""
+
+        def done(outcome: ProcedureOutcome) -> None:
+            self._on_host_thread(lambda: self._procedure_done(client, call.request_id, outcome))
+
+        request = ProcedureRequest(
+            call.procedure, call.args, call.json_args, client.identity, client.connection_id, client.auth, done
+        )
+        self.database.procedures.call(request)
+
+    def _procedure_done(self, client: Client, request_id: int, outcome: ProcedureOutcome) -> None:
+        if self.clients.get(client.client) is client:
+            try:
+                payload = client.encoder.procedure_result(request_id, outcome)
+            except Exception as exc:  # a return value the protocol cannot carry
+                payload = client.encoder.procedure_error(request_id, f"the return value cannot be sent: {exc}")
+            self.outbox.deliver(client.client, None, payload)
+
+    def _on_host_thread(self, job: Callable[[], None]) -> None:
+        try:
+            self.host.submit(job)
+        except HostFailedError:
+            pass  # the worker is going down: its clients are closed with the reason
 
     def _subscribe(self, client: Client, request: msg.Subscribe) -> None:
         manager = self.host.subscriptions
@@ -241,49 +275,85 @@ class ClientHub:
     # -- the HTTP API ------------------------------------------------------------------------------------------------
 
     def call_http(self, request: seam.CallReducerHttp) -> None:
-        """A reducer call through ``POST /call``: its own short-lived connection, as SpacetimeDB does it."""
+        """A reducer or procedure call through ``POST /call``: its own short-lived connection, as SpacetimeDB
+        does it."""
         started = time.perf_counter()
-        status, message = self._check_http_call(request)
+        auth = AuthCtx(request.claims or None)
+        status, message, procedure = self._check_http_call(request)
         if status is not None:
-            self.outbox.send(seam.CallDone(request.request, status, message, None, 0))
+            self.outbox.send(seam.CallDone(request.request, status, message, None, 0, None))
             return
         args = json.loads(request.args_json)
         connection = ConnectionId.random()
-        connected = self.host.connect_now(request.caller, connection)
+        connected = self.host.connect_now(request.caller, connection, auth)
         if not connected.ok:
             message = connected.message or connected.status
-            self.outbox.send(seam.CallDone(request.request, seam.CALL_REFUSED, message, None, 0))
+            self.outbox.send(seam.CallDone(request.request, seam.CALL_REFUSED, message, None, 0, None))
+            return
+        if procedure:
+            self._call_procedure_http(request, args, connection, auth, started)
             return
         try:
             outcome: CallOutcome = self.host.run_reducer(
-                request.reducer, args, True, request.caller, connection, None
+                request.reducer, args, True, request.caller, connection, None, auth
             )
         finally:
             self.host.disconnect_now(request.caller, connection)
         status = _CALL_STATUS.get(outcome.status, seam.CALL_INTERNAL_ERROR)
         micros = int((time.perf_counter() - started) * 1e6)
         offset = outcome.offset if outcome.ok else None
-        self.outbox.send(seam.CallDone(request.request, status, outcome.message or "", offset, micros))
+        self.outbox.send(seam.CallDone(request.request, status, outcome.message or "", offset, micros, None))
 
-    def _check_http_call(self, request: seam.CallReducerHttp) -> tuple[int | None, str]:
+    def _call_procedure_http(
+        self, request: seam.CallReducerHttp, args: object, connection: ConnectionId, auth: AuthCtx, started: float
+    ) -> None:
+        def answer(outcome: ProcedureOutcome) -> None:
+            self.host.disconnect_now(request.caller, connection)
+            micros = int((time.perf_counter() - started) * 1e6)
+            if outcome.status == COMMITTED:
+                try:
+                    value = json.dumps(outcome.value_json())
+                except Exception as exc:
+                    self.outbox.send(
+                        seam.CallDone(request.request, seam.CALL_INTERNAL_ERROR, str(exc), None, micros, None)
+                    )
+                    return
+                self.outbox.send(seam.CallDone(request.request, seam.CALL_COMMITTED, "", None, micros, value))
+                return
+            status = _CALL_STATUS.get(outcome.status, seam.CALL_INTERNAL_ERROR)
+            message = outcome.message or outcome.status
+            self.outbox.send(seam.CallDone(request.request, status, message, None, micros, None))
+
+        procedure_request = ProcedureRequest(
+            request.reducer,
+            args,
+            True,
+            request.caller,
+            connection,
+            auth,
+            lambda outcome: self._on_host_thread(lambda: answer(outcome)),
+        )
+        self.database.procedures.call(procedure_request)
+
+    def _check_http_call(self, request: seam.CallReducerHttp) -> tuple[int | None, str, bool]:
+        """(refusal status or None, its message, whether the name is a procedure's)."""
         runtime = self.host.runtime
+        name = request.reducer
+        procedure = name in self.host.loaded.module_def.procedures
         try:
-            definition = runtime.reducer(request.reducer)
+            call = runtime.procedure_call(name) if procedure else runtime.reducer_call(name)
         except NoSuchReducerError:
-            return seam.CALL_NO_SUCH_REDUCER, f"no such reducer: `{request.reducer}`"
-        if definition.lifecycle is not None:
-            return seam.CALL_LIFECYCLE, f"lifecycle reducer `{request.reducer}` cannot be called directly"
+            return seam.CALL_NO_SUCH_REDUCER, f"no such reducer or procedure: `{name}`", False
+        if call.reducer.lifecycle is not None:
+            return seam.CALL_LIFECYCLE, f"lifecycle reducer `{name}` cannot be called directly", False
         try:
-            args = json.loads(request.args_json)
-        except ValueError as exc:
-            return seam.CALL_BAD_ARGUMENTS, f"invalid JSON arguments: {exc}"
+            call.decode_json(json.loads(request.args_json))
+        except ValueError as exc:  # ReducerArgsError is one too
+            message = str(exc) if isinstance(exc, ReducerArgsError) else f"invalid JSON arguments: {exc}"
+            return seam.CALL_BAD_ARGUMENTS, message, procedure
         except RecursionError:
-            return seam.CALL_BAD_ARGUMENTS, "invalid JSON arguments: nested too deeply"
-        try:
-            runtime.decode_json_args(definition, args)
-        except ReducerArgsError as exc:
-            return seam.CALL_BAD_ARGUMENTS, str(exc)
-        return None, ""
+            return seam.CALL_BAD_ARGUMENTS, "invalid JSON arguments: nested too deeply", procedure
+        return None, "", procedure
 
     def sql(self, request: seam.RunSql) -> None:
         if request.request in self.cancelled:
@@ -335,3 +405,4 @@ class ClientHub:
     def close_all(self, code: int, reason: str) -> None:
         for client in self.clients.values():
             self._close(client, code, reason)
+

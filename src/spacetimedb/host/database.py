@@ -22,6 +22,8 @@ from typing import Any
 from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, Datastore, MutTx, ReadTx, TableSchema
 from spacetimedb.db import DbOptions, RelationalDB
 from spacetimedb.module import (
+    HttpError,
+    HttpRequest,
     LoadedModule,
     MigrationPlan,
     ModuleDef,
@@ -44,6 +46,8 @@ from .module_host import (
     store_program,
     stored_program,
 )
+from .procedures import PROCEDURE_THREADS, ProcedureRunner
+from .watchdog import CallClock
 
 PanicHandler = Callable[[ModuleHost, BaseException], None]
 
@@ -69,11 +73,19 @@ class DatabaseOptions:
 class Database:
     """A running database: call through ``host``; ``shutdown`` flushes and releases everything."""
 
-    def __init__(self, identity: Identity, db: RelationalDB, module_log: ModuleLog, host: ModuleHost) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        db: RelationalDB,
+        module_log: ModuleLog,
+        host: ModuleHost,
+        procedures: ProcedureRunner,
+    ) -> None:
         self.identity = identity
         self.db = db
         self.module_log = module_log
         self.host = host
+        self.procedures = procedures
         self._starting: Callable[[str, float], None] | None = None
 
     # -- creating and opening ------------------------------------------------------------------------------------
@@ -157,12 +169,14 @@ class Database:
             db.set_failure_handler(host.panic)
             host.read_only = options.read_only
             host.start_threads()
+            procedures = ProcedureRunner(host, _no_http, _procedure_clocks(options))
+            procedures.start()
         except BaseException:
             db.close()
             raise
         if options.before_module is not None:
             options.before_module()
-        database = cls(identity, db, module_log, host)
+        database = cls(identity, db, module_log, host, procedures)
         database._starting = options.starting
         return database
 
@@ -276,7 +290,22 @@ class Database:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Finish the queued jobs, flush durability and release everything."""
+        self.procedures.stop()
         self.host.shutdown(timeout)
+
+
+def _procedure_clocks(options: DatabaseOptions) -> list[CallClock]:
+    """One clock per procedure thread, each on its own lane of the deadline page (lane 0 is the host's)."""
+    grace = options.host.hard_grace_seconds
+    deadline = options.deadline
+    return [
+        CallClock(deadline.lane(lane) if deadline is not None else None, grace)
+        for lane in range(1, PROCEDURE_THREADS + 1)
+    ]
+
+
+def _no_http(fetch: int, request: HttpRequest) -> None:
+    raise HttpError("outbound HTTP is not available to this database (it runs outside a server)")
 
 
 def _empty_directory(path: Path) -> None:

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
-from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TxData
+from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TxData
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
+    AuthCtx,
     LoadedModule,
     MigrationError,
     MigrationPlan,
@@ -136,6 +137,7 @@ class ReducerCall:
     caller_client: Any
     reply: Reply | None
     json_args: bool = False
+    auth: AuthCtx | None = None
 
 
 @dataclass(slots=True)
@@ -189,6 +191,7 @@ class ModuleHost:
         # (sender, connection id, their commitlog encodings) of the last call
         self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
+        self._event_tables: tuple[int, ...] = ()  # ids of the module's event tables
         self._scheduler = Scheduler(
             self._scheduled_call_due, name=f"scheduler:{database_identity.to_hex()[:16]}"
         )
@@ -219,6 +222,7 @@ class ModuleHost:
         self._scheduler.clear()
         with self.db.read_tx() as tx:
             self.runtime.bind(tx)
+            self._find_event_tables()
             self._load_schedules(tx)
             dangling = [(row[0], row[1]) for row in tx.scan(ST_CLIENT_ID)]
         for identity, connection_id in dangling:
@@ -246,6 +250,12 @@ class ModuleHost:
             return run_user_code(self._clock, self.options.load_budget_seconds, what, call, self._log)
         finally:
             self._current_function = None
+
+    def _find_event_tables(self) -> None:
+        self._event_tables = tuple(
+            self.runtime.table_id(t.name) for t in self.loaded.module_def.event_tables()
+        )
+        self.subscriptions.event_tables = frozenset(self._event_tables)
 
     def _load_schedules(self, tx: ReadTx) -> None:
         for table in self.loaded.module_def.scheduled_tables():
@@ -363,6 +373,7 @@ class ModuleHost:
         """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
         if self.faults:
             self._fault("commit")
+        events = self._take_events(tx) if self._event_tables else ()
         manager = self.subscriptions
         with manager.lock:
             if manager.query_count:
@@ -371,7 +382,8 @@ class ModuleHost:
                 assert view is not None
                 try:
                     data = result.tx_data
-                    updates = manager.evaluate(data, view)
+                    seen = data if not events else TxData((*data.tables, *events), data.schema_changed)
+                    updates = manager.evaluate(seen, view)
                 finally:
                     view.release()
             else:  # nobody subscribes: no need to look at the post-commit state
@@ -380,14 +392,32 @@ class ModuleHost:
                 updates = _NO_UPDATES
             if data.tables:
                 self._scheduler.on_commit(data)
-                if updates is not _NO_UPDATES or disconnect_all:
-                    event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
-                    for listener in list(self._listeners):
-                        listener(event)
+            if (data.tables or events) and (updates is not _NO_UPDATES or disconnect_all):
+                event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
+                for listener in list(self._listeners):
+                    listener(event)
         caller_updates = updates.updates.get(caller_client, []) if caller_client is not None else []
         return result.offset, data, caller_updates
 
-    def _run_user_code(self, function: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
+    def commit(self, tx: MutTx, inputs: TxInputs | None, reducer: str | None = None) -> int | None:
+        """Commit ``tx`` as any job does (subscriptions, listeners); returns its offset. Host thread only."""
+        return self._commit(tx, inputs, None, reducer)[0]
+
+    def _take_events(self, tx: MutTx) -> tuple[TableChanges, ...]:
+        """Remove the rows inserted into event tables from ``tx`` (they are never stored, nor logged) and return
+        them as inserts for the subscriptions to see."""
+        taken = []
+        for table_id in self._event_tables:
+            rows = list(tx.scan(table_id))
+            if not rows:
+                continue
+            tx.clear(table_id)
+            encode = tx.table(table_id).encode
+            schema = tx.schema(table_id)
+            taken.append(TableChanges(table_id, schema.name, schema, rows, [], [encode(r) for r in rows], []))
+        return tuple(taken)
+
+    def run_user_code(self, function: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
         """Run module code under the time budget: (status, error message, returned value)."""
         self._current_function = function
         try:
@@ -404,12 +434,16 @@ class ModuleHost:
         timestamp: Timestamp,
         tx: MutTx,
         call: Any = None,
+        auth: AuthCtx | None = None,
     ) -> tuple[str, str | None]:
         """Run a reducer in ``tx`` under the time budget: (status, error message). The hot path of every call,
         so ``run_user_code``'s steps are inlined here; ``call`` is the runtime's ``reducer_call(reducer)``
         when the caller has it already."""
         runtime = self.runtime
-        ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
+        if auth is None:
+            ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
+        else:
+            ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity, auth)
         clock = self._clock
         budget = self.options.reducer_budget_seconds
         self._current_function = reducer
@@ -463,10 +497,11 @@ class ModuleHost:
         caller_client: Any = None,
         json_args: bool = False,
         reply: Reply | None = None,
+        auth: AuthCtx | None = None,
     ) -> None:
         """Queue a client's reducer call; ``args`` are BSATN bytes, or parsed JSON when ``json_args``."""
         self.call_reducers(
-            [ReducerCall(reducer, args, sender, connection_id, caller_client, reply, json_args)]
+            [ReducerCall(reducer, args, sender, connection_id, caller_client, reply, json_args, auth)]
         )
 
     def call_reducers(self, calls: list[ReducerCall]) -> None:
@@ -484,6 +519,7 @@ class ModuleHost:
                     call.sender,
                     call.connection_id,
                     call.caller_client,
+                    call.auth,
                 )
             except BaseException as exc:
                 for unanswered in calls[index:]:
@@ -508,6 +544,7 @@ class ModuleHost:
         sender: Identity,
         connection_id: ConnectionId | None,
         caller_client: Any,
+        auth: AuthCtx | None = None,
     ) -> CallOutcome:
         started = time.perf_counter()
         timestamp = Timestamp.now()
@@ -527,7 +564,7 @@ class ModuleHost:
             return CallOutcome(INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call)
+            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call, auth)
         except BaseException:
             self.db.rollback(tx)
             raise
@@ -555,7 +592,9 @@ class ModuleHost:
         """Run ``client_disconnected`` and remove the ``st_client`` row (removed even if the reducer fails)."""
         self.submit(lambda: self.disconnect_now(identity, connection_id), reply)
 
-    def connect_now(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+    def connect_now(
+        self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx | None = None
+    ) -> CallOutcome:
         """Record the client and run ``client_connected``. A read-only database does neither (it could not
         write them): its clients may still read."""
         self._fault("lifecycle")
@@ -568,7 +607,9 @@ class ModuleHost:
             hook = self.loaded.module_def.lifecycle_reducer("client_connected")
             status, message = COMMITTED, None
             if hook is not None:
-                status, message = self.call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
+                status, message = self.call_in_tx(
+                    hook.name, (), identity, connection_id, timestamp, tx, auth=auth
+                )
         except BaseException:
             self.db.rollback(tx)
             raise
@@ -731,6 +772,7 @@ class ModuleHost:
             raise
         previous = self.loaded
         self.loaded, self.runtime = loaded, runtime
+        self._find_event_tables()
         offset, data, _ = self._commit(tx, None, disconnect_all=plan.disconnects_clients)
         self._reload_schedules()
         previous.unload()
@@ -751,6 +793,10 @@ class ModuleHost:
         self.module_log.write(
             make_record(level, message, function=self._current_function, filename=filename, line_number=line)
         )
+
+    def log_error(self, message: str, function: str | None, exc: BaseException | None) -> None:
+        """An error of module code, in the module log (from any thread)."""
+        self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
         log_to(self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc)

@@ -34,7 +34,14 @@ from typing import Any, NoReturn
 
 from spacetimedb import sandbox
 from spacetimedb.db import DbOptions
-from spacetimedb.module import LoadedModule, MigrationPlan, load_module, plan_migration
+from spacetimedb.module import (
+    HttpRequest,
+    HttpResponse,
+    LoadedModule,
+    MigrationPlan,
+    load_module,
+    plan_migration,
+)
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module_log import read_log_dir
 from spacetimedb.protocol import seam
@@ -274,6 +281,7 @@ class Worker:
             seam.UpdateModule: self._update,
         }
         self.host.add_batch_listener(self._batch_done)
+        database.procedures.send_http = self._send_http
         database.db.add_durable_listener(self._durable)
         durable = database.db.durable_offset()
         with database.db.read_tx() as tx:
@@ -300,6 +308,9 @@ class Worker:
                     case seam.Cancel():
                         self.hub.cancel(message.request)
                         continue
+                    case seam.HttpAnswer():
+                        self._http_answer(message)
+                        continue
                     case seam.DisconnectClient():
                         self.hub.client_gone(message.client)
                 self._submit(message)
@@ -307,6 +318,22 @@ class Worker:
             # a read-only database looks for free space again every second, between messages
             messages = self.channel.receive(SPACE_POLL_SECONDS if self.host.read_only is not None else None)
         self._exit()  # the server closed the channel (it stopped, or it lets this database go)
+
+    def _send_http(self, fetch: int, request: HttpRequest) -> None:
+        """A procedure's HTTP request, for the server to perform (from a procedure thread)."""
+        names = tuple(name for name, _ in request.headers)
+        values = tuple(value for _, value in request.headers)
+        timeout = int(request.timeout * 1e6) if request.timeout is not None else 0
+        self.channel.send(seam.HttpFetch(fetch, request.method, request.url, names, values, request.body, timeout))
+
+    def _http_answer(self, answer: seam.HttpAnswer) -> None:
+        if len(answer.header_names) != len(answer.header_values):
+            raise seam.SeamViolation("an HTTP answer whose header names and values do not pair up")
+        response = None
+        if answer.error is None:
+            headers = tuple(zip(answer.header_names, answer.header_values, strict=True))
+            response = HttpResponse(answer.status, headers, answer.body)
+        self.database.procedures.http_answer(answer.fetch, response, answer.error)
 
     def _submit(self, message: Any) -> None:
         serve = self._serve.get(type(message))

@@ -1,6 +1,6 @@
 """The Python module API and everything the server needs to run a module.
 
-Owns: what module authors write (``@table``, ``@reducer``, ``@type``, column markers, the sized number aliases,
+Owns: what module authors write (``@table``, ``@reducer``, ``@procedure``, ``@type``, column markers, the sized number aliases,
 ``Range``, ``ReducerContext``, ``log``, ``client_visibility_filter``); the validated module definition
 (``ModuleDef``) and its RawModuleDef v9 form; loading programs (``load_module``, ``package_program``); the runtime
 objects reducers use (``ModuleRuntime``, ``ctx.db`` handles); migration planning between two definitions.
@@ -12,10 +12,10 @@ from spacetimedb.datastore import UniqueConstraintViolation
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid
 
 from . import log
-from .api import Registry, client_visibility_filter, reducer, table
+from .api import Registry, client_visibility_filter, procedure, reducer, table
 from .api import type as type  # not in __all__: a star import must not shadow the builtin
 from .builder import build_module_def, snake_case
-from .context import ReducerContext
+from .context import AuthCtx, ProcedureContext, ReducerContext
 from .errors import (
     ColumnValueError,
     MigrationError,
@@ -24,6 +24,7 @@ from .errors import (
     NoTransactionError,
     ReducerArgsError,
 )
+from .http import HttpClient, HttpError, HttpRequest, HttpResponse
 from .loader import LoadedModule, ProgramKind, detect_kind, load_module, package_program, program_hash
 from .markers import (
     AutoInc,
@@ -52,6 +53,7 @@ from .moduledef import (
     ConstraintDef,
     IndexDef,
     ModuleDef,
+    ProcedureDef,
     ReducerDef,
     RowLevelSecurityDef,
     ScheduleDef,
@@ -60,10 +62,26 @@ from .moduledef import (
     TypeDef,
 )
 from .rawdef import raw_module_def_bsatn, raw_module_def_json
-from .runtime import IndexHandle, ModuleRuntime, TableHandle, UniqueIndexHandle
+from .runtime import (
+    IndexHandle,
+    ModuleRuntime,
+    ProcedureCall,
+    TableHandle,
+    ThreadBoundTxSlot,
+    UniqueIndexHandle,
+)
 
 __all__ = [
+    "AuthCtx",
     "AutoInc",
+    "HttpClient",
+    "HttpError",
+    "HttpRequest",
+    "HttpResponse",
+    "ProcedureCall",
+    "ProcedureContext",
+    "ProcedureDef",
+    "ThreadBoundTxSlot",
     "ColumnDef",
     "ColumnValueError",
     "ConnectionId",
@@ -118,6 +136,7 @@ __all__ = [
     "log",
     "package_program",
     "plan_migration",
+    "procedure",
     "program_hash",
     "raw_module_def_bsatn",
     "raw_module_def_json",

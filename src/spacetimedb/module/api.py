@@ -34,6 +34,7 @@ class TableDecl:
     indexes: list[IndexSpec]
     scheduled: str | None
     location: str
+    event: bool = False
 
 
 @dataclass(slots=True)
@@ -41,6 +42,13 @@ class ReducerDecl:
     func: Callable[..., Any]
     name: str
     lifecycle: str | None
+    location: str
+
+
+@dataclass(slots=True)
+class ProcedureDecl:
+    func: Callable[..., Any]
+    name: str
     location: str
 
 
@@ -76,6 +84,7 @@ class Registry:
 
     tables: list[TableDecl] = field(default_factory=list)
     reducers: list[ReducerDecl] = field(default_factory=list)
+    procedures: list[ProcedureDecl] = field(default_factory=list)
     types: list[TypeDecl] = field(default_factory=list)
     sums: list[SumDecl] = field(default_factory=list)
     row_level_security: list[RowLevelSecurity] = field(default_factory=list)
@@ -137,6 +146,7 @@ def table(
     public: bool = False,
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
+    event: bool = False,
 ) -> Callable[[type[T]], type[T]]: ...
 
 
@@ -148,12 +158,14 @@ def table(
     public: bool = False,
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
+    event: bool = False,
 ) -> Any:
     """Declare a table whose rows are instances of the decorated class (see docs/module-api.md).
 
     ``name`` defaults to the class name in snake_case; ``public`` tables are visible to every client;
     ``indexes`` takes ``Index.btree(...)`` / ``Index.hash(...)`` declarations; ``scheduled`` names the reducer
-    that rows of this table schedule.
+    that rows of this table schedule; ``event`` tables never store rows: what a transaction inserts goes to
+    their subscribers when it commits, and is gone.
     """
     location = _location(1)
     index_list = list(indexes)
@@ -169,7 +181,7 @@ def table(
     def decorate(klass: type[T]) -> type[T]:
         record = make_record_class(klass, "table")
         current_registry().tables.append(
-            TableDecl(record, name, bool(public), index_list, scheduled_name, location)
+            TableDecl(record, name, bool(public), index_list, scheduled_name, location, bool(event))
         )
         return record
 
@@ -215,6 +227,34 @@ def reducer(func: F | None = None, /, *, name: str | None = None, lifecycle: str
         decl = ReducerDecl(fn, name or fn.__name__, lifecycle, location)
         fn.__stdb_reducer__ = decl  # type: ignore[attr-defined]
         current_registry().reducers.append(decl)
+        return fn
+
+    return decorate(func) if func is not None else decorate
+
+
+# ---- @procedure ---------------------------------------------------------------------------------------------
+
+
+@overload
+def procedure(func: F, /) -> F: ...
+
+
+@overload
+def procedure(*, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def procedure(func: F | None = None, /, *, name: str | None = None) -> Any:
+    """Declare a procedure: ``def p(ctx: ProcedureContext, arg: T, ...) -> R``.
+
+    A procedure runs outside any transaction (``ctx.with_tx(fn)`` opens one), may make HTTP requests
+    (``ctx.http``), and returns a value of its declared return type to its caller only.
+    """
+    location = _location(1)
+
+    def decorate(fn: F) -> F:
+        if not callable(fn) or not hasattr(fn, "__code__"):
+            raise ModuleError(f"@procedure at {location}: decorates a function, got {fn!r}")
+        current_registry().procedures.append(ProcedureDecl(fn, name or fn.__name__, location))
         return fn
 
     return decorate(func) if func is not None else decorate

@@ -27,8 +27,8 @@ from spacetimedb.sats import (
     special_kind,
 )
 
-from .api import ReducerDecl, Registry, TableDecl
-from .context import ReducerContext
+from .api import ProcedureDecl, ReducerDecl, Registry, TableDecl
+from .context import ProcedureContext, ReducerContext
 from .errors import ModuleError
 from .markers import AutoInc, ColumnMarker, IndexKind, IndexSpec, PrimaryKey, Unique
 from .moduledef import (
@@ -38,6 +38,7 @@ from .moduledef import (
     ConstraintDef,
     IndexDef,
     ModuleDef,
+    ProcedureDef,
     ReducerDef,
     RowLevelSecurityDef,
     ScheduleDef,
@@ -88,6 +89,7 @@ class _Builder:
     tables: dict[str, TableDef] = field(default_factory=dict)
     table_decls: dict[str, TableDecl] = field(default_factory=dict)
     reducers: dict[str, ReducerDef] = field(default_factory=dict)
+    procedures: dict[str, ProcedureDef] = field(default_factory=dict)
     global_names: dict[str, str] = field(default_factory=dict)  # table/index/constraint/sequence names
 
     def problem(self, where: str, message: str) -> None:
@@ -161,6 +163,7 @@ class _Builder:
             public=decl.public,
             schedule=schedule,
             row_class=decl.cls,
+            is_event=decl.event,
             column_to_canonical=tuple(f.mapped.to_canonical for f in fields),
             column_from_canonical=tuple(f.mapped.from_canonical for f in fields),
             location=decl.location,
@@ -268,6 +271,8 @@ class _Builder:
     ) -> ScheduleDef | None:
         if decl.scheduled is None:
             return None
+        if decl.event:
+            raise _Problem("an event table cannot be a scheduled table (its rows are never stored)")
         by_name = {c.name: c for c in columns}
         id_col = by_name.get("scheduled_id")
         at_col = by_name.get("scheduled_at")
@@ -309,7 +314,21 @@ class _Builder:
         self.reducers[decl.name] = reducer
 
     def build_reducer(self, decl: ReducerDecl) -> ReducerDef:
-        func = decl.func
+        elements, mapped = self.build_params(decl.func, ReducerContext)
+        if decl.lifecycle is not None and elements:
+            raise _Problem(f"a `{decl.lifecycle}` reducer takes only the ReducerContext")
+        return ReducerDef(
+            name=decl.name,
+            params=ProductType(tuple(elements)),
+            lifecycle=decl.lifecycle,
+            func=decl.func,
+            arg_from_canonical=tuple(m.from_canonical for m in mapped),
+            arg_to_canonical=tuple(m.to_canonical for m in mapped),
+            location=decl.location,
+        )
+
+    def build_params(self, func: Any, context: type) -> tuple[list[ProductTypeElement], list[Mapped]]:
+        """The parameters after the context (``context``, the first one), with their mapped types."""
         try:
             signature = inspect.signature(func)
         except (TypeError, ValueError) as exc:
@@ -320,37 +339,71 @@ class _Builder:
                 raise _Problem(
                     f"parameter `{param.name}`: *args, **kwargs and keyword-only parameters are not allowed"
                 )
+        kind = context.__name__
         if not params:
-            raise _Problem("the first parameter must be the ReducerContext (ctx: ReducerContext)")
+            raise _Problem(f"the first parameter must be the {kind} (ctx: {kind})")
         hints = type_hints(func)
         first = hints.get(params[0].name)
-        if first is not None and first is not ReducerContext:
+        if first is not None and first is not context:
             raise _Problem(
-                f"the first parameter must be the ReducerContext, but `{params[0].name}` is annotated "
-                f"{describe(first)}"
+                f"the first parameter must be the {kind}, but `{params[0].name}` is annotated {describe(first)}"
             )
         elements: list[ProductTypeElement] = []
         mapped: list[Mapped] = []
         for param in params[1:]:
             if param.name not in hints:
                 raise _Problem(f"parameter `{param.name}` needs a type annotation")
-            if hints[param.name] is ReducerContext:
-                raise _Problem(f"parameter `{param.name}`: only the first parameter is the ReducerContext")
+            if hints[param.name] in (ReducerContext, ProcedureContext):
+                raise _Problem(f"parameter `{param.name}`: only the first parameter is the {kind}")
             try:
                 param_mapped = self.mapper.map(hints[param.name])
             except TypeMappingError as exc:
                 raise _Problem(f"parameter `{param.name}`: {exc}") from None
             elements.append(ProductTypeElement(param.name, param_mapped.type))
             mapped.append(param_mapped)
-        if decl.lifecycle is not None and elements:
-            raise _Problem(f"a `{decl.lifecycle}` reducer takes only the ReducerContext")
-        return ReducerDef(
+        return elements, mapped
+
+    # -- procedures -----------------------------------------------------------------------------------------
+
+    def add_procedure(self, decl: ProcedureDecl) -> None:
+        where = f"procedure `{decl.name}` (at {decl.location})"
+        try:
+            _check_identifier("procedure name", decl.name)
+            procedure = self.build_procedure(decl)
+        except (_Problem, TypeMappingError) as exc:
+            self.problem(where, str(exc))
+            return
+        if decl.name in self.procedures:
+            self.problem(where, f"duplicate procedure name (also declared at {self.procedures[decl.name].location})")
+            return
+        if decl.name in self.reducers:
+            self.problem(where, f"a reducer has the same name (declared at {self.reducers[decl.name].location})")
+            return
+        self.procedures[decl.name] = procedure
+
+    def build_procedure(self, decl: ProcedureDecl) -> ProcedureDef:
+        elements, mapped = self.build_params(decl.func, ProcedureContext)
+        hints = type_hints(decl.func)
+        if "return" not in hints:
+            raise _Problem("needs a return annotation (`-> None` when it returns nothing)")
+        returned = hints["return"]
+        if returned is None or returned is type(None):
+            return_type: AlgebraicType = ProductType(())
+            to_canonical = None
+        else:
+            try:
+                return_mapped = self.mapper.map(returned)
+            except TypeMappingError as exc:
+                raise _Problem(f"return type: {exc}") from None
+            return_type, to_canonical = return_mapped.type, return_mapped.to_canonical
+        return ProcedureDef(
             name=decl.name,
             params=ProductType(tuple(elements)),
-            lifecycle=decl.lifecycle,
-            func=func,
+            return_type=return_type,
+            func=decl.func,
             arg_from_canonical=tuple(m.from_canonical for m in mapped),
             arg_to_canonical=tuple(m.to_canonical for m in mapped),
+            return_to_canonical=to_canonical,
             location=decl.location,
         )
 
@@ -507,6 +560,8 @@ def build_module_def(registry: Registry) -> ModuleDef:
         builder.add_table(table_decl)
     for reducer_decl in registry.reducers:
         builder.add_reducer(reducer_decl)
+    for procedure_decl in registry.procedures:
+        builder.add_procedure(procedure_decl)
     builder.add_declared_types()
     builder.check_schedules()
     builder.check_types()
@@ -522,4 +577,5 @@ def build_module_def(registry: Registry) -> ModuleDef:
         tables=builder.tables,
         reducers=builder.reducers,
         row_level_security=rules,
+        procedures=builder.procedures,
     )

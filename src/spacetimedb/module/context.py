@@ -1,11 +1,76 @@
-"""``ReducerContext``: what a reducer gets as its first argument."""
+"""The contexts module functions get as their first argument: ``ReducerContext`` and ``ProcedureContext``, and the
+caller's credentials they carry (``AuthCtx``, ``ctx.sender_auth``)."""
 
 from __future__ import annotations
 
+import json
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
+
+T = TypeVar("T")
+
+
+class AuthCtx:
+    """``ctx.sender_auth``: what the caller proved about itself.
+
+    - ``is_internal``: the call comes from the database itself (a scheduled reducer, ``init``), not a client;
+    - ``has_jwt``: the caller presented a token (every client call does);
+    - ``issuer``, ``subject``, ``audience``: the token's ``iss``, ``sub`` and ``aud`` claims;
+    - ``claims``: every claim of the token as a dict; ``payload``: the token's payload as JSON text.
+    """
+
+    __slots__ = ("_claims", "is_internal", "payload")
+
+    def __init__(self, payload: str | None, is_internal: bool = False) -> None:
+        self.payload = payload
+        self.is_internal = is_internal
+        self._claims: dict[str, Any] | None = None
+
+    @classmethod
+    def internal(cls) -> AuthCtx:
+        return cls(None, is_internal=True)
+
+    @property
+    def has_jwt(self) -> bool:
+        return self.payload is not None
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        if self._claims is None:  # parsed on first use: most calls never look
+            parsed = json.loads(self.payload) if self.payload else {}
+            self._claims = parsed if isinstance(parsed, dict) else {}
+        return dict(self._claims)
+
+    @property
+    def issuer(self) -> str | None:
+        return _text(self.claims.get("iss"))
+
+    @property
+    def subject(self) -> str | None:
+        return _text(self.claims.get("sub"))
+
+    @property
+    def audience(self) -> list[str]:
+        audience = self.claims.get("aud")
+        if isinstance(audience, str):
+            return [audience]
+        return [a for a in audience if isinstance(a, str)] if isinstance(audience, list) else []
+
+    def __repr__(self) -> str:
+        if self.is_internal:
+            return "AuthCtx(internal)"
+        return f"AuthCtx(issuer={self.issuer!r}, subject={self.subject!r})"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+INTERNAL_AUTH = AuthCtx.internal()
+NO_JWT = AuthCtx(None)
 
 
 class ReducerContext:
@@ -16,10 +81,11 @@ class ReducerContext:
     - ``timestamp``: when the call started;
     - ``db``: the module's tables, ``ctx.db.<table>``;
     - ``identity``: the database's own identity;
+    - ``sender_auth``: the caller's credentials (``AuthCtx``);
     - ``rng``: a ``random.Random`` seeded from ``timestamp``, so a call is deterministic for a given time.
     """
 
-    __slots__ = ("_rng", "connection_id", "db", "identity", "sender", "timestamp")
+    __slots__ = ("_rng", "connection_id", "db", "identity", "sender", "sender_auth", "timestamp")
 
     def __init__(
         self,
@@ -28,12 +94,14 @@ class ReducerContext:
         timestamp: Timestamp,
         db: Any,
         identity: Identity,
+        sender_auth: AuthCtx = INTERNAL_AUTH,
     ) -> None:
         self.sender = sender
         self.connection_id = connection_id
         self.timestamp = timestamp
         self.db = db
         self.identity = identity
+        self.sender_auth = sender_auth
         self._rng: random.Random | None = None
 
     @property
@@ -48,3 +116,56 @@ class ReducerContext:
             f"ReducerContext(sender={self.sender!r}, connection_id={self.connection_id!r}, "
             f"timestamp={self.timestamp!r})"
         )
+
+
+class ProcedureContext:
+    """What a procedure gets: the caller and the time as a reducer's context has them, no transaction.
+
+    - ``with_tx(fn)``: run ``fn(tx)`` in a transaction (``tx`` is a ``ReducerContext`` with ``tx.db``); it commits
+      when ``fn`` returns and rolls back when it raises (the exception then propagates). Returns what ``fn``
+      returned. May be called several times; each call is its own transaction.
+    - ``http``: outbound HTTP (``ctx.http.get(url)``, ``ctx.http.post(url, body=...)``), see ``HttpClient``.
+    - ``sender``, ``connection_id``, ``timestamp``, ``identity``, ``sender_auth``, ``rng`` as on ``ReducerContext``.
+    """
+
+    __slots__ = ("_rng", "_run_tx", "connection_id", "http", "identity", "sender", "sender_auth", "timestamp")
+
+    def __init__(
+        self,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        identity: Identity,
+        sender_auth: AuthCtx,
+        http: Any,
+        run_tx: Callable[[Callable[[ReducerContext], Any]], Any],
+    ) -> None:
+        self.sender = sender
+        self.connection_id = connection_id
+        self.timestamp = timestamp
+        self.identity = identity
+        self.sender_auth = sender_auth
+        self.http = http
+        self._run_tx = run_tx
+        self._rng: random.Random | None = None
+
+    def with_tx(self, fn: Callable[[ReducerContext], T]) -> T:
+        if not callable(fn):
+            raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
+        return self._run_tx(fn)  # type: ignore[no-any-return]
+
+    @property
+    def db(self) -> Any:
+        raise AttributeError(
+            "a procedure runs outside any transaction and has no ctx.db: "
+            "use ctx.with_tx(lambda tx: tx.db.<table>...)"
+        )
+
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self.timestamp.micros)
+        return self._rng
+
+    def __repr__(self) -> str:
+        return f"ProcedureContext(sender={self.sender!r}, timestamp={self.timestamp!r})"

@@ -18,17 +18,17 @@ class ModuleError(Exception):
 
 
 class NoSuchReducerError(LookupError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no such reducer: `{name}`")
+    def __init__(self, name: str, kind: str = "reducer") -> None:
+        super().__init__(f"no such {kind}: `{name}`")
         self.name = name
 
 
 class ReducerArgsError(ValueError):
     """Reducer arguments that do not decode against the reducer's parameter types."""
 
-    def __init__(self, reducer: str, message: str, argument: str | None = None) -> None:
+    def __init__(self, reducer: str, message: str, argument: str | None = None, kind: str = "reducer") -> None:
         where = f", argument `{argument}`" if argument is not None else ""
-        super().__init__(f"invalid arguments for reducer `{reducer}`{where}: {message}")
+        super().__init__(f"invalid arguments for {kind} `{reducer}`{where}: {message}")
         self.reducer = reducer
         self.argument = argument
 

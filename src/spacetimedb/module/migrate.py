@@ -41,6 +41,8 @@ ADD_ROW_LEVEL_SECURITY = "add_row_level_security"
 CHANGE_ACCESS = "change_access"
 CHANGE_INDEX_ACCESSOR = "change_index_accessor"
 ADD_REDUCER = "add_reducer"
+REMOVE_PROCEDURE = "remove_procedure"
+ADD_PROCEDURE = "add_procedure"
 DISCONNECT_ALL_CLIENTS = "disconnect_all_clients"
 
 # Execution order: every removal before any addition, so that re-creating something under the same name works.
@@ -50,6 +52,7 @@ STEP_ORDER = (
     REMOVE_ROW_LEVEL_SECURITY,
     REMOVE_TABLE,
     REMOVE_REDUCER,
+    REMOVE_PROCEDURE,
     ADD_COLUMNS,
     ADD_TABLE,
     ADD_INDEX,
@@ -58,9 +61,12 @@ STEP_ORDER = (
     CHANGE_ACCESS,
     CHANGE_INDEX_ACCESSOR,
     ADD_REDUCER,
+    ADD_PROCEDURE,
     DISCONNECT_ALL_CLIENTS,
 )
 _RANK = {kind: i for i, kind in enumerate(STEP_ORDER)}
+# steps that change only code, never what the database stores
+_CODE_ONLY = (ADD_REDUCER, REMOVE_REDUCER, ADD_PROCEDURE, REMOVE_PROCEDURE, CHANGE_INDEX_ACCESSOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +98,7 @@ class MigrationPlan:
     @property
     def changes_schema(self) -> bool:
         """Whether applying the plan writes anything (reducer-only changes do not)."""
-        return any(s.kind not in (ADD_REDUCER, REMOVE_REDUCER, CHANGE_INDEX_ACCESSOR) for s in self.steps)
+        return any(s.kind not in _CODE_ONLY for s in self.steps)
 
     def pretty(self, color: bool = False) -> str:
         return _PlanFormatter(self, color).render()
@@ -141,6 +147,9 @@ def _plan_table(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
     name = old.name
     incompatible = plan.incompatible
     added = _plan_columns(plan, old, new)
+    if old.is_event != new.is_event:
+        now = "an event table" if new.is_event else "a stored table"
+        incompatible.append(f"Changing table {name} into {now} requires a manual migration")
     if old.primary_key != new.primary_key:
         was = "none" if old.primary_key is None else old.columns[old.primary_key].name
         now = "none" if new.primary_key is None else new.columns[new.primary_key].name
@@ -282,11 +291,14 @@ def _plan_indexes(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
 
 
 def _plan_reducers(plan: MigrationPlan) -> None:
-    old, new = plan.old.reducers, plan.new.reducers
-    for name in sorted(old.keys() - new.keys()):
-        plan.steps.append(MigrationStep(REMOVE_REDUCER, None, name, f"Removed reducer {name}"))
-    for name in sorted(new.keys() - old.keys()):
-        plan.steps.append(MigrationStep(ADD_REDUCER, None, name, f"Created reducer {name}"))
+    for kind, old, new, remove, add in (
+        ("reducer", plan.old.reducers, plan.new.reducers, REMOVE_REDUCER, ADD_REDUCER),
+        ("procedure", plan.old.procedures, plan.new.procedures, REMOVE_PROCEDURE, ADD_PROCEDURE),
+    ):
+        for name in sorted(old.keys() - new.keys()):
+            plan.steps.append(MigrationStep(remove, None, name, f"Removed {kind} {name}"))
+        for name in sorted(new.keys() - old.keys()):
+            plan.steps.append(MigrationStep(add, None, name, f"Created {kind} {name}"))
 
 
 def _plan_row_level_security(plan: MigrationPlan) -> None:
@@ -343,7 +355,7 @@ def _index_id(tx: MutTx, table_id: int, index_name: str) -> int:
 
 def _apply_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep) -> None:
     kind = step.kind
-    if kind in (ADD_REDUCER, REMOVE_REDUCER, CHANGE_INDEX_ACCESSOR, DISCONNECT_ALL_CLIENTS):
+    if kind in _CODE_ONLY or kind == DISCONNECT_ALL_CLIENTS:
         return  # nothing stored; the host acts on DISCONNECT_ALL_CLIENTS after commit
     if kind in (ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY):
         return  # applied together by sync_row_level_security, once tables have their final ids

@@ -98,6 +98,7 @@ class TableDef:
     public: bool
     schedule: ScheduleDef | None
     row_class: type
+    is_event: bool = False  # rows go to subscribers at commit and are never stored
     # per column: user value -> canonical value (None: no conversion), and back
     column_to_canonical: tuple[Converter | None, ...] = ()
     column_from_canonical: tuple[Converter | None, ...] = ()
@@ -175,6 +176,23 @@ class ReducerDef:
         return tuple(e.name or str(i) for i, e in enumerate(self.params.elements))
 
 
+@dataclass(eq=False, slots=True)
+class ProcedureDef:
+    name: str
+    params: ProductType  # named elements; refs into the module typespace
+    return_type: AlgebraicType  # a ref into the module typespace for named types; the unit product for None
+    func: Callable[..., Any]
+    arg_from_canonical: tuple[Converter | None, ...] = ()
+    arg_to_canonical: tuple[Converter | None, ...] = ()
+    return_to_canonical: Converter | None = None
+    location: str = ""
+    lifecycle: None = None  # procedures are never lifecycle functions (shared argument handling reads it)
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(e.name or str(i) for i, e in enumerate(self.params.elements))
+
+
 @dataclass(frozen=True, slots=True)
 class TypeDef:
     """A named type clients see: a table's row type, a ``@type`` record, an enum or a named sum."""
@@ -197,6 +215,7 @@ class ModuleDef:
     tables: dict[str, TableDef] = field(default_factory=dict)
     reducers: dict[str, ReducerDef] = field(default_factory=dict)
     row_level_security: list[RowLevelSecurityDef] = field(default_factory=list)
+    procedures: dict[str, ProcedureDef] = field(default_factory=dict)
 
     def table(self, name: str) -> TableDef:
         found = self.tables.get(name)
@@ -213,6 +232,9 @@ class ModuleDef:
             if reducer.lifecycle == lifecycle:
                 return reducer
         return None
+
+    def event_tables(self) -> list[TableDef]:
+        return [t for t in self.tables.values() if t.is_event]
 
     def scheduled_tables(self) -> list[TableDef]:
         return [t for t in self.tables.values() if t.schedule is not None]

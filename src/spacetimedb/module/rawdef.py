@@ -7,7 +7,8 @@ Field order is BSATN order (``crates/lib/src/db/raw_def/v9.rs``).
 What the server serves is the *validated* definition converted back: generated names are filled in (index
 ``{table}_{cols}_idx_{algorithm}``, constraint ``{table}_{cols}_key``, sequence ``{table}_{col}_seq``, schedule
 ``{table}_sched``), and tables, indexes, constraints, sequences, types and row-level security rules are sorted
-by name; reducers keep declaration order; column defaults are ``misc_exports`` ``ColumnDefaultValue`` entries.
+by name; reducers keep declaration order; column defaults are ``misc_exports`` ``ColumnDefaultValue`` entries, procedures ``Procedure`` entries
+(declaration order).
 """
 
 from __future__ import annotations
@@ -181,7 +182,14 @@ def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
         for t in sorted(module.types, key=lambda t: (list(t.scope), t.name))
     ]
     rls = [(rule.sql,) for rule in sorted(module.row_level_security, key=lambda r: r.sql)]
-    return (typespace, tables, reducers, types, _column_defaults(module), rls)
+    return (typespace, tables, reducers, types, _column_defaults(module) + _procedures(module), rls)
+
+
+def _procedures(module: ModuleDef) -> list[SumValue]:
+    return [
+        SumValue(1, (p.name, _product_value(p.params), type_to_value(p.return_type)))
+        for p in module.procedures.values()
+    ]
 
 
 def raw_v9_json(module: ModuleDef) -> Any:

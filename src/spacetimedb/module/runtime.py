@@ -15,6 +15,7 @@ Typical host use::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,16 +26,17 @@ from spacetimedb.sats import (
     EncodeError,
     Identity,
     PrimitiveType,
+    ProductType,
     Timestamp,
     check_value,
     codec,
 )
 from spacetimedb.sats.json import json_codec
 
-from .context import ReducerContext
+from .context import INTERNAL_AUTH, AuthCtx, ReducerContext
 from .errors import ColumnValueError, ModuleError, NoSuchReducerError, NoTransactionError, ReducerArgsError
 from .markers import Range
-from .moduledef import IndexDef, ModuleDef, ReducerDef, TableDef
+from .moduledef import IndexDef, ModuleDef, ProcedureDef, ReducerDef, TableDef
 
 Row = tuple[Any, ...]
 
@@ -58,6 +60,27 @@ class TxSlot:
 
     def __init__(self) -> None:
         self.tx: Any = _NO_TX
+
+
+class ThreadBoundTxSlot(TxSlot):
+    """A slot whose transaction only the thread that set it sees. The runtime of procedures' transactions uses
+    it: a procedure runs on a thread of its own, and a table handle it kept from ``with_tx`` must not reach
+    into a transaction running on the host thread."""
+
+    __slots__ = ("_owner", "_tx")
+
+    def __init__(self) -> None:
+        self._tx: Any = _NO_TX
+        self._owner = 0
+
+    @property  # type: ignore[override]
+    def tx(self) -> Any:
+        return self._tx if threading.get_ident() == self._owner else _NO_TX
+
+    @tx.setter
+    def tx(self, tx: Any) -> None:
+        self._owner = threading.get_ident()
+        self._tx = tx
 
 
 # ---- errors naming the table, column and value -----------------------------------------------------------------
@@ -306,12 +329,13 @@ def _make_handle_class(table: TableDef) -> type[TableHandle]:
 
 
 class _ReducerCall:
-    """A reducer with its argument codecs, ready to be called."""
+    """A reducer (or a procedure) with its argument codecs, ready to be called."""
 
-    __slots__ = ("arg_codecs", "arg_json", "converters", "func", "name", "params_codec", "reducer")
+    __slots__ = ("arg_codecs", "arg_json", "converters", "func", "kind", "name", "params_codec", "reducer")
 
-    def __init__(self, reducer: ReducerDef, module: ModuleDef) -> None:
+    def __init__(self, reducer: ReducerDef | ProcedureDef, module: ModuleDef) -> None:
         typespace = module.typespace
+        self.kind = "procedure" if isinstance(reducer, ProcedureDef) else "reducer"
         self.reducer = reducer
         self.name = reducer.name
         self.func = reducer.func
@@ -332,8 +356,10 @@ class _ReducerCall:
             try:
                 _, pos = arg_codec.decode_from(data, pos)
             except DecodeError as exc:
-                raise ReducerArgsError(self.name, str(exc), name) from None
-        raise ReducerArgsError(self.name, f"{len(data) - pos} unexpected byte(s) after the last argument")
+                raise ReducerArgsError(self.name, str(exc), name, self.kind) from None
+        raise ReducerArgsError(
+            self.name, f"{len(data) - pos} unexpected byte(s) after the last argument", kind=self.kind
+        )
 
     def decode_json(self, args: Any) -> tuple[Any, ...]:
         names = self.reducer.arg_names
@@ -341,32 +367,36 @@ class _ReducerCall:
             unknown = sorted(set(args) - set(names))
             if unknown:
                 # repr: a name from the caller's JSON may hold lone surrogates, which no message can carry
-                raise ReducerArgsError(self.name, f"unknown argument(s) {', '.join(map(repr, unknown))}")
+                raise ReducerArgsError(
+                    self.name, f"unknown argument(s) {', '.join(map(repr, unknown))}", kind=self.kind
+                )
             missing = [n for n in names if n not in args]
             if missing:
-                raise ReducerArgsError(self.name, f"missing argument(s) {', '.join(missing)}")
+                raise ReducerArgsError(self.name, f"missing argument(s) {', '.join(missing)}", kind=self.kind)
             items = [args[n] for n in names]
         elif isinstance(args, list):
             if len(args) != len(names):
-                raise ReducerArgsError(self.name, f"expected {len(names)} argument(s), got {len(args)}")
+                raise ReducerArgsError(
+                    self.name, f"expected {len(names)} argument(s), got {len(args)}", kind=self.kind
+                )
             items = args
         else:
             raise ReducerArgsError(
-                self.name, f"arguments must be a JSON array or object, got {type(args).__name__}"
+                self.name, f"arguments must be a JSON array or object, got {type(args).__name__}", kind=self.kind
             )
         values = []
         for name, item, arg_json in zip(names, items, self.arg_json, strict=True):
             try:
                 values.append(arg_json.from_json(item))
             except DecodeError as exc:
-                raise ReducerArgsError(self.name, str(exc), name) from None
+                raise ReducerArgsError(self.name, str(exc), name, self.kind) from None
         return tuple(values)
 
     def encode_bsatn(self, args: tuple[Any, ...]) -> bytes:
         try:
             return self.params_codec.encode(args)
         except EncodeError as exc:
-            raise ReducerArgsError(self.name, str(exc)) from None
+            raise ReducerArgsError(self.name, str(exc), kind=self.kind) from None
 
     def call(self, ctx: ReducerContext, args: tuple[Any, ...]) -> Any:
         converters = self.converters
@@ -376,18 +406,50 @@ class _ReducerCall:
         return self.func(ctx, *converted)
 
 
+class ProcedureCall(_ReducerCall):
+    """A procedure with its argument and return value codecs."""
+
+    __slots__ = ("procedure", "return_codec", "return_json", "to_canonical")
+
+    def __init__(self, procedure: ProcedureDef, module: ModuleDef) -> None:
+        super().__init__(procedure, module)
+        self.procedure = procedure
+        self.return_codec = codec(procedure.return_type, module.typespace)
+        self.return_json = json_codec(procedure.return_type, module.typespace)
+        self.to_canonical = procedure.return_to_canonical
+
+    def canonical_return(self, value: Any) -> Any:
+        """The canonical form of what the procedure returned; ``TypeError`` says why it does not fit."""
+        if isinstance(self.procedure.return_type, ProductType) and not self.procedure.return_type.elements:
+            if value is not None and value != ():
+                raise TypeError(f"procedure `{self.name}` is declared `-> None` but returned {value!r}")
+            return ()
+        try:
+            canonical = self.to_canonical(value) if self.to_canonical is not None else value
+            self.return_codec.encode(canonical)  # checks it fits
+        except (EncodeError, ValueError, TypeError, AttributeError) as exc:
+            raise TypeError(f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}") from None
+        return canonical
+
+    def encode_return(self, canonical: Any) -> bytes:
+        return self.return_codec.encode(canonical)
+
+    def return_to_json(self, canonical: Any) -> Any:
+        return self.return_json.to_json(canonical)
+
+
 # ---- the runtime --------------------------------------------------------------------------------------------------
 
 
 class ModuleRuntime:
     """A module's table handles and reducers, bound to one database."""
 
-    def __init__(self, module: ModuleDef | Any) -> None:
+    def __init__(self, module: ModuleDef | Any, slot: TxSlot | None = None) -> None:
         module_def = getattr(module, "module_def", module)  # a LoadedModule or a ModuleDef
         if not isinstance(module_def, ModuleDef):
             raise TypeError(f"ModuleRuntime needs a ModuleDef or LoadedModule, got {type(module).__name__}")
         self.module_def: ModuleDef = module_def
-        self.slot = TxSlot()
+        self.slot = slot if slot is not None else TxSlot()
         self.tables: dict[str, TableHandle] = {}
         self._indexes: list[tuple[TableHandle, IndexHandle]] = []
         db_class = type("Db", (_Db,), {"__slots__": tuple(module_def.tables)})
@@ -397,6 +459,7 @@ class ModuleRuntime:
             self.tables[table.name] = handle
             setattr(self.db, table.name, handle)
         self._calls = {name: _ReducerCall(r, module_def) for name, r in module_def.reducers.items()}
+        self._procedures = {name: ProcedureCall(p, module_def) for name, p in module_def.procedures.items()}
         self.bound = False
 
     def _make_table_handle(self, table: TableDef) -> TableHandle:
@@ -456,6 +519,12 @@ class ModuleRuntime:
             raise NoSuchReducerError(name)
         return call
 
+    def procedure_call(self, name: str) -> ProcedureCall:
+        call = self._procedures.get(name)
+        if call is None:
+            raise NoSuchReducerError(name, "procedure")
+        return call
+
     def reducer_call(self, reducer: str | ReducerDef) -> _ReducerCall:
         """What calls ``reducer`` with canonical arguments (``.call(ctx, args)``), for a host's hot path."""
         return self._call(reducer)
@@ -480,12 +549,13 @@ class ModuleRuntime:
         connection_id: ConnectionId | None,
         timestamp: Timestamp,
         database_identity: Identity,
+        sender_auth: AuthCtx = INTERNAL_AUTH,
     ) -> ReducerContext:
         """Point the handles at ``tx`` and make the context of one call; finish with ``end_call``."""
         self.slot.tx = tx
         if connection_id is not None and connection_id.value == 0:
             connection_id = None
-        return ReducerContext(sender, connection_id, timestamp, self.db, database_identity)
+        return ReducerContext(sender, connection_id, timestamp, self.db, database_identity, sender_auth)
 
     # the name in the host-facing brief
     make_context = begin_call

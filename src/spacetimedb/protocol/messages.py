@@ -69,6 +69,19 @@ class RowDelta(Protocol):
     inserts: list[bytes]
     deletes: list[bytes]
     cache: dict[str, Any]
+    is_event: bool
+
+
+class ProcedureOutcomeLike(Protocol):
+    """What a procedure call came to (``host.procedures.ProcedureOutcome``)."""
+
+    status: str  # COMMITTED: it returned a value
+    message: str | None
+    timestamp: Timestamp
+    duration_micros: int
+
+    def value_bsatn(self) -> bytes: ...
+    def value_json(self) -> Any: ...
 
 
 class TableRowsLike(Protocol):
@@ -121,6 +134,7 @@ class ServerEncoder(Protocol):
         self, request_id: Any, tables: Sequence[TableRowsLike] | None, error: str | None
     ) -> bytes: ...
     def procedure_error(self, request_id: int, message: str) -> bytes: ...
+    def procedure_result(self, request_id: int, outcome: ProcedureOutcomeLike) -> bytes: ...
 
 
 class InvalidMessage(DecodeError):

@@ -162,6 +162,7 @@ class ConnectClient(NamedTuple):
     identity: IDENTITY_
     connection_id: CONNECTION_ID_
     protocol: U8_
+    claims: STR  # the payload of the client's token, as JSON (``ctx.sender_auth``)
 
 
 class ClientFrame(NamedTuple):
@@ -176,10 +177,24 @@ class DisconnectClient(NamedTuple):
 
 
 class CallReducerHttp(NamedTuple):
+    """``POST /call``: a reducer, or a procedure of that name when there is no such reducer."""
+
     request: U64_
     reducer: STR
     args_json: STR
     caller: IDENTITY_
+    claims: STR  # the payload of the caller's token, as JSON
+
+
+class HttpAnswer(NamedTuple):
+    """The server's answer to a worker's ``HttpFetch``: the response, or why there is none (``error``)."""
+
+    fetch: U64_
+    status: U16_
+    header_names: STRS
+    header_values: STRS
+    body: BYTES_
+    error: OPT_STR
 
 
 class RunSql(NamedTuple):
@@ -278,6 +293,20 @@ class CallDone(NamedTuple):
     message: STR
     offset: OPT_U64
     duration_micros: U64_
+    value_json: OPT_STR  # what a procedure returned, as SATS-JSON text
+
+
+class HttpFetch(NamedTuple):
+    """A procedure's outbound HTTP request, which the server performs under its egress policy (the worker has
+    no sockets); answered with ``HttpAnswer``. ``timeout_micros`` 0: the server's limit."""
+
+    fetch: U64_
+    method: STR
+    url: STR
+    header_names: STRS
+    header_values: STRS
+    body: BYTES_
+    timeout_micros: U64_
 
 
 class SqlDone(NamedTuple):
@@ -362,6 +391,7 @@ TO_WORKER: tuple[type, ...] = (
     GetStats,
     Shutdown,
     Cancel,
+    HttpAnswer,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -384,6 +414,7 @@ TO_SERVER: tuple[type, ...] = (
     RequestFailed,
     Panicked,
     Writable,
+    HttpFetch,
 )
 
 
@@ -654,17 +685,29 @@ _NAME_AT = _DEADLINE.size
 _NAME_MAX = 200
 
 
+DEADLINE_LANE_BYTES = 256
+DEADLINE_LANES = DEADLINE_SLOT_BYTES // DEADLINE_LANE_BYTES
+
+
 class DeadlineSlot:
-    """A view of the shared deadline page (the worker writes it, the supervisor reads it).
+    """A view of one lane of the shared deadline page (the worker writes it, the supervisor reads it). Lane 0 is
+    the host thread's; each procedure thread has a lane of its own (``lane``), and ``overdue`` looks at all.
 
     Arming costs the worker one store per call: the name is written only when it changes, while the slot is
     disarmed (so the supervisor never pairs a deadline with a half-written name)."""
 
-    def __init__(self, memory: mmap.mmap) -> None:
+    def __init__(self, memory: mmap.mmap, lane: int = 0) -> None:
+        if not 0 <= lane < DEADLINE_LANES:
+            raise ValueError(f"deadline lane {lane} is not in 0..{DEADLINE_LANES - 1}")
         self._memory = memory
-        self._deadline = memoryview(memory)[:8].cast("Q")
+        self._base = lane * DEADLINE_LANE_BYTES
+        self._deadline = memoryview(memory)[self._base : self._base + 8].cast("Q")
         self._named: str | None = None
         self._encoded: dict[str, bytes] = {}
+
+    def lane(self, lane: int) -> DeadlineSlot:
+        """Another lane of the same page."""
+        return DeadlineSlot(self._memory, lane)
 
     @classmethod
     def from_fd(cls, fd: int) -> DeadlineSlot:
@@ -686,20 +729,24 @@ class DeadlineSlot:
             if len(self._encoded) < 1024:  # reducer names and a few fixed ones; module code picks them
                 self._encoded[what] = name
         self._deadline[0] = 0
-        self._memory[_NAME_AT - 1] = len(name)
-        self._memory[_NAME_AT : _NAME_AT + len(name)] = name
+        at = self._base + _NAME_AT
+        self._memory[at - 1] = len(name)
+        self._memory[at : at + len(name)] = name
         self._named = what
 
     def disarm(self) -> None:
         self._deadline[0] = 0
 
     def overdue(self, now_ns: int | None = None) -> str | None:
-        """What the worker is running past its deadline (None when it is not)."""
-        deadline, length = _DEADLINE.unpack_from(self._memory, 0)
-        if not deadline or (now_ns if now_ns is not None else time.monotonic_ns()) <= deadline:
-            return None
-        name = bytes(self._memory[_NAME_AT : _NAME_AT + min(length, _NAME_MAX)])
-        return name.decode("utf-8", "replace") or "its work"
+        """What the worker is running past its deadline, in any lane (None when nothing is)."""
+        now = now_ns if now_ns is not None else time.monotonic_ns()
+        for base in range(0, DEADLINE_LANES * DEADLINE_LANE_BYTES, DEADLINE_LANE_BYTES):
+            deadline, length = _DEADLINE.unpack_from(self._memory, base)
+            if deadline and now > deadline:
+                at = base + _NAME_AT
+                name = bytes(self._memory[at : at + min(length, _NAME_MAX)])
+                return name.decode("utf-8", "replace") or "its work"
+        return None
 
     def close(self) -> None:
         self._deadline.release()

@@ -14,7 +14,16 @@ from spacetimedb.sats import ConnectionId, DecodeError, Identity, Timestamp, cod
 from spacetimedb.sats.json import json_codec
 
 from . import messages
-from .messages import LEGACY_QUERY_SET, Caller, InvalidMessage, ReducerOutcome, RowDelta, TableRowsLike
+from .messages import (
+    COMMITTED,
+    LEGACY_QUERY_SET,
+    Caller,
+    InvalidMessage,
+    ProcedureOutcomeLike,
+    ReducerOutcome,
+    RowDelta,
+    TableRowsLike,
+)
 
 PROTOCOL_V1_JSON = "v1.json.spacetimedb"
 
@@ -293,13 +302,24 @@ class V1JsonEncoder:
         )
 
     def procedure_error(self, request_id: int, message: str) -> bytes:
-        return _dumps(
-            {
-                "ProcedureResult": {
-                    "status": {"InternalError": message},
-                    "timestamp": {"__timestamp_micros_since_unix_epoch__": Timestamp.now().micros},
-                    "total_host_execution_duration": {"__time_duration_micros__": 0},
-                    "request_id": request_id,
-                }
+        return _procedure_result(request_id, {"InternalError": message}, Timestamp.now(), 0)
+
+    def procedure_result(self, request_id: int, outcome: ProcedureOutcomeLike) -> bytes:
+        if outcome.status == COMMITTED:
+            status: dict[str, Any] = {"Returned": outcome.value_json()}
+        else:
+            status = {"InternalError": outcome.message or outcome.status}
+        return _procedure_result(request_id, status, outcome.timestamp, outcome.duration_micros)
+
+
+def _procedure_result(request_id: int, status: dict[str, Any], timestamp: Timestamp, micros: int) -> bytes:
+    return _dumps(
+        {
+            "ProcedureResult": {
+                "status": status,
+                "timestamp": {"__timestamp_micros_since_unix_epoch__": timestamp.micros},
+                "total_host_execution_duration": {"__time_duration_micros__": micros},
+                "request_id": request_id,
             }
-        )
+        }
+    )

@@ -393,15 +393,17 @@ def one_off_query_result(
     return _TAG[ONE_OFF_QUERY_RESULT] + _pack_u32(request_id) + body
 
 
-def procedure_internal_error(request_id: int, timestamp: Timestamp, message: str) -> bytes:
-    return (
-        _TAG[PROCEDURE_RESULT]
-        + b"\x01"
-        + _str(message)
-        + _I64.pack(timestamp.micros)
-        + _I64.pack(0)
-        + _pack_u32(request_id)
-    )
+def procedure_internal_error(request_id: int, timestamp: Timestamp, message: str, micros: int = 0) -> bytes:
+    return _procedure_result(b"\x01" + _str(message), request_id, timestamp, micros)
+
+
+def procedure_returned(request_id: int, timestamp: Timestamp, value: bytes, micros: int = 0) -> bytes:
+    """``value``: the BSATN of the procedure's return value."""
+    return _procedure_result(b"\x00" + _pack_u32(len(value)) + value, request_id, timestamp, micros)
+
+
+def _procedure_result(status: bytes, request_id: int, timestamp: Timestamp, micros: int) -> bytes:
+    return _TAG[PROCEDURE_RESULT] + status + _I64.pack(timestamp.micros) + _I64.pack(micros) + _pack_u32(request_id)
 
 
 # ---- frames ------------------------------------------------------------------------------------------------
@@ -501,12 +503,11 @@ def table_update(delta: messages.RowDelta) -> bytes:
     """One TableUpdate of a query's delta, encoded once and shared by every subscriber."""
     cached = delta.cache.get("v2")
     if cached is None:
-        cached = delta.cache["v2"] = (
-            _str(delta.table_name)
-            + b"\x01\x00\x00\x00\x00"  # one rows entry: PersistentTable
-            + encode_row_list(delta.inserts)
-            + encode_row_list(delta.deletes)
-        )
+        if delta.is_event:
+            rows = b"\x01" + encode_row_list(delta.inserts)  # EventTable{events}
+        else:
+            rows = b"\x00" + encode_row_list(delta.inserts) + encode_row_list(delta.deletes)  # PersistentTable
+        cached = delta.cache["v2"] = _str(delta.table_name) + b"\x01\x00\x00\x00" + rows  # one rows entry
     return cached
 
 
@@ -577,3 +578,10 @@ class V2Encoder:
 
     def procedure_error(self, request_id: int, message: str) -> bytes:
         return procedure_internal_error(request_id, Timestamp.now(), message)
+
+    def procedure_result(self, request_id: int, outcome: messages.ProcedureOutcomeLike) -> bytes:
+        if outcome.status == messages.COMMITTED:
+            return procedure_returned(request_id, outcome.timestamp, outcome.value_bsatn(), outcome.duration_micros)
+        return procedure_internal_error(
+            request_id, outcome.timestamp, outcome.message or outcome.status, outcome.duration_micros
+        )

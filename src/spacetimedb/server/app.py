@@ -9,6 +9,7 @@ data directory: ``server.lock`` (one server per directory), ``keys/``, ``control
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import signal
@@ -29,6 +30,7 @@ from .auth import KeyPair, TokenAuthority, identity_from_claims
 from .connections import ConnectionGate, ConnectionSettings, raise_open_file_limit
 from .control import ControlDB
 from .cors import CorsPolicy
+from .egress import EgressPolicy, HttpEgress
 from .isolation import Isolation, decide_isolation
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class ServerOptions:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # which web pages' origins may read /v1 answers (any, as upstream, unless narrowed)
     cors: CorsPolicy = field(default_factory=CorsPolicy)
+    # what procedures' outbound HTTP requests may do
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 class Server:
@@ -69,7 +73,9 @@ class Server:
             keys = KeyPair.load_or_create(self.data_dir / "keys") if self.data_dir else KeyPair.ephemeral()
             self.auth = TokenAuthority(keys)
             self.control = ControlDB.open(self.data_dir)
-            self.controller = HostController(self.data_dir, self.options.workers)
+            self.egress = HttpEgress(self.options.egress)
+            workers = dataclasses.replace(self.options.workers, http_egress=self.egress)
+            self.controller = HostController(self.data_dir, workers)
             self._remove_orphan_databases()
         except BaseException:
             if self._lock is not None:
@@ -133,7 +139,7 @@ class Server:
     async def start(self, host: str = "127.0.0.1", port: int = 3000) -> tuple[str, int]:
         """Decide how modules are isolated (``IsolationRefused`` where they cannot be, beyond loopback), then
         accept connections."""
-        self.isolation = decide_isolation(host, self.options.workers, self.options.unsafe_modules)
+        self.isolation = decide_isolation(host, self.controller.settings, self.options.unsafe_modules)
         self.controller.settings = self.isolation.settings
         self.loop = asyncio.get_running_loop()
         await self.controller.start()
@@ -166,6 +172,7 @@ class Server:
         if self.connections is not None:
             self.connections.close()
         await self.controller.shutdown()
+        await self.egress.close()
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:

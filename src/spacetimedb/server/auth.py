@@ -11,6 +11,7 @@ their issuer and subject are refused.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -53,6 +54,20 @@ class Claims:
     issued_at: int = 0
     expires_at: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def payload_json(claims: Claims) -> str:
+    """The token payload ``claims`` came from, as JSON (what a module reads as ``ctx.sender_auth``)."""
+    payload: dict[str, Any] = dict(claims.extra)
+    payload.update(
+        hex_identity=claims.identity.to_hex(),
+        sub=claims.subject,
+        iss=claims.issuer,
+        aud=list(claims.audience),
+        iat=claims.issued_at,
+        exp=claims.expires_at,
+    )
+    return json.dumps(payload, separators=(",", ":"))
 
 
 class KeyPair:

@@ -34,7 +34,7 @@ from spacetimedb.sats import ConnectionId, Identity, Timestamp
 from spacetimedb.sats.json import to_json
 from spacetimedb.sats.types import TIMESTAMP
 
-from .auth import AuthError, Claims
+from .auth import AuthError, Claims, payload_json
 from .control import NameError_, validate_name
 from .session import Session
 
@@ -118,6 +118,16 @@ def caller(request: web.Request) -> tuple[Identity, str | None]:
         return claims.identity, None
     identity, token = _server(request).auth.mint()
     return identity, token
+
+
+def caller_with_claims(request: web.Request) -> tuple[Identity, str | None, str]:
+    """``caller``, with the payload of the caller's token as JSON (the claims a module sees)."""
+    claims = claims_of(request)
+    if claims is not None:
+        return claims.identity, None, payload_json(claims)
+    auth = _server(request).auth
+    identity, token = auth.mint()
+    return identity, token, payload_json(auth.validate(token))
 
 
 def require_caller(request: web.Request) -> Identity:
@@ -375,14 +385,16 @@ async def call_reducer(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise HttpError(415, "the arguments must be sent as JSON (Content-Type: application/json)")
     args = await _text(request) if request.content_length != 0 else "[]"
-    who, minted = caller(request)
+    who, minted, claims = caller_with_claims(request)
     running = await server.database(database)
-    done = await running.call(reducer, args or "[]", who)
+    done = await running.call(reducer, args or "[]", who, claims)
     headers = _identity_headers(who, minted)
     headers["spacetime-execution-duration-micros"] = str(done.duration_micros)
     headers["spacetime-energy-used"] = "0"
     if done.status == seam.CALL_COMMITTED:
         await running.durable.wait(done.offset)
+        if done.value_json is not None:  # a procedure's return value
+            return web.Response(status=200, text=done.value_json, content_type="application/json", headers=headers)
         return web.Response(status=200, headers=headers)
     if done.status == seam.CALL_NO_SPACE:
         return _no_space(request, headers)
@@ -590,6 +602,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
         identity, token = claims.identity, _token(request) or ""
     else:
         identity, token = server.auth.mint()
+        claims = server.auth.validate(token)
     protocol = _choose_protocol(request)
     confirmed = _bool(request, "confirmed", protocol != PROTOCOL_V1_JSON)
     running = await server.database(database)
@@ -610,7 +623,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
         server, running, ws, identity, connection_id, encoder, COMPRESSIONS[compression_name], confirmed, transport
     )
     try:
-        await _serve_session(server, session, protocol, token)
+        await _serve_session(server, session, protocol, token, payload_json(claims))
     finally:
         _stop_heartbeat(ws)
     return ws
@@ -625,11 +638,13 @@ def _stop_heartbeat(ws: web.WebSocketResponse) -> None:
         cancel()
 
 
-async def _serve_session(server: Server, session: Session, protocol: str, token: str) -> None:
+async def _serve_session(server: Server, session: Session, protocol: str, token: str, claims: str) -> None:
     running = session.database
     ws = session.ws
     try:
-        client, refusal = await running.connect(session, session.identity, session.connection_id, _WIRE_PROTOCOLS[protocol])
+        client, refusal = await running.connect(
+            session, session.identity, session.connection_id, _WIRE_PROTOCOLS[protocol], claims
+        )
     except WorkerGone as exc:
         await ws.close(code=1011, message=close_reason(f"the database stopped: {exc}"))
         return

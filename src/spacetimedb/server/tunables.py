@@ -16,6 +16,7 @@ from spacetimedb.sizes import format_size, parse_size
 from .app import ServerOptions
 from .connections import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEAD_TIMEOUT, ConnectionSettings
 from .cors import CorsPolicy
+from .egress import EgressPolicy
 
 SECONDS, SIZE, COUNT, TEXT, FLAG = "seconds", "size", "count", "text", "flag"
 _METAVARS = {SECONDS: "SECONDS", SIZE: "SIZE", COUNT: "N", TEXT: "TEXT"}
@@ -113,6 +114,21 @@ TUNABLES: tuple[Tunable, ...] = (
         metavar="ORIGIN,...",
     ),
     Tunable(
+        "--procedure-http-allow",
+        TEXT,
+        None,
+        "Hosts procedures may send HTTP requests to (comma-separated; `*.example.com` patterns). Default: any "
+        "host, but addresses on loopback and private networks only for hosts listed by name.",
+        metavar="HOST,...",
+    ),
+    Tunable("--procedure-http-timeout", SECONDS, 10.0, "The longest a procedure's HTTP request may take.", 0.001),
+    Tunable(
+        "--procedure-http-max-response", SIZE, 10 << 20, "The largest response body a procedure may receive.", 1
+    ),
+    Tunable(
+        "--procedure-http-concurrency", COUNT, 16, "Procedures' HTTP requests in flight at once, server-wide.", 1
+    ),
+    Tunable(
         "--unsafe-modules",
         FLAG,
         False,
@@ -179,7 +195,23 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         max_outbox_bytes=v["client_outbox_limit"],
         connections=connections,
         cors=CorsPolicy.parse(v["cors_origins"]),
+        egress=EgressPolicy(
+            allow=_hosts(v["procedure_http_allow"]),
+            timeout_seconds=v["procedure_http_timeout"],
+            max_response_bytes=v["procedure_http_max_response"],
+            max_concurrent=v["procedure_http_concurrency"],
+        ),
     )
+
+
+def _hosts(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ("*",)
+    hosts = tuple(h.strip() for h in text.split(",") if h.strip())
+    for host in hosts:
+        if any(c in host for c in "/: ") and not host.startswith("["):
+            raise ValueError(f"--procedure-http-allow takes host names or patterns, not URLs: {host!r}")
+    return hosts
 
 
 def _publishers(text: str | None) -> frozenset[Identity] | None:

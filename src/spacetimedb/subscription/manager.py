@@ -102,6 +102,8 @@ class SubscriptionManager:
         self._queries: dict[str, Query] = {}
         self._clients: dict[ClientId, dict[int, list[Query]]] = {}
         self._triggers: dict[int, _TableTriggers] = {}
+        # tables whose rows are events (never stored): their deltas are marked ``is_event``
+        self.event_tables: frozenset[int] = frozenset()
 
     # -- introspection ----------------------------------------------------------------------------------
 
@@ -279,6 +281,8 @@ class SubscriptionManager:
                     continue
                 if delta is None:
                     continue
+                if delta.table_id in self.event_tables:
+                    delta.is_event = True
                 for client_id, query_set_id in query.subscribers:
                     found = updates.get(client_id)
                     if found is None:

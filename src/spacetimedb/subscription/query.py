@@ -31,6 +31,7 @@ class TableDelta:
     inserts: list[bytes]
     deletes: list[bytes]
     cache: dict[str, Any] = field(default_factory=dict)
+    is_event: bool = False  # rows of an event table: inserts only, which clients never store
 
 
 @dataclass(slots=True, eq=False)

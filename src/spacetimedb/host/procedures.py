@@ -1,0 +1,303 @@
+"""Procedures: module functions that run outside any transaction, on threads of their own.
+
+A procedure may wait (on HTTP, on its turn for a transaction), so it never runs on the host thread, which would
+stop every reducer of the database meanwhile. A few procedure threads are started with the host's threads
+(before the worker forbids new ones); each has its own ``CallClock`` and its own lane of the deadline page, so
+a procedure that overruns its budget is stopped (and, stuck in C code, killed with its worker) like a reducer.
+Its budget counts its own running time only: waiting for an HTTP answer or for its transaction's turn pauses
+the clock.
+
+``ctx.with_tx(fn)`` queues a job on the host thread, which runs ``fn`` in a transaction of its own (through a
+runtime whose table handles only that thread can use) and commits or rolls back as a reducer call would; the
+procedure thread waits for it. ``ctx.http`` hands each request to ``send_http`` (the worker passes it to the
+server, the only process that may open sockets) and waits for ``http_answer``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from spacetimedb.commitlog import TxInputs
+from spacetimedb.module import (
+    AuthCtx,
+    HttpClient,
+    HttpError,
+    HttpRequest,
+    HttpResponse,
+    ModuleRuntime,
+    NoSuchReducerError,
+    ProcedureCall,
+    ProcedureContext,
+    ReducerArgsError,
+    ReducerContext,
+    ThreadBoundTxSlot,
+)
+from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
+from spacetimedb.sats import ConnectionId, Identity, Timestamp
+
+from .module_host import NO_SPACE, ModuleHost, error_text, out_of_budget_message
+from .watchdog import CallClock, ReducerTimeout, register
+
+log = logging.getLogger(__name__)
+
+PROCEDURE_THREADS = 4
+# how long past a request's own timeout a procedure waits for the server's answer before giving up on it
+HTTP_ANSWER_MARGIN_SECONDS = 5.0
+
+
+class TransactionAborted(RuntimeError):
+    """A ``with_tx`` body could not commit (it ran out of time, or the database may not write)."""
+
+
+@dataclass(slots=True)
+class ProcedureOutcome:
+    status: str  # COMMITTED (returned) | FAILED | OUT_OF_BUDGET | INTERNAL_ERROR
+    message: str | None
+    timestamp: Timestamp
+    duration_micros: int = 0
+    call: ProcedureCall | None = None
+    value: Any = None  # the canonical return value
+
+    @property
+    def ok(self) -> bool:
+        return self.status == COMMITTED
+
+    def value_bsatn(self) -> bytes:
+        assert self.call is not None
+        return self.call.encode_return(self.value)
+
+    def value_json(self) -> Any:
+        assert self.call is not None
+        return self.call.return_to_json(self.value)
+
+
+@dataclass(slots=True)
+class ProcedureRequest:
+    name: str
+    args: Any  # BSATN bytes, or parsed JSON when ``json_args``
+    json_args: bool
+    sender: Identity
+    connection_id: ConnectionId | None
+    auth: AuthCtx
+    done: Callable[[ProcedureOutcome], None]
+
+
+SendHttp = Callable[[int, HttpRequest], None]
+
+
+class _PausableClock:
+    """A procedure thread's clock: the budget counts running time only."""
+
+    def __init__(self, clock: CallClock, budget_seconds: float, what: str) -> None:
+        self.clock = clock
+        self.what = what
+        self.remaining_ns = int(budget_seconds * 1e9)
+        self.budget_seconds = budget_seconds
+
+    def resume(self) -> None:
+        self.clock.arm(max(self.remaining_ns, 0) / 1e9, self.what)
+
+    def pause(self) -> None:
+        deadline = self.clock.deadline
+        self.clock.disarm()
+        if deadline:
+            self.remaining_ns = deadline - time.monotonic_ns()
+
+
+class ProcedureRunner:
+    """The procedure threads of one host, and the HTTP requests they wait for."""
+
+    def __init__(
+        self,
+        host: ModuleHost,
+        send_http: SendHttp,
+        clocks: list[CallClock],
+    ) -> None:
+        self.host = host
+        self.send_http = send_http
+        self._clocks = clocks
+        self._jobs: queue.SimpleQueue[ProcedureRequest | None] = queue.SimpleQueue()
+        self._http_waiting: dict[int, Future[HttpResponse]] = {}
+        self._http_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._serve, args=(clock,), name=f"procedure-{i}", daemon=True)
+            for i, clock in enumerate(clocks)
+        ]
+        self._tx_runtime: ModuleRuntime | None = None
+        self._tx_runtime_of: Any = None
+
+    def start(self) -> None:
+        for clock in self._clocks:
+            register(clock)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def call(self, request: ProcedureRequest) -> None:
+        """Queue a procedure call (from any thread); ``request.done`` gets its outcome on a procedure thread."""
+        self._jobs.put(request)
+
+    # -- the procedure threads ---------------------------------------------------------------------------------
+
+    def _serve(self, clock: CallClock) -> None:
+        while True:
+            request = self._jobs.get()
+            if request is None:
+                return
+            outcome = self._run(request, clock)
+            try:
+                request.done(outcome)
+            except Exception:
+                log.exception("a procedure's completion failed")
+
+    def _run(self, request: ProcedureRequest, clock: CallClock) -> ProcedureOutcome:
+        started = time.perf_counter()
+        timestamp = Timestamp.now()
+        host = self.host
+        try:
+            call = host.runtime.procedure_call(request.name)
+            args = call.decode_json(request.args) if request.json_args else call.decode_bsatn(request.args)
+        except (NoSuchReducerError, ReducerArgsError) as exc:
+            return ProcedureOutcome(INTERNAL_ERROR, str(exc), timestamp)
+        budget = host.options.reducer_budget_seconds
+        timer = _PausableClock(clock, budget, request.name)
+        connection_id = request.connection_id if request.connection_id and request.connection_id.value else None
+        ctx = ProcedureContext(
+            request.sender,
+            connection_id,
+            timestamp,
+            host.database_identity,
+            request.auth,
+            HttpClient(lambda http_request: self._fetch(http_request, timer)),
+            lambda fn: self._with_tx(fn, request, call.name, timer),
+        )
+        status, message, value = COMMITTED, None, None
+        timer.resume()
+        try:
+            try:
+                value = call.canonical_return(call.call(ctx, args))  # type: ignore[arg-type]
+            finally:
+                timer.pause()
+        except ReducerTimeout:
+            status, message = OUT_OF_BUDGET, out_of_budget_message(request.name, budget)
+            host.log_error(message, request.name, None)
+        except BaseException as exc:
+            status, message = FAILED, error_text(exc)
+            host.log_error(message, request.name, exc)
+        micros = int((time.perf_counter() - started) * 1e6)
+        return ProcedureOutcome(status, message, timestamp, micros, call, value)
+
+    # -- ctx.http -----------------------------------------------------------------------------------------------
+
+    def _fetch(self, request: HttpRequest, timer: _PausableClock) -> HttpResponse:
+        fetch = next(self._http_ids)
+        future: Future[HttpResponse] = Future()
+        with self._lock:
+            self._http_waiting[fetch] = future
+        timer.pause()  # waiting on the network is not the procedure's running time
+        try:
+            self.send_http(fetch, request)
+            wait = (request.timeout or 30.0) + HTTP_ANSWER_MARGIN_SECONDS
+            try:
+                return future.result(wait)
+            except FutureTimeout:
+                raise HttpError(f"no answer to {request.method} {request.url} within {wait:g}s") from None
+        finally:
+            with self._lock:
+                self._http_waiting.pop(fetch, None)
+            timer.resume()
+
+    def http_answer(self, fetch: int, response: HttpResponse | None, error: str | None) -> None:
+        """The server's answer to request ``fetch`` (from the worker's main thread)."""
+        with self._lock:
+            future = self._http_waiting.get(fetch)
+        if future is None or future.done():
+            return  # it gave up waiting
+        if error is not None:
+            future.set_exception(HttpError(error))
+        else:
+            assert response is not None
+            future.set_result(response)
+
+    # -- ctx.with_tx --------------------------------------------------------------------------------------------
+
+    def _with_tx(
+        self, fn: Callable[[ReducerContext], Any], request: ProcedureRequest, name: str, timer: _PausableClock
+    ) -> Any:
+        future: Future[Any] = Future()
+        timer.pause()  # its turn on the host thread, and its body there, count on the host's clock
+        try:
+            self.host.submit(lambda: self._tx_job(fn, request, name, future))
+            return future.result()
+        finally:
+            timer.resume()
+
+    def _runtime_for_tx(self) -> ModuleRuntime:
+        """A runtime over the current module whose handles only the host thread may use (rebuilt after an
+        update)."""
+        loaded = self.host.loaded
+        if self._tx_runtime is None or self._tx_runtime_of is not loaded:
+            runtime = ModuleRuntime(loaded, ThreadBoundTxSlot())
+            with self.host.db.read_tx() as tx:
+                runtime.bind(tx)
+            self._tx_runtime, self._tx_runtime_of = runtime, loaded
+        return self._tx_runtime
+
+    def _tx_job(
+        self, fn: Callable[[ReducerContext], Any], request: ProcedureRequest, name: str, future: Future[Any]
+    ) -> None:
+        """On the host thread: ``fn`` in a transaction; its result or exception goes to ``future``."""
+        host = self.host
+        try:
+            runtime = self._runtime_for_tx()
+            timestamp = Timestamp.now()
+            tx = host.db.begin_mut_tx()
+            ctx = runtime.begin_call(
+                tx, request.sender, request.connection_id, timestamp, host.database_identity, request.auth
+            )
+            outcome: list[Any] = []
+
+            def body() -> None:
+                try:
+                    outcome.append(fn(ctx))
+                except Exception as exc:
+                    outcome.append(exc)
+                    raise
+
+            try:
+                status, message, _ = host.run_user_code(name, body)
+            except BaseException:
+                host.db.rollback(tx)
+                raise
+            finally:
+                runtime.end_call()
+            if status != COMMITTED:
+                host.db.rollback(tx)
+                failure = outcome[0] if status == FAILED and outcome else TransactionAborted(message or status)
+                future.set_exception(failure)
+                return
+            if host.read_only is not None and tx.has_changes():
+                host.db.rollback(tx)
+                future.set_exception(TransactionAborted(f"{NO_SPACE}: {host.read_only}"))
+                return
+            caller = request.sender.to_le_bytes()
+            connection = (request.connection_id or ConnectionId(0)).to_le_bytes()
+            host.commit(tx, TxInputs(name, caller, connection, timestamp.micros, b""), reducer=name)
+            future.set_result(outcome[0])
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(TransactionAborted(f"the database failed: {exc}"))
+            raise
