@@ -181,6 +181,9 @@ class Schema:
             lines += ["", *("  " + line for line in self.render_table(table))]
         lines += ["", "Reducers" if self.reducers() else "Reducers: none"]
         lines += ["  " + self.render_reducer(r) for r in self.reducers()]
+        procedures = self.procedures()
+        if procedures:
+            lines += ["", "Procedures", *("  " + self.render_procedure(p) for p in procedures)]
         named = self._named_types()
         if named:
             lines += ["", "Types", *(f"  {name} = {text}" for name, text in named)]
@@ -215,6 +218,17 @@ class Schema:
         if lifecycle is not None:
             text += f"  (lifecycle: {LIFECYCLES.get(variant(lifecycle)[0], variant(lifecycle)[0])})"
         return text
+
+    def procedures(self) -> list[dict[str, Any]]:
+        """The ``Procedure`` entries of ``misc_exports``."""
+        found = (variant(export) for export in self.raw.get("misc_exports", []))
+        return [entry for kind, entry in found if kind == "Procedure" and isinstance(entry, dict)]
+
+    def render_procedure(self, procedure: dict[str, Any]) -> str:
+        from spacetimedb.sats.meta import type_from_json
+
+        returns = self.format(type_from_json(procedure.get("return_type", {"Product": {"elements": []}})))
+        return f"{self.signature(procedure)} -> {returns}"
 
     def signature(self, reducer: dict[str, Any]) -> str:
         params = ", ".join(f"{e.name}: {self.format(e.type)}" for e in self.params(reducer).elements)
