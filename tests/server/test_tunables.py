@@ -36,12 +36,27 @@ def test_values_from_a_command_line():
         ({"query_byte_limit": "lots"}, "--query-byte-limit"),
         ({"publishers": "not-an-identity"}, "--publishers"),
         ({"cors_origins": "app.example"}, "--cors-origins"),
+        ({"oidc_issuer": ["auth.example"]}, "--oidc-issuer"),
+        ({"oidc_issuer": [42]}, "--oidc-issuer"),
         ({"no_such_thing": "1"}, "no_such_thing"),
     ],
 )
 def test_bad_values_name_their_flag(given, named):
     with pytest.raises(ValueError, match=named):
         server_options(given)
+
+
+def test_a_repeatable_tunable_takes_a_list_or_one_value():
+    from spacetimedb.server.oidc import OidcIssuer
+
+    # a list, as the flag given twice or a TOML list in a config file
+    options = server_options({"oidc_issuer": ["https://a.example", "https://b.example/realm#my-app"]})
+    assert options.oidc_issuers == (
+        OidcIssuer("https://a.example"),
+        OidcIssuer("https://b.example/realm", "my-app"),
+    )
+    assert server_options({"oidc_issuer": "https://a.example"}).oidc_issuers == (OidcIssuer("https://a.example"),)
+    assert server_options().oidc_issuers == ()
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     for tunable in TUNABLES:
         if tunable.kind == FLAG:
             parser.add_argument(tunable.flag, action="store_true", help=tunable.help)
+        elif tunable.repeatable:
+            parser.add_argument(tunable.flag, action="append", metavar=tunable.shown_metavar, help=tunable.help)
         else:
             parser.add_argument(tunable.flag, default=None, metavar=tunable.shown_metavar, help=tunable.help)
     args = parser.parse_args(argv)

@@ -30,6 +30,7 @@ from .connections import ConnectionGate, ConnectionSettings, raise_open_file_lim
 from .control import ControlDB
 from .cors import CorsPolicy
 from .isolation import Isolation, decide_isolation
+from .oidc import FetchLimits, OidcIssuer, OidcKeys
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class ServerOptions:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # which web pages' origins may read /v1 answers (any, as upstream, unless narrowed)
     cors: CorsPolicy = field(default_factory=CorsPolicy)
+    # OpenID Connect issuers whose tokens are accepted besides the server's own
+    oidc_issuers: tuple[OidcIssuer, ...] = ()
+    oidc_key_refresh_seconds: float = 30.0
 
 
 class Server:
@@ -67,7 +71,10 @@ class Server:
             self._lock = _ServerLock(self.data_dir).acquire()
         try:
             keys = KeyPair.load_or_create(self.data_dir / "keys") if self.data_dir else KeyPair.ephemeral()
-            self.auth = TokenAuthority(keys)
+            oidc = OidcKeys(
+                self.options.oidc_issuers, FetchLimits(refresh_seconds=self.options.oidc_key_refresh_seconds)
+            )
+            self.auth = TokenAuthority(keys, oidc=oidc)
             self.control = ControlDB.open(self.data_dir)
             self.controller = HostController(self.data_dir, self.options.workers)
             self._remove_orphan_databases()
@@ -124,7 +131,12 @@ class Server:
     # -- running ------------------------------------------------------------------------------------------------
 
     def make_app(self, connections: ConnectionGate) -> web.Application:
-        middlewares = [connections.middleware, self.options.cors.middleware, routes.error_middleware]
+        middlewares = [
+            connections.middleware,
+            self.options.cors.middleware,
+            routes.error_middleware,
+            routes.authentication_middleware,
+        ]
         app = web.Application(client_max_size=MAX_PROGRAM_BYTES, middlewares=middlewares)
         app[SERVER_KEY] = self
         routes.add_routes(app)
@@ -166,6 +178,7 @@ class Server:
         if self.connections is not None:
             self.connections.close()
         await self.controller.shutdown()
+        await self.auth.oidc.close()
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
