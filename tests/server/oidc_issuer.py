@@ -16,7 +16,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-HANG, HUGE = "hang", "huge"
+HANG, HUGE, DEEP = "hang", "huge", "deep"
 
 
 def new_key(algorithm: str) -> Any:
@@ -33,6 +33,7 @@ class TestIssuer:
         self.keys: dict[str, tuple[str, Any]] = {}  # kid -> (algorithm, private key), all published
         self.hits = {"discovery": 0, "jwks": 0}
         self.misbehaviour: str | None = None
+        self.junk: list[Any] = []  # entries published before the keys
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -53,9 +54,9 @@ class TestIssuer:
         self._thread.join(10)
         self._loop.close()
 
-    def add_key(self, algorithm: str, kid: str | None = None) -> str:
+    def add_key(self, algorithm: str, kid: str | None = None, key: Any = None) -> str:
         kid = kid or f"{algorithm.lower()}-{uuid.uuid4().hex[:8]}"
-        self.keys[kid] = (algorithm, new_key(algorithm))
+        self.keys[kid] = (algorithm, key or new_key(algorithm))
         return kid
 
     def rotate(self, algorithm: str) -> str:
@@ -83,7 +84,7 @@ class TestIssuer:
         return jwt.encode(claims, key or own_key, algorithm=algorithm, headers={"kid": kid})
 
     def jwks(self) -> dict[str, Any]:
-        keys = []
+        keys: list[Any] = list(self.junk)
         for kid, (algorithm, key) in self.keys.items():
             encoder = RSAAlgorithm if algorithm == "RS256" else ECAlgorithm
             jwk = encoder.to_jwk(key.public_key(), as_dict=True)
@@ -98,6 +99,8 @@ class TestIssuer:
 
     async def _jwks(self, request: web.Request) -> web.StreamResponse:
         self.hits["jwks"] += 1
+        if self.misbehaviour == DEEP:
+            return web.Response(body=b"[" * 200_000, content_type="application/json")
         if self.misbehaviour == HUGE:
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
             await response.prepare(request)

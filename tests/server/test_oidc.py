@@ -10,12 +10,13 @@ import time
 import blake3
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from spacetimedb.sats import Identity
 from spacetimedb.server.auth import AuthError, KeyPair, TokenAuthority
 from spacetimedb.server.oidc import FetchLimits, OidcIssuer, OidcKeys
 
-from .oidc_issuer import HANG, HUGE, TestIssuer, new_key
+from .oidc_issuer import DEEP, HANG, HUGE, TestIssuer, new_key
 
 
 def upstream_identity(issuer: str, subject: str) -> Identity:
@@ -97,6 +98,24 @@ def test_refusals_say_why(issuer):
     refused(auth, lying, "hex_identity")
 
 
+def test_an_issuers_clock_skew_is_tolerated_for_a_minute(issuer):
+    kid = issuer.add_key("ES256")
+    auth = authority(OidcIssuer(issuer.url))
+    assert authenticate(auth, issuer.token(kid, lifetime=-20)).subject == "user-1"
+    refused(authority(OidcIssuer(issuer.url)), issuer.token(kid, lifetime=-90), "expired")
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the test issuer signs with it
+def test_weak_and_unusable_jwks_entries_are_skipped(issuer):
+    weak = issuer.add_key("RS256", "weak", key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    good = issuer.add_key("ES256")
+    issuer.junk = ["not an object", {"kty": "oct", "k": "c2VjcmV0"}, {"kty": "EC", "crv": "P-256"},
+                   {"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"}]
+    auth = authority(OidcIssuer(issuer.url))
+    refused(auth, issuer.token(weak), "no RS256 key id 'weak'")
+    assert authenticate(authority(OidcIssuer(issuer.url)), issuer.token(good)).subject == "user-1"
+
+
 def test_rotated_keys_are_picked_up_and_refreshes_are_rate_limited(issuer):
     first = issuer.add_key("RS256")
     clock = FakeClock()
@@ -145,7 +164,10 @@ def test_concurrent_tokens_share_one_fetch(issuer):
     assert issuer.hits == {"discovery": 1, "jwks": 1}
 
 
-@pytest.mark.parametrize(("misbehaviour", "reason"), [(HANG, "no answer within 0.5 s"), (HUGE, "larger than")])
+@pytest.mark.parametrize(
+    ("misbehaviour", "reason"),
+    [(HANG, "no answer within 0.5 s"), (HUGE, "larger than"), (DEEP, "maximum recursion depth")],
+)
 def test_a_hostile_issuer_costs_a_bounded_wait_and_harms_no_other(issuer, misbehaviour, reason):
     good_kid = issuer.add_key("RS256")
     with TestIssuer() as hostile:

@@ -67,3 +67,26 @@ def test_both_command_lines_offer_every_tunable(command):
     assert result.returncode == 0, result.stderr
     for tunable in TUNABLES:
         assert tunable.flag in result.stdout
+
+
+def test_spacetime_start_and_python_m_take_a_repeatable_flag_many_times(capsys):
+    import click
+    from click.testing import CliRunner
+
+    from spacetimedb.cli.commands.start import tunable_options
+    from spacetimedb.server.__main__ import main as server_main
+
+    seen = {}
+
+    @click.command()
+    @tunable_options
+    def start(**tunables):
+        seen.update(tunables)
+
+    result = CliRunner().invoke(start, ["--oidc-issuer", "https://a.example", "--oidc-issuer", "https://b.example"])
+    assert result.exit_code == 0, result.output
+    assert server_options({"oidc_issuer": seen["oidc_issuer"]}).oidc_issuers[1].url == "https://b.example"
+    # python -m spacetimedb.server refuses a bad one by name before starting anything
+    with pytest.raises(SystemExit):
+        server_main(["--in-memory", "--oidc-issuer", "https://a.example", "--oidc-issuer", "not-a-url"])
+    assert "--oidc-issuer takes an issuer URL" in capsys.readouterr().err

@@ -36,7 +36,7 @@ from .oidc import SUPPORTED_ALGORITHMS, KeyLookupError, OidcIssuer, OidcKeys
 LOCAL_ISSUER = "localhost"
 AUDIENCE = "spacetimedb"
 WEBSOCKET_TOKEN_SECONDS = 60
-# clock skew tolerated on another issuer's `iat` and `nbf` (its clock is not ours)
+# clock skew tolerated on another issuer's `iat`, `nbf` and `exp` (its clock is not ours), as SpacetimeDB does
 OIDC_LEEWAY_SECONDS = 60
 
 
@@ -178,7 +178,7 @@ class TokenAuthority:
                 f"Authorization failed: unknown issuer {iss!r} (not this server, nor one it trusts; "
                 "see `spacetime start --oidc-issuer`)"
             )
-        claims = self._claims(await self._verify_oidc(token, algorithm, issuer))
+        claims = self._claims(await self._verify_oidc(token, algorithm, issuer), leeway=OIDC_LEEWAY_SECONDS)
         if issuer.audience is not None and issuer.audience not in claims.audience:
             raise AuthError(
                 f"Authorization failed: the token's audience {list(claims.audience)} does not include "
@@ -204,7 +204,7 @@ class TokenAuthority:
                 return payload
         raise AuthError(f"Authorization failed: bad signature (no key of issuer {issuer.url} verifies it)")
 
-    def _claims(self, payload: dict[str, Any]) -> Claims:
+    def _claims(self, payload: dict[str, Any], leeway: int = 0) -> Claims:
         subject, issuer = payload.get("sub"), payload.get("iss")
         if (
             not isinstance(subject, str)
@@ -214,7 +214,7 @@ class TokenAuthority:
             raise AuthError("Authorization failed: `sub` and `iss` must be strings of 1 to 128 bytes")
         if issuer != self.issuer and self.oidc.trusted(issuer) is None:
             raise AuthError(f"Authorization failed: foreign issuer {issuer!r}")
-        _check_expiry(payload.get("exp"))
+        _check_expiry(payload.get("exp"), leeway)
         identity = identity_from_claims(issuer, subject)
         claimed = payload.get("hex_identity")
         if claimed is not None and claimed != identity.to_hex():
@@ -281,10 +281,10 @@ def _decode(token: str, key: Any, algorithm: str, leeway: int) -> dict[str, Any]
         raise AuthError(f"Authorization failed: {exc}") from None
 
 
-def _check_expiry(expires: Any) -> None:
+def _check_expiry(expires: Any, leeway: int) -> None:
     if expires is None:
         return
     if not isinstance(expires, (int, float)) or isinstance(expires, bool):
         raise AuthError("Authorization is invalid: `exp` must be a number", 400)
-    if expires < time.time():
+    if expires + leeway < time.time():
         raise AuthError("Authorization failed: token expired")

@@ -7,8 +7,8 @@ than ``max_age_seconds``, make it fetch them again, at most once per ``refresh_s
 stream of tokens with made-up key ids cannot turn the server into a load generator. Every fetch is bounded in
 time and size: a hostile or broken issuer costs a request at most ``timeout_seconds`` and never bloats the server.
 
-Token checks themselves (signature, issuer, expiry, audience) are ``auth``'s; this module imports only aiohttp
-and PyJWT.
+Token checks themselves (signature, issuer, expiry, audience) are ``auth``'s; this module imports only aiohttp,
+PyJWT and cryptography.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_ALGORITHMS = ("RS256", "ES256")
+MIN_RSA_BITS = 2048
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
@@ -150,7 +152,8 @@ class OidcKeys:
         try:
             async with asyncio.timeout(self.limits.timeout_seconds):
                 cache.keys = await self._fetch_keys(cache.issuer)
-        except (KeyLookupError, aiohttp.ClientError, TimeoutError, UnicodeDecodeError, ValueError) as exc:
+        # RecursionError: JSON nested deeper than the parser goes
+        except (KeyLookupError, aiohttp.ClientError, TimeoutError, ValueError, RecursionError) as exc:
             reason = str(exc) or type(exc).__name__
             if isinstance(exc, TimeoutError):
                 reason = f"no answer within {self.limits.timeout_seconds:g} s"
@@ -202,8 +205,8 @@ class OidcKeys:
 
 
 def _signing_key(entry: Any) -> SigningKey | None:
-    """The JWKS entry as a key for RS256 or ES256, or None for any other (encryption keys, other algorithms,
-    entries PyJWT cannot read)."""
+    """The JWKS entry as a key for RS256 or ES256, or None for any other (encryption keys, other algorithms, RSA
+    keys under 2048 bits, entries PyJWT cannot read)."""
     if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
         return None
     if entry.get("alg") not in (None, *SUPPORTED_ALGORITHMS):
@@ -214,6 +217,9 @@ def _signing_key(entry: Any) -> SigningKey | None:
         log.info("skipping a JWKS entry that is not a usable signing key: kid=%r", entry.get("kid"))
         return None
     if parsed.algorithm_name not in SUPPORTED_ALGORITHMS:
+        return None
+    if isinstance(parsed.key, rsa.RSAPublicKey) and parsed.key.key_size < MIN_RSA_BITS:
+        log.warning("skipping RSA key kid=%r: %d bits is too weak", entry.get("kid"), parsed.key.key_size)
         return None
     kid = entry.get("kid")
     return SigningKey(kid if isinstance(kid, str) else None, parsed.algorithm_name, parsed.key)
