@@ -30,6 +30,11 @@ def oidc_server(issuers):
     rsa_issuer, ec_issuer = issuers
     args = ["--oidc-issuer", f"{rsa_issuer.url}#web-chat", "--oidc-issuer", ec_issuer.url]
     server = start_server(None, extra_args=[*args, "--oidc-key-refresh", "0"])
+    # after `listening on`: where the data is, the connection limits, then the trusted issuers
+    announced = [server.process.stdout.readline() for _ in range(3)]
+    assert announced[2].strip() == (
+        f"also accepting the tokens of OIDC issuers: {rsa_issuer.url} (audience web-chat), {ec_issuer.url}"
+    ), announced
 
     async def publish_chat():
         async with aiohttp.ClientSession() as http:

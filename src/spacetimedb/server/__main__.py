@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"data in {where}", flush=True)
         if server.connections is not None:
             print(server.connections.limits.summary, flush=True)
+        if server.auth.oidc.summary:
+            print(server.auth.oidc.summary, flush=True)
         if server.isolation is not None:
             print(server.isolation.summary, flush=True)
             if server.isolation.warning:

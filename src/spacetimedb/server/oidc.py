@@ -114,6 +114,15 @@ class OidcKeys:
         self._cache = {key: _IssuerKeys(issuer) for key, issuer in self.issuers.items()}
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def summary(self) -> str | None:
+        """What the server prints at start, when it trusts any issuer."""
+        if not self.issuers:
+            return None
+        return "also accepting the tokens of OIDC issuers: " + ", ".join(
+            issuer.describe() for issuer in self.issuers.values()
+        )
+
     def trusted(self, iss: str) -> OidcIssuer | None:
         return self.issuers.get(normalize_issuer(iss))
 

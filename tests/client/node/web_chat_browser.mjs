@@ -64,9 +64,10 @@ async function conversation(page) {
 }
 
 const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+const pages = {};
 try {
-  const ada = await openPage(browser, 'ada');
-  const bob = await openPage(browser, 'bob');
+  const ada = (pages.ada = await openPage(browser, 'ada'));
+  const bob = (pages.bob = await openPage(browser, 'bob'));
   const adaIdentity = await connected(ada);
   const bobIdentity = await connected(bob);
   emit('connected', { ada: adaIdentity, bob: bobIdentity });
@@ -98,6 +99,10 @@ try {
   emit('screenshots', shots);
 } catch (error) {
   failures.push(`scenario failed: ${error.stack ?? error}`);
+  for (const [who, page] of Object.entries(pages)) {
+    await page.screenshot({ path: `${screenshotDir}/${who}-failed.png` }).catch(() => {});
+  }
+  emit('failed', { screenshots: Object.keys(pages).map(who => `${screenshotDir}/${who}-failed.png`) });
 } finally {
   await browser.close();
 }

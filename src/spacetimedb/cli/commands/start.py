@@ -132,6 +132,8 @@ def _announce(server: Server) -> None:
         click.echo(f"other commands reach it with `-s {url}`")
     if server.connections is not None:
         click.echo(server.connections.limits.summary)
+    if server.auth.oidc.summary:
+        click.echo(server.auth.oidc.summary)
     if server.isolation is not None:
         click.echo(server.isolation.summary)
         if server.isolation.warning:
