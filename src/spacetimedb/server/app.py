@@ -56,7 +56,7 @@ class ServerOptions:
     cors: CorsPolicy = field(default_factory=CorsPolicy)
     # OpenID Connect issuers whose tokens are accepted besides the server's own
     oidc_issuers: tuple[OidcIssuer, ...] = ()
-    oidc_key_refresh_seconds: float = 30.0
+    oidc_key_refresh_seconds: float = FetchLimits.refresh_seconds
 
 
 class Server:

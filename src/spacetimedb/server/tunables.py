@@ -17,7 +17,7 @@ from spacetimedb.sizes import format_size, parse_size
 from .app import ServerOptions
 from .connections import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEAD_TIMEOUT, ConnectionSettings
 from .cors import CorsPolicy
-from .oidc import OidcIssuer
+from .oidc import FetchLimits, OidcIssuer
 
 SECONDS, SIZE, COUNT, TEXT, FLAG = "seconds", "size", "count", "text", "flag"
 _METAVARS = {SECONDS: "SECONDS", SIZE: "SIZE", COUNT: "N", TEXT: "TEXT"}
@@ -137,7 +137,7 @@ TUNABLES: tuple[Tunable, ...] = (
     Tunable(
         "--oidc-key-refresh",
         SECONDS,
-        30.0,
+        FetchLimits.refresh_seconds,
         "An OIDC issuer's keys are fetched again (for a key id not seen before) at most this often.",
     ),
     Tunable(
