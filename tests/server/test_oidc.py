@@ -148,6 +148,29 @@ def test_rotated_keys_are_picked_up_and_refreshes_are_rate_limited(issuer):
     asyncio.run(scenario())
 
 
+def test_cached_keys_outlive_an_issuer_that_fails_later(issuer):
+    kid = issuer.add_key("ES256")
+    clock = FakeClock()
+    auth = authority(OidcIssuer(issuer.url), clock=clock, refresh_seconds=30, max_bytes=4096)
+
+    async def scenario():
+        try:
+            assert (await auth.authenticate(issuer.token(kid))).subject == "user-1"
+            issuer.misbehaviour = HUGE
+            clock.now += 31
+            unknown = issuer.add_key("ES256")
+            with pytest.raises(AuthError, match="fetching them again failed: .* larger than 4096 bytes"):
+                await auth.authenticate(issuer.token(unknown))
+            # the keys it had still count, even past their age, while the issuer cannot give new ones
+            clock.now += 7200
+            assert (await auth.authenticate(issuer.token(kid, subject="later"))).subject == "later"
+            assert issuer.hits["jwks"] == 3
+        finally:
+            await auth.oidc.close()
+
+    asyncio.run(scenario())
+
+
 def test_concurrent_tokens_share_one_fetch(issuer):
     kid = issuer.add_key("ES256")
     auth = authority(OidcIssuer(issuer.url))

@@ -110,7 +110,6 @@ class OidcKeys:
         self.issuers = {issuer.key: issuer for issuer in issuers}
         self.limits = limits or FetchLimits()
         self.clock = clock
-        self.fetches = 0  # discovery + JWKS round trips started, for operators and tests
         self._cache = {key: _IssuerKeys(issuer) for key, issuer in self.issuers.items()}
         self._session: aiohttp.ClientSession | None = None
 
@@ -142,8 +141,9 @@ class OidcKeys:
             raise KeyLookupError(f"could not fetch the keys of issuer {issuer.url}: {cache.last_error}")
         which = f"key id {kid!r}" if kid is not None else "key"
         age = self.clock() - cache.fetched_at
+        failed = f"; fetching them again failed: {cache.last_error}" if cache.last_error else ""
         raise KeyLookupError(
-            f"no {algorithm} {which} among the keys of issuer {issuer.url} (fetched {age:.0f} s ago; "
+            f"no {algorithm} {which} among the keys of issuer {issuer.url} (fetched {age:.0f} s ago{failed}; "
             f"they are fetched again at most every {self.limits.refresh_seconds:g} s)"
         )
 
@@ -157,7 +157,6 @@ class OidcKeys:
 
     async def _refresh(self, cache: _IssuerKeys, now: float) -> None:
         cache.tried_at = now
-        self.fetches += 1
         try:
             async with asyncio.timeout(self.limits.timeout_seconds):
                 cache.keys = await self._fetch_keys(cache.issuer)
