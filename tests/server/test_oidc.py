@@ -159,7 +159,7 @@ def test_cached_keys_outlive_an_issuer_that_fails_later(issuer):
             issuer.misbehaviour = HUGE
             clock.now += 31
             unknown = issuer.add_key("ES256")
-            with pytest.raises(AuthError, match="fetching them again failed: .* larger than 4096 bytes"):
+            with pytest.raises(AuthError, match=r"fetching them again failed: .* larger than 4096 bytes"):
                 await auth.authenticate(issuer.token(unknown))
             # the keys it had still count, even past their age, while the issuer cannot give new ones
             clock.now += 7200
