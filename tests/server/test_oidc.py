@@ -37,14 +37,20 @@ def authority(*issuers: OidcIssuer, clock=time.monotonic, **limits) -> TokenAuth
     return TokenAuthority(KeyPair.ephemeral(), oidc=OidcKeys(issuers, FetchLimits(**limits), clock))
 
 
-def authenticate(auth: TokenAuthority, token: str):
-    async def run():
+def run(auth: TokenAuthority, scenario):
+    """Run ``scenario()`` on a fresh event loop, closing the authority's HTTP client afterwards."""
+
+    async def closing():
         try:
-            return await auth.authenticate(token)
+            return await scenario()
         finally:
             await auth.oidc.close()
 
-    return asyncio.run(run())
+    return asyncio.run(closing())
+
+
+def authenticate(auth: TokenAuthority, token: str):
+    return run(auth, lambda: auth.authenticate(token))
 
 
 def refused(auth: TokenAuthority, token: str, reason: str) -> None:
@@ -122,30 +128,27 @@ def test_rotated_keys_are_picked_up_and_refreshes_are_rate_limited(issuer):
     auth = authority(OidcIssuer(issuer.url), clock=clock, refresh_seconds=30)
 
     async def scenario():
-        try:
-            assert (await auth.authenticate(issuer.token(first))).subject == "user-1"
-            assert issuer.hits == {"discovery": 1, "jwks": 1}
-            assert (await auth.authenticate(issuer.token(first, subject="bob"))).subject == "bob"
-            assert issuer.hits["jwks"] == 1  # cached
-            second = issuer.rotate("ES256")
-            clock.now += 31
-            rotated = await auth.authenticate(issuer.token(second, subject="carol"))
-            assert rotated.identity == upstream_identity(issuer.url, "carol")
-            assert issuer.hits["jwks"] == 2
-            # a flood of made-up key ids within the refresh interval: one fetch at most
-            third = issuer.rotate("RS256")
-            clock.now += 1
-            for n in range(20):
-                with pytest.raises(AuthError, match=r"no RS256 key id .* fetched again at most every 30 s"):
-                    await auth.authenticate(issuer.token(third, subject=f"x{n}"))
-            assert issuer.hits["jwks"] == 2
-            clock.now += 30
-            assert (await auth.authenticate(issuer.token(third))).subject == "user-1"
-            assert issuer.hits["jwks"] == 3
-        finally:
-            await auth.oidc.close()
+        assert (await auth.authenticate(issuer.token(first))).subject == "user-1"
+        assert issuer.hits == {"discovery": 1, "jwks": 1}
+        assert (await auth.authenticate(issuer.token(first, subject="bob"))).subject == "bob"
+        assert issuer.hits["jwks"] == 1  # cached
+        second = issuer.rotate("ES256")
+        clock.now += 31
+        rotated = await auth.authenticate(issuer.token(second, subject="carol"))
+        assert rotated.identity == upstream_identity(issuer.url, "carol")
+        assert issuer.hits["jwks"] == 2
+        # a flood of made-up key ids within the refresh interval: one fetch at most
+        third = issuer.rotate("RS256")
+        clock.now += 1
+        for n in range(20):
+            with pytest.raises(AuthError, match=r"no RS256 key id .* fetched again at most every 30 s"):
+                await auth.authenticate(issuer.token(third, subject=f"x{n}"))
+        assert issuer.hits["jwks"] == 2
+        clock.now += 30
+        assert (await auth.authenticate(issuer.token(third))).subject == "user-1"
+        assert issuer.hits["jwks"] == 3
 
-    asyncio.run(scenario())
+    run(auth, scenario)
 
 
 def test_cached_keys_outlive_an_issuer_that_fails_later(issuer):
@@ -154,21 +157,18 @@ def test_cached_keys_outlive_an_issuer_that_fails_later(issuer):
     auth = authority(OidcIssuer(issuer.url), clock=clock, refresh_seconds=30, max_bytes=4096)
 
     async def scenario():
-        try:
-            assert (await auth.authenticate(issuer.token(kid))).subject == "user-1"
-            issuer.misbehaviour = HUGE
-            clock.now += 31
-            unknown = issuer.add_key("ES256")
-            with pytest.raises(AuthError, match=r"fetching them again failed: .* larger than 4096 bytes"):
-                await auth.authenticate(issuer.token(unknown))
-            # the keys it had still count, even past their age, while the issuer cannot give new ones
-            clock.now += 7200
-            assert (await auth.authenticate(issuer.token(kid, subject="later"))).subject == "later"
-            assert issuer.hits["jwks"] == 3
-        finally:
-            await auth.oidc.close()
+        assert (await auth.authenticate(issuer.token(kid))).subject == "user-1"
+        issuer.misbehaviour = HUGE
+        clock.now += 31
+        unknown = issuer.add_key("ES256")
+        with pytest.raises(AuthError, match=r"fetching them again failed: .* larger than 4096 bytes"):
+            await auth.authenticate(issuer.token(unknown))
+        # the keys it had still count, even past their age, while the issuer cannot give new ones
+        clock.now += 7200
+        assert (await auth.authenticate(issuer.token(kid, subject="later"))).subject == "later"
+        assert issuer.hits["jwks"] == 3
 
-    asyncio.run(scenario())
+    run(auth, scenario)
 
 
 def test_concurrent_tokens_share_one_fetch(issuer):
@@ -176,14 +176,11 @@ def test_concurrent_tokens_share_one_fetch(issuer):
     auth = authority(OidcIssuer(issuer.url))
 
     async def scenario():
-        try:
-            tokens = [issuer.token(kid, subject=f"user-{n}") for n in range(10)]
-            found = await asyncio.gather(*(auth.authenticate(t) for t in tokens))
-            assert sorted(c.subject for c in found) == sorted(f"user-{n}" for n in range(10))
-        finally:
-            await auth.oidc.close()
+        tokens = [issuer.token(kid, subject=f"user-{n}") for n in range(10)]
+        found = await asyncio.gather(*(auth.authenticate(t) for t in tokens))
+        assert sorted(c.subject for c in found) == sorted(f"user-{n}" for n in range(10))
 
-    asyncio.run(scenario())
+    run(auth, scenario)
     assert issuer.hits == {"discovery": 1, "jwks": 1}
 
 
@@ -201,21 +198,18 @@ def test_a_hostile_issuer_costs_a_bounded_wait_and_harms_no_other(issuer, misbeh
         )
 
         async def scenario():
-            try:
-                started = time.monotonic()
-                hostile_try = asyncio.ensure_future(auth.authenticate(hostile.token(hostile_kid)))
-                neighbour = await auth.authenticate(issuer.token(good_kid, subject="neighbour"))
-                assert neighbour.subject == "neighbour"
-                with pytest.raises(AuthError, match=f"could not fetch the keys of issuer .*{reason}"):
-                    await hostile_try
-                assert time.monotonic() - started < 5
-                # refused again without asking it (the refresh is rate-limited)
-                with pytest.raises(AuthError, match="could not fetch"):
-                    await auth.authenticate(hostile.token(hostile_kid))
-            finally:
-                await auth.oidc.close()
+            started = time.monotonic()
+            hostile_try = asyncio.ensure_future(auth.authenticate(hostile.token(hostile_kid)))
+            neighbour = await auth.authenticate(issuer.token(good_kid, subject="neighbour"))
+            assert neighbour.subject == "neighbour"
+            with pytest.raises(AuthError, match=f"could not fetch the keys of issuer .*{reason}"):
+                await hostile_try
+            assert time.monotonic() - started < 5
+            # refused again without asking it (the refresh is rate-limited)
+            with pytest.raises(AuthError, match="could not fetch"):
+                await auth.authenticate(hostile.token(hostile_kid))
 
-        asyncio.run(scenario())
+        run(auth, scenario)
         assert hostile.hits["discovery"] == 1
 
 
