@@ -50,16 +50,18 @@ def _node_major(node: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def node_tools() -> NodeTools:
-    """The toolchain, installing the npm packages on first use; skips the test when Node or npm is absent."""
+def node_tools(packages: tuple[str, ...] = NPM_PACKAGES, purpose: str = "the TypeScript SDK test") -> NodeTools:
+    """The toolchain with ``packages`` installed (on first use, into a cache directory named after the exact
+    list); skips the test, naming ``purpose``, when Node or npm is absent."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("the TypeScript SDK test needs Node.js (>= 20) and npm on PATH; neither was found")
+        pytest.skip(f"{purpose} needs Node.js (>= 20) and npm on PATH; neither was found")
     major = _node_major(node)
     if major < 20:
-        pytest.skip(f"the TypeScript SDK test needs Node.js >= 20 (found major version {major})")
-    key = hashlib.sha256(" ".join(NPM_PACKAGES).encode()).hexdigest()[:16]
-    directory = _cache_root() / f"sdk-{SDK_VERSION}-{key}"
+        pytest.skip(f"{purpose} needs Node.js >= 20 (found major version {major})")
+    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:16]
+    label = "sdk" if packages == NPM_PACKAGES else "pkgs"
+    directory = _cache_root() / f"{label}-{SDK_VERSION}-{key}"
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers install once
@@ -68,11 +70,11 @@ def node_tools() -> NodeTools:
                 '{"name": "stdb-sdk-test", "private": true, "type": "module"}\n'
             )
             subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *NPM_PACKAGES],
+                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *packages],
                 cwd=directory,
                 check=True,
                 timeout=INSTALL_TIMEOUT_SECONDS,
             )
-            (directory / ".complete").write_text(" ".join(NPM_PACKAGES) + "\n")
+            (directory / ".complete").write_text(" ".join(packages) + "\n")
     flags = ("--experimental-websocket",) if major < 22 else ()
     return NodeTools(node, directory / "node_modules", flags)

@@ -36,12 +36,27 @@ def test_values_from_a_command_line():
         ({"query_byte_limit": "lots"}, "--query-byte-limit"),
         ({"publishers": "not-an-identity"}, "--publishers"),
         ({"cors_origins": "app.example"}, "--cors-origins"),
+        ({"oidc_issuer": ["auth.example"]}, "--oidc-issuer"),
+        ({"oidc_issuer": [42]}, "--oidc-issuer"),
         ({"no_such_thing": "1"}, "no_such_thing"),
     ],
 )
 def test_bad_values_name_their_flag(given, named):
     with pytest.raises(ValueError, match=named):
         server_options(given)
+
+
+def test_a_repeatable_tunable_takes_a_list_or_one_value():
+    from spacetimedb.server.oidc import OidcIssuer
+
+    # a list, as the flag given twice or a TOML list in a config file
+    options = server_options({"oidc_issuer": ["https://a.example", "https://b.example/realm#my-app"]})
+    assert options.oidc_issuers == (
+        OidcIssuer("https://a.example"),
+        OidcIssuer("https://b.example/realm", "my-app"),
+    )
+    assert server_options({"oidc_issuer": "https://a.example"}).oidc_issuers == (OidcIssuer("https://a.example"),)
+    assert server_options().oidc_issuers == ()
 
 
 @pytest.mark.parametrize(
@@ -52,3 +67,26 @@ def test_both_command_lines_offer_every_tunable(command):
     assert result.returncode == 0, result.stderr
     for tunable in TUNABLES:
         assert tunable.flag in result.stdout
+
+
+def test_spacetime_start_and_python_m_take_a_repeatable_flag_many_times(capsys):
+    import click
+    from click.testing import CliRunner
+
+    from spacetimedb.cli.commands.start import tunable_options
+    from spacetimedb.server.__main__ import main as server_main
+
+    seen = {}
+
+    @click.command()
+    @tunable_options
+    def start(**tunables):
+        seen.update(tunables)
+
+    result = CliRunner().invoke(start, ["--oidc-issuer", "https://a.example", "--oidc-issuer", "https://b.example"])
+    assert result.exit_code == 0, result.output
+    assert server_options({"oidc_issuer": seen["oidc_issuer"]}).oidc_issuers[1].url == "https://b.example"
+    # python -m spacetimedb.server refuses a bad one by name before starting anything
+    with pytest.raises(SystemExit):
+        server_main(["--in-memory", "--oidc-issuer", "https://a.example", "--oidc-issuer", "not-a-url"])
+    assert "--oidc-issuer takes an issuer URL" in capsys.readouterr().err

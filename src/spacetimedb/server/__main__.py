@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     for tunable in TUNABLES:
         if tunable.kind == FLAG:
             parser.add_argument(tunable.flag, action="store_true", help=tunable.help)
+        elif tunable.repeatable:
+            parser.add_argument(tunable.flag, action="append", metavar=tunable.shown_metavar, help=tunable.help)
         else:
             parser.add_argument(tunable.flag, default=None, metavar=tunable.shown_metavar, help=tunable.help)
     args = parser.parse_args(argv)
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"data in {where}", flush=True)
         if server.connections is not None:
             print(server.connections.limits.summary, flush=True)
+        if server.auth.oidc.summary:
+            print(server.auth.oidc.summary, flush=True)
         if server.isolation is not None:
             print(server.isolation.summary, flush=True)
             if server.isolation.warning:

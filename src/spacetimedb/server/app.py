@@ -32,6 +32,7 @@ from .control import ControlDB
 from .cors import CorsPolicy
 from .egress import EgressPolicy, HttpEgress
 from .isolation import Isolation, decide_isolation
+from .oidc import FetchLimits, OidcIssuer, OidcKeys
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class ServerOptions:
     cors: CorsPolicy = field(default_factory=CorsPolicy)
     # what procedures' outbound HTTP requests may do
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    # OpenID Connect issuers whose tokens are accepted besides the server's own
+    oidc_issuers: tuple[OidcIssuer, ...] = ()
+    oidc_key_refresh_seconds: float = FetchLimits.refresh_seconds
 
 
 class Server:
@@ -71,7 +75,10 @@ class Server:
             self._lock = _ServerLock(self.data_dir).acquire()
         try:
             keys = KeyPair.load_or_create(self.data_dir / "keys") if self.data_dir else KeyPair.ephemeral()
-            self.auth = TokenAuthority(keys)
+            oidc = OidcKeys(
+                self.options.oidc_issuers, FetchLimits(refresh_seconds=self.options.oidc_key_refresh_seconds)
+            )
+            self.auth = TokenAuthority(keys, oidc=oidc)
             self.control = ControlDB.open(self.data_dir)
             self.egress = HttpEgress(self.options.egress)
             workers = dataclasses.replace(self.options.workers, http_egress=self.egress)
@@ -130,7 +137,12 @@ class Server:
     # -- running ------------------------------------------------------------------------------------------------
 
     def make_app(self, connections: ConnectionGate) -> web.Application:
-        middlewares = [connections.middleware, self.options.cors.middleware, routes.error_middleware]
+        middlewares = [
+            connections.middleware,
+            self.options.cors.middleware,
+            routes.error_middleware,
+            routes.authentication_middleware,
+        ]
         app = web.Application(client_max_size=MAX_PROGRAM_BYTES, middlewares=middlewares)
         app[SERVER_KEY] = self
         routes.add_routes(app)
@@ -173,6 +185,7 @@ class Server:
             self.connections.close()
         await self.controller.shutdown()
         await self.egress.close()
+        await self.auth.oidc.close()
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:

@@ -6,6 +6,12 @@ generated on first start. It mints ES256 JWTs with the claims SpacetimeDB uses (
 ``h = blake3(iss + "|" + sub)[:26]``, ``c = blake3(b"\\xc2\\x00" + h)[:4]``, identity = ``c2 00 ‖ c ‖ h``
 (big-endian). Tokens signed by another key, malformed tokens, and tokens whose ``hex_identity`` does not match
 their issuer and subject are refused.
+
+It also accepts RS256 and ES256 tokens of the OpenID Connect issuers the operator trusts (``--oidc-issuer``), whose
+keys ``oidc`` fetches and caches: checked for signature, issuer, expiry and, where configured, audience, and given
+the identity SpacetimeDB gives them (from their issuer and subject). Like SpacetimeDB, the server re-signs such a
+user's claims with its own key for ``/v1/identity/websocket-token``, so tokens signed by this server may name a
+trusted issuer as well as its own.
 """
 
 from __future__ import annotations
@@ -26,9 +32,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from spacetimedb.sats import Identity
 
+from .oidc import SUPPORTED_ALGORITHMS, KeyLookupError, OidcIssuer, OidcKeys
+
 LOCAL_ISSUER = "localhost"
 AUDIENCE = "spacetimedb"
 WEBSOCKET_TOKEN_SECONDS = 60
+# clock skew tolerated on another issuer's `iat`, `nbf` and `exp` (its clock is not ours), as SpacetimeDB does
+OIDC_LEEWAY_SECONDS = 60
 
 
 class AuthError(Exception):
@@ -118,11 +128,12 @@ class KeyPair:
 
 
 class TokenAuthority:
-    """Mints and validates the server's tokens."""
+    """Mints the server's tokens; validates them and those of the trusted OpenID Connect issuers."""
 
-    def __init__(self, keys: KeyPair, issuer: str = LOCAL_ISSUER) -> None:
+    def __init__(self, keys: KeyPair, issuer: str = LOCAL_ISSUER, oidc: OidcKeys | None = None) -> None:
         self.keys = keys
         self.issuer = issuer
+        self.oidc = oidc or OidcKeys(())
 
     def mint(
         self, subject: str | None = None, expires_in: int | None = None, extra: dict[str, Any] | None = None
@@ -159,36 +170,56 @@ class TokenAuthority:
         return jwt.encode(payload, self.keys.private_key, algorithm="ES256", headers={"typ": "JWT"})
 
     def validate(self, token: str) -> Claims:
-        """Check the signature (ours only), expiry and identity; raises ``AuthError``."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.exceptions.DecodeError:
-            raise AuthError("Authorization is invalid: malformed token", 400) from None
-        if header.get("alg") != "ES256":
-            raise AuthError(f"Authorization failed: unsupported algorithm {header.get('alg')!r}")
-        try:
-            payload = jwt.decode(
-                token,
-                self.keys.public_key,
-                algorithms=["ES256"],
-                # SpacetimeDB writes `"exp": null` for tokens that never expire; checked below instead
-                options={"verify_aud": False, "verify_exp": False, "require": ["sub", "iss"]},
-            )
-        except jwt.exceptions.InvalidSignatureError:
-            raise AuthError("Authorization failed: token not signed by this instance") from None
-        except jwt.exceptions.DecodeError:
-            raise AuthError("Authorization is invalid: malformed token", 400) from None
-        except jwt.exceptions.InvalidTokenError as exc:
-            raise AuthError(f"Authorization failed: {exc}") from None
-        expires = payload.get("exp")
-        if expires is not None:
-            if not isinstance(expires, (int, float)) or isinstance(expires, bool):
-                raise AuthError("Authorization is invalid: `exp` must be a number", 400)
-            if expires < time.time():
-                raise AuthError("Authorization failed: token expired")
+        """Check a token this server signed (signature, expiry, identity); raises ``AuthError``."""
+        algorithm = _algorithm(token)
+        payload = self._signed_here(token, algorithm)
+        if payload is None:
+            raise AuthError("Authorization failed: token not signed by this instance")
         return self._claims(payload)
 
-    def _claims(self, payload: dict[str, Any]) -> Claims:
+    async def authenticate(self, token: str) -> Claims:
+        """``validate``, or, for a token of a trusted OpenID Connect issuer, check it against that issuer's keys
+        (fetched when needed); raises ``AuthError`` saying why a token is refused."""
+        algorithm = _algorithm(token)
+        payload = self._signed_here(token, algorithm)
+        if payload is not None:
+            return self._claims(payload)
+        iss = _unverified_issuer(token)
+        issuer = self.oidc.trusted(iss) if iss is not None and iss != self.issuer else None
+        if issuer is None:
+            if iss is None or iss == self.issuer:
+                raise AuthError("Authorization failed: token not signed by this instance")
+            raise AuthError(
+                f"Authorization failed: unknown issuer {iss!r} (not this server, nor one it trusts; "
+                "see `spacetime start --oidc-issuer`)"
+            )
+        claims = self._claims(await self._verify_oidc(token, algorithm, issuer), leeway=OIDC_LEEWAY_SECONDS)
+        if issuer.audience is not None and issuer.audience not in claims.audience:
+            raise AuthError(
+                f"Authorization failed: the token's audience {list(claims.audience)} does not include "
+                f"{issuer.audience!r}, which issuer {issuer.url} must name"
+            )
+        return claims
+
+    def _signed_here(self, token: str, algorithm: str) -> dict[str, Any] | None:
+        """The token's payload if this server's key signed it, else None."""
+        if algorithm != "ES256":
+            return None
+        return _decode(token, self.keys.public_key, algorithm, leeway=0)
+
+    async def _verify_oidc(self, token: str, algorithm: str, issuer: OidcIssuer) -> dict[str, Any]:
+        kid = jwt.get_unverified_header(token).get("kid")
+        try:
+            keys = await self.oidc.keys_for(issuer, kid if isinstance(kid, str) else None, algorithm)
+        except KeyLookupError as exc:
+            raise AuthError(f"Authorization failed: {exc}") from None
+        for key in keys:
+            payload = _decode(token, key.key, algorithm, leeway=OIDC_LEEWAY_SECONDS)
+            if payload is not None:
+                return payload
+        raise AuthError(f"Authorization failed: bad signature (no key of issuer {issuer.url} verifies it)")
+
+    def _claims(self, payload: dict[str, Any], leeway: int = 0) -> Claims:
         subject, issuer = payload.get("sub"), payload.get("iss")
         if (
             not isinstance(subject, str)
@@ -196,8 +227,9 @@ class TokenAuthority:
             or not (0 < len(subject) <= 128 and 0 < len(issuer) <= 128)
         ):
             raise AuthError("Authorization failed: `sub` and `iss` must be strings of 1 to 128 bytes")
-        if issuer != self.issuer:
+        if issuer != self.issuer and self.oidc.trusted(issuer) is None:
             raise AuthError(f"Authorization failed: foreign issuer {issuer!r}")
+        _check_expiry(payload.get("exp"), leeway)
         identity = identity_from_claims(issuer, subject)
         claimed = payload.get("hex_identity")
         if claimed is not None and claimed != identity.to_hex():
@@ -207,6 +239,8 @@ class TokenAuthority:
         audience = payload.get("aud", [])
         if isinstance(audience, str):
             audience = [audience]
+        if not isinstance(audience, list) or not all(isinstance(a, str) for a in audience):
+            raise AuthError("Authorization is invalid: `aud` must be a string or a list of strings", 400)
         known = {"hex_identity", "sub", "iss", "aud", "iat", "exp"}
         return Claims(
             identity=identity,
@@ -217,3 +251,55 @@ class TokenAuthority:
             expires_at=payload.get("exp"),
             extra={k: v for k, v in payload.items() if k not in known},
         )
+
+
+def _algorithm(token: str) -> str:
+    """The token's signing algorithm, if it is one the server accepts (``alg: none`` never is)."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.exceptions.DecodeError:
+        raise AuthError("Authorization is invalid: malformed token", 400) from None
+    algorithm = header.get("alg")
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise AuthError(
+            f"Authorization failed: unsupported algorithm {algorithm!r} (accepted: {', '.join(SUPPORTED_ALGORITHMS)})"
+        )
+    return algorithm
+
+
+def _unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a token claims, read before any signature check (to know whose keys to check it with)."""
+    try:
+        payload = jwt.decode(token, options={"verify_signature": False})
+    except jwt.exceptions.DecodeError:
+        raise AuthError("Authorization is invalid: malformed token", 400) from None
+    issuer = payload.get("iss")
+    return issuer if isinstance(issuer, str) else None
+
+
+def _decode(token: str, key: Any, algorithm: str, leeway: int) -> dict[str, Any] | None:
+    """The payload if ``key`` verifies the signature (None if it does not); other faults raise ``AuthError``."""
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            leeway=leeway,
+            # SpacetimeDB writes `"exp": null` for tokens that never expire; `_check_expiry` checks it instead
+            options={"verify_aud": False, "verify_exp": False, "require": ["sub", "iss"]},
+        )
+    except jwt.exceptions.InvalidSignatureError:
+        return None
+    except jwt.exceptions.DecodeError:
+        raise AuthError("Authorization is invalid: malformed token", 400) from None
+    except jwt.exceptions.InvalidTokenError as exc:
+        raise AuthError(f"Authorization failed: {exc}") from None
+
+
+def _check_expiry(expires: Any, leeway: int) -> None:
+    if expires is None:
+        return
+    if not isinstance(expires, (int, float)) or isinstance(expires, bool):
+        raise AuthError("Authorization is invalid: `exp` must be a number", 400)
+    if expires + leeway < time.time():
+        raise AuthError("Authorization failed: token expired")

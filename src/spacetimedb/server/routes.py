@@ -106,9 +106,30 @@ def _token(request: web.Request) -> str | None:
     return request.query.get("token") or None
 
 
+_CLAIMS = web.RequestKey("spacetimedb.claims", object)
+
+
+@web.middleware
+async def authentication_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the request's token before its route runs: checking another issuer's token may fetch that issuer's
+    keys, which cannot happen in the (synchronous) ``claims_of``. A refusal waits until a route asks for the
+    caller, so routes that need no credentials answer as before."""
+    outcome: Claims | AuthError | None
+    try:
+        token = _token(request)
+        outcome = None if token is None else await _server(request).auth.authenticate(token)
+    except AuthError as refused:
+        outcome = refused
+    request[_CLAIMS] = outcome
+    return await handler(request)
+
+
 def claims_of(request: web.Request) -> Claims | None:
-    token = _token(request)
-    return None if token is None else _server(request).auth.validate(token)
+    """The caller's checked claims, None without credentials; raises ``AuthError`` for refused ones."""
+    outcome = request[_CLAIMS]
+    if isinstance(outcome, AuthError):
+        raise outcome
+    return outcome  # type: ignore[return-value]
 
 
 def caller(request: web.Request) -> tuple[Identity, str | None]:

@@ -1,6 +1,7 @@
 """The server's command-line tunables, declared once for both command lines (``python -m spacetimedb.server`` and
 ``spacetime start``): each knows its flag, kind, default and help, and ``server_options`` turns the values given
 (text from a command line, or values) into ``ServerOptions``, refusing a bad one with a ``ValueError`` naming it.
+A repeatable tunable (``--oidc-issuer``) takes a list: the flag given several times, or a list of values.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .app import ServerOptions
 from .connections import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEAD_TIMEOUT, ConnectionSettings
 from .cors import CorsPolicy
 from .egress import EgressPolicy
+from .oidc import FetchLimits, OidcIssuer
 
 SECONDS, SIZE, COUNT, TEXT, FLAG = "seconds", "size", "count", "text", "flag"
 _METAVARS = {SECONDS: "SECONDS", SIZE: "SIZE", COUNT: "N", TEXT: "TEXT"}
@@ -30,6 +32,7 @@ class Tunable:
     help: str
     minimum: float = 0
     metavar: str | None = None
+    repeatable: bool = False  # given any number of times; its value is a tuple
 
     @property
     def name(self) -> str:
@@ -37,8 +40,8 @@ class Tunable:
 
     @property
     def shown_default(self) -> str | None:
-        if self.default is None:
-            return None  # the help says how it is computed
+        if self.default is None or self.repeatable:
+            return None  # the help says how it is computed, or that there is none
         if self.kind == SIZE:
             return format_size(self.default) if self.default else "0"
         return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
@@ -48,7 +51,16 @@ class Tunable:
         return self.metavar or _METAVARS.get(self.kind, "")
 
     def parse(self, value: Any) -> Any:
-        """The value given (text, or a value), checked; ``ValueError`` names the flag."""
+        """The value given (text, or a value; for a repeatable tunable a list of them), checked; ``ValueError``
+        names the flag."""
+        if self.repeatable:
+            values = [value] if isinstance(value, str) else list(value or ())
+            return tuple(self._parse_one(v) for v in values)
+        return self._parse_one(value)
+
+    def _parse_one(self, value: Any) -> Any:
+        if self.kind == TEXT and value is not None and not isinstance(value, str):
+            raise ValueError(f"{self.flag}: expected text, got {value!r}")
         if value is None or self.kind in (FLAG, TEXT):
             return value
         try:
@@ -129,6 +141,21 @@ TUNABLES: tuple[Tunable, ...] = (
         "--procedure-http-concurrency", COUNT, 16, "Procedures' HTTP requests in flight at once, server-wide.", 1
     ),
     Tunable(
+        "--oidc-issuer",
+        TEXT,
+        (),
+        "Also accept the tokens of this OpenID Connect issuer (RS256 or ES256, keys found through its discovery "
+        "document); URL#AUDIENCE also requires that audience. Repeatable. Default: only this server's own tokens.",
+        metavar="URL[#AUDIENCE]",
+        repeatable=True,
+    ),
+    Tunable(
+        "--oidc-key-refresh",
+        SECONDS,
+        FetchLimits.refresh_seconds,
+        "An OIDC issuer's keys are fetched again (for a key id not seen before) at most this often.",
+    ),
+    Tunable(
         "--unsafe-modules",
         FLAG,
         False,
@@ -201,6 +228,8 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
             max_response_bytes=v["procedure_http_max_response"],
             max_concurrent=v["procedure_http_concurrency"],
         ),
+        oidc_issuers=tuple(OidcIssuer.parse(text) for text in v["oidc_issuer"]),
+        oidc_key_refresh_seconds=v["oidc_key_refresh"],
     )
 
 

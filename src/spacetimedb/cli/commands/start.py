@@ -42,6 +42,10 @@ def tunable_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for tunable in reversed(TUNABLES):
         if tunable.kind == FLAG:
             command = click.option(tunable.flag, is_flag=True, help=tunable.help)(command)
+        elif tunable.repeatable:
+            command = click.option(
+                tunable.flag, multiple=True, metavar=tunable.shown_metavar, help=tunable.help
+            )(command)
         else:
             shown = "" if tunable.shown_default is None else f" Default: {tunable.shown_default}."
             command = click.option(
@@ -128,6 +132,8 @@ def _announce(server: Server) -> None:
         click.echo(f"other commands reach it with `-s {url}`")
     if server.connections is not None:
         click.echo(server.connections.limits.summary)
+    if server.auth.oidc.summary:
+        click.echo(server.auth.oidc.summary)
     if server.isolation is not None:
         click.echo(server.isolation.summary)
         if server.isolation.warning:
