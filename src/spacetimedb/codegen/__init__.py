@@ -49,6 +49,9 @@ def generate(
 def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a module file or package (as ``spacetime publish`` would) and return its RawModuleDef v9 JSON.
 
+    V9 cannot say which tables are event tables (V10's ``is_event``); a module file can, so its tables carry
+    that key here, which the bindings need (the SDKs never cache an event table's rows).
+
     Raises ``spacetimedb.module.ModuleError`` when the module is invalid, ``OSError`` when it cannot be read.
     """
     from spacetimedb.module import load_module, package_program
@@ -56,6 +59,11 @@ def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     program, kind = package_program(path)
     loaded = load_module(program, kind, name=os.path.basename(os.fspath(path)))
     try:
-        return loaded.module_def.raw_v9_json()
+        raw: dict[str, Any] = loaded.module_def.raw_v9_json()
+        events = {table.name for table in loaded.module_def.event_tables()}
+        for table in raw["tables"]:
+            if table["name"] in events:
+                table["is_event"] = True
+        return raw
     finally:
         loaded.unload()

@@ -277,6 +277,7 @@ def _table(entry: Mapping[str, Any], typespace: Typespace, classifier: _Classifi
         constraints=tuple(sorted(constraints, key=lambda c: c.name)),
         auto_inc=tuple(int(s["column"]) for s in entry.get("sequences", [])),
         is_public=access == "Public" and table_type == "User",
+        is_event=bool(entry.get("is_event", False)),  # V10's flag; V9 JSON of a module file carries it too
     )
 
 

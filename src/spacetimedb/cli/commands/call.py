@@ -36,7 +36,7 @@ def call(
     server: str | None,
     anonymous: bool,
 ) -> None:
-    """Call REDUCER of the database NAME.
+    """Call REDUCER (or a procedure) of the database NAME; a procedure's return value is printed as JSON.
 
     Each ARG is one JSON value, in the reducer's parameter order. As with SpacetimeDB's CLI, an argument for a
     string parameter may also be a bare word: spacetime call quickstart-chat set_name Alice (a JSON string
@@ -85,7 +85,7 @@ def _string_parameters(raw: dict[str, Any], reducer: str) -> list[bool]:
     from spacetimedb.sats import STRING
 
     schema = Schema(raw)
-    found = schema.reducer(reducer)
+    found = schema.reducer(reducer) or schema.procedure(reducer)
     return [] if found is None else [element.type == STRING for element in schema.params(found).elements]
 
 

@@ -224,6 +224,9 @@ class Schema:
         found = (variant(export) for export in self.raw.get("misc_exports", []))
         return [entry for kind, entry in found if kind == "Procedure" and isinstance(entry, dict)]
 
+    def procedure(self, name: str) -> dict[str, Any] | None:
+        return next((p for p in self.procedures() if p.get("name") == name), None)
+
     def render_procedure(self, procedure: dict[str, Any]) -> str:
         from spacetimedb.sats.meta import type_from_json
 
