@@ -308,3 +308,20 @@ def test_connect_errors(server) -> None:
     ok.run()
     assert ok.wait_closed(0) and not ok.is_active
     assert errors == []  # build() raised before any connect error could be processed
+
+
+def test_generated_python_bindings_call_procedures(server, bindings) -> None:
+    module = ROOT / "tests" / "host" / "procedures_module.py"
+    publish(server.url, "procs", module)
+    procs = bindings(module, "procs_bindings")
+    source = (Path(procs.__file__).parent / "procedures.py").read_text()
+    assert "def add_two(self, lhs: int, rhs: int) -> Pending[int]:" in source
+    conn = procs.DbConnection.builder().with_uri(server.url).with_database_name("procs").build()
+    conn.run_threaded()
+    try:
+        assert conn.procedures.add_two(20, 22).result(30) == 42
+        assert conn.procedures.call("add_two", lhs=1, rhs=2).result(30) == 3
+        with pytest.raises(AttributeError, match="no procedure 'nope'"):
+            conn.procedures.nope  # noqa: B018
+    finally:
+        conn.disconnect()

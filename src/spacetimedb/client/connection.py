@@ -251,6 +251,24 @@ class RemoteReducers:
         raise AttributeError(f"no reducer {name!r} in the module (reducers: {', '.join(reducers)})")
 
 
+class RemoteProcedures:
+    """``conn.procedures``: ``conn.procedures.add_two(1, 2)`` calls a procedure and returns a ``Pending`` that
+    completes with its return value (``ProcedureError`` if it failed); ``call(name, ...)`` does the same for any
+    name."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    def call(self, procedure: str, *args: Any, **kwargs: Any) -> Pending[Any]:
+        return self._conn.call_procedure(procedure, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        procedures = self._conn.module.procedures
+        if not name.startswith("_") and name in procedures:
+            return functools.partial(self.call, name)
+        raise AttributeError(f"no procedure {name!r} in the module (procedures: {', '.join(procedures)})")
+
+
 # ---- subscriptions ----------------------------------------------------------------------------------------------
 
 
@@ -336,6 +354,7 @@ class DbConnection:
     MODULE: ClassVar[ModuleSchema | None] = None
     TABLES_CLASS: ClassVar[type[RemoteTables]] = RemoteTables
     REDUCERS_CLASS: ClassVar[type[RemoteReducers]] = RemoteReducers
+    PROCEDURES_CLASS: ClassVar[type[RemoteProcedures]] = RemoteProcedures
 
     identity: Identity | None
     connection_id: ConnectionId | None
@@ -371,6 +390,7 @@ class DbConnection:
         self._socket = Socket(self.config, self._deliver)
         self.db: Any = self.TABLES_CLASS(self)
         self.reducers: Any = self.REDUCERS_CLASS(self)
+        self.procedures: Any = self.PROCEDURES_CLASS(self)
         if module is not None:
             self._set_module(module)
         self.is_active = False

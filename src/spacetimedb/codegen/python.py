@@ -313,12 +313,58 @@ class PythonGenerator:
             f"        self.remove_on({reducer.name!r}, callback_id)",
         ]
 
+    # -- procedures.py ------------------------------------------------------------------------------------------
+
+    def procedures_file(self) -> str:
+        procedures = self.model.procedures
+        lines = [
+            _HEADER,
+            '"""Typed procedure calls: ``conn.procedures.<procedure>(...)`` returns a ``Pending`` of its value."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "from spacetimedb.client import Pending, RemoteProcedures as _RemoteProcedures",
+            f"from spacetimedb.sats import {', '.join(_SATS_NAMES)}",
+            "",
+        ]
+        referenced = sorted(
+            {
+                self.class_names[r]
+                for procedure in procedures
+                for use in (*(p.use for p in procedure.params), procedure.returns.use)
+                for r in use.refs()
+            }
+        )
+        if referenced:
+            lines += [f"from .types import {', '.join(referenced)}", ""]
+        lines += [
+            "",
+            "class RemoteProcedures(_RemoteProcedures):",
+            '    """``conn.procedures``: the procedures of the module."""',
+        ]
+        for procedure in procedures:
+            method = python_identifier(procedure.name)
+            if method == "call" or method.startswith("_"):
+                continue  # reachable through call(name, ...)
+            params = [(python_identifier(p.name), self.annotation(p.use)) for p in procedure.params]
+            signature = "".join(f", {name}: {annotation}" for name, annotation in params)
+            arguments = "".join(f", {name}" for name, _ in params)
+            lines += [
+                "",
+                f"    def {method}(self{signature}) -> Pending[{self.annotation(procedure.returns.use)}]:",
+                f'        """Call ``{procedure.name}``; the answer is its return value."""',
+                f"        return self.call({procedure.name!r}{arguments})",
+            ]
+        if not procedures:
+            lines += ["", "    pass"]
+        return "\n".join(lines) + "\n"
+
     # -- _schema.py and __init__.py ------------------------------------------------------------------------------
 
     def schema_file(self) -> str:
         raw = {
             key: self.model.raw[key]
-            for key in ("typespace", "tables", "reducers", "types")
+            for key in ("typespace", "tables", "reducers", "types", "misc_exports")
             if key in self.model.raw
         }
         return (
@@ -346,6 +392,7 @@ class PythonGenerator:
             "from spacetimedb.client import ModuleSchema",
             "",
             "from ._schema import RAW_MODULE_DEF",
+            "from .procedures import RemoteProcedures",
             "from .reducers import RemoteReducers",
             "from .tables import RemoteTables",
             "from .types import TYPES",
@@ -363,14 +410,16 @@ class PythonGenerator:
             "    MODULE: ClassVar[ModuleSchema | None] = REMOTE_MODULE",
             "    TABLES_CLASS = RemoteTables",
             "    REDUCERS_CLASS = RemoteReducers",
+            "    PROCEDURES_CLASS = RemoteProcedures",
             "    db: RemoteTables",
             "    reducers: RemoteReducers",
+            "    procedures: RemoteProcedures",
             "",
             "",
             "__all__ = [",
             *(
                 f"    {name!r},"
-                for name in ["DbConnection", "REMOTE_MODULE", "RemoteReducers", "RemoteTables", *exported]
+                for name in ["DbConnection", "REMOTE_MODULE", "RemoteProcedures", "RemoteReducers", "RemoteTables", *exported]
             ),
             "]",
         ]
@@ -385,6 +434,7 @@ class PythonGenerator:
             "types.py": self.types_file(),
             "tables.py": self.tables_file(tables),
             "reducers.py": self.reducers_file(reducers),
+            "procedures.py": self.procedures_file(),
         }
 
 
