@@ -20,6 +20,8 @@ _LAZY_EXPORTS: dict[str, str] = {
             "reducer",
             "type",
             "client_visibility_filter",
+            "view",
+            "anonymous_view",
         ),
         "spacetimedb.module.api",
     ),
@@ -48,6 +50,7 @@ _LAZY_EXPORTS: dict[str, str] = {
         "spacetimedb.module.markers",
     ),
     "ReducerContext": "spacetimedb.module.context",
+    **dict.fromkeys(("ViewContext", "AnonymousViewContext"), "spacetimedb.module.views"),
     **dict.fromkeys(
         ("Identity", "ConnectionId", "Timestamp", "TimeDuration", "ScheduleAt", "Uuid"),
         "spacetimedb.sats.values",
@@ -59,6 +62,7 @@ _LAZY_MODULES: dict[str, str] = {"log": "spacetimedb.module.log"}
 
 # `type` is deliberately left out of __all__: a star import must not shadow the builtin
 __all__ = [
+    "AnonymousViewContext",
     "AutoInc",
     "ConnectionId",
     "Identity",
@@ -72,6 +76,8 @@ __all__ = [
     "Unique",
     "UniqueConstraintViolation",
     "Uuid",
+    "ViewContext",
+    "anonymous_view",
     "client_visibility_filter",
     "f32",
     "f64",
@@ -90,6 +96,7 @@ __all__ = [
     "u32",
     "u64",
     "u8",
+    "view",
 ]
 
 
@@ -117,9 +124,10 @@ if TYPE_CHECKING:
 
     from spacetimedb.datastore.errors import UniqueConstraintViolation
     from spacetimedb.module import log
-    from spacetimedb.module.api import client_visibility_filter, reducer, table
+    from spacetimedb.module.api import anonymous_view, client_visibility_filter, reducer, table, view
     from spacetimedb.module.api import type as type
     from spacetimedb.module.context import ReducerContext
+    from spacetimedb.module.views import AnonymousViewContext, ViewContext
     from spacetimedb.module.markers import (
         AutoInc,
         Index,

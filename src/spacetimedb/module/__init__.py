@@ -12,7 +12,7 @@ from spacetimedb.datastore import UniqueConstraintViolation
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid
 
 from . import log
-from .api import Registry, client_visibility_filter, reducer, table
+from .api import Registry, anonymous_view, client_visibility_filter, reducer, table, view
 from .api import type as type  # not in __all__: a star import must not shadow the builtin
 from .builder import build_module_def, snake_case
 from .context import ReducerContext
@@ -61,8 +61,10 @@ from .moduledef import (
 )
 from .rawdef import raw_module_def_bsatn, raw_module_def_json
 from .runtime import IndexHandle, ModuleRuntime, TableHandle, UniqueIndexHandle
+from .views import AnonymousViewContext, ReadOnlyError, ViewContext, ViewDef, ViewError, call_view
 
 __all__ = [
+    "AnonymousViewContext",
     "AutoInc",
     "ColumnDef",
     "ColumnValueError",
@@ -101,7 +103,13 @@ __all__ = [
     "UniqueConstraintViolation",
     "UniqueIndexHandle",
     "Uuid",
+    "ReadOnlyError",
+    "ViewContext",
+    "ViewDef",
+    "ViewError",
+    "anonymous_view",
     "apply_migration",
+    "call_view",
     "build_module_def",
     "client_visibility_filter",
     "create_module_tables",
@@ -118,6 +126,7 @@ __all__ = [
     "log",
     "package_program",
     "plan_migration",
+    "view",
     "program_hash",
     "raw_module_def_bsatn",
     "raw_module_def_json",
