@@ -127,7 +127,6 @@ if TYPE_CHECKING:
     from spacetimedb.module.api import anonymous_view, client_visibility_filter, reducer, table, view
     from spacetimedb.module.api import type as type
     from spacetimedb.module.context import ReducerContext
-    from spacetimedb.module.views import AnonymousViewContext, ViewContext
     from spacetimedb.module.markers import (
         AutoInc,
         Index,
@@ -149,4 +148,5 @@ if TYPE_CHECKING:
         u128,
         u256,
     )
+    from spacetimedb.module.views import AnonymousViewContext, ViewContext
     from spacetimedb.sats.values import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid

@@ -231,7 +231,9 @@ class ReadOnlyTx:
     insert = delete = update = delete_by_key = _refuse
 
 
-def call_view(view: ViewDef, runtime: Any, tx: Any, sender: Identity | None, identity: Identity) -> tuple[list[Row], set[int]]:
+def call_view(
+    view: ViewDef, runtime: Any, tx: Any, sender: Identity | None, identity: Identity
+) -> tuple[list[Row], set[int]]:
     """Run ``view`` over the read view ``tx`` (as ``sender``, ignored by anonymous views): its rows as
     canonical tuples and the ids of the tables it read. Whatever the view raises propagates."""
     reader = ReadOnlyTx(tx, view.name)
@@ -268,5 +270,7 @@ def _rows_of(view: ViewDef, result: Any) -> list[Row]:
         try:
             rows.append(convert(item))
         except (ValueError, TypeError, AttributeError) as exc:
-            raise ViewError(f"view `{view.name}` returned a row that is not a {view.row_class.__name__}: {exc}") from None
+            raise ViewError(
+                f"view `{view.name}` returned a row that is not a {view.row_class.__name__}: {exc}"
+            ) from None
     return rows
