@@ -231,7 +231,7 @@ class PythonGenerator:
         row = self.class_names[table.product_type_ref]
         lines = [
             f"class {_handle_class(table)}(TableHandle[{row}]):",
-            f'    """The cached rows of table ``{table.name}``."""',
+            f'    """The cached rows of {"view" if table.is_view else "table"} ``{table.name}``."""',
         ]
         seen = set()
         for index in table.indexes:
@@ -318,7 +318,7 @@ class PythonGenerator:
     def schema_file(self) -> str:
         raw = {
             key: self.model.raw[key]
-            for key in ("typespace", "tables", "reducers", "types")
+            for key in ("typespace", "tables", "reducers", "types", "misc_exports")
             if key in self.model.raw
         }
         return (
