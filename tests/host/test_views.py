@@ -230,3 +230,22 @@ def _peek(harness: Harness, client: int) -> list[tuple[int, str, list[tuple], li
                 )
             )
     return out
+
+
+def test_a_change_reruns_only_the_views_that_read_its_keys(harness, monkeypatch):
+    """``my_items`` reads one key of ``item.owner``: a change to alice's items runs her view, not bob's."""
+    for n, who in enumerate((ALICE, BOB)):
+        assert call(harness.host, "add_item", f"thing{n}", 1, sender=who).ok
+        harness.subscribe(n, 0, ["SELECT * FROM my_items"], who)
+    harness.subscribe(2, 0, ["SELECT * FROM totals"], BOB)  # reads the whole table: runs on every change
+    runs: list[tuple[str, Identity]] = []
+    real = harness.host.views.run_view
+    monkeypatch.setattr(
+        harness.host.views,
+        "run_view",
+        lambda view, tx, who: (runs.append((view.name, who)), real(view, tx, who))[1],
+    )
+    assert call(harness.host, "set_price", 1, 40, sender=ALICE).ok
+    assert sorted(name for name, _ in runs) == ["my_items", "totals"]
+    assert ("my_items", ALICE) in runs
+    assert [t for _, t, _, _ in harness.deltas(0)] == ["my_items"] and harness.deltas(1) == []

@@ -156,7 +156,11 @@ def test_views_read_per_caller_and_report_the_tables_they_read():
     tx = db.datastore.begin_tx()
     try:
         _, read = call_view(db.loaded.module_def.views["me"], db.runtime, tx, ALICE, DATABASE)
-        assert read == {tx.table_id("player")}
+        player = tx.table_id("player")
+        (pk_index,) = [i.index_id for i in tx.schema(player).indexes]
+        assert read.tables == frozenset() and read.keys == {(player, pk_index, ALICE)}  # one key, not the table
+        _, read = call_view(db.loaded.module_def.views["scores"], db.runtime, tx, ALICE, DATABASE)
+        assert read.tables == {player} and not read.keys
     finally:
         tx.release()
 

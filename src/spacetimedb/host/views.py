@@ -17,13 +17,13 @@ log; the transaction that triggered it is unaffected. Everything here runs on th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spacetimedb.datastore import TableSchema, TxData
 from spacetimedb.datastore.schema import ColumnSchema
-from spacetimedb.module import ModuleRuntime, ViewDef, call_view
+from spacetimedb.module import ModuleRuntime, ReadSet, ViewDef, call_view
 from spacetimedb.sats import Identity, codec
 from spacetimedb.sql import NO_LIMITS, QueryLimits, SelectPlan, SqlError, compile_subscription, execute
 from spacetimedb.subscription import (
@@ -59,23 +59,27 @@ class ViewFailure(SqlError):
 class ViewReader:
     """A ``sql.plan.Reader`` over ``tx`` in which the module's views are tables, evaluated for ``caller``.
 
-    ``tables_read`` collects the datastore tables read (by the query itself and by the views it ran);
-    ``views_used`` the views the query named. ``results`` is a per-transaction cache of view results, shared by
-    readers of one commit: (view name, caller or None) -> (rows, tables read)."""
+    ``read_set()`` is what was read from the datastore (by the query itself, table by table, and by the views it
+    ran, down to index keys); ``views_used`` the views the query named. ``results`` is a per-transaction cache of
+    view results, shared by readers of one commit: (view name, caller or None) -> (rows, what the view read)."""
 
     def __init__(
         self,
         tx: Any,
         live: LiveViews,
         caller: Identity,
-        results: dict[tuple[str, Identity | None], tuple[list[Row], set[int]]] | None = None,
+        results: dict[tuple[str, Identity | None], tuple[list[Row], ReadSet]] | None = None,
     ) -> None:
         self.tx = tx
         self.live = live
         self.caller = caller
         self.results = {} if results is None else results
         self.tables_read: set[int] = set()
+        self.view_reads = ReadSet()
         self.views_used: set[str] = set()
+
+    def read_set(self) -> ReadSet:
+        return ReadSet(frozenset(self.tables_read)) | self.view_reads
 
     def _view(self, table_id: int) -> ViewDef | None:
         if table_id < VIEW_TABLE_ID_BASE:
@@ -87,7 +91,7 @@ class ViewReader:
         found = self.results.get(key)
         if found is None:
             found = self.results[key] = self.live.run_view(view, self.tx, self.caller)
-        self.tables_read |= found[1]
+        self.view_reads = self.view_reads | found[1]
         return found[0]
 
     def table_id(self, name: str) -> int | None:
@@ -158,7 +162,7 @@ class _Instance:
     table: TableSchema  # what the rows are rows of, as clients see it
     encode: Callable[[Row], bytes]
     rows: Counter[bytes] = field(default_factory=Counter)
-    reads: frozenset[int] = frozenset()
+    reads: ReadSet = field(default_factory=ReadSet)
     subscribers: dict[Subscriber, None] = field(default_factory=dict)
     runtime: Any = None  # the module runtime its result was computed with
 
@@ -170,7 +174,9 @@ class LiveViews:
         self.host = host
         self._instances: dict[tuple[str, Identity | None, bool], _Instance] = {}
         self._sets: dict[Subscriber, list[_Instance]] = {}
+        # what each instance read, inverted: table id -> instances; table id -> index id -> key -> instances
         self._by_table: dict[int, dict[_Instance, None]] = {}
+        self._by_key: dict[int, dict[int, dict[Any, dict[_Instance, None]]]] = {}
         self._schemas: dict[str, tuple[ViewDef, TableSchema]] = {}
 
     @property
@@ -209,14 +215,14 @@ class LiveViews:
         """``tx`` with the views as tables for ``caller`` (``tx`` itself when the module has no views)."""
         return ViewReader(tx, self, caller) if self._module_views() else tx
 
-    def run_view(self, view: ViewDef, tx: Any, caller: Identity) -> tuple[list[Row], set[int]]:
+    def run_view(self, view: ViewDef, tx: Any, caller: Identity) -> tuple[list[Row], ReadSet]:
         """Run ``view`` for ``caller`` under the time budget (the one already running, if any)."""
         host = self.host
         runtime: ModuleRuntime = host.runtime
         clock = host._clock
         budget = host.options.reducer_budget_seconds
 
-        def call() -> tuple[list[Row], set[int]]:
+        def call() -> tuple[list[Row], ReadSet]:
             return call_view(view, runtime, tx, caller, host.database_identity)
 
         previous = host._current_function
@@ -330,7 +336,7 @@ class LiveViews:
         except SqlError as exc:
             raise SubscriptionError(str(exc), text) from None
         instance.rows = Counter(map(instance.encode, rows))
-        instance.reads = frozenset(reader.tables_read)
+        instance.reads = reader.read_set()
         instance.runtime = self.host.runtime
         return instance
 
@@ -340,16 +346,16 @@ class LiveViews:
             self._index(instance, instance.reads, 1)
         instance.subscribers[subscriber] = None
 
-    def _index(self, instance: _Instance, tables: Iterable[int], step: int) -> None:
-        for table_id in tables:
-            if step > 0:
-                self._by_table.setdefault(table_id, {})[instance] = None
-            else:
-                readers = self._by_table.get(table_id)
-                if readers is not None:
-                    readers.pop(instance, None)
-                    if not readers:
-                        del self._by_table[table_id]
+    def _index(self, instance: _Instance, reads: ReadSet, step: int) -> None:
+        for table_id in reads.tables:
+            _bump(self._by_table, table_id, instance, step)
+        for table_id, index_id, key in reads.keys:
+            by_index = self._by_key.setdefault(table_id, {})
+            _bump(by_index.setdefault(index_id, {}), key, instance, step)
+            if not by_index[index_id]:
+                del by_index[index_id]
+            if not by_index:
+                del self._by_key[table_id]
 
     def unsubscribe_set(
         self, manager: SubscriptionManager, client_id: Any, query_set_id: int, tx: Any
@@ -391,6 +397,9 @@ class LiveViews:
             readers = self._by_table.get(changes.table_id)
             if readers:
                 candidates.update(readers)
+            by_index = self._by_key.get(changes.table_id)
+            if by_index:
+                _keyed_readers(changes, by_index, candidates)
         candidates.update((i, None) for i in self._instances.values() if i.runtime is not runtime)
         if not candidates:
             return
@@ -411,10 +420,10 @@ class LiveViews:
         if instance.runtime is not self.host.runtime:
             self._recompile(instance, reader)
         rows = Counter(map(instance.encode, execute(instance.plan, reader).rows))
-        reads = frozenset(reader.tables_read)
+        reads = reader.read_set()
         if reads != instance.reads:
-            self._index(instance, instance.reads - reads, -1)
-            self._index(instance, reads - instance.reads, 1)
+            self._index(instance, instance.reads, -1)
+            self._index(instance, reads, 1)
             instance.reads = reads
         inserts = list((rows - instance.rows).elements())
         deletes = list((instance.rows - rows).elements())
@@ -463,3 +472,30 @@ class LiveViews:
 def _rows_of(instance: _Instance) -> TableRows:
     table = instance.table
     return TableRows(table.table_id, table.name, instance.plan.schema, list(instance.rows.elements()))
+
+
+def _bump(index: dict[Any, dict[_Instance, None]], key: Any, instance: _Instance, step: int) -> None:
+    if step > 0:
+        index.setdefault(key, {})[instance] = None
+        return
+    readers = index.get(key)
+    if readers is not None:
+        readers.pop(instance, None)
+        if not readers:
+            del index[key]
+
+
+def _keyed_readers(
+    changes: Any, by_index: dict[int, dict[Any, dict[_Instance, None]]], found: dict[_Instance, None]
+) -> None:
+    """Add to ``found`` the instances that read the key of an index that a changed row has (or had)."""
+    indexes = {index.index_id: index.columns for index in changes.schema.indexes}
+    for index_id, by_key in by_index.items():
+        columns = indexes.get(index_id)
+        if columns is None:
+            continue
+        for row in (*changes.inserts, *changes.deletes):
+            key = row[columns[0]] if len(columns) == 1 else tuple(row[c] for c in columns)
+            readers = by_key.get(key)
+            if readers:
+                found.update(readers)

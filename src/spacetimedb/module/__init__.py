@@ -61,7 +61,7 @@ from .moduledef import (
 )
 from .rawdef import raw_module_def_bsatn, raw_module_def_json
 from .runtime import IndexHandle, ModuleRuntime, TableHandle, UniqueIndexHandle
-from .views import AnonymousViewContext, ReadOnlyError, ViewContext, ViewDef, ViewError, call_view
+from .views import AnonymousViewContext, ReadOnlyError, ReadSet, ViewContext, ViewDef, ViewError, call_view
 
 __all__ = [
     "AnonymousViewContext",
@@ -104,6 +104,7 @@ __all__ = [
     "UniqueIndexHandle",
     "Uuid",
     "ReadOnlyError",
+    "ReadSet",
     "ViewContext",
     "ViewDef",
     "ViewError",

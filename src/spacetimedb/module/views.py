@@ -186,43 +186,66 @@ def _return_shape(annotation: Any) -> tuple[str, type]:
 # ---- running --------------------------------------------------------------------------------------------------
 
 
-class ReadOnlyTx:
-    """The transaction a view's ``ctx.db`` goes through: reads pass on to ``tx`` and record the table they
-    read in ``tables_read``; writes raise ``ReadOnlyError``."""
+@dataclass(frozen=True, slots=True)
+class ReadSet:
+    """What a view read: whole tables (scans, counts, ranges) and single keys of indexes (``find``, ``seek``
+    with a whole key) as (table id, index id, key). Its result can only change when a row of a whole table
+    changes, or a row with one of those keys is inserted or deleted."""
 
-    __slots__ = ("tables_read", "tx", "view")
+    tables: frozenset[int] = frozenset()
+    keys: frozenset[tuple[int, int, Any]] = frozenset()
+
+    def __or__(self, other: ReadSet) -> ReadSet:
+        return ReadSet(self.tables | other.tables, self.keys | other.keys)
+
+
+class ReadOnlyTx:
+    """The transaction a view's ``ctx.db`` goes through: reads pass on to ``tx`` and are recorded (``read_set``);
+    writes raise ``ReadOnlyError``."""
+
+    __slots__ = ("keys", "tables", "tx", "view")
 
     def __init__(self, tx: Any, view: str) -> None:
         self.tx = tx
         self.view = view
-        self.tables_read: set[int] = set()
+        self.tables: set[int] = set()
+        self.keys: set[tuple[int, int, Any]] = set()
+
+    def read_set(self) -> ReadSet:
+        return ReadSet(frozenset(self.tables), frozenset(self.keys))
+
+    def _key(self, table_id: int, index_id: int, key: Any) -> None:
+        try:
+            self.keys.add((table_id, index_id, key))
+        except TypeError:  # an unhashable key: depend on the whole table
+            self.tables.add(table_id)
 
     def scan(self, table_id: int) -> Any:
-        self.tables_read.add(table_id)
+        self.tables.add(table_id)
         return self.tx.scan(table_id)
 
     def count(self, table_id: int) -> int:
-        self.tables_read.add(table_id)
+        self.tables.add(table_id)
         return self.tx.count(table_id)  # type: ignore[no-any-return]
 
     def find(self, table_id: int, index_id: int, key: Any) -> Any:
-        self.tables_read.add(table_id)
+        self._key(table_id, index_id, key)
         return self.tx.find(table_id, index_id, key)
 
     def seek(self, table_id: int, index_id: int, key: Any) -> Any:
-        self.tables_read.add(table_id)
+        self._key(table_id, index_id, key)
         return self.tx.seek(table_id, index_id, key)
 
     def range(self, table_id: int, index_id: int, *bounds: Any) -> Any:
-        self.tables_read.add(table_id)
+        self.tables.add(table_id)
         return self.tx.range(table_id, index_id, *bounds)
 
     def prefix(self, table_id: int, index_id: int, prefix: Any) -> Any:
-        self.tables_read.add(table_id)
+        self.tables.add(table_id)
         return self.tx.prefix(table_id, index_id, prefix)
 
     def prefix_range(self, table_id: int, index_id: int, prefix: Any, *bounds: Any) -> Any:
-        self.tables_read.add(table_id)
+        self.tables.add(table_id)
         return self.tx.prefix_range(table_id, index_id, prefix, *bounds)
 
     def _refuse(self, *_: Any) -> Any:
@@ -233,9 +256,9 @@ class ReadOnlyTx:
 
 def call_view(
     view: ViewDef, runtime: Any, tx: Any, sender: Identity | None, identity: Identity
-) -> tuple[list[Row], set[int]]:
+) -> tuple[list[Row], ReadSet]:
     """Run ``view`` over the read view ``tx`` (as ``sender``, ignored by anonymous views): its rows as
-    canonical tuples and the ids of the tables it read. Whatever the view raises propagates."""
+    canonical tuples and what it read. Whatever the view raises propagates."""
     reader = ReadOnlyTx(tx, view.name)
     slot = runtime.view_slot
     slot.tx = reader
@@ -245,7 +268,7 @@ def call_view(
         result = view.func(ctx)
     finally:
         runtime.end_view_call()
-    return _rows_of(view, result), reader.tables_read
+    return _rows_of(view, result), reader.read_set()
 
 
 def _rows_of(view: ViewDef, result: Any) -> list[Row]:
