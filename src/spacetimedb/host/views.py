@@ -178,11 +178,9 @@ class LiveViews:
         self._by_table: dict[int, dict[_Instance, None]] = {}
         self._by_key: dict[int, dict[int, dict[Any, dict[_Instance, None]]]] = {}
         self._schemas: dict[str, tuple[ViewDef, TableSchema]] = {}
+        # whether anyone subscribes to a view: a plain attribute, read by every commit
+        self.active = False
 
-    @property
-    def active(self) -> bool:
-        """Whether anyone subscribes to a view (else commits need not look at views at all)."""
-        return bool(self._instances)
 
     # -- the module's views ---------------------------------------------------------------------------------------
 
@@ -344,6 +342,7 @@ class LiveViews:
         if not instance.subscribers:
             self._instances[instance.key] = instance
             self._index(instance, instance.reads, 1)
+            self.active = True
         instance.subscribers[subscriber] = None
 
     def _index(self, instance: _Instance, reads: ReadSet, step: int) -> None:
@@ -383,6 +382,7 @@ class LiveViews:
             if not instance.subscribers and self._instances.get(instance.key) is instance:
                 del self._instances[instance.key]
                 self._index(instance, instance.reads, -1)
+                self.active = bool(self._instances)
 
     # -- after a commit ---------------------------------------------------------------------------------------------
 
