@@ -249,3 +249,28 @@ def test_a_change_reruns_only_the_views_that_read_its_keys(harness, monkeypatch)
     assert sorted(name for name, _ in runs) == ["my_items", "totals"]
     assert ("my_items", ALICE) in runs
     assert [t for _, t, _, _ in harness.deltas(0)] == ["my_items"] and harness.deltas(1) == []
+
+
+def test_a_view_joined_with_a_table(harness):
+    assert call(harness.host, "set_switch", False).ok  # switch row id 1
+    assert call(harness.host, "add_item", "one", 1, sender=ALICE).ok
+    assert call(harness.host, "add_item", "two", 2, sender=ALICE).ok
+    query = "SELECT my_items.* FROM my_items JOIN switch ON my_items.price = switch.id"
+    assert [r[2] for r in _decoded(harness.subscribe(1, 0, [query], ALICE))["my_items"]] == ["one"]
+    assert '"one"' in harness.sql(query, ALICE) and '"two"' not in harness.sql(query, ALICE)
+    assert call(harness.host, "set_price", 2, 1, sender=ALICE).ok
+    assert [(t, [r[2] for r in ins]) for _, t, ins, _ in harness.deltas(1)] == [("my_items", ["two"])]
+
+
+def test_subscribers_get_the_new_result_after_a_module_update(harness):
+    assert call(harness.host, "add_item", "apple", 5, sender=ALICE).ok
+    harness.subscribe(1, 0, ["SELECT * FROM my_items"], ALICE)
+    harness.subscribe(1, 1, ["SELECT * FROM fragile"], ALICE)
+    updated = VIEWS.replace(b"return list(ctx.db.item.owner.filter(ctx.sender))", b"return []")
+    updated = updated.replace(b"def fragile(", b"def fragile_renamed(")
+    harness.database.on_host_thread(lambda: harness.database.update(updated))
+    assert call(harness.host, "add_item", "pear", 6, sender=BOB).ok  # any commit refreshes results of the old module
+    (error,) = harness.errors(1)  # the fragile view is gone
+    assert error[0] == 1 and "subscribe again" in error[1]
+    (change,) = [d for d in harness.deltas(1) if d[1] == "my_items"]
+    assert [r[2] for r in change[3]] == ["apple"] and change[2] == []
