@@ -25,24 +25,22 @@ import time
 from spacetimedb.host.database import Database
 from spacetimedb.sats import Identity
 
-MODULE = b"""
+ITEM_COLUMNS = """
+    id: Annotated[u64, PrimaryKey, AutoInc]
+    owner: Annotated[Identity, Index.btree]
+    name: str
+    price: u32
+"""
+MODULE = f"""
 from typing import Annotated
 from spacetimedb import (AutoInc, Identity, Index, PrimaryKey, ReducerContext, ViewContext, client_visibility_filter,
                          reducer, table, u32, u64, view)
 
 @table(public=False)
-class Item:
-    id: Annotated[u64, PrimaryKey, AutoInc]
-    owner: Annotated[Identity, Index.btree]
-    name: str
-    price: u32
+class Item:{ITEM_COLUMNS}
 
 @table(public=True)
-class ItemPub:
-    id: Annotated[u64, PrimaryKey, AutoInc]
-    owner: Annotated[Identity, Index.btree]
-    name: str
-    price: u32
+class ItemPub:{ITEM_COLUMNS}
 
 client_visibility_filter("SELECT * FROM item_pub WHERE owner = :sender")
 
@@ -60,17 +58,12 @@ def add(ctx: ReducerContext, name: str, price: u32) -> None:
     ctx.db.item_pub.insert(ItemPub(id=0, owner=ctx.sender, name=name, price=price))
 
 @reducer
-def reprice(ctx: ReducerContext, item_id: u64, price: u32) -> None:
-    item = ctx.db.item.id.find(item_id)
+def reprice(ctx: ReducerContext, public: bool, item_id: u64, price: u32) -> None:
+    handle = ctx.db.item_pub if public else ctx.db.item
+    item = handle.id.find(item_id)
     item.price = price
-    ctx.db.item.id.update(item)
-
-@reducer
-def reprice_pub(ctx: ReducerContext, item_id: u64, price: u32) -> None:
-    item = ctx.db.item_pub.id.find(item_id)
-    item.price = price
-    ctx.db.item_pub.id.update(item)
-"""
+    handle.id.update(item)
+""".encode()
 
 OWNER = Identity(0xB0)
 DATABASE = Identity(0xB1)
@@ -107,7 +100,7 @@ def unsubscribe_all(database: Database, callers: int) -> None:
     )
 
 
-def run(database: Database, reducer: str, callers: int, items: int, txs: int, seed: int) -> float:
+def run(database: Database, public: bool, callers: int, items: int, txs: int, seed: int) -> float:
     """Seconds per transaction (reducer + commit + subscription work), over ``txs`` sequential calls."""
     rng = random.Random(seed)
     host = database.host
@@ -115,9 +108,8 @@ def run(database: Database, reducer: str, callers: int, items: int, txs: int, se
     for _ in range(txs):
         who = rng.randrange(callers)
         item_id = who * items + rng.randrange(items) + 1
-        outcome = host.call_reducer_sync(
-            reducer, [item_id, rng.randrange(1000)], sender=caller(who), json_args=True
-        )
+        args = [public, item_id, rng.randrange(1000)]
+        outcome = host.call_reducer_sync("reprice", args, sender=caller(who), json_args=True)
         assert outcome.ok, outcome.message
     return (time.perf_counter() - started) / txs
 
@@ -132,15 +124,15 @@ def main() -> None:
     database = build(args.callers, args.items)
     try:
         # a different seed per run: repricing an item to the price it has changes nothing, and sends nothing
-        none = run(database, "reprice", args.callers, args.items, args.txs, 1)
+        none = run(database, False, args.callers, args.items, args.txs, 1)
         subscribe_all(database, args.callers, "SELECT * FROM my_items")
-        view = run(database, "reprice", args.callers, args.items, args.txs, 2)
+        view = run(database, False, args.callers, args.items, args.txs, 2)
         unsubscribe_all(database, args.callers)
         subscribe_all(database, args.callers, "SELECT * FROM item_pub")
-        rls = run(database, "reprice_pub", args.callers, args.items, args.txs, 3)
+        rls = run(database, True, args.callers, args.items, args.txs, 3)
         unsubscribe_all(database, args.callers)
         subscribe_all(database, args.callers, "SELECT * FROM my_items_by_scan")
-        scan = run(database, "reprice", args.callers, args.items, max(1, args.txs // 10), 4)
+        scan = run(database, False, args.callers, args.items, max(1, args.txs // 10), 4)
     finally:
         database.shutdown()
     print(f"{'set-up':<8} {'tx/s':>9} {'ms/tx':>9}")

@@ -5,7 +5,6 @@ reducers and see the deltas. Two callers never see each other's rows."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from spacetimedb.client import DbConnection
 
 from .helpers import ROOT, publish, write_bindings
 from .node_tools import node_tools
+from .test_typescript_sdk import TSCONFIG, _run
 
 VIEWS_MODULE = ROOT / "tests" / "host" / "views_module.py"
 SCENARIO = Path(__file__).parent / "node" / "views_scenario.ts"
@@ -92,18 +92,7 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
     write_bindings(VIEWS_MODULE, "typescript", tmp_path / "module_bindings")
     (tmp_path / "views_scenario.ts").write_text(SCENARIO.read_text())
     (tmp_path / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
-    tsconfig = {
-        "compilerOptions": {
-            "target": "es2022",
-            "module": "esnext",
-            "moduleResolution": "bundler",
-            "strict": True,
-            "noEmit": True,
-            "skipLibCheck": True,
-            "types": ["node"],
-        },
-        "files": ["views_scenario.ts"],
-    }
+    tsconfig = {**TSCONFIG, "files": ["views_scenario.ts"]}
     (tmp_path / "tsconfig.json").write_text(json.dumps(tsconfig))
     _run([tools.bin("tsc"), "-p", "tsconfig.json"], tmp_path)
     _run(
@@ -132,8 +121,3 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
     finally:
         bob.conn.disconnect()
 
-
-def _run(args: list[str], cwd: Path, timeout: float = 120) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
