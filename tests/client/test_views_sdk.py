@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,30 @@ def test_python_sdk_sees_its_own_view_rows_live(server) -> None:
         assert [r.price for r in alice.conn.db.table("my_items").iter()] == [500]
         assert all(row.owner == bob.conn.identity for v, _, row in bob.events if v == "my_items")
         assert all(row.owner == alice.conn.identity for v, _, row in alice.events if v == "my_items")
+        # one-off queries and /sql read the caller's result too; /schema declares the views
+        pending = bob.conn.one_off_query("SELECT * FROM my_items WHERE price > 100")
+        _wait(pending.done, bob.conn)
+        assert [row.name for row in pending.result()["my_items"]] == ["bread"]
+        assert _http(server.url, "/sql", alice.conn.token, b"SELECT name, price FROM my_items")[0]["rows"] == [
+            ["apple", 500]
+        ]
+        schema = _http(server.url, "/schema?version=9", alice.conn.token)
+        views = [e["View"]["name"] for e in schema["misc_exports"] if "View" in e]
+        assert {"my_items", "totals", "expensive_items"} <= set(views)
     finally:
         alice.conn.disconnect()
         bob.conn.disconnect()
+
+
+def _http(url: str, route: str, token: str | None, body: bytes | None = None) -> Any:
+    request = urllib.request.Request(
+        f"{url}/v1/database/shop{route}",
+        data=body,
+        method="POST" if body is not None else "GET",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 @pytest.mark.node
