@@ -169,6 +169,8 @@ def test_sql_and_one_off_queries_read_views_per_caller(harness):
     assert "bread" in harness.sql("SELECT name FROM my_items WHERE price > 100", BOB)
     with pytest.raises(Exception, match="no such table"):  # the table behind the view is private
         harness.sql("SELECT * FROM item", BOB)
+    with pytest.raises(Exception, match="`my_items` is a view: views are read-only"):
+        harness.sql("DELETE FROM my_items", OWNER)
     tables = harness.database.on_host_thread(
         lambda: one_off_rows(harness.host, "SELECT * FROM my_cheapest", BOB, False)
     )

@@ -108,6 +108,9 @@ def run_sql(
 def _write(
     host: ModuleHost, statement: Any, caller: Identity, is_owner: bool
 ) -> tuple[StatementResult, int | None]:
+    target = getattr(statement, "table", None)
+    if isinstance(target, str) and host.views.view_named(target) is not None:
+        raise SqlUnsupportedError(f"`{target}` is a view: views are read-only (write to the tables it reads)")
     def work(tx: MutTx) -> StatementResult:
         return execute(compile_statement(statement, tx, caller, is_owner), tx)
 
