@@ -70,7 +70,7 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path):
-    databases = LocalDatabases(None, DatabaseOptions(host=HostOptions(reducer_budget_seconds=2.0)))
+    databases = LocalDatabases(None, DatabaseOptions(host=HostOptions(reducer_budget_seconds=0.3)))
     yield Harness(databases)
     databases.shutdown()
 
@@ -153,6 +153,16 @@ def test_a_view_that_raises_fails_its_subscribers_not_the_transaction(harness):
     assert [qs for qs, *_ in harness.deltas(1)] == [1]
     with pytest.raises(SubscriptionError, match="the fragile view broke"):
         harness.subscribe(2, 0, ["SELECT * FROM fragile"], BOB)
+
+
+def test_a_view_runs_under_the_time_budget(harness):
+    harness.subscribe(1, 0, ["SELECT * FROM stubborn"], ALICE)
+    assert call(harness.host, "set_switch", True).ok  # the view it made spin does not hold the transaction back
+    (error,) = harness.errors(1)
+    assert "view `stubborn` failed: ran out of its time budget (0.3s)" in error[1]
+    with pytest.raises(SubscriptionError, match="ran out of its time budget"):
+        harness.subscribe(2, 0, ["SELECT * FROM stubborn"], BOB)
+    assert call(harness.host, "add_item", "after", 1, sender=ALICE).ok  # the host is fine
 
 
 def test_a_view_cannot_write(harness):

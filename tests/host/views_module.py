@@ -71,6 +71,13 @@ def fragile(ctx: AnonymousViewContext) -> list[Switch]:
     return switches
 
 
+@anonymous_view(public=True)
+def stubborn(ctx: AnonymousViewContext) -> list[Switch]:
+    while any(s.broken for s in ctx.db.switch.iter()):  # runs until its time budget stops it
+        pass
+    return list(ctx.db.switch.iter())
+
+
 @view(public=True)
 def sneaky_writer(ctx: ViewContext) -> Item | None:
     return ctx.db.item.insert(Item(id=0, owner=ctx.sender, name="stolen", price=1))

@@ -181,7 +181,6 @@ class LiveViews:
         # whether anyone subscribes to a view: a plain attribute, read by every commit
         self.active = False
 
-
     # -- the module's views ---------------------------------------------------------------------------------------
 
     def _module_views(self) -> dict[str, ViewDef]:
