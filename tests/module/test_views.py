@@ -33,6 +33,10 @@ GOOD_VIEWS = """
             return [Score(value=p.score) for p in ctx.db.player.iter()]
 
         @anonymous_view
+        def lazy(ctx: AnonymousViewContext) -> list[Player]:
+            yield from ctx.db.player.iter()
+
+        @anonymous_view
         def best(ctx: AnonymousViewContext) -> Score:
             return Score(value=max((p.score for p in ctx.db.player.iter()), default=0))
         """
@@ -117,7 +121,8 @@ def test_views_in_the_raw_module_def():
     assert [(v["name"], v["index"], v["is_public"], v["is_anonymous"]) for v in exports] == [
         ("me", 0, True, False),
         ("scores", 1, True, True),
-        ("best", 2, False, True),
+        ("lazy", 2, False, True),
+        ("best", 3, False, True),
     ]
     assert exports[0]["return_type"]["Sum"]["variants"][0]["algebraic_type"] == {"Ref": player_ref}
     assert exports[1]["return_type"] == {"Array": {"Ref": module.views["scores"].row_ref}}
@@ -130,9 +135,9 @@ def test_adding_changing_and_removing_views_is_an_automatic_update():
     after = load_source(PLAYER + GOOD_VIEWS).module_def
     added = plan_migration(before, after)
     assert added.is_automatic and not added.changes_schema and not added.disconnects_clients
-    assert sorted(s.subject for s in added.steps if s.kind == "add_view") == ["best", "me", "scores"]
+    assert sorted(s.subject for s in added.steps if s.kind == "add_view") == ["best", "lazy", "me", "scores"]
     removed = plan_migration(after, before)
-    assert removed.is_automatic and [s.kind for s in removed.steps] == ["remove_view"] * 3
+    assert removed.is_automatic and [s.kind for s in removed.steps] == ["remove_view"] * 4
     changed = load_source(PLAYER + GOOD_VIEWS.replace("-> Score:", "-> Optional[Score]:")).module_def
     plan = plan_migration(after, changed)
     assert plan.is_automatic and [(s.kind, s.subject) for s in plan.steps] == [("change_view", "best")]
@@ -153,6 +158,7 @@ def test_views_read_per_caller_and_report_the_tables_they_read():
     db.call("join", 30, sender=BOB)
     assert _run(db, "me", ALICE) == [(ALICE, 7)] and _run(db, "me", BOB) == [(BOB, 30)]
     assert sorted(_run(db, "scores")) == [(7,), (30,)] and _run(db, "best") == [(30,)]
+    assert sorted(_run(db, "lazy")) == sorted([(ALICE, 7), (BOB, 30)])  # a generator, read while ctx.db is bound
     tx = db.datastore.begin_tx()
     try:
         _, read = call_view(db.loaded.module_def.views["me"], db.runtime, tx, ALICE, DATABASE)

@@ -265,10 +265,11 @@ def call_view(
     try:
         db = runtime.view_db
         ctx: Any = AnonymousViewContext(db, identity) if view.anonymous else ViewContext(sender, db, identity)  # type: ignore[arg-type]
-        result = view.func(ctx)
+        # rows are taken while ctx.db is still bound: a view may return a generator that reads as it goes
+        rows = _rows_of(view, view.func(ctx))
     finally:
         runtime.end_view_call()
-    return _rows_of(view, result), reader.read_set()
+    return rows, reader.read_set()
 
 
 def _rows_of(view: ViewDef, result: Any) -> list[Row]:
