@@ -21,6 +21,8 @@ _LAZY_EXPORTS: dict[str, str] = {
             "type",
             "client_visibility_filter",
             "procedure",
+            "view",
+            "anonymous_view",
         ),
         "spacetimedb.module.api",
     ),
@@ -50,6 +52,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("ReducerContext", "ProcedureContext", "AuthCtx"), "spacetimedb.module.context"),
     **dict.fromkeys(("HttpError", "HttpResponse"), "spacetimedb.module.http"),
+    **dict.fromkeys(("ViewContext", "AnonymousViewContext"), "spacetimedb.module.views"),
     **dict.fromkeys(
         ("Identity", "ConnectionId", "Timestamp", "TimeDuration", "ScheduleAt", "Uuid"),
         "spacetimedb.sats.values",
@@ -62,6 +65,7 @@ _LAZY_MODULES: dict[str, str] = {"log": "spacetimedb.module.log"}
 # `type` is deliberately left out of __all__: a star import must not shadow the builtin
 __all__ = [
     "AuthCtx",
+    "AnonymousViewContext",
     "AutoInc",
     "ConnectionId",
     "HttpError",
@@ -78,6 +82,8 @@ __all__ = [
     "Unique",
     "UniqueConstraintViolation",
     "Uuid",
+    "ViewContext",
+    "anonymous_view",
     "client_visibility_filter",
     "procedure",
     "f32",
@@ -97,6 +103,7 @@ __all__ = [
     "u32",
     "u64",
     "u8",
+    "view",
 ]
 
 
@@ -124,7 +131,14 @@ if TYPE_CHECKING:
 
     from spacetimedb.datastore.errors import UniqueConstraintViolation
     from spacetimedb.module import log
-    from spacetimedb.module.api import client_visibility_filter, procedure, reducer, table
+    from spacetimedb.module.api import (
+        anonymous_view,
+        client_visibility_filter,
+        procedure,
+        reducer,
+        table,
+        view,
+    )
     from spacetimedb.module.api import type as type
     from spacetimedb.module.context import AuthCtx, ProcedureContext, ReducerContext
     from spacetimedb.module.http import HttpError, HttpResponse
@@ -149,4 +163,5 @@ if TYPE_CHECKING:
         u128,
         u256,
     )
+    from spacetimedb.module.views import AnonymousViewContext, ViewContext
     from spacetimedb.sats.values import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid

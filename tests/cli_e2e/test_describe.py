@@ -71,7 +71,7 @@ def test_describe_errors(alice: User, shapes_db: str):
     assert_one_line_error(missing, f"database '{shapes_db}' on {alice.url} has no table 'drawings'")
     assert hint_of(missing) == "its tables: drawing, timer"
     assert_one_line_error(alice("describe", shapes_db, "reducer", "nope"), "has no reducer 'nope'")
-    assert_one_line_error(alice("describe", shapes_db, "index", "x"), "table or reducer", code=2)
+    assert_one_line_error(alice("describe", shapes_db, "index", "x"), "table, reducer or view", code=2)
     assert_one_line_error(alice("describe", shapes_db, "table"), "give nothing, or an item", code=2)
     assert_one_line_error(alice("describe", "no-such-db"), "does not exist")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from spacetimedb.protocol.schema_json import option_value, variant_value
+from spacetimedb.protocol.schema_json import option_value, variant_value, view_table_entries
 from spacetimedb.sats import (
     AlgebraicType,
     ArrayType,
@@ -313,7 +313,8 @@ def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
             classes[int(entry["ty"])] = types[name]
     tables: dict[str, TableSchema] = {}
     row_types: dict[str, tuple[int, ProductType]] = {}
-    for entry in raw["tables"]:
+    entries = [*raw["tables"], *view_table_entries(raw, SchemaError)]  # views are cached like tables
+    for entry in entries:
         ref = int(entry["product_type_ref"])
         row_type = typespace.resolve(RefType(ref))
         if not isinstance(row_type, ProductType):
@@ -323,7 +324,7 @@ def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
             fields = [python_name(e.name or f"col{i}") for i, e in enumerate(row_type.elements)]
             classes[ref] = namedtuple(_pascal(entry["name"]), fields)  # type: ignore[misc]
     converters = _Converters(typespace, classes)
-    for entry in raw["tables"]:
+    for entry in entries:
         ref, row_type = row_types[entry["name"]]
         tables[entry["name"]] = _table(entry, ref, row_type, typespace, converters, classes[ref])
     reducers = {}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spacetimedb.protocol.schema_json import option_value, variant_value
+from spacetimedb.protocol.schema_json import option_value, variant_value, view_table_entries
 from spacetimedb.sats import (
     AlgebraicType,
     ArrayType,
@@ -90,6 +90,7 @@ class Table:
     auto_inc: tuple[int, ...]
     is_public: bool
     is_event: bool = False
+    is_view: bool = False  # a view: subscribed to and cached like a table, never written
 
     def is_unique(self, columns: tuple[int, ...]) -> bool:
         return any(c.columns == columns for c in self.constraints)
@@ -278,6 +279,7 @@ def _table(entry: Mapping[str, Any], typespace: Typespace, classifier: _Classifi
         auto_inc=tuple(int(s["column"]) for s in entry.get("sequences", [])),
         is_public=access == "Public" and table_type == "User",
         is_event=bool(entry.get("is_event", False)),  # V10's flag; V9 JSON of a module file carries it too
+        is_view=bool(entry.get("is_view")),
     )
 
 
@@ -324,7 +326,8 @@ def read_module_def(raw: Mapping[str, Any]) -> ModuleModel:
         }
         classifier = _Classifier(typespace, named)
         types = _named_types(inner, typespace, classifier)
-        tables = sorted((_table(t, typespace, classifier) for t in inner["tables"]), key=lambda t: t.name)
+        entries = [*inner["tables"], *view_table_entries(inner, CodegenError)]
+        tables = sorted((_table(t, typespace, classifier) for t in entries), key=lambda t: t.name)
         reducers = [_reducer(r, classifier) for r in inner["reducers"]]
         procedures = _procedures(inner, classifier)
     except (KeyError, TypeError, ValueError) as exc:

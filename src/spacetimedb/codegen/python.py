@@ -231,7 +231,7 @@ class PythonGenerator:
         row = self.class_names[table.product_type_ref]
         lines = [
             f"class {_handle_class(table)}(TableHandle[{row}]):",
-            f'    """The cached rows of table ``{table.name}``."""',
+            f'    """The cached rows of {"view" if table.is_view else "table"} ``{table.name}``."""',
         ]
         seen = set()
         for index in table.indexes:

@@ -118,6 +118,7 @@ class ClientHub:
         if client is None:
             return
         self.host.subscriptions.remove_client(client.client)
+        self.host.views.remove_client(client.client)
         self.host.disconnect_now(client.identity, client.connection_id)
 
     # -- a client's frames -----------------------------------------------------------------------------------------
@@ -199,13 +200,17 @@ class ClientHub:
     def _subscribe(self, client: Client, request: msg.Subscribe) -> None:
         manager = self.host.subscriptions
         db = self.database.db
-        if request.replaces_legacy and LEGACY_QUERY_SET in manager.subscriptions(client.client):
-            manager.unsubscribe(client.client, LEGACY_QUERY_SET)
+        views = self.host.views
+        if request.replaces_legacy and (
+            LEGACY_QUERY_SET in manager.subscriptions(client.client) or views.has(client.client, LEGACY_QUERY_SET)
+        ):
+            views.unsubscribe_set(manager, client.client, LEGACY_QUERY_SET, None)
         encoder = client.encoder
 
         def initial_rows() -> list[TableRows]:
             with db.read_tx() as tx:
-                return manager.subscribe(
+                return views.subscribe_set(
+                    manager,
                     client.client,
                     request.query_set_id,
                     list(request.queries),
@@ -229,7 +234,9 @@ class ClientHub:
 
         def dropped_rows() -> list[TableRows] | None:
             with self.database.db.read_tx() as tx:
-                return manager.unsubscribe(client.client, request.query_set_id, tx if request.send_dropped_rows else None)
+                return self.host.views.unsubscribe_set(
+                    manager, client.client, request.query_set_id, tx if request.send_dropped_rows else None
+                )
 
         try:
             tables = self.host.run_query("the unsubscribe's dropped rows", dropped_rows, ("client", client.client))

@@ -47,6 +47,7 @@ from spacetimedb.sql import SqlLimitError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
+from .views import LiveViews
 from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ class ModuleHost:
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
+        self.views = LiveViews(self)
         self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
         self.faults: set[str] = set()
         # why the database must not write (its disk was full), or None: calls that would write are refused
@@ -375,8 +377,9 @@ class ModuleHost:
             self._fault("commit")
         events = self._take_events(tx) if self._event_tables else ()
         manager = self.subscriptions
+        views = self.views
         with manager.lock:
-            if manager.query_count:
+            if manager.query_count or views.active:
                 result = self.db.commit_tx(tx, inputs, read_view=True)
                 view = result.read_view
                 assert view is not None
@@ -384,6 +387,8 @@ class ModuleHost:
                     data = result.tx_data
                     seen = data if not events else TxData((*data.tables, *events), data.schema_changed)
                     updates = manager.evaluate(seen, view)
+                    if views.active:
+                        views.evaluate(seen, view, updates, manager)
                 finally:
                     view.release()
             else:  # nobody subscribes: no need to look at the post-commit state

@@ -64,7 +64,8 @@ def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool)
     if len(statements) != 1 or not is_read_only(statements[0]):
         raise SqlUnsupportedError("a one-off query is exactly one SELECT statement")
     limits = query_limits(host)
-    with host.db.read_tx() as tx:
+    with host.db.read_tx() as read:
+        tx = host.views.reader(read, caller)
         plan = compile_statement(statements[0], tx, caller, is_owner)
         assert isinstance(plan, SelectPlan)
         result = execute(plan, tx, limits)
@@ -91,7 +92,8 @@ def run_sql(
     for statement in statements:
         started = time.perf_counter()
         if is_read_only(statement):
-            with host.db.read_tx() as tx:
+            with host.db.read_tx() as read:
+                tx = host.views.reader(read, caller)
                 result = execute(compile_statement(statement, tx, caller, is_owner), tx, limits)
         else:
             result, offset = _write(host, statement, caller, is_owner)
@@ -106,6 +108,9 @@ def run_sql(
 def _write(
     host: ModuleHost, statement: Any, caller: Identity, is_owner: bool
 ) -> tuple[StatementResult, int | None]:
+    target = getattr(statement, "table", None)
+    if isinstance(target, str) and host.views.view_named(target) is not None:
+        raise SqlUnsupportedError(f"`{target}` is a view: views are read-only (write to the tables it reads)")
     def work(tx: MutTx) -> StatementResult:
         return execute(compile_statement(statement, tx, caller, is_owner), tx)
 

@@ -12,7 +12,7 @@ from spacetimedb.datastore import UniqueConstraintViolation
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp, Uuid
 
 from . import log
-from .api import Registry, client_visibility_filter, procedure, reducer, table
+from .api import Registry, anonymous_view, client_visibility_filter, procedure, reducer, table, view
 from .api import type as type  # not in __all__: a star import must not shadow the builtin
 from .builder import build_module_def, snake_case
 from .context import AuthCtx, ProcedureContext, ReducerContext
@@ -70,8 +70,10 @@ from .runtime import (
     ThreadBoundTxSlot,
     UniqueIndexHandle,
 )
+from .views import AnonymousViewContext, ReadOnlyError, ReadSet, ViewContext, ViewDef, ViewError, call_view
 
 __all__ = [
+    "AnonymousViewContext",
     "AuthCtx",
     "AutoInc",
     "HttpClient",
@@ -119,7 +121,14 @@ __all__ = [
     "UniqueConstraintViolation",
     "UniqueIndexHandle",
     "Uuid",
+    "ReadOnlyError",
+    "ReadSet",
+    "ViewContext",
+    "ViewDef",
+    "ViewError",
+    "anonymous_view",
     "apply_migration",
+    "call_view",
     "build_module_def",
     "client_visibility_filter",
     "create_module_tables",
@@ -137,6 +146,7 @@ __all__ = [
     "package_program",
     "plan_migration",
     "procedure",
+    "view",
     "program_hash",
     "raw_module_def_bsatn",
     "raw_module_def_json",

@@ -14,11 +14,14 @@ import types as pytypes
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, overload
 
 from .errors import ModuleError
 from .markers import IndexSpec
 from .records import make_record_class
+
+if TYPE_CHECKING:
+    from .views import ViewDecl
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +91,7 @@ class Registry:
     types: list[TypeDecl] = field(default_factory=list)
     sums: list[SumDecl] = field(default_factory=list)
     row_level_security: list[RowLevelSecurity] = field(default_factory=list)
+    views: list[ViewDecl] = field(default_factory=list)
     # maps a code object's file name to the name shown in messages (set by the loader)
     display_path: Callable[[str], str] = field(default=lambda path: path)
 
@@ -316,3 +320,33 @@ def client_visibility_filter(sql: str) -> RowLevelSecurity:
     rule = RowLevelSecurity(sql.strip(), location)
     current_registry().row_level_security.append(rule)
     return rule
+
+
+# ---- views --------------------------------------------------------------------------------------------------
+
+
+def view(func: F | None = None, /, *, name: str | None = None, public: bool = False) -> Any:
+    """Declare a per-caller view: ``def v(ctx: ViewContext) -> Row | Optional[Row] | list[Row]``, read-only,
+    subscribed to and queried like a table named after the function. ``public`` as for tables."""
+    location = _location(1)
+
+    def decorate(fn: F) -> F:
+        from .views import declare_view  # views map types, and the type mapper reads this module
+
+        current_registry().views.append(declare_view(fn, name, public, False, location))
+        return fn
+
+    return decorate(func) if func is not None else decorate
+
+
+def anonymous_view(func: F | None = None, /, *, name: str | None = None, public: bool = False) -> Any:
+    """Declare a view whose result is the same for every caller: ``def v(ctx: AnonymousViewContext) -> ...``."""
+    location = _location(1)
+
+    def decorate(fn: F) -> F:
+        from .views import declare_view
+
+        current_registry().views.append(declare_view(fn, name, public, True, location))
+        return fn
+
+    return decorate(func) if func is not None else decorate

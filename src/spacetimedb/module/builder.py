@@ -49,6 +49,7 @@ from .moduledef import (
 from .records import record_info
 from .rls import RlsSyntaxError, rls_table
 from .typemap import Mapped, ResolvedField, TypeMapper, TypeMappingError, describe, type_hints
+from .views import ViewDecl, ViewDef, build_view
 
 _FILTERABLE_SPECIALS = ("identity", "connection_id", "timestamp", "time_duration", "uuid")
 
@@ -91,6 +92,7 @@ class _Builder:
     reducers: dict[str, ReducerDef] = field(default_factory=dict)
     procedures: dict[str, ProcedureDef] = field(default_factory=dict)
     global_names: dict[str, str] = field(default_factory=dict)  # table/index/constraint/sequence names
+    views: dict[str, ViewDef] = field(default_factory=dict)
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -407,6 +409,27 @@ class _Builder:
             location=decl.location,
         )
 
+    # -- views ----------------------------------------------------------------------------------------------
+
+    def add_view(self, decl: ViewDecl) -> None:
+        kind = "anonymous view" if decl.anonymous else "view"
+        where = f"{kind} `{decl.name}` (at {decl.location})"
+        try:
+            _check_identifier("view name", decl.name)
+            view = build_view(decl, len(self.views), self.mapper)
+        except (_Problem, TypeMappingError, ValueError) as exc:
+            self.problem(where, str(exc))
+            return
+        clash = self.views.get(decl.name)
+        if clash is not None:
+            self.problem(where, f"duplicate view name (also declared at {clash.location})")
+        elif decl.name in self.global_names:
+            self.problem(where, f"the name `{decl.name}` is already used by table `{self.global_names[decl.name]}`")
+        elif decl.name in SYSTEM_TABLE_NAMES:
+            self.problem(where, f"`{decl.name}` is the name of a system table")
+        else:
+            self.views[decl.name] = view
+
     # -- cross-checks ---------------------------------------------------------------------------------------
 
     def check_schedules(self) -> None:
@@ -562,6 +585,8 @@ def build_module_def(registry: Registry) -> ModuleDef:
         builder.add_reducer(reducer_decl)
     for procedure_decl in registry.procedures:
         builder.add_procedure(procedure_decl)
+    for view_decl in registry.views:
+        builder.add_view(view_decl)
     builder.add_declared_types()
     builder.check_schedules()
     builder.check_types()
@@ -578,4 +603,5 @@ def build_module_def(registry: Registry) -> ModuleDef:
         reducers=builder.reducers,
         row_level_security=rules,
         procedures=builder.procedures,
+        views=builder.views,
     )

@@ -5,7 +5,7 @@ change that cannot be made automatically (``MigrationPlan.incompatible``, one hu
 
 Automatic: add a table; remove a table (only if it is empty when applied); add or remove a (non-unique) index;
 make a table public or private; add or remove a schedule; add columns at the end of a table when they have a
-default; add or remove reducers; change row-level security rules. Removing a table, adding columns and changing
+default; add or remove reducers; add, remove or change views; change row-level security rules. Removing a table, adding columns and changing
 rules break clients' caches, so such plans also say "disconnect all clients".
 
 Everything else needs a manual migration: removing, retyping or reordering a column, adding a column without a
@@ -43,6 +43,9 @@ CHANGE_INDEX_ACCESSOR = "change_index_accessor"
 ADD_REDUCER = "add_reducer"
 REMOVE_PROCEDURE = "remove_procedure"
 ADD_PROCEDURE = "add_procedure"
+REMOVE_VIEW = "remove_view"
+ADD_VIEW = "add_view"
+CHANGE_VIEW = "change_view"
 DISCONNECT_ALL_CLIENTS = "disconnect_all_clients"
 
 # Execution order: every removal before any addition, so that re-creating something under the same name works.
@@ -62,11 +65,17 @@ STEP_ORDER = (
     CHANGE_INDEX_ACCESSOR,
     ADD_REDUCER,
     ADD_PROCEDURE,
+    REMOVE_VIEW,
+    ADD_VIEW,
+    CHANGE_VIEW,
     DISCONNECT_ALL_CLIENTS,
 )
+# views store nothing: adding, removing or changing one writes nothing (subscribers of a changed view get its new
+# result, or an error if its rows changed type)
+_VIEW_STEPS = (REMOVE_VIEW, ADD_VIEW, CHANGE_VIEW)
 _RANK = {kind: i for i, kind in enumerate(STEP_ORDER)}
 # steps that change only code, never what the database stores
-_CODE_ONLY = (ADD_REDUCER, REMOVE_REDUCER, ADD_PROCEDURE, REMOVE_PROCEDURE, CHANGE_INDEX_ACCESSOR)
+_CODE_ONLY = (ADD_REDUCER, REMOVE_REDUCER, ADD_PROCEDURE, REMOVE_PROCEDURE, CHANGE_INDEX_ACCESSOR, *_VIEW_STEPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +130,7 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
     for name in sorted(old.tables.keys() & new.tables.keys()):
         _plan_table(plan, old.tables[name], new.tables[name])
     _plan_reducers(plan)
+    _plan_views(plan)
     _plan_row_level_security(plan)
     if any(
         s.kind in (REMOVE_TABLE, ADD_COLUMNS, ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY)
@@ -288,6 +298,20 @@ def _plan_indexes(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
                     f"Renamed the accessor of index {index_name} from {was} to {now}",
                 )
             )
+
+
+def _plan_views(plan: MigrationPlan) -> None:
+    old, new = plan.old.views, plan.new.views
+    for name in sorted(old.keys() - new.keys()):
+        plan.steps.append(MigrationStep(REMOVE_VIEW, None, name, f"Removed view {name}"))
+    for name in sorted(new.keys() - old.keys()):
+        plan.steps.append(MigrationStep(ADD_VIEW, None, name, f"Created view {name}"))
+    for name in sorted(old.keys() & new.keys()):
+        before, after = old[name], new[name]
+        if (before.row_type, before.shape, before.public, before.anonymous) != (
+            after.row_type, after.shape, after.public, after.anonymous
+        ):
+            plan.steps.append(MigrationStep(CHANGE_VIEW, None, name, f"Changed view {name}"))
 
 
 def _plan_reducers(plan: MigrationPlan) -> None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spacetimedb import datastore as ds
 from spacetimedb.sats import AlgebraicType, PrimitiveType, ProductType, Typespace
+
+if TYPE_CHECKING:
+    from .views import ViewDef
 
 Converter = Callable[[Any], Any]
 
@@ -216,6 +219,7 @@ class ModuleDef:
     reducers: dict[str, ReducerDef] = field(default_factory=dict)
     row_level_security: list[RowLevelSecurityDef] = field(default_factory=list)
     procedures: dict[str, ProcedureDef] = field(default_factory=dict)
+    views: dict[str, ViewDef] = field(default_factory=dict)
 
     def table(self, name: str) -> TableDef:
         found = self.tables.get(name)

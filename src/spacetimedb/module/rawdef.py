@@ -7,8 +7,9 @@ Field order is BSATN order (``crates/lib/src/db/raw_def/v9.rs``).
 What the server serves is the *validated* definition converted back: generated names are filled in (index
 ``{table}_{cols}_idx_{algorithm}``, constraint ``{table}_{cols}_key``, sequence ``{table}_{col}_seq``, schedule
 ``{table}_sched``), and tables, indexes, constraints, sequences, types and row-level security rules are sorted
-by name; reducers keep declaration order; column defaults are ``misc_exports`` ``ColumnDefaultValue`` entries, procedures ``Procedure`` entries
-(declaration order).
+by name; reducers keep declaration order; column defaults are ``misc_exports`` ``ColumnDefaultValue`` entries,
+followed by a ``Procedure`` entry per procedure and a ``View`` entry per view (declaration order; a view's
+``return_type`` is ``Array(Ref row)`` or ``Option(Ref row)``).
 """
 
 from __future__ import annotations
@@ -165,6 +166,19 @@ def _column_defaults(module: ModuleDef) -> list[SumValue]:
     return out
 
 
+_NO_PARAMS = _product_value(ProductType(()))
+
+
+def _view_exports(module: ModuleDef) -> list[SumValue]:
+    return [
+        SumValue(
+            2,
+            (view.name, view.index, view.public, view.anonymous, _NO_PARAMS, type_to_value(view.return_type)),
+        )
+        for view in module.views.values()
+    ]
+
+
 def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
     """``module`` as a canonical value of ``RAW_MODULE_DEF_V9`` (in ``RAW_TYPESPACE``)."""
     typespace = ([type_to_value(ty) for ty in module.typespace.types],)
@@ -182,7 +196,7 @@ def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
         for t in sorted(module.types, key=lambda t: (list(t.scope), t.name))
     ]
     rls = [(rule.sql,) for rule in sorted(module.row_level_security, key=lambda r: r.sql)]
-    return (typespace, tables, reducers, types, _column_defaults(module) + _procedures(module), rls)
+    return (typespace, tables, reducers, types, _column_defaults(module) + _procedures(module) + _view_exports(module), rls)
 
 
 def _procedures(module: ModuleDef) -> list[SumValue]:

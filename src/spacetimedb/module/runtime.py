@@ -452,23 +452,31 @@ class ModuleRuntime:
         self.slot = slot if slot is not None else TxSlot()
         self.tables: dict[str, TableHandle] = {}
         self._indexes: list[tuple[TableHandle, IndexHandle]] = []
-        db_class = type("Db", (_Db,), {"__slots__": tuple(module_def.tables)})
-        self.db = db_class()
-        for table in module_def.tables.values():
-            handle = self._make_table_handle(table)
-            self.tables[table.name] = handle
-            setattr(self.db, table.name, handle)
+        self.db = self._make_db(self.slot, self.tables)
+        # views read through handles of their own, whose transaction refuses writes (see ``views.call_view``)
+        self.view_slot = TxSlot()
+        self._view_tables: dict[str, TableHandle] = {}
+        self.view_db = self._make_db(self.view_slot, self._view_tables) if module_def.views else None
         self._calls = {name: _ReducerCall(r, module_def) for name, r in module_def.reducers.items()}
         self._procedures = {name: ProcedureCall(p, module_def) for name, p in module_def.procedures.items()}
         self.bound = False
 
-    def _make_table_handle(self, table: TableDef) -> TableHandle:
-        handle = _make_handle_class(table)(table, self.slot)
+    def _make_db(self, slot: TxSlot, tables: dict[str, TableHandle]) -> Any:
+        db_class = type("Db", (_Db,), {"__slots__": tuple(self.module_def.tables)})
+        db = db_class()
+        for table in self.module_def.tables.values():
+            handle = self._make_table_handle(table, slot)
+            tables[table.name] = handle
+            setattr(db, table.name, handle)
+        return db
+
+    def _make_table_handle(self, table: TableDef, slot: TxSlot) -> TableHandle:
+        handle = _make_handle_class(table)(table, slot)
         for index in table.indexes:
             if index.unique and len(index.columns) == 1:
-                index_handle: IndexHandle = UniqueIndexHandle(table, index, self.slot)
+                index_handle: IndexHandle = UniqueIndexHandle(table, index, slot)
             else:
-                index_handle = IndexHandle(table, index, self.slot)
+                index_handle = IndexHandle(table, index, slot)
             setattr(handle, index.accessor_name, index_handle)
             self._indexes.append((handle, index_handle))
         return handle
@@ -489,6 +497,9 @@ class ModuleRuntime:
                     f"table `{name}` in the database has columns {schema.row_type!r}, the module expects {expected!r}"
                 )
             handle._table_id = table_id
+            view_handle = self._view_tables.get(name)
+            if view_handle is not None:
+                view_handle._table_id = table_id
         for handle, index_handle in self._indexes:
             schema = tx.schema(handle._table_id)
             found = schema.index_named(index_handle._def.name)
@@ -562,6 +573,9 @@ class ModuleRuntime:
 
     def end_call(self) -> None:
         self.slot.tx = _NO_TX
+
+    def end_view_call(self) -> None:
+        self.view_slot.tx = _NO_TX
 
     def call(self, reducer: str | ReducerDef, ctx: ReducerContext, args: tuple[Any, ...]) -> Any:
         """Run a reducer with canonical arguments inside a call started by ``begin_call``; exceptions propagate

@@ -29,3 +29,35 @@ def variant_value(value: Any, error: type[Exception] = ValueError) -> tuple[str,
         raise error(f"expected a sum value like {{'Name': payload}}, got {value!r}")
     ((name, payload),) = value.items()
     return name, payload
+
+
+def view_table_entries(raw: Mapping[str, Any], error: type[Exception] = ValueError) -> list[dict[str, Any]]:
+    """The views of a RawModuleDef v9 (its ``misc_exports`` ``View`` entries) as table entries: clients subscribe
+    to a view and cache its rows like a table's, named after the view, without keys or indexes. Each entry has
+    ``"is_view": True``; its ``product_type_ref`` is the row type the view's ``Array`` or ``Option`` holds."""
+    out = []
+    for export in raw.get("misc_exports", []):
+        kind, view = variant_value(export, error)
+        if kind != "View":
+            continue
+        kind, inner = variant_value(view["return_type"], error)
+        if kind == "Sum":  # Option(row): the `some` variant's type
+            inner = inner["variants"][0]["algebraic_type"]
+        ref_kind, ref = variant_value(inner, error)
+        if ref_kind != "Ref":
+            raise error(f"view {view['name']}: its rows must be a named product type, got {inner!r}")
+        out.append(
+            {
+                "name": view["name"],
+                "product_type_ref": int(ref),
+                "primary_key": [],
+                "indexes": [],
+                "constraints": [],
+                "sequences": [],
+                "schedule": {"none": []},
+                "table_type": {"User": []},
+                "table_access": {"Public": []} if view["is_public"] else {"Private": []},
+                "is_view": True,
+            }
+        )
+    return out

@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from spacetimedb.sats import AlgebraicType, ProductType
 
 LIFECYCLES = {"Init": "init", "OnConnect": "client_connected", "OnDisconnect": "client_disconnected"}
-ENTITY_KINDS = ("table", "reducer")
+ENTITY_KINDS = ("table", "reducer", "view")
 
 
 @click.command("describe")
 @database_argument()
-@click.argument("entity", nargs=-1, metavar="[table|reducer ITEM]")
+@click.argument("entity", nargs=-1, metavar="[table|reducer|view ITEM]")
 @json_option
 @anonymous_option
 @server_option
@@ -41,10 +41,10 @@ def describe(
     server: str | None,
     anonymous: bool,
 ) -> None:
-    """Describe the schema of the database NAME, or one of its tables or reducers.
+    """Describe the schema of the database NAME, or one of its tables, reducers or views.
 
     Shows tables (columns and their types, primary key, indexes, constraints, access, schedule), reducers
-    (parameters, lifecycle) and named types. --json prints the RawModuleDef v9 JSON (or the item's part of it).
+    (parameters, lifecycle), views (rows, access, per caller or anonymous) and named types. --json prints the RawModuleDef v9 JSON (or the item's part of it).
     """
     kind, item = _parse_entity(entity)
     client = open_database(cli, server, database, anonymous)
@@ -53,9 +53,10 @@ def describe(
         click.echo(json.dumps(schema.raw, indent=2) if as_json else schema.render(database))
         return
     assert item is not None
-    found = schema.table(item) if kind == "table" else schema.reducer(item)
+    lookups = {"table": schema.tables, "reducer": schema.reducers, "view": schema.views}
+    found = next((entry for entry in lookups[kind]() if entry.get("name") == item), None)
     if found is None:
-        known = schema.table_names() if kind == "table" else schema.reducer_names()
+        known = [entry["name"] for entry in lookups[kind]()]
         raise CliError(
             f"database {client.shown} has no {kind} {item!r}",
             hint=f"its {kind}s: {', '.join(known)}" if known else f"it has no {kind}s",
@@ -64,6 +65,8 @@ def describe(
         click.echo(json.dumps(found, indent=2))
     elif kind == "table":
         click.echo("\n".join(schema.render_table(found)))
+    elif kind == "view":
+        click.echo(schema.render_view(found))
     else:
         click.echo(schema.render_reducer(found))
 
@@ -72,10 +75,12 @@ def _parse_entity(entity: tuple[str, ...]) -> tuple[str | None, str | None]:
     if not entity:
         return None, None
     if len(entity) != 2:
-        raise click.UsageError("give nothing, or an item: `table TABLE_NAME` or `reducer REDUCER_NAME`")
+        raise click.UsageError(
+            "give nothing, or an item: `table TABLE_NAME`, `reducer REDUCER_NAME` or `view VIEW_NAME`"
+        )
     kind, item = entity
     if kind not in ENTITY_KINDS:
-        raise click.UsageError(f"the kind of item must be table or reducer, not {kind!r}")
+        raise click.UsageError(f"the kind of item must be table, reducer or view, not {kind!r}")
     return kind, item
 
 
@@ -134,6 +139,10 @@ class Schema:
     def reducers(self) -> list[dict[str, Any]]:
         return list(self.raw.get("reducers", []))
 
+    def views(self) -> list[dict[str, Any]]:
+        exports = [variant(export) for export in self.raw.get("misc_exports", [])]
+        return [view for kind, view in exports if kind == "View"]
+
     def table_names(self) -> list[str]:
         return [t["name"] for t in self.tables()]
 
@@ -184,6 +193,8 @@ class Schema:
         procedures = self.procedures()
         if procedures:
             lines += ["", "Procedures", *("  " + self.render_procedure(p) for p in procedures)]
+        if self.views():
+            lines += ["", "Views", *("  " + self.render_view(v) for v in self.views())]
         named = self._named_types()
         if named:
             lines += ["", "Types", *(f"  {name} = {text}" for name, text in named)]
@@ -232,6 +243,13 @@ class Schema:
 
         returns = self.format(type_from_json(procedure.get("return_type", {"Product": {"elements": []}})))
         return f"{self.signature(procedure)} -> {returns}"
+    def render_view(self, view: dict[str, Any]) -> str:
+        from spacetimedb.sats.meta import type_from_json
+
+        returns = self.format(type_from_json(view.get("return_type", {"Product": {"elements": []}})))
+        access = "public" if view.get("is_public") else "private"
+        caller = "the same for every caller" if view.get("is_anonymous") else "per caller"
+        return f"{view['name']}() -> {returns}  ({access}, {caller})"
 
     def signature(self, reducer: dict[str, Any]) -> str:
         params = ", ".join(f"{e.name}: {self.format(e.type)}" for e in self.params(reducer).elements)

@@ -1,0 +1,210 @@
+"""Views in the module layer: declaration problems, the RawModuleDef entries, migrations, read-only ``ctx.db``."""
+
+from __future__ import annotations
+
+import pytest
+
+from spacetimedb.module import ModuleError, ReadOnlyError, ViewError, call_view, plan_migration
+
+from .helpers import ALICE, BOB, DATABASE, Db, load_source
+
+PLAYER = """
+        @table(public=True)
+        class Player:
+            identity: Annotated[Identity, PrimaryKey]
+            score: u32
+
+        @stdb_type
+        class Score:
+            value: u32
+
+        @reducer
+        def join(ctx: ReducerContext, score: u32) -> None:
+            ctx.db.player.insert(Player(identity=ctx.sender, score=score))
+        """
+
+GOOD_VIEWS = """
+        @view(public=True)
+        def me(ctx: ViewContext) -> Optional[Player]:
+            return ctx.db.player.identity.find(ctx.sender)
+
+        @anonymous_view(public=True)
+        def scores(ctx: AnonymousViewContext) -> list[Score]:
+            return [Score(value=p.score) for p in ctx.db.player.iter()]
+
+        @anonymous_view
+        def lazy(ctx: AnonymousViewContext) -> list[Player]:
+            yield from ctx.db.player.iter()
+
+        @anonymous_view
+        def best(ctx: AnonymousViewContext) -> Score:
+            return Score(value=max((p.score for p in ctx.db.player.iter()), default=0))
+        """
+
+PROBLEMS = {
+    "wrong context type": (
+        """
+        @view(public=True)
+        def v(ctx: AnonymousViewContext) -> list[Player]:
+            return []
+        """,
+        ["view `v` (at module.py:", "annotated AnonymousViewContext, but a @view takes ViewContext"],
+    ),
+    "reducer context": (
+        """
+        @anonymous_view(public=True)
+        def v(ctx: ReducerContext) -> list[Player]:
+            return []
+        """,
+        ["anonymous view `v`", "must be the AnonymousViewContext, but `ctx` is annotated ReducerContext"],
+    ),
+    "arguments beyond the context": (
+        """
+        @view(public=True)
+        def v(ctx: ViewContext, limit: u32) -> list[Player]:
+            return []
+        """,
+        ["view `v`", "a view takes only its context (ctx: ViewContext); remove `limit`"],
+    ),
+    "no return annotation": (
+        """
+        @view(public=True)
+        def v(ctx: ViewContext):
+            return []
+        """,
+        ["view `v`", "needs a return annotation"],
+    ),
+    "not a row type": (
+        """
+        @view(public=True)
+        def v(ctx: ViewContext) -> list[u32]:
+            return []
+        """,
+        ["view `v`", "a view returns a @table or @type class, Optional[Row] or list[Row]"],
+    ),
+    "name clash with a table": (
+        """
+        @view(public=True)
+        def player(ctx: ViewContext) -> Optional[Player]:
+            return None
+        """,
+        ["view `player`", "the name `player` is already used by table `player`"],
+    ),
+    "two views with one name": (
+        """
+        @view(public=True)
+        def twice(ctx: ViewContext) -> Optional[Player]:
+            return None
+
+        @view(public=True, name="twice")
+        def again(ctx: ViewContext) -> Optional[Player]:
+            return None
+        """,
+        ["view `twice`", "duplicate view name (also declared at module.py:"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROBLEMS))
+def test_view_declaration_problems_are_named(case):
+    source, expected = PROBLEMS[case]
+    with pytest.raises(ModuleError) as error:
+        load_source(PLAYER + source)
+    for text in expected:
+        assert text in str(error.value)
+
+
+def test_views_in_the_raw_module_def():
+    module = load_source(PLAYER + GOOD_VIEWS).module_def
+    exports = [e["View"] for e in module.raw_v9_json()["misc_exports"] if "View" in e]
+    player_ref = module.tables["player"].product_type_ref
+    assert [(v["name"], v["index"], v["is_public"], v["is_anonymous"]) for v in exports] == [
+        ("me", 0, True, False),
+        ("scores", 1, True, True),
+        ("lazy", 2, False, True),
+        ("best", 3, False, True),
+    ]
+    assert exports[0]["return_type"]["Sum"]["variants"][0]["algebraic_type"] == {"Ref": player_ref}
+    assert exports[1]["return_type"] == {"Array": {"Ref": module.views["scores"].row_ref}}
+    assert all(v["params"] == {"elements": []} for v in exports)
+    module.raw_v9_bsatn()  # encodes
+
+
+def test_adding_changing_and_removing_views_is_an_automatic_update():
+    before = load_source(PLAYER).module_def
+    after = load_source(PLAYER + GOOD_VIEWS).module_def
+    added = plan_migration(before, after)
+    assert added.is_automatic and not added.changes_schema and not added.disconnects_clients
+    assert sorted(s.subject for s in added.steps if s.kind == "add_view") == ["best", "lazy", "me", "scores"]
+    removed = plan_migration(after, before)
+    assert removed.is_automatic and [s.kind for s in removed.steps] == ["remove_view"] * 4
+    changed = load_source(PLAYER + GOOD_VIEWS.replace("-> Score:", "-> Optional[Score]:")).module_def
+    plan = plan_migration(after, changed)
+    assert plan.is_automatic and [(s.kind, s.subject) for s in plan.steps] == [("change_view", "best")]
+
+
+def _run(db: Db, name: str, sender=ALICE) -> list[tuple]:
+    tx = db.datastore.begin_tx()
+    try:
+        rows, _ = call_view(db.loaded.module_def.views[name], db.runtime, tx, sender, DATABASE)
+    finally:
+        tx.release()
+    return rows
+
+
+def test_views_read_per_caller_and_report_the_tables_they_read():
+    db = Db(load_source(PLAYER + GOOD_VIEWS))
+    db.call("join", 7, sender=ALICE)
+    db.call("join", 30, sender=BOB)
+    assert _run(db, "me", ALICE) == [(ALICE, 7)] and _run(db, "me", BOB) == [(BOB, 30)]
+    assert sorted(_run(db, "scores")) == [(7,), (30,)] and _run(db, "best") == [(30,)]
+    assert sorted(_run(db, "lazy")) == sorted([(ALICE, 7), (BOB, 30)])  # a generator, read while ctx.db is bound
+    tx = db.datastore.begin_tx()
+    try:
+        _, read = call_view(db.loaded.module_def.views["me"], db.runtime, tx, ALICE, DATABASE)
+        player = tx.table_id("player")
+        (pk_index,) = [i.index_id for i in tx.schema(player).indexes]
+        assert read.tables == frozenset() and read.keys == {(player, pk_index, ALICE)}  # one key, not the table
+        _, read = call_view(db.loaded.module_def.views["scores"], db.runtime, tx, ALICE, DATABASE)
+        assert read.tables == {player} and not read.keys
+    finally:
+        tx.release()
+
+
+def test_writes_in_a_view_are_refused_and_wrong_results_are_explained():
+    db = Db(
+        load_source(
+            PLAYER
+            + """
+        @view(public=True)
+        def sneaky(ctx: ViewContext) -> list[Player]:
+            ctx.db.player.insert(Player(identity=ctx.sender, score=1))
+            return []
+
+        @view(public=True)
+        def deleter(ctx: ViewContext) -> list[Player]:
+            ctx.db.player.identity.delete(ctx.sender)
+            return []
+
+        @view(public=True)
+        def wrong(ctx: ViewContext) -> list[Player]:
+            return [Score(value=1)]
+
+        @view(public=True)
+        def missing(ctx: ViewContext) -> Player:
+            return None
+        """
+        )
+    )
+    db.call("join", 5)
+    for name in ("sneaky", "deleter"):
+        with pytest.raises(ReadOnlyError, match=f"view `{name}` cannot write to the database"):
+            _run(db, name)
+    assert db.rows("player") == [(ALICE, 5)]
+    with pytest.raises(ViewError, match="returned a row that is not a Player"):
+        _run(db, "wrong")
+    with pytest.raises(ViewError, match=r"declared to return one Player.*Optional\[Player\]"):
+        _run(db, "missing")
+    # the reducer handles are untouched by a view's failure
+    db.call("join", 9, sender=BOB)
+    assert len(db.rows("player")) == 2
