@@ -113,6 +113,8 @@ def test_procedures_event_tables_and_claims_through_the_python_sdk(egress_server
             threading.Event().wait(0.05)
         assert deadline_ok.is_set(), (quotes, damage)
         assert conn.db.damage.count() == 0  # event rows are never cached
+        (credentials,) = conn.one_off_query("SELECT * FROM my_credentials").result(30)["my_credentials"]
+        assert (credentials.issuer, credentials.has_jwt) == ("localhost", True)  # a view's ctx.sender_auth
         token = conn.token
     finally:
         conn.disconnect()

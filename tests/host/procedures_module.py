@@ -9,11 +9,14 @@ from spacetimedb import (
     PrimaryKey,
     ProcedureContext,
     ReducerContext,
+    ViewContext,
     procedure,
     reducer,
     table,
+    type,
     u32,
     u64,
+    view,
 )
 
 
@@ -93,3 +96,15 @@ def hit(ctx: ReducerContext, target: Identity, amount: u32) -> None:
 def record_caller(ctx: ReducerContext) -> None:
     auth = ctx.sender_auth
     ctx.db.caller.insert(Caller(id=0, issuer=auth.issuer or "", subject=auth.subject or "", internal=auth.is_internal))
+
+
+@type
+class Credentials:
+    issuer: str
+    has_jwt: bool
+
+
+@view(public=True)
+def my_credentials(ctx: ViewContext) -> list[Credentials]:
+    auth = ctx.sender_auth
+    return [Credentials(issuer=auth.issuer or "", has_jwt=auth.has_jwt)]

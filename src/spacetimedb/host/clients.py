@@ -82,6 +82,7 @@ class ClientHub:
         caller = Caller(request.identity, request.connection_id)
         auth = AuthCtx(request.claims or None)
         outcome = self.host.connect_now(request.identity, request.connection_id, auth)
+        self.host.views.caller_auth[request.identity] = auth
         if not outcome.ok:
             self.outbox.send(seam.ClientAccepted(request.client, outcome.message or outcome.status))
             return
@@ -120,6 +121,8 @@ class ClientHub:
         self.host.subscriptions.remove_client(client.client)
         self.host.views.remove_client(client.client)
         self.host.disconnect_now(client.identity, client.connection_id)
+        if not any(other.identity == client.identity for other in self.clients.values()):
+            self.host.views.caller_auth.pop(client.identity, None)
 
     # -- a client's frames -----------------------------------------------------------------------------------------
 

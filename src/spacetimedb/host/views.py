@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from spacetimedb.datastore import TableSchema, TxData
 from spacetimedb.datastore.schema import ColumnSchema
-from spacetimedb.module import ModuleRuntime, ReadSet, ViewDef, call_view
+from spacetimedb.module import AuthCtx, ModuleRuntime, ReadSet, ViewDef, call_view
+from spacetimedb.module.context import NO_JWT
 from spacetimedb.sats import Identity, codec
 from spacetimedb.sql import NO_LIMITS, QueryLimits, SelectPlan, SqlError, compile_subscription, execute
 from spacetimedb.subscription import (
@@ -180,6 +181,9 @@ class LiveViews:
         self._schemas: dict[str, tuple[ViewDef, TableSchema]] = {}
         # whether anyone subscribes to a view: a plain attribute, read by every commit
         self.active = False
+        # the credentials of each caller's most recent connection (a view's ``ctx.sender_auth``): a per-caller
+        # view is computed once per identity, so its connections share one result
+        self.caller_auth: dict[Identity, AuthCtx] = {}
 
     # -- the module's views ---------------------------------------------------------------------------------------
 
@@ -220,7 +224,8 @@ class LiveViews:
         budget = host.options.reducer_budget_seconds
 
         def call() -> tuple[list[Row], ReadSet]:
-            return call_view(view, runtime, tx, caller, host.database_identity)
+            auth = self.caller_auth.get(caller, NO_JWT)
+            return call_view(view, runtime, tx, caller, host.database_identity, auth)
 
         previous = host._current_function
         host._current_function = view.name

@@ -20,6 +20,7 @@ from typing import Any, Union, get_args, get_origin
 
 from spacetimedb.sats import AlgebraicType, ArrayType, Identity, ProductType, RefType, option
 
+from .context import NO_JWT, AuthCtx
 from .errors import ModuleError
 from .records import record_info
 from .typemap import TypeMapper, TypeMappingError, describe, type_hints
@@ -38,14 +39,16 @@ class ReadOnlyError(ViewError):
 
 class ViewContext:
     """What a ``@view`` gets: ``sender`` (the identity of the caller whose result this is), ``identity`` (the
-    database's own identity) and ``db``, the module's tables, read-only."""
+    database's own identity), ``db``, the module's tables, read-only, and ``sender_auth``, the credentials of the
+    caller's most recent connection (one result serves all of a caller's connections)."""
 
-    __slots__ = ("db", "identity", "sender")
+    __slots__ = ("db", "identity", "sender", "sender_auth")
 
-    def __init__(self, sender: Identity, db: Any, identity: Identity) -> None:
+    def __init__(self, sender: Identity, db: Any, identity: Identity, sender_auth: AuthCtx = NO_JWT) -> None:
         self.sender = sender
         self.db = db
         self.identity = identity
+        self.sender_auth = sender_auth
 
     def __repr__(self) -> str:
         return f"ViewContext(sender={self.sender!r})"
@@ -255,7 +258,12 @@ class ReadOnlyTx:
 
 
 def call_view(
-    view: ViewDef, runtime: Any, tx: Any, sender: Identity | None, identity: Identity
+    view: ViewDef,
+    runtime: Any,
+    tx: Any,
+    sender: Identity | None,
+    identity: Identity,
+    sender_auth: AuthCtx = NO_JWT,
 ) -> tuple[list[Row], ReadSet]:
     """Run ``view`` over the read view ``tx`` (as ``sender``, ignored by anonymous views): its rows as
     canonical tuples and what it read. Whatever the view raises propagates."""
@@ -264,7 +272,10 @@ def call_view(
     slot.tx = reader
     try:
         db = runtime.view_db
-        ctx: Any = AnonymousViewContext(db, identity) if view.anonymous else ViewContext(sender, db, identity)  # type: ignore[arg-type]
+        if view.anonymous:
+            ctx: Any = AnonymousViewContext(db, identity)
+        else:
+            ctx = ViewContext(sender, db, identity, sender_auth)  # type: ignore[arg-type]
         # rows are taken while ctx.db is still bound: a view may return a generator that reads as it goes
         rows = _rows_of(view, view.func(ctx))
     finally:
