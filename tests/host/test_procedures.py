@@ -147,3 +147,11 @@ def test_adding_and_removing_procedures_is_an_automatic_update() -> None:
     assert {s.text for s in plan.steps} == {"Removed procedure crash", "Created procedure crash_renamed"}
     event_off = load_module(PROGRAM.replace(b"event=True", b"event=False")).module_def
     assert not plan_migration(old, event_off).is_automatic
+
+
+def test_too_many_waiting_calls_are_refused_at_once(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacetimedb.host import procedures
+
+    monkeypatch.setattr(procedures, "MAX_WAITING_CALLS", 0)
+    outcome = run_procedure(database, "add_two", 1, 2)
+    assert outcome.status == INTERNAL_ERROR and "too many procedure calls are waiting" in (outcome.message or "")

@@ -50,6 +50,9 @@ from .watchdog import CallClock, ReducerTimeout, register
 log = logging.getLogger(__name__)
 
 PROCEDURE_THREADS = 4
+# procedure calls that may wait for a thread; past it a call is refused at once (a client cannot make its
+# database's worker hold an unbounded queue)
+MAX_WAITING_CALLS = 1024
 # how long past a request's own timeout a procedure waits for the server's answer before giving up on it
 HTTP_ANSWER_MARGIN_SECONDS = 5.0
 
@@ -147,7 +150,12 @@ class ProcedureRunner:
             self._jobs.put(None)
 
     def call(self, request: ProcedureRequest) -> None:
-        """Queue a procedure call (from any thread); ``request.done`` gets its outcome on a procedure thread."""
+        """Queue a procedure call (from any thread); ``request.done`` gets its outcome on a procedure thread (or
+        at once, on this one, when too many calls wait)."""
+        if self._jobs.qsize() >= MAX_WAITING_CALLS:
+            message = f"too many procedure calls are waiting ({MAX_WAITING_CALLS}); try again later"
+            request.done(ProcedureOutcome(INTERNAL_ERROR, message, Timestamp.now()))
+            return
         self._jobs.put(request)
 
     # -- the procedure threads ---------------------------------------------------------------------------------
