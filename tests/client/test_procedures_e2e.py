@@ -224,3 +224,16 @@ def test_the_official_typescript_sdk_calls_procedures_and_gets_event_rows(
         "damageCached": 0,
         "quotesCached": 1,
     }, context
+
+
+def test_a_procedure_stuck_in_c_code_gets_its_worker_killed_and_the_database_comes_back(tmp_path: Path) -> None:
+    proc = start_server(tmp_path / "data", extra_args=["--reducer-budget", "0.5", "--hard-grace", "0.5"])
+    try:
+        publish(proc.url, "stuck", MODULE)
+        publish(proc.url, "neighbour", MODULE)
+        status, text = post(f"{proc.url}/v1/database/stuck/call/stuck_in_c", [30])
+        assert status == 503 and "stuck_in_c" in text, (status, text)
+        assert post(f"{proc.url}/v1/database/neighbour/call/add_two", [1, 2]) == (200, "3")
+        assert post(f"{proc.url}/v1/database/stuck/call/add_two", [2, 3]) == (200, "5")  # relaunched from disk
+    finally:
+        proc.shut_down()

@@ -108,3 +108,16 @@ class Credentials:
 def my_credentials(ctx: ViewContext) -> list[Credentials]:
     auth = ctx.sender_auth
     return [Credentials(issuer=auth.issuer or "", has_jwt=auth.has_jwt)]
+
+
+@procedure
+def spin(ctx: ProcedureContext) -> None:
+    while True:
+        pass
+
+
+@procedure
+def stuck_in_c(ctx: ProcedureContext, seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)  # one long C call: no exception can stop it, only the supervisor

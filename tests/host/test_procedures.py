@@ -155,3 +155,17 @@ def test_too_many_waiting_calls_are_refused_at_once(database: Database, monkeypa
     monkeypatch.setattr(procedures, "MAX_WAITING_CALLS", 0)
     outcome = run_procedure(database, "add_two", 1, 2)
     assert outcome.status == INTERNAL_ERROR and "too many procedure calls are waiting" in (outcome.message or "")
+
+
+def test_a_procedure_that_spins_is_stopped_at_its_budget(tmp_path: Path) -> None:
+    from spacetimedb.host.database import DatabaseOptions
+    from spacetimedb.host.module_host import HostOptions
+    from spacetimedb.protocol.messages import OUT_OF_BUDGET
+
+    database = Database.create(tmp_path / "spin", DB, OWNER, PROGRAM, DatabaseOptions(HostOptions(0.2)))
+    try:
+        outcome = run_procedure(database, "spin")
+        assert outcome.status == OUT_OF_BUDGET and "ran out of its time budget (0.2s)" in (outcome.message or "")
+        assert run_procedure(database, "add_two", 1, 2).value == 3  # the thread is free again
+    finally:
+        database.shutdown()
