@@ -120,7 +120,7 @@ class ClientHub:
             return
         self.host.subscriptions.remove_client(client.client)
         self.host.views.remove_client(client.client)
-        self.host.disconnect_now(client.identity, client.connection_id)
+        self.host.disconnect_now(client.identity, client.connection_id, client.auth)
         if not any(other.identity == client.identity for other in self.clients.values()):
             self.host.views.caller_auth.pop(client.identity, None)
 
@@ -308,7 +308,7 @@ class ClientHub:
                 request.reducer, args, True, request.caller, connection, None, auth
             )
         finally:
-            self.host.disconnect_now(request.caller, connection)
+            self.host.disconnect_now(request.caller, connection, auth)
         status = _CALL_STATUS.get(outcome.status, seam.CALL_INTERNAL_ERROR)
         micros = int((time.perf_counter() - started) * 1e6)
         offset = outcome.offset if outcome.ok else None
@@ -318,7 +318,7 @@ class ClientHub:
         self, request: seam.CallReducerHttp, args: object, connection: ConnectionId, auth: AuthCtx, started: float
     ) -> None:
         def answer(outcome: ProcedureOutcome) -> None:
-            self.host.disconnect_now(request.caller, connection)
+            self.host.disconnect_now(request.caller, connection, auth)
             micros = int((time.perf_counter() - started) * 1e6)
             if outcome.status == COMMITTED:
                 try:

@@ -627,7 +627,9 @@ class ModuleHost:
         )
         return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data)
 
-    def disconnect_now(self, identity: Identity, connection_id: ConnectionId) -> CallOutcome:
+    def disconnect_now(
+        self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx | None = None
+    ) -> CallOutcome:
         self._fault("lifecycle")
         timestamp = Timestamp.now()
         row = (identity, connection_id)
@@ -644,7 +646,9 @@ class ModuleHost:
             tx.delete(ST_CLIENT_ID, row)
             status, message = COMMITTED, None
             if hook is not None:
-                status, message = self.call_in_tx(hook.name, (), identity, connection_id, timestamp, tx)
+                status, message = self.call_in_tx(
+                    hook.name, (), identity, connection_id, timestamp, tx, auth=auth
+                )
         except BaseException:
             self.db.rollback(tx)
             raise
