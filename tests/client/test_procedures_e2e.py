@@ -156,6 +156,20 @@ def test_procedures_over_http_and_the_cli(egress_server: ServerProcess, site: st
         env={**os.environ, **env},
     )
     assert "Procedures" in cli.stdout and "add_two(lhs: U32, rhs: U32) -> U64" in cli.stdout, cli.stdout
+    # bindings made from the running database mark the event table, as those made from the module file do
+    cli = subprocess.run(
+        [sys.executable, "-m", "spacetimedb.cli.main", "generate", "procs-http", "-l", "typescript"]
+        + ["-o", str(tmp_path / "bindings"), "-s", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "event: true," in (tmp_path / "bindings" / "index.ts").read_text()
+    # ... which SpacetimeDB's own CLI never sees: the plain schema has no such key
+    with urllib.request.urlopen(f"{url}/v1/database/procs-http/schema?version=9", timeout=30) as response:
+        assert "is_event" not in response.read().decode()
 
 
 def test_event_rows_are_gone_after_a_restart(tmp_path: Path) -> None:

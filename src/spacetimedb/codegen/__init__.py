@@ -49,8 +49,8 @@ def generate(
 def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a module file or package (as ``spacetime publish`` would) and return its RawModuleDef v9 JSON.
 
-    V9 cannot say which tables are event tables (V10's ``is_event``); a module file can, so its tables carry
-    that key here, which the bindings need (the SDKs never cache an event table's rows).
+    Event tables carry ``"is_event": true`` (V10's flag, which V9 lacks): the bindings need it, because the SDKs
+    must never cache an event table's rows.
 
     Raises ``spacetimedb.module.ModuleError`` when the module is invalid, ``OSError`` when it cannot be read.
     """
@@ -59,11 +59,6 @@ def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     program, kind = package_program(path)
     loaded = load_module(program, kind, name=os.path.basename(os.fspath(path)))
     try:
-        raw: dict[str, Any] = loaded.module_def.raw_v9_json()
-        events = {table.name for table in loaded.module_def.event_tables()}
-        for table in raw["tables"]:
-            if table["name"] in events:
-                table["is_event"] = True
-        return raw
+        return loaded.module_def.raw_v9_json(event_flags=True)  # type: ignore[no-any-return]
     finally:
         loaded.unload()

@@ -119,8 +119,8 @@ class RunningDatabase:
     async def sql(self, text: str, caller: Identity) -> seam.SqlDone:
         return await self.worker.request(lambda r: seam.RunSql(r, text, caller), seam.SqlDone)
 
-    async def schema(self) -> str:
-        answer = await self.worker.request(seam.GetSchema, seam.SchemaAnswer)
+    async def schema(self, event_flags: bool = False) -> str:
+        answer = await self.worker.request(lambda r: seam.GetSchema(r, event_flags), seam.SchemaAnswer)
         return answer.raw_v9_json
 
     async def program(self) -> bytes:

@@ -383,7 +383,7 @@ class ClientHub:
         self.outbox.send(seam.SqlDone(request.request, True, body, offset, False))
 
     def schema(self, request: seam.GetSchema) -> None:
-        raw = json.dumps(self.host.loaded.module_def.raw_v9_json())
+        raw = json.dumps(self.host.loaded.module_def.raw_v9_json(request.event_flags))
         self.outbox.send(seam.SchemaAnswer(request.request, raw))
 
     def tail_log(self, request: seam.TailLog) -> None:

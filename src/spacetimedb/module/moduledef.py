@@ -261,11 +261,20 @@ class ModuleDef:
 
         return raw_module_def_v9(self)
 
-    def raw_v9_json(self) -> Any:
-        """The JSON that ``GET /v1/database/:name/schema?version=9`` serves."""
+    def raw_v9_json(self, event_flags: bool = False) -> Any:
+        """The JSON that ``GET /v1/database/:name/schema?version=9`` serves. V9 cannot say which tables are event
+        tables (V10's ``is_event``); with ``event_flags`` their entries carry ``"is_event": true`` for this
+        project's own code generator (SpacetimeDB's CLI would refuse the unknown key, so it is never sent
+        unasked)."""
         from .rawdef import raw_v9_json
 
-        return raw_v9_json(self)
+        raw = raw_v9_json(self)
+        if event_flags:
+            events = {table.name for table in self.event_tables()}
+            for table in raw["tables"]:
+                if table["name"] in events:
+                    table["is_event"] = True
+        return raw
 
     def raw_v9_bsatn(self) -> bytes:
         from .rawdef import raw_v9_bsatn

@@ -205,6 +205,7 @@ class RunSql(NamedTuple):
 
 class GetSchema(NamedTuple):
     request: U64_
+    event_flags: BOOL_  # mark event tables with ``"is_event": true`` (for this project's code generator)
 
 
 class GetProgram(NamedTuple):

@@ -568,7 +568,8 @@ async def schema(request: web.Request) -> web.Response:
         raise HttpError(400, f"schema version {version} is not supported; use version=9")
     running = await server.database(database)
     who, minted = caller(request)
-    raw = await running.schema()
+    # `event_flags=true` (asked for by this project's `spacetime generate`) marks event tables, which V9 cannot say
+    raw = await running.schema(_bool(request, "event_flags", False))
     return web.Response(text=raw, content_type="application/json", headers=_identity_headers(who, minted))
 
 

@@ -115,7 +115,8 @@ def _from_database(cli: CliContext, database: str, server: str | None) -> dict[s
 
     target = cli.resolve_server(server)
     saved = cli.saved_token(target)
-    url = target.endpoint(f"/v1/database/{quote(database, safe='')}/schema") + "?version=9"
+    # event_flags: mark event tables (V9 has no field for it; servers that do not know the parameter ignore it)
+    url = target.endpoint(f"/v1/database/{quote(database, safe='')}/schema") + "?version=9&event_flags=true"
     response = http.raise_for_status(
         http.request("GET", url, token=None if saved is None else saved.token), target
     )
