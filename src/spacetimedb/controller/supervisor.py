@@ -21,16 +21,18 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spacetimedb.backup import Manifest
 from spacetimedb.module_log import system_line
 from spacetimedb.protocol import seam
 from spacetimedb.sats import Identity
 
 from . import directories
+from .backups import BackupStream, RestoreRefused, RestoreResult
 from .process import SandboxSettings, WorkerGone, WorkerProcess
 from .running import RunningDatabase
 
@@ -478,6 +480,93 @@ class HostController:
             return None
         running = await self.get_or_launch(identity)
         return await self.validate(program, await running.program())
+
+    # -- backups and restores ---------------------------------------------------------------------------------------
+
+    async def backup(self, identity: Identity) -> BackupStream:
+        """Start streaming a backup archive of the database: of its running worker's durable offset now, or of
+        its files as they are when it does not start. A throw-away worker reads the files; writers wait for
+        nothing."""
+        if self.data_dir is None:
+            raise DatabaseUnavailableError("a server without a data directory keeps no files to back up")
+        if not self.exists(identity):
+            raise DatabaseNotFoundError(identity)
+        last: int | None = None
+        program: bytes | None = None
+        with contextlib.suppress(DatabaseUnavailableError):  # a database that fails to start: its files as they are
+            running = await self.get_or_launch(identity)
+            program = await running.program()
+            last = running.durable.value
+            if last < 0:
+                raise DatabaseUnavailableError("the database has nothing durable to back up yet")
+        worker = await self._spawn("backup " + identity.to_hex()[:16], self.database_dir(identity))
+        stream = BackupStream(worker)
+        try:
+            await stream.start(seam.BackupDatabase(identity, last, program))
+        except BaseException:
+            await stream.close()
+            raise
+        return stream
+
+    async def restore(
+        self,
+        identity: Identity,
+        owner: Identity,
+        unpack: Callable[[Path], Awaitable[Manifest]],
+        *,
+        clear: bool = False,
+    ) -> RestoreResult:
+        """Make the database ``identity`` (owned by ``owner``) from an archive: ``unpack`` verifies it into an
+        empty staging directory beside the live one, a throw-away worker checks the state it holds, then it is
+        swapped in (replacing the database only with ``clear``). On any failure nothing changed."""
+        if self.data_dir is None:
+            raise RestoreRefused("restoring needs a server with a data directory")
+        async with self._lock(identity):
+            existing = self.exists(identity)
+            if existing and not clear:
+                raise RestoreRefused("the database exists; replace it with --clear (its data is lost)")
+            live = self.database_dir(identity)
+            result, ready = await self._restore_beside(live, identity, owner, unpack)
+            if existing:
+                await self._stop_locked(identity, "the database was replaced by a restored backup")
+                try:
+                    await asyncio.to_thread(directories.swap_in, live, ready)
+                except BaseException:
+                    await asyncio.to_thread(directories.remove_side_entry, ready)
+                    raise
+            else:
+                self._forget_state(identity)
+                await asyncio.to_thread(directories.rename_durably, ready, live)
+        log.info("database %s was restored from a backup at offset %d", identity.to_hex(), result.offset)
+        return result
+
+    async def _restore_beside(
+        self, live: Path, identity: Identity, owner: Identity, unpack: Callable[[Path], Awaitable[Manifest]]
+    ) -> tuple[RestoreResult, Path]:
+        staging = directories.side_path(live, directories.STAGING)
+        await asyncio.to_thread(staging.mkdir)
+        try:
+            manifest = await unpack(staging)
+            worker = await self._spawn("restore " + live.name[:16], staging)
+            request = seam.RestoreDatabase(
+                identity, owner, manifest.offset, manifest.snapshot_offset, self.settings.host_settings()
+            )
+            try:
+                answer, _ = await self._first_answer(worker, request)
+            except _LaunchFailed as exc:
+                raise RestoreRefused(f"the archive does not restore: {exc}") from None
+            finally:
+                await worker.stop(5)
+            if isinstance(answer, seam.LaunchFailed):
+                raise RestoreRefused(answer.reason)
+            if not isinstance(answer, seam.Restored) or answer.offset != manifest.offset:
+                raise RestoreRefused(f"the restore worker answered {type(answer).__name__}")
+            ready = directories.side_path(live, directories.READY)
+            await asyncio.to_thread(directories.rename_durably, staging, ready)
+        except BaseException:
+            await asyncio.to_thread(directories.remove_side_entry, staging)
+            raise
+        return RestoreResult(answer.program_hash, answer.offset, manifest), ready
 
     # -- deleting and stopping ---------------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from spacetimedb.module_log import read_log_dir
 from spacetimedb.protocol import seam
 from spacetimedb.protocol.seam import DeadlineSlot
 
+from .backup import restore_database, serve_backup
 from .channel import Channel, Outbox
 from .clients import ClientHub
 from .database import Database, DatabaseOptions, LaunchError
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
             _validate(first, channel, slot, forbid_threads)
         case seam.ReadLog():
             _read_log(first, args.database_dir, channel)
+        case seam.BackupDatabase():
+            serve_backup(first, args.database_dir, channel)
+        case seam.RestoreDatabase():
+            restore_database(first, args.database_dir, channel)
         case seam.CreateDatabase() | seam.OpenDatabase():
             _run_database(first, rest, args.database_dir, channel, slot, forbid_threads)
     channel.send(seam.LaunchFailed(f"unexpected first message {type(first).__name__}"))

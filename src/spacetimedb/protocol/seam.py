@@ -64,6 +64,9 @@ CONNECTION_ID_ = Annotated[ConnectionId, CONNECTION_ID]
 # protocols a client may speak, as ConnectClient names them
 CLIENT_PROTOCOL_V1_JSON, CLIENT_PROTOCOL_V2, CLIENT_PROTOCOL_V3 = range(3)
 
+# backup chunks a worker may send ahead of the server's credits
+BACKUP_WINDOW = 8
+
 # CallDone statuses
 CALL_COMMITTED, CALL_FAILED, CALL_OUT_OF_BUDGET, CALL_INTERNAL_ERROR = range(4)
 CALL_NO_SUCH_REDUCER, CALL_BAD_ARGUMENTS, CALL_LIFECYCLE, CALL_REFUSED = range(4, 8)
@@ -224,6 +227,34 @@ class Shutdown(NamedTuple):
     """Finish the queued work, make everything durable, exit."""
 
 
+class BackupDatabase(NamedTuple):
+    """First message to a throw-away worker in a database's directory: stream a backup archive of the state
+    after ``last_offset`` (a durable offset of the running database; None: the end of the log, for a database
+    that is not running). Answered with ``BackupStarted``, ``BackupChunk``s (at most ``BACKUP_WINDOW`` ahead of
+    the ``BackupCredit``s the server returns) and ``BackupDone``, or ``LaunchFailed``."""
+
+    database: IDENTITY_
+    last_offset: OPT_U64
+    program: OPT_BYTES  # the module, when the server knows it
+
+
+class BackupCredit(NamedTuple):
+    """The server passed one more ``BackupChunk`` on: the worker may send one more."""
+
+
+class RestoreDatabase(NamedTuple):
+    """First (and only) message to a throw-away worker in a staging directory the server unpacked a verified
+    archive into: open it, check it holds exactly the state after ``offset`` (from the snapshot at
+    ``snapshot_offset``), make it ``database``'s, owned by ``owner``. Answered with ``Restored`` or
+    ``LaunchFailed``."""
+
+    database: IDENTITY_
+    owner: IDENTITY_
+    offset: U64_
+    snapshot_offset: OPT_U64
+    settings: HostSettings
+
+
 # ---- worker -> server -----------------------------------------------------------------------------------------
 
 
@@ -344,6 +375,26 @@ class Writable(NamedTuple):
     """A database running read-only after a full disk has space again and writes once more."""
 
 
+class BackupStarted(NamedTuple):
+    """The archive that follows holds the state after ``offset`` (from the snapshot at ``snapshot_offset``)."""
+
+    offset: U64_
+    snapshot_offset: OPT_U64
+
+
+class BackupChunk(NamedTuple):
+    data: BYTES_
+
+
+class BackupDone(NamedTuple):
+    size: U64_
+
+
+class Restored(NamedTuple):
+    program_hash: BYTES_
+    offset: U64_
+
+
 TO_WORKER: tuple[type, ...] = (
     OpenDatabase,
     CreateDatabase,
@@ -362,6 +413,9 @@ TO_WORKER: tuple[type, ...] = (
     GetStats,
     Shutdown,
     Cancel,
+    BackupDatabase,
+    BackupCredit,
+    RestoreDatabase,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -384,6 +438,10 @@ TO_SERVER: tuple[type, ...] = (
     RequestFailed,
     Panicked,
     Writable,
+    BackupStarted,
+    BackupChunk,
+    BackupDone,
+    Restored,
 )
 
 

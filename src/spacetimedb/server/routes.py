@@ -13,17 +13,21 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import StreamReader, WSMsgType, web
 
 from spacetimedb import __version__
+from spacetimedb.backup import ArchiveError, Manifest, unpack_archive
 from spacetimedb.controller import (
+    BackupFailed,
     DatabaseNotFoundError,
     DatabaseUnavailableError,
     DurabilityLost,
     MigrationRefusedError,
     PublishError,
+    RestoreRefused,
     WorkerGone,
 )
 from spacetimedb.keccak import keccak256
@@ -223,6 +227,26 @@ async def publish(request: web.Request) -> web.Response:
         raise HttpError(400, "the request body must be the module program")
     who, minted = caller(request)
     clear = _bool(request, "clear", False)
+    existing = _writable_target(request, name, who)
+    database = existing or server.new_database_identity()
+    try:
+        result = await server.controller.publish(database, who, program, clear=clear)
+    except MigrationRefusedError as exc:
+        raise HttpError(400, f"Database update rejected: {exc}") from None
+    except PublishError as exc:
+        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
+    await asyncio.to_thread(
+        server.control.register, database, who, result.program_hash, name if existing is None else None
+    )
+    op = "created" if result.op == "created" else "updated"
+    body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
+    return web.json_response(body, headers=_identity_headers(who, minted))
+
+
+def _writable_target(request: web.Request, name: str | None, who: Identity) -> Identity | None:
+    """The database ``name`` names, which ``who`` must own; None when it is to be created (the name is checked
+    and ``who`` must be allowed to create databases)."""
+    server = _server(request)
     existing = server.resolve(name) if name else None
     if name and existing is None:
         if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
@@ -239,19 +263,7 @@ async def publish(request: web.Request) -> web.Response:
             )
     elif not server.may_create(who):
         raise HttpError(403, f"identity {who.to_hex()} may not create databases on this server")
-    database = existing or server.new_database_identity()
-    try:
-        result = await server.controller.publish(database, who, program, clear=clear)
-    except MigrationRefusedError as exc:
-        raise HttpError(400, f"Database update rejected: {exc}") from None
-    except PublishError as exc:
-        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
-    await asyncio.to_thread(
-        server.control.register, database, who, result.program_hash, name if existing is None else None
-    )
-    op = "created" if result.op == "created" else "updated"
-    body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
-    return web.json_response(body, headers=_identity_headers(who, minted))
+    return existing
 
 
 async def pre_publish(request: web.Request) -> web.Response:
@@ -499,6 +511,90 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# ---- backups ------------------------------------------------------------------------------------------------------
+
+
+async def backup(request: web.Request) -> web.StreamResponse:
+    """Owner only: a hot backup archive (docs/backup-format.md), streamed while the database keeps serving. The
+    headers state the offset it holds; a backup that breaks off ends the response early (no manifest, so no
+    restore accepts it)."""
+    server = _server(request)
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        stream = await server.controller.backup(database)
+    except BackupFailed as exc:
+        raise HttpError(500, f"the backup failed: {exc}") from None
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/x-tar",
+                "Content-Disposition": f'attachment; filename="{database.to_hex()[:16]}-{stream.offset}.tar"',
+                "spacetime-backup-offset": str(stream.offset),
+                "spacetime-backup-snapshot-offset": "" if stream.snapshot_offset is None else str(stream.snapshot_offset),
+            }
+        )
+        await response.prepare(request)
+        try:
+            async for chunk in stream.chunks():
+                await response.write(chunk)
+        except BackupFailed as exc:
+            log.warning("the backup of %s broke off: %s", database.to_hex(), exc)
+            if request.transport is not None:
+                request.transport.close()  # the client sees a cut stream, never a complete-looking archive
+            return response
+        await response.write_eof()
+        return response
+    finally:
+        await stream.close()
+
+
+async def restore(request: web.Request) -> web.Response:
+    """Create the database NAME from a backup archive (the body), or replace it with ``?clear=true`` (owner
+    only). The archive is verified while it streams in; a damaged one is refused and nothing changes."""
+    server = _server(request)
+    name = request.match_info["name"]
+    who, minted = caller(request)
+    existing = _writable_target(request, name, who)
+    database = existing or server.new_database_identity()
+    loop = asyncio.get_running_loop()
+    body = _BlockingBody(request.content, loop)
+
+    async def unpack(staging: Path) -> Manifest:
+        return await asyncio.to_thread(unpack_archive, body, staging)  # type: ignore[arg-type]
+
+    try:
+        result = await server.controller.restore(database, who, unpack, clear=_bool(request, "clear", False))
+    except ArchiveError as exc:
+        raise HttpError(400, f"the archive is refused: {exc}") from None
+    except RestoreRefused as exc:
+        raise HttpError(409 if existing is not None else 400, f"the restore is refused: {exc}") from None
+    await asyncio.to_thread(
+        server.control.register, database, who, result.program_hash, name if existing is None else None
+    )
+    body_json = {
+        "database_identity": database.to_hex(),
+        "name": name,
+        "offset": result.offset,
+        "snapshot_offset": result.manifest.snapshot_offset,
+        "backed_up_from": result.manifest.database,
+        "created": result.manifest.created,
+        "op": "replaced" if existing is not None else "created",
+    }
+    return web.json_response(body_json, headers=_identity_headers(who, minted))
+
+
+class _BlockingBody:
+    """A request body as a blocking file for a thread (the archive reader), fed by the event loop."""
+
+    def __init__(self, content: StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        self._content = content
+        self._loop = loop
+
+    def read(self, count: int = -1) -> bytes:
+        return asyncio.run_coroutine_threadsafe(self._content.read(count), self._loop).result()
+
+
 async def _while_connected(request: web.Request, work: Awaitable[T]) -> T:
     """Await ``work``, but cancel it (the worker then stops the query) once the client has hung up."""
     task = asyncio.ensure_future(work)
@@ -675,6 +771,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/database/{name}/call/{reducer}", call_reducer)
     app.router.add_post("/v1/database/{name}/sql", sql)
     app.router.add_get("/v1/database/{name}/logs", logs)
+    app.router.add_get("/v1/database/{name}/backup", backup)
+    app.router.add_post("/v1/database/{name}/restore", restore)
     app.router.add_get("/v1/database/{name}/schema", schema)
     app.router.add_get("/v1/database/{name}/unstable/timestamp", timestamp)
     app.router.add_get("/v1/database/{name}/unstable/stats", stats)

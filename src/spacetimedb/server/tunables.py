@@ -91,6 +91,20 @@ TUNABLES: tuple[Tunable, ...] = (
     ),
     Tunable("--query-byte-limit", SIZE, 16 << 20, "Bytes one read may return, to anyone (0: none)."),
     Tunable(
+        "--snapshot-interval",
+        COUNT,
+        1_000_000,
+        "Each database snapshots its state after this many transactions (0: never); open and backups start "
+        "from the newest snapshot.",
+    ),
+    Tunable(
+        "--max-segment-size",
+        SIZE,
+        1 << 30,
+        "A commitlog segment is closed and a new one started past this size.",
+        4096,
+    ),
+    Tunable(
         "--client-outbox-limit",
         SIZE,
         64 << 20,
@@ -164,6 +178,8 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         hard_grace_seconds=v["hard_grace"],
         query_row_limit=v["query_row_limit"] or None,
         query_byte_limit=v["query_byte_limit"] or None,
+        snapshot_interval=v["snapshot_interval"],
+        max_segment_size=v["max_segment_size"],
         sandbox=SandboxSettings(memory_bytes=v["module_memory"], max_open_files=v["module_max_files"]),
     )
     connections = ConnectionSettings(

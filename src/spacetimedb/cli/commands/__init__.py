@@ -17,6 +17,9 @@ class LazyCommand(NamedTuple):
 
 
 COMMANDS: dict[str, LazyCommand] = {
+    "backup": LazyCommand(
+        "spacetimedb.cli.commands.backup:backup", "Write a backup archive of a database while it serves"
+    ),
     "call": LazyCommand("spacetimedb.cli.commands.call:call", "Call a reducer of a database"),
     "delete": LazyCommand("spacetimedb.cli.commands.delete:delete", "Delete a database"),
     "describe": LazyCommand(
@@ -41,6 +44,9 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "publish": LazyCommand(
         "spacetimedb.cli.commands.publish:publish", "Create or update a database from a module"
+    ),
+    "restore": LazyCommand(
+        "spacetimedb.cli.commands.backup:restore", "Create or replace a database from a backup archive"
     ),
     "server": LazyCommand("spacetimedb.cli.commands.server:server", "Manage saved servers"),
     "sql": LazyCommand("spacetimedb.cli.commands.sql:sql", "Run SQL on a database"),
