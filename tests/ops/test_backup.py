@@ -8,28 +8,16 @@ import io
 import struct
 import tarfile
 import time
-from pathlib import Path
 
 import aiohttp
-import pytest
 
 from spacetimedb.commitlog import fold_transactions
-from tests.conftest import start_server
 
-from .helpers import SMALL_STORAGE, call, new_identity, publish, rows
+from .helpers import call, new_identity, publish, rows
 
 WRITERS = 8
 ACCOUNTS = 16
 INITIAL = 1_000
-
-
-@pytest.fixture
-def ops_server(tmp_path: Path):
-    server = start_server(tmp_path / "data", extra_args=SMALL_STORAGE)
-    try:
-        yield server
-    finally:
-        server.shut_down()
 
 
 class Writer:

@@ -16,6 +16,7 @@ the current one), then the database's own worker creates the database or applies
 from __future__ import annotations
 
 import asyncio
+import collections
 import compileall
 import contextlib
 import logging
@@ -125,6 +126,8 @@ class HostController:
         # databases whose disk was full: they run read-only until their worker finds space again
         self._read_only: dict[Identity, str] = {}
         self._memory: set[Identity] = set()
+        # (database, cause) -> how many of its workers died unasked, or failed to launch
+        self.restarts: collections.Counter[tuple[Identity, str]] = collections.Counter()
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = False
         if self.data_dir is not None:
@@ -270,6 +273,7 @@ class HostController:
 
     def _launch_failed(self, identity: Identity, reason: str) -> None:
         count = self._launch_failures.get(identity, 0) + 1
+        self.restarts[identity, "launch_failed"] += 1
         self._launch_failures[identity] = count
         failed = count >= self.settings.failed_after
         if failed:
@@ -288,6 +292,7 @@ class HostController:
         if running.worker.stopped_cleanly:
             return
         log.warning("the worker of database %s stopped: %s", identity.to_hex(), reason)
+        self.restarts[identity, running.worker.death_cause] += 1
         if running.worker.disk_full:
             self._read_only[identity] = f"no space left on device ({reason}); the database is read-only until there is"
         if self.data_dir is None:
@@ -346,12 +351,14 @@ class HostController:
                 if what is not None:
                     worker.kill(
                         f"`{what}` was still running {grace:g}s after its time budget ran out, so its worker was "
-                        "stopped"
+                        "stopped",
+                        "time_budget",
                     )
                 elif worker.stalled_for(now) > limit:
                     worker.kill(
                         f"it finished nothing for {limit:g}s while work waited, longer than any time budget and "
-                        "its grace allow (module code may have stopped its own time limits), so it was stopped"
+                        "its grace allow (module code may have stopped its own time limits), so it was stopped",
+                        "stalled",
                     )
 
     # -- publishing --------------------------------------------------------------------------------------------------

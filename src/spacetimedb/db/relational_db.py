@@ -274,6 +274,12 @@ class RelationalDB:
     def is_durable(self) -> bool:
         return self._durability is not None
 
+    def commitlog_bytes(self) -> int:
+        """The size of the commitlog's segments on disk (0 in memory)."""
+        if self._durability is None:
+            return 0
+        return sum(segment.size for segment in self._durability.commitlog.segments())
+
     # -- snapshots ---------------------------------------------------------------------------------------------
 
     def take_snapshot(self, wait: bool = False) -> int | None:
@@ -293,6 +299,17 @@ class RelationalDB:
         if wait:
             writer.wait()
         return offset
+
+    def newest_snapshot(self) -> tuple[int, float] | None:
+        """(offset, modification time) of the newest snapshot file, or None (none yet, or in memory)."""
+        if self._snapshots is None:
+            return None
+        for offset in reversed(self._snapshots.offsets()):
+            try:
+                return offset, self._snapshots.path_for(offset).stat().st_mtime
+            except OSError:  # removed meanwhile
+                continue
+        return None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
 from spacetimedb.sql import SqlLimitError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
+from .metrics import ReducerMetrics
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
 from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
 
@@ -175,6 +176,7 @@ class ModuleHost:
         self.subscriptions = SubscriptionManager()
         self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
         self.faults: set[str] = set()
+        self.reducer_metrics = ReducerMetrics()
         # why the database must not write (its disk was full), or None: calls that would write are refused
         self.read_only: str | None = None
         self._on_panic = on_panic
@@ -396,6 +398,22 @@ class ModuleHost:
             self._current_function = None
 
     def call_in_tx(
+        self,
+        reducer: str,
+        args: tuple[Any, ...],
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        tx: MutTx,
+        call: Any = None,
+    ) -> tuple[str, str | None]:
+        """``_call_in_tx``, counted in ``reducer_metrics``."""
+        started = time.perf_counter()
+        status, message = self._call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call)
+        self.reducer_metrics.record(reducer, status == COMMITTED, time.perf_counter() - started)
+        return status, message
+
+    def _call_in_tx(
         self,
         reducer: str,
         args: tuple[Any, ...],

@@ -276,6 +276,7 @@ class Worker:
             seam.FollowLog: hub.follow_log,
             seam.GetStats: hub.stats,
             seam.GetProgram: self._program,
+            seam.GetMetrics: self._metrics,
             seam.UpdateModule: self._update,
         }
         self.host.add_batch_listener(self._batch_done)
@@ -353,6 +354,18 @@ class Worker:
             stored = stored_program(tx)
         assert stored is not None
         self.outbox.send(seam.ProgramAnswer(request.request, stored[4]))
+
+    def _metrics(self, request: seam.GetMetrics) -> None:
+        db = self.database.db
+        snapshot = db.newest_snapshot()
+        age = None if snapshot is None else max(0, int((time.time() - snapshot[1]) * 1e6))
+        metrics = seam.DatabaseMetrics(
+            self.host.reducer_metrics.report(),
+            db.commitlog_bytes(),
+            None if snapshot is None else snapshot[0],
+            age,
+        )
+        self.outbox.send(seam.MetricsAnswer(request.request, metrics))
 
     def _update(self, request: seam.UpdateModule) -> None:
         try:

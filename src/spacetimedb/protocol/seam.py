@@ -118,6 +118,28 @@ class DatabaseStats(NamedTuple):
     next_offset: U64_
 
 
+# upper bounds (seconds) of the reducer-duration histogram's buckets; a last one counts the rest
+DURATION_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ReducerMetrics(NamedTuple):
+    """One reducer's calls since the worker started; ``duration_buckets`` counts calls per bucket of
+    ``DURATION_BUCKETS_SECONDS`` (not cumulative) and one more for longer calls."""
+
+    reducer: STR
+    calls: U64_
+    failures: U64_
+    duration_sum_micros: U64_
+    duration_buckets: Annotated[tuple[int, ...], ArrayType(U64)]
+
+
+class DatabaseMetrics(NamedTuple):
+    reducers: tuple[ReducerMetrics, ...]
+    commitlog_bytes: U64_
+    snapshot_offset: OPT_U64  # the newest snapshot's
+    snapshot_age_micros: OPT_U64  # how long ago it was written
+
+
 # ---- server -> worker -----------------------------------------------------------------------------------------
 
 
@@ -220,6 +242,10 @@ class GetStats(NamedTuple):
 class Cancel(NamedTuple):
     """Nobody waits for the answer to ``request`` any more (its HTTP client went away): stop it if it runs."""
 
+    request: U64_
+
+
+class GetMetrics(NamedTuple):
     request: U64_
 
 
@@ -358,6 +384,11 @@ class StatsAnswer(NamedTuple):
     stats: DatabaseStats
 
 
+class MetricsAnswer(NamedTuple):
+    request: U64_
+    metrics: DatabaseMetrics
+
+
 class RequestFailed(NamedTuple):
     request: U64_
     message: STR
@@ -416,6 +447,7 @@ TO_WORKER: tuple[type, ...] = (
     BackupDatabase,
     BackupCredit,
     RestoreDatabase,
+    GetMetrics,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -442,6 +474,7 @@ TO_SERVER: tuple[type, ...] = (
     BackupChunk,
     BackupDone,
     Restored,
+    MetricsAnswer,
 )
 
 
@@ -455,6 +488,7 @@ _NESTED: dict[type, dict[str, tuple[str, type]]] = {
     Validated: {"migration": (_OPTION, MigrationSummary)},
     UpdateDone: {"migration": (_OPTION, MigrationSummary)},
     Deliveries: {"items": (_ARRAY, Delivery), "frames_done": (_ARRAY, ClientCount)},
+    DatabaseMetrics: {"reducers": (_ARRAY, ReducerMetrics)},
 }
 _PARTS: dict[Any, ProductType] = {}
 
@@ -488,7 +522,7 @@ def _product_type(cls: type) -> ProductType:
     return ProductType.of(*elements)
 
 
-for _part in (HostSettings, Delivery, ClientCount, MigrationSummary, DatabaseStats):
+for _part in (HostSettings, Delivery, ClientCount, MigrationSummary, DatabaseStats, ReducerMetrics, DatabaseMetrics):
     _PARTS[_part] = _product_type(_part)
 
 

@@ -53,6 +53,8 @@ class ServerOptions:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # which web pages' origins may read /v1 answers (any, as upstream, unless narrowed)
     cors: CorsPolicy = field(default_factory=CorsPolicy)
+    # lets non-loopback clients scrape /v1/metrics (loopback ones always may)
+    metrics_token: str | None = None
 
 
 class Server:

@@ -40,6 +40,7 @@ from spacetimedb.sats.types import TIMESTAMP
 
 from .auth import AuthError, Claims
 from .control import NameError_, validate_name
+from .metrics import metrics_route
 from .session import Session
 
 if TYPE_CHECKING:
@@ -753,6 +754,7 @@ async def _serve_session(server: Server, session: Session, protocol: str, token:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/ping", ping)
     app.router.add_get("/v1/health", health)
+    app.router.add_get("/v1/metrics", metrics_route)
     app.router.add_post("/v1/identity", create_identity)
     app.router.add_post("/v1/identity/websocket-token", websocket_token)
     app.router.add_get("/v1/identity/public-key", public_key)

@@ -127,6 +127,14 @@ TUNABLES: tuple[Tunable, ...] = (
         metavar="ORIGIN,...",
     ),
     Tunable(
+        "--metrics-token",
+        TEXT,
+        None,
+        "Clients from other than loopback addresses may read GET /v1/metrics with this bearer token. "
+        "Default: loopback only.",
+        metavar="TOKEN",
+    ),
+    Tunable(
         "--unsafe-modules",
         FLAG,
         False,
@@ -195,6 +203,7 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         max_outbox_bytes=v["client_outbox_limit"],
         connections=connections,
         cors=CorsPolicy.parse(v["cors_origins"]),
+        metrics_token=v["metrics_token"] or None,
     )
 
 
