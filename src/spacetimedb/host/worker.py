@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         seccomp=args.seccomp,
     )
     sandbox.confine(policy)
+    module_log_api.route_python_logging()
     channel = Channel(socket.socket(fileno=args.channel_fd))
     slot = DeadlineSlot.from_fd(args.deadline_fd)
     received = channel.receive()
