@@ -55,6 +55,8 @@ class ServerOptions:
     cors: CorsPolicy = field(default_factory=CorsPolicy)
     # lets non-loopback clients scrape /v1/metrics (loopback ones always may)
     metrics_token: str | None = None
+    log_level: str = "warning"  # the server's own log
+    log_format: str = "text"  # or "json"
 
 
 class Server:
@@ -152,6 +154,7 @@ class Server:
         assert self._runner.server is not None
         self._listener = await self.connections.listen(self._runner.server, host, port, backlog=1024)
         self.bound = self._listener.sockets[0].getsockname()[:2]
+        log.info("listening on %s:%d (data in %s)", *self.bound, self.data_dir or "memory")
         return self.bound
 
     async def stop(self) -> None:

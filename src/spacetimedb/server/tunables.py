@@ -18,6 +18,8 @@ from .connections import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEAD_TIMEOUT
 from .cors import CorsPolicy
 
 SECONDS, SIZE, COUNT, TEXT, FLAG = "seconds", "size", "count", "text", "flag"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 _METAVARS = {SECONDS: "SECONDS", SIZE: "SIZE", COUNT: "N", TEXT: "TEXT"}
 
 
@@ -65,7 +67,9 @@ class Tunable:
 
 
 TUNABLES: tuple[Tunable, ...] = (
-    Tunable("--reducer-budget", SECONDS, 5.0, "Time a reducer or a query may run before it is stopped.", 0.001),
+    Tunable(
+        "--reducer-budget", SECONDS, 5.0, "Time a reducer or a query may run before it is stopped.", 0.001
+    ),
     Tunable(
         "--load-budget",
         SECONDS,
@@ -80,7 +84,9 @@ TUNABLES: tuple[Tunable, ...] = (
         2.0,
         "Past budget + grace, the database's worker process is killed (and restarts on next use).",
     ),
-    Tunable("--module-memory", SIZE, 2 << 30, "Address-space limit of each database's worker process (0: none)."),
+    Tunable(
+        "--module-memory", SIZE, 2 << 30, "Address-space limit of each database's worker process (0: none)."
+    ),
     Tunable("--module-max-files", COUNT, 256, "Open-file limit of each database's worker process.", 32),
     Tunable(
         "--query-row-limit",
@@ -133,6 +139,20 @@ TUNABLES: tuple[Tunable, ...] = (
         "Clients from other than loopback addresses may read GET /v1/metrics with this bearer token. "
         "Default: loopback only.",
         metavar="TOKEN",
+    ),
+    Tunable(
+        "--log-level",
+        TEXT,
+        "warning",
+        "The server's own log: debug, info, warning or error.",
+        metavar="LEVEL",
+    ),
+    Tunable(
+        "--log-format",
+        TEXT,
+        "text",
+        "The server's own log on stderr: text lines, or json (one object a line).",
+        metavar="FORMAT",
     ),
     Tunable(
         "--unsafe-modules",
@@ -204,7 +224,15 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         connections=connections,
         cors=CorsPolicy.parse(v["cors_origins"]),
         metrics_token=v["metrics_token"] or None,
+        log_level=_choice("--log-level", v["log_level"], LOG_LEVELS),
+        log_format=_choice("--log-format", v["log_format"], LOG_FORMATS),
     )
+
+
+def _choice(flag: str, value: str, choices: tuple[str, ...]) -> str:
+    if value.lower() not in choices:
+        raise ValueError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
 
 
 def _publishers(text: str | None) -> frozenset[Identity] | None:
