@@ -60,6 +60,8 @@ class WorkerSettings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     launch_timeout_seconds: float = 300.0
     failed_after: int = 3  # consecutive failed launches before a database is marked failed
+    # transactions a read of the past may replay beyond the nearest snapshot
+    as_of_max_replay: int = 1_000_000
 
     def host_settings(self) -> seam.HostSettings:
         return seam.HostSettings(
@@ -85,6 +87,10 @@ class DatabaseUnavailableError(RuntimeError):
 
 class DatabaseFailedError(DatabaseUnavailableError):
     """The database failed to start ``failed_after`` times in a row; only a republish clears that."""
+
+
+class PastRefused(Exception):
+    """A read of the past cannot be made (an offset out of range, too much to replay...); ``str()`` says why."""
 
 
 class PublishError(Exception):
@@ -294,7 +300,9 @@ class HostController:
         log.warning("the worker of database %s stopped: %s", identity.to_hex(), reason)
         self.restarts[identity, running.worker.death_cause] += 1
         if running.worker.disk_full:
-            self._read_only[identity] = f"no space left on device ({reason}); the database is read-only until there is"
+            self._read_only[identity] = (
+                f"no space left on device ({reason}); the database is read-only until there is"
+            )
         if self.data_dir is None:
             self._memory.discard(identity)
         self._note(identity, "Panic", f"the database's worker stopped: {reason}")
@@ -313,17 +321,74 @@ class HostController:
         notes = list(self._notes.get(identity, ()))
         kept: list[str] = []
         if self.data_dir is not None and self.exists(identity):
-            worker = await self._spawn("log reader", self.database_dir(identity))
             try:
-                answer, _ = await self._first_answer(worker, seam.ReadLog(lines))
+                answer = await self._ask_throwaway(identity, "log reader", seam.ReadLog(lines))
             except _LaunchFailed as exc:
                 raise DatabaseUnavailableError(f"the log could not be read: {exc}") from None
-            finally:
-                await worker.stop(5)
             if isinstance(answer, seam.LogContents):
                 kept = list(answer.lines)
         kept += notes
         return kept if lines is None else kept[-lines:] if lines > 0 else []
+
+    async def _ask_throwaway(self, identity: Identity, label: str, message: Any) -> Any:
+        """The answer of a throw-away worker confined to the database's directory to ``message``."""
+        worker = await self._spawn(label, self.database_dir(identity))
+        try:
+            answer, _ = await self._first_answer(worker, message)
+        finally:
+            await worker.stop(5)
+        return answer
+
+    # -- the past ------------------------------------------------------------------------------------------------
+
+    async def query_past(
+        self, identity: Identity, sql: str, caller: Identity, offset: int | None, micros: int | None
+    ) -> seam.PastAnswer:
+        """Run the read-only ``sql`` on the state right after transaction ``offset`` (or the last one committed
+        at or before ``micros``), rebuilt by a throw-away worker from the database's files; ``PastRefused`` says
+        why it cannot be."""
+        request = seam.QueryPast(
+            sql,
+            caller,
+            offset,
+            micros,
+            self._durable_limit(identity),
+            self.settings.as_of_max_replay,
+            self.settings.query_byte_limit or 0,
+        )
+        answer = await self._ask_about_the_past(identity, request)
+        if not isinstance(answer, seam.PastAnswer):
+            raise PastRefused(f"the worker answered {type(answer).__name__}")
+        return answer
+
+    async def list_transactions(self, identity: Identity, first: int | None, limit: int) -> str:
+        """``limit`` transactions from ``first`` (None: the newest) as a JSON array."""
+        request = seam.ListTransactions(
+            first, limit, self._durable_limit(identity), self.settings.as_of_max_replay
+        )
+        answer = await self._ask_about_the_past(identity, request)
+        if not isinstance(answer, seam.TransactionList):
+            raise PastRefused(f"the worker answered {type(answer).__name__}")
+        return answer.entries_json
+
+    def _durable_limit(self, identity: Identity) -> int | None:
+        """What a read of the past may see: the running database's durable offset (its files hold no more that
+        is sure to stay); a database that is not running, all its log."""
+        running = self.running(identity)
+        return None if running is None else max(running.durable.value, 0)
+
+    async def _ask_about_the_past(self, identity: Identity, request: Any) -> Any:
+        if self.data_dir is None:
+            raise PastRefused("a server without a data directory keeps no past")
+        if not self.exists(identity):
+            raise DatabaseNotFoundError(identity)
+        try:
+            answer = await self._ask_throwaway(identity, "past " + identity.to_hex()[:16], request)
+        except _LaunchFailed as exc:
+            raise PastRefused(f"the past could not be read: {exc}") from None
+        if isinstance(answer, seam.LaunchFailed):
+            raise PastRefused(answer.reason)
+        return answer
 
     # -- the hard deadline -------------------------------------------------------------------------------------------
 
@@ -500,7 +565,9 @@ class HostController:
             raise DatabaseNotFoundError(identity)
         last: int | None = None
         program: bytes | None = None
-        with contextlib.suppress(DatabaseUnavailableError):  # a database that fails to start: its files as they are
+        with contextlib.suppress(
+            DatabaseUnavailableError
+        ):  # a database that fails to start: its files as they are
             running = await self.get_or_launch(identity)
             program = await running.program()
             last = running.durable.value

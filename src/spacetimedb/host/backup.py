@@ -20,9 +20,7 @@ from spacetimedb.durability import DurabilityError, SnapshotError
 from spacetimedb.protocol import seam
 
 from .channel import Channel
-
-# how long a finished worker waits for the server to let it go
-LINGER_SECONDS = 30.0
+from .throwaway import answer_and_exit
 
 
 def serve_backup(request: seam.BackupDatabase, directory: Path | None, channel: Channel) -> NoReturn:
@@ -37,8 +35,7 @@ def serve_backup(request: seam.BackupDatabase, directory: Path | None, channel: 
         )
     except (ArchiveError, CommitlogError, SnapshotError, OSError) as exc:
         _fail(channel, str(exc))
-    channel.send(seam.BackupDone(size))
-    _linger(channel)
+    answer_and_exit(channel, seam.BackupDone(size))
 
 
 class _CreditWindow:
@@ -78,8 +75,7 @@ def restore_database(request: seam.RestoreDatabase, directory: Path | None, chan
             db.wait_durable(db.next_offset - 1)
     except (ArchiveError, CommitlogError, DurabilityError, OSError) as exc:
         _fail(channel, f"the archive does not restore: {exc}")
-    channel.send(seam.Restored(program_hash, request.offset))
-    _linger(channel)
+    answer_and_exit(channel, seam.Restored(program_hash, request.offset))
 
 
 def _check_restored(db: RelationalDB, request: seam.RestoreDatabase) -> None:
@@ -95,15 +91,4 @@ def _check_restored(db: RelationalDB, request: seam.RestoreDatabase) -> None:
 
 
 def _fail(channel: Channel, reason: str) -> NoReturn:
-    channel.send(seam.LaunchFailed(reason))
-    _linger(channel)
-
-
-def _linger(channel: Channel) -> NoReturn:
-    """Exit once the server has read everything and lets go (it stops a worker with ``Shutdown``): a worker that
-    exits at once can be seen dead before its last messages are read."""
-    while (messages := channel.receive(LINGER_SECONDS)) and not any(
-        isinstance(m, seam.Shutdown) for m in messages
-    ):
-        pass
-    os._exit(0)
+    answer_and_exit(channel, seam.LaunchFailed(reason))

@@ -45,6 +45,7 @@ from .channel import Channel, Outbox
 from .clients import ClientHub
 from .database import Database, DatabaseOptions, LaunchError
 from .module_host import HostOptions, MigrationRefusedError, ModuleHost, run_user_code, stored_program
+from .time_travel import serve_past_query, serve_transaction_list
 from .watchdog import CallClock, register
 
 # a worker stops reading its channel while this many jobs wait, so the server's writes back up and it stops
@@ -91,6 +92,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
             serve_backup(first, args.database_dir, channel)
         case seam.RestoreDatabase():
             restore_database(first, args.database_dir, channel)
+        case seam.QueryPast():
+            serve_past_query(first, args.database_dir, channel)
+        case seam.ListTransactions():
+            serve_transaction_list(first, args.database_dir, channel)
         case seam.CreateDatabase() | seam.OpenDatabase():
             _run_database(first, rest, args.database_dir, channel, slot, forbid_threads)
     channel.send(seam.LaunchFailed(f"unexpected first message {type(first).__name__}"))

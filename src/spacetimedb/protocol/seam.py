@@ -25,6 +25,7 @@ from spacetimedb.sats import (
     BOOL,
     BYTES,
     CONNECTION_ID,
+    I64,
     IDENTITY,
     STRING,
     U8,
@@ -52,6 +53,7 @@ U32_ = Annotated[int, U32]
 U64_ = Annotated[int, U64]
 OPT_U64 = Annotated["int | None", option(U64)]
 OPT_U32 = Annotated["int | None", option(U32)]
+OPT_I64 = Annotated["int | None", option(I64)]
 OPT_BYTES = Annotated["bytes | None", option(BYTES)]
 OPT_STR = Annotated["str | None", option(STRING)]
 BOOL_ = Annotated[bool, BOOL]
@@ -119,7 +121,22 @@ class DatabaseStats(NamedTuple):
 
 
 # upper bounds (seconds) of the reducer-duration histogram's buckets; a last one counts the rest
-DURATION_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DURATION_BUCKETS_SECONDS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class ReducerMetrics(NamedTuple):
@@ -243,6 +260,33 @@ class Cancel(NamedTuple):
     """Nobody waits for the answer to ``request`` any more (its HTTP client went away): stop it if it runs."""
 
     request: U64_
+
+
+class QueryPast(NamedTuple):
+    """First message to a throw-away worker in a database's directory: run the read-only ``sql`` on the state
+    right after the transaction ``as_of_offset`` (or the last one committed at or before ``as_of_micros``), no
+    later than ``last_offset`` (the running database's durable offset; None: the end of its log), replaying at
+    most ``max_replay`` transactions past the nearest snapshot. Answered with ``PastAnswer`` or
+    ``LaunchFailed``."""
+
+    sql: STR
+    caller: IDENTITY_
+    as_of_offset: OPT_U64
+    as_of_micros: OPT_I64
+    last_offset: OPT_U64
+    max_replay: U64_
+    query_byte_limit: U64_  # 0: none
+
+
+class ListTransactions(NamedTuple):
+    """First message to a throw-away worker in a database's directory: describe ``limit`` transactions from
+    ``first`` (None: the newest), no later than ``last_offset``. Answered with ``TransactionList`` or
+    ``LaunchFailed``."""
+
+    first: OPT_U64
+    limit: U32_
+    last_offset: OPT_U64
+    max_replay: U64_
 
 
 class GetMetrics(NamedTuple):
@@ -384,6 +428,22 @@ class StatsAnswer(NamedTuple):
     stats: DatabaseStats
 
 
+class PastAnswer(NamedTuple):
+    """``body`` is the ``/sql`` JSON answer (or the error when ``ok`` is false); the rest is what it cost: the
+    offset read, the snapshot it started from, the transactions replayed, the time taken."""
+
+    ok: BOOL_
+    body: STR
+    offset: U64_
+    snapshot_offset: OPT_U64
+    replayed: U64_
+    micros: U64_
+
+
+class TransactionList(NamedTuple):
+    entries_json: STR  # a JSON array: offset, time, reducer, caller, tables (inserted/deleted/truncated)
+
+
 class MetricsAnswer(NamedTuple):
     request: U64_
     metrics: DatabaseMetrics
@@ -448,6 +508,8 @@ TO_WORKER: tuple[type, ...] = (
     BackupCredit,
     RestoreDatabase,
     GetMetrics,
+    QueryPast,
+    ListTransactions,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -475,6 +537,8 @@ TO_SERVER: tuple[type, ...] = (
     BackupDone,
     Restored,
     MetricsAnswer,
+    PastAnswer,
+    TransactionList,
 )
 
 
@@ -522,7 +586,15 @@ def _product_type(cls: type) -> ProductType:
     return ProductType.of(*elements)
 
 
-for _part in (HostSettings, Delivery, ClientCount, MigrationSummary, DatabaseStats, ReducerMetrics, DatabaseMetrics):
+for _part in (
+    HostSettings,
+    Delivery,
+    ClientCount,
+    MigrationSummary,
+    DatabaseStats,
+    ReducerMetrics,
+    DatabaseMetrics,
+):
     _PARTS[_part] = _product_type(_part)
 
 
@@ -673,6 +745,8 @@ def _decode_deliveries(body: bytes | memoryview) -> Deliveries:
     except struct.error as exc:
         raise DecodeError(f"invalid Deliveries: {exc}") from None
     return Deliveries(tuple(items), done)
+
+
 TO_WORKER_MESSAGES = _Direction(TO_WORKER)
 TO_SERVER_MESSAGES = _Direction(TO_SERVER)
 

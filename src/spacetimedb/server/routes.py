@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import datetime as dt
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from spacetimedb.controller import (
     DatabaseUnavailableError,
     DurabilityLost,
     MigrationRefusedError,
+    PastRefused,
     PublishError,
     RestoreRefused,
     WorkerGone,
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DISCONNECT_POLL_SECONDS = 0.25
+MAX_LISTED_TRANSACTIONS = 10_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROTOCOL_PREFERENCE = (v2.PROTOCOL_V3, v2.PROTOCOL_V2, PROTOCOL_V1_JSON)
@@ -433,6 +437,8 @@ async def sql(request: web.Request) -> web.Response:
     server = _server(request)
     database = _database(request)
     text = await _text(request)
+    if "as_of" in request.query:
+        return await _sql_as_of(request, database, text)
     who, minted = caller(request)
     running = await server.database(database)
     started = asyncio.get_running_loop().time()
@@ -448,6 +454,61 @@ async def sql(request: web.Request) -> web.Response:
         int((asyncio.get_running_loop().time() - started) * 1e6)
     )
     return web.Response(text=done.body, content_type="application/json", headers=headers)
+
+
+async def _sql_as_of(request: web.Request, database: Identity, text: str) -> web.Response:
+    """Owner only: ``text`` (reads only) on the database as it was right after a transaction, given by its
+    offset or a time (RFC 3339); the headers say what it cost."""
+    who = _require_owner(request, database)
+    offset, micros = _as_of(request.query["as_of"])
+    try:
+        done = await _server(request).controller.query_past(database, text, who, offset, micros)
+    except PastRefused as exc:
+        raise HttpError(400, f"cannot read the past: {exc}") from None
+    headers = {
+        "spacetime-as-of-offset": str(done.offset),
+        "spacetime-as-of-snapshot-offset": "" if done.snapshot_offset is None else str(done.snapshot_offset),
+        "spacetime-as-of-replayed": str(done.replayed),
+        "spacetime-as-of-micros": str(done.micros),
+    }
+    if not done.ok:
+        return web.Response(status=400, text=done.body, headers=headers)
+    return web.Response(text=done.body, content_type="application/json", headers=headers)
+
+
+def _as_of(text: str) -> tuple[int | None, int | None]:
+    """A transaction offset, or a time as µs since the epoch."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text), None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise HttpError(
+            400, f"as_of must be a transaction offset or a time like 2026-12-06T21:18:13Z, got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return None, (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+async def transactions(request: web.Request) -> web.Response:
+    """Owner only: the transactions of the database (offset, time, reducer, caller, rows per table), ``limit``
+    of them from offset ``from`` (default: the newest)."""
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        first = int(request.query["from"]) if "from" in request.query else None
+        limit = int(request.query.get("limit", "20"))
+    except ValueError:
+        raise HttpError(400, "from and limit must be integers") from None
+    if not 1 <= limit <= MAX_LISTED_TRANSACTIONS or (first is not None and first < 0):
+        raise HttpError(400, f"limit must be 1 to {MAX_LISTED_TRANSACTIONS}, and from at least 0")
+    try:
+        entries = await _server(request).controller.list_transactions(database, first, limit)
+    except PastRefused as exc:
+        raise HttpError(400, f"cannot list the transactions: {exc}") from None
+    return web.Response(text=entries, content_type="application/json")
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -532,7 +593,9 @@ async def backup(request: web.Request) -> web.StreamResponse:
                 "Content-Type": "application/x-tar",
                 "Content-Disposition": f'attachment; filename="{database.to_hex()[:16]}-{stream.offset}.tar"',
                 "spacetime-backup-offset": str(stream.offset),
-                "spacetime-backup-snapshot-offset": "" if stream.snapshot_offset is None else str(stream.snapshot_offset),
+                "spacetime-backup-snapshot-offset": ""
+                if stream.snapshot_offset is None
+                else str(stream.snapshot_offset),
             }
         )
         await response.prepare(request)
@@ -704,7 +767,15 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     transport = getattr(getattr(ws, "_writer", None), "transport", None)
     encoder = encoder_for(protocol)
     session = Session(
-        server, running, ws, identity, connection_id, encoder, COMPRESSIONS[compression_name], confirmed, transport
+        server,
+        running,
+        ws,
+        identity,
+        connection_id,
+        encoder,
+        COMPRESSIONS[compression_name],
+        confirmed,
+        transport,
     )
     try:
         await _serve_session(server, session, protocol, token)
@@ -726,7 +797,9 @@ async def _serve_session(server: Server, session: Session, protocol: str, token:
     running = session.database
     ws = session.ws
     try:
-        client, refusal = await running.connect(session, session.identity, session.connection_id, _WIRE_PROTOCOLS[protocol])
+        client, refusal = await running.connect(
+            session, session.identity, session.connection_id, _WIRE_PROTOCOLS[protocol]
+        )
     except WorkerGone as exc:
         await ws.close(code=1011, message=close_reason(f"the database stopped: {exc}"))
         return
@@ -774,6 +847,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/database/{name}/sql", sql)
     app.router.add_get("/v1/database/{name}/logs", logs)
     app.router.add_get("/v1/database/{name}/backup", backup)
+    app.router.add_get("/v1/database/{name}/transactions", transactions)
     app.router.add_post("/v1/database/{name}/restore", restore)
     app.router.add_get("/v1/database/{name}/schema", schema)
     app.router.add_get("/v1/database/{name}/unstable/timestamp", timestamp)

@@ -111,6 +111,14 @@ TUNABLES: tuple[Tunable, ...] = (
         4096,
     ),
     Tunable(
+        "--as-of-max-replay",
+        COUNT,
+        1_000_000,
+        "A read of the past (sql --as-of, spacetime log) replays at most this many transactions after the "
+        "nearest snapshot; more is refused.",
+        1,
+    ),
+    Tunable(
         "--client-outbox-limit",
         SIZE,
         64 << 20,
@@ -208,6 +216,7 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         query_byte_limit=v["query_byte_limit"] or None,
         snapshot_interval=v["snapshot_interval"],
         max_segment_size=v["max_segment_size"],
+        as_of_max_replay=v["as_of_max_replay"],
         sandbox=SandboxSettings(memory_bytes=v["module_memory"], max_open_files=v["module_max_files"]),
     )
     connections = ConnectionSettings(

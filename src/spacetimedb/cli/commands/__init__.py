@@ -39,6 +39,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "logout": LazyCommand(
         "spacetimedb.cli.commands.logout:logout", "Forget the identity token saved for a server"
     ),
+    "log": LazyCommand(
+        "spacetimedb.cli.commands.log:log", "List the transactions of a database from its commitlog"
+    ),
     "logs": LazyCommand(
         "spacetimedb.cli.commands.logs:logs", "Print and follow the module log of a database"
     ),
