@@ -43,3 +43,13 @@ async def rows(
         text = await response.text()
         assert response.status == 200, text
     return list(json.loads(text)[0]["rows"])
+
+
+async def ledger(
+    http: aiohttp.ClientSession, url: str, accounts: int, initial: int, name: str = "ledger"
+) -> tuple[dict[str, str], str]:
+    """A new identity's ledger database with ``accounts`` accounts of ``initial`` each: (its auth, identity)."""
+    auth = await new_identity(http, url)
+    identity = await publish(http, url, name, auth)
+    await call(http, url, name, "seed", [accounts, initial], auth)
+    return auth, identity

@@ -13,7 +13,7 @@ import aiohttp
 
 from spacetimedb.commitlog import fold_transactions
 
-from .helpers import call, new_identity, publish, rows
+from .helpers import call, ledger, publish, rows
 
 WRITERS = 8
 ACCOUNTS = 16
@@ -56,9 +56,7 @@ def test_backup_under_eight_writers_restores_the_state_at_its_offset(ops_server,
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            auth = await new_identity(http, url)
-            identity = await publish(http, url, "ledger", auth)
-            await call(http, url, "ledger", "seed", [ACCOUNTS, INITIAL], auth)
+            auth, identity = await ledger(http, url, ACCOUNTS, INITIAL)
             writers = [Writer(n) for n in range(WRITERS)]
             stop = asyncio.Event()
             tasks = [asyncio.ensure_future(w.run(http, url, auth, stop)) for w in writers]
@@ -142,9 +140,7 @@ def test_a_damaged_archive_is_refused_and_changes_nothing(ops_server):
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            auth = await new_identity(http, url)
-            await publish(http, url, "ledger", auth)
-            await call(http, url, "ledger", "seed", [4, INITIAL], auth)
+            auth, _ = await ledger(http, url, 4, INITIAL)
             for seq in range(200):
                 await call(http, url, "ledger", "transfer", [0, seq, seq % 4, (seq + 1) % 4, 1], auth)
             async with http.get(f"{url}/v1/database/ledger/backup", headers=auth) as response:

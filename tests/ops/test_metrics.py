@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from spacetimedb.server.metrics import allowed
 from tests.conftest import start_server
 
-from .helpers import call, new_identity, publish, rows
+from .helpers import call, ledger, rows
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -57,9 +57,7 @@ def test_metrics_parse_and_move_with_calls(ops_server):
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            auth = await new_identity(http, url)
-            identity = await publish(http, url, "ledger", auth)
-            await call(http, url, "ledger", "seed", [4, 100], auth)
+            auth, identity = await ledger(http, url, 4, 100)
             db = {"database": identity}
             before = await scrape(http, url)
             for seq in range(5):

@@ -10,7 +10,7 @@ import aiohttp
 
 from tests.conftest import start_server
 
-from .helpers import SMALL_STORAGE, call, new_identity, publish, rows
+from .helpers import SMALL_STORAGE, call, ledger, new_identity, rows
 
 ACCOUNTS = 4
 
@@ -43,11 +43,10 @@ def test_queries_as_of_five_offsets_match_the_states_recorded_then(ops_server):
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            auth = await new_identity(http, url)
-            await publish(http, url, "ledger", auth)
-            await call(http, url, "ledger", "seed", [ACCOUNTS, 1000], auth)
+            auth, _ = await ledger(http, url, ACCOUNTS, 1000)
             recorded: list[tuple[dict, list]] = []
-            # 5 points spread over ~360 transactions (each call also logs its caller's connection and disconnection): before and after snapshots (every 150) and segment rotations
+            # 5 points over ~360 transactions (a call also logs its caller's connection and disconnection),
+            # before and after snapshots (every 150) and segment rotations
             for step in range(120):
                 await call(
                     http,
@@ -112,9 +111,7 @@ def test_reads_of_the_past_are_bounded_and_stop_at_the_oldest_state_kept(tmp_pat
 
     async def scenario():
         async with aiohttp.ClientSession() as http:
-            auth = await new_identity(http, server.url)
-            await publish(http, server.url, "ledger", auth)
-            await call(http, server.url, "ledger", "seed", [ACCOUNTS, 1000], auth)
+            auth, _ = await ledger(http, server.url, ACCOUNTS, 1000)
             for step in range(60):
                 await call(http, server.url, "ledger", "transfer", [0, step, 0, 1, 1], auth)
             # no snapshot before offset 150: reading offset 100 would replay 101 transactions

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from spacetimedb.backup import Manifest
 from spacetimedb.module_log import system_line
@@ -38,6 +38,7 @@ from .process import SandboxSettings, WorkerGone, WorkerProcess
 from .running import RunningDatabase
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEADLINE_POLL_SECONDS = 0.1
 # what a launch's deadlines allow beyond budget + grace (reading the message, answering)
@@ -322,7 +323,9 @@ class HostController:
         kept: list[str] = []
         if self.data_dir is not None and self.exists(identity):
             try:
-                answer = await self._ask_throwaway(identity, "log reader", seam.ReadLog(lines))
+                answer = await self._ask_throwaway(
+                    "log reader", self.database_dir(identity), seam.ReadLog(lines)
+                )
             except _LaunchFailed as exc:
                 raise DatabaseUnavailableError(f"the log could not be read: {exc}") from None
             if isinstance(answer, seam.LogContents):
@@ -330,9 +333,10 @@ class HostController:
         kept += notes
         return kept if lines is None else kept[-lines:] if lines > 0 else []
 
-    async def _ask_throwaway(self, identity: Identity, label: str, message: Any) -> Any:
-        """The answer of a throw-away worker confined to the database's directory to ``message``."""
-        worker = await self._spawn(label, self.database_dir(identity))
+    async def _ask_throwaway(self, label: str, directory: Path | None, message: Any) -> Any:
+        """The answer of a throw-away worker confined to ``directory`` to ``message`` (``_LaunchFailed`` if it
+        gives none); the worker is stopped after."""
+        worker = await self._spawn(label, directory)
         try:
             answer, _ = await self._first_answer(worker, message)
         finally:
@@ -383,7 +387,9 @@ class HostController:
         if not self.exists(identity):
             raise DatabaseNotFoundError(identity)
         try:
-            answer = await self._ask_throwaway(identity, "past " + identity.to_hex()[:16], request)
+            answer = await self._ask_throwaway(
+                "past " + identity.to_hex()[:16], self.database_dir(identity), request
+            )
         except _LaunchFailed as exc:
             raise PastRefused(f"the past could not be read: {exc}") from None
         if isinstance(answer, seam.LaunchFailed):
@@ -430,15 +436,12 @@ class HostController:
 
     async def validate(self, program: bytes, current: bytes | None = None) -> seam.Validated:
         """Load ``program`` (and ``current``, planning the migration from it) in a throw-away worker."""
-        worker = await self._spawn("validation", None)
         try:
-            answer, _ = await self._first_answer(
-                worker, seam.ValidateProgram(program, current, self.settings.host_settings())
+            answer = await self._ask_throwaway(
+                "validation", None, seam.ValidateProgram(program, current, self.settings.host_settings())
             )
         except _LaunchFailed as exc:
             raise PublishError(f"the module could not be loaded: {exc}") from None
-        finally:
-            await worker.stop(5)
         if isinstance(answer, seam.LaunchFailed):
             raise PublishError(answer.reason)
         if not isinstance(answer, seam.Validated):
@@ -513,22 +516,25 @@ class HostController:
             return
         live = self.database_dir(identity)
         ready = await self._create_beside(live, identity, owner, program)
+        await self._swap_in_locked(identity, live, ready, "the database was cleared")
+        log.info("database %s was replaced by a new one (publish --clear)", identity.to_hex())
+
+    async def _swap_in_locked(self, identity: Identity, live: Path, ready: Path, reason: str) -> None:
+        """Stop the database's worker (its clients are told ``reason``) and make ``ready`` the live directory."""
         # a worker whose directory is renamed would open its files by a stale path
-        await self._stop_locked(identity, "the database was cleared")
+        await self._stop_locked(identity, reason)
         try:
             await asyncio.to_thread(directories.swap_in, live, ready)
         except BaseException:
             await asyncio.to_thread(directories.remove_side_entry, ready)
             raise
-        log.info("database %s was replaced by a new one (publish --clear)", identity.to_hex())
 
     async def _create_beside(self, live: Path, identity: Identity, owner: Identity, program: bytes) -> Path:
         """Create the database in a staging directory beside ``live``, in a worker of its own that is stopped
         right after; once it stopped cleanly (everything it wrote is durable) the directory is renamed ready.
         Returns that directory; on failure nothing is left behind."""
-        staging = directories.side_path(live, directories.STAGING)
-        await asyncio.to_thread(staging.mkdir)
-        try:
+
+        async def create(staging: Path) -> None:
             first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
             try:
                 created = await self._start_worker(identity, first, staging, label="new " + live.name[:16])
@@ -538,11 +544,8 @@ class HostController:
             # a creation commits one transaction: without a durable offset it is not on disk
             if not created.worker.stopped_cleanly or created.durable.value < 0:
                 raise PublishError(f"the new database did not stop cleanly: {created.worker.death_reason()}")
-            ready = directories.side_path(live, directories.READY)
-            await asyncio.to_thread(directories.rename_durably, staging, ready)
-        except BaseException:
-            await asyncio.to_thread(directories.remove_side_entry, staging)
-            raise
+
+        _, ready = await _build_beside(live, create)
         return ready
 
     async def pre_publish(self, identity: Identity, program: bytes) -> seam.Validated | None:
@@ -602,12 +605,9 @@ class HostController:
             live = self.database_dir(identity)
             result, ready = await self._restore_beside(live, identity, owner, unpack)
             if existing:
-                await self._stop_locked(identity, "the database was replaced by a restored backup")
-                try:
-                    await asyncio.to_thread(directories.swap_in, live, ready)
-                except BaseException:
-                    await asyncio.to_thread(directories.remove_side_entry, ready)
-                    raise
+                await self._swap_in_locked(
+                    identity, live, ready, "the database was replaced by a restored backup"
+                )
             else:
                 self._forget_state(identity)
                 await asyncio.to_thread(directories.rename_durably, ready, live)
@@ -617,30 +617,22 @@ class HostController:
     async def _restore_beside(
         self, live: Path, identity: Identity, owner: Identity, unpack: Callable[[Path], Awaitable[Manifest]]
     ) -> tuple[RestoreResult, Path]:
-        staging = directories.side_path(live, directories.STAGING)
-        await asyncio.to_thread(staging.mkdir)
-        try:
+        async def restore(staging: Path) -> RestoreResult:
             manifest = await unpack(staging)
-            worker = await self._spawn("restore " + live.name[:16], staging)
             request = seam.RestoreDatabase(
                 identity, owner, manifest.offset, manifest.snapshot_offset, self.settings.host_settings()
             )
             try:
-                answer, _ = await self._first_answer(worker, request)
+                answer = await self._ask_throwaway("restore " + live.name[:16], staging, request)
             except _LaunchFailed as exc:
                 raise RestoreRefused(f"the archive does not restore: {exc}") from None
-            finally:
-                await worker.stop(5)
             if isinstance(answer, seam.LaunchFailed):
                 raise RestoreRefused(answer.reason)
             if not isinstance(answer, seam.Restored) or answer.offset != manifest.offset:
                 raise RestoreRefused(f"the restore worker answered {type(answer).__name__}")
-            ready = directories.side_path(live, directories.READY)
-            await asyncio.to_thread(directories.rename_durably, staging, ready)
-        except BaseException:
-            await asyncio.to_thread(directories.remove_side_entry, staging)
-            raise
-        return RestoreResult(answer.program_hash, answer.offset, manifest), ready
+            return RestoreResult(answer.program_hash, answer.offset, manifest)
+
+        return await _build_beside(live, restore)
 
     # -- deleting and stopping ---------------------------------------------------------------------------------------
 
@@ -698,6 +690,22 @@ def compile_worker_code() -> None:
         compileall.compile_dir(package, quiet=2, workers=1)
     except OSError:  # an installation we may not write to was compiled when it was installed
         log.debug("could not write byte code under %s", package)
+
+
+async def _build_beside(live: Path, build: Callable[[Path], Awaitable[T]]) -> tuple[T, Path]:
+    """Run ``build`` on a new staging directory beside the live one ``live``; once it returned, rename the
+    directory ready (``directories``). Returns what it returned and the ready directory; on failure nothing is left
+    behind."""
+    staging = directories.side_path(live, directories.STAGING)
+    await asyncio.to_thread(staging.mkdir)
+    try:
+        result = await build(staging)
+        ready = directories.side_path(live, directories.READY)
+        await asyncio.to_thread(directories.rename_durably, staging, ready)
+    except BaseException:
+        await asyncio.to_thread(directories.remove_side_entry, staging)
+        raise
+    return result, ready
 
 
 def _fresh_directory(path: Path) -> None:

@@ -22,7 +22,7 @@ import os
 import resource
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -100,6 +100,51 @@ def _open_files() -> int | None:
         return None
 
 
+# (key, kind, name, help) of the per-database families
+_PER_DATABASE: tuple[tuple[str, Any, str, str], ...] = (
+    (
+        "transactions",
+        CounterMetricFamily,
+        "spacetime_transactions",
+        "Transactions committed (the next offset).",
+    ),
+    ("bytes", GaugeMetricFamily, "spacetime_commitlog_bytes", "Bytes of commitlog on disk."),
+    (
+        "lag",
+        GaugeMetricFamily,
+        "spacetime_durable_lag_transactions",
+        "The last committed offset minus the durable one.",
+    ),
+    ("snapshot_offset", GaugeMetricFamily, "spacetime_snapshot_offset", "Offset of the newest snapshot."),
+    (
+        "snapshot_age",
+        GaugeMetricFamily,
+        "spacetime_snapshot_age_seconds",
+        "Time since the newest snapshot was written.",
+    ),
+    (
+        "snapshot_behind",
+        GaugeMetricFamily,
+        "spacetime_snapshot_age_transactions",
+        "Transactions committed since the newest snapshot.",
+    ),
+    ("clients", GaugeMetricFamily, "spacetime_clients", "Connected clients."),
+    (
+        "subscribed",
+        GaugeMetricFamily,
+        "spacetime_subscribed_clients",
+        "Clients with at least one subscription.",
+    ),
+    ("subscriptions", GaugeMetricFamily, "spacetime_subscriptions", "Subscribed query sets."),
+    (
+        "memory",
+        GaugeMetricFamily,
+        "spacetime_worker_memory_bytes",
+        "Resident memory of the database's worker process.",
+    ),
+)
+
+
 class _Collector:
     def __init__(self, server: Server, samples: list[DatabaseSample]) -> None:
         self._server = server
@@ -111,42 +156,9 @@ class _Collector:
         yield from self._server_metrics()
 
     def _database_metrics(self) -> Iterator[Metric]:
-        labels = ["database"]
         families = {
-            "transactions": CounterMetricFamily(
-                "spacetime_transactions", "Transactions committed (the next commitlog offset).", labels=labels
-            ),
-            "bytes": GaugeMetricFamily(
-                "spacetime_commitlog_bytes", "Bytes of commitlog on disk.", labels=labels
-            ),
-            "lag": GaugeMetricFamily(
-                "spacetime_durable_lag_transactions",
-                "The last committed offset minus the durable one.",
-                labels=labels,
-            ),
-            "snapshot_offset": GaugeMetricFamily(
-                "spacetime_snapshot_offset", "Offset of the newest snapshot.", labels=labels
-            ),
-            "snapshot_age": GaugeMetricFamily(
-                "spacetime_snapshot_age_seconds", "Time since the newest snapshot was written.", labels=labels
-            ),
-            "snapshot_behind": GaugeMetricFamily(
-                "spacetime_snapshot_age_transactions",
-                "Transactions committed since the newest snapshot.",
-                labels=labels,
-            ),
-            "clients": GaugeMetricFamily("spacetime_clients", "Connected clients.", labels=labels),
-            "subscribed": GaugeMetricFamily(
-                "spacetime_subscribed_clients", "Clients with at least one subscription.", labels=labels
-            ),
-            "subscriptions": GaugeMetricFamily(
-                "spacetime_subscriptions", "Subscribed query sets.", labels=labels
-            ),
-            "memory": GaugeMetricFamily(
-                "spacetime_worker_memory_bytes",
-                "Resident memory of the database's worker process.",
-                labels=labels,
-            ),
+            key: kind(name, documentation, labels=["database"])
+            for key, kind, name, documentation in _PER_DATABASE
         }
         for sample in self._samples:
             label = [sample.identity]
