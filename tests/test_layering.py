@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": {"sats"},
     "module": {"sats", "datastore"},
     "sandbox": set(),
+    "backup": {"commitlog", "durability"},
     "host": {
         "sats",
         "commitlog",
@@ -30,11 +31,14 @@ ALLOWED: dict[str, set[str]] = {
         "protocol",
         "module",
         "sandbox",
+        "backup",
     },
     # the server process: it supervises workers and never loads module code, so neither it nor its supervisor
     # may import the module API, the module host or what only a database's worker runs (sql, subscriptions)
-    "controller": {"sats", "protocol"},
-    "server": {"sats", "commitlog", "durability", "datastore", "db", "protocol", "sandbox", "controller"},
+    "controller": {"sats", "protocol", "backup"},
+    "server": {
+        "sats", "commitlog", "durability", "datastore", "db", "protocol", "sandbox", "controller", "backup"
+    },
     "client": {"sats", "protocol"},
     "codegen": {"sats", "protocol", "module"},
 }

@@ -17,12 +17,13 @@ run ``spacetime start``.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json as jsonlib
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from spacetimedb import __version__
@@ -100,6 +101,47 @@ def request(
         status=response.status,
         reason=response.reason,
         body=payload,
+        headers={name.lower(): value for name, value in response.getheaders()},
+    )
+
+
+@contextlib.contextmanager
+def streaming(
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    body: IO[bytes] | None = None,
+    length: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Iterator[http.client.HTTPResponse]:
+    """Send one request (``body`` streamed from a file of ``length`` bytes) and yield the response unread, for
+    bodies too large to hold in memory. I/O failures raise ``ServerUnreachableError``."""
+    parts = urlsplit(url)
+    headers = _request_headers(token, "application/octet-stream" if body is not None else None, None)
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection = _connect(parts.scheme, parts.netloc, timeout)
+    try:
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            raise _unreachable(url, error) from None
+        yield response
+    finally:
+        connection.close()
+
+
+def whole(response: http.client.HTTPResponse, method: str, url: str) -> HttpResponse:
+    """The rest of a streamed response, read, as ``request`` returns it."""
+    return HttpResponse(
+        method=method,
+        url=url,
+        status=response.status,
+        reason=response.reason,
+        body=response.read(),
         headers={name.lower(): value for name, value in response.getheaders()},
     )
 

@@ -28,6 +28,7 @@ from .log import (
     inspect_log,
     transactions_from,
 )
+from .slices import SegmentSlice, log_slices
 from .txdata import TxInputs, TxRecord, decode_tx_record, encode_commit_record, encode_tx_record
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "CommitlogLockedError",
     "CommitlogOptions",
     "OpenReport",
+    "SegmentSlice",
     "SegmentSummary",
     "TornTail",
     "TxInputs",
@@ -52,5 +54,6 @@ __all__ = [
     "encode_tx_record",
     "fold_transactions",
     "inspect_log",
+    "log_slices",
     "transactions_from",
 ]

@@ -7,9 +7,10 @@ launches), publishing through a throw-away validation worker, deleting, and each
 offset and client routing; and the ``databases`` directory (``directories``): a clear that a crash cannot cut in
 half, and the start-up recovery that finishes or undoes what a crash interrupted. It never imports, compiles or
 runs module code, and never opens a file inside a database's directory.
-May import: ``spacetimedb.sats``, ``spacetimedb.protocol`` and the shared modules (``module_log``, ``fsutil``).
+May import: ``spacetimedb.sats``, ``spacetimedb.protocol``, ``spacetimedb.backup`` (archive checks) and the shared modules (``module_log``, ``fsutil``).
 """
 
+from .backups import BackupFailed, BackupStream, RestoreRefused, RestoreResult
 from .durable import DurabilityLost, DurableOffset
 from .process import RequestFailed, SandboxSettings, WorkerGone, WorkerProcess, describe_exit
 from .running import ClientSink, RunningDatabase
@@ -19,12 +20,17 @@ from .supervisor import (
     DatabaseUnavailableError,
     HostController,
     MigrationRefusedError,
+    PastRefused,
     PublishError,
     PublishResult,
     WorkerSettings,
 )
 
 __all__ = [
+    "BackupFailed",
+    "BackupStream",
+    "RestoreRefused",
+    "RestoreResult",
     "ClientSink",
     "DatabaseFailedError",
     "DatabaseNotFoundError",
@@ -33,6 +39,7 @@ __all__ = [
     "DurableOffset",
     "HostController",
     "MigrationRefusedError",
+    "PastRefused",
     "PublishError",
     "PublishResult",
     "RequestFailed",

@@ -97,7 +97,7 @@ class _ChannelProtocol(asyncio.Protocol):
             for message in self._reader.feed(data, MESSAGES_PER_TURN):
                 worker.on_message(message)
         except seam.SeamViolation as violation:
-            worker.kill(f"it broke the worker protocol: {violation}")
+            worker.kill(f"it broke the worker protocol: {violation}", "protocol_violation")
             return
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -135,6 +135,7 @@ class WorkerProcess:
         self.handler: Callable[[Any], None] = self._unexpected
         self.started_at = time.monotonic()
         self.kill_reason: str | None = None
+        self.kill_cause = ""
         self.panic_reason: str | None = None
         self.disk_full = False  # it panicked because its disk was full
         self.stopping = False  # the supervisor asked it to stop
@@ -340,10 +341,12 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.returncode is None and self.kill_reason is None
 
-    def kill(self, reason: str) -> None:
-        """Kill the worker now (SIGKILL); ``reason`` becomes the reason of everything that fails with it."""
+    def kill(self, reason: str, cause: str = "killed") -> None:
+        """Kill the worker now (SIGKILL); ``reason`` becomes the reason of everything that fails with it, and
+        ``cause`` (a word: ``time_budget``, ``stalled``, ``protocol_violation``...) what metrics count it as."""
         if self.kill_reason is None:
             self.kill_reason = reason
+            self.kill_cause = cause
             log.warning("killing the worker of %s: %s", self.label, reason)
         if self.process is not None and self.process.returncode is None:
             try:
@@ -356,6 +359,17 @@ class WorkerProcess:
     def channel_closed(self) -> None:
         self.writable.set()  # nobody may wait for room on a dead channel
         self._channel_closed.set()
+
+    @property
+    def death_cause(self) -> str:
+        """What a death that was not asked for counts as in metrics: a word."""
+        if self.kill_reason is not None:
+            return self.kill_cause
+        if self.panic_reason is not None:
+            return "disk_full" if self.disk_full else "panic"
+        if self.returncode is not None and self.returncode < 0:
+            return "signal"
+        return "exited"
 
     def death_reason(self) -> str:
         if self.kill_reason is not None:

@@ -18,6 +18,8 @@ from .durable import DurableOffset
 from .process import WorkerGone, WorkerProcess
 
 _client_ids = itertools.count(1)
+# a scrape does not wait longer for a busy database
+METRICS_TIMEOUT_SECONDS = 2.0
 
 
 class ClientSink(Protocol):
@@ -140,6 +142,10 @@ class RunningDatabase:
     async def stats(self) -> seam.DatabaseStats:
         answer = await self.worker.request(seam.GetStats, seam.StatsAnswer)
         return answer.stats
+
+    async def metrics(self) -> seam.DatabaseMetrics:
+        answer = await self.worker.request(seam.GetMetrics, seam.MetricsAnswer, timeout=METRICS_TIMEOUT_SECONDS)
+        return answer.metrics
 
     def follow_log(self, follower: LogFollower) -> None:
         self._log_followers.append(follower)

@@ -16,25 +16,29 @@ the current one), then the database's own worker creates the database or applies
 from __future__ import annotations
 
 import asyncio
+import collections
 import compileall
 import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from spacetimedb.backup import Manifest
 from spacetimedb.module_log import system_line
 from spacetimedb.protocol import seam
 from spacetimedb.sats import Identity
 
 from . import directories
+from .backups import BackupStream, RestoreRefused, RestoreResult
 from .process import SandboxSettings, WorkerGone, WorkerProcess
 from .running import HttpEgress, RunningDatabase
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEADLINE_POLL_SECONDS = 0.1
 # what a launch's deadlines allow beyond budget + grace (reading the message, answering)
@@ -59,6 +63,8 @@ class WorkerSettings:
     failed_after: int = 3  # consecutive failed launches before a database is marked failed
     # performs procedures' outbound HTTP requests (the server's egress policy); None: refused
     http_egress: HttpEgress | None = None
+    # transactions a read of the past may replay beyond the nearest snapshot
+    as_of_max_replay: int = 1_000_000
 
     def host_settings(self) -> seam.HostSettings:
         return seam.HostSettings(
@@ -84,6 +90,10 @@ class DatabaseUnavailableError(RuntimeError):
 
 class DatabaseFailedError(DatabaseUnavailableError):
     """The database failed to start ``failed_after`` times in a row; only a republish clears that."""
+
+
+class PastRefused(Exception):
+    """A read of the past cannot be made (an offset out of range, too much to replay...); ``str()`` says why."""
 
 
 class PublishError(Exception):
@@ -125,6 +135,8 @@ class HostController:
         # databases whose disk was full: they run read-only until their worker finds space again
         self._read_only: dict[Identity, str] = {}
         self._memory: set[Identity] = set()
+        # (database, cause) -> how many of its workers died unasked, or failed to launch
+        self.restarts: collections.Counter[tuple[Identity, str]] = collections.Counter()
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = False
         if self.data_dir is not None:
@@ -270,6 +282,7 @@ class HostController:
 
     def _launch_failed(self, identity: Identity, reason: str) -> None:
         count = self._launch_failures.get(identity, 0) + 1
+        self.restarts[identity, "launch_failed"] += 1
         self._launch_failures[identity] = count
         failed = count >= self.settings.failed_after
         if failed:
@@ -288,8 +301,11 @@ class HostController:
         if running.worker.stopped_cleanly:
             return
         log.warning("the worker of database %s stopped: %s", identity.to_hex(), reason)
+        self.restarts[identity, running.worker.death_cause] += 1
         if running.worker.disk_full:
-            self._read_only[identity] = f"no space left on device ({reason}); the database is read-only until there is"
+            self._read_only[identity] = (
+                f"no space left on device ({reason}); the database is read-only until there is"
+            )
         if self.data_dir is None:
             self._memory.discard(identity)
         self._note(identity, "Panic", f"the database's worker stopped: {reason}")
@@ -308,17 +324,79 @@ class HostController:
         notes = list(self._notes.get(identity, ()))
         kept: list[str] = []
         if self.data_dir is not None and self.exists(identity):
-            worker = await self._spawn("log reader", self.database_dir(identity))
             try:
-                answer, _ = await self._first_answer(worker, seam.ReadLog(lines))
+                answer = await self._ask_throwaway(
+                    "log reader", self.database_dir(identity), seam.ReadLog(lines)
+                )
             except _LaunchFailed as exc:
                 raise DatabaseUnavailableError(f"the log could not be read: {exc}") from None
-            finally:
-                await worker.stop(5)
             if isinstance(answer, seam.LogContents):
                 kept = list(answer.lines)
         kept += notes
         return kept if lines is None else kept[-lines:] if lines > 0 else []
+
+    async def _ask_throwaway(self, label: str, directory: Path | None, message: Any) -> Any:
+        """The answer of a throw-away worker confined to ``directory`` to ``message`` (``_LaunchFailed`` if it
+        gives none); the worker is stopped after."""
+        worker = await self._spawn(label, directory)
+        try:
+            answer, _ = await self._first_answer(worker, message)
+        finally:
+            await worker.stop(5)
+        return answer
+
+    # -- the past ------------------------------------------------------------------------------------------------
+
+    async def query_past(
+        self, identity: Identity, sql: str, caller: Identity, offset: int | None, micros: int | None
+    ) -> seam.PastAnswer:
+        """Run the read-only ``sql`` on the state right after transaction ``offset`` (or the last one committed
+        at or before ``micros``), rebuilt by a throw-away worker from the database's files; ``PastRefused`` says
+        why it cannot be."""
+        request = seam.QueryPast(
+            sql,
+            caller,
+            offset,
+            micros,
+            self._durable_limit(identity),
+            self.settings.as_of_max_replay,
+            self.settings.query_byte_limit or 0,
+        )
+        answer = await self._ask_about_the_past(identity, request)
+        if not isinstance(answer, seam.PastAnswer):
+            raise PastRefused(f"the worker answered {type(answer).__name__}")
+        return answer
+
+    async def list_transactions(self, identity: Identity, first: int | None, limit: int) -> str:
+        """``limit`` transactions from ``first`` (None: the newest) as a JSON array."""
+        request = seam.ListTransactions(
+            first, limit, self._durable_limit(identity), self.settings.as_of_max_replay
+        )
+        answer = await self._ask_about_the_past(identity, request)
+        if not isinstance(answer, seam.TransactionList):
+            raise PastRefused(f"the worker answered {type(answer).__name__}")
+        return answer.entries_json
+
+    def _durable_limit(self, identity: Identity) -> int | None:
+        """What a read of the past may see: the running database's durable offset (its files hold no more that
+        is sure to stay); a database that is not running, all its log."""
+        running = self.running(identity)
+        return None if running is None else max(running.durable.value, 0)
+
+    async def _ask_about_the_past(self, identity: Identity, request: Any) -> Any:
+        if self.data_dir is None:
+            raise PastRefused("a server without a data directory keeps no past")
+        if not self.exists(identity):
+            raise DatabaseNotFoundError(identity)
+        try:
+            answer = await self._ask_throwaway(
+                "past " + identity.to_hex()[:16], self.database_dir(identity), request
+            )
+        except _LaunchFailed as exc:
+            raise PastRefused(f"the past could not be read: {exc}") from None
+        if isinstance(answer, seam.LaunchFailed):
+            raise PastRefused(answer.reason)
+        return answer
 
     # -- the hard deadline -------------------------------------------------------------------------------------------
 
@@ -346,27 +424,26 @@ class HostController:
                 if what is not None:
                     worker.kill(
                         f"`{what}` was still running {grace:g}s after its time budget ran out, so its worker was "
-                        "stopped"
+                        "stopped",
+                        "time_budget",
                     )
                 elif worker.stalled_for(now) > limit:
                     worker.kill(
                         f"it finished nothing for {limit:g}s while work waited, longer than any time budget and "
-                        "its grace allow (module code may have stopped its own time limits), so it was stopped"
+                        "its grace allow (module code may have stopped its own time limits), so it was stopped",
+                        "stalled",
                     )
 
     # -- publishing --------------------------------------------------------------------------------------------------
 
     async def validate(self, program: bytes, current: bytes | None = None) -> seam.Validated:
         """Load ``program`` (and ``current``, planning the migration from it) in a throw-away worker."""
-        worker = await self._spawn("validation", None)
         try:
-            answer, _ = await self._first_answer(
-                worker, seam.ValidateProgram(program, current, self.settings.host_settings())
+            answer = await self._ask_throwaway(
+                "validation", None, seam.ValidateProgram(program, current, self.settings.host_settings())
             )
         except _LaunchFailed as exc:
             raise PublishError(f"the module could not be loaded: {exc}") from None
-        finally:
-            await worker.stop(5)
         if isinstance(answer, seam.LaunchFailed):
             raise PublishError(answer.reason)
         if not isinstance(answer, seam.Validated):
@@ -441,22 +518,25 @@ class HostController:
             return
         live = self.database_dir(identity)
         ready = await self._create_beside(live, identity, owner, program)
+        await self._swap_in_locked(identity, live, ready, "the database was cleared")
+        log.info("database %s was replaced by a new one (publish --clear)", identity.to_hex())
+
+    async def _swap_in_locked(self, identity: Identity, live: Path, ready: Path, reason: str) -> None:
+        """Stop the database's worker (its clients are told ``reason``) and make ``ready`` the live directory."""
         # a worker whose directory is renamed would open its files by a stale path
-        await self._stop_locked(identity, "the database was cleared")
+        await self._stop_locked(identity, reason)
         try:
             await asyncio.to_thread(directories.swap_in, live, ready)
         except BaseException:
             await asyncio.to_thread(directories.remove_side_entry, ready)
             raise
-        log.info("database %s was replaced by a new one (publish --clear)", identity.to_hex())
 
     async def _create_beside(self, live: Path, identity: Identity, owner: Identity, program: bytes) -> Path:
         """Create the database in a staging directory beside ``live``, in a worker of its own that is stopped
         right after; once it stopped cleanly (everything it wrote is durable) the directory is renamed ready.
         Returns that directory; on failure nothing is left behind."""
-        staging = directories.side_path(live, directories.STAGING)
-        await asyncio.to_thread(staging.mkdir)
-        try:
+
+        async def create(staging: Path) -> None:
             first = seam.CreateDatabase(identity, owner, program, self.settings.host_settings())
             try:
                 created = await self._start_worker(identity, first, staging, label="new " + live.name[:16])
@@ -466,11 +546,8 @@ class HostController:
             # a creation commits one transaction: without a durable offset it is not on disk
             if not created.worker.stopped_cleanly or created.durable.value < 0:
                 raise PublishError(f"the new database did not stop cleanly: {created.worker.death_reason()}")
-            ready = directories.side_path(live, directories.READY)
-            await asyncio.to_thread(directories.rename_durably, staging, ready)
-        except BaseException:
-            await asyncio.to_thread(directories.remove_side_entry, staging)
-            raise
+
+        _, ready = await _build_beside(live, create)
         return ready
 
     async def pre_publish(self, identity: Identity, program: bytes) -> seam.Validated | None:
@@ -480,6 +557,84 @@ class HostController:
             return None
         running = await self.get_or_launch(identity)
         return await self.validate(program, await running.program())
+
+    # -- backups and restores ---------------------------------------------------------------------------------------
+
+    async def backup(self, identity: Identity) -> BackupStream:
+        """Start streaming a backup archive of the database: of its running worker's durable offset now, or of
+        its files as they are when it does not start. A throw-away worker reads the files; writers wait for
+        nothing."""
+        if self.data_dir is None:
+            raise DatabaseUnavailableError("a server without a data directory keeps no files to back up")
+        if not self.exists(identity):
+            raise DatabaseNotFoundError(identity)
+        last: int | None = None
+        program: bytes | None = None
+        with contextlib.suppress(
+            DatabaseUnavailableError
+        ):  # a database that fails to start: its files as they are
+            running = await self.get_or_launch(identity)
+            program = await running.program()
+            last = running.durable.value
+            if last < 0:
+                raise DatabaseUnavailableError("the database has nothing durable to back up yet")
+        worker = await self._spawn("backup " + identity.to_hex()[:16], self.database_dir(identity))
+        stream = BackupStream(worker)
+        try:
+            await stream.start(seam.BackupDatabase(identity, last, program))
+        except BaseException:
+            await stream.close()
+            raise
+        return stream
+
+    async def restore(
+        self,
+        identity: Identity,
+        owner: Identity,
+        unpack: Callable[[Path], Awaitable[Manifest]],
+        *,
+        clear: bool = False,
+    ) -> RestoreResult:
+        """Make the database ``identity`` (owned by ``owner``) from an archive: ``unpack`` verifies it into an
+        empty staging directory beside the live one, a throw-away worker checks the state it holds, then it is
+        swapped in (replacing the database only with ``clear``). On any failure nothing changed."""
+        if self.data_dir is None:
+            raise RestoreRefused("restoring needs a server with a data directory")
+        async with self._lock(identity):
+            existing = self.exists(identity)
+            if existing and not clear:
+                raise RestoreRefused("the database exists; replace it with --clear (its data is lost)")
+            live = self.database_dir(identity)
+            result, ready = await self._restore_beside(live, identity, owner, unpack)
+            if existing:
+                await self._swap_in_locked(
+                    identity, live, ready, "the database was replaced by a restored backup"
+                )
+            else:
+                self._forget_state(identity)
+                await asyncio.to_thread(directories.rename_durably, ready, live)
+        log.info("database %s was restored from a backup at offset %d", identity.to_hex(), result.offset)
+        return result
+
+    async def _restore_beside(
+        self, live: Path, identity: Identity, owner: Identity, unpack: Callable[[Path], Awaitable[Manifest]]
+    ) -> tuple[RestoreResult, Path]:
+        async def restore(staging: Path) -> RestoreResult:
+            manifest = await unpack(staging)
+            request = seam.RestoreDatabase(
+                identity, owner, manifest.offset, manifest.snapshot_offset, self.settings.host_settings()
+            )
+            try:
+                answer = await self._ask_throwaway("restore " + live.name[:16], staging, request)
+            except _LaunchFailed as exc:
+                raise RestoreRefused(f"the archive does not restore: {exc}") from None
+            if isinstance(answer, seam.LaunchFailed):
+                raise RestoreRefused(answer.reason)
+            if not isinstance(answer, seam.Restored) or answer.offset != manifest.offset:
+                raise RestoreRefused(f"the restore worker answered {type(answer).__name__}")
+            return RestoreResult(answer.program_hash, answer.offset, manifest)
+
+        return await _build_beside(live, restore)
 
     # -- deleting and stopping ---------------------------------------------------------------------------------------
 
@@ -537,6 +692,22 @@ def compile_worker_code() -> None:
         compileall.compile_dir(package, quiet=2, workers=1)
     except OSError:  # an installation we may not write to was compiled when it was installed
         log.debug("could not write byte code under %s", package)
+
+
+async def _build_beside(live: Path, build: Callable[[Path], Awaitable[T]]) -> tuple[T, Path]:
+    """Run ``build`` on a new staging directory beside the live one ``live``; once it returned, rename the
+    directory ready (``directories``). Returns what it returned and the ready directory; on failure nothing is left
+    behind."""
+    staging = directories.side_path(live, directories.STAGING)
+    await asyncio.to_thread(staging.mkdir)
+    try:
+        result = await build(staging)
+        ready = directories.side_path(live, directories.READY)
+        await asyncio.to_thread(directories.rename_durably, staging, ready)
+    except BaseException:
+        await asyncio.to_thread(directories.remove_side_entry, staging)
+        raise
+    return result, ready
 
 
 def _fresh_directory(path: Path) -> None:

@@ -5,6 +5,6 @@ transaction's record), durable-offset waiting and listeners, periodic snapshots.
 May import: ``sats``, ``commitlog``, ``durability``, ``datastore``.
 """
 
-from .relational_db import CommitResult, DbOptions, OpenStats, RelationalDB
+from .relational_db import CommitResult, DbOptions, OpenStats, RelationalDB, replay_transactions
 
-__all__ = ["CommitResult", "DbOptions", "OpenStats", "RelationalDB"]
+__all__ = ["CommitResult", "DbOptions", "OpenStats", "RelationalDB", "replay_transactions"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from spacetimedb.commitlog import (
     Commitlog,
     CommitlogOptions,
     TxInputs,
+    TxRecord,
     decode_tx_record,
     encode_commit_record,
 )
@@ -157,22 +158,7 @@ class RelationalDB:
 
     @staticmethod
     def _replay(datastore: Datastore, clog: Commitlog, start: int, options: DbOptions) -> int:
-        count = 0
-        expected = start
-        for offset, payload in clog.transactions_from(start):
-            if offset < start:
-                continue
-            if offset != expected:
-                raise RuntimeError(f"commitlog offsets jump from {expected} to {offset}")
-            record = decode_tx_record(payload)
-            datastore.replay_transaction(record.inserts, record.deletes)
-            for table_id in record.truncates:
-                datastore.tables[table_id].clear()
-            expected += 1
-            count += 1
-            if count % options.replay_progress_every == 0:
-                log.info("replay: %d transactions (offset %d)", count, offset)
-        return count
+        return replay_transactions(datastore, clog.transactions_from(start), start, options=options)
 
     # -- transactions ---------------------------------------------------------------------------------------
 
@@ -274,6 +260,12 @@ class RelationalDB:
     def is_durable(self) -> bool:
         return self._durability is not None
 
+    def commitlog_bytes(self) -> int:
+        """The size of the commitlog's segments on disk (0 in memory)."""
+        if self._durability is None:
+            return 0
+        return sum(segment.size for segment in self._durability.commitlog.segments())
+
     # -- snapshots ---------------------------------------------------------------------------------------------
 
     def take_snapshot(self, wait: bool = False) -> int | None:
@@ -293,6 +285,17 @@ class RelationalDB:
         if wait:
             writer.wait()
         return offset
+
+    def newest_snapshot(self) -> tuple[int, float] | None:
+        """(offset, modification time) of the newest snapshot file, or None (none yet, or in memory)."""
+        if self._snapshots is None:
+            return None
+        for offset in reversed(self._snapshots.offsets()):
+            try:
+                return offset, self._snapshots.path_for(offset).stat().st_mtime
+            except OSError:  # removed meanwhile
+                continue
+        return None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -323,6 +326,43 @@ class RelationalDB:
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else "memory"
         return f"RelationalDB({where}, next_offset={self._next_offset})"
+
+
+TxVisitor = Callable[[int, TxRecord, Datastore], None]
+
+
+def replay_transactions(
+    datastore: Datastore,
+    transactions: Iterable[tuple[int, bytes]],
+    start: int,
+    last: int | None = None,
+    *,
+    options: DbOptions | None = None,
+    before_each: TxVisitor | None = None,
+) -> int:
+    """Apply the logged ``transactions`` from offset ``start`` (through ``last``, when given) to ``datastore``;
+    ``before_each(offset, record, datastore)`` sees each one first. Returns how many were applied."""
+    every = (options or DbOptions()).replay_progress_every
+    count = 0
+    expected = start
+    for offset, payload in transactions:
+        if offset < start:
+            continue
+        if last is not None and offset > last:
+            break
+        if offset != expected:
+            raise RuntimeError(f"commitlog offsets jump from {expected} to {offset}")
+        record = decode_tx_record(payload)
+        if before_each is not None:
+            before_each(offset, record, datastore)
+        datastore.replay_transaction(record.inserts, record.deletes)
+        for table_id in record.truncates:
+            datastore.tables[table_id].clear()
+        expected += 1
+        count += 1
+        if count % every == 0:
+            log.info("replay: %d transactions (offset %d)", count, offset)
+    return count
 
 
 def _report_interrupted_writes(clog: Commitlog, snapshots: SnapshotRepo) -> None:

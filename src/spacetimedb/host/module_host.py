@@ -46,6 +46,7 @@ from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
 from spacetimedb.sql import SqlLimitError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
+from .metrics import ReducerMetrics
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
 from .views import LiveViews
 from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
@@ -179,6 +180,7 @@ class ModuleHost:
         self.views = LiveViews(self)
         self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
         self.faults: set[str] = set()
+        self.reducer_metrics = ReducerMetrics()
         # why the database must not write (its disk was full), or None: calls that would write are refused
         self.read_only: str | None = None
         self._on_panic = on_panic
@@ -441,9 +443,10 @@ class ModuleHost:
         call: Any = None,
         auth: AuthCtx | None = None,
     ) -> tuple[str, str | None]:
-        """Run a reducer in ``tx`` under the time budget: (status, error message). The hot path of every call,
-        so ``run_user_code``'s steps are inlined here; ``call`` is the runtime's ``reducer_call(reducer)``
-        when the caller has it already."""
+        """Run a reducer in ``tx`` under the time budget: (status, error message), counted in
+        ``reducer_metrics``. The hot path of every call, so ``run_user_code``'s steps are inlined here; ``call`` is
+        the runtime's ``reducer_call(reducer)`` when the caller has it already."""
+        started = time.perf_counter()
         runtime = self.runtime
         if auth is None:
             ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
@@ -452,6 +455,7 @@ class ModuleHost:
         clock = self._clock
         budget = self.options.reducer_budget_seconds
         self._current_function = reducer
+        status, message = COMMITTED, None
         try:
             if call is None:
                 call = runtime.reducer_call(reducer)
@@ -462,17 +466,16 @@ class ModuleHost:
                 clock.disarm()
         except ReducerTimeout:
             clock.disarm()
-            message = out_of_budget_message(reducer, budget)
+            status, message = OUT_OF_BUDGET, out_of_budget_message(reducer, budget)
             self._log("Error", message, reducer, None)
-            return OUT_OF_BUDGET, message
         except BaseException as exc:
-            message = error_text(exc)
+            status, message = FAILED, error_text(exc)
             self._log("Error", message, reducer, exc)
-            return FAILED, message
         finally:
             runtime.end_call()
             self._current_function = None
-        return COMMITTED, None
+        self.reducer_metrics.record(reducer, status == COMMITTED, time.perf_counter() - started)
+        return status, message
 
     def _inputs(
         self,

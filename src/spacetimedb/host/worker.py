@@ -47,10 +47,12 @@ from spacetimedb.module_log import read_log_dir
 from spacetimedb.protocol import seam
 from spacetimedb.protocol.seam import DeadlineSlot
 
+from .backup import restore_database, serve_backup
 from .channel import Channel, Outbox
 from .clients import ClientHub
 from .database import Database, DatabaseOptions, LaunchError
 from .module_host import HostOptions, MigrationRefusedError, ModuleHost, run_user_code, stored_program
+from .time_travel import serve_past_query, serve_transaction_list
 from .watchdog import CallClock, register
 
 # a worker stops reading its channel while this many jobs wait, so the server's writes back up and it stops
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         seccomp=args.seccomp,
     )
     sandbox.confine(policy)
+    module_log_api.route_python_logging()
     channel = Channel(socket.socket(fileno=args.channel_fd))
     slot = DeadlineSlot.from_fd(args.deadline_fd)
     received = channel.receive()
@@ -92,6 +95,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
             _validate(first, channel, slot, forbid_threads)
         case seam.ReadLog():
             _read_log(first, args.database_dir, channel)
+        case seam.BackupDatabase():
+            serve_backup(first, args.database_dir, channel)
+        case seam.RestoreDatabase():
+            restore_database(first, args.database_dir, channel)
+        case seam.QueryPast():
+            serve_past_query(first, args.database_dir, channel)
+        case seam.ListTransactions():
+            serve_transaction_list(first, args.database_dir, channel)
         case seam.CreateDatabase() | seam.OpenDatabase():
             _run_database(first, rest, args.database_dir, channel, slot, forbid_threads)
     channel.send(seam.LaunchFailed(f"unexpected first message {type(first).__name__}"))
@@ -278,6 +289,7 @@ class Worker:
             seam.FollowLog: hub.follow_log,
             seam.GetStats: hub.stats,
             seam.GetProgram: self._program,
+            seam.GetMetrics: self._metrics,
             seam.UpdateModule: self._update,
         }
         self.host.add_batch_listener(self._batch_done)
@@ -375,6 +387,18 @@ class Worker:
             stored = stored_program(tx)
         assert stored is not None
         self.outbox.send(seam.ProgramAnswer(request.request, stored[4]))
+
+    def _metrics(self, request: seam.GetMetrics) -> None:
+        db = self.database.db
+        snapshot = db.newest_snapshot()
+        age = None if snapshot is None else max(0, int((time.time() - snapshot[1]) * 1e6))
+        metrics = seam.DatabaseMetrics(
+            self.host.reducer_metrics.report(),
+            db.commitlog_bytes(),
+            None if snapshot is None else snapshot[0],
+            age,
+        )
+        self.outbox.send(seam.MetricsAnswer(request.request, metrics))
 
     def _update(self, request: seam.UpdateModule) -> None:
         try:

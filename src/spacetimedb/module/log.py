@@ -9,6 +9,7 @@ Error, Warn, Info, Debug, Trace) and ``filename`` the path within the module pro
 from __future__ import annotations
 
 import builtins
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -109,3 +110,36 @@ def module_print(
     if end not in (None, "\n"):
         message += end
     emit(INFO, message)
+
+
+def _level_of(levelno: int) -> str:
+    if levelno >= logging.ERROR:
+        return "Error"
+    if levelno >= logging.WARNING:
+        return "Warn"
+    if levelno >= logging.INFO:
+        return "Info"
+    return "Debug" if levelno >= logging.DEBUG else "Trace"
+
+
+class ModuleLogHandler(logging.Handler):
+    """Python ``logging`` records into the module log, at the matching level and with their place."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+        except Exception:  # a broken format string is still worth a line
+            message = str(record.msg)
+        get_sink()(_level_of(record.levelno), message, display_name(record.pathname), record.lineno)
+
+
+def route_python_logging() -> None:
+    """Make Python's ``logging`` in module code write to the module log (every level, as ``log.debug`` does),
+    while the project's own loggers keep writing warnings to stderr (where the supervisor reads a worker's)."""
+    own = logging.getLogger("spacetimedb")
+    own.setLevel(logging.WARNING)
+    own.propagate = False
+    own.addHandler(logging.StreamHandler(sys.stderr))
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    root.addHandler(ModuleLogHandler())

@@ -25,6 +25,7 @@ from spacetimedb.sats import (
     BOOL,
     BYTES,
     CONNECTION_ID,
+    I64,
     IDENTITY,
     STRING,
     U8,
@@ -52,6 +53,7 @@ U32_ = Annotated[int, U32]
 U64_ = Annotated[int, U64]
 OPT_U64 = Annotated["int | None", option(U64)]
 OPT_U32 = Annotated["int | None", option(U32)]
+OPT_I64 = Annotated["int | None", option(I64)]
 OPT_BYTES = Annotated["bytes | None", option(BYTES)]
 OPT_STR = Annotated["str | None", option(STRING)]
 BOOL_ = Annotated[bool, BOOL]
@@ -63,6 +65,9 @@ CONNECTION_ID_ = Annotated[ConnectionId, CONNECTION_ID]
 
 # protocols a client may speak, as ConnectClient names them
 CLIENT_PROTOCOL_V1_JSON, CLIENT_PROTOCOL_V2, CLIENT_PROTOCOL_V3 = range(3)
+
+# backup chunks a worker may send ahead of the server's credits
+BACKUP_WINDOW = 8
 
 # CallDone statuses
 CALL_COMMITTED, CALL_FAILED, CALL_OUT_OF_BUDGET, CALL_INTERNAL_ERROR = range(4)
@@ -113,6 +118,43 @@ class DatabaseStats(NamedTuple):
     query_sets: U32_
     distinct_queries: U32_
     next_offset: U64_
+
+
+# upper bounds (seconds) of the reducer-duration histogram's buckets; a last one counts the rest
+DURATION_BUCKETS_SECONDS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class ReducerMetrics(NamedTuple):
+    """One reducer's calls since the worker started; ``duration_buckets`` counts calls per bucket of
+    ``DURATION_BUCKETS_SECONDS`` (not cumulative) and one more for longer calls."""
+
+    reducer: STR
+    calls: U64_
+    failures: U64_
+    duration_sum_micros: U64_
+    duration_buckets: Annotated[tuple[int, ...], ArrayType(U64)]
+
+
+class DatabaseMetrics(NamedTuple):
+    reducers: tuple[ReducerMetrics, ...]
+    commitlog_bytes: U64_
+    snapshot_offset: OPT_U64  # the newest snapshot's
+    snapshot_age_micros: OPT_U64  # how long ago it was written
 
 
 # ---- server -> worker -----------------------------------------------------------------------------------------
@@ -236,8 +278,67 @@ class Cancel(NamedTuple):
     request: U64_
 
 
+class QueryPast(NamedTuple):
+    """First message to a throw-away worker in a database's directory: run the read-only ``sql`` on the state
+    right after the transaction ``as_of_offset`` (or the last one committed at or before ``as_of_micros``), no
+    later than ``last_offset`` (the running database's durable offset; None: the end of its log), replaying at
+    most ``max_replay`` transactions past the nearest snapshot. Answered with ``PastAnswer`` or
+    ``LaunchFailed``."""
+
+    sql: STR
+    caller: IDENTITY_
+    as_of_offset: OPT_U64
+    as_of_micros: OPT_I64
+    last_offset: OPT_U64
+    max_replay: U64_
+    query_byte_limit: U64_  # 0: none
+
+
+class ListTransactions(NamedTuple):
+    """First message to a throw-away worker in a database's directory: describe ``limit`` transactions from
+    ``first`` (None: the newest), no later than ``last_offset``. Answered with ``TransactionList`` or
+    ``LaunchFailed``."""
+
+    first: OPT_U64
+    limit: U32_
+    last_offset: OPT_U64
+    max_replay: U64_
+
+
+class GetMetrics(NamedTuple):
+    request: U64_
+
+
 class Shutdown(NamedTuple):
     """Finish the queued work, make everything durable, exit."""
+
+
+class BackupDatabase(NamedTuple):
+    """First message to a throw-away worker in a database's directory: stream a backup archive of the state
+    after ``last_offset`` (a durable offset of the running database; None: the end of the log, for a database
+    that is not running). Answered with ``BackupStarted``, ``BackupChunk``s (at most ``BACKUP_WINDOW`` ahead of
+    the ``BackupCredit``s the server returns) and ``BackupDone``, or ``LaunchFailed``."""
+
+    database: IDENTITY_
+    last_offset: OPT_U64
+    program: OPT_BYTES  # the module, when the server knows it
+
+
+class BackupCredit(NamedTuple):
+    """The server passed one more ``BackupChunk`` on: the worker may send one more."""
+
+
+class RestoreDatabase(NamedTuple):
+    """First (and only) message to a throw-away worker in a staging directory the server unpacked a verified
+    archive into: open it, check it holds exactly the state after ``offset`` (from the snapshot at
+    ``snapshot_offset``), make it ``database``'s, owned by ``owner``. Answered with ``Restored`` or
+    ``LaunchFailed``."""
+
+    database: IDENTITY_
+    owner: IDENTITY_
+    offset: U64_
+    snapshot_offset: OPT_U64
+    settings: HostSettings
 
 
 # ---- worker -> server -----------------------------------------------------------------------------------------
@@ -357,6 +458,27 @@ class StatsAnswer(NamedTuple):
     stats: DatabaseStats
 
 
+class PastAnswer(NamedTuple):
+    """``body`` is the ``/sql`` JSON answer (or the error when ``ok`` is false); the rest is what it cost: the
+    offset read, the snapshot it started from, the transactions replayed, the time taken."""
+
+    ok: BOOL_
+    body: STR
+    offset: U64_
+    snapshot_offset: OPT_U64
+    replayed: U64_
+    micros: U64_
+
+
+class TransactionList(NamedTuple):
+    entries_json: STR  # a JSON array: offset, time, reducer, caller, tables (inserted/deleted/truncated)
+
+
+class MetricsAnswer(NamedTuple):
+    request: U64_
+    metrics: DatabaseMetrics
+
+
 class RequestFailed(NamedTuple):
     request: U64_
     message: STR
@@ -372,6 +494,26 @@ class Panicked(NamedTuple):
 
 class Writable(NamedTuple):
     """A database running read-only after a full disk has space again and writes once more."""
+
+
+class BackupStarted(NamedTuple):
+    """The archive that follows holds the state after ``offset`` (from the snapshot at ``snapshot_offset``)."""
+
+    offset: U64_
+    snapshot_offset: OPT_U64
+
+
+class BackupChunk(NamedTuple):
+    data: BYTES_
+
+
+class BackupDone(NamedTuple):
+    size: U64_
+
+
+class Restored(NamedTuple):
+    program_hash: BYTES_
+    offset: U64_
 
 
 TO_WORKER: tuple[type, ...] = (
@@ -393,6 +535,12 @@ TO_WORKER: tuple[type, ...] = (
     Shutdown,
     Cancel,
     HttpAnswer,
+    BackupDatabase,
+    BackupCredit,
+    RestoreDatabase,
+    GetMetrics,
+    QueryPast,
+    ListTransactions,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -416,6 +564,13 @@ TO_SERVER: tuple[type, ...] = (
     Panicked,
     Writable,
     HttpFetch,
+    BackupStarted,
+    BackupChunk,
+    BackupDone,
+    Restored,
+    MetricsAnswer,
+    PastAnswer,
+    TransactionList,
 )
 
 
@@ -429,6 +584,7 @@ _NESTED: dict[type, dict[str, tuple[str, type]]] = {
     Validated: {"migration": (_OPTION, MigrationSummary)},
     UpdateDone: {"migration": (_OPTION, MigrationSummary)},
     Deliveries: {"items": (_ARRAY, Delivery), "frames_done": (_ARRAY, ClientCount)},
+    DatabaseMetrics: {"reducers": (_ARRAY, ReducerMetrics)},
 }
 _PARTS: dict[Any, ProductType] = {}
 
@@ -462,7 +618,15 @@ def _product_type(cls: type) -> ProductType:
     return ProductType.of(*elements)
 
 
-for _part in (HostSettings, Delivery, ClientCount, MigrationSummary, DatabaseStats):
+for _part in (
+    HostSettings,
+    Delivery,
+    ClientCount,
+    MigrationSummary,
+    DatabaseStats,
+    ReducerMetrics,
+    DatabaseMetrics,
+):
     _PARTS[_part] = _product_type(_part)
 
 
@@ -613,6 +777,8 @@ def _decode_deliveries(body: bytes | memoryview) -> Deliveries:
     except struct.error as exc:
         raise DecodeError(f"invalid Deliveries: {exc}") from None
     return Deliveries(tuple(items), done)
+
+
 TO_WORKER_MESSAGES = _Direction(TO_WORKER)
 TO_SERVER_MESSAGES = _Direction(TO_SERVER)
 

@@ -7,25 +7,19 @@ connections, so that scripts and tests can start it on port 0 and read the port 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from .app import Server, run
+from .config import DEFAULT_LISTEN_ADDR, configure_logging, parse_listen_addr, resolve
 from .isolation import IsolationRefused
 from .tunables import FLAG, TUNABLES, server_options
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacetimedb.server", description=__doc__)
-    parser.add_argument("--listen-addr", type=parse_listen, default=("127.0.0.1", 3000))
+    parser.add_argument("--config", type=Path, default=None, help="A config file (TOML); flags win over it.")
+    parser.add_argument("--listen-addr", default=None, help=f"HOST:PORT (default {DEFAULT_LISTEN_ADDR})")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--in-memory", action="store_true")
     for tunable in TUNABLES:
@@ -36,14 +30,17 @@ def main(argv: list[str] | None = None) -> None:
         else:
             parser.add_argument(tunable.flag, default=None, metavar=tunable.shown_metavar, help=tunable.help)
     args = parser.parse_args(argv)
-    if args.data_dir is None and not args.in_memory:
-        parser.error("give --data-dir DIR or --in-memory")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host, port = args.listen_addr
+    flags = {name: getattr(args, name) for name in ("listen_addr", "data_dir", "in_memory")}
+    flags.update({t.name: getattr(args, t.name) for t in TUNABLES})
     try:
-        options = server_options({t.name: getattr(args, t.name) for t in TUNABLES if getattr(args, t.name)})
+        settings = resolve(flags, args.config)
+        options = server_options(settings.tunables)
+        host, port = parse_listen_addr(settings.listen_addr)
     except ValueError as exc:
         parser.error(str(exc))
+    if settings.data_dir is None and not settings.in_memory:
+        parser.error("give --data-dir DIR or --in-memory")
+    configure_logging(options.log_level, options.log_format)
 
     def ready(server: Server) -> None:
         bound_host, bound_port = server.bound or (host, port)
@@ -60,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(server.isolation.warning, file=sys.stderr, flush=True)
 
     try:
-        run(None if args.in_memory else args.data_dir, host, port, options, on_ready=ready)
+        run(None if settings.in_memory else settings.data_dir, host, port, options, on_ready=ready)
     except IsolationRefused as refused:
         print(f"error: {refused}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -61,6 +61,10 @@ class ServerOptions:
     # OpenID Connect issuers whose tokens are accepted besides the server's own
     oidc_issuers: tuple[OidcIssuer, ...] = ()
     oidc_key_refresh_seconds: float = FetchLimits.refresh_seconds
+    # lets non-loopback clients scrape /v1/metrics (loopback ones always may)
+    metrics_token: str | None = None
+    log_level: str = "warning"  # the server's own log
+    log_format: str = "text"  # or "json"
 
 
 class Server:
@@ -168,6 +172,7 @@ class Server:
         assert self._runner.server is not None
         self._listener = await self.connections.listen(self._runner.server, host, port, backlog=1024)
         self.bound = self._listener.sockets[0].getsockname()[:2]
+        log.info("listening on %s:%d (data in %s)", *self.bound, self.data_dir or "memory")
         return self.bound
 
     async def stop(self) -> None:

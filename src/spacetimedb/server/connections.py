@@ -11,6 +11,7 @@ which also bounds a head dripped after the first request. The server-wide limit 
 from __future__ import annotations
 
 import asyncio
+import collections
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ DEFAULT_PER_ADDRESS_CEILING = 256
 
 TOO_MANY_FROM_ADDRESS = "too many connections from your address"
 AT_CONNECTION_LIMIT = "the server is at its connection limit"
+REFUSAL_CAUSES = {
+    TOO_MANY_FROM_ADDRESS: "per_address_limit",
+    AT_CONNECTION_LIMIT: "connection_limit",
+}
+HEAD_TIMEOUT_CAUSE = "request_head_timeout"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -166,6 +172,8 @@ class ConnectionGate:
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
         self.open_connections = 0
+        # refused connections by cause (``REFUSAL_CAUSES``), for metrics
+        self.refused: collections.Counter[str] = collections.Counter()
         self._per_address: dict[str, int] = {}
         # admitted connections still waiting for their first request head, by their aiohttp handler
         self._awaiting_head: dict[asyncio.BaseProtocol, _AdmittedConnection] = {}
@@ -244,6 +252,7 @@ class ConnectionGate:
         self._lingering.discard(refusal)
 
     def _refuse(self, transport: asyncio.Transport, reason: str) -> None:
+        self.refused[REFUSAL_CAUSES[reason]] += 1
         transport.write(self._refusals[reason])
         if len(self._lingering) >= MAX_LINGERING_REFUSALS or not transport.can_write_eof():
             transport.close()
@@ -283,6 +292,7 @@ class _AdmittedConnection(asyncio.Protocol):
 
     def head_timed_out(self, transport: asyncio.Transport) -> None:
         self.head_timer = None
+        self.gate.refused[HEAD_TIMEOUT_CAUSE] += 1
         transport.write(self.gate.head_timeout_response)
         transport.close()
 

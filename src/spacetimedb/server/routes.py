@@ -10,20 +10,26 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import datetime as dt
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import StreamReader, WSMsgType, web
 
 from spacetimedb import __version__
+from spacetimedb.backup import ArchiveError, Manifest, unpack_archive
 from spacetimedb.controller import (
+    BackupFailed,
     DatabaseNotFoundError,
     DatabaseUnavailableError,
     DurabilityLost,
     MigrationRefusedError,
+    PastRefused,
     PublishError,
+    RestoreRefused,
     WorkerGone,
 )
 from spacetimedb.keccak import keccak256
@@ -36,6 +42,7 @@ from spacetimedb.sats.types import TIMESTAMP
 
 from .auth import AuthError, Claims, payload_json
 from .control import NameError_, validate_name
+from .metrics import metrics_route
 from .session import Session
 
 if TYPE_CHECKING:
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DISCONNECT_POLL_SECONDS = 0.25
+MAX_LISTED_TRANSACTIONS = 10_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROTOCOL_PREFERENCE = (v2.PROTOCOL_V3, v2.PROTOCOL_V2, PROTOCOL_V1_JSON)
@@ -254,6 +263,26 @@ async def publish(request: web.Request) -> web.Response:
         raise HttpError(400, "the request body must be the module program")
     who, minted = caller(request)
     clear = _bool(request, "clear", False)
+    existing = _writable_target(request, name, who)
+    database = existing or server.new_database_identity()
+    try:
+        result = await server.controller.publish(database, who, program, clear=clear)
+    except MigrationRefusedError as exc:
+        raise HttpError(400, f"Database update rejected: {exc}") from None
+    except PublishError as exc:
+        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
+    await asyncio.to_thread(
+        server.control.register, database, who, result.program_hash, name if existing is None else None
+    )
+    op = "created" if result.op == "created" else "updated"
+    body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
+    return web.json_response(body, headers=_identity_headers(who, minted))
+
+
+def _writable_target(request: web.Request, name: str | None, who: Identity) -> Identity | None:
+    """The database ``name`` names, which ``who`` must own; None when it is to be created (the name is checked
+    and ``who`` must be allowed to create databases)."""
+    server = _server(request)
     existing = server.resolve(name) if name else None
     if name and existing is None:
         if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
@@ -270,19 +299,7 @@ async def publish(request: web.Request) -> web.Response:
             )
     elif not server.may_create(who):
         raise HttpError(403, f"identity {who.to_hex()} may not create databases on this server")
-    database = existing or server.new_database_identity()
-    try:
-        result = await server.controller.publish(database, who, program, clear=clear)
-    except MigrationRefusedError as exc:
-        raise HttpError(400, f"Database update rejected: {exc}") from None
-    except PublishError as exc:
-        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
-    await asyncio.to_thread(
-        server.control.register, database, who, result.program_hash, name if existing is None else None
-    )
-    op = "created" if result.op == "created" else "updated"
-    body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
-    return web.json_response(body, headers=_identity_headers(who, minted))
+    return existing
 
 
 async def pre_publish(request: web.Request) -> web.Response:
@@ -453,6 +470,8 @@ async def sql(request: web.Request) -> web.Response:
     server = _server(request)
     database = _database(request)
     text = await _text(request)
+    if "as_of" in request.query:
+        return await _sql_as_of(request, database, text)
     who, minted = caller(request)
     running = await server.database(database)
     started = asyncio.get_running_loop().time()
@@ -468,6 +487,61 @@ async def sql(request: web.Request) -> web.Response:
         int((asyncio.get_running_loop().time() - started) * 1e6)
     )
     return web.Response(text=done.body, content_type="application/json", headers=headers)
+
+
+async def _sql_as_of(request: web.Request, database: Identity, text: str) -> web.Response:
+    """Owner only: ``text`` (reads only) on the database as it was right after a transaction, given by its
+    offset or a time (RFC 3339); the headers say what it cost."""
+    who = _require_owner(request, database)
+    offset, micros = _as_of(request.query["as_of"])
+    try:
+        done = await _server(request).controller.query_past(database, text, who, offset, micros)
+    except PastRefused as exc:
+        raise HttpError(400, f"cannot read the past: {exc}") from None
+    headers = {
+        "spacetime-as-of-offset": str(done.offset),
+        "spacetime-as-of-snapshot-offset": "" if done.snapshot_offset is None else str(done.snapshot_offset),
+        "spacetime-as-of-replayed": str(done.replayed),
+        "spacetime-as-of-micros": str(done.micros),
+    }
+    if not done.ok:
+        return web.Response(status=400, text=done.body, headers=headers)
+    return web.Response(text=done.body, content_type="application/json", headers=headers)
+
+
+def _as_of(text: str) -> tuple[int | None, int | None]:
+    """A transaction offset, or a time as µs since the epoch."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text), None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise HttpError(
+            400, f"as_of must be a transaction offset or a time like 2026-12-06T21:18:13Z, got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return None, (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+async def transactions(request: web.Request) -> web.Response:
+    """Owner only: the transactions of the database (offset, time, reducer, caller, rows per table), ``limit``
+    of them from offset ``from`` (default: the newest)."""
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        first = int(request.query["from"]) if "from" in request.query else None
+        limit = int(request.query.get("limit", "20"))
+    except ValueError:
+        raise HttpError(400, "from and limit must be integers") from None
+    if not 1 <= limit <= MAX_LISTED_TRANSACTIONS or (first is not None and first < 0):
+        raise HttpError(400, f"limit must be 1 to {MAX_LISTED_TRANSACTIONS}, and from at least 0")
+    try:
+        entries = await _server(request).controller.list_transactions(database, first, limit)
+    except PastRefused as exc:
+        raise HttpError(400, f"cannot list the transactions: {exc}") from None
+    return web.Response(text=entries, content_type="application/json")
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -530,6 +604,92 @@ async def logs(request: web.Request) -> web.StreamResponse:
             assert running is not None
             running.unfollow_log(follower)
     return response
+
+
+# ---- backups ------------------------------------------------------------------------------------------------------
+
+
+async def backup(request: web.Request) -> web.StreamResponse:
+    """Owner only: a hot backup archive (docs/backup-format.md), streamed while the database keeps serving. The
+    headers state the offset it holds; a backup that breaks off ends the response early (no manifest, so no
+    restore accepts it)."""
+    server = _server(request)
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        stream = await server.controller.backup(database)
+    except BackupFailed as exc:
+        raise HttpError(500, f"the backup failed: {exc}") from None
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/x-tar",
+                "Content-Disposition": f'attachment; filename="{database.to_hex()[:16]}-{stream.offset}.tar"',
+                "spacetime-backup-offset": str(stream.offset),
+                "spacetime-backup-snapshot-offset": ""
+                if stream.snapshot_offset is None
+                else str(stream.snapshot_offset),
+            }
+        )
+        await response.prepare(request)
+        try:
+            async for chunk in stream.chunks():
+                await response.write(chunk)
+        except BackupFailed as exc:
+            log.warning("the backup of %s broke off: %s", database.to_hex(), exc)
+            if request.transport is not None:
+                request.transport.close()  # the client sees a cut stream, never a complete-looking archive
+            return response
+        await response.write_eof()
+        return response
+    finally:
+        await stream.close()
+
+
+async def restore(request: web.Request) -> web.Response:
+    """Create the database NAME from a backup archive (the body), or replace it with ``?clear=true`` (owner
+    only). The archive is verified while it streams in; a damaged one is refused and nothing changes."""
+    server = _server(request)
+    name = request.match_info["name"]
+    who, minted = caller(request)
+    existing = _writable_target(request, name, who)
+    database = existing or server.new_database_identity()
+    loop = asyncio.get_running_loop()
+    body = _BlockingBody(request.content, loop)
+
+    async def unpack(staging: Path) -> Manifest:
+        return await asyncio.to_thread(unpack_archive, body, staging)  # type: ignore[arg-type]
+
+    try:
+        result = await server.controller.restore(database, who, unpack, clear=_bool(request, "clear", False))
+    except ArchiveError as exc:
+        raise HttpError(400, f"the archive is refused: {exc}") from None
+    except RestoreRefused as exc:
+        raise HttpError(409 if existing is not None else 400, f"the restore is refused: {exc}") from None
+    await asyncio.to_thread(
+        server.control.register, database, who, result.program_hash, name if existing is None else None
+    )
+    body_json = {
+        "database_identity": database.to_hex(),
+        "name": name,
+        "offset": result.offset,
+        "snapshot_offset": result.manifest.snapshot_offset,
+        "backed_up_from": result.manifest.database,
+        "created": result.manifest.created,
+        "op": "replaced" if existing is not None else "created",
+    }
+    return web.json_response(body_json, headers=_identity_headers(who, minted))
+
+
+class _BlockingBody:
+    """A request body as a blocking file for a thread (the archive reader), fed by the event loop."""
+
+    def __init__(self, content: StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        self._content = content
+        self._loop = loop
+
+    def read(self, count: int = -1) -> bytes:
+        return asyncio.run_coroutine_threadsafe(self._content.read(count), self._loop).result()
 
 
 async def _while_connected(request: web.Request, work: Awaitable[T]) -> T:
@@ -642,7 +802,15 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     transport = getattr(getattr(ws, "_writer", None), "transport", None)
     encoder = encoder_for(protocol)
     session = Session(
-        server, running, ws, identity, connection_id, encoder, COMPRESSIONS[compression_name], confirmed, transport
+        server,
+        running,
+        ws,
+        identity,
+        connection_id,
+        encoder,
+        COMPRESSIONS[compression_name],
+        confirmed,
+        transport,
     )
     try:
         await _serve_session(server, session, protocol, token, payload_json(claims))
@@ -694,6 +862,7 @@ async def _serve_session(server: Server, session: Session, protocol: str, token:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/ping", ping)
     app.router.add_get("/v1/health", health)
+    app.router.add_get("/v1/metrics", metrics_route)
     app.router.add_post("/v1/identity", create_identity)
     app.router.add_post("/v1/identity/websocket-token", websocket_token)
     app.router.add_get("/v1/identity/public-key", public_key)
@@ -712,6 +881,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/database/{name}/call/{reducer}", call_reducer)
     app.router.add_post("/v1/database/{name}/sql", sql)
     app.router.add_get("/v1/database/{name}/logs", logs)
+    app.router.add_get("/v1/database/{name}/backup", backup)
+    app.router.add_get("/v1/database/{name}/transactions", transactions)
+    app.router.add_post("/v1/database/{name}/restore", restore)
     app.router.add_get("/v1/database/{name}/schema", schema)
     app.router.add_get("/v1/database/{name}/unstable/timestamp", timestamp)
     app.router.add_get("/v1/database/{name}/unstable/stats", stats)

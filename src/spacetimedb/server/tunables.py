@@ -21,6 +21,8 @@ from .egress import EgressPolicy
 from .oidc import FetchLimits, OidcIssuer
 
 SECONDS, SIZE, COUNT, TEXT, FLAG = "seconds", "size", "count", "text", "flag"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 _METAVARS = {SECONDS: "SECONDS", SIZE: "SIZE", COUNT: "N", TEXT: "TEXT"}
 
 
@@ -78,7 +80,9 @@ class Tunable:
 
 
 TUNABLES: tuple[Tunable, ...] = (
-    Tunable("--reducer-budget", SECONDS, 5.0, "Time a reducer or a query may run before it is stopped.", 0.001),
+    Tunable(
+        "--reducer-budget", SECONDS, 5.0, "Time a reducer or a query may run before it is stopped.", 0.001
+    ),
     Tunable(
         "--load-budget",
         SECONDS,
@@ -93,7 +97,9 @@ TUNABLES: tuple[Tunable, ...] = (
         2.0,
         "Past budget + grace, the database's worker process is killed (and restarts on next use).",
     ),
-    Tunable("--module-memory", SIZE, 2 << 30, "Address-space limit of each database's worker process (0: none)."),
+    Tunable(
+        "--module-memory", SIZE, 2 << 30, "Address-space limit of each database's worker process (0: none)."
+    ),
     Tunable("--module-max-files", COUNT, 256, "Open-file limit of each database's worker process.", 32),
     Tunable(
         "--query-row-limit",
@@ -103,6 +109,28 @@ TUNABLES: tuple[Tunable, ...] = (
         "(0: none).",
     ),
     Tunable("--query-byte-limit", SIZE, 16 << 20, "Bytes one read may return, to anyone (0: none)."),
+    Tunable(
+        "--snapshot-interval",
+        COUNT,
+        1_000_000,
+        "Each database snapshots its state after this many transactions (0: never); open and backups start "
+        "from the newest snapshot.",
+    ),
+    Tunable(
+        "--max-segment-size",
+        SIZE,
+        1 << 30,
+        "A commitlog segment is closed and a new one started past this size.",
+        4096,
+    ),
+    Tunable(
+        "--as-of-max-replay",
+        COUNT,
+        1_000_000,
+        "A read of the past (sql --as-of, spacetime log) replays at most this many transactions after the "
+        "nearest snapshot; more is refused.",
+        1,
+    ),
     Tunable(
         "--client-outbox-limit",
         SIZE,
@@ -156,6 +184,28 @@ TUNABLES: tuple[Tunable, ...] = (
         "An OIDC issuer's keys are fetched again (for a key id not seen before) at most this often.",
     ),
     Tunable(
+        "--metrics-token",
+        TEXT,
+        None,
+        "Clients from other than loopback addresses may read GET /v1/metrics with this bearer token. "
+        "Default: loopback only.",
+        metavar="TOKEN",
+    ),
+    Tunable(
+        "--log-level",
+        TEXT,
+        "warning",
+        "The server's own log: debug, info, warning or error.",
+        metavar="LEVEL",
+    ),
+    Tunable(
+        "--log-format",
+        TEXT,
+        "text",
+        "The server's own log on stderr: text lines, or json (one object a line).",
+        metavar="FORMAT",
+    ),
+    Tunable(
         "--unsafe-modules",
         FLAG,
         False,
@@ -207,6 +257,9 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         hard_grace_seconds=v["hard_grace"],
         query_row_limit=v["query_row_limit"] or None,
         query_byte_limit=v["query_byte_limit"] or None,
+        snapshot_interval=v["snapshot_interval"],
+        max_segment_size=v["max_segment_size"],
+        as_of_max_replay=v["as_of_max_replay"],
         sandbox=SandboxSettings(memory_bytes=v["module_memory"], max_open_files=v["module_max_files"]),
     )
     connections = ConnectionSettings(
@@ -230,6 +283,9 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         ),
         oidc_issuers=tuple(OidcIssuer.parse(text) for text in v["oidc_issuer"]),
         oidc_key_refresh_seconds=v["oidc_key_refresh"],
+        metrics_token=v["metrics_token"] or None,
+        log_level=_choice("--log-level", v["log_level"], LOG_LEVELS),
+        log_format=_choice("--log-format", v["log_format"], LOG_FORMATS),
     )
 
 
@@ -241,6 +297,12 @@ def _hosts(text: str | None) -> tuple[str, ...]:
         if any(c in host for c in "/: ") and not host.startswith("["):
             raise ValueError(f"--procedure-http-allow takes host names or patterns, not URLs: {host!r}")
     return hosts
+
+
+def _choice(flag: str, value: str, choices: tuple[str, ...]) -> str:
+    if value.lower() not in choices:
+        raise ValueError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
 
 
 def _publishers(text: str | None) -> frozenset[Identity] | None:

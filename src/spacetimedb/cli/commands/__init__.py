@@ -17,6 +17,9 @@ class LazyCommand(NamedTuple):
 
 
 COMMANDS: dict[str, LazyCommand] = {
+    "backup": LazyCommand(
+        "spacetimedb.cli.commands.backup:backup", "Write a backup archive of a database while it serves"
+    ),
     "call": LazyCommand("spacetimedb.cli.commands.call:call", "Call a reducer of a database"),
     "delete": LazyCommand("spacetimedb.cli.commands.delete:delete", "Delete a database"),
     "describe": LazyCommand(
@@ -36,11 +39,17 @@ COMMANDS: dict[str, LazyCommand] = {
     "logout": LazyCommand(
         "spacetimedb.cli.commands.logout:logout", "Forget the identity token saved for a server"
     ),
+    "log": LazyCommand(
+        "spacetimedb.cli.commands.log:log", "List the transactions of a database from its commitlog"
+    ),
     "logs": LazyCommand(
         "spacetimedb.cli.commands.logs:logs", "Print and follow the module log of a database"
     ),
     "publish": LazyCommand(
         "spacetimedb.cli.commands.publish:publish", "Create or update a database from a module"
+    ),
+    "restore": LazyCommand(
+        "spacetimedb.cli.commands.backup:restore", "Create or replace a database from a backup archive"
     ),
     "server": LazyCommand("spacetimedb.cli.commands.server:server", "Manage saved servers"),
     "sql": LazyCommand("spacetimedb.cli.commands.sql:sql", "Run SQL on a database"),

@@ -27,6 +27,7 @@ from spacetimedb.cli.options import anonymous_option, json_option, server_option
 
 SYSTEM = "__spacetimedb__"  # the target / filename / function of lines the server writes itself
 DEFAULT_FOLLOW_LINES = 10
+LEVELS = ("trace", "debug", "info", "warn", "error", "panic")  # least to most severe, as upstream
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LEVEL_COLORS: dict[str, dict[str, Any]] = {
     "Error": {"fg": "red"},
@@ -49,6 +50,13 @@ LEVEL_COLORS: dict[str, dict[str, Any]] = {
     metavar="LINES",
 )
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new records until Ctrl-C.")
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
+    help="Show only records at this level or more severe (trace < debug < info < warn < error < panic).",
+)
+@click.option("--level-exact", is_flag=True, help="With --level: show only records at exactly that level.")
 @json_option
 @anonymous_option
 @server_option
@@ -58,11 +66,17 @@ def logs(
     database: str,
     num_lines: int | None,
     follow: bool,
+    level: str | None,
+    level_exact: bool,
     as_json: bool,
     server: str | None,
     anonymous: bool,
 ) -> None:
-    """Print the module log of the database NAME (only its owner may read it)."""
+    """Print the module log of the database NAME (only its owner may read it).
+
+    As upstream, -n counts the records the server sends, before --level filters them."""
+    if level_exact and level is None:
+        raise click.UsageError("--level-exact needs --level")
     if follow and num_lines is None:
         num_lines = DEFAULT_FOLLOW_LINES
     client = open_database(cli, server, database, anonymous)
@@ -71,7 +85,20 @@ def logs(
         query["num_lines"] = str(num_lines)
     color = sys.stdout.isatty()
     for line in _stream_lines(client, client.url("/logs", query), follow):
-        click.echo(line if as_json else format_record(line, color=color))
+        if level is None or shown_at(line, level.lower(), level_exact):
+            click.echo(line if as_json else format_record(line, color=color))
+
+
+def shown_at(line: str, level: str, exact: bool) -> bool:
+    """Whether the record ``line`` passes ``--level level`` (``--level-exact`` with ``exact``). A line that is not
+    a record (or names no level upstream knows) is shown: hiding what cannot be judged could hide a problem."""
+    try:
+        record = json.loads(line)
+        rank = LEVELS.index(str(record["level"]).lower())
+    except (ValueError, KeyError, TypeError):
+        return True
+    wanted = LEVELS.index(level)
+    return rank == wanted if exact else rank >= wanted
 
 
 def _stream_lines(client: DatabaseClient, url: str, follow: bool) -> Iterator[str]:

@@ -37,6 +37,14 @@ Type a SQL statement and press Enter to run it; several statements may be separa
 @click.option(
     "--confirmed", is_flag=True, help="Answer only once the statements' changes are durable on the server."
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="OFFSET|TIME",
+    default=None,
+    help="Read the database as it was right after the transaction OFFSET, or the last one committed at or "
+    "before TIME (RFC 3339, e.g. 2026-12-06T21:18:13Z); owner only, reads only. `spacetime log` lists offsets.",
+)
 @json_option
 @anonymous_option
 @server_option
@@ -47,6 +55,7 @@ def sql(
     query: str | None,
     interactive: bool,
     confirmed: bool,
+    as_of: str | None,
     as_json: bool,
     server: str | None,
     anonymous: bool,
@@ -57,7 +66,15 @@ def sql(
     """
     if interactive == (query is not None):
         raise click.UsageError("give either a QUERY or --interactive")
+    if as_of is not None and (interactive or confirmed):
+        raise click.UsageError("--as-of reads one QUERY of the past: not with --interactive or --confirmed")
     client = open_database(cli, server, database, anonymous)
+    if as_of is not None:
+        assert query is not None
+        results, cost = _run_as_of(client, query, as_of)
+        click.echo(cost, err=True)
+        click.echo(json.dumps(results) if as_json else _render(results, with_stats=False))
+        return
     if interactive:
         _repl(client, cli.config_path.parent / HISTORY_FILE_NAME, confirmed, as_json)
         return
@@ -81,6 +98,29 @@ def _run(client: DatabaseClient, query: str, confirmed: bool) -> list[dict[str, 
     if not isinstance(results, list):
         raise CliError(f"POST {response.url} did not return a list of results")
     return results
+
+
+def _run_as_of(client: DatabaseClient, query: str, as_of: str) -> tuple[list[dict[str, Any]], str]:
+    """The results of ``query`` on the past state, and a line saying what state and what it cost."""
+    response = client.request(
+        "POST",
+        "/sql",
+        query={"as_of": as_of},
+        body=query.encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+    )
+    client.raise_for_shared_status(response.status, response.text())
+    if response.status == 400:
+        raise CliError(summary(response.text()) or "the server refused the query")
+    results = client.check(response).json()
+    headers = response.headers
+    snapshot = headers.get("spacetime-as-of-snapshot-offset") or "none"
+    cost = (
+        f"as of transaction {headers.get('spacetime-as-of-offset')}: snapshot {snapshot} + "
+        f"{headers.get('spacetime-as-of-replayed')} transactions replayed in "
+        f"{int(headers.get('spacetime-as-of-micros', '0')) / 1000:.1f} ms"
+    )
+    return results, cost
 
 
 def _render(results: list[dict[str, Any]], *, with_stats: bool) -> str:

@@ -25,15 +25,6 @@ def default_data_dir() -> Path:
     return Path(data_home).expanduser() / "spacetime" / "data"
 
 
-def parse_listen_addr(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(
-            f"expected HOST:PORT (e.g. {DEFAULT_LISTEN_ADDR}), got {value!r}", ctx, param
-        )
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def tunable_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The server's tunables (``spacetimedb.server.tunables``, shared with ``python -m spacetimedb.server``) as
     options of ``command``. This module is only imported to run ``start`` (commands load lazily)."""
@@ -56,12 +47,18 @@ def tunable_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("start")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A config file (TOML; keys are these options' names without dashes, see config.example.toml). "
+    "Default: config.toml in the data directory, if there is one. Options given here win over it.",
+)
+@click.option(
     "--listen-addr",
-    default=DEFAULT_LISTEN_ADDR,
-    show_default=True,
+    default=None,
     metavar="HOST:PORT",
-    callback=parse_listen_addr,
-    help="Where to accept HTTP and WebSocket connections; port 0 picks a free port.",
+    help=f"Where to accept HTTP and WebSocket connections; port 0 picks a free port. Default: {DEFAULT_LISTEN_ADDR}.",
 )
 @click.option(
     "--data-dir",
@@ -71,34 +68,41 @@ def tunable_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--in-memory", is_flag=True, help="Keep everything in memory: nothing survives a restart.")
 @tunable_options
-def start(listen_addr: tuple[str, int], data_dir: Path | None, in_memory: bool, **tunables: Any) -> None:
+def start(
+    config_file: Path | None, listen_addr: str | None, data_dir: Path | None, in_memory: bool, **tunables: Any
+) -> None:
     """Run a local server in the foreground; stop it with Ctrl-C (or SIGTERM).
 
     It prints `listening on http://HOST:PORT` once it accepts connections, then how modules are isolated: each
     database runs in its own sandboxed worker process.
     """
+    from spacetimedb.server.config import ConfigError, configure_logging, parse_listen_addr, resolve
     from spacetimedb.server.tunables import server_options
 
     if in_memory and data_dir is not None:
         raise click.UsageError("--in-memory and --data-dir exclude each other")
-    directory = None if in_memory else (data_dir or default_data_dir()).expanduser().absolute()
-    host, port = listen_addr
+    flags = {"listen_addr": listen_addr, "data_dir": data_dir, "in_memory": in_memory, **tunables}
     try:
-        options = server_options({name: value for name, value in tunables.items() if value})
+        settings = resolve(flags, config_file, None if in_memory else default_data_dir())
+        options = server_options(settings.tunables)
+        host, port = parse_listen_addr(settings.listen_addr)
+    except ConfigError as exc:
+        raise CliError(str(exc), hint="config.example.toml in the project lists every key") from None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    directory = (
+        None if settings.in_memory else (settings.data_dir or default_data_dir()).expanduser().absolute()
+    )
+    configure_logging(options.log_level, options.log_format)
     _run_server(directory, host, port, options)
     click.echo("server stopped", err=True)
 
 
 def _run_server(directory: Path | None, host: str, port: int, options: ServerOptions) -> None:
-    import logging
-
     from spacetimedb.durability import DatabaseLockedError
     from spacetimedb.server.app import run
     from spacetimedb.server.isolation import IsolationRefused
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run(directory, host, port, options, on_ready=_announce)
     except IsolationRefused as refused:
