@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -85,14 +84,9 @@ def test_bad_values_are_named(tmp_path, text, complaint):
         read_config(write(tmp_path / "c.toml", text + "\n"))
 
 
-@dataclass(frozen=True)
-class _Repeatable(Tunable):
-    repeatable: bool = True
-
-
 def test_a_repeatable_tunable_takes_a_list(tmp_path, monkeypatch):
     """Tunables added to the table later are keys at once; a repeatable one (``--oidc-issuer``) takes a list."""
-    issuer = _Repeatable("--oidc-issuer", TEXT, None, "An OpenID issuer whose tokens are accepted.")
+    issuer = Tunable("--oidc-issuer", TEXT, (), "An OpenID issuer whose tokens are accepted.", repeatable=True)
     timeout = Tunable("--pg-timeout", SECONDS, 1.0, "A made-up tunable.")
     monkeypatch.setattr(server_config, "TUNABLES", (*TUNABLES, issuer, timeout))
     values = read_config(

@@ -100,15 +100,17 @@ def _tunable_value(tunable: Tunable, value: Any) -> Any:
     if isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
             raise ValueError(f"must be a list of strings, got {value!r}")
-        if getattr(tunable, "repeatable", False):
-            return [tunable.parse(item) for item in value]
+        if tunable.repeatable:
+            tunable.parse(value)  # refuse a bad item now, naming the key
+            return list(value)
         if tunable.kind == TEXT:  # a comma-separated flag: a list is its items
             return ",".join(value)
         raise ValueError(f"takes one value, got a list {value!r}")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"must be a number or a string, got {value!r}")
-    if getattr(tunable, "repeatable", False):
-        return [tunable.parse(str(value))]
+    if tunable.repeatable:
+        tunable.parse(str(value))
+        return [str(value)]
     tunable.parse(value)  # refuse a bad value now, naming the key
     return value
 
@@ -214,7 +216,7 @@ def example_config() -> str:
 def _shown(tunable: Tunable) -> str:
     if tunable.kind == FLAG:
         return "false"
-    if getattr(tunable, "repeatable", False):
+    if tunable.repeatable:
         return "[]"
     shown = tunable.shown_default
     if shown is None:  # not set by default: the help says what happens then
