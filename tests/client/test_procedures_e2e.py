@@ -196,34 +196,13 @@ def test_the_official_typescript_sdk_calls_procedures_and_gets_event_rows(
     egress_server: ServerProcess, site: str, tmp_path: Path
 ) -> None:
     from .node_tools import node_tools
-    from .test_typescript_sdk import _events, _run
+    from .test_typescript_sdk import _events, bundle_scenario
 
     tools = node_tools()
     publish(egress_server.url, "procs-ts", MODULE)
     write_bindings(MODULE, "typescript", tmp_path / "module_bindings")
-    scenario = Path(__file__).parent / "node" / "procedures_scenario.ts"
-    (tmp_path / "procedures_scenario.ts").write_text(scenario.read_text())
-    config = {
-        "compilerOptions": {
-            "target": "es2022",
-            "module": "esnext",
-            "moduleResolution": "bundler",
-            "strict": True,
-            "noEmit": True,
-            "skipLibCheck": True,
-            "types": ["node"],
-        },
-        "files": ["procedures_scenario.ts"],
-    }
-    (tmp_path / "tsconfig.json").write_text(json.dumps(config))
-    (tmp_path / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
-    _run([tools.bin("tsc"), "-p", "tsconfig.json"], tmp_path)
-    _run(
-        [tools.bin("esbuild"), "procedures_scenario.ts", "--bundle", "--platform=node", "--format=esm"]
-        + ["--packages=external", "--outfile=procedures_scenario.mjs", "--log-level=warning"],
-        tmp_path,
-    )
-    node = [tools.node, *tools.node_flags, "procedures_scenario.mjs", egress_server.url, "procs-ts", site]
+    bundle = bundle_scenario(tools, tmp_path, "procedures_scenario")
+    node = [tools.node, *tools.node_flags, bundle.name, egress_server.url, "procs-ts", site]
     result = subprocess.run(node, cwd=tmp_path, capture_output=True, text=True, timeout=90)
     events = {e["event"]: e for e in _events(result.stdout)}
     context = f"\n{result.stdout}\n{result.stderr[-3000:]}"

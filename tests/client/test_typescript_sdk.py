@@ -54,13 +54,31 @@ def _prepare(tools: NodeTools, work: Path) -> Path:
     """Bindings for the chat (and, for type-checking only, the kitchen-sink module), checked and bundled."""
     write_bindings(ROOT / "examples" / "chat" / "quickstart_chat.py", "typescript", work / "module_bindings")
     write_bindings(KITCHEN_SINK, "typescript", work / "kitchen_sink_bindings", include_private=True)
-    (work / "chat_scenario.ts").write_text(SCENARIO.read_text())
+    for source in ("chat_scenario.ts", "harness.ts"):
+        (work / source).write_text((SCENARIO.parent / source).read_text())
     (work / "tsconfig.json").write_text(json.dumps(TSCONFIG))
     (work / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
     _run([tools.bin("tsc"), "-p", "tsconfig.json"], work)
     bundle = work / "chat_scenario.mjs"
     _run(
         [tools.bin("esbuild"), "chat_scenario.ts", "--bundle", "--platform=node", "--format=esm"]
+        + ["--packages=external", f"--outfile={bundle.name}", "--log-level=warning"],
+        work,
+    )
+    return bundle
+
+
+def bundle_scenario(tools: NodeTools, work: Path, name: str) -> Path:
+    """``node/<name>.ts`` and the harness it imports, type-checked (strict) against the SDK and bundled in ``work``
+    (which holds ``module_bindings/``); returns the bundle to run with Node."""
+    for source in (f"{name}.ts", "harness.ts"):
+        (work / source).write_text((SCENARIO.parent / source).read_text())
+    (work / "tsconfig.json").write_text(json.dumps({**TSCONFIG, "files": [f"{name}.ts"]}))
+    (work / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
+    _run([tools.bin("tsc"), "-p", "tsconfig.json"], work)
+    bundle = work / f"{name}.mjs"
+    _run(
+        [tools.bin("esbuild"), f"{name}.ts", "--bundle", "--platform=node", "--format=esm"]
         + ["--packages=external", f"--outfile={bundle.name}", "--log-level=warning"],
         work,
     )

@@ -18,10 +18,9 @@ from spacetimedb.client import DbConnection
 
 from .helpers import ROOT, publish, write_bindings
 from .node_tools import node_tools
-from .test_typescript_sdk import TSCONFIG, _run
+from .test_typescript_sdk import _run, bundle_scenario
 
 VIEWS_MODULE = ROOT / "tests" / "host" / "views_module.py"
-SCENARIO = Path(__file__).parent / "node" / "views_scenario.ts"
 QUERIES = ["SELECT * FROM my_items", "SELECT * FROM totals", "SELECT * FROM expensive_items"]
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,19 +111,10 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
     tools = node_tools()
     publish(server.url, "shop", VIEWS_MODULE)
     write_bindings(VIEWS_MODULE, "typescript", tmp_path / "module_bindings")
-    (tmp_path / "views_scenario.ts").write_text(SCENARIO.read_text())
-    (tmp_path / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
-    tsconfig = {**TSCONFIG, "files": ["views_scenario.ts"]}
-    (tmp_path / "tsconfig.json").write_text(json.dumps(tsconfig))
-    _run([tools.bin("tsc"), "-p", "tsconfig.json"], tmp_path)
-    _run(
-        [tools.bin("esbuild"), "views_scenario.ts", "--bundle", "--platform=node", "--format=esm"]
-        + ["--packages=external", "--outfile=views_scenario.mjs", "--log-level=warning"],
-        tmp_path,
-    )
+    bundle = bundle_scenario(tools, tmp_path, "views_scenario")
     bob = _Shopper(server.url)  # a Python client shops alongside the TypeScript ones
     try:
-        output = _run([tools.node, *tools.node_flags, "views_scenario.mjs", server.url, "shop"], tmp_path)
+        output = _run([tools.node, *tools.node_flags, bundle.name, server.url, "shop"], tmp_path)
         results = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
         final = {r["who"]: r for r in results if r.get("event") == "final"}
         assert set(final) == {"alice", "carol"}, output
@@ -137,7 +127,8 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
             ("carol", "insert", "ts-cherry"),
         }
         assert all(d["owner"] == final[d["who"]]["identity"] for d in deltas)
-        assert not [r for r in results if r.get("event") == "error"], output
+        assert not [r for r in results if r.get("event") == "failure"], output
+        assert results[-1] == {"event": "done", "failures": []}, output
         _wait(lambda: bob.totals() == (2, 302), bob.conn)
         assert bob.names() == []
     finally:

@@ -15,7 +15,7 @@ import keyword
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from spacetimedb.protocol.schema_json import option_value, variant_value, view_table_entries
 from spacetimedb.sats import (
@@ -36,6 +36,7 @@ from spacetimedb.sats.meta import type_from_json
 from .errors import SchemaError
 
 Converter = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 def python_name(name: str) -> str:
@@ -282,27 +283,20 @@ class ModuleSchema:
             raise SchemaError(f"malformed RawModuleDef v9: {type(exc).__name__}: {exc}") from None
 
     def table(self, name: str) -> TableSchema:
-        try:
-            return self.tables[name]
-        except KeyError:
-            raise SchemaError(f"no table {name!r} in the module (tables: {', '.join(self.tables)})") from None
+        return _named(self.tables, "table", name)
 
     def procedure(self, name: str) -> ProcedureSchema:
-        try:
-            return self.procedures[name]
-        except KeyError:
-            raise SchemaError(
-                f"no procedure {name!r} in the module (procedures: {', '.join(self.procedures)})"
-            ) from None
+        return _named(self.procedures, "procedure", name)
 
     def reducer(self, name: str) -> ReducerSchema:
-        try:
-            return self.reducers[name]
-        except KeyError:
-            raise SchemaError(
-                f"no reducer {name!r} in the module (reducers: {', '.join(self.reducers)})"
-            ) from None
+        return _named(self.reducers, "reducer", name)
 
+
+def _named(items: Mapping[str, T], kind: str, name: str) -> T:
+    try:
+        return items[name]
+    except KeyError:
+        raise SchemaError(f"no {kind} {name!r} in the module ({kind}s: {', '.join(items)})") from None
 
 def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
     typespace = Typespace([type_from_json(t) for t in raw["typespace"]["types"]])

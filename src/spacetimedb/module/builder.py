@@ -6,11 +6,13 @@ declaration, e.g. "table `user` (class User at chat.py:12): column `score`: ..."
 
 from __future__ import annotations
 
+import functools
 import inspect
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from spacetimedb.datastore.schema import SYSTEM_TABLE_NAMES
 from spacetimedb.sats import (
@@ -51,6 +53,7 @@ from .rls import RlsSyntaxError, rls_table
 from .typemap import Mapped, ResolvedField, TypeMapper, TypeMappingError, describe, type_hints
 from .views import ViewDecl, ViewDef, build_view
 
+F = TypeVar("F")
 _FILTERABLE_SPECIALS = ("identity", "connection_id", "timestamp", "time_duration", "uuid")
 
 
@@ -297,16 +300,9 @@ class _Builder:
 
     def add_reducer(self, decl: ReducerDecl) -> None:
         where = f"reducer `{decl.name}` (at {decl.location})"
-        try:
-            _check_identifier("reducer name", decl.name)
-            reducer = self.build_reducer(decl)
-        except (_Problem, TypeMappingError) as exc:
-            self.problem(where, str(exc))
-            return
-        if decl.name in self.reducers:
-            self.problem(
-                where, f"duplicate reducer name (also declared at {self.reducers[decl.name].location})"
-            )
+        build = functools.partial(self.build_reducer, decl)
+        reducer = self.build_function("reducer", decl.name, where, self.reducers, build)
+        if reducer is None:
             return
         if reducer.lifecycle is not None:
             other = next((r for r in self.reducers.values() if r.lifecycle == reducer.lifecycle), None)
@@ -314,6 +310,21 @@ class _Builder:
                 self.problem(where, f"a second `{reducer.lifecycle}` reducer (`{other.name}` is already one)")
                 return
         self.reducers[decl.name] = reducer
+
+    def build_function(
+        self, kind: str, name: str, where: str, declared: dict[str, Any], build: Callable[[], F]
+    ) -> F | None:
+        """``build()``'s definition of a reducer or procedure, or None after recording why it is invalid."""
+        try:
+            _check_identifier(f"{kind} name", name)
+            built = build()
+        except (_Problem, TypeMappingError) as exc:
+            self.problem(where, str(exc))
+            return None
+        if name in declared:
+            self.problem(where, f"duplicate {kind} name (also declared at {declared[name].location})")
+            return None
+        return built
 
     def build_reducer(self, decl: ReducerDecl) -> ReducerDef:
         elements, mapped = self.build_params(decl.func, ReducerContext)
@@ -369,14 +380,9 @@ class _Builder:
 
     def add_procedure(self, decl: ProcedureDecl) -> None:
         where = f"procedure `{decl.name}` (at {decl.location})"
-        try:
-            _check_identifier("procedure name", decl.name)
-            procedure = self.build_procedure(decl)
-        except (_Problem, TypeMappingError) as exc:
-            self.problem(where, str(exc))
-            return
-        if decl.name in self.procedures:
-            self.problem(where, f"duplicate procedure name (also declared at {self.procedures[decl.name].location})")
+        build = functools.partial(self.build_procedure, decl)
+        procedure = self.build_function("procedure", decl.name, where, self.procedures, build)
+        if procedure is None:
             return
         if decl.name in self.reducers:
             self.problem(where, f"a reducer has the same name (declared at {self.reducers[decl.name].location})")

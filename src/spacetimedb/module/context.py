@@ -73,33 +73,22 @@ INTERNAL_AUTH = AuthCtx.internal()
 NO_JWT = AuthCtx(None)
 
 
-class ReducerContext:
-    """The caller, the time and the database of one reducer call.
+class _CallContext:
+    """What every module function's context has: the caller, the time, the database's identity, a seeded rng."""
 
-    - ``sender``: the identity of the caller (the database's own identity for scheduled reducers);
-    - ``connection_id``: the caller's connection, or None (HTTP calls without one, scheduled and init calls);
-    - ``timestamp``: when the call started;
-    - ``db``: the module's tables, ``ctx.db.<table>``;
-    - ``identity``: the database's own identity;
-    - ``sender_auth``: the caller's credentials (``AuthCtx``);
-    - ``rng``: a ``random.Random`` seeded from ``timestamp``, so a call is deterministic for a given time.
-    """
-
-    __slots__ = ("_rng", "connection_id", "db", "identity", "sender", "sender_auth", "timestamp")
+    __slots__ = ("_rng", "connection_id", "identity", "sender", "sender_auth", "timestamp")
 
     def __init__(
         self,
         sender: Identity,
         connection_id: ConnectionId | None,
         timestamp: Timestamp,
-        db: Any,
         identity: Identity,
-        sender_auth: AuthCtx = INTERNAL_AUTH,
+        sender_auth: AuthCtx,
     ) -> None:
         self.sender = sender
         self.connection_id = connection_id
         self.timestamp = timestamp
-        self.db = db
         self.identity = identity
         self.sender_auth = sender_auth
         self._rng: random.Random | None = None
@@ -111,6 +100,33 @@ class ReducerContext:
             self._rng = random.Random(self.timestamp.micros)
         return self._rng
 
+
+class ReducerContext(_CallContext):
+    """The caller, the time and the database of one reducer call.
+
+    - ``sender``: the identity of the caller (the database's own identity for scheduled reducers);
+    - ``connection_id``: the caller's connection, or None (HTTP calls without one, scheduled and init calls);
+    - ``timestamp``: when the call started;
+    - ``db``: the module's tables, ``ctx.db.<table>``;
+    - ``identity``: the database's own identity;
+    - ``sender_auth``: the caller's credentials (``AuthCtx``);
+    - ``rng``: a ``random.Random`` seeded from ``timestamp``, so a call is deterministic for a given time.
+    """
+
+    __slots__ = ("db",)
+
+    def __init__(
+        self,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        db: Any,
+        identity: Identity,
+        sender_auth: AuthCtx = INTERNAL_AUTH,
+    ) -> None:
+        super().__init__(sender, connection_id, timestamp, identity, sender_auth)
+        self.db = db
+
     def __repr__(self) -> str:
         return (
             f"ReducerContext(sender={self.sender!r}, connection_id={self.connection_id!r}, "
@@ -118,7 +134,7 @@ class ReducerContext:
         )
 
 
-class ProcedureContext:
+class ProcedureContext(_CallContext):
     """What a procedure gets: the caller and the time as a reducer's context has them, no transaction.
 
     - ``with_tx(fn)``: run ``fn(tx)`` in a transaction (``tx`` is a ``ReducerContext`` with ``tx.db``); it commits
@@ -128,7 +144,7 @@ class ProcedureContext:
     - ``sender``, ``connection_id``, ``timestamp``, ``identity``, ``sender_auth``, ``rng`` as on ``ReducerContext``.
     """
 
-    __slots__ = ("_rng", "_run_tx", "connection_id", "http", "identity", "sender", "sender_auth", "timestamp")
+    __slots__ = ("_run_tx", "http")
 
     def __init__(
         self,
@@ -140,14 +156,9 @@ class ProcedureContext:
         http: Any,
         run_tx: Callable[[Callable[[ReducerContext], Any]], Any],
     ) -> None:
-        self.sender = sender
-        self.connection_id = connection_id
-        self.timestamp = timestamp
-        self.identity = identity
-        self.sender_auth = sender_auth
+        super().__init__(sender, connection_id, timestamp, identity, sender_auth)
         self.http = http
         self._run_tx = run_tx
-        self._rng: random.Random | None = None
 
     def with_tx(self, fn: Callable[[ReducerContext], T]) -> T:
         if not callable(fn):
@@ -160,12 +171,6 @@ class ProcedureContext:
             "a procedure runs outside any transaction and has no ctx.db: "
             "use ctx.with_tx(lambda tx: tx.db.<table>...)"
         )
-
-    @property
-    def rng(self) -> random.Random:
-        if self._rng is None:
-            self._rng = random.Random(self.timestamp.micros)
-        return self._rng
 
     def __repr__(self) -> str:
         return f"ProcedureContext(sender={self.sender!r}, timestamp={self.timestamp!r})"

@@ -6,44 +6,11 @@
 // Anything the SDK reports as an error or warning (decoding failures, cache inconsistencies, rejected
 // callbacks) is a failure, and so is any callback that sees something it should not.
 import { DbConnection, type EventContext } from './module_bindings';
+import { emit, fail, finish, watchSdk } from './harness';
 import type { Identity } from 'spacetimedb';
 
 const [uri, database, role, ...rest] = process.argv.slice(2);
-const failures: string[] = [];
-const TIMEOUT_MS = 30_000;
-
-function emit(event: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ event, ...fields }) + '\n');
-}
-
-function fail(why: string): void {
-  failures.push(why);
-  emit('failure', { why });
-}
-
-// The SDK logs through console.log with a level marker; errors and warnings mean it met something it
-// could not handle (a row it cannot decode, a delete of a row it never had, an unknown protocol...).
-const sdkLog = console.log.bind(console);
-console.log = (...args: unknown[]) => {
-  const text = args.map(String).join(' ');
-  if (/\b(ERROR|WARN)\b/.test(text)) {
-    fail(`SDK logged: ${text.replace(/%c/g, '').slice(0, 300)}`);
-  }
-  process.stderr.write(text + '\n');
-};
-void sdkLog;
-process.on('unhandledRejection', (reason: unknown) => fail(`unhandled rejection: ${String(reason)}`));
-process.on('uncaughtException', (error: Error) => fail(`uncaught exception: ${error.stack ?? error}`));
-
-function finish(): void {
-  emit('done', { failures });
-  process.exit(failures.length ? 1 : 0);
-}
-
-setTimeout(() => {
-  fail(`timed out after ${TIMEOUT_MS} ms`);
-  finish();
-}, TIMEOUT_MS).unref();
+watchSdk();
 
 function eventTag(ctx: EventContext): string {
   return ctx.event.tag;

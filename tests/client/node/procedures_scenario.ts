@@ -3,36 +3,10 @@
 //   node procedures_scenario.mjs <uri> <database> <quote-url>
 // It prints one JSON object per line on stdout; the last one is {"event":"done","failures":[...]}.
 import { DbConnection } from './module_bindings';
+import { emit, fail, finish, watchSdk } from './harness';
 
 const [uri, database, quoteUrl] = process.argv.slice(2);
-const failures: string[] = [];
-const TIMEOUT_MS = 30_000;
-
-function emit(event: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ event, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
-}
-
-function fail(why: string): void {
-  failures.push(why);
-  emit('failure', { why });
-}
-
-console.log = (...args: unknown[]) => {
-  const text = args.map(String).join(' ');
-  if (/\b(ERROR|WARN)\b/.test(text)) fail(`SDK logged: ${text.replace(/%c/g, '').slice(0, 300)}`);
-  process.stderr.write(text + '\n');
-};
-process.on('unhandledRejection', (reason: unknown) => fail(`unhandled rejection: ${String(reason)}`));
-
-function finish(): void {
-  emit('done', { failures });
-  process.exit(failures.length ? 1 : 0);
-}
-
-setTimeout(() => {
-  fail(`timed out after ${TIMEOUT_MS} ms`);
-  finish();
-}, TIMEOUT_MS).unref();
+watchSdk();
 
 function until(check: () => boolean): Promise<void> {
   return new Promise(resolve => {

@@ -3,38 +3,13 @@
 // (`totals`, `expensive_items`), each adds an item, and both wait until their caches show the result.
 //   node views_scenario.mjs <uri> <database>
 // One JSON object per line on stdout: {"event":"insert"|"delete", who, view, name, owner} per view callback,
-// {"event":"final", who, identity, mine, totals, expensive} per client, {"event":"error", why} per failure.
+// {"event":"final", who, identity, mine, totals, expensive} per client, {"event":"failure", why} per failure, and {"event":"done", failures} last.
 import { DbConnection } from './module_bindings';
+import { emit, fail, finish, watchSdk } from './harness';
 import type { Identity } from 'spacetimedb';
 
 const [uri, database] = process.argv.slice(2);
-const failures: string[] = [];
-const TIMEOUT_MS = 30_000;
-
-function emit(event: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ event, ...fields }) + '\n');
-}
-
-function fail(why: string): void {
-  failures.push(why);
-  emit('error', { why });
-}
-
-console.log = (...args: unknown[]) => {
-  const text = args.map(String).join(' ');
-  if (/\b(ERROR|WARN)\b/.test(text)) fail(`SDK logged: ${text.replace(/%c/g, '').slice(0, 300)}`);
-  process.stderr.write(text + '\n');
-};
-process.on('unhandledRejection', (reason: unknown) => fail(`unhandled rejection: ${String(reason)}`));
-
-function finish(): void {
-  process.exit(failures.length ? 1 : 0);
-}
-
-setTimeout(() => {
-  fail(`timed out after ${TIMEOUT_MS} ms`);
-  finish();
-}, TIMEOUT_MS).unref();
+watchSdk();
 
 type Shopper = { who: string; conn: DbConnection; identity: Identity };
 
