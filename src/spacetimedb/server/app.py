@@ -30,6 +30,7 @@ from .connections import ConnectionGate, ConnectionSettings, raise_open_file_lim
 from .control import ControlDB
 from .cors import CorsPolicy
 from .isolation import Isolation, decide_isolation
+from .pgwire import PgListener
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class ServerOptions:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # which web pages' origins may read /v1 answers (any, as upstream, unless narrowed)
     cors: CorsPolicy = field(default_factory=CorsPolicy)
+    # the PostgreSQL wire protocol's port on the listen host (None: off, as upstream)
+    pg_port: int | None = None
 
 
 class Server:
@@ -82,6 +85,7 @@ class Server:
         self.connections: ConnectionGate | None = None
         self.isolation: Isolation | None = None
         self.bound: tuple[str, int] | None = None
+        self.pg: PgListener | None = None
         self.stopping = False
 
     def _remove_orphan_databases(self) -> None:
@@ -150,6 +154,10 @@ class Server:
         assert self._runner.server is not None
         self._listener = await self.connections.listen(self._runner.server, host, port, backlog=1024)
         self.bound = self._listener.sockets[0].getsockname()[:2]
+        if self.options.pg_port is not None:
+            limits = self.connections.limits
+            self.pg = PgListener(self, limits.max_connections, limits.request_head_timeout)
+            await self.pg.start(host, self.options.pg_port)
         return self.bound
 
     async def stop(self) -> None:
@@ -160,6 +168,9 @@ class Server:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self.pg is not None:
+            await self.pg.stop()
+            self.pg = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

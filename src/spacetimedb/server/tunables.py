@@ -142,6 +142,15 @@ TUNABLES: tuple[Tunable, ...] = (
         0.001,
     ),
     Tunable(
+        "--pg-port",
+        COUNT,
+        None,
+        "Serve the PostgreSQL wire protocol (psql, psycopg, asyncpg; the password is an auth token) on this "
+        "port of the listen host (0: any free port). Default: off, as on SpacetimeDB.",
+        0,
+        metavar="PORT",
+    ),
+    Tunable(
         "--keepalive-timeout",
         SECONDS,
         DEFAULT_KEEPALIVE_TIMEOUT,
@@ -179,6 +188,7 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         max_outbox_bytes=v["client_outbox_limit"],
         connections=connections,
         cors=CorsPolicy.parse(v["cors_origins"]),
+        pg_port=v["pg_port"],
     )
 
 
