@@ -48,6 +48,32 @@ class Everything:
     a_option: Optional[str]
 
 @table(public=True)
+class Scalars:
+    id: Annotated[u32, PrimaryKey]
+    a_u8: u8
+    a_u16: u16
+    a_u32: u32
+    a_u64: u64
+    a_u128: u128
+    a_u256: u256
+    a_i8: i8
+    a_i16: i16
+    a_i32: i32
+    a_i64: i64
+    a_i128: i128
+    a_i256: i256
+    a_f32: f32
+    a_f64: f64
+    a_bool: bool
+    a_str: str
+    a_bytes: bytes
+    a_identity: Identity
+    a_connection: ConnectionId
+    a_timestamp: Timestamp
+    a_color: Color
+    a_option: Optional[str]
+
+@table(public=True)
 class Person:
     id: Annotated[u64, PrimaryKey]
     name: str

@@ -311,9 +311,15 @@ def _numeric(data: bytes) -> tuple[str, str]:
     digits = struct.unpack_from(f">{count}H", data, 8)
     if any(d > 9999 for d in digits) or sign not in (0, 0x4000):
         raise ValueError("not a numeric value")
-    value = sum(Decimal(d) * (Decimal(10000) ** (weight - i)) for i, d in enumerate(digits))
-    text = format(value.quantize(Decimal(1).scaleb(-scale)) if scale else value, "f")
-    return "number", ("-" + text if sign == 0x4000 else text)
+    if not digits:
+        return "number", "0"
+    whole = 0
+    for digit in digits:
+        whole = whole * 10000 + digit
+    exponent = 4 * (weight - count + 1)
+    # built from its digits, so exact at any size (Decimal arithmetic would round to 28 digits)
+    value = Decimal((1 if sign == 0x4000 else 0, tuple(int(c) for c in str(whole)), exponent))
+    return "number", format(value, "f")
 
 
 def _uuid(data: bytes) -> tuple[str, str]:

@@ -1,0 +1,356 @@
+"""The PostgreSQL wire protocol (``--pg-port``) against real clients: psql, psycopg 3 and asyncpg, on a real server.
+
+Queries over PostgreSQL follow the rules of ``POST /sql`` (visibility, RLS, ownership, error texts); every column
+type arrives as the PostgreSQL type upstream documents, decoded by the drivers into native Python values."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from decimal import Decimal
+
+import aiohttp
+import asyncpg
+import psycopg
+import pytest
+
+from tests.conftest import start_server
+from tests.server.pgmodule import MODULE
+
+DATABASE = "pgt"
+NEIGHBOUR = "neighbour"
+TIMESTAMP = dt.datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=dt.UTC)
+DURATION = dt.timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1)
+CONNECTION = bytes(range(1, 17))
+# the values fill() writes in `everything`, after id and the identity, as the drivers decode them
+NUMBERS = [
+    255, 65535, 4294967295, Decimal(2**64 - 1), Decimal(2**128 - 1), Decimal(2**256 - 1),
+    -128, -32768, -(2**31), -(2**63), Decimal(-(2**127)), Decimal(-(2**255)), 1.5, -2.25,
+]  # fmt: skip
+
+
+async def _identity(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
+    response = await http.post(f"{url}/v1/identity")
+    return await response.json()
+
+
+async def _publish(http: aiohttp.ClientSession, url: str, name: str, owner: dict[str, str], stranger: str) -> None:
+    auth = {"Authorization": f"Bearer {owner['token']}"}
+    response = await http.put(f"{url}/v1/database/{name}", data=MODULE, headers=auth)
+    assert response.status == 200, await response.text()
+    response = await http.post(f"{url}/v1/database/{name}/call/fill", json=["0x" + stranger], headers=auth)
+    assert response.status == 200, await response.text()
+
+
+class Setup:
+    def __init__(self, server, owner: dict[str, str], stranger: dict[str, str]) -> None:
+        self.server = server
+        self.owner = owner
+        self.stranger = stranger
+
+    @property
+    def port(self) -> int:
+        assert self.server.pg_port is not None
+        return self.server.pg_port
+
+    def psycopg(self, token: str | None = None, database: str = DATABASE, **kwargs) -> psycopg.Connection:
+        kwargs.setdefault("autocommit", True)
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="anyone", dbname=database,
+            password=self.owner["token"] if token is None else token, connect_timeout=10, **kwargs,
+        )  # fmt: skip
+
+    async def asyncpg(self, token: str | None = None, database: str = DATABASE) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            host="127.0.0.1", port=self.port, user="anyone", database=database,
+            password=self.owner["token"] if token is None else token, timeout=10, ssl=False,
+        )  # fmt: skip
+
+    def http_sql(self, query: str, token: str) -> tuple[int, str]:
+        async def post() -> tuple[int, str]:
+            async with aiohttp.ClientSession() as http:
+                response = await http.post(
+                    f"{self.server.url}/v1/database/{DATABASE}/sql",
+                    data=query,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                return response.status, await response.text()
+
+        return asyncio.run(post())
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("pgwire") / "data", extra_args=["--pg-port", "0"])
+
+    async def setup() -> tuple[dict[str, str], dict[str, str]]:
+        async with aiohttp.ClientSession() as http:
+            owner, stranger = await _identity(http, server.url), await _identity(http, server.url)
+            await _publish(http, server.url, DATABASE, owner, stranger["identity"])
+            await _publish(http, server.url, NEIGHBOUR, owner, stranger["identity"])
+            return owner, stranger
+
+    try:
+        owner, stranger = asyncio.run(setup())
+        yield Setup(server, owner, stranger)
+    finally:
+        server.shut_down()
+
+
+# ---- psql ------------------------------------------------------------------------------------------------------------
+
+
+def _psql() -> str:
+    """psql, installed with Debian's postgresql-client where missing and possible; else the test is skipped."""
+    found = shutil.which("psql")
+    if found is not None:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("psql is not installed and cannot be here (needs apt-get as root): apt install postgresql-client")
+    install = subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql-client"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )  # fmt: skip
+    found = shutil.which("psql")
+    if found is None:
+        pytest.skip(f"psql could not be installed with apt-get: {install.stderr.strip()[-300:]}")
+    return found
+
+
+def test_psql_connects_and_runs_a_query(pg):
+    env = {**os.environ, "PGPASSWORD": pg.owner["token"], "PGCONNECT_TIMEOUT": "10"}
+    dsn = f"host=127.0.0.1 port={pg.port} user=any dbname={DATABASE} sslmode=prefer"
+    done = subprocess.run(
+        [_psql(), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", "SELECT name, age FROM person WHERE id = 2",
+         "-c", "SELECT version()", "-c", "SHOW server_version"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "person2 |  22" in done.stdout
+    assert "(1 row)" in done.stdout
+    assert "SpacetimeDB" in done.stdout
+    assert "ERROR" not in done.stderr
+
+
+# ---- reads and writes -------------------------------------------------------------------------------------------------
+
+
+def test_psycopg_parameterized_reads_and_owner_dml(pg):
+    with pg.psycopg() as conn:
+        assert conn.execute("SELECT name, age FROM person WHERE id = %s", [4]).fetchall() == [("person4", 24)]
+        # server-side prepared (psycopg prepares after the first execution with prepare=True)
+        for _ in range(3):
+            rows = conn.execute("SELECT id FROM person WHERE age > %s AND age < %s", [25, 28], prepare=True)
+            assert sorted(r[0] for r in rows.fetchall()) == [6, 7]
+        cursor = conn.execute("INSERT INTO person (id, name, age) VALUES (%s, %s, %s)", [101, "psy", 40])
+        assert cursor.rowcount == 1
+        assert conn.execute("UPDATE person SET name = %s WHERE id = %s", ["psy2", 101]).rowcount == 1
+        assert conn.execute("SELECT name FROM person WHERE id = %s", [101]).fetchone() == ("psy2",)
+        assert conn.execute("DELETE FROM person WHERE id = %s", [101]).rowcount == 1
+        assert conn.execute("SELECT name FROM person WHERE id = %s", [101]).fetchall() == []
+
+
+def test_asyncpg_parameterized_reads_and_owner_dml(pg):
+    async def scenario() -> None:
+        conn = await pg.asyncpg()
+        try:
+            assert await conn.fetchrow("SELECT name, age FROM person WHERE id = $1", 4) == ("person4", 24)
+            lookup = await conn.prepare("SELECT name FROM person WHERE id = $1")
+            assert [await lookup.fetchval(i) for i in (1, 2, 3)] == ["person1", "person2", "person3"]
+            assert await conn.execute("INSERT INTO person (id, name, age) VALUES ($1, $2, $3)", 102, "apg", 41) == (
+                "INSERT 0 1"
+            )
+            assert await conn.execute("UPDATE person SET age = $1 WHERE id = $2", 42, 102) == "UPDATE 1"
+            assert await conn.fetchval("SELECT age FROM person WHERE id = $1", 102) == 42
+            assert await conn.execute("DELETE FROM person WHERE name = $1", "apg") == "DELETE 1"
+            assert await conn.fetch("SELECT * FROM person WHERE id = $1", 102) == []
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
+
+
+def test_several_statements_in_one_simple_query(pg):
+    with pg.psycopg() as conn:
+        cursor = conn.execute("SELECT name FROM person WHERE id = 1; SELECT age FROM person WHERE id = 2")
+        assert cursor.fetchall() == [("person1",)]
+        assert cursor.nextset()
+        assert cursor.fetchall() == [(22,)]
+
+
+def test_begin_and_commit_are_accepted_with_a_notice(pg):
+    notices = []
+    with pg.psycopg(autocommit=False) as conn:
+        conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
+        assert conn.execute("SELECT name FROM person WHERE id = %s", [5]).fetchall() == [("person5",)]
+        conn.commit()
+    assert any("does not support transactions" in n for n in notices)
+
+
+# ---- types -------------------------------------------------------------------------------------------------------------
+
+
+def _expected_everything(pg) -> list:
+    identity = bytes.fromhex(pg.owner["identity"])
+    return [1, *NUMBERS, True, "h\u00e9llo", bytes([0, 1, 254, 255]), identity, CONNECTION, TIMESTAMP, DURATION, "GREEN"]
+
+
+def test_psycopg_decodes_every_column_type(pg):
+    with pg.psycopg() as conn:
+        cursor = conn.execute("SELECT * FROM everything")
+        row = list(cursor.fetchone())
+        types = [column.type_code for column in cursor.description]
+    assert row[:23] == _expected_everything(pg)
+    assert row[23:] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]  # json
+    assert types == [
+        20, 21, 23, 20, 1700, 1700, 1700, 21, 21, 23, 20, 1700, 1700, 700, 701, 16, 25, 17, 17, 17, 1184, 1186,
+        25, 114, 114, 114,
+    ]  # fmt: skip
+
+
+def test_asyncpg_decodes_every_column_type_in_binary(pg):
+    async def scenario() -> list:
+        conn = await pg.asyncpg()
+        try:
+            row = await conn.fetchrow("SELECT * FROM everything")
+            return list(row)
+        finally:
+            await conn.close()
+
+    row = asyncio.run(scenario())
+    assert row[:23] == _expected_everything(pg)
+    assert [json.loads(v) for v in row[23:]] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]
+
+
+SCALARS = "INSERT INTO scalars VALUES ({})".format(", ".join(f"${i}" for i in range(1, 24)))
+
+
+def _scalar_values(pg, row_id: int) -> list:
+    identity = bytes.fromhex(pg.stranger["identity"])
+    return [
+        row_id, 200, 60000, 4000000000, Decimal(2**64 - 2), Decimal(2**100), Decimal(2**200 + row_id), -100, -30000,
+        -(2**30), -(2**62), Decimal(-(2**100)), Decimal(-(2**200)), 0.5, 1e300, False, "it's \u2603",
+        b"\x00\xff", identity, CONNECTION, TIMESTAMP, "RED", "some text",
+    ]  # fmt: skip
+
+
+def test_psycopg_parameters_round_trip_every_literal_type(pg):
+    values = _scalar_values(pg, 10)
+    with pg.psycopg() as conn:
+
+        query = "INSERT INTO scalars VALUES ({})".format(", ".join(["%s"] * len(values)))
+        assert conn.execute(query, values).rowcount == 1
+        back = conn.execute("SELECT * FROM scalars WHERE id = %s AND a_bytes = %s", [10, b"\x00\xff"]).fetchone()
+        assert list(back[:-1]) == values[:-1]
+        assert back[-1] == {"some": "some text"}  # options are sums: json, as upstream
+        # NULL for an option's none, and a text parameter compared with each typed column
+        conn.execute("UPDATE scalars SET a_option = %s WHERE id = %s", [None, 10])
+        assert conn.execute("SELECT a_option FROM scalars WHERE id = %s", [10]).fetchone() == ({"none": {}},)
+        assert conn.execute("SELECT id FROM scalars WHERE a_color = %s", ["RED"]).fetchall() == [(10,)]
+        assert conn.execute("SELECT id FROM scalars WHERE a_timestamp = %s", [TIMESTAMP]).fetchall() == [(10,)]
+
+
+def test_asyncpg_parameters_round_trip_every_literal_type(pg):
+    values = _scalar_values(pg, 11)
+
+    async def scenario() -> tuple:
+        conn = await pg.asyncpg()
+        try:
+            assert await conn.execute(SCALARS, *values) == "INSERT 0 1"
+            found = await conn.fetchrow("SELECT * FROM scalars WHERE id = $1 AND a_identity = $2", 11, values[18])
+            by_u256 = await conn.fetchval("SELECT id FROM scalars WHERE a_u256 = $1", Decimal(2**200 + 11))
+            return tuple(found), by_u256
+        finally:
+            await conn.close()
+
+    row, by_u256 = asyncio.run(scenario())
+    assert list(row[:-1]) == values[:-1]
+    assert json.loads(row[-1]) == {"some": "some text"}
+    assert by_u256 == 11
+
+
+# ---- rules and errors ----------------------------------------------------------------------------------------------
+
+
+def test_a_private_table_is_refused_to_a_non_owner_as_over_http(pg):
+    status, http_error = pg.http_sql("SELECT * FROM secret", pg.stranger["token"])
+    assert status == 400
+    with pg.psycopg(pg.stranger["token"]) as conn, pytest.raises(psycopg.errors.UndefinedTable) as refused:
+        conn.execute("SELECT * FROM secret")
+    assert refused.value.diag.message_primary == http_error
+    with pg.psycopg() as conn:  # the owner sees it
+        assert conn.execute("SELECT * FROM secret").fetchall() == [(1,)]
+
+    async def stranger_dml() -> str:
+        conn = await pg.asyncpg(pg.stranger["token"])
+        try:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
+                await conn.execute("DELETE FROM person WHERE id = $1", 1)
+            return str(refused.value)
+        finally:
+            await conn.close()
+
+    assert "is not authorized to run SQL DML statements" in asyncio.run(stranger_dml())
+
+
+def test_row_level_security_filters_a_non_owners_read(pg):
+    with pg.psycopg(pg.stranger["token"]) as conn:
+        assert conn.execute("SELECT text FROM mailbox").fetchall() == [("for the stranger",)]
+    with pg.psycopg() as conn:
+        assert sorted(conn.execute("SELECT text FROM mailbox").fetchall()) == [("for the owner",), ("for the stranger",)]
+
+
+def test_a_syntax_error_then_a_good_query_on_the_same_connection(pg):
+    _, http_error = pg.http_sql("SELEC * FROM person", pg.owner["token"])
+    with pg.psycopg() as conn:
+        with pytest.raises(psycopg.errors.SyntaxError) as failed:
+            conn.execute("SELEC * FROM person")
+        assert failed.value.diag.message_primary == http_error
+        with pytest.raises(psycopg.errors.SyntaxError):
+            conn.execute("SELEC * FROM person WHERE id = %s", [1])
+        assert conn.execute("SELECT name FROM person WHERE id = %s", [1]).fetchall() == [("person1",)]
+
+    async def scenario() -> str:
+        conn = await pg.asyncpg()
+        try:
+            with pytest.raises(asyncpg.PostgresSyntaxError):
+                await conn.fetch("SELEC * FROM person WHERE id = $1", 1)
+            with pytest.raises(asyncpg.UndefinedTableError):
+                await conn.fetch("SELECT * FROM nowhere")
+            return await conn.fetchval("SELECT name FROM person WHERE id = $1", 1)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(scenario()) == "person1"
+
+
+def test_a_bad_token_and_an_unknown_database_are_refused(pg):
+    with pytest.raises(psycopg.OperationalError) as refused:
+        pg.psycopg("not-a-token").close()
+    assert "malformed token" in str(refused.value)
+
+    async def scenario() -> None:
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await pg.asyncpg(pg.owner["token"][:-4] + "AAAA")
+        with pytest.raises(asyncpg.InvalidCatalogNameError):
+            await pg.asyncpg(database="no-such-database")
+
+    asyncio.run(scenario())
+
+
+def test_a_hundred_concurrent_connections(pg):
+    async def one(i: int) -> str:
+        conn = await pg.asyncpg(pg.stranger["token"] if i % 2 else None)
+        try:
+            return await conn.fetchval("SELECT name FROM person WHERE id = $1", i % 10 + 1)
+        finally:
+            await conn.close()
+
+    async def scenario() -> list[str]:
+        return await asyncio.gather(*(one(i) for i in range(100)))
+
+    assert asyncio.run(scenario()) == [f"person{i % 10 + 1}" for i in range(100)]
