@@ -9,7 +9,9 @@ import asyncio
 import datetime as dt
 import json
 import os
+import random
 import shutil
+import struct
 import subprocess
 from decimal import Decimal
 
@@ -354,3 +356,104 @@ def test_a_hundred_concurrent_connections(pg):
         return await asyncio.gather(*(one(i) for i in range(100)))
 
     assert asyncio.run(scenario()) == [f"person{i % 10 + 1}" for i in range(100)]
+
+
+# ---- hostile input ----------------------------------------------------------------------------------------------------
+
+
+def _message(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack(">i", len(body) + 4) + body
+
+
+def _startup(database: str) -> bytes:
+    body = struct.pack(">i", 196608) + b"user\0fuzz\0database\0" + database.encode() + b"\0\0"
+    return struct.pack(">i", len(body) + 4) + body
+
+
+def _queries() -> list[bytes]:
+    """Valid frontend messages of every kind the server reads after startup."""
+    parse = _message(b"P", b"s1\0SELECT * FROM person WHERE id = $1\0" + struct.pack(">hi", 1, 20))
+    bind = _message(b"B", b"p1\0s1\0" + struct.pack(">hhhi", 1, 1, 1, 8) + struct.pack(">q", 3) + struct.pack(">hh", 1, 1))
+    return [
+        _message(b"Q", b"SELECT * FROM person WHERE id = 1\0"),
+        parse,
+        bind,
+        _message(b"D", b"Ss1\0"),
+        _message(b"D", b"Pp1\0"),
+        _message(b"E", b"p1\0" + struct.pack(">i", 0)),
+        _message(b"C", b"Ss1\0"),
+        _message(b"S", b""),
+        _message(b"H", b""),
+    ]
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.randrange(6)
+        if choice == 0 and data:  # flip a byte
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        elif choice == 1 and len(data) > 1:  # cut it short
+            del data[rng.randrange(1, len(data)) :]
+        elif choice == 2:  # insert junk
+            at = rng.randrange(len(data) + 1)
+            data[at:at] = rng.randbytes(rng.randint(1, 16))
+        elif choice == 3 and len(data) >= 5:  # a hostile length
+            at = rng.choice([0, 1]) if data[:1] != b"\0" else 0
+            data[at : at + 4] = struct.pack(">i", rng.choice([-1, 0, 3, 7, 2**31 - 1, 10_001, 8 << 20 | 1]))
+        elif choice == 4 and data:  # an unknown message type
+            data[0] = rng.randrange(256)
+        else:  # a NUL-free string: unterminated
+            data = data.replace(b"\0", b"A", 1)
+    return bytes(data)
+
+
+async def _fuzz_one(port: int, payload: bytes) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        deadline = asyncio.get_running_loop().time() + 0.5
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                if not await asyncio.wait_for(reader.read(65536), left):
+                    break  # the server closed it
+            except TimeoutError:
+                break
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+def test_a_thousand_malformed_messages_never_crash_the_server(pg):
+    rng = random.Random(17)
+    token = pg.owner["token"].encode()
+    password = _message(b"p", token + b"\0")
+    queries = _queries()
+    payloads = []
+    for i in range(1000):
+        if i % 2 == 0:  # a mutated startup packet (or SSL request) and password
+            first = _startup(DATABASE) if i % 10 else struct.pack(">ii", 8, 80877103)
+            payloads.append(_mutate(first, rng) + (password if rng.random() < 0.5 else b""))
+        else:  # a valid login, then mutated queries
+            messages = rng.sample(queries, rng.randint(1, 4))
+            payloads.append(_startup(DATABASE) + password + b"".join(_mutate(q, rng) for q in messages))
+
+    async def scenario() -> tuple[str, str]:
+        neighbour = await pg.asyncpg(database=NEIGHBOUR)
+        try:
+            before = await neighbour.fetchval("SELECT name FROM person WHERE id = $1", 7)
+            for start in range(0, len(payloads), 100):
+                await asyncio.gather(*(_fuzz_one(pg.port, p) for p in payloads[start : start + 100]))
+            after = await neighbour.fetchval("SELECT name FROM person WHERE id = $1", 7)
+        finally:
+            await neighbour.close()
+        return before, after
+
+    assert asyncio.run(scenario()) == ("person7", "person7")
+    assert pg.server.process.poll() is None
+    with pg.psycopg() as conn:  # the fuzzed database still answers, and so does its HTTP API
+        assert conn.execute("SELECT COUNT(*) AS n FROM person").fetchone() == (10,)
+    status, body = pg.http_sql("SELECT name FROM person WHERE id = 7", pg.owner["token"])
+    assert status == 200 and "person7" in body

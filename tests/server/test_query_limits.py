@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import aiohttp
+import asyncpg
 import pytest
 
 from spacetimedb.protocol import v2
@@ -57,7 +58,8 @@ def limited(tmp_path_factory):
     """A server with small limits: 1 s budget, 1,000 rows for strangers, 200 KiB per result."""
     server = start_server(
         tmp_path_factory.mktemp("limits") / "data",
-        extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"],
+        extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"]
+        + ["--pg-port", "0"],
     )
     async def setup():
         async with aiohttp.ClientSession() as http:
@@ -139,6 +141,31 @@ def test_a_long_read_stops_at_its_budget_and_holds_writers_back_no_longer(limite
             print(f"owner's cross join: {status} {text[:100]}; the writer waited {writer_waited:.2f}s")
             assert status == 400 and "time budget (1s)" in text
             assert writer_waited < 10  # the 1 s budget (+ the 1 s... grace) bounds it, not the 9M rows
+
+    asyncio.run(scenario())
+
+
+def test_postgresql_clients_meet_the_same_limits_in_the_same_words(limited):
+    server, owner, stranger = limited
+
+    async def refusal(auth: dict[str, str], query: str) -> tuple[str, str]:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=server.pg_port, user="any", database="grid", ssl=False,
+            password=auth["Authorization"].removeprefix("Bearer "),
+        )  # fmt: skip
+        try:
+            with pytest.raises(asyncpg.PostgresError) as refused:
+                await conn.fetch(query)
+            assert await conn.fetchval("SELECT id FROM cell WHERE id = $1", 5) == 5  # still usable
+            return refused.value.sqlstate, str(refused.value)
+        finally:
+            await conn.close()
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            for auth, code in ((stranger, "54000"), (owner, "57014")):  # the row limit, the time budget
+                _, http_text = await sql(http, server.url, CROSS_JOIN, auth)
+                assert await refusal(auth, CROSS_JOIN) == (code, http_text)
 
     asyncio.run(scenario())
 

@@ -31,7 +31,6 @@ from spacetimedb.sats import (
     special_kind,
 )
 from spacetimedb.sats.types import U8
-from spacetimedb.sql.format import format_float, format_timestamp
 
 # type OIDs (pg_type.oid): what drivers decode by
 BOOL, BYTEA, INT8, INT2, INT4, TEXT, JSON, FLOAT4, FLOAT8 = 16, 17, 20, 21, 23, 25, 114, 700, 701
@@ -42,6 +41,7 @@ TYPE_SIZES = {BOOL: 1, INT2: 2, INT4: 4, INT8: 8, FLOAT4: 4, FLOAT8: 8, TIMESTAM
 
 _PG_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 (PostgreSQL's epoch) in Unix microseconds
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_F32 = struct.Struct("<f")
 _INT_OIDS = {"U8": INT2, "I8": INT2, "I16": INT2, "U16": INT4, "I32": INT4, "U32": INT8, "I64": INT8}
 
 
@@ -154,15 +154,28 @@ def _float_text(value: float, single: bool) -> str:
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    return format_float(value, single)
+    if not single:
+        return repr(value)  # the shortest text that reads back the same, as PostgreSQL 12+ prints a float8
+    for digits in range(1, 10):
+        text = f"{value:.{digits}g}"
+        if _reads_back_as_f32(text, value):
+            return text
+    return repr(value)
+
+
+def _reads_back_as_f32(text: str, value: float) -> bool:
+    try:
+        return _F32.pack(float(text)) == _F32.pack(value)
+    except OverflowError:  # rounded past the largest f32
+        return False
 
 
 def _timestamp_text(value: Timestamp) -> str:
     """PostgreSQL's ISO output of a timestamptz in UTC: ``2024-05-01 12:00:00.5+00``."""
     try:
         moment = _EPOCH + dt.timedelta(microseconds=value.micros)
-    except OverflowError:
-        return format_timestamp(value)  # beyond what PostgreSQL can show either
+    except OverflowError:  # beyond year 9999, where PostgreSQL cannot go either
+        return "infinity" if value.micros > 0 else "-infinity"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     if moment.year < 1000:
         text = f"{moment.year:04d}" + text[text.index("-") :]
@@ -224,7 +237,7 @@ def json_value(ty: AlgebraicType, value: Any) -> Any:
     if kind in ("identity", "connection_id"):
         return "0x" + value.to_hex()
     if kind == "timestamp":
-        return format_timestamp(value)
+        return _timestamp_text(value)
     if kind == "time_duration":
         return _interval_text(value.micros)
     if kind == "uuid":
@@ -303,7 +316,7 @@ def _timestamp(data: bytes) -> tuple[str, str]:
 
 
 def _numeric(data: bytes) -> tuple[str, str]:
-    count, weight, sign, scale = struct.unpack_from(">hhHH", data)
+    count, weight, sign, _scale = struct.unpack_from(">hhHH", data)
     if count < 0 or len(data) != 8 + 2 * count:
         raise ValueError("the digit count does not match the length")
     if sign == 0xC000:
