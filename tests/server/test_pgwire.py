@@ -136,6 +136,8 @@ def test_psql_connects_and_runs_a_query(pg):
     assert "(1 row)" in done.stdout
     assert "SpacetimeDB" in done.stdout
     assert "ERROR" not in done.stderr
+    done = subprocess.run([_psql(), dsn, "-X", "-c", "\\dt"], capture_output=True, text=True, timeout=60, env=env)
+    assert "psql's \\d commands" in done.stderr and "not supported" in done.stderr
 
 
 # ---- reads and writes -------------------------------------------------------------------------------------------------

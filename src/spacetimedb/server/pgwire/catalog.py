@@ -108,3 +108,15 @@ def setting(name: str, application_name: str) -> str | None:
 
 def version_text() -> str:
     return f"PostgreSQL {SERVER_VERSION} (SpacetimeDB-py {product_version()}, PostgreSQL wire protocol 3.0)"
+
+
+_CATALOG = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
+CATALOG_UNSUPPORTED = (
+    "PostgreSQL's catalog (pg_catalog, information_schema; what psql's \\d commands read) is not supported: "
+    "query SpacetimeDB's system tables instead, such as st_table and st_column"
+)
+
+
+def reads_pg_catalog(query: str) -> bool:
+    """Whether ``query`` reads PostgreSQL's catalog, which a SpacetimeDB database does not have."""
+    return _CATALOG.search(query) is not None

@@ -232,6 +232,8 @@ class PgSession:
         local = catalog.local_answer(query, self.application_name)
         if local is not None:
             self.send_local(local, with_description=True)
+        elif catalog.reads_pg_catalog(query):
+            self.writer.write(m.error_response("0A000", catalog.CATALOG_UNSUPPORTED))
         else:
             done = await self.run_sql(query, ())
             if not done.results and done.error is None:
@@ -266,6 +268,8 @@ class PgSession:
         body.end()
         if name and name in self.statements:
             raise Refused("42P05", f'prepared statement "{name}" already exists')
+        if catalog.reads_pg_catalog(query):
+            raise Refused("0A000", catalog.CATALOG_UNSUPPORTED)
         if name and len(self.statements) >= MAX_STATEMENTS:
             raise Refused("54000", f"a connection may keep at most {MAX_STATEMENTS} prepared statements")
         self.statements[name] = Prepared(query, oids, catalog.local_answer(query, self.application_name))
