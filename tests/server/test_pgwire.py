@@ -40,7 +40,9 @@ async def _identity(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
     return await response.json()
 
 
-async def _publish(http: aiohttp.ClientSession, url: str, name: str, owner: dict[str, str], stranger: str) -> None:
+async def _publish(
+    http: aiohttp.ClientSession, url: str, name: str, owner: dict[str, str], stranger: str
+) -> None:
     auth = {"Authorization": f"Bearer {owner['token']}"}
     response = await http.put(f"{url}/v1/database/{name}", data=MODULE, headers=auth)
     assert response.status == 200, await response.text()
@@ -112,7 +114,9 @@ def _psql() -> str:
     if found is not None:
         return found
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.skip("psql is not installed and cannot be here (needs apt-get as root): apt install postgresql-client")
+        pytest.skip(
+            "psql is not installed and cannot be here (needs apt-get as root): apt install postgresql-client"
+        )
     install = subprocess.run(
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql-client"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
@@ -136,7 +140,9 @@ def test_psql_connects_and_runs_a_query(pg):
     assert "(1 row)" in done.stdout
     assert "SpacetimeDB" in done.stdout
     assert "ERROR" not in done.stderr
-    done = subprocess.run([_psql(), dsn, "-X", "-c", "\\dt"], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [_psql(), dsn, "-X", "-c", "\\dt"], capture_output=True, text=True, timeout=60, env=env
+    )
     assert "psql's \\d commands" in done.stderr and "not supported" in done.stderr
 
 
@@ -165,9 +171,9 @@ def test_asyncpg_parameterized_reads_and_owner_dml(pg):
             assert await conn.fetchrow("SELECT name, age FROM person WHERE id = $1", 4) == ("person4", 24)
             lookup = await conn.prepare("SELECT name FROM person WHERE id = $1")
             assert [await lookup.fetchval(i) for i in (1, 2, 3)] == ["person1", "person2", "person3"]
-            assert await conn.execute("INSERT INTO person (id, name, age) VALUES ($1, $2, $3)", 102, "apg", 41) == (
-                "INSERT 0 1"
-            )
+            assert await conn.execute(
+                "INSERT INTO person (id, name, age) VALUES ($1, $2, $3)", 102, "apg", 41
+            ) == ("INSERT 0 1")
             assert await conn.execute("UPDATE person SET age = $1 WHERE id = $2", 42, 102) == "UPDATE 1"
             assert await conn.fetchval("SELECT age FROM person WHERE id = $1", 102) == 42
             assert await conn.execute("DELETE FROM person WHERE name = $1", "apg") == "DELETE 1"
@@ -200,7 +206,18 @@ def test_begin_and_commit_are_accepted_with_a_notice(pg):
 
 def _expected_everything(pg) -> list:
     identity = bytes.fromhex(pg.owner["identity"])
-    return [1, *NUMBERS, True, "h\u00e9llo", bytes([0, 1, 254, 255]), identity, CONNECTION, TIMESTAMP, DURATION, "GREEN"]
+    return [
+        1,
+        *NUMBERS,
+        True,
+        "h\u00e9llo",
+        bytes([0, 1, 254, 255]),
+        identity,
+        CONNECTION,
+        TIMESTAMP,
+        "GREEN",
+        DURATION,
+    ]
 
 
 def test_psycopg_decodes_every_column_type(pg):
@@ -211,8 +228,8 @@ def test_psycopg_decodes_every_column_type(pg):
     assert row[:23] == _expected_everything(pg)
     assert row[23:] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]  # json
     assert types == [
-        20, 21, 23, 20, 1700, 1700, 1700, 21, 21, 23, 20, 1700, 1700, 700, 701, 16, 25, 17, 17, 17, 1184, 1186,
-        25, 114, 114, 114,
+        20, 21, 23, 20, 1700, 1700, 1700, 21, 21, 23, 20, 1700, 1700, 700, 701, 16, 25, 17, 17, 17, 1184, 25,
+        1186, 114, 114, 114,
     ]  # fmt: skip
 
 
@@ -245,17 +262,20 @@ def _scalar_values(pg, row_id: int) -> list:
 def test_psycopg_parameters_round_trip_every_literal_type(pg):
     values = _scalar_values(pg, 10)
     with pg.psycopg() as conn:
-
         query = "INSERT INTO scalars VALUES ({})".format(", ".join(["%s"] * len(values)))
         assert conn.execute(query, values).rowcount == 1
-        back = conn.execute("SELECT * FROM scalars WHERE id = %s AND a_bytes = %s", [10, b"\x00\xff"]).fetchone()
+        back = conn.execute(
+            "SELECT * FROM scalars WHERE id = %s AND a_bytes = %s", [10, b"\x00\xff"]
+        ).fetchone()
         assert list(back[:-1]) == values[:-1]
         assert back[-1] == {"some": "some text"}  # options are sums: json, as upstream
         # NULL for an option's none, and a text parameter compared with each typed column
         conn.execute("UPDATE scalars SET a_option = %s WHERE id = %s", [None, 10])
         assert conn.execute("SELECT a_option FROM scalars WHERE id = %s", [10]).fetchone() == ({"none": {}},)
         assert conn.execute("SELECT id FROM scalars WHERE a_color = %s", ["RED"]).fetchall() == [(10,)]
-        assert conn.execute("SELECT id FROM scalars WHERE a_timestamp = %s", [TIMESTAMP]).fetchall() == [(10,)]
+        assert conn.execute("SELECT id FROM scalars WHERE a_timestamp = %s", [TIMESTAMP]).fetchall() == [
+            (10,)
+        ]
 
 
 def test_asyncpg_parameters_round_trip_every_literal_type(pg):
@@ -265,7 +285,9 @@ def test_asyncpg_parameters_round_trip_every_literal_type(pg):
         conn = await pg.asyncpg()
         try:
             assert await conn.execute(SCALARS, *values) == "INSERT 0 1"
-            found = await conn.fetchrow("SELECT * FROM scalars WHERE id = $1 AND a_identity = $2", 11, values[18])
+            found = await conn.fetchrow(
+                "SELECT * FROM scalars WHERE id = $1 AND a_identity = $2", 11, values[18]
+            )
             by_u256 = await conn.fetchval("SELECT id FROM scalars WHERE a_u256 = $1", Decimal(2**200 + 11))
             return tuple(found), by_u256
         finally:
@@ -305,7 +327,10 @@ def test_row_level_security_filters_a_non_owners_read(pg):
     with pg.psycopg(pg.stranger["token"]) as conn:
         assert conn.execute("SELECT text FROM mailbox").fetchall() == [("for the stranger",)]
     with pg.psycopg() as conn:
-        assert sorted(conn.execute("SELECT text FROM mailbox").fetchall()) == [("for the owner",), ("for the stranger",)]
+        assert sorted(conn.execute("SELECT text FROM mailbox").fetchall()) == [
+            ("for the owner",),
+            ("for the stranger",),
+        ]
 
 
 def test_a_syntax_error_then_a_good_query_on_the_same_connection(pg):
@@ -375,7 +400,9 @@ def _startup(database: str) -> bytes:
 def _queries() -> list[bytes]:
     """Valid frontend messages of every kind the server reads after startup."""
     parse = _message(b"P", b"s1\0SELECT * FROM person WHERE id = $1\0" + struct.pack(">hi", 1, 20))
-    bind = _message(b"B", b"p1\0s1\0" + struct.pack(">hhhi", 1, 1, 1, 8) + struct.pack(">q", 3) + struct.pack(">hh", 1, 1))
+    bind = _message(
+        b"B", b"p1\0s1\0" + struct.pack(">hhhi", 1, 1, 1, 8) + struct.pack(">q", 3) + struct.pack(">hh", 1, 1)
+    )
     return [
         _message(b"Q", b"SELECT * FROM person WHERE id = 1\0"),
         parse,

@@ -72,7 +72,9 @@ _TRANSACTION = re.compile(
 _TAGS = {"begin": "BEGIN", "start": "START TRANSACTION", "commit": "COMMIT", "end": "COMMIT"}
 _SHOW = re.compile(r"show\s+(?P<name>\"?[A-Za-z_][A-Za-z0-9_]*\"?)", re.IGNORECASE)
 _VERSION = re.compile(r"select\s+(pg_catalog\s*\.\s*)?version\s*\(\s*\)", re.IGNORECASE)
-_CURRENT_SETTING = re.compile(r"select\s+(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'(?P<name>\w+)'\s*\)", re.IGNORECASE)
+_CURRENT_SETTING = re.compile(
+    r"select\s+(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'(?P<name>\w+)'\s*\)", re.IGNORECASE
+)
 
 
 def local_answer(query: str, application_name: str = "") -> LocalAnswer | None:

@@ -134,7 +134,9 @@ class PgSession:
         if startup.code == m.CANCEL_REQUEST:
             return False  # queries here are not cancellable; the client expects no answer
         if startup.code != m.PROTOCOL_3_0:
-            await self.fatal("0A000", f"unsupported frontend protocol {startup.code >> 16}.{startup.code & 0xFFFF}")
+            await self.fatal(
+                "0A000", f"unsupported frontend protocol {startup.code >> 16}.{startup.code & 0xFFFF}"
+            )
             return False
         params = startup.parameters
         self.application_name = params.get("application_name", "")
@@ -250,7 +252,9 @@ class PgSession:
 
     def send_local(self, answer: catalog.LocalAnswer, with_description: bool) -> None:
         if answer.notice is not None:
-            self.writer.write(m.notice_response("25P01" if answer.tag != "BEGIN" else "25001", answer.notice, "WARNING"))
+            self.writer.write(
+                m.notice_response("25P01" if answer.tag != "BEGIN" else "25001", answer.notice, "WARNING")
+            )
         if answer.column is not None:
             if with_description:
                 self.writer.write(m.row_description([(answer.column, TEXT, -1, 0)]))
@@ -311,7 +315,9 @@ class PgSession:
                 f'"{statement_name}" requires {len(statement.param_oids)}',
             )
         if len(formats) not in (0, 1, len(values)):
-            raise Refused("08P01", f"bind message has {len(formats)} parameter formats but {len(values)} parameters")
+            raise Refused(
+                "08P01", f"bind message has {len(formats)} parameter formats but {len(values)} parameters"
+            )
         params = []
         for i, value in enumerate(values):
             binary = bool(formats[0] if len(formats) == 1 else formats[i] if formats else 0)
@@ -428,13 +434,17 @@ class PgSession:
             for i, column in enumerate(columns)
         )
 
-    def send_rows(self, result: seam.StatementRows, schema: ProductType, rows: list[Any], columns: list[Any]) -> None:
+    def send_rows(
+        self, result: seam.StatementRows, schema: ProductType, rows: list[Any], columns: list[Any]
+    ) -> None:
         if schema.elements:
             encoders = [column.encode for column in columns]
             write = self.writer.write
             for row in rows:
                 write(m.data_row([enc(value) for enc, value in zip(encoders, row, strict=True)]))
-            self.writer.write(m.command_complete(f"{'SHOW' if result.command == 'SHOW' else 'SELECT'} {len(rows)}"))
+            self.writer.write(
+                m.command_complete(f"{'SHOW' if result.command == 'SHOW' else 'SELECT'} {len(rows)}")
+            )
             return
         self.writer.write(m.command_complete(command_tag(result)))
 

@@ -37,7 +37,17 @@ BOOL, BYTEA, INT8, INT2, INT4, TEXT, JSON, FLOAT4, FLOAT8 = 16, 17, 20, 21, 23, 
 UNKNOWN, VARCHAR, TIMESTAMP, TIMESTAMPTZ, INTERVAL, NUMERIC, UUID = 705, 1043, 1114, 1184, 1186, 1700, 2950
 
 # the size pg_type.typlen gives each fixed-size type (-1: variable), for RowDescription
-TYPE_SIZES = {BOOL: 1, INT2: 2, INT4: 4, INT8: 8, FLOAT4: 4, FLOAT8: 8, TIMESTAMPTZ: 8, INTERVAL: 16, UUID: 16}
+TYPE_SIZES = {
+    BOOL: 1,
+    INT2: 2,
+    INT4: 4,
+    INT8: 8,
+    FLOAT4: 4,
+    FLOAT8: 8,
+    TIMESTAMPTZ: 8,
+    INTERVAL: 16,
+    UUID: 16,
+}
 
 _PG_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 (PostgreSQL's epoch) in Unix microseconds
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -358,4 +368,3 @@ _BINARY_READERS: dict[int, Callable[[bytes], tuple[str, str]]] = {
     TIMESTAMP: _timestamp,
     UUID: _uuid,
 }
-
