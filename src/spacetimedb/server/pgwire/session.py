@@ -8,12 +8,20 @@ ownership rules, limits and error texts); only the shape of the answer differs. 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from spacetimedb.controller import (
+    DatabaseNotFoundError,
+    DatabaseUnavailableError,
+    DurabilityLost,
+    RequestFailed,
+    WorkerGone,
+)
 from spacetimedb.protocol import seam
 from spacetimedb.sats import DecodeError, Identity, ProductType, SatsError, codec
 from spacetimedb.sats.meta import type_from_bsatn
@@ -285,8 +293,9 @@ class PgSession:
         if statement.local is not None:
             return
         assert self.caller is not None
-        running = await self.running()
-        answer = await running.describe_sql(statement.query, self.caller)
+        with self.database_failures():
+            running = await self.running()
+            answer = await running.describe_sql(statement.query, self.caller)
         if answer.error is not None:
             self.statements.pop(self._named_statement, None)
             raise Refused(sqlstate(answer.error_kind, answer.error), answer.error)
@@ -395,18 +404,32 @@ class PgSession:
 
     async def running(self) -> RunningDatabase:
         assert self.database is not None
-        try:
-            return await self.server.database(self.database)
-        except Exception as exc:
-            raise Refused("57P03", f'database "{self.database_name}" is unavailable: {exc}') from None
+        return await self.server.database(self.database)
 
     async def run_sql(self, query: str, params: tuple[seam.SqlParam, ...]) -> seam.SqlRows:
         assert self.caller is not None
-        running = await self.running()
-        done = await running.sql_typed(query, self.caller, params)
-        if done.offset is not None:
-            await running.durable.wait(done.offset)  # as /sql with ?confirmed: an answer means it is on disk
+        with self.database_failures():
+            running = await self.running()
+            done = await running.sql_typed(query, self.caller, params)
+            if done.offset is not None:
+                await running.durable.wait(done.offset)  # as /sql with ?confirmed: an answer means it is on disk
         return done
+
+    @contextlib.contextmanager
+    def database_failures(self) -> Iterator[None]:
+        """The database's own failures as errors for the client, in the words the HTTP API uses."""
+        try:
+            yield
+        except DatabaseNotFoundError:
+            raise Refused("3D000", f'database "{self.database_name}" does not exist') from None
+        except DatabaseUnavailableError as exc:
+            raise Refused("57P03", str(exc)) from None
+        except (WorkerGone, DurabilityLost) as exc:
+            if exc.disk_full:
+                raise Refused("53100", f"no space left on device: {self.database_name}") from None
+            raise Refused("57P01", f"the database stopped: {exc}; it restarts on its next use") from None
+        except RequestFailed as exc:
+            raise Refused("XX000", str(exc)) from None
 
     def decoded(self, result: seam.StatementRows) -> tuple[ProductType, list[Any]]:
         """The rows of one statement's answer (which came from an untrusted worker: checked while decoded)."""
