@@ -191,8 +191,17 @@ def test_websocket_reads_are_bounded_too(limited):
     asyncio.run(scenario())
 
 
+async def _writer_wait(server, owner: dict[str, str], note: int) -> float:
+    """How long a reducer call waits (behind a read that should have stopped)."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[note], headers=owner)
+        assert response.status == 200
+    return time.monotonic() - started
+
+
 def test_a_read_stops_when_its_client_hangs_up(tmp_path):
-    server = start_server(tmp_path / "data", extra_args=["--reducer-budget", "20"])
+    server = start_server(tmp_path / "data", extra_args=["--reducer-budget", "20", "--pg-port", "0"])
     try:
 
         async def scenario():
@@ -202,12 +211,19 @@ def test_a_read_stops_when_its_client_hangs_up(tmp_path):
             async with aiohttp.ClientSession() as quitter:
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(sql(quitter, server.url, CROSS_JOIN, owner), 0.5)
-            started = time.monotonic()
-            async with aiohttp.ClientSession() as http:
-                response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[2], headers=owner)
-                assert response.status == 200
-            waited = time.monotonic() - started
+            waited = await _writer_wait(server, owner, 2)
             print(f"a writer after the reader hung up waited {waited:.2f}s (the read's budget is 20 s)")
+            assert waited < 10
+            # the same over PostgreSQL: the client's connection closes mid-query
+            token = owner["Authorization"].removeprefix("Bearer ")
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=server.pg_port, user="any", database="grid", password=token, ssl=False
+            )
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(conn.fetch(CROSS_JOIN), 0.5)
+            conn.terminate()
+            waited = await _writer_wait(server, owner, 3)
+            print(f"a writer after the PostgreSQL reader hung up waited {waited:.2f}s")
             assert waited < 10
 
         asyncio.run(scenario())

@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from spacetimedb.controller import (
     DatabaseNotFoundError,
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+MAX_READ_AHEAD = 64  # messages read while earlier ones are served
 MAX_STATEMENTS = 1000  # named prepared statements (and portals) one connection may keep
 
 # SQLSTATE per class of SQL error (spacetimedb.sql.errors), as PostgreSQL would classify it
@@ -106,6 +108,7 @@ class PgSession:
         self.statements: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.failed = False  # an extended-protocol error: skip messages until Sync
+        self.hung_up = asyncio.Event()  # the client's side of the connection ended (or broke the protocol)
 
     async def run(self, startup_timeout: float) -> None:
         try:
@@ -189,8 +192,28 @@ class PgSession:
     # -- the message loop ----------------------------------------------------------------------------------------------
 
     async def serve(self) -> None:
+        inbox: asyncio.Queue[tuple[bytes, m.Body] | BaseException] = asyncio.Queue(MAX_READ_AHEAD)
+        reading = asyncio.ensure_future(self.read_ahead(inbox))
+        try:
+            await self.serve_messages(inbox)
+        finally:
+            reading.cancel()
+
+    async def read_ahead(self, inbox: asyncio.Queue[tuple[bytes, m.Body] | BaseException]) -> None:
+        """Read messages while earlier ones are served, so that a client hanging up is noticed mid-query."""
+        try:
+            while True:
+                await inbox.put(await m.read_message(self.reader))
+        except (asyncio.IncompleteReadError, ConnectionError, m.ProtocolViolation) as exc:
+            self.hung_up.set()
+            await inbox.put(exc)
+
+    async def serve_messages(self, inbox: asyncio.Queue[tuple[bytes, m.Body] | BaseException]) -> None:
         while True:
-            kind, body = await m.read_message(self.reader)
+            item = await inbox.get()
+            if isinstance(item, BaseException):
+                raise item
+            kind, body = item
             if kind == b"X":
                 return
             if self.failed and kind not in (b"S", b"Q"):
@@ -295,7 +318,7 @@ class PgSession:
         assert self.caller is not None
         with self.database_failures():
             running = await self.running()
-            answer = await running.describe_sql(statement.query, self.caller)
+            answer = await self.until_hang_up(running.describe_sql(statement.query, self.caller))
         if answer.error is not None:
             self.statements.pop(self._named_statement, None)
             raise Refused(sqlstate(answer.error_kind, answer.error), answer.error)
@@ -410,10 +433,25 @@ class PgSession:
         assert self.caller is not None
         with self.database_failures():
             running = await self.running()
-            done = await running.sql_typed(query, self.caller, params)
+            done = await self.until_hang_up(running.sql_typed(query, self.caller, params))
             if done.offset is not None:
                 await running.durable.wait(done.offset)  # as /sql with ?confirmed: an answer means it is on disk
         return done
+
+    async def until_hang_up(self, work: Awaitable[T]) -> T:
+        """Await ``work``, but cancel it (the worker then stops the query) once the client has hung up."""
+        task = asyncio.ensure_future(work)
+        hung_up = asyncio.ensure_future(self.hung_up.wait())
+        try:
+            await asyncio.wait({task, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hung_up.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise ConnectionResetError("the client hung up during a query")
 
     @contextlib.contextmanager
     def database_failures(self) -> Iterator[None]:
