@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_READ_AHEAD = 64  # messages read while earlier ones are served
+MAX_READ_AHEAD = 64  # messages read while earlier ones are served ...
+MAX_READ_AHEAD_BYTES = 64 << 10  # ... each at most this big (a bigger one waits until the others are served)
 MAX_STATEMENTS = 1000  # named prepared statements (and portals) one connection may keep
 
 # SQLSTATE per class of SQL error (spacetimedb.sql.errors), as PostgreSQL would classify it
@@ -203,7 +204,10 @@ class PgSession:
         """Read messages while earlier ones are served, so that a client hanging up is noticed mid-query."""
         try:
             while True:
-                await inbox.put(await m.read_message(self.reader))
+                kind, body = await m.read_message(self.reader)
+                await inbox.put((kind, body))
+                if len(body.data) > MAX_READ_AHEAD_BYTES:
+                    await inbox.join()  # nothing more is read until it is taken: a few big messages at most
         except (asyncio.IncompleteReadError, ConnectionError, m.ProtocolViolation) as exc:
             self.hung_up.set()
             await inbox.put(exc)
@@ -211,6 +215,7 @@ class PgSession:
     async def serve_messages(self, inbox: asyncio.Queue[tuple[bytes, m.Body] | BaseException]) -> None:
         while True:
             item = await inbox.get()
+            inbox.task_done()
             if isinstance(item, BaseException):
                 raise item
             kind, body = item
