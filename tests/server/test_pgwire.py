@@ -42,16 +42,20 @@ async def _identity(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
 
 async def _publish(
     http: aiohttp.ClientSession, url: str, name: str, owner: dict[str, str], stranger: str
-) -> None:
+) -> str:
+    """Publish and fill ``name``; its identity."""
     auth = {"Authorization": f"Bearer {owner['token']}"}
     response = await http.put(f"{url}/v1/database/{name}", data=MODULE, headers=auth)
     assert response.status == 200, await response.text()
+    identity = (await response.json())["Success"]["database_identity"]
     response = await http.post(f"{url}/v1/database/{name}/call/fill", json=["0x" + stranger], headers=auth)
     assert response.status == 200, await response.text()
+    return identity
 
 
 class Setup:
-    def __init__(self, server, owner: dict[str, str], stranger: dict[str, str]) -> None:
+    def __init__(self, server, owner: dict[str, str], stranger: dict[str, str], identity: str) -> None:
+        self.identity = identity  # the database's
         self.server = server
         self.owner = owner
         self.stranger = stranger
@@ -91,16 +95,15 @@ class Setup:
 def pg(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("pgwire") / "data", extra_args=["--pg-port", "0"])
 
-    async def setup() -> tuple[dict[str, str], dict[str, str]]:
+    async def setup() -> tuple[dict[str, str], dict[str, str], str]:
         async with aiohttp.ClientSession() as http:
             owner, stranger = await _identity(http, server.url), await _identity(http, server.url)
-            await _publish(http, server.url, DATABASE, owner, stranger["identity"])
+            identity = await _publish(http, server.url, DATABASE, owner, stranger["identity"])
             await _publish(http, server.url, NEIGHBOUR, owner, stranger["identity"])
-            return owner, stranger
+            return owner, stranger, identity
 
     try:
-        owner, stranger = asyncio.run(setup())
-        yield Setup(server, owner, stranger)
+        yield Setup(server, *asyncio.run(setup()))
     finally:
         server.shut_down()
 
@@ -369,6 +372,21 @@ def test_a_bad_token_and_an_unknown_database_are_refused(pg):
             await pg.asyncpg(database="no-such-database")
 
     asyncio.run(scenario())
+
+
+def test_a_database_is_named_or_given_by_identity_and_tls_is_declined(pg):
+    with pg.psycopg(database=pg.identity) as conn:
+        assert conn.execute("SELECT name FROM person WHERE id = %s", [3]).fetchone() == ("person3",)
+
+    async def ssl_request() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", pg.port)
+        try:
+            writer.write(struct.pack(">ii", 8, 80877103))
+            return await asyncio.wait_for(reader.readexactly(1), 10)
+        finally:
+            writer.close()
+
+    assert asyncio.run(ssl_request()) == b"N"
 
 
 def test_a_hundred_concurrent_connections(pg):
