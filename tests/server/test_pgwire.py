@@ -75,7 +75,7 @@ class Setup:
     async def asyncpg(self, token: str | None = None, database: str = DATABASE) -> asyncpg.Connection:
         return await asyncpg.connect(
             host="127.0.0.1", port=self.port, user="anyone", database=database,
-            password=self.owner["token"] if token is None else token, timeout=10, ssl=False,
+            password=self.owner["token"] if token is None else token, timeout=10, ssl=False, command_timeout=60,
         )  # fmt: skip
 
     def http_sql(self, query: str, token: str) -> tuple[int, str]:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_READ_AHEAD = 64  # messages read while earlier ones are served ...
 MAX_READ_AHEAD_BYTES = 64 << 10  # ... each at most this big (a bigger one waits until the others are served)
+FLUSH_BYTES = 1 << 20  # answers buffered before they are written even without a Sync
 MAX_STATEMENTS = 1000  # named prepared statements (and portals) one connection may keep
 
 # SQLSTATE per class of SQL error (spacetimedb.sql.errors), as PostgreSQL would classify it
@@ -109,6 +110,7 @@ class PgSession:
         self.statements: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.failed = False  # an extended-protocol error: skip messages until Sync
+        self.out = bytearray()  # answers not yet written
         self.hung_up = asyncio.Event()  # the client's side of the connection ended (or broke the protocol)
 
     async def run(self, startup_timeout: float) -> None:
@@ -221,18 +223,28 @@ class PgSession:
             kind, body = item
             if kind == b"X":
                 return
-            if self.failed and kind not in (b"S", b"Q"):
-                continue
+            if self.failed and kind not in (b"S", b"Q", b"H"):
+                continue  # after an error the extended protocol skips to the next Sync
             try:
                 await self.dispatch(kind, body)
             except Refused as refused:
-                self.writer.write(m.error_response(refused.code, str(refused)))
+                self.send(m.error_response(refused.code, str(refused)))
                 if kind == b"Q":
-                    self.writer.write(m.ready_for_query())
+                    self.send(m.ready_for_query())
                 else:
                     self.failed = True
-            if kind in (b"S", b"Q", b"H") or self.writer.transport.get_write_buffer_size() > 1 << 20:
-                await self.writer.drain()
+            if kind in (b"S", b"Q", b"H") or len(self.out) > FLUSH_BYTES:
+                await self.flush()
+
+    def send(self, message: bytes) -> None:
+        """Queue a message; answers go out together at Sync, Flush or the end of a simple query (one write)."""
+        self.out += message
+
+    async def flush(self) -> None:
+        if self.out:
+            self.writer.write(bytes(self.out))
+            self.out.clear()
+        await self.writer.drain()
 
     async def dispatch(self, kind: bytes, body: m.Body) -> None:
         if kind == b"Q":
@@ -242,10 +254,10 @@ class PgSession:
         elif kind == b"P":
             self.parse(body)
             await self.describe_if_needed(self.statements[self._named_statement])
-            self.writer.write(m.PARSE_COMPLETE)
+            self.send(m.PARSE_COMPLETE)
         elif kind == b"B":
             self.bind(body)
-            self.writer.write(m.BIND_COMPLETE)
+            self.send(m.BIND_COMPLETE)
         elif kind == b"D":
             await self.describe(body)
         elif kind == b"E":
@@ -254,7 +266,7 @@ class PgSession:
             body.end()
             self.failed = False
             self.portals.pop("", None)
-            self.writer.write(m.ready_for_query())
+            self.send(m.ready_for_query())
         elif kind == b"H":
             body.end()
         elif kind == b"C":
@@ -271,31 +283,31 @@ class PgSession:
         if local is not None:
             self.send_local(local, with_description=True)
         elif catalog.reads_pg_catalog(query):
-            self.writer.write(m.error_response("0A000", catalog.CATALOG_UNSUPPORTED))
+            self.send(m.error_response("0A000", catalog.CATALOG_UNSUPPORTED))
         else:
             done = await self.run_sql(query, ())
             if not done.results and done.error is None:
-                self.writer.write(m.EMPTY_QUERY)
+                self.send(m.EMPTY_QUERY)
             for result in done.results:
                 schema, rows = self.decoded(result)
                 if schema.elements:
                     columns = columns_of(schema, lambda _: False)
-                    self.writer.write(self.row_description(columns, binary=lambda _: False))
+                    self.send(self.row_description(columns, binary=lambda _: False))
                 self.send_rows(result, schema, rows, columns_of(schema, lambda _: False))
             if done.error is not None:
-                self.writer.write(m.error_response(sqlstate(done.error_kind, done.error), done.error))
-        self.writer.write(m.ready_for_query())
+                self.send(m.error_response(sqlstate(done.error_kind, done.error), done.error))
+        self.send(m.ready_for_query())
 
     def send_local(self, answer: catalog.LocalAnswer, with_description: bool) -> None:
         if answer.notice is not None:
-            self.writer.write(
+            self.send(
                 m.notice_response("25P01" if answer.tag != "BEGIN" else "25001", answer.notice, "WARNING")
             )
         if answer.column is not None:
             if with_description:
-                self.writer.write(m.row_description([(answer.column, TEXT, -1, 0)]))
-            self.writer.write(m.data_row([(answer.value or "").encode()]))
-        self.writer.write(m.command_complete(answer.tag))
+                self.send(m.row_description([(answer.column, TEXT, -1, 0)]))
+            self.send(m.data_row([(answer.value or "").encode()]))
+        self.send(m.command_complete(answer.tag))
 
     # -- extended query protocol -----------------------------------------------------------------------------------
 
@@ -375,7 +387,7 @@ class PgSession:
             statement = self.statements.get(name)
             if statement is None:
                 raise Refused("26000", f'prepared statement "{name}" does not exist')
-            self.writer.write(m.parameter_description(statement.param_oids))
+            self.send(m.parameter_description(statement.param_oids))
             self.describe_rows(statement, lambda _: False)
         elif what == b"P":
             portal = self.portals.get(name)
@@ -388,13 +400,13 @@ class PgSession:
     def describe_rows(self, statement: Prepared, binary: Any) -> None:
         if statement.local is not None:
             if statement.local.column is None:
-                self.writer.write(m.NO_DATA)
+                self.send(m.NO_DATA)
             else:
-                self.writer.write(m.row_description([(statement.local.column, TEXT, -1, 0)]))
+                self.send(m.row_description([(statement.local.column, TEXT, -1, 0)]))
         elif statement.row_type is None:
-            self.writer.write(m.NO_DATA)
+            self.send(m.NO_DATA)
         else:
-            self.writer.write(self.row_description(columns_of(statement.row_type, binary), binary))
+            self.send(self.row_description(columns_of(statement.row_type, binary), binary))
 
     async def execute(self, body: m.Body) -> None:
         name = body.cstring()
@@ -411,7 +423,7 @@ class PgSession:
         if done.error is not None:
             raise Refused(sqlstate(done.error_kind, done.error), done.error)
         if not done.results:
-            self.writer.write(m.EMPTY_QUERY)
+            self.send(m.EMPTY_QUERY)
         for result in done.results:
             schema, rows = self.decoded(result)
             self.send_rows(result, schema, rows, columns_of(schema, portal.is_binary))
@@ -426,7 +438,7 @@ class PgSession:
             self.portals.pop(name, None)
         else:
             raise m.ProtocolViolation(f"Close of an unknown kind {what!r}")
-        self.writer.write(m.CLOSE_COMPLETE)
+        self.send(m.CLOSE_COMPLETE)
 
     # -- running and answering -----------------------------------------------------------------------------------------
 
@@ -505,14 +517,14 @@ class PgSession:
     ) -> None:
         if schema.elements:
             encoders = [column.encode for column in columns]
-            write = self.writer.write
+            write = self.send
             for row in rows:
                 write(m.data_row([enc(value) for enc, value in zip(encoders, row, strict=True)]))
-            self.writer.write(
+            self.send(
                 m.command_complete(f"{'SHOW' if result.command == 'SHOW' else 'SELECT'} {len(rows)}")
             )
             return
-        self.writer.write(m.command_complete(command_tag(result)))
+        self.send(m.command_complete(command_tag(result)))
 
     @staticmethod
     def _count(body: m.Body, what: str) -> int:
