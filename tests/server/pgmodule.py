@@ -4,7 +4,7 @@ _SOURCE = """
 import enum
 from typing import Annotated, Optional
 from spacetimedb import (
-    ConnectionId, Identity, PrimaryKey, ReducerContext, TimeDuration, Timestamp, client_visibility_filter,
+    ConnectionId, Identity, PrimaryKey, ReducerContext, TimeDuration, Timestamp, Uuid, client_visibility_filter,
     f32, f64, i8, i16, i32, i64, i128, i256, reducer, table, u8, u16, u32, u64, u128, u256,
 )
 from spacetimedb import type as stdb_type
@@ -60,7 +60,8 @@ def fill(ctx: ReducerContext, stranger: Identity) -> None:
         a_bool=True, a_str="h\\u00e9llo", a_bytes=bytes([0, 1, 254, 255]), a_identity=ctx.sender,
         a_connection=ConnectionId(0x0102030405060708090A0B0C0D0E0F10),
         a_timestamp=Timestamp(1_700_000_000_123_456), a_duration=TimeDuration(90_061_000_001),
-        a_color=Color.GREEN, a_point=Point(x=3, y=-4), a_list=[1, 2, 3], a_option=None,
+        a_color=Color.GREEN, a_uuid=Uuid(0x0123456789ABCDEF0123456789ABCDEF), a_point=Point(x=3, y=-4),
+        a_list=[1, 2, 3], a_option=None,
     ))
     for i in range(1, 11):
         ctx.db.person.insert(Person(id=i, name=f"person{i}", age=20 + i))
@@ -74,5 +75,6 @@ SCALAR_COLUMNS = [
     ("a_i8", "i8"), ("a_i16", "i16"), ("a_i32", "i32"), ("a_i64", "i64"), ("a_i128", "i128"), ("a_i256", "i256"),
     ("a_f32", "f32"), ("a_f64", "f64"), ("a_bool", "bool"), ("a_str", "str"), ("a_bytes", "bytes"),
     ("a_identity", "Identity"), ("a_connection", "ConnectionId"), ("a_timestamp", "Timestamp"), ("a_color", "Color"),
+    ("a_uuid", "Uuid"),
 ]  # fmt: skip
 MODULE = _SOURCE.replace("{scalars}", "\n".join(f"    {name}: {ty}" for name, ty in SCALAR_COLUMNS)).encode()

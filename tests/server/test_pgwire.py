@@ -13,6 +13,7 @@ import random
 import shutil
 import struct
 import subprocess
+import uuid
 from decimal import Decimal
 
 import aiohttp
@@ -28,6 +29,7 @@ NEIGHBOUR = "neighbour"
 TIMESTAMP = dt.datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=dt.UTC)
 DURATION = dt.timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1)
 CONNECTION = bytes(range(1, 17))
+UUID = uuid.UUID("01234567-89ab-cdef-0123-456789abcdef")
 # the values fill() writes in `everything`, after id and the identity, as the drivers decode them
 NUMBERS = [
     255, 65535, 4294967295, Decimal(2**64 - 1), Decimal(2**128 - 1), Decimal(2**256 - 1),
@@ -219,6 +221,7 @@ def _expected_everything(pg) -> list:
         CONNECTION,
         TIMESTAMP,
         "GREEN",
+        UUID,
         DURATION,
     ]
 
@@ -228,10 +231,10 @@ def test_psycopg_decodes_every_column_type(pg):
         cursor = conn.execute("SELECT * FROM everything")
         row = list(cursor.fetchone())
         types = [column.type_code for column in cursor.description]
-    assert row[:23] == _expected_everything(pg)
-    assert row[23:] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]  # json
+    assert row[:24] == _expected_everything(pg)
+    assert row[24:] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]  # json
     assert types == [
-        20, 21, 23, 20, 1700, 1700, 1700, 21, 21, 23, 20, 1700, 1700, 700, 701, 16, 25, 17, 17, 17, 1184, 25,
+        20, 21, 23, 20, 1700, 1700, 1700, 21, 21, 23, 20, 1700, 1700, 700, 701, 16, 25, 17, 17, 17, 1184, 25, 2950,
         1186, 114, 114, 114,
     ]  # fmt: skip
 
@@ -246,11 +249,11 @@ def test_asyncpg_decodes_every_column_type_in_binary(pg):
             await conn.close()
 
     row = asyncio.run(scenario())
-    assert row[:23] == _expected_everything(pg)
-    assert [json.loads(v) for v in row[23:]] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]
+    assert row[:24] == _expected_everything(pg)
+    assert [json.loads(v) for v in row[24:]] == [{"x": 3, "y": -4}, [1, 2, 3], {"none": {}}]
 
 
-SCALARS = "INSERT INTO scalars VALUES ({})".format(", ".join(f"${i}" for i in range(1, 24)))
+SCALARS = "INSERT INTO scalars VALUES ({})".format(", ".join(f"${i}" for i in range(1, 25)))
 
 
 def _scalar_values(pg, row_id: int) -> list:
@@ -258,7 +261,7 @@ def _scalar_values(pg, row_id: int) -> list:
     return [
         row_id, 200, 60000, 4000000000, Decimal(2**64 - 2), Decimal(2**100), Decimal(2**200 + row_id), -100, -30000,
         -(2**30), -(2**62), Decimal(-(2**100)), Decimal(-(2**200)), 0.5, 1e300, False, "it's \u2603",
-        b"\x00\xff", identity, CONNECTION, TIMESTAMP, "RED", "some text",
+        b"\x00\xff", identity, CONNECTION, TIMESTAMP, "RED", UUID, "some text",
     ]  # fmt: skip
 
 
