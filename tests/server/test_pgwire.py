@@ -163,6 +163,8 @@ def test_psycopg_parameterized_reads_and_owner_dml(pg):
             assert sorted(r[0] for r in rows.fetchall()) == [6, 7]
         cursor = conn.execute("INSERT INTO person (id, name, age) VALUES (%s, %s, %s)", [101, "psy", 40])
         assert cursor.rowcount == 1
+        with pytest.raises(psycopg.errors.UniqueViolation, match="violates unique constraint"):
+            conn.execute("INSERT INTO person (id, name, age) VALUES (%s, %s, %s)", [101, "again", 1])
         assert conn.execute("UPDATE person SET name = %s WHERE id = %s", ["psy2", 101]).rowcount == 1
         assert conn.execute("SELECT name FROM person WHERE id = %s", [101]).fetchone() == ("psy2",)
         assert conn.execute("DELETE FROM person WHERE id = %s", [101]).rowcount == 1
