@@ -322,6 +322,8 @@ def test_a_private_table_is_refused_to_a_non_owner_as_over_http(pg):
     async def stranger_dml() -> str:
         conn = await pg.asyncpg(pg.stranger["token"])
         try:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("DELETE FROM person")  # no arguments: the simple query protocol
             with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
                 await conn.execute("DELETE FROM person WHERE id = $1", 1)
             return str(refused.value)

@@ -202,12 +202,19 @@ def _run_each(
 def _write(
     host: ModuleHost, statement: Any, caller: Identity, is_owner: bool, bindings: Bindings | None
 ) -> tuple[StatementResult, int | None]:
+    failures: list[SqlError] = []
+
     def work(tx: MutTx) -> StatementResult:
-        return execute(compile_statement(statement, tx, caller, is_owner, bindings), tx)
+        try:
+            return execute(compile_statement(statement, tx, caller, is_owner, bindings), tx)
+        except SqlError as exc:
+            failures.append(exc)  # its class says what kind of failure it was (syntax, permission, ...)
+            raise
 
     outcome = host.transact(work)
     if outcome.status == NO_SPACE:
         raise NoSpaceError(outcome.message or "the database is read-only")
     if outcome.status != COMMITTED:
-        raise SqlError(outcome.message or "the statement failed")
+        kind = type(failures[0]) if failures else SqlError
+        raise kind(outcome.message or "the statement failed")
     return outcome.value, outcome.offset
