@@ -197,6 +197,10 @@ def test_several_statements_in_one_simple_query(pg):
         assert cursor.fetchall() == [("person1",)]
         assert cursor.nextset()
         assert cursor.fetchall() == [(22,)]
+        assert cursor.statusmessage == "SELECT 1"
+        cursor = conn.execute("SHOW row_limit")  # the dialect's own variable, not a PostgreSQL setting
+        assert cursor.statusmessage == "SHOW"
+        assert [column.name for column in cursor.description] == ["value"]
 
 
 def test_begin_and_commit_are_accepted_with_a_notice(pg):

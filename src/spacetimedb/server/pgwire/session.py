@@ -515,16 +515,11 @@ class PgSession:
     def send_rows(
         self, result: seam.StatementRows, schema: ProductType, rows: list[Any], columns: list[Any]
     ) -> None:
-        if schema.elements:
-            encoders = [column.encode for column in columns]
-            write = self.send
-            for row in rows:
-                write(m.data_row([enc(value) for enc, value in zip(encoders, row, strict=True)]))
-            self.send(
-                m.command_complete(f"{'SHOW' if result.command == 'SHOW' else 'SELECT'} {len(rows)}")
-            )
-            return
-        self.send(m.command_complete(command_tag(result)))
+        encoders = [column.encode for column in columns]
+        send = self.send
+        for row in rows:
+            send(m.data_row([enc(value) for enc, value in zip(encoders, row, strict=True)]))
+        send(m.command_complete(command_tag(result, len(rows))))
 
     @staticmethod
     def _count(body: m.Body, what: str) -> int:
@@ -534,7 +529,10 @@ class PgSession:
         return count
 
 
-def command_tag(result: seam.StatementRows) -> str:
+def command_tag(result: seam.StatementRows, rows: int) -> str:
+    """The CommandComplete tag PostgreSQL gives the statement (drivers read row counts from it)."""
+    if result.command == "SELECT":
+        return f"SELECT {rows}"
     if result.command == "INSERT":
         return f"INSERT 0 {result.rows_inserted}"
     if result.command == "UPDATE":
