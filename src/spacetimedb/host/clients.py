@@ -10,6 +10,7 @@ The HTTP API's requests (reducer calls, SQL, schema, logs) are served here too.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -63,6 +64,9 @@ class Client:
     identity: Identity  # the caller's, kept at hand for every call
     connection_id: ConnectionId
 
+
+# a statement's result type as BSATN, for the typed SQL answers: the same few types recur with every query
+_type_bytes = functools.lru_cache(maxsize=256)(type_to_bsatn)
 
 class ClientHub:
     """Serves the server's requests for one database; every method runs on the host thread."""
@@ -327,7 +331,7 @@ class ClientHub:
         results = tuple(
             seam.StatementRows(
                 result.command,
-                type_to_bsatn(result.schema),
+                _type_bytes(result.schema),
                 tuple(result.rows),
                 result.stats.rows_inserted,
                 result.stats.rows_deleted,

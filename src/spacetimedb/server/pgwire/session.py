@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_READ_AHEAD = 64  # messages read while earlier ones are served ...
 MAX_READ_AHEAD_BYTES = 64 << 10  # ... each at most this big (a bigger one waits until the others are served)
+MAX_KEPT_TYPES = 64
 FLUSH_BYTES = 1 << 20  # answers buffered before they are written even without a Sync
 MAX_STATEMENTS = 1000  # named prepared statements (and portals) one connection may keep
 
@@ -111,6 +112,7 @@ class PgSession:
         self.portals: dict[str, Portal] = {}
         self.failed = False  # an extended-protocol error: skip messages until Sync
         self.out = bytearray()  # answers not yet written
+        self.types: dict[bytes, ProductType] = {}  # decoded types by their BSATN
         self.hung_up = asyncio.Event()  # the client's side of the connection ended (or broke the protocol)
 
     async def run(self, startup_timeout: float) -> None:
@@ -495,14 +497,20 @@ class PgSession:
         except (DecodeError, SatsError, ValueError, RecursionError):
             raise Refused("XX000", "the database sent rows that do not decode") from None
 
-    @staticmethod
-    def decode_type(data: bytes) -> ProductType:
+    def decode_type(self, data: bytes) -> ProductType:
+        """A result's or parameters' type (the same few come back again and again: they are kept)."""
+        known = self.types.get(data)
+        if known is not None:
+            return known
         try:
             ty = type_from_bsatn(data)
         except (DecodeError, SatsError, ValueError, KeyError, IndexError, RecursionError):
             ty = None
         if not isinstance(ty, ProductType):
             raise Refused("XX000", "the database sent a type that does not decode")
+        if len(self.types) >= MAX_KEPT_TYPES:
+            self.types.clear()
+        self.types[data] = ty
         return ty
 
     @staticmethod
