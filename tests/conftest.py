@@ -26,6 +26,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     url: str
     data_dir: Path | None
+    pg_port: int | None = None  # with --pg-port: where the PostgreSQL protocol is served
 
     @property
     def port(self) -> int:
@@ -65,12 +66,15 @@ def start_server(
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
+    pg_port = None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
+        if line.startswith("postgres on "):
+            pg_port = int(line.split()[-1].rsplit(":", 1)[1])
         if line.startswith("listening on "):
-            return ServerProcess(process, line.split()[-1], data_dir)
+            return ServerProcess(process, line.split()[-1], data_dir, pg_port)
     process.kill()
     raise RuntimeError(f"the server did not start (exit code {process.poll()})")
 

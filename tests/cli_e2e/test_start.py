@@ -142,3 +142,24 @@ def test_a_port_in_use_is_one_line(tmp_path: Path):
         user = User(tmp_path / "cfg", "http://127.0.0.1:1")
         result = user("start", "--in-memory", "--listen-addr", f"127.0.0.1:{port}", server=False)
     assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}: the address is already in use")
+
+
+def test_start_with_pg_port_serves_postgresql_clients_with_the_cli_token(
+    tmp_path: Path, servers: list[StartedServer]
+):
+    import psycopg
+
+    server = StartedServer(tmp_path / "cfg", "--in-memory", "--listen-addr", "127.0.0.1:0", "--pg-port", "0")
+    servers.append(server)
+    announced = next(line for line in server.lines if line.startswith("PostgreSQL clients connect to "))
+    port = int(announced.split()[4].rsplit(":", 1)[1])
+    user = User(tmp_path / "cfg", server.url)
+    user.publish("kept")
+    assert user("call", "kept", "add_note", '"over pg"', "3").code == 0
+    shown = user("login", "show", "--token")
+    token = next(line for line in shown.out.splitlines() if line.startswith("Token (do not share it): "))
+    token = token.removeprefix("Token (do not share it): ")  # what the README's sed takes
+    with psycopg.connect(
+        host="127.0.0.1", port=port, dbname="kept", user="any", password=token, autocommit=True
+    ) as conn:
+        assert conn.execute("SELECT text, score FROM note").fetchall() == [("over pg", 3)]

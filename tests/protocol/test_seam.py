@@ -64,6 +64,8 @@ def test_every_message_round_trips():
         seam.HttpAnswer(7, 200, ("content-type",), ("text/plain",), b"body", None),
         seam.HttpAnswer(8, 0, (), (), b"", "refused"),
         seam.RunSql(3, "SELECT 1", Identity(9)),
+        seam.RunSqlTyped(3, "SELECT * FROM t WHERE a = $1", Identity(9), (seam.SqlParam("text", "7"),)),
+        seam.DescribeSql(3, "SELECT 1", Identity(9)),
         seam.UpdateModule(4, b"p"),
         seam.FollowLog(True),
         seam.Shutdown(),
@@ -79,6 +81,8 @@ def test_every_message_round_trips():
         seam.UpdateDone(4, None, b"h", summary),
         seam.StatsAnswer(5, seam.DatabaseStats(1, 2, 3, 4, 5)),
         seam.Durable(17),
+        seam.SqlRows(3, (seam.StatementRows("SELECT", b"\x02", (b"\x01", b""), 1, 0, 0, 9),), "boom", "SqlError", 4, False),
+        seam.SqlDescribed(3, b"\x02\x00", None, None, ""),
     ]
     reader = seam.to_worker_reader()
     assert reader.feed(b"".join(seam.encode_to_worker(m) for m in to_worker)) == to_worker

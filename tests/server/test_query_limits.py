@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import aiohttp
+import asyncpg
 import pytest
 
 from spacetimedb.protocol import v2
@@ -57,7 +58,8 @@ def limited(tmp_path_factory):
     """A server with small limits: 1 s budget, 1,000 rows for strangers, 200 KiB per result."""
     server = start_server(
         tmp_path_factory.mktemp("limits") / "data",
-        extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"],
+        extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"]
+        + ["--pg-port", "0"],
     )
     async def setup():
         async with aiohttp.ClientSession() as http:
@@ -143,6 +145,31 @@ def test_a_long_read_stops_at_its_budget_and_holds_writers_back_no_longer(limite
     asyncio.run(scenario())
 
 
+def test_postgresql_clients_meet_the_same_limits_in_the_same_words(limited):
+    server, owner, stranger = limited
+
+    async def refusal(auth: dict[str, str], query: str) -> tuple[str, str]:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=server.pg_port, user="any", database="grid", ssl=False,
+            password=auth["Authorization"].removeprefix("Bearer "),
+        )  # fmt: skip
+        try:
+            with pytest.raises(asyncpg.PostgresError) as refused:
+                await conn.fetch(query)
+            assert await conn.fetchval("SELECT id FROM cell WHERE id = $1", 5) == 5  # still usable
+            return refused.value.sqlstate, str(refused.value)
+        finally:
+            await conn.close()
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            for auth, code in ((stranger, "54000"), (owner, "57014")):  # the row limit, the time budget
+                _, http_text = await sql(http, server.url, CROSS_JOIN, auth)
+                assert await refusal(auth, CROSS_JOIN) == (code, http_text)
+
+    asyncio.run(scenario())
+
+
 def test_websocket_reads_are_bounded_too(limited):
     server, _owner, stranger = limited
     token = stranger["Authorization"].split()[1]
@@ -164,8 +191,17 @@ def test_websocket_reads_are_bounded_too(limited):
     asyncio.run(scenario())
 
 
+async def _writer_wait(server, owner: dict[str, str], note: int) -> float:
+    """How long a reducer call waits (behind a read that should have stopped)."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[note], headers=owner)
+        assert response.status == 200
+    return time.monotonic() - started
+
+
 def test_a_read_stops_when_its_client_hangs_up(tmp_path):
-    server = start_server(tmp_path / "data", extra_args=["--reducer-budget", "20"])
+    server = start_server(tmp_path / "data", extra_args=["--reducer-budget", "20", "--pg-port", "0"])
     try:
 
         async def scenario():
@@ -175,12 +211,19 @@ def test_a_read_stops_when_its_client_hangs_up(tmp_path):
             async with aiohttp.ClientSession() as quitter:
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(sql(quitter, server.url, CROSS_JOIN, owner), 0.5)
-            started = time.monotonic()
-            async with aiohttp.ClientSession() as http:
-                response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[2], headers=owner)
-                assert response.status == 200
-            waited = time.monotonic() - started
+            waited = await _writer_wait(server, owner, 2)
             print(f"a writer after the reader hung up waited {waited:.2f}s (the read's budget is 20 s)")
+            assert waited < 10
+            # the same over PostgreSQL: the client's connection closes mid-query
+            token = owner["Authorization"].removeprefix("Bearer ")
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=server.pg_port, user="any", database="grid", password=token, ssl=False
+            )
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(conn.fetch(CROSS_JOIN), 0.5)
+            conn.terminate()
+            waited = await _writer_wait(server, owner, 3)
+            print(f"a writer after the PostgreSQL reader hung up waited {waited:.2f}s")
             assert waited < 10
 
         asyncio.run(scenario())

@@ -121,6 +121,14 @@ class RunningDatabase:
     async def sql(self, text: str, caller: Identity) -> seam.SqlDone:
         return await self.worker.request(lambda r: seam.RunSql(r, text, caller), seam.SqlDone)
 
+    async def sql_typed(self, text: str, caller: Identity, params: tuple[seam.SqlParam, ...]) -> seam.SqlRows:
+        """Run a script as ``sql`` does, with typed rows (for the PostgreSQL front end)."""
+        return await self.worker.request(lambda r: seam.RunSqlTyped(r, text, caller, params), seam.SqlRows)
+
+    async def describe_sql(self, text: str, caller: Identity) -> seam.SqlDescribed:
+        """The parameter and result types of a one-statement script, for ``caller``."""
+        return await self.worker.request(lambda r: seam.DescribeSql(r, text, caller), seam.SqlDescribed)
+
     async def schema(self, event_flags: bool = False) -> str:
         answer = await self.worker.request(lambda r: seam.GetSchema(r, event_flags), seam.SchemaAnswer)
         return answer.raw_v9_json

@@ -10,6 +10,7 @@ The HTTP API's requests (reducer calls, SQL, schema, logs) are served here too.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -22,15 +23,24 @@ from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
 from spacetimedb.protocol.messages import COMMITTED, FAILED, LEGACY_QUERY_SET, OUT_OF_BUDGET, Caller
-from spacetimedb.sats import ConnectionId, DecodeError, Identity
-from spacetimedb.sql import SqlError
+from spacetimedb.sats import ConnectionId, DecodeError, Identity, ProductType
+from spacetimedb.sats.meta import type_to_bsatn
+from spacetimedb.sql import SqlError, ast
 from spacetimedb.subscription import SubscriptionError, TableRows
 
 from .channel import Outbox
 from .database import Database
 from .module_host import NO_SPACE, CallOutcome, HostFailedError, TransactionEvent
 from .procedures import ProcedureOutcome, ProcedureRequest
-from .sql_runner import NoSpaceError, one_off_rows, query_limits, run_sql
+from .sql_runner import (
+    NoSpaceError,
+    TypedOutcome,
+    describe_sql,
+    one_off_rows,
+    query_limits,
+    run_sql,
+    run_sql_typed,
+)
 
 _PROTOCOLS = {
     seam.CLIENT_PROTOCOL_V1_JSON: v1json.PROTOCOL_V1_JSON,
@@ -57,6 +67,9 @@ class Client:
     connection_id: ConnectionId
     auth: AuthCtx
 
+
+# a statement's result type as BSATN, for the typed SQL answers: the same few types recur with every query
+_type_bytes = functools.lru_cache(maxsize=256)(type_to_bsatn)
 
 class ClientHub:
     """Serves the server's requests for one database; every method runs on the host thread."""
@@ -366,9 +379,8 @@ class ClientHub:
         return None, "", procedure
 
     def sql(self, request: seam.RunSql) -> None:
-        if request.request in self.cancelled:
-            del self.cancelled[request.request]
-            return  # its client went away before its turn: nobody reads an answer
+        if self._forget_cancelled(request.request):
+            return
         is_owner = request.caller == self.host.owner_identity
         try:
             body, offset = self.host.run_query(
@@ -381,6 +393,69 @@ class ClientHub:
             self.outbox.send(seam.SqlDone(request.request, False, str(exc), None, no_space))
             return
         self.outbox.send(seam.SqlDone(request.request, True, body, offset, False))
+
+    def sql_typed(self, request: seam.RunSqlTyped) -> None:
+        """A script for the PostgreSQL front end: the same rules, limits and messages as ``sql``, typed rows."""
+        if self._forget_cancelled(request.request):
+            return
+        is_owner = request.caller == self.host.owner_identity
+        params = [ast.Literal(param.kind, param.text) for param in request.params]
+        try:
+            outcome = self.host.run_query(
+                "the SQL query",
+                lambda: run_sql_typed(self.host, request.sql, request.caller, is_owner, params),
+                ("request", request.request),
+            )
+        except SqlError as exc:
+            outcome = TypedOutcome(error=exc)
+        results = tuple(
+            seam.StatementRows(
+                result.command,
+                _type_bytes(result.schema),
+                tuple(result.rows),
+                result.stats.rows_inserted,
+                result.stats.rows_deleted,
+                result.stats.rows_updated,
+                result.micros,
+            )
+            for result in outcome.results
+        )
+        error = outcome.error
+        self.outbox.send(
+            seam.SqlRows(
+                request.request,
+                results,
+                None if error is None else str(error),
+                "" if error is None else type(error).__name__,
+                outcome.offset,
+                isinstance(error, NoSpaceError),
+            )
+        )
+
+    def describe_sql(self, request: seam.DescribeSql) -> None:
+        if self._forget_cancelled(request.request):
+            return
+        is_owner = request.caller == self.host.owner_identity
+        try:
+            param_types, row_type = self.host.run_query(
+                "describing the SQL query",
+                lambda: describe_sql(self.host, request.sql, request.caller, is_owner),
+                ("request", request.request),
+            )
+        except SqlError as exc:
+            empty = type_to_bsatn(ProductType.of())
+            self.outbox.send(seam.SqlDescribed(request.request, empty, None, str(exc), type(exc).__name__))
+            return
+        params = type_to_bsatn(ProductType.of(*((None, ty) for ty in param_types)))
+        row = None if row_type is None else type_to_bsatn(row_type)
+        self.outbox.send(seam.SqlDescribed(request.request, params, row, None, ""))
+
+    def _forget_cancelled(self, request: int) -> bool:
+        """Whether ``request`` was cancelled before its turn (nobody reads its answer)."""
+        if request in self.cancelled:
+            del self.cancelled[request]
+            return True
+        return False
 
     def schema(self, request: seam.GetSchema) -> None:
         raw = json.dumps(self.host.loaded.module_def.raw_v9_json(request.event_flags))

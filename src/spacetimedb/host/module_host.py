@@ -43,7 +43,7 @@ from spacetimedb.module_log import ModuleLog, escape_surrogates, make_record
 from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
-from spacetimedb.sql import SqlLimitError
+from spacetimedb.sql import SqlTimeoutError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
 from .metrics import ReducerMetrics
@@ -234,14 +234,14 @@ class ModuleHost:
 
     def run_query(self, what: str, work: Callable[[], T], token: object = None) -> T:
         """Run a read (host thread) under the time budget; ``interrupt(token)`` from another thread stops it.
-        Raises ``SqlLimitError`` naming what stopped it."""
+        Raises ``SqlTimeoutError`` (a ``SqlLimitError``) naming what stopped it."""
         budget = self.options.reducer_budget_seconds
         try:
             return self._clock.run(budget, work, what, token)
         except ReducerTimeout:
-            raise SqlLimitError(f"{what} ran past its time budget ({budget:g}s)") from None
+            raise SqlTimeoutError(f"{what} ran past its time budget ({budget:g}s)") from None
         except CallCancelled:
-            raise SqlLimitError(f"{what} was cancelled: nobody waits for its answer any more") from None
+            raise SqlTimeoutError(f"{what} was cancelled: nobody waits for its answer any more") from None
 
     def interrupt(self, token: object) -> bool:
         """Stop the read in progress if it is ``token``'s (from any thread)."""

@@ -1,6 +1,7 @@
 """SQL inside a worker: one-off queries and the ``/sql`` route, run on the host thread.
 
-Reads run under the reader lock. Statements that write (DML, ``SET``) run as a transaction of the host, so they
+``run_sql`` answers ``/sql`` with JSON; ``run_sql_typed`` and ``describe_sql`` answer the PostgreSQL front end
+with typed rows (BSATN) and with statements' parameter and result types. Reads run under the reader lock. Statements that write (DML, ``SET``) run as a transaction of the host, so they
 are logged, broadcast to subscribers and ordered with every other transaction.
 """
 
@@ -8,23 +9,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from spacetimedb.datastore import MutTx
 from spacetimedb.protocol.messages import COMMITTED
-from spacetimedb.sats import Identity, codec
+from spacetimedb.sats import AlgebraicType, Identity, ProductType, codec
 from spacetimedb.sql import (
     QueryLimits,
     SelectPlan,
     SqlError,
     SqlUnsupportedError,
+    ast,
     compile_statement,
     execute,
     parse_script,
     result_too_large,
 )
-from spacetimedb.sql.execute import StatementResult
+from spacetimedb.sql.execute import StatementResult, Stats
+from spacetimedb.sql.params import Bindings
 from spacetimedb.sql.run import is_read_only, result_json
 from spacetimedb.subscription import TableRows
 
@@ -89,34 +93,133 @@ def run_sql(
     limits = query_limits(host)
     results = []
     last_offset = None
-    for statement in statements:
-        started = time.perf_counter()
-        if is_read_only(statement):
-            with host.db.read_tx() as read:
-                tx = host.views.reader(read, caller)
-                result = execute(compile_statement(statement, tx, caller, is_owner), tx, limits)
-        else:
-            result, offset = _write(host, statement, caller, is_owner)
-            last_offset = offset if offset is not None else last_offset
-        results.append(result_json(result, int((time.perf_counter() - started) * 1_000_000)))
+    for result, micros, offset in _run_each(host, statements, caller, is_owner, limits, lambda: None):
+        last_offset = offset if offset is not None else last_offset
+        results.append(result_json(result, micros))
     body = json.dumps(results)
     if limits.max_bytes is not None and len(body) > limits.max_bytes:
         raise result_too_large(limits.max_bytes)
     return body, last_offset
 
 
+@dataclass(frozen=True, slots=True)
+class TypedResult:
+    """One statement's answer with its rows as BSATN of ``schema`` (empty for DML and SET); ``command`` is its
+    verb (``SELECT``, ``INSERT``, ...)."""
+
+    command: str
+    schema: ProductType
+    rows: list[bytes]
+    stats: Stats
+    micros: int
+
+
+@dataclass(slots=True)
+class TypedOutcome:
+    """What a script did: the answers of the statements that ran, then the error that stopped it (if any)."""
+
+    results: list[TypedResult] = field(default_factory=list)
+    error: SqlError | None = None
+    offset: int | None = None
+
+
+_COMMANDS = {
+    ast.Select: "SELECT",
+    ast.Union: "SELECT",
+    ast.ShowVar: "SHOW",
+    ast.Insert: "INSERT",
+    ast.Update: "UPDATE",
+    ast.Delete: "DELETE",
+    ast.SetVar: "SET",
+}
+
+
+def run_sql_typed(
+    host: ModuleHost, text: str, caller: Identity, is_owner: bool, params: Sequence[ast.Literal] = ()
+) -> TypedOutcome:
+    """Run a script as ``run_sql`` does (same rules, limits and messages), keeping each statement's rows typed.
+    ``params`` are the values of ``$1``, ``$2``, ... An empty script runs nothing."""
+    outcome = TypedOutcome()
+    limits = query_limits(host)
+    budget = [limits.max_bytes]
+    try:
+        statements = parse_script(text)
+        each = _run_each(host, statements, caller, is_owner, limits, lambda: Bindings(params))
+        for statement, (result, micros, offset) in zip(statements, each, strict=False):
+            outcome.offset = offset if offset is not None else outcome.offset
+            rows = _encode_budgeted(result, budget, limits.max_bytes)
+            outcome.results.append(TypedResult(_COMMANDS[type(statement)], result.schema, rows, result.stats, micros))
+    except SqlError as exc:
+        outcome.error = exc
+    return outcome
+
+
+def _encode_budgeted(result: StatementResult, budget: list[int | None], max_bytes: int | None) -> list[bytes]:
+    """The rows as BSATN; all the statements of a script together stay within the byte limit."""
+    rows = encode_within(codec(result.schema).encode, result.rows, budget[0])
+    if budget[0] is not None and max_bytes is not None:
+        budget[0] -= sum(map(len, rows))
+    return rows
+
+
+def describe_sql(
+    host: ModuleHost, text: str, caller: Identity, is_owner: bool
+) -> tuple[list[AlgebraicType], ProductType | None]:
+    """The parameter types and the result type (None when it returns no rows) of a one-statement script,
+    checked for ``caller`` as running it would be (names, visibility, types, ownership for DML)."""
+    statements = parse_script(text)
+    if not statements:
+        return [], None
+    if len(statements) > 1:
+        raise SqlUnsupportedError("cannot insert multiple commands into a prepared statement")
+    bindings = Bindings(None)
+    with host.db.read_tx() as read:
+        plan = compile_statement(statements[0], host.views.reader(read, caller), caller, is_owner, bindings)
+    row_type = plan.schema if isinstance(plan, SelectPlan) else None
+    return bindings.ordered_types(), row_type
+
+
+def _run_each(
+    host: ModuleHost,
+    statements: Sequence[ast.Statement],
+    caller: Identity,
+    is_owner: bool,
+    limits: QueryLimits,
+    bindings: Callable[[], Bindings | None],
+) -> Iterator[tuple[StatementResult, int, int | None]]:
+    """Run the statements in order, each in its own transaction: (result, microseconds, write offset) each."""
+    for statement in statements:
+        started = time.perf_counter()
+        offset = None
+        if is_read_only(statement):
+            with host.db.read_tx() as read:
+                tx = host.views.reader(read, caller)  # views read as tables, for this caller
+                plan = compile_statement(statement, tx, caller, is_owner, bindings())
+                result = execute(plan, tx, limits)
+        else:
+            result, offset = _write(host, statement, caller, is_owner, bindings())
+        yield result, int((time.perf_counter() - started) * 1_000_000), offset
+
+
 def _write(
-    host: ModuleHost, statement: Any, caller: Identity, is_owner: bool
+    host: ModuleHost, statement: Any, caller: Identity, is_owner: bool, bindings: Bindings | None
 ) -> tuple[StatementResult, int | None]:
     target = getattr(statement, "table", None)
     if isinstance(target, str) and host.views.view_named(target) is not None:
         raise SqlUnsupportedError(f"`{target}` is a view: views are read-only (write to the tables it reads)")
+    failures: list[SqlError] = []
+
     def work(tx: MutTx) -> StatementResult:
-        return execute(compile_statement(statement, tx, caller, is_owner), tx)
+        try:
+            return execute(compile_statement(statement, tx, caller, is_owner, bindings), tx)
+        except SqlError as exc:
+            failures.append(exc)  # its class says what kind of failure it was (syntax, permission, ...)
+            raise
 
     outcome = host.transact(work)
     if outcome.status == NO_SPACE:
         raise NoSpaceError(outcome.message or "the database is read-only")
     if outcome.status != COMMITTED:
-        raise SqlError(outcome.message or "the statement failed")
+        kind = type(failures[0]) if failures else SqlError
+        raise kind(outcome.message or "the statement failed")
     return outcome.value, outcome.offset

@@ -284,6 +284,8 @@ class Worker:
             seam.DisconnectClient: hub.disconnect,
             seam.CallReducerHttp: hub.call_http,
             seam.RunSql: hub.sql,
+            seam.RunSqlTyped: hub.sql_typed,
+            seam.DescribeSql: hub.describe_sql,
             seam.GetSchema: hub.schema,
             seam.TailLog: hub.tail_log,
             seam.FollowLog: hub.follow_log,

@@ -112,6 +112,28 @@ class MigrationSummary(NamedTuple):
     incompatible: STRS  # one sentence per change that needs a manual migration
 
 
+class SqlParam(NamedTuple):
+    """The value of one ``$n`` parameter, as a literal: ``kind`` is ``number``, ``string``, ``hex``, ``bool`` or
+    ``null`` (written as in SQL text), or ``text`` (read as a literal of the parameter's type is written)."""
+
+    kind: STR
+    text: STR
+
+
+class StatementRows(NamedTuple):
+    """One statement's answer: ``row_type`` is the BSATN of its result's product type (``type_to_bsatn``; no
+    elements for DML), ``rows`` the BSATN of each row; ``command`` is the statement's verb (``SELECT``,
+    ``INSERT``, ``UPDATE``, ``DELETE``, ``SET``, ``SHOW``)."""
+
+    command: STR
+    row_type: BYTES_
+    rows: Annotated[tuple[bytes, ...], ArrayType(BYTES)]
+    rows_inserted: U64_
+    rows_deleted: U64_
+    rows_updated: U64_
+    duration_micros: U64_
+
+
 class DatabaseStats(NamedTuple):
     clients: U32_
     subscribed_clients: U32_
@@ -240,6 +262,23 @@ class HttpAnswer(NamedTuple):
 
 
 class RunSql(NamedTuple):
+    request: U64_
+    sql: STR
+    caller: IDENTITY_
+
+
+class RunSqlTyped(NamedTuple):
+    """Run a script as ``RunSql`` does, answering with typed rows; ``params`` are the values of ``$1``, ..."""
+
+    request: U64_
+    sql: STR
+    caller: IDENTITY_
+    params: tuple[SqlParam, ...]
+
+
+class DescribeSql(NamedTuple):
+    """The parameter and result types of a one-statement script, checked as running it would be."""
+
     request: U64_
     sql: STR
     caller: IDENTITY_
@@ -421,6 +460,29 @@ class SqlDone(NamedTuple):
     no_space: BOOL_  # it failed because the database is read-only (its disk is full)
 
 
+class SqlRows(NamedTuple):
+    """The answer to ``RunSqlTyped``: the statements that ran, then the error that stopped the script (if any).
+    ``error_kind`` names the error's class (``SqlSyntaxError``, ``SqlTimeoutError``, ...; empty without one)."""
+
+    request: U64_
+    results: tuple[StatementRows, ...]
+    error: OPT_STR
+    error_kind: STR
+    offset: OPT_U64
+    no_space: BOOL_
+
+
+class SqlDescribed(NamedTuple):
+    """The answer to ``DescribeSql``: ``param_types`` is the BSATN of a product type with one element per
+    parameter, ``row_type`` that of the result (none for DML); or the error, as ``SqlRows`` gives it."""
+
+    request: U64_
+    param_types: BYTES_
+    row_type: OPT_BYTES
+    error: OPT_STR
+    error_kind: STR
+
+
 class SchemaAnswer(NamedTuple):
     request: U64_
     raw_v9_json: STR
@@ -541,6 +603,8 @@ TO_WORKER: tuple[type, ...] = (
     GetMetrics,
     QueryPast,
     ListTransactions,
+    RunSqlTyped,
+    DescribeSql,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -571,6 +635,8 @@ TO_SERVER: tuple[type, ...] = (
     MetricsAnswer,
     PastAnswer,
     TransactionList,
+    SqlRows,
+    SqlDescribed,
 )
 
 
@@ -585,6 +651,8 @@ _NESTED: dict[type, dict[str, tuple[str, type]]] = {
     UpdateDone: {"migration": (_OPTION, MigrationSummary)},
     Deliveries: {"items": (_ARRAY, Delivery), "frames_done": (_ARRAY, ClientCount)},
     DatabaseMetrics: {"reducers": (_ARRAY, ReducerMetrics)},
+    RunSqlTyped: {"params": (_ARRAY, SqlParam)},
+    SqlRows: {"results": (_ARRAY, StatementRows)},
 }
 _PARTS: dict[Any, ProductType] = {}
 
@@ -626,6 +694,8 @@ for _part in (
     DatabaseStats,
     ReducerMetrics,
     DatabaseMetrics,
+    SqlParam,
+    StatementRows,
 ):
     _PARTS[_part] = _product_type(_part)
 

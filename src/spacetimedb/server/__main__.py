@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     def ready(server: Server) -> None:
         bound_host, bound_port = server.bound or (host, port)
         where = "memory" if server.data_dir is None else str(server.data_dir)
+        if server.pg is not None and server.pg.bound is not None:
+            pg_host, pg_port = server.pg.bound
+            print(f"postgres on {pg_host}:{pg_port}", flush=True)
         print(f"listening on http://{bound_host}:{bound_port}", flush=True)
         print(f"data in {where}", flush=True)
         if server.connections is not None:

@@ -33,6 +33,7 @@ from .cors import CorsPolicy
 from .egress import EgressPolicy, HttpEgress
 from .isolation import Isolation, decide_isolation
 from .oidc import FetchLimits, OidcIssuer, OidcKeys
+from .pgwire import PgListener
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class ServerOptions:
     metrics_token: str | None = None
     log_level: str = "warning"  # the server's own log
     log_format: str = "text"  # or "json"
+    # the PostgreSQL wire protocol's port on the listen host (None: off, as upstream)
+    pg_port: int | None = None
 
 
 class Server:
@@ -99,6 +102,7 @@ class Server:
         self.connections: ConnectionGate | None = None
         self.isolation: Isolation | None = None
         self.bound: tuple[str, int] | None = None
+        self.pg: PgListener | None = None
         self.stopping = False
 
     def _remove_orphan_databases(self) -> None:
@@ -173,6 +177,10 @@ class Server:
         self._listener = await self.connections.listen(self._runner.server, host, port, backlog=1024)
         self.bound = self._listener.sockets[0].getsockname()[:2]
         log.info("listening on %s:%d (data in %s)", *self.bound, self.data_dir or "memory")
+        if self.options.pg_port is not None:
+            limits = self.connections.limits
+            self.pg = PgListener(self, limits.max_connections, limits.request_head_timeout)
+            await self.pg.start(host, self.options.pg_port)
         return self.bound
 
     async def stop(self) -> None:
@@ -183,6 +191,9 @@ class Server:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self.pg is not None:
+            await self.pg.stop()
+            self.pg = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -235,6 +235,15 @@ TUNABLES: tuple[Tunable, ...] = (
         0.001,
     ),
     Tunable(
+        "--pg-port",
+        COUNT,
+        None,
+        "Serve the PostgreSQL wire protocol (psql, psycopg, asyncpg; the password is an auth token) on this "
+        "port of the listen host (0: any free port). Default: off, as on SpacetimeDB.",
+        0,
+        metavar="PORT",
+    ),
+    Tunable(
         "--keepalive-timeout",
         SECONDS,
         DEFAULT_KEEPALIVE_TIMEOUT,
@@ -286,6 +295,7 @@ def server_options(given: Mapping[str, Any] | None = None) -> ServerOptions:
         metrics_token=v["metrics_token"] or None,
         log_level=_choice("--log-level", v["log_level"], LOG_LEVELS),
         log_format=_choice("--log-format", v["log_format"], LOG_FORMATS),
+        pg_port=v["pg_port"],
     )
 
 

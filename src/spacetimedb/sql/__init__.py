@@ -51,6 +51,7 @@ from .errors import (
     SqlNameError,
     SqlPermissionError,
     SqlSyntaxError,
+    SqlTimeoutError,
     SqlTypeError,
     SqlUnsupportedError,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "SqlNameError",
     "SqlPermissionError",
     "SqlSyntaxError",
+    "SqlTimeoutError",
     "SqlTypeError",
     "SqlUnsupportedError",
     "StarOutput",

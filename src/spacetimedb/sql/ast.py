@@ -33,7 +33,8 @@ KEYWORDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Literal:
-    """``kind``: ``number`` | ``string`` | ``hex`` | ``bool`` | ``null``; ``text`` as written (sign included)."""
+    """``kind``: ``number`` | ``string`` | ``hex`` | ``bool`` | ``null`` | ``param`` (``$n``: ``text`` is n) |
+    ``text`` (a parameter's value given as text, see ``params``); ``text`` as written (sign included)."""
 
     kind: str
     text: str
@@ -47,6 +48,10 @@ class Literal:
             return self.text.upper()
         if self.kind == "null":
             return "NULL"
+        if self.kind == "param":
+            return "$" + self.text
+        if self.kind == "text":
+            return "'" + self.text.replace("'", "''") + "'"
         return self.text
 
 

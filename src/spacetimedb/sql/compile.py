@@ -11,7 +11,7 @@ from typing import Any
 
 from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, ST_VAR_ID, TableSchema
 from spacetimedb.datastore.schema import ST_VAR_VALUE_TYPE
-from spacetimedb.sats import BOOL, IDENTITY, U64, ArrayType, Identity, ProductType, SumValue
+from spacetimedb.sats import BOOL, IDENTITY, U64, AlgebraicType, ArrayType, Identity, ProductType, SumValue
 from spacetimedb.sats.types import U8
 
 from . import ast
@@ -23,7 +23,8 @@ from .errors import (
     SqlTypeError,
     SqlUnsupportedError,
 )
-from .literals import is_comparable, is_equatable, literal_value, type_name
+from .literals import is_comparable, is_equatable, type_name
+from .params import Bindings
 from .parser import parse
 from .plan import (
     ColumnsOutput,
@@ -54,11 +55,19 @@ class Caller:
 class SchemaView:
     """The tables a caller may see, and the RLS rules that apply to it."""
 
-    __slots__ = ("caller", "tx")
+    __slots__ = ("bindings", "caller", "tx")
 
-    def __init__(self, tx: Reader, caller: Caller) -> None:
+    def __init__(self, tx: Reader, caller: Caller, bindings: Bindings | None = None) -> None:
         self.tx = tx
         self.caller = caller
+        self.bindings = bindings if bindings is not None else Bindings(())
+
+    def value(self, lit: ast.Literal, ty: AlgebraicType, label: str | None = None) -> Any:
+        """The value of a literal or parameter at ``ty``."""
+        return self.bindings.value(lit, ty, label)
+
+    def typer(self, scope: Scope) -> ExprTyper:
+        return ExprTyper(scope, self.caller.identity, self.bindings)
 
     def table(self, name: str) -> TableSchema:
         table_id = self.tx.table_id(name)
@@ -132,11 +141,12 @@ class Scope:
 class ExprTyper:
     """Types the expressions of one statement against a scope, for one caller (``:sender``)."""
 
-    __slots__ = ("caller", "scope")
+    __slots__ = ("bindings", "caller", "scope")
 
-    def __init__(self, scope: Scope, caller: Identity) -> None:
+    def __init__(self, scope: Scope, caller: Identity, bindings: Bindings) -> None:
         self.scope = scope
         self.caller = caller
+        self.bindings = bindings
 
     def predicate(self, node: ast.Expr) -> ex.Pred:
         if isinstance(node, ast.And):
@@ -179,7 +189,7 @@ class ExprTyper:
             return ex.Cmp(op, column, other)
         value = self.param(right, column) if isinstance(right, ast.Param) else None
         if isinstance(right, ast.Literal):
-            value = ex.Const(literal_value(right, column.type, column.label), column.type)
+            value = ex.Const(self.bindings.value(right, column.type, column.label), column.type)
         assert value is not None
         self._check_op(op, column)
         return ex.Cmp(op, column, value)
@@ -213,7 +223,7 @@ def _from_clause(select: ast.Select, view: SchemaView) -> tuple[Scope, list[ex.P
     scope.add(select.table, view.table(select.table.name))
     for join in select.joins:
         scope.add(join.table, view.table(join.table.name))
-    typer = ExprTyper(scope, view.caller.identity)
+    typer = view.typer(scope)
     conjuncts: list[ex.Pred] = []
     for join in select.joins:
         if join.on is not None:
@@ -253,9 +263,9 @@ def _output(select: ast.Select, scope: Scope) -> tuple[Any, ProductType, TableSc
     return out, ProductType.of(*((n, c.type) for n, c in zip(names, columns, strict=True))), None
 
 
-def _count_value(lit: ast.Literal, clause: str) -> int:
+def _count_value(lit: ast.Literal, clause: str, view: SchemaView) -> int:
     try:
-        return int(literal_value(lit, U64))
+        return int(view.value(lit, U64))
     except SqlTypeError:
         raise SqlTypeError(
             f"The literal expression `{lit.to_sql()}` cannot be parsed as type `U64` ({clause})"
@@ -282,8 +292,8 @@ def compile_select(select: ast.Select, view: SchemaView) -> SelectPlan:
     scope, conjuncts = _from_clause(select, view)
     out, schema, return_table = _output(select, scope)
     order_by = _order_by(select, scope, out)
-    limit = _count_value(select.limit, "LIMIT") if select.limit is not None else None
-    offset = _count_value(select.offset, "OFFSET") if select.offset is not None else 0
+    limit = _count_value(select.limit, "LIMIT", view) if select.limit is not None else None
+    offset = _count_value(select.offset, "OFFSET", view) if select.offset is not None else 0
     fragment = Fragment(
         tuple(scope.relations), tuple(conjuncts), out.rel if isinstance(out, StarOutput) else 0
     )
@@ -346,7 +356,7 @@ def _union_as_disjunction(union: ast.Union, view: SchemaView) -> tuple[Fragment,
         scope.add(select.table, schema)
         _output(select, scope)  # checks that `t.*` names this branch's table
         preds = (
-            ex.conjuncts_of(ExprTyper(scope, view.caller.identity).predicate(select.where))
+            ex.conjuncts_of(view.typer(scope).predicate(select.where))
             if select.where
             else []
         )
@@ -465,7 +475,7 @@ def compile_insert(insert: ast.Insert, view: SchemaView) -> InsertPlan:
         row: list[Any] = [0] * ncols  # omitted columns are auto-increment: 0 asks for the next value
         for pos, lit in zip(positions, values, strict=True):
             column = schema.columns[pos]
-            row[pos] = literal_value(lit, column.type, f"{schema.name}.{column.name}")
+            row[pos] = view.value(lit, column.type, f"{schema.name}.{column.name}")
         rows.append(tuple(row))
     return InsertPlan(schema, rows, insert)
 
@@ -478,7 +488,7 @@ def _single_table_filter(
     scope.add(ast.TableRef(name), schema)
     conjuncts: list[ex.Pred] = []
     if where is not None:
-        conjuncts = ex.conjuncts_of(ExprTyper(scope, view.caller.identity).predicate(where))
+        conjuncts = ex.conjuncts_of(view.typer(scope).predicate(where))
     return schema, Fragment(tuple(scope.relations), tuple(conjuncts)), scope
 
 
@@ -491,7 +501,7 @@ def compile_update(update: ast.Update, view: SchemaView) -> UpdatePlan:
             raise SqlNameError(f"`{schema.name}` does not have a field `{assignment.column}`")
         if any(pos == column.pos for pos, _ in assignments):
             raise SqlNameError(f"Duplicate name `{assignment.column}`")
-        value = literal_value(assignment.value, column.type, f"{schema.name}.{column.name}")
+        value = view.value(assignment.value, column.type, f"{schema.name}.{column.name}")
         assignments.append((column.pos, value))
     return UpdatePlan(schema, fragment, assignments, update)
 
@@ -513,7 +523,7 @@ def compile_set(statement: ast.SetVar, view: SchemaView) -> SetVarPlan:
             f"The literal expression `{statement.value.to_sql()}` cannot be parsed as type `U64` "
             f"(variable `{statement.name}`)"
         )
-    value = literal_value(statement.value, U64, statement.name)
+    value = view.value(statement.value, U64, statement.name)
     return SetVarPlan(statement.name, SumValue(SYSTEM_VARIABLES[statement.name], value), statement)
 
 
@@ -537,8 +547,11 @@ def compile_show(statement: ast.ShowVar, view: SchemaView) -> SelectPlan:
 # ---- entry points ----------------------------------------------------------------------------------------
 
 
-def compile_statement(statement: ast.Statement, tx: Reader, caller: Identity, is_owner: bool) -> Plan:
-    view = SchemaView(tx, Caller(caller, is_owner))
+def compile_statement(
+    statement: ast.Statement, tx: Reader, caller: Identity, is_owner: bool, bindings: Bindings | None = None
+) -> Plan:
+    """Compile one statement for ``caller``; ``bindings`` holds its ``$n`` parameters (none by default)."""
+    view = SchemaView(tx, Caller(caller, is_owner), bindings)
     if isinstance(statement, ast.Select):
         return compile_select(statement, view)
     if isinstance(statement, ast.Union):

@@ -31,5 +31,9 @@ class SqlLimitError(SqlError):
     """A size bound was exceeded: query text, nesting depth, or the row limit."""
 
 
+class SqlTimeoutError(SqlLimitError):
+    """The statement ran past its time budget, or was cancelled because nobody waits for its answer."""
+
+
 class SqlExecutionError(SqlError):
     """The statement was valid but failed while running (e.g. a unique constraint violation)."""

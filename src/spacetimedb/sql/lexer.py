@@ -2,7 +2,7 @@
 
 Tokens are plain tuples ``(kind, value, position)``; ``kind`` is one of ``ident`` (unquoted name or keyword),
 ``qident`` (double-quoted name, unescaped), ``string`` (single-quoted, unescaped), ``hex`` (the digits of
-``0x...`` or ``X'...'``), ``number``, ``param`` (``:name``), ``op`` (punctuation) and ``eof``.
+``0x...`` or ``X'...'``), ``number``, ``param`` (``:name``), ``placeholder`` (``$1``), ``op`` (punctuation) and ``eof``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _TOKEN = re.compile(
   | 0[xX](?P<hex>[0-9a-fA-F]+)(?![\w$])
   | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?![\w$])
   | :(?P<param>[^\W\d]\w*)
+  | \$(?P<placeholder>\d{1,9})(?![\w$])
   | (?P<ident>[^\W\d]\w*)
   | (?P<op><>|!=|<=|>=|[=<>(),.*;+-])
   | (?P<bad>.)

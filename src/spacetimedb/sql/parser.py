@@ -275,6 +275,9 @@ class _Parser:
 
     def count_literal(self, clause: str) -> ast.Literal:
         kind, value, _ = self.peek()
+        if kind == "placeholder":
+            self.pos += 1
+            return ast.Literal("param", str(int(value)))
         if kind != "number":
             raise self.error(f"Expected a number after {clause}")
         self.pos += 1
@@ -424,6 +427,9 @@ class _Parser:
         if kind in ("number", "string", "hex"):
             self.pos += 1
             return ast.Literal(kind, value)
+        if kind == "placeholder":
+            self.pos += 1
+            return ast.Literal("param", str(int(value)))
         if kind == "ident":
             word = self.words[self.pos]
             if word in ("TRUE", "FALSE"):

@@ -132,6 +132,9 @@ def _announce(server: Server) -> None:
     # `listening on URL` first and alone on its line: scripts and tests read the port from it.
     click.echo(f"listening on {url}")
     click.echo(f"data in {where}")
+    if server.pg is not None and server.pg.bound is not None:
+        pg_host, pg_port = server.pg.bound
+        click.echo(f"PostgreSQL clients connect to {pg_host}:{pg_port} (the password is an auth token)")
     if url != DEFAULT_SERVER_URL:
         click.echo(f"other commands reach it with `-s {url}`")
     if server.connections is not None:
