@@ -7,7 +7,8 @@ The page's conventions (it states them too):
 - a ```console block lists commands: ``$ spacetime ...`` runs as the database's owner, ``bob$ spacetime ...`` as
   another user; the lines after a command are what it prints (standard output, then standard error), where
   ``...`` stands for any text within one line (times, identities).
-- a ```python block whose first line is ``# test: NAME.py`` is a pytest file run beside the module NAME.py.
+- a ```python block whose first line is ``# test: FILE.py`` is a pytest file, run in a directory holding every
+  example module shown before it (the last version of each).
 """
 
 from __future__ import annotations
@@ -44,23 +45,32 @@ class Example:
     name: str
     source: str
     commands: list[Command] = field(default_factory=list)
-    tests: dict[str, str] = field(default_factory=dict)
 
 
-def examples(text: str) -> list[Example]:
+@dataclass
+class DocTest:
+    """One ``# test:`` block and the modules shown before it."""
+
+    filename: str
+    source: str
+    modules: dict[str, str]
+
+
+def examples(text: str) -> tuple[list[Example], list[DocTest]]:
     found: list[Example] = []
+    tests: list[DocTest] = []
     for match in FENCE.finditer(text):
         lang, body = match.group(1), match.group(2)
         first = body.partition("\n")[0]
         if lang == "python" and first.startswith("# module: "):
             found.append(Example(first.removeprefix("# module: ").strip(), body))
         elif lang == "python" and first.startswith("# test: "):
-            assert found, "a test block before any module"
-            found[-1].tests[first.removeprefix("# test: ").strip()] = body
+            modules = {f"{example.name}.py": example.source for example in found}
+            tests.append(DocTest(first.removeprefix("# test: ").strip(), body, modules))
         elif lang == "console":
             assert found, "a console block before any module"
             found[-1].commands.extend(commands(body))
-    return found
+    return found, tests
 
 
 def commands(body: str) -> list[Command]:
@@ -88,11 +98,12 @@ def printed(result_out: str, result_err: str, url: str) -> list[str]:
     return [line for line in lines if not line.startswith("saved a new identity")]
 
 
-EXAMPLES = examples(DOC.read_text(encoding="utf-8"))
+EXAMPLES, DOC_TESTS = examples(DOC.read_text(encoding="utf-8"))
 
 
 def test_the_page_has_checked_examples():
     assert len(EXAMPLES) >= 4
+    assert DOC_TESTS
     assert all(example.commands for example in EXAMPLES if example.name != "scheduled")
 
 
@@ -119,13 +130,19 @@ def test_example_runs_as_documented(
                 assert matches(want, got), f"{where}\nexpected the line: {want}"
         else:
             assert actual == [], where
-    for test_name, test_source in example.tests.items():
-        (tmp_path / test_name).write_text(test_source, encoding="utf-8")
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_name],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("doc_test", DOC_TESTS, ids=[t.filename for t in DOC_TESTS])
+def test_doc_test_passes(doc_test: DocTest, tmp_path: Path):
+    for filename, source in doc_test.modules.items():
+        (tmp_path / filename).write_text(source, encoding="utf-8")
+    (tmp_path / doc_test.filename).write_text(doc_test.source, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", doc_test.filename],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " passed" in run.stdout and "skipped" not in run.stdout, run.stdout
