@@ -188,7 +188,7 @@ def test_a_module_that_does_not_load_says_why(tmp_path: Path):
     broken.write_text(
         "import spacetimedb\n\n@spacetimedb.table\nclass T:\n    when: object\n", encoding="utf-8"
     )
-    with pytest.raises(LaunchError, match="not a SATS type"):
+    with pytest.raises(LaunchError, match="`object` is not a column or argument type"):
         TestDatabase.load(broken)
 
 

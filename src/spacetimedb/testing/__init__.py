@@ -22,7 +22,7 @@ from typing import Any
 from spacetimedb.host.database import Database, DatabaseOptions, LaunchError
 from spacetimedb.host.module_host import CallOutcome, HostOptions
 from spacetimedb.keccak import keccak256
-from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError, package_program
+from spacetimedb.module import AuthCtx, ModuleDef, NoSuchReducerError, ReducerArgsError, package_program
 from spacetimedb.module_log import SYSTEM
 from spacetimedb.sats import ConnectionId, Identity, TimeDuration, Timestamp
 
@@ -103,6 +103,11 @@ class TestDatabase:
     def module(self) -> types.ModuleType:
         """The loaded module: its table classes, ``@type`` classes and enums."""
         return self._host.loaded.python_module
+
+    @property
+    def module_def(self) -> ModuleDef:
+        """The module's validated definition: its tables, reducers and types, as the server describes them."""
+        return self._host.loaded.module_def
 
     @property
     def identity(self) -> Identity:
