@@ -170,51 +170,35 @@ def test_types_without_one_sats_spelling_get_advice_that_fits(annotation: str, a
     assert "@type or @table" not in str(caught.value)
 
 
-def test_a_dataclass_field_that_does_not_fit_is_named():
-    source = """
-        import dataclasses
-
-        @dataclasses.dataclass
-        class Inner:
-            ok: int
-            bad: set[int]
-
-        @table
-        class Outer:
-            inner: Inner
-        """
-    with pytest.raises(ModuleError, match=r"field `bad` of `Inner`: `set\[int\]` is not a column"):
-        load_source(source)
-
-
-def test_a_dataclass_needs_every_field_in_its_constructor():
-    source = """
-        import dataclasses
-
-        @dataclasses.dataclass
-        class Inner:
-            ok: int
-            derived: int = dataclasses.field(init=False, default=0)
-
-        @table
-        class Outer:
-            inner: Inner
-        """
-    with pytest.raises(ModuleError, match=r"every field must be an __init__ argument, not derived"):
-        load_source(source)
+DATACLASS_CASES = {
+    "a field that does not fit": (
+        "ok: int\n    bad: set[int]",
+        r"field `bad` of `Inner`: `set\[int\]` is not a column",
+    ),
+    "a field outside __init__": (
+        "ok: int\n    derived: int = dataclasses.field(init=False, default=0)",
+        r"every field must be an __init__ argument, not derived",
+    ),
+    "a column marker": (
+        "key: Annotated[int, PrimaryKey]",
+        "column markers are only allowed in @table classes",
+    ),
+}
 
 
-def test_markers_in_a_dataclass_are_refused():
-    source = """
-        import dataclasses
+@pytest.mark.parametrize("case", sorted(DATACLASS_CASES))
+def test_a_dataclass_that_cannot_be_a_product_type_is_refused(case: str):
+    fields, message = DATACLASS_CASES[case]
+    source = f"""
+import dataclasses
 
-        @dataclasses.dataclass
-        class Inner:
-            key: Annotated[int, PrimaryKey]
+@dataclasses.dataclass
+class Inner:
+    {fields}
 
-        @table
-        class Outer:
-            inner: Inner
-        """
-    with pytest.raises(ModuleError, match="column markers are only allowed in @table classes"):
+@table
+class Outer:
+    inner: Inner
+"""
+    with pytest.raises(ModuleError, match=message):
         load_source(source)

@@ -358,17 +358,7 @@ class TypeMapper:
 
     def _map_record_fields(self, info: RecordInfo, ref: int) -> None:
         cls = info.cls
-        hints = type_hints(cls)
-        fields: list[ResolvedField] = []
-        for name in info.fields:
-            if name not in hints:
-                raise TypeMappingError(f"field `{name}` of `{describe(cls)}` has no annotation")
-            base, markers = split_markers(hints[name])
-            try:
-                field_mapped = self.map(base)
-            except TypeMappingError as exc:
-                raise TypeMappingError(f"field `{name}` of `{describe(cls)}`: {exc}") from None
-            fields.append(ResolvedField(name, field_mapped, markers, hints[name]))
+        fields = self._resolve_fields(cls, info.fields)
         self._fields[cls] = fields
         self.typespace.types[ref] = ProductType(
             tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
@@ -410,15 +400,7 @@ class TypeMapper:
                     f"dataclass `{describe(cls)}`: every field must be an __init__ argument, "
                     f"not {', '.join(not_init)} (field(init=False))"
                 )
-            hints = type_hints(cls)
-            fields: list[ResolvedField] = []
-            for name in names:
-                base, markers = split_markers(hints[name])
-                try:
-                    field_mapped = self.map(base)
-                except TypeMappingError as exc:
-                    raise TypeMappingError(f"field `{name}` of `{describe(cls)}`: {exc}") from None
-                fields.append(ResolvedField(name, field_mapped, markers, hints[name]))
+            fields = self._resolve_fields(cls, names)
         except TypeMappingError as exc:
             self._failed[id(cls)] = str(exc)
             raise
@@ -429,6 +411,21 @@ class TypeMapper:
             tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
         )
         return mapped
+
+    def _resolve_fields(self, cls: type, names: tuple[str, ...]) -> list[ResolvedField]:
+        """The named fields of a class with their SATS types and column markers, in that order."""
+        hints = type_hints(cls)
+        fields: list[ResolvedField] = []
+        for name in names:
+            if name not in hints:
+                raise TypeMappingError(f"field `{name}` of `{describe(cls)}` has no annotation")
+            base, markers = split_markers(hints[name])
+            try:
+                field_mapped = self.map(base)
+            except TypeMappingError as exc:
+                raise TypeMappingError(f"field `{name}` of `{describe(cls)}`: {exc}") from None
+            fields.append(ResolvedField(name, field_mapped, markers, hints[name]))
+        return fields
 
     def _named_enum(self, cls: type[enum.Enum]) -> Mapped:
         existing, ref = self._reserve(cls, self._type_name(cls))
