@@ -98,7 +98,7 @@ def test_init_creates_a_project_that_publishes(alice: User, tmp_path: Path):
         timeout=120,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "2 passed" in tests.stdout
+    assert "3 passed" in tests.stdout
 
 
 def test_init_refuses_a_non_empty_directory(alice: User, tmp_path: Path):

@@ -24,7 +24,7 @@ CASES = {
         [
             "table `bad` (class Bad at module.py:",
             "field `data` of `Bad`",
-            "unsupported type annotation `dict[str, int]`",
+            "`dict[str, int]` is not a column or argument type: use a list of a @type record with key and value fields",
         ],
     ),
     "undecorated class as column": (
@@ -320,7 +320,7 @@ CASES = {
         @reducer
         def go(ctx: ReducerContext, data: set[int]) -> None: ...
         """,
-        ["reducer `go` (at module.py:", "parameter `data`: unsupported type annotation `set[int]`"],
+        ["reducer `go` (at module.py:", "parameter `data`: `set[int]` is not a column or argument type: use list[T]"],
     ),
     "reducer param without annotation": (
         TABLE_OK

@@ -240,7 +240,7 @@ class Database:
 
     def _run_init(self, tx: MutTx, owner: Identity, name: str) -> None:
         self._announce(f"the `{name}` reducer", self.host.options.reducer_budget_seconds)
-        status, message = self.host.call_in_tx(name, (), owner, None, Timestamp.now(), tx)
+        status, message = self.host.call_in_tx(name, (), owner, None, Timestamp(self.host.now_micros()), tx)
         if status != COMMITTED:
             raise LaunchError(f"the `{name}` reducer failed: {message}")
 

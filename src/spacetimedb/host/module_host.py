@@ -89,6 +89,9 @@ class HostOptions:
     # owner, unless the database sets its own `row_limit`) and bytes (for everyone); None: no bound
     query_row_limit: int | None = 100_000
     query_byte_limit: int | None = 16 << 20
+    # microseconds since the epoch, for reducer timestamps and schedules; None: the real clock. A clock of its own
+    # also stops the scheduler's timer: its owner runs due calls with ``pop_due_call`` (spacetimedb.testing)
+    clock: Callable[[], int] | None = None
 
 
 @dataclass(slots=True)
@@ -196,8 +199,12 @@ class ModuleHost:
         self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
         self._event_tables: tuple[int, ...] = ()  # ids of the module's event tables
+        self.now_micros: Callable[[], int] = self.options.clock or now_micros
         self._scheduler = Scheduler(
-            self._scheduled_call_due, name=f"scheduler:{database_identity.to_hex()[:16]}"
+            self._scheduled_call_due,
+            name=f"scheduler:{database_identity.to_hex()[:16]}",
+            clock=self.now_micros,
+            timer=self.options.clock is None,
         )
         self._thread = threading.Thread(
             target=self._run, name=f"host:{database_identity.to_hex()[:16]}", daemon=True
@@ -555,7 +562,7 @@ class ModuleHost:
         auth: AuthCtx | None = None,
     ) -> CallOutcome:
         started = time.perf_counter()
-        timestamp = Timestamp.now()
+        timestamp = Timestamp(self.now_micros())
         try:
             call = self.runtime.reducer_call(reducer)
             if call.reducer.lifecycle is not None:
@@ -606,7 +613,7 @@ class ModuleHost:
         """Record the client and run ``client_connected``. A read-only database does neither (it could not
         write them): its clients may still read."""
         self._fault("lifecycle")
-        timestamp = Timestamp.now()
+        timestamp = Timestamp(self.now_micros())
         if self.read_only is not None:
             return CallOutcome(COMMITTED, None, timestamp)
         tx = self.db.begin_mut_tx()
@@ -634,7 +641,7 @@ class ModuleHost:
         self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx | None = None
     ) -> CallOutcome:
         self._fault("lifecycle")
-        timestamp = Timestamp.now()
+        timestamp = Timestamp(self.now_micros())
         row = (identity, connection_id)
         if self.read_only is not None:
             return CallOutcome(COMMITTED, None, timestamp)  # its row waits for the next launch that can write
@@ -669,15 +676,21 @@ class ModuleHost:
 
     def _scheduled_call_due(self, call: DueCall) -> None:
         try:
-            self.submit(lambda: self._scheduled_job(call))
+            self.submit(lambda: self.run_scheduled_call(call))
         except HostFailedError:
             pass
 
-    def _scheduled_job(self, call: DueCall) -> CallOutcome:
+    def pop_due_call(self, until_micros: int) -> DueCall | None:
+        """The earliest scheduled call due by ``until_micros``, for a host on a clock of its own (HostOptions)."""
+        return self._scheduler.pop_due(until_micros)
+
+    def run_scheduled_call(self, call: DueCall) -> CallOutcome:
+        """Run a due scheduled call (host thread)."""
         self._fault("scheduler")
-        timestamp = Timestamp(max(call.due_micros, now_micros()))
+        timestamp = Timestamp(max(call.due_micros, self.now_micros()))
         if self.read_only is not None:  # try again once it may write
-            self._scheduler.schedule(call.table_id, call.scheduled_id, call.schedule_at, now_micros() + 1_000_000)
+            retry = self.now_micros() + 1_000_000
+            self._scheduler.schedule(call.table_id, call.scheduled_id, call.schedule_at, retry)
             return CallOutcome(COMMITTED, None, timestamp)
         table = self.db.datastore.tables.get(call.table_id)
         if table is None or table.schema.schedule is None or table.schema.primary_key is None:
@@ -713,7 +726,7 @@ class ModuleHost:
                 call.table_id,
                 call.scheduled_id,
                 call.schedule_at,
-                next_interval_due(call.due_micros, interval, now_micros()),
+                next_interval_due(call.due_micros, interval, self.now_micros()),
             )
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
 

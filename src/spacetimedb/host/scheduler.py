@@ -56,10 +56,21 @@ def next_interval_due(previous_due: int, interval: TimeDuration, now: int) -> in
 
 
 class Scheduler:
-    """Owns the timer thread of one database; ``fire(call)`` runs on that thread and must not block long."""
+    """Owns the timer thread of one database; ``fire(call)`` runs on that thread and must not block long.
 
-    def __init__(self, fire: Callable[[DueCall], None], name: str = "scheduler") -> None:
+    ``clock`` gives the time in microseconds since the epoch. ``timer=False`` starts no thread: whoever owns the
+    clock takes due calls with ``pop_due`` (``spacetimedb.testing`` runs a module on a clock of its own)."""
+
+    def __init__(
+        self,
+        fire: Callable[[DueCall], None],
+        name: str = "scheduler",
+        clock: Callable[[], int] = now_micros,
+        timer: bool = True,
+    ) -> None:
         self._fire = fire
+        self._clock = clock
+        self._timer = timer
         self._heap: list[DueCall] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -68,14 +79,14 @@ class Scheduler:
         self._started = False
 
     def start(self) -> None:
-        if not self._started:
+        if self._timer and not self._started:
             self._started = True
             self._thread.start()
 
     def schedule(
         self, table_id: int, scheduled_id: Any, schedule_at: ScheduleAt, due_micros: int | None = None
     ) -> None:
-        due = first_due(schedule_at, now_micros()) if due_micros is None else due_micros
+        due = first_due(schedule_at, self._clock()) if due_micros is None else due_micros
         call = DueCall(due, next(self._seq), table_id, scheduled_id, schedule_at)
         with self._cond:
             heapq.heappush(self._heap, call)
@@ -102,6 +113,13 @@ class Scheduler:
             for row in changes.inserts:
                 self.schedule(schema.table_id, row[pk], row[at])
 
+    def pop_due(self, until_micros: int) -> DueCall | None:
+        """The earliest call due at or before ``until_micros``, taken off the heap; None if there is none."""
+        with self._cond:
+            if self._heap and self._heap[0].due_micros <= until_micros:
+                return heapq.heappop(self._heap)
+            return None
+
     def pending(self) -> int:
         with self._cond:
             return len(self._heap)
@@ -111,7 +129,7 @@ class Scheduler:
             with self._cond:
                 while not self._stopped:
                     if self._heap:
-                        wait = (self._heap[0].due_micros - now_micros()) / 1_000_000
+                        wait = (self._heap[0].due_micros - self._clock()) / 1_000_000
                         if wait <= 0:
                             break
                         self._cond.wait(min(wait, 1.0))

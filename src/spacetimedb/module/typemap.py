@@ -9,9 +9,13 @@ SATS values (tuples, ``SumValue``); ``None`` means "no conversion needed", which
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import decimal
 import enum
 import types as pytypes
 import typing
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -64,6 +68,52 @@ _SIMPLE_TYPES: dict[Any, AlgebraicType] = {
     TimeDuration: TIME_DURATION,
     Uuid: UUID,
     ScheduleAt: SCHEDULE_AT,
+}
+
+
+def _datetime_to_timestamp(value: Any) -> Timestamp:
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"expected a datetime.datetime, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None:
+        raise ValueError(
+            f"{value!r} is a naive datetime: give it a time zone, e.g. datetime.now(timezone.utc)"
+        )
+    return Timestamp.from_datetime(value)
+
+
+def _timedelta_to_duration(value: Any) -> TimeDuration:
+    if not isinstance(value, dt.timedelta):
+        raise ValueError(f"expected a datetime.timedelta, got {type(value).__name__} {value!r}")
+    return TimeDuration.from_timedelta(value)
+
+
+def _timestamp_to_datetime(value: Timestamp) -> dt.datetime:
+    return value.to_datetime()
+
+
+def _duration_to_timedelta(value: TimeDuration) -> dt.timedelta:
+    return value.to_timedelta()
+
+
+# Python's own types with one obvious SATS type; module code sees the Python values (UTC-aware datetimes)
+_NATIVE_TYPES: dict[Any, tuple[AlgebraicType, Callable[[Any], Any], Callable[[Any], Any]]] = {
+    dt.datetime: (TIMESTAMP, _datetime_to_timestamp, _timestamp_to_datetime),
+    dt.timedelta: (TIME_DURATION, _timedelta_to_duration, _duration_to_timedelta),
+}
+
+# what to use instead of Python types that have no single SATS spelling
+_ADVICE: dict[Any, str] = {
+    dict: "use a list of a @type record with key and value fields, or a table",
+    tuple: "use a @type class (or a @dataclass), whose fields have names",
+    set: "use list[T]",
+    frozenset: "use list[T]",
+    object: "a column or argument needs a concrete type",
+    dt.date: "use datetime.datetime or Timestamp (a point in time, in UTC)",
+    dt.time: "use datetime.timedelta or TimeDuration (e.g. since midnight)",
+    decimal.Decimal: "use an integer of the smallest unit (e.g. cents: u64), or float",
+    uuid.UUID: "use spacetimedb.Uuid",
+    bytearray: "use bytes",
+    complex: "use a @type class with two float fields",
 }
 
 
@@ -155,9 +205,16 @@ class TypeMapper:
             raise TypeMappingError(f"unresolved forward reference `{describe(annotation)}`")
         if annotation in (None, type(None)):
             raise TypeMappingError("`None` is not a column or argument type (use Optional[T])")
-        simple = _SIMPLE_TYPES.get(annotation) if _hashable(annotation) else None
+        hashable = _hashable(annotation)
+        simple = _SIMPLE_TYPES.get(annotation) if hashable else None
         if simple is not None:
             return Mapped(simple)
+        native = _NATIVE_TYPES.get(annotation) if hashable else None
+        if native is not None:
+            return Mapped(*native)
+        advice = _ADVICE.get(annotation) or _ADVICE.get(get_origin(annotation)) if hashable else None
+        if advice is not None:
+            raise TypeMappingError(f"`{describe(annotation)}` is not a column or argument type: {advice}")
         origin = get_origin(annotation)
         if origin is list:
             return self._map_list(annotation)
@@ -169,6 +226,8 @@ class TypeMapper:
             info = record_info(annotation)
             if info is not None:
                 return self._named_record(info)
+            if dataclasses.is_dataclass(annotation):
+                return self._named_dataclass(annotation)
             raise TypeMappingError(
                 f"class `{annotation.__qualname__}` is not a SATS type (decorate it with @type or @table)"
             )
@@ -299,9 +358,65 @@ class TypeMapper:
 
     def _map_record_fields(self, info: RecordInfo, ref: int) -> None:
         cls = info.cls
+        fields = self._resolve_fields(cls, info.fields)
+        self._fields[cls] = fields
+        self.typespace.types[ref] = ProductType(
+            tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
+        )
+        install_converters(
+            info, [f.mapped.to_canonical for f in fields], [f.mapped.from_canonical for f in fields]
+        )
+
+    def _named_dataclass(self, cls: type) -> Mapped:
+        """A plain ``@dataclass`` as a product type: module code keeps its own instances, canonical values are
+        tuples of its fields in declaration order."""
+        existing, ref = self._reserve(cls, self._type_name(cls))
+        if existing is not None:
+            return existing
+        self._keepalive(cls)
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        to_field: list[Converter | None] = []
+        from_field: list[Converter | None] = []
+
+        def dataclass_to(value: Any) -> tuple[Any, ...]:
+            if value.__class__ is not cls:
+                raise ValueError(f"expected a {cls.__name__}, got {type(value).__name__} {value!r}")
+            return tuple(
+                v if c is None else c(v)
+                for c, v in zip(to_field, [getattr(value, n) for n in names], strict=True)
+            )
+
+        def dataclass_from(values: Any) -> Any:
+            return cls(
+                **{n: v if c is None else c(v) for n, c, v in zip(names, from_field, values, strict=True)}
+            )
+
+        mapped = Mapped(RefType(ref), dataclass_to, dataclass_from)
+        self._mapped[id(cls)] = mapped
+        try:
+            not_init = [f.name for f in dataclasses.fields(cls) if not f.init]
+            if not_init:
+                raise TypeMappingError(
+                    f"dataclass `{describe(cls)}`: every field must be an __init__ argument, "
+                    f"not {', '.join(not_init)} (field(init=False))"
+                )
+            fields = self._resolve_fields(cls, names)
+        except TypeMappingError as exc:
+            self._failed[id(cls)] = str(exc)
+            raise
+        self._fields[cls] = fields
+        to_field.extend(f.mapped.to_canonical for f in fields)
+        from_field.extend(f.mapped.from_canonical for f in fields)
+        self.typespace.types[ref] = ProductType(
+            tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
+        )
+        return mapped
+
+    def _resolve_fields(self, cls: type, names: tuple[str, ...]) -> list[ResolvedField]:
+        """The named fields of a class with their SATS types and column markers, in that order."""
         hints = type_hints(cls)
         fields: list[ResolvedField] = []
-        for name in info.fields:
+        for name in names:
             if name not in hints:
                 raise TypeMappingError(f"field `{name}` of `{describe(cls)}` has no annotation")
             base, markers = split_markers(hints[name])
@@ -310,13 +425,7 @@ class TypeMapper:
             except TypeMappingError as exc:
                 raise TypeMappingError(f"field `{name}` of `{describe(cls)}`: {exc}") from None
             fields.append(ResolvedField(name, field_mapped, markers, hints[name]))
-        self._fields[cls] = fields
-        self.typespace.types[ref] = ProductType(
-            tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
-        )
-        install_converters(
-            info, [f.mapped.to_canonical for f in fields], [f.mapped.from_canonical for f in fields]
-        )
+        return fields
 
     def _named_enum(self, cls: type[enum.Enum]) -> Mapped:
         existing, ref = self._reserve(cls, self._type_name(cls))
