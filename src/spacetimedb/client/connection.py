@@ -95,7 +95,7 @@ class UniqueIndex(Generic[Row]):
     def find(self, value: Any) -> Row | None:
         """The cached row whose column(s) equal ``value`` (a tuple for several columns), or None."""
         with self._handle._conn._lock:
-            return self._handle._cache.find(self._accessor, value)  # type: ignore[no-any-return]
+            return self._handle._cache.find(self._accessor, value)  # type: ignore[no-any-return]  # the cache stores rows as Any
 
 
 class BTreeIndex(Generic[Row]):
@@ -515,7 +515,7 @@ class DbConnection:
         return pending
 
     def call_reducer(self, reducer: str, *args: Any, **kwargs: Any) -> ReducerCall:
-        return self.reducers.call(reducer, *args, **kwargs)  # type: ignore[no-any-return]
+        return self.reducers.call(reducer, *args, **kwargs)  # type: ignore[no-any-return]  # the reducers accessor is generated, typed Any
 
     def call_procedure(self, procedure: str, *args: Any, **kwargs: Any) -> Pending[Any]:
         """Call a procedure; the answer is its return value (``ProcedureError`` if it failed)."""
@@ -826,7 +826,7 @@ _STRING = codec(STRING)
 def _error_text(payload: bytes) -> str:
     """A reducer's error value: the BSATN of a string for today's modules."""
     try:
-        return _STRING.decode(payload)  # type: ignore[no-any-return]
+        return _STRING.decode(payload)  # type: ignore[no-any-return]  # the string codec decodes to a str
     except DecodeError:
         return f"<undecodable error value {bytes(payload).hex()}>"
 

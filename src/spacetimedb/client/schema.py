@@ -322,7 +322,7 @@ def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
         row_types[entry["name"]] = (ref, row_type)
         if ref not in classes:
             fields = [python_name(e.name or f"col{i}") for i, e in enumerate(row_type.elements)]
-            classes[ref] = namedtuple(_pascal(entry["name"]), fields)  # type: ignore[misc]
+            classes[ref] = namedtuple(_pascal(entry["name"]), fields)
     converters = _Converters(typespace, classes)
     for entry in entries:
         ref, row_type = row_types[entry["name"]]

@@ -585,7 +585,7 @@ def inspect_log(directory: Path | str, options: CommitlogOptions | None = None) 
 def _scan_directory(directory: Path, options: CommitlogOptions) -> list[SegmentScan]:
     """Check every segment's header and tail (all of it where needed) and that the offsets join up."""
     files = list_segment_files(directory)
-    scans = []
+    scans: list[SegmentScan] = []
     for number, (base, path) in enumerate(files):
         is_head = number == len(files) - 1
         scan = scan_segment(

@@ -112,11 +112,16 @@ def encode_tx_record(
 
 class ChangedTable(Protocol):
     """What a commit changed in one table, as ``encode_commit_record`` reads it (the datastore's
-    ``TableChanges``)."""
+    ``TableChanges``). Read-only properties, so that a class holding lists satisfies it."""
 
-    table_id: int
-    insert_bytes: Sequence[bytes]
-    delete_bytes: Sequence[bytes]
+    @property
+    def table_id(self) -> int: ...
+
+    @property
+    def insert_bytes(self) -> Sequence[bytes]: ...
+
+    @property
+    def delete_bytes(self) -> Sequence[bytes]: ...
 
 
 def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> bytes:

@@ -210,7 +210,7 @@ class Database:
         status, message, loaded = self.host.run_module_code(
             "loading the module", lambda: load_module(program)
         )
-        if status != COMMITTED:
+        if status != COMMITTED or loaded is None:
             raise LaunchError(message or "the module does not load")
         return loaded
 

@@ -15,6 +15,7 @@ owner, which forgets it — the next access launches a fresh host that replays t
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -178,7 +179,7 @@ class ModuleHost:
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
         self.views = LiveViews(self)
-        self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
+        self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]  # set by ``activate`` when None
         self.faults: set[str] = set()
         self.reducer_metrics = ReducerMetrics()
         # why the database must not write (its disk was full), or None: calls that would write are refused
@@ -230,7 +231,7 @@ class ModuleHost:
             self._load_schedules(tx)
             dangling = [(row[0], row[1]) for row in tx.scan(ST_CLIENT_ID)]
         for identity, connection_id in dangling:
-            self.submit(lambda i=identity, c=connection_id: self.disconnect_now(i, c))
+            self.submit(functools.partial(self.disconnect_now, identity, connection_id))
 
     def run_query(self, what: str, work: Callable[[], T], token: object = None) -> T:
         """Run a read (host thread) under the time budget; ``interrupt(token)`` from another thread stops it.
@@ -247,7 +248,7 @@ class ModuleHost:
         """Stop the read in progress if it is ``token``'s (from any thread)."""
         return self._clock.interrupt(token)
 
-    def run_module_code(self, what: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
+    def run_module_code(self, what: str, call: Callable[[], T]) -> tuple[str, str | None, T | None]:
         """Run a module's top-level code (while it loads) under the load budget."""
         self._current_function = what
         try:
@@ -879,9 +880,9 @@ def run_user_code(
     clock: CallClock,
     budget_seconds: float,
     function: str,
-    call: Callable[[], Any],
+    call: Callable[[], T],
     log_error: Callable[[str, str, str | None, BaseException | None], None],
-) -> tuple[str, str | None, Any]:
+) -> tuple[str, str | None, T | None]:
     """Run module code under a time budget; a raised exception or a timeout is an outcome, never an error of
     the caller: (status, error message, returned value)."""
     try:

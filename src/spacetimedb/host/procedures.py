@@ -196,7 +196,7 @@ class ProcedureRunner:
         timer.resume()
         try:
             try:
-                value = call.canonical_return(call.call(ctx, args))  # type: ignore[arg-type]
+                value = call.canonical_return(call.call(ctx, args))  # type: ignore[arg-type]  # a procedure's call takes a ProcedureContext
             finally:
                 timer.pause()
         except ReducerTimeout:

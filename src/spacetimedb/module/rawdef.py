@@ -119,7 +119,7 @@ _LIFECYCLE_TAGS = {LIFECYCLE_INIT: 0, LIFECYCLE_CONNECTED: 1, LIFECYCLE_DISCONNE
 def _product_value(ty: ProductType) -> tuple[list[tuple[str | None, Any]]]:
     """A ProductType as a value of the meta ``ProductType`` (the payload of ``AlgebraicType::Product``)."""
     value = type_to_value(ty)
-    return value.value  # type: ignore[no-any-return]
+    return value.value  # type: ignore[no-any-return]  # the payload of a Product value is its element list
 
 
 def _table_value(table: TableDef) -> tuple[Any, ...]:

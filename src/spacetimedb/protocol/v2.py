@@ -472,7 +472,7 @@ def _decode_client_message(frame: bytes | bytearray | memoryview, pos: int) -> t
     if tag >= len(_CLIENT_MESSAGE_NAMES):
         raise DecodeError(f"unknown client message tag {tag} at offset {pos}")
     try:
-        return _client_codec.decode_from(frame, pos)  # type: ignore[no-any-return]
+        return _client_codec.decode_from(frame, pos)
     except DecodeError as exc:
         raise DecodeError(f"invalid {_CLIENT_MESSAGE_NAMES[tag]} at offset {pos}: {exc}") from None
 

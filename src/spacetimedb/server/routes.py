@@ -138,7 +138,7 @@ def claims_of(request: web.Request) -> Claims | None:
     outcome = request[_CLAIMS]
     if isinstance(outcome, AuthError):
         raise outcome
-    return outcome  # type: ignore[return-value]
+    return outcome  # type: ignore[return-value]  # an AuthError was raised above, so this is the claims (or None)
 
 
 def caller(request: web.Request) -> tuple[Identity, str | None]:
@@ -658,7 +658,7 @@ async def restore(request: web.Request) -> web.Response:
     body = _BlockingBody(request.content, loop)
 
     async def unpack(staging: Path) -> Manifest:
-        return await asyncio.to_thread(unpack_archive, body, staging)  # type: ignore[arg-type]
+        return await asyncio.to_thread(unpack_archive, body, staging)  # type: ignore[arg-type]  # _BlockingBody reads like the binary file unpack_archive takes
 
     try:
         result = await server.controller.restore(database, who, unpack, clear=_bool(request, "clear", False))

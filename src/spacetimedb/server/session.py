@@ -45,7 +45,7 @@ class Session:
         encoder: ServerEncoder,
         compression: int,
         confirmed: bool,
-        transport: asyncio.BaseTransport | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.server = server
         self.database = database

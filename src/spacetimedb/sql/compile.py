@@ -317,7 +317,7 @@ def compile_union(union: ast.Union, view: SchemaView) -> SelectPlan:
         fragments = expand_rls(fragment, view)
     else:
         plans = [compile_select(select, view) for select in union.selects]
-        schema = plans[0].return_table  # type: ignore[assignment]
+        schema = plans[0].return_table  # type: ignore[assignment]  # checked just below: every branch returns a table
         if any(p.return_table is None or p.return_table.table_id != schema.table_id for p in plans):
             raise SqlUnsupportedError(
                 "Unsupported: UNION branches must select whole rows (`*` or `t.*`) of one table"
