@@ -86,7 +86,9 @@ def test_bad_values_are_named(tmp_path, text, complaint):
 
 def test_a_repeatable_tunable_takes_a_list(tmp_path, monkeypatch):
     """Tunables added to the table later are keys at once; a repeatable one (``--oidc-issuer``) takes a list."""
-    issuer = Tunable("--oidc-issuer", TEXT, (), "An OpenID issuer whose tokens are accepted.", repeatable=True)
+    issuer = Tunable(
+        "--oidc-issuer", TEXT, (), "An OpenID issuer whose tokens are accepted.", repeatable=True
+    )
     timeout = Tunable("--pg-timeout", SECONDS, 1.0, "A made-up tunable.")
     monkeypatch.setattr(server_config, "TUNABLES", (*TUNABLES, issuer, timeout))
     values = read_config(

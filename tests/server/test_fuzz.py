@@ -59,7 +59,14 @@ def fuzz_frame(rng: random.Random) -> bytes | str:
 def valid_json_messages(rng: random.Random) -> list[str]:
     args = json.dumps(["fuzz " * rng.randrange(3)])
     messages = [
-        {"CallReducer": {"reducer": "send_message", "args": args, "request_id": rng.randrange(1 << 31), "flags": 0}},
+        {
+            "CallReducer": {
+                "reducer": "send_message",
+                "args": args,
+                "request_id": rng.randrange(1 << 31),
+                "flags": 0,
+            }
+        },
         {"Subscribe": {"query_strings": ["SELECT * FROM message"], "request_id": rng.randrange(1000)}},
         {"OneOffQuery": {"message_id": f"m{rng.randrange(1000)}", "query_string": "SELECT * FROM user"}},
         {"SubscribeMulti": {"query_strings": ["SELECT * FROM user"], "request_id": 1, "query_id": {"id": 5}}},

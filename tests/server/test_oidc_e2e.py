@@ -140,7 +140,9 @@ def test_a_rotated_key_is_picked_up(oidc_server, issuers):
             assert (await verify(http, oidc_server.url, expected, old_token))[0] == 204
             new_kid = ec_issuer.rotate("ES256")
             fetched = ec_issuer.hits["jwks"]
-            assert await verify(http, oidc_server.url, expected, ec_issuer.token(new_kid, subject="erin")) == (
+            assert await verify(
+                http, oidc_server.url, expected, ec_issuer.token(new_kid, subject="erin")
+            ) == (
                 204,
                 "",
             )

@@ -59,6 +59,7 @@ def limited(tmp_path_factory):
         tmp_path_factory.mktemp("limits") / "data",
         extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"],
     )
+
     async def setup():
         async with aiohttp.ClientSession() as http:
             owner = await grid_with_cells(http, server.url, 60)
@@ -177,7 +178,9 @@ def test_a_read_stops_when_its_client_hangs_up(tmp_path):
                     await asyncio.wait_for(sql(quitter, server.url, CROSS_JOIN, owner), 0.5)
             started = time.monotonic()
             async with aiohttp.ClientSession() as http:
-                response = await http.post(f"{server.url}/v1/database/grid/call/note", json=[2], headers=owner)
+                response = await http.post(
+                    f"{server.url}/v1/database/grid/call/note", json=[2], headers=owner
+                )
                 assert response.status == 200
             waited = time.monotonic() - started
             print(f"a writer after the reader hung up waited {waited:.2f}s (the read's budget is 20 s)")

@@ -715,7 +715,9 @@ class DbConnection:
         try:
             value = schema.decode_return(bytes(status.value))
         except (DecodeError, ValueError) as exc:
-            pending._complete(error=ProcedureError(f"cannot decode what procedure {schema.name} returned: {exc}"))
+            pending._complete(
+                error=ProcedureError(f"cannot decode what procedure {schema.name} returned: {exc}")
+            )
             return
         pending._complete(value)
 

@@ -237,7 +237,14 @@ class ReducerSchema:
 class ProcedureSchema(ReducerSchema):
     """One procedure: its parameters as a reducer's, and the decoder of its return value."""
 
-    def __init__(self, name: str, params: ProductType, returns: AlgebraicType, typespace: Typespace, convert: Converter | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        params: ProductType,
+        returns: AlgebraicType,
+        typespace: Typespace,
+        convert: Converter | None,
+    ) -> None:
         super().__init__(name, params, None, typespace)
         self.returns = returns
         self.return_codec = codec(returns, typespace)

@@ -441,8 +441,13 @@ class Commitlog:
             os.ftruncate(head.fd, head.synced_size)
             self._fsync(head.fd)
         except OSError as exc:
-            logger.error("commitlog %s: could not cut %s back to %d bytes: %r", self.directory, head.path,
-                         head.synced_size, exc)
+            logger.error(
+                "commitlog %s: could not cut %s back to %d bytes: %r",
+                self.directory,
+                head.path,
+                head.synced_size,
+                exc,
+            )
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:

@@ -277,7 +277,9 @@ class WorkerProcess:
             if allowance is not None:
                 self._allowances.remove(allowance)
         if not isinstance(result, answer):
-            self.kill(f"it broke the worker protocol: a {type(result).__name__} answered a request for {answer.__name__}")
+            self.kill(
+                f"it broke the worker protocol: a {type(result).__name__} answered a request for {answer.__name__}"
+            )
             raise WorkerGone(self.death_reason())
         return result
 

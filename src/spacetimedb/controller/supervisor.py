@@ -226,6 +226,7 @@ class HostController:
     ) -> RunningDatabase:
         running = await self._start_worker(identity, first, directory, spoke)
         self._running[identity] = running
+
         def writable_again() -> None:
             self._read_only.pop(identity, None)
 

@@ -231,7 +231,12 @@ ST_TABLE_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("table_access", STRING),
     ("table_primary_key", option(ArrayType(U16))),
 ]
-ST_COLUMN_COLUMNS: list[tuple[str, AlgebraicType]] = [("table_id", U32), ("col_pos", U16), ("col_name", STRING), ("col_type", BYTES)]
+ST_COLUMN_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("table_id", U32),
+    ("col_pos", U16),
+    ("col_name", STRING),
+    ("col_type", BYTES),
+]
 ST_SEQUENCE_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("sequence_id", U32),
     ("sequence_name", STRING),
@@ -263,7 +268,10 @@ ST_MODULE_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("program_bytes", BYTES),
     ("module_version", STRING),
 ]
-ST_CLIENT_COLUMNS: list[tuple[str, AlgebraicType]] = [("identity", IDENTITY), ("connection_id", CONNECTION_ID)]
+ST_CLIENT_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("identity", IDENTITY),
+    ("connection_id", CONNECTION_ID),
+]
 ST_VAR_COLUMNS: list[tuple[str, AlgebraicType]] = [("name", STRING), ("value", ST_VAR_VALUE_TYPE)]
 ST_SCHEDULED_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("schedule_id", U32),

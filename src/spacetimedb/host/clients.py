@@ -171,7 +171,9 @@ class ClientHub:
             client.client,
             client.auth,
         )
-        payload = client.encoder.reducer_result(call.request_id, call.reducer, call.args, outcome, client.caller)
+        payload = client.encoder.reducer_result(
+            call.request_id, call.reducer, call.args, outcome, client.caller
+        )
         self.outbox.deliver(client.client, outcome.offset if outcome.ok else None, payload)
 
     def _call_procedure(self, client: Client, call: msg.CallProcedure) -> None:
@@ -182,7 +184,13 @@ class ClientHub:
             self._on_host_thread(lambda: self._procedure_done(client, call.request_id, outcome))
 
         request = ProcedureRequest(
-            call.procedure, call.args, call.json_args, client.identity, client.connection_id, client.auth, done
+            call.procedure,
+            call.args,
+            call.json_args,
+            client.identity,
+            client.connection_id,
+            client.auth,
+            done,
         )
         self.database.procedures.call(request)
 
@@ -191,7 +199,9 @@ class ClientHub:
             try:
                 payload = client.encoder.procedure_result(request_id, outcome)
             except Exception as exc:  # a return value the protocol cannot carry
-                payload = client.encoder.procedure_error(request_id, f"the return value cannot be sent: {exc}")
+                payload = client.encoder.procedure_error(
+                    request_id, f"the return value cannot be sent: {exc}"
+                )
             self.outbox.deliver(client.client, None, payload)
 
     def _on_host_thread(self, job: Callable[[], None]) -> None:
@@ -205,7 +215,8 @@ class ClientHub:
         db = self.database.db
         views = self.host.views
         if request.replaces_legacy and (
-            LEGACY_QUERY_SET in manager.subscriptions(client.client) or views.has(client.client, LEGACY_QUERY_SET)
+            LEGACY_QUERY_SET in manager.subscriptions(client.client)
+            or views.has(client.client, LEGACY_QUERY_SET)
         ):
             views.unsubscribe_set(manager, client.client, LEGACY_QUERY_SET, None)
         encoder = client.encoder
@@ -224,7 +235,9 @@ class ClientHub:
                 )
 
         try:
-            tables = self.host.run_query("the subscription's initial rows", initial_rows, ("client", client.client))
+            tables = self.host.run_query(
+                "the subscription's initial rows", initial_rows, ("client", client.client)
+            )
         except (SubscriptionError, SqlError) as exc:
             payload = encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
             self.outbox.deliver(client.client, None, payload)
@@ -242,7 +255,9 @@ class ClientHub:
                 )
 
         try:
-            tables = self.host.run_query("the unsubscribe's dropped rows", dropped_rows, ("client", client.client))
+            tables = self.host.run_query(
+                "the unsubscribe's dropped rows", dropped_rows, ("client", client.client)
+            )
         except (SubscriptionError, SqlError) as exc:
             payload = client.encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
         else:
@@ -277,7 +292,11 @@ class ClientHub:
             client = clients.get(client_id)
             if client is not None:
                 for query_set_id, message in errors:
-                    deliver(client_id, event.offset, client.encoder.subscription_error(None, query_set_id, message))
+                    deliver(
+                        client_id,
+                        event.offset,
+                        client.encoder.subscription_error(None, query_set_id, message),
+                    )
         if event.disconnect_all:
             for client in clients.values():
                 self._close(client, 1012, "the module was updated; reconnect")
@@ -315,7 +334,12 @@ class ClientHub:
         self.outbox.send(seam.CallDone(request.request, status, outcome.message or "", offset, micros, None))
 
     def _call_procedure_http(
-        self, request: seam.CallReducerHttp, args: object, connection: ConnectionId, auth: AuthCtx, started: float
+        self,
+        request: seam.CallReducerHttp,
+        args: object,
+        connection: ConnectionId,
+        auth: AuthCtx,
+        started: float,
     ) -> None:
         def answer(outcome: ProcedureOutcome) -> None:
             self.host.disconnect_now(request.caller, connection, auth)
@@ -415,4 +439,3 @@ class ClientHub:
     def close_all(self, code: int, reason: str) -> None:
         for client in self.clients.values():
             self._close(client, code, reason)
-

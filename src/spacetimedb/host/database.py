@@ -160,7 +160,11 @@ class Database:
         db: RelationalDB | None = None,
     ) -> Database:
         if db is None:
-            db = RelationalDB.in_memory() if path is None else RelationalDB.open(path, options.db, fsync=options.fsync)
+            db = (
+                RelationalDB.in_memory()
+                if path is None
+                else RelationalDB.open(path, options.db, fsync=options.fsync)
+            )
         try:
             module_log = ModuleLog(None if path is None else path / "module_logs")
             host = ModuleHost(

@@ -678,7 +678,9 @@ class ModuleHost:
         self._fault("scheduler")
         timestamp = Timestamp(max(call.due_micros, now_micros()))
         if self.read_only is not None:  # try again once it may write
-            self._scheduler.schedule(call.table_id, call.scheduled_id, call.schedule_at, now_micros() + 1_000_000)
+            self._scheduler.schedule(
+                call.table_id, call.scheduled_id, call.schedule_at, now_micros() + 1_000_000
+            )
             return CallOutcome(COMMITTED, None, timestamp)
         table = self.db.datastore.tables.get(call.table_id)
         if table is None or table.schema.schedule is None or table.schema.primary_key is None:
@@ -769,7 +771,9 @@ class ModuleHost:
         """``update_module`` for a caller on the host thread: raises ``MigrationRefusedError`` for a plan that
         is not automatic and ``MigrationError`` when a step fails; either way nothing changed."""
         if self.read_only is not None:
-            raise MigrationError(f"the module cannot be updated while the database is read-only: {self.read_only}")
+            raise MigrationError(
+                f"the module cannot be updated while the database is read-only: {self.read_only}"
+            )
         plan = self.plan_update(loaded)
         if not plan.is_automatic:
             raise MigrationRefusedError(plan)
@@ -812,7 +816,9 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        log_to(self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc)
+        log_to(
+            self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc
+        )
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 

@@ -182,7 +182,9 @@ class ProcedureRunner:
             return ProcedureOutcome(INTERNAL_ERROR, str(exc), timestamp)
         budget = host.options.reducer_budget_seconds
         timer = _PausableClock(clock, budget, request.name)
-        connection_id = request.connection_id if request.connection_id and request.connection_id.value else None
+        connection_id = (
+            request.connection_id if request.connection_id and request.connection_id.value else None
+        )
         ctx = ProcedureContext(
             request.sender,
             connection_id,
@@ -294,7 +296,9 @@ class ProcedureRunner:
                 runtime.end_call()
             if status != COMMITTED:
                 host.db.rollback(tx)
-                failure = outcome[0] if status == FAILED and outcome else TransactionAborted(message or status)
+                failure = (
+                    outcome[0] if status == FAILED and outcome else TransactionAborted(message or status)
+                )
                 future.set_exception(failure)
                 return
             if host.read_only is not None and tx.has_changes():

@@ -57,7 +57,6 @@ def encode_within(encode: Callable[[Row], bytes], rows: Iterable[Row], max_bytes
     return out
 
 
-
 def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool) -> list[TableRows]:
     """The rows of a single SELECT, encoded as BSATN of its result type, within the query limits."""
     statements = parse_script(query)
@@ -75,9 +74,7 @@ def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool)
     return [TableRows(table.table_id if table is not None else 0, name, result.schema, rows)]
 
 
-def run_sql(
-    host: ModuleHost, text: str, caller: Identity, is_owner: bool
-) -> tuple[str, int | None]:
+def run_sql(host: ModuleHost, text: str, caller: Identity, is_owner: bool) -> tuple[str, int | None]:
     """Run a ``;``-separated script (on the host thread) within the query limits; returns the ``/sql`` JSON
     text and the offset of the last write (if any).
 
@@ -111,6 +108,7 @@ def _write(
     target = getattr(statement, "table", None)
     if isinstance(target, str) and host.views.view_named(target) is not None:
         raise SqlUnsupportedError(f"`{target}` is a view: views are read-only (write to the tables it reads)")
+
     def work(tx: MutTx) -> StatementResult:
         return execute(compile_statement(statement, tx, caller, is_owner), tx)
 

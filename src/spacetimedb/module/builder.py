@@ -376,10 +376,14 @@ class _Builder:
             self.problem(where, str(exc))
             return
         if decl.name in self.procedures:
-            self.problem(where, f"duplicate procedure name (also declared at {self.procedures[decl.name].location})")
+            self.problem(
+                where, f"duplicate procedure name (also declared at {self.procedures[decl.name].location})"
+            )
             return
         if decl.name in self.reducers:
-            self.problem(where, f"a reducer has the same name (declared at {self.reducers[decl.name].location})")
+            self.problem(
+                where, f"a reducer has the same name (declared at {self.reducers[decl.name].location})"
+            )
             return
         self.procedures[decl.name] = procedure
 
@@ -424,7 +428,9 @@ class _Builder:
         if clash is not None:
             self.problem(where, f"duplicate view name (also declared at {clash.location})")
         elif decl.name in self.global_names:
-            self.problem(where, f"the name `{decl.name}` is already used by table `{self.global_names[decl.name]}`")
+            self.problem(
+                where, f"the name `{decl.name}` is already used by table `{self.global_names[decl.name]}`"
+            )
         elif decl.name in SYSTEM_TABLE_NAMES:
             self.problem(where, f"`{decl.name}` is the name of a system table")
         else:

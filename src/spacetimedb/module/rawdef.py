@@ -196,7 +196,14 @@ def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
         for t in sorted(module.types, key=lambda t: (list(t.scope), t.name))
     ]
     rls = [(rule.sql,) for rule in sorted(module.row_level_security, key=lambda r: r.sql)]
-    return (typespace, tables, reducers, types, _column_defaults(module) + _procedures(module) + _view_exports(module), rls)
+    return (
+        typespace,
+        tables,
+        reducers,
+        types,
+        _column_defaults(module) + _procedures(module) + _view_exports(module),
+        rls,
+    )
 
 
 def _procedures(module: ModuleDef) -> list[SumValue]:

@@ -382,7 +382,9 @@ class _ReducerCall:
             items = args
         else:
             raise ReducerArgsError(
-                self.name, f"arguments must be a JSON array or object, got {type(args).__name__}", kind=self.kind
+                self.name,
+                f"arguments must be a JSON array or object, got {type(args).__name__}",
+                kind=self.kind,
             )
         values = []
         for name, item, arg_json in zip(names, items, self.arg_json, strict=True):
@@ -428,7 +430,9 @@ class ProcedureCall(_ReducerCall):
             canonical = self.to_canonical(value) if self.to_canonical is not None else value
             self.return_codec.encode(canonical)  # checks it fits
         except (EncodeError, ValueError, TypeError, AttributeError) as exc:
-            raise TypeError(f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}") from None
+            raise TypeError(
+                f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}"
+            ) from None
         return canonical
 
     def encode_return(self, canonical: Any) -> bytes:

@@ -124,7 +124,10 @@ def _typed(kind: str, body: dict[str, Any]) -> messages.ClientMessage:
     match kind:
         case "CallReducer":
             return messages.CallReducer(
-                _field(body, "request_id", int), _field(body, "reducer", str), _json_args(body), json_args=True
+                _field(body, "request_id", int),
+                _field(body, "reducer", str),
+                _json_args(body),
+                json_args=True,
             )
         case "Subscribe":
             queries = tuple(str(q) for q in _field(body, "query_strings", list))
@@ -143,7 +146,10 @@ def _typed(kind: str, body: dict[str, Any]) -> messages.ClientMessage:
             return messages.OneOffQuery(body.get("message_id", ""), _field(body, "query_string", str))
         case "CallProcedure":
             return messages.CallProcedure(
-                _field(body, "request_id", int), str(body.get("procedure", "")), body.get("args"), json_args=True
+                _field(body, "request_id", int),
+                str(body.get("procedure", "")),
+                body.get("args"),
+                json_args=True,
             )
     raise InvalidMessage(f"unknown message type `{kind}`")
 

@@ -403,7 +403,13 @@ def procedure_returned(request_id: int, timestamp: Timestamp, value: bytes, micr
 
 
 def _procedure_result(status: bytes, request_id: int, timestamp: Timestamp, micros: int) -> bytes:
-    return _TAG[PROCEDURE_RESULT] + status + _I64.pack(timestamp.micros) + _I64.pack(micros) + _pack_u32(request_id)
+    return (
+        _TAG[PROCEDURE_RESULT]
+        + status
+        + _I64.pack(timestamp.micros)
+        + _I64.pack(micros)
+        + _pack_u32(request_id)
+    )
 
 
 # ---- frames ------------------------------------------------------------------------------------------------
@@ -506,7 +512,9 @@ def table_update(delta: messages.RowDelta) -> bytes:
         if delta.is_event:
             rows = b"\x01" + encode_row_list(delta.inserts)  # EventTable{events}
         else:
-            rows = b"\x00" + encode_row_list(delta.inserts) + encode_row_list(delta.deletes)  # PersistentTable
+            rows = (
+                b"\x00" + encode_row_list(delta.inserts) + encode_row_list(delta.deletes)
+            )  # PersistentTable
         cached = delta.cache["v2"] = _str(delta.table_name) + b"\x01\x00\x00\x00" + rows  # one rows entry
     return cached
 
@@ -550,7 +558,9 @@ class V2Encoder:
     ) -> bytes:
         if outcome.status == messages.COMMITTED:
             updates = outcome.caller_updates
-            return reducer_result_ok(request_id, outcome.timestamp, query_set_updates(updates) if updates else ())
+            return reducer_result_ok(
+                request_id, outcome.timestamp, query_set_updates(updates) if updates else ()
+            )
         if outcome.status == messages.FAILED:
             return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
         return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
@@ -581,7 +591,9 @@ class V2Encoder:
 
     def procedure_result(self, request_id: int, outcome: messages.ProcedureOutcomeLike) -> bytes:
         if outcome.status == messages.COMMITTED:
-            return procedure_returned(request_id, outcome.timestamp, outcome.value_bsatn(), outcome.duration_micros)
+            return procedure_returned(
+                request_id, outcome.timestamp, outcome.value_bsatn(), outcome.duration_micros
+            )
         return procedure_internal_error(
             request_id, outcome.timestamp, outcome.message or outcome.status, outcome.duration_micros
         )

@@ -432,7 +432,9 @@ async def call_reducer(request: web.Request) -> web.Response:
     if done.status == seam.CALL_COMMITTED:
         await running.durable.wait(done.offset)
         if done.value_json is not None:  # a procedure's return value
-            return web.Response(status=200, text=done.value_json, content_type="application/json", headers=headers)
+            return web.Response(
+                status=200, text=done.value_json, content_type="application/json", headers=headers
+            )
         return web.Response(status=200, headers=headers)
     if done.status == seam.CALL_NO_SPACE:
         return _no_space(request, headers)
