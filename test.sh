@@ -10,5 +10,6 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 .venv/bin/ruff check src tests bench examples
+.venv/bin/ruff format --check src tests bench examples
 .venv/bin/mypy  # the files and the per-package strictness are in pyproject.toml's [tool.mypy]
 .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" -q "$@"
