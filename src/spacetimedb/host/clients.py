@@ -21,14 +21,14 @@ from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError
 from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
-from spacetimedb.protocol.messages import COMMITTED, FAILED, LEGACY_QUERY_SET, OUT_OF_BUDGET, Caller
+from spacetimedb.protocol.messages import LEGACY_QUERY_SET, Caller, CallStatus
 from spacetimedb.sats import ConnectionId, DecodeError, Identity
 from spacetimedb.sql import SqlError
 from spacetimedb.subscription import SubscriptionError, TableRows
 
 from .channel import Outbox
 from .database import Database
-from .module_host import NO_SPACE, CallOutcome, HostFailedError, TransactionEvent
+from .module_host import CallOutcome, HostFailedError, TransactionEvent
 from .procedures import ProcedureOutcome, ProcedureRequest
 from .sql_runner import NoSpaceError, one_off_rows, query_limits, run_sql
 
@@ -38,10 +38,10 @@ _PROTOCOLS = {
     seam.CLIENT_PROTOCOL_V3: v2.PROTOCOL_V3,
 }
 _CALL_STATUS = {
-    COMMITTED: seam.CALL_COMMITTED,
-    FAILED: seam.CALL_FAILED,
-    OUT_OF_BUDGET: seam.CALL_OUT_OF_BUDGET,
-    NO_SPACE: seam.CALL_NO_SPACE,
+    CallStatus.COMMITTED: seam.CALL_COMMITTED,
+    CallStatus.FAILED: seam.CALL_FAILED,
+    CallStatus.OUT_OF_BUDGET: seam.CALL_OUT_OF_BUDGET,
+    CallStatus.NO_SPACE: seam.CALL_NO_SPACE,
 }
 MAX_REMEMBERED_CANCELS = 1024
 
@@ -344,7 +344,7 @@ class ClientHub:
         def answer(outcome: ProcedureOutcome) -> None:
             self.host.disconnect_now(request.caller, connection, auth)
             micros = int((time.perf_counter() - started) * 1e6)
-            if outcome.status == COMMITTED:
+            if outcome.status == CallStatus.COMMITTED:
                 try:
                     value = json.dumps(outcome.value_json())
                 except Exception as exc:

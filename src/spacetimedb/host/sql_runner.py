@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from spacetimedb.datastore import MutTx
-from spacetimedb.protocol.messages import COMMITTED
+from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import Identity, codec
 from spacetimedb.sql import (
     QueryLimits,
@@ -28,7 +28,7 @@ from spacetimedb.sql.execute import StatementResult
 from spacetimedb.sql.run import is_read_only, result_json
 from spacetimedb.subscription import TableRows
 
-from .module_host import NO_SPACE, ModuleHost
+from .module_host import ModuleHost
 
 Row = tuple[Any, ...]
 
@@ -113,8 +113,8 @@ def _write(
         return execute(compile_statement(statement, tx, caller, is_owner), tx)
 
     outcome = host.transact(work)
-    if outcome.status == NO_SPACE:
+    if outcome.status == CallStatus.NO_SPACE:
         raise NoSpaceError(outcome.message or "the database is read-only")
-    if outcome.status != COMMITTED:
+    if outcome.status != CallStatus.COMMITTED:
         raise SqlError(outcome.message or "the statement failed")
     return outcome.value, outcome.offset

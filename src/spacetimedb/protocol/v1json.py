@@ -204,9 +204,9 @@ class V1JsonEncoder:
     def reducer_result(
         self, request_id: int, reducer: str, args: Any, outcome: ReducerOutcome, caller: Caller
     ) -> bytes:
-        if outcome.status == messages.COMMITTED:
+        if outcome.status == messages.CallStatus.COMMITTED:
             status: dict[str, Any] = {"Committed": _database_update(outcome.caller_updates)}
-        elif outcome.status == messages.OUT_OF_BUDGET:
+        elif outcome.status == messages.CallStatus.OUT_OF_BUDGET:
             status = {"OutOfEnergy": []}
         else:
             status = {"Failed": outcome.message or outcome.status}

@@ -284,7 +284,7 @@ def _str(text: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class TableRows:
+class TableUpdateRows:
     """Rows of one table within a query set's update; row lists are BSATN row bytes."""
 
     table_name: str
@@ -304,7 +304,7 @@ def encode_query_rows(tables: Iterable[tuple[str, Sequence[bytes]]]) -> bytes:
     return b"".join(parts)
 
 
-def encode_query_set_update(query_set_id: int, tables: Sequence[TableRows]) -> bytes:
+def encode_query_set_update(query_set_id: int, tables: Sequence[TableUpdateRows]) -> bytes:
     parts = [_pack_u32(query_set_id), _pack_u32(len(tables))]
     for table in tables:
         parts.append(_str(table.table_name))
@@ -556,12 +556,12 @@ class V2Encoder:
         outcome: messages.ReducerOutcome,
         caller: messages.Caller,
     ) -> bytes:
-        if outcome.status == messages.COMMITTED:
+        if outcome.status == messages.CallStatus.COMMITTED:
             updates = outcome.caller_updates
             return reducer_result_ok(
                 request_id, outcome.timestamp, query_set_updates(updates) if updates else ()
             )
-        if outcome.status == messages.FAILED:
+        if outcome.status == messages.CallStatus.FAILED:
             return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
         return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
 
@@ -590,7 +590,7 @@ class V2Encoder:
         return procedure_internal_error(request_id, Timestamp.now(), message)
 
     def procedure_result(self, request_id: int, outcome: messages.ProcedureOutcomeLike) -> bytes:
-        if outcome.status == messages.COMMITTED:
+        if outcome.status == messages.CallStatus.COMMITTED:
             return procedure_returned(
                 request_id, outcome.timestamp, outcome.value_bsatn(), outcome.duration_micros
             )
