@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import User, assert_one_line_error
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def config_files(user: User) -> dict[str, bytes]:

@@ -23,7 +23,7 @@ from .helpers import ROOT, publish, write_bindings
 MODULE = ROOT / "tests" / "host" / "procedures_module.py"
 QUOTE = "the quieter you become, the more you are able to hear"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 class _Quotes(BaseHTTPRequestHandler):

@@ -23,7 +23,7 @@ from .test_typescript_sdk import TSCONFIG, _run
 VIEWS_MODULE = ROOT / "tests" / "host" / "views_module.py"
 SCENARIO = Path(__file__).parent / "node" / "views_scenario.ts"
 QUERIES = ["SELECT * FROM my_items", "SELECT * FROM totals", "SELECT * FROM expensive_items"]
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def _wait(condition: Callable[[], bool], conn: DbConnection | None = None, timeout: float = 10.0) -> None:

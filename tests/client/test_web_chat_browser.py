@@ -30,7 +30,7 @@ import pytest
 from .helpers import CHAT_MODULE, ROOT, publish
 from .node_tools import INSTALL_TIMEOUT_SECONDS, NodeTools, _cache_root, node_tools
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 EXAMPLE = ROOT / "examples" / "web-chat"
 SCENARIO = Path(__file__).parent / "node" / "web_chat_browser.mjs"

@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import ServerProcess, start_server
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 NAME = "cleared"
 MODULE = """

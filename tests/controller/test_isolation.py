@@ -17,6 +17,9 @@ from spacetimedb.sizes import parse_size
 from tests.conftest import ROOT, start_server
 from tests.server.test_e2e import CHAT
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 WITHOUT_KERNEL_SUPPORT = ROOT / "tests" / "sandbox" / "without_kernel_support.py"
 FULL = sandbox.KernelSupport(landlock_abi=7, seccomp=True, problems=())
 NONE = sandbox.KernelSupport(

@@ -15,6 +15,9 @@ from tests.conftest import start_server
 from tests.server.test_e2e import CHAT
 from tests.server.wsclient import ENCODE_STR, RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 HOSTILE = b"""
 import os, time
 from typing import Annotated

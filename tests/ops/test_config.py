@@ -17,6 +17,9 @@ from spacetimedb.server.tunables import SECONDS, TEXT, TUNABLES, Tunable, server
 from tests.cli_e2e.conftest import User, assert_one_line_error
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 EXAMPLE = ROOT / "config.example.toml"
 
 

@@ -4,12 +4,15 @@ other clients carry on."""
 import asyncio
 
 import aiohttp
+import pytest
 
 from spacetimedb.protocol import v2
 from spacetimedb.server.app import Server, ServerOptions
 
 from .test_e2e import publish
 from .wsclient import ENCODE_STR, RawClient, SilentSubscriber
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 def test_slow_reader_is_dropped(tmp_path):

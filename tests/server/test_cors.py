@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import start_server
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 PAGE = "http://localhost:5173"
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from tests.conftest import start_server
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 NOTES = b"""
 from typing import Annotated
 from spacetimedb import table, reducer, ReducerContext, PrimaryKey, AutoInc, u64

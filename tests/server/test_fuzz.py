@@ -16,6 +16,9 @@ from ..conftest import start_server
 from .test_e2e import MESSAGE, publish
 from .wsclient import ENCODE_STR, RawClient, update_rows
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 FRAMES = 10_000
 SCALE_FRAMES = 100_000
 BINARY = (v2.PROTOCOL_V3, v2.PROTOCOL_V2)

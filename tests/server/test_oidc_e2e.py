@@ -16,6 +16,8 @@ from .test_e2e import MESSAGE, publish
 from .test_oidc import upstream_identity
 from .wsclient import ENCODE_STR, RawClient, update_rows
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 @pytest.fixture(scope="module")
 def issuers():

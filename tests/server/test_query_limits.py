@@ -12,6 +12,9 @@ from spacetimedb.protocol import v2
 from tests.conftest import start_server
 from tests.server.wsclient import RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 GRID = b"""
 from typing import Annotated
 from spacetimedb import table, reducer, ReducerContext, PrimaryKey, u32
