@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv (if needed) and runs the whole test suite. Extra arguments go to pytest.
+# Sets up .venv (if needed), runs the checks (ruff, ruff format, mypy) and the whole test suite.
+# `./test.sh --fast` runs every test not marked `slow` instead (under a minute on 2 cores); CI runs everything.
+# Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3.11}
@@ -10,4 +12,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 .venv/bin/ruff check src tests bench examples
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" -q "$@"
+.venv/bin/ruff format --check src tests bench examples
+.venv/bin/mypy  # the files and the per-package strictness are in pyproject.toml's [tool.mypy]
+tier=()
+if [ "${1:-}" = "--fast" ]; then
+    shift
+    tier=(-m "not slow")
+fi
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" -q "${tier[@]}" "$@"

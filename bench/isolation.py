@@ -112,7 +112,9 @@ class Probe:
         await asyncio.gather(*tasks)
 
 
-async def measure(http: aiohttp.ClientSession, url: str, rate: float, seconds: float, incident: object) -> Probe:
+async def measure(
+    http: aiohttp.ClientSession, url: str, rate: float, seconds: float, incident: object
+) -> Probe:
     probe = Probe(http, url, rate)
     stop = asyncio.Event()
     runner = asyncio.ensure_future(probe.run(stop))
@@ -175,7 +177,9 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, object]]:
                 rows = []
                 for name, make in incidents.items():
                     started = time.perf_counter()
-                    probe = await measure(http, url, args.rate, args.seconds, None if make is None else make())
+                    probe = await measure(
+                        http, url, args.rate, args.seconds, None if make is None else make()
+                    )
                     rows.append(
                         {
                             "incident": name,
@@ -193,13 +197,17 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each incident (default 6)")
     parser.add_argument("--rate", type=float, default=50.0, help="neighbour calls (and pings) per second")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = parser.parse_args()
     rows = asyncio.run(main_async(args))
-    print(f"{'incident':14} {'secs':>6} {'calls':>6} {'fail':>5}   neighbour call ms p50/p99/max   ping ms p50/p99/max")
+    print(
+        f"{'incident':14} {'secs':>6} {'calls':>6} {'fail':>5}   neighbour call ms p50/p99/max   ping ms p50/p99/max"
+    )
     for row in rows:
         calls, pings = row["calls"], row["pings"]
         print(
@@ -210,8 +218,10 @@ def main() -> None:
     worst_call = max(row["calls"][1] for row in rows if row["incident"] != "none")  # type: ignore[index]
     worst_ping = max(row["pings"][1] for row in rows if row["incident"] != "none")  # type: ignore[index]
     verdict = "met" if max(worst_call, worst_ping) < TARGET_MS else "NOT met"
-    print(f"worst p99 during an incident: calls {worst_call:.1f} ms, ping {worst_ping:.1f} ms "
-          f"(target < {TARGET_MS:g} ms: {verdict})")
+    print(
+        f"worst p99 during an incident: calls {worst_call:.1f} ms, ping {worst_ping:.1f} ms "
+        f"(target < {TARGET_MS:g} ms: {verdict})"
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
 

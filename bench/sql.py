@@ -240,7 +240,12 @@ def _publish_and_fill(process: subprocess.Popen[bytes], rows: int, http: Callabl
     http("PUT", f"{base}/v1/database/lookups", PERSON_MODULE, auth)
     for start in range(1, rows + 1, 10_000):
         body = json.dumps([start, min(10_000, rows + 1 - start)]).encode()
-        http("POST", f"{base}/v1/database/lookups/call/fill", body, {**auth, "Content-Type": "application/json"})
+        http(
+            "POST",
+            f"{base}/v1/database/lookups/call/fill",
+            body,
+            {**auth, "Content-Type": "application/json"},
+        )
     return pg_port, token
 
 
@@ -261,7 +266,9 @@ def bench_pgwire(rows: int, n: int) -> None:
 
     from keynote_systems import PostgresCluster, stop_group
 
-    print(f"\nPoint lookup by primary key through asyncpg ({rows:,} rows, {n:,} lookups, prepared `{LOOKUP}`):")
+    print(
+        f"\nPoint lookup by primary key through asyncpg ({rows:,} rows, {n:,} lookups, prepared `{LOOKUP}`):"
+    )
     ids = [random.Random(7).randint(1, rows) for _ in range(n)]
     ours, port, token = start_ours_with_pg(rows)
     cluster = PostgresCluster()
@@ -292,7 +299,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--lookups", type=int, default=20_000, help="iterations per measurement")
-    parser.add_argument("--skip-pgwire", action="store_true", help="skip the asyncpg lookups (needs PostgreSQL)")
+    parser.add_argument(
+        "--skip-pgwire", action="store_true", help="skip the asyncpg lookups (needs PostgreSQL)"
+    )
     args = parser.parse_args()
     ds, conn = build(args.rows)
     bench_compile(ds, max(1000, args.lookups // 10))

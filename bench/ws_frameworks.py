@@ -100,13 +100,17 @@ def measure(target: object, seconds: float, clients: int, inflight: int) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--inflight", type=int, default=10)
     args = parser.parse_args()
-    results = {name: measure(target, args.seconds, args.clients, args.inflight) for name, target in (
-        ("aiohttp", run_aiohttp), ("starlette+uvicorn", run_starlette))}
+    results = {
+        name: measure(target, args.seconds, args.clients, args.inflight)
+        for name, target in (("aiohttp", run_aiohttp), ("starlette+uvicorn", run_starlette))
+    }
     for name, rate in results.items():
         print(f"{name:20} {rate:12,.0f} messages/s")
     print(f"aiohttp / starlette+uvicorn: {results['aiohttp'] / results['starlette+uvicorn']:.2f}")

@@ -37,7 +37,15 @@ ALLOWED: dict[str, set[str]] = {
     # may import the module API, the module host or what only a database's worker runs (sql, subscriptions)
     "controller": {"sats", "protocol", "backup"},
     "server": {
-        "sats", "commitlog", "durability", "datastore", "db", "protocol", "sandbox", "controller", "backup"
+        "sats",
+        "commitlog",
+        "durability",
+        "datastore",
+        "db",
+        "protocol",
+        "sandbox",
+        "controller",
+        "backup",
     },
     "client": {"sats", "protocol"},
     "codegen": {"sats", "protocol", "module"},

@@ -6,6 +6,9 @@ a small pure-Python sponge; module programs are small and hashed once per publis
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 _RATE = 136  # bytes absorbed per permutation for a 256-bit output
 _MASK = (1 << 64) - 1
 _ROUND_CONSTANTS = (
@@ -67,7 +70,7 @@ def _permutation_source() -> str:
 
 _namespace: dict[str, object] = {"_ROUND_CONSTANTS": _ROUND_CONSTANTS}
 exec(compile(_permutation_source(), "<keccak-f1600>", "exec"), _namespace)
-_permute = _namespace["_permute"]
+_permute = cast(Callable[[list[int]], None], _namespace["_permute"])  # made by exec just above
 
 
 def keccak256(data: bytes | bytearray | memoryview) -> bytes:
@@ -81,5 +84,5 @@ def keccak256(data: bytes | bytearray | memoryview) -> bytes:
         block = message[start : start + _RATE]
         for i in range(_RATE // 8):
             lanes[i] ^= int.from_bytes(block[8 * i : 8 * i + 8], "little")
-        _permute(lanes)  # type: ignore[operator]
+        _permute(lanes)
     return b"".join(lane.to_bytes(8, "little") for lane in lanes[:4])

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 LEVELS = ("Error", "Warn", "Info", "Debug", "Trace", "Panic")
 SYSTEM = "__spacetimedb__"
@@ -66,7 +66,7 @@ class ModuleLog:
         self._followers: list[Follower] = []
         self._memory: deque[str] = deque()
         self._memory_bytes = 0
-        self._file = None
+        self._file: TextIO | None = None
         self._file_size = 0
         self.dropped = 0  # lines that could not be written (a full disk)
         if directory is not None:

@@ -21,7 +21,7 @@ from .conftest import SPACETIME_COMMAND, Result, assert_one_line_error, cli_envi
 CONSOLE_SCRIPT = Path(sys.executable).parent / "spacetime"
 SPACETIME = [str(CONSOLE_SCRIPT)] if CONSOLE_SCRIPT.exists() else SPACETIME_COMMAND
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def start(config_dir: Path, *args: str, **env: str) -> subprocess.Popen[str]:

@@ -10,12 +10,16 @@ import pytest
 
 from .conftest import User, assert_one_line_error
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def config_files(user: User) -> dict[str, bytes]:
     root = user.config_dir
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".lock"
+    }
 
 
 def test_the_owner_acting_anonymously_is_a_stranger(alice: User, notes_db: str):

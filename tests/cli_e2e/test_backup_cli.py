@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import assert_one_line_error
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 def _notes(user, database):

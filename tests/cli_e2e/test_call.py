@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import NOTES, User, assert_one_line_error, hint_of
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def notes(user: User, database: str) -> list[list[object]]:

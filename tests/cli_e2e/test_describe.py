@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import SHAPES, User, assert_one_line_error, hint_of
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.conftest import ServerProcess, start_server
 
 from .conftest import SPACETIME, User, assert_one_line_error, environment, hint_of
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 # One invocation of every command that talks to a database (NAME is substituted).
 DATABASE_COMMANDS = [

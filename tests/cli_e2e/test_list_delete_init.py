@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import User, assert_one_line_error, hint_of
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 def owned(user: User) -> dict[str, list[str]]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import MODULES, assert_one_line_error
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 def _messages(result) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import NOTES, User, assert_one_line_error, hint_of
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 IDENTITY = re.compile(r"identity: ([0-9a-f]{64})$")
 NEW_TABLE = """

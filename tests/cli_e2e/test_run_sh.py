@@ -21,6 +21,7 @@ pytestmark = [
         not (ROOT / ".venv" / "bin" / "spacetime").exists(),
         reason="run.sh would create .venv and pip install (./test.sh sets .venv up first)",
     ),
+    pytest.mark.slow,
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import User, assert_one_line_error
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def test_select_prints_a_psql_table(alice: User, notes_db: str):

@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import SPACETIME, Result, User, assert_one_line_error, environment
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 class StartedServer:

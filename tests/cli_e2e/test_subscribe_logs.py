@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import NOTES, Result, User, assert_one_line_error, hint_of
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 # Where the `shout` reducer logs: a record names the function, the file and the line.
 SHOUT_AT = "shout module.py:{}".format(
     next(n for n, line in enumerate(NOTES.read_text().splitlines(), 1) if "log.warn(message)" in line)

@@ -50,7 +50,9 @@ def _node_major(node: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def node_tools(packages: tuple[str, ...] = NPM_PACKAGES, purpose: str = "the TypeScript SDK test") -> NodeTools:
+def node_tools(
+    packages: tuple[str, ...] = NPM_PACKAGES, purpose: str = "the TypeScript SDK test"
+) -> NodeTools:
     """The toolchain with ``packages`` installed (on first use, into a cache directory named after the exact
     list); skips the test, naming ``purpose``, when Node or npm is absent."""
     node, npm = shutil.which("node"), shutil.which("npm")

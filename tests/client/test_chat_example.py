@@ -17,7 +17,7 @@ from spacetimedb.client import DbConnection
 from .helpers import ROOT, publish
 
 CLIENT = ROOT / "examples" / "chat" / "client.py"
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 class Terminal:

@@ -23,7 +23,7 @@ from .helpers import ROOT, publish, write_bindings
 MODULE = ROOT / "tests" / "host" / "procedures_module.py"
 QUOTE = "the quieter you become, the more you are able to hear"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 class _Quotes(BaseHTTPRequestHandler):
@@ -82,7 +82,9 @@ def sql(url: str, database: str, query: str, token: str) -> list[list[Any]]:
         return json.loads(response.read())[0]["rows"]  # type: ignore[no-any-return]
 
 
-def test_procedures_event_tables_and_claims_through_the_python_sdk(egress_server: ServerProcess, site: str) -> None:
+def test_procedures_event_tables_and_claims_through_the_python_sdk(
+    egress_server: ServerProcess, site: str
+) -> None:
     url = egress_server.url
     publish(url, "procs", MODULE)
     quotes: list[str] = []
@@ -184,7 +186,9 @@ def test_event_rows_are_gone_after_a_restart(tmp_path: Path) -> None:
         proc.shut_down()
     proc = start_server(data)
     try:
-        identity = json.loads(urllib.request.urlopen(urllib.request.Request(f"{proc.url}/v1/identity", method="POST")).read())
+        identity = json.loads(
+            urllib.request.urlopen(urllib.request.Request(f"{proc.url}/v1/identity", method="POST")).read()
+        )
         assert sql(proc.url, "events", "SELECT * FROM damage", identity["token"]) == []
         assert post(f"{proc.url}/v1/database/events/call/add_two", [2, 2]) == (200, "4")
     finally:
@@ -219,7 +223,9 @@ def test_the_official_typescript_sdk_calls_procedures_and_gets_event_rows(
     }, context
 
 
-def test_a_procedure_stuck_in_c_code_gets_its_worker_killed_and_the_database_comes_back(tmp_path: Path) -> None:
+def test_a_procedure_stuck_in_c_code_gets_its_worker_killed_and_the_database_comes_back(
+    tmp_path: Path,
+) -> None:
     proc = start_server(tmp_path / "data", extra_args=["--reducer-budget", "0.5", "--hard-grace", "0.5"])
     try:
         publish(proc.url, "stuck", MODULE)
@@ -227,6 +233,9 @@ def test_a_procedure_stuck_in_c_code_gets_its_worker_killed_and_the_database_com
         status, text = post(f"{proc.url}/v1/database/stuck/call/stuck_in_c", [30])
         assert status == 503 and "stuck_in_c" in text, (status, text)
         assert post(f"{proc.url}/v1/database/neighbour/call/add_two", [1, 2]) == (200, "3")
-        assert post(f"{proc.url}/v1/database/stuck/call/add_two", [2, 3]) == (200, "5")  # relaunched from disk
+        assert post(f"{proc.url}/v1/database/stuck/call/add_two", [2, 3]) == (
+            200,
+            "5",
+        )  # relaunched from disk
     finally:
         proc.shut_down()

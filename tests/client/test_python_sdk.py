@@ -29,7 +29,7 @@ from spacetimedb.sats import ConnectionId
 from .helpers import CHAT_MODULE, ROOT, publish, write_bindings
 
 KITCHEN_SINK = ROOT / "tests" / "codegen" / "kitchen_sink.py"
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 def wait_for(

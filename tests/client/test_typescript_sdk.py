@@ -24,7 +24,7 @@ from spacetimedb.client import DbConnection
 from .helpers import ROOT, publish, write_bindings
 from .node_tools import NodeTools, node_tools
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 SCENARIO = Path(__file__).parent / "node" / "chat_scenario.ts"
 KITCHEN_SINK = ROOT / "tests" / "codegen" / "kitchen_sink.py"

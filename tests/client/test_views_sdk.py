@@ -22,7 +22,7 @@ from .test_typescript_sdk import _run, bundle_scenario
 
 VIEWS_MODULE = ROOT / "tests" / "host" / "views_module.py"
 QUERIES = ["SELECT * FROM my_items", "SELECT * FROM totals", "SELECT * FROM expensive_items"]
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def _wait(condition: Callable[[], bool], conn: DbConnection | None = None, timeout: float = 10.0) -> None:
@@ -84,9 +84,9 @@ def test_python_sdk_sees_its_own_view_rows_live(server) -> None:
         pending = bob.conn.one_off_query("SELECT * FROM my_items WHERE price > 100")
         _wait(pending.done, bob.conn)
         assert [row.name for row in pending.result()["my_items"]] == ["bread"]
-        assert _http(server.url, "/sql", alice.conn.token, b"SELECT name, price FROM my_items")[0]["rows"] == [
-            ["apple", 500]
-        ]
+        assert _http(server.url, "/sql", alice.conn.token, b"SELECT name, price FROM my_items")[0][
+            "rows"
+        ] == [["apple", 500]]
         schema = _http(server.url, "/schema?version=9", alice.conn.token)
         views = [e["View"]["name"] for e in schema["misc_exports"] if "View" in e]
         assert {"my_items", "totals", "expensive_items"} <= set(views)
@@ -133,4 +133,3 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
         assert bob.names() == []
     finally:
         bob.conn.disconnect()
-

@@ -30,7 +30,7 @@ import pytest
 from .helpers import CHAT_MODULE, ROOT, publish
 from .node_tools import INSTALL_TIMEOUT_SECONDS, NodeTools, _cache_root, node_tools
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 EXAMPLE = ROOT / "examples" / "web-chat"
 SCENARIO = Path(__file__).parent / "node" / "web_chat_browser.mjs"
@@ -52,8 +52,10 @@ def chromium() -> str:
     if found:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("the browser test needs Chromium (Debian: apt-get install chromium); it is not installed "
-                    "and this user cannot install it")
+        pytest.skip(
+            "the browser test needs Chromium (Debian: apt-get install chromium); it is not installed "
+            "and this user cannot install it"
+        )
     lock_path = _cache_root() / "chromium-install.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
@@ -65,8 +67,10 @@ def chromium() -> str:
                     step, capture_output=True, text=True, env=env, timeout=INSTALL_TIMEOUT_SECONDS
                 )
                 if result.returncode != 0:
-                    pytest.skip(f"the browser test needs Chromium; `{' '.join(step)}` failed: "
-                                f"{result.stderr.strip()[-500:]}")
+                    pytest.skip(
+                        f"the browser test needs Chromium; `{' '.join(step)}` failed: "
+                        f"{result.stderr.strip()[-500:]}"
+                    )
     found = _find_chromium()
     if not found:
         pytest.skip("the browser test needs Chromium; apt-get installed no chromium executable")
@@ -94,28 +98,57 @@ def _prepare_example(tools: NodeTools, work: Path) -> None:
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("node_modules", "dist", "module_bindings"))
     (work / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
     spacetime = [sys.executable, "-m", "spacetimedb.cli.main"]
-    _run([*spacetime, "generate", "--lang", "typescript", "--out-dir", "src/module_bindings",
-          "--module-path", str(CHAT_MODULE)], work)
+    _run(
+        [
+            *spacetime,
+            "generate",
+            "--lang",
+            "typescript",
+            "--out-dir",
+            "src/module_bindings",
+            "--module-path",
+            str(CHAT_MODULE),
+        ],
+        work,
+    )
     _run([tools.bin("tsc"), "-p", "tsconfig.json"], work)
     # the shared node_modules is a symlink out of the project: Vite may serve from there, and keeps its own
     # cache in the test's directory rather than in the shared one
     (work / "vite.test.config.mjs").write_text(
-        "export default " + json.dumps({
-            "cacheDir": str(work / ".vite-cache"),
-            "clearScreen": False,
-            "server": {"fs": {"allow": [str(work), str(tools.node_modules.resolve())]}},
-        }) + ";\n"
+        "export default "
+        + json.dumps(
+            {
+                "cacheDir": str(work / ".vite-cache"),
+                "clearScreen": False,
+                "server": {"fs": {"allow": [str(work), str(tools.node_modules.resolve())]}},
+            }
+        )
+        + ";\n"
     )
 
 
 def _start_vite(tools: NodeTools, work: Path, server_url: str) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
-    env = dict(os.environ, VITE_SPACETIMEDB_URI=server_url, VITE_SPACETIMEDB_DATABASE="quickstart-chat",
-               NO_COLOR="1")
+    env = dict(
+        os.environ, VITE_SPACETIMEDB_URI=server_url, VITE_SPACETIMEDB_DATABASE="quickstart-chat", NO_COLOR="1"
+    )
     vite = subprocess.Popen(
-        [tools.node, tools.bin("vite"), "--config", "vite.test.config.mjs", "--host", "127.0.0.1",
-         "--port", str(port), "--strictPort"],
-        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            tools.node,
+            tools.bin("vite"),
+            "--config",
+            "vite.test.config.mjs",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--strictPort",
+        ],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + VITE_START_SECONDS
@@ -150,7 +183,10 @@ def test_two_browser_pages_chat_live_and_a_reload_keeps_the_identity(server, tmp
     try:
         scenario = subprocess.run(
             [tools.node, SCENARIO.name, browser, page_url, str(shots)],
-            cwd=work, capture_output=True, text=True, timeout=180,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
     finally:
         vite.terminate()

@@ -116,7 +116,14 @@ def test_typescript_names_sums_refs_and_accessor_aliases(sink_raw: dict) -> None
 
 def test_python_bindings_import_and_round_trip(sink_raw: dict, tmp_path: Path) -> None:
     files = generate(sink_raw, "python", include_private=True)
-    assert sorted(files) == ["__init__.py", "_schema.py", "procedures.py", "reducers.py", "tables.py", "types.py"]
+    assert sorted(files) == [
+        "__init__.py",
+        "_schema.py",
+        "procedures.py",
+        "reducers.py",
+        "tables.py",
+        "types.py",
+    ]
     package = tmp_path / "sink_bindings_test"
     package.mkdir()
     for name, text in files.items():

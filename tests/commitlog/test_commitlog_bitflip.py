@@ -20,6 +20,9 @@ from spacetimedb.commitlog import (
 
 from .helpers import payload_for
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 DOCUMENTED = (CommitlogCorruptError, CommitlogFormatError)
 OPTIONS = CommitlogOptions(max_segment_size=200, offset_index_interval_bytes=60)
 VERIFY_ALL = CommitlogOptions(max_segment_size=200, offset_index_interval_bytes=60, verify_all_on_open=True)

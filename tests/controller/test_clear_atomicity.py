@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import ServerProcess, start_server
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 NAME = "cleared"
 MODULE = """
@@ -121,7 +125,11 @@ def phase_of(listing: list[str], acknowledged: bool, outcome: str) -> str:
     nothing beside the database, which one it is afterwards."""
     if acknowledged:
         return "acknowledged"
-    for prefix, phase in ((".replaced-", "swapping"), (".ready-", "created, not swapped"), (".staging-", "creating")):
+    for prefix, phase in (
+        (".replaced-", "swapping"),
+        (".ready-", "created, not swapped"),
+        (".staging-", "creating"),
+    ):
         if any(name.startswith(prefix) for name in listing):
             return phase
     return "validating" if outcome == "old" else "swapped, not yet answered"
@@ -133,7 +141,9 @@ def wait_for_workers_gone(data_dir: Path) -> None:
     marker = str(data_dir).encode()
     deadline = time.monotonic() + WORKERS_GONE_SECONDS
     while time.monotonic() < deadline:
-        if not any(marker in _cmdline(pid) and b"spacetimedb.host.worker" in _cmdline(pid) for pid in _pids()):
+        if not any(
+            marker in _cmdline(pid) and b"spacetimedb.host.worker" in _cmdline(pid) for pid in _pids()
+        ):
             return
         time.sleep(0.05)
     raise AssertionError(f"workers of a killed server still run after {WORKERS_GONE_SECONDS:g}s")
@@ -267,7 +277,9 @@ def test_a_sigkill_at_any_point_of_a_clear_leaves_the_old_database_or_the_new_on
         asyncio.run(scenario())
     finally:
         server.shut_down()
-    print(f"\nclear killed {CLEAR_KILLS} times; (phase, database afterwards): {dict(sorted(outcomes.items()))}")
+    print(
+        f"\nclear killed {CLEAR_KILLS} times; (phase, database afterwards): {dict(sorted(outcomes.items()))}"
+    )
     assert sum(outcomes.values()) == CLEAR_KILLS
 
 
@@ -288,7 +300,10 @@ def test_a_clear_whose_new_database_fails_to_start_changes_nothing(server):
             assert status == 200, body
             assert await http.add(NAME, "alpha", 1) == 200
             response = await session.put(
-                f"{server.url}/v1/database/{NAME}", data=FAILING_INIT, headers=http.auth, params={"clear": "true"}
+                f"{server.url}/v1/database/{NAME}",
+                data=FAILING_INIT,
+                headers=http.auth,
+                params={"clear": "true"},
             )
             assert response.status == 400 and "this init always fails" in await response.text()
             assert await http.add(NAME, "alpha", 2) == 200

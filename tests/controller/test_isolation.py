@@ -17,9 +17,14 @@ from spacetimedb.sizes import parse_size
 from tests.conftest import ROOT, start_server
 from tests.server.test_e2e import CHAT
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 WITHOUT_KERNEL_SUPPORT = ROOT / "tests" / "sandbox" / "without_kernel_support.py"
 FULL = sandbox.KernelSupport(landlock_abi=7, seccomp=True, problems=())
-NONE = sandbox.KernelSupport(landlock_abi=None, seccomp=False, problems=("no Landlock here", "no seccomp here"))
+NONE = sandbox.KernelSupport(
+    landlock_abi=None, seccomp=False, problems=("no Landlock here", "no seccomp here")
+)
 
 needs_kernel = pytest.mark.skipif(
     not sandbox.probe().complete, reason=f"this kernel cannot confine workers: {sandbox.probe().problems}"
@@ -31,7 +36,10 @@ def test_full_support_isolates_and_says_so():
     assert isolation.warning is None
     assert isolation.settings.sandbox.landlock and isolation.settings.sandbox.seccomp
     assert "Landlock ABI 7" in isolation.summary and "seccomp" in isolation.summary
-    assert "2 GiB memory" in isolation.summary and "time budget 5s (loading a module 30s) + 2s grace" in isolation.summary
+    assert (
+        "2 GiB memory" in isolation.summary
+        and "time budget 5s (loading a module 30s) + 2s grace" in isolation.summary
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.53"])
@@ -84,7 +92,9 @@ def test_on_a_kernel_without_support_a_non_loopback_server_refuses_to_start(tmp_
     assert process.returncode == 2
     assert "refusing to listen on 0.0.0.0" in err and "--unsafe-modules" in err
     assert "listening on" not in out
-    assert not (tmp_path / "data" / "databases").exists() or not any((tmp_path / "data" / "databases").iterdir())
+    assert not (tmp_path / "data" / "databases").exists() or not any(
+        (tmp_path / "data" / "databases").iterdir()
+    )
 
 
 @needs_kernel

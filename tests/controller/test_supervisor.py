@@ -15,6 +15,9 @@ from tests.conftest import start_server
 from tests.server.test_e2e import CHAT
 from tests.server.wsclient import ENCODE_STR, RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 HOSTILE = b"""
 import os, time
 from typing import Annotated
@@ -58,7 +61,9 @@ async def publish(http, url, name, program, auth):
 
 
 async def call(http, url, name, reducer, *args, auth=None):
-    response = await http.post(f"{url}/v1/database/{name}/call/{reducer}", json=list(args), headers=auth or {})
+    response = await http.post(
+        f"{url}/v1/database/{name}/call/{reducer}", json=list(args), headers=auth or {}
+    )
     return response.status, await response.text()
 
 
@@ -220,7 +225,13 @@ def test_clients_that_subscribe_and_close_leave_nothing_behind(server):
                 if stats["clients"] == 0 or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.2)
-            assert stats == {**stats, "clients": 0, "subscribed_clients": 0, "query_sets": 0, "distinct_queries": 0}
+            assert stats == {
+                **stats,
+                "clients": 0,
+                "subscribed_clients": 0,
+                "query_sets": 0,
+                "distinct_queries": 0,
+            }
             # and the database still works for a new subscriber
             watcher, _ = await RawClient.connect(http, url, "chat")
             await watcher.subscribe(1, "SELECT * FROM message")
@@ -274,7 +285,9 @@ def test_workers_never_outlive_a_killed_server(tmp_path):
         async def check():
             async with aiohttp.ClientSession() as http:
                 for name in ("one", "two"):
-                    response = await http.post(f"{again.url}/v1/database/{name}/sql", data="SELECT * FROM message")
+                    response = await http.post(
+                        f"{again.url}/v1/database/{name}/sql", data="SELECT * FROM message"
+                    )
                     rows = (await response.json())[0]["rows"]
                     assert [r[3] for r in rows] == ["kept"]
 

@@ -16,6 +16,9 @@ from spacetimedb.db import RelationalDB
 
 from .crash_child import META_ID
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 CHILD = Path(__file__).with_name("crash_child.py")
 
 

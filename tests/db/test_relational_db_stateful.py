@@ -4,6 +4,7 @@ snapshots and close-and-reopen cycles."""
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -11,6 +12,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from spacetimedb.datastore import IndexDef, TableDef, UniqueConstraintViolation
 from spacetimedb.db import DbOptions, RelationalDB
 from spacetimedb.sats import I64, STRING, U32, option
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 TABLE_NAMES = ["keyed", "bag", "opt"]
 

@@ -14,6 +14,9 @@ from spacetimedb.commitlog import Commitlog, CommitlogOptions
 
 from .crash_child import payload_for
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 CHILD = Path(__file__).with_name("crash_child.py")
 
 

@@ -105,7 +105,9 @@ class LocalDatabases:
         if database is None or not database.host.alive:
             if not self.exists(identity) or self.root is None:
                 raise LaunchError(f"no such database {identity.to_hex()}")
-            database = self.open[identity] = Database.open(self.database_dir(identity), identity, self.options)
+            database = self.open[identity] = Database.open(
+                self.database_dir(identity), identity, self.options
+            )
         return database
 
     def get_or_launch(self, identity: Identity) -> ModuleHost:

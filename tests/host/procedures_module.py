@@ -95,7 +95,9 @@ def hit(ctx: ReducerContext, target: Identity, amount: u32) -> None:
 @reducer
 def record_caller(ctx: ReducerContext) -> None:
     auth = ctx.sender_auth
-    ctx.db.caller.insert(Caller(id=0, issuer=auth.issuer or "", subject=auth.subject or "", internal=auth.is_internal))
+    ctx.db.caller.insert(
+        Caller(id=0, issuer=auth.issuer or "", subject=auth.subject or "", internal=auth.is_internal)
+    )
 
 
 @type

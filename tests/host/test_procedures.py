@@ -57,7 +57,9 @@ def test_errors_of_procedures_reach_the_caller(database: Database) -> None:
     unknown = run_procedure(database, "nope")
     assert unknown.status == INTERNAL_ERROR and "no such procedure" in (unknown.message or "")
     bad_args = run_procedure(database, "add_two", "x", 1)
-    assert bad_args.status == INTERNAL_ERROR and "invalid arguments for procedure `add_two`" in (bad_args.message or "")
+    assert bad_args.status == INTERNAL_ERROR and "invalid arguments for procedure `add_two`" in (
+        bad_args.message or ""
+    )
     assert "procedure failed on purpose" in "\n".join(database.module_log.tail(20))
 
 
@@ -74,7 +76,9 @@ def test_http_goes_through_the_send_hook_and_the_answer_comes_back(database: Dat
     assert sent[0].method == "GET" and sent[0].url == "http://example.com/a" and sent[0].timeout == 1.5
 
     def refuse(fetch: int, request) -> None:
-        database.procedures.http_answer(fetch, None, "the server does not allow requests to host `example.com`")
+        database.procedures.http_answer(
+            fetch, None, "the server does not allow requests to host `example.com`"
+        )
 
     database.procedures.send_http = refuse
     outcome = run_procedure(database, "fetch_status", "http://example.com/a", 1.5)
@@ -149,12 +153,16 @@ def test_adding_and_removing_procedures_is_an_automatic_update() -> None:
     assert not plan_migration(old, event_off).is_automatic
 
 
-def test_too_many_waiting_calls_are_refused_at_once(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_waiting_calls_are_refused_at_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from spacetimedb.host import procedures
 
     monkeypatch.setattr(procedures, "MAX_WAITING_CALLS", 0)
     outcome = run_procedure(database, "add_two", 1, 2)
-    assert outcome.status == INTERNAL_ERROR and "too many procedure calls are waiting" in (outcome.message or "")
+    assert outcome.status == INTERNAL_ERROR and "too many procedure calls are waiting" in (
+        outcome.message or ""
+    )
 
 
 def test_a_procedure_that_spins_is_stopped_at_its_budget(tmp_path: Path) -> None:
@@ -165,7 +173,9 @@ def test_a_procedure_that_spins_is_stopped_at_its_budget(tmp_path: Path) -> None
     database = Database.create(tmp_path / "spin", DB, OWNER, PROGRAM, DatabaseOptions(HostOptions(0.2)))
     try:
         outcome = run_procedure(database, "spin")
-        assert outcome.status == OUT_OF_BUDGET and "ran out of its time budget (0.2s)" in (outcome.message or "")
+        assert outcome.status == OUT_OF_BUDGET and "ran out of its time budget (0.2s)" in (
+            outcome.message or ""
+        )
         assert run_procedure(database, "add_two", 1, 2).value == 3  # the thread is free again
     finally:
         database.shutdown()

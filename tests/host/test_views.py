@@ -157,7 +157,9 @@ def test_a_view_that_raises_fails_its_subscribers_not_the_transaction(harness):
 
 def test_a_view_runs_under_the_time_budget(harness):
     harness.subscribe(1, 0, ["SELECT * FROM stubborn"], ALICE)
-    assert call(harness.host, "set_switch", True).ok  # the view it made spin does not hold the transaction back
+    assert call(
+        harness.host, "set_switch", True
+    ).ok  # the view it made spin does not hold the transaction back
     (error,) = harness.errors(1)
     assert "view `stubborn` failed: ran out of its time budget (0.3s)" in error[1]
     with pytest.raises(SubscriptionError, match="ran out of its time budget"):
@@ -281,7 +283,9 @@ def test_subscribers_get_the_new_result_after_a_module_update(harness):
     updated = VIEWS.replace(b"return list(ctx.db.item.owner.filter(ctx.sender))", b"return []")
     updated = updated.replace(b"def fragile(", b"def fragile_renamed(")
     harness.database.on_host_thread(lambda: harness.database.update(updated))
-    assert call(harness.host, "add_item", "pear", 6, sender=BOB).ok  # any commit refreshes results of the old module
+    assert call(
+        harness.host, "add_item", "pear", 6, sender=BOB
+    ).ok  # any commit refreshes results of the old module
     (error,) = harness.errors(1)  # the fragile view is gone
     assert error[0] == 1 and "subscribe again" in error[1]
     (change,) = [d for d in harness.deltas(1) if d[1] == "my_items"]

@@ -320,7 +320,10 @@ CASES = {
         @reducer
         def go(ctx: ReducerContext, data: set[int]) -> None: ...
         """,
-        ["reducer `go` (at module.py:", "parameter `data`: `set[int]` is not a column or argument type: use list[T]"],
+        [
+            "reducer `go` (at module.py:",
+            "parameter `data`: `set[int]` is not a column or argument type: use list[T]",
+        ],
     ),
     "reducer param without annotation": (
         TABLE_OK

@@ -158,13 +158,17 @@ def test_views_read_per_caller_and_report_the_tables_they_read():
     db.call("join", 30, sender=BOB)
     assert _run(db, "me", ALICE) == [(ALICE, 7)] and _run(db, "me", BOB) == [(BOB, 30)]
     assert sorted(_run(db, "scores")) == [(7,), (30,)] and _run(db, "best") == [(30,)]
-    assert sorted(_run(db, "lazy")) == sorted([(ALICE, 7), (BOB, 30)])  # a generator, read while ctx.db is bound
+    assert sorted(_run(db, "lazy")) == sorted(
+        [(ALICE, 7), (BOB, 30)]
+    )  # a generator, read while ctx.db is bound
     tx = db.datastore.begin_tx()
     try:
         _, read = call_view(db.loaded.module_def.views["me"], db.runtime, tx, ALICE, DATABASE)
         player = tx.table_id("player")
         (pk_index,) = [i.index_id for i in tx.schema(player).indexes]
-        assert read.tables == frozenset() and read.keys == {(player, pk_index, ALICE)}  # one key, not the table
+        assert read.tables == frozenset() and read.keys == {
+            (player, pk_index, ALICE)
+        }  # one key, not the table
         _, read = call_view(db.loaded.module_def.views["scores"], db.runtime, tx, ALICE, DATABASE)
         assert read.tables == {player} and not read.keys
     finally:

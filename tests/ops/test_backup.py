@@ -10,10 +10,14 @@ import tarfile
 import time
 
 import aiohttp
+import pytest
 
 from spacetimedb.commitlog import fold_transactions
 
 from .helpers import call, ledger, publish, rows
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 WRITERS = 8
 ACCOUNTS = 16

@@ -17,6 +17,9 @@ from spacetimedb.server.tunables import SECONDS, TEXT, TUNABLES, Tunable, server
 from tests.cli_e2e.conftest import User, assert_one_line_error
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 EXAMPLE = ROOT / "config.example.toml"
 
 
@@ -86,7 +89,9 @@ def test_bad_values_are_named(tmp_path, text, complaint):
 
 def test_a_repeatable_tunable_takes_a_list(tmp_path, monkeypatch):
     """Tunables added to the table later are keys at once; a repeatable one (``--oidc-issuer``) takes a list."""
-    issuer = Tunable("--oidc-issuer", TEXT, (), "An OpenID issuer whose tokens are accepted.", repeatable=True)
+    issuer = Tunable(
+        "--oidc-issuer", TEXT, (), "An OpenID issuer whose tokens are accepted.", repeatable=True
+    )
     timeout = Tunable("--pg-timeout", SECONDS, 1.0, "A made-up tunable.")
     monkeypatch.setattr(server_config, "TUNABLES", (*TUNABLES, issuer, timeout))
     values = read_config(

@@ -10,6 +10,7 @@ import time
 from unittest import mock
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,6 +18,9 @@ from spacetimedb.server.metrics import allowed
 from tests.conftest import start_server
 
 from .helpers import call, ledger, rows
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -7,10 +7,14 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 
 from tests.conftest import start_server
 
 from .helpers import SMALL_STORAGE, call, ledger, new_identity, rows
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 ACCOUNTS = 4
 

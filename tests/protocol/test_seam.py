@@ -81,7 +81,14 @@ def test_every_message_round_trips():
         seam.UpdateDone(4, None, b"h", summary),
         seam.StatsAnswer(5, seam.DatabaseStats(1, 2, 3, 4, 5)),
         seam.Durable(17),
-        seam.SqlRows(3, (seam.StatementRows("SELECT", b"\x02", (b"\x01", b""), 1, 0, 0, 9),), "boom", "SqlError", 4, False),
+        seam.SqlRows(
+            3,
+            (seam.StatementRows("SELECT", b"\x02", (b"\x01", b""), 1, 0, 0, 9),),
+            "boom",
+            "SqlError",
+            4,
+            False,
+        ),
         seam.SqlDescribed(3, b"\x02\x00", None, None, ""),
     ]
     reader = seam.to_worker_reader()

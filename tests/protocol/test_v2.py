@@ -39,7 +39,7 @@ def test_worked_example_subscribe_applied_and_reducer_result():
     )
     assert applied == expected  # a single row: fixed-size hint
     ts = Timestamp(1_700_000_000_000_000)
-    update = v2.encode_query_set_update(0, [v2.TableRows("t", [row], [])])
+    update = v2.encode_query_set_update(0, [v2.TableUpdateRows("t", [row], [])])
     result = v2.reducer_result_ok(8, ts, [update])
     decoded = v2.decode_server_messages(result)[0]
     assert decoded.tag == v2.REDUCER_RESULT

@@ -2,11 +2,14 @@
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacetimedb.sats import DecodeError, codec
 from tests.strategies import typed_values
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 def _mutations(data: bytes, rng: random.Random) -> list[bytes]:

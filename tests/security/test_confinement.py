@@ -17,6 +17,9 @@ from .helpers import (
     worker_pid,
 )
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 ESCAPE = module_source("escape")
 OPERATION_NOT_PERMITTED = "Operation not permitted"  # the text of a PermissionError (EPERM, from seccomp)
 # how long code that escaped (a child process, a thread) gets to leave its marker before we conclude it never ran

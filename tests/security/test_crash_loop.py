@@ -4,6 +4,8 @@ with every row it had. The victim is unharmed throughout."""
 
 import asyncio
 
+import pytest
+
 from .helpers import (
     Answer,
     Client,
@@ -15,6 +17,9 @@ from .helpers import (
     module_source,
     publish_attacker,
 )
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 POISONED = module_source("poisoned")
 FIXED = module_source("poisoned_fixed")

@@ -29,6 +29,9 @@ from .helpers import (
     worker_pid,
 )
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 CRASHES = module_source("crashes")
 # how much later than the hard deadline a killed call may answer (the supervisor polls ten times a second)
 KILL_SLACK = 3.0

@@ -13,6 +13,9 @@ import spacetimedb
 
 from .helpers import assert_victim_intact, connect, loot, module_source, publish_attacker, running_arena
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 MONKEYPATCH = module_source("monkeypatch")
 PACKAGE_PARENT = Path(spacetimedb.__file__).resolve().parents[1]
 

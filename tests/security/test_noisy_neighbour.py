@@ -14,6 +14,9 @@ from .helpers import (
     running_arena,
 )
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 NOISY = module_source("noisy")
 BUDGET = 10.0  # long enough for a flood that outlasts any noise in the measurement
 FLOOD_SECONDS = 8.0  # within the budget: nothing stops the module early

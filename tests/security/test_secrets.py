@@ -20,6 +20,9 @@ from .helpers import (
     publish_attacker,
 )
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 SNOOP = module_source("snoop")
 FIRST_SEGMENT = "00000000000000000000.stdb.log"
 

@@ -10,6 +10,9 @@ import pytest
 
 from .helpers import assert_victim_intact, connect, module_source, publish_attacker
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 LOG_LINKS = module_source("log_links")
 FIRST_SEGMENT = "00000000000000000000.stdb.log"
 

@@ -10,6 +10,9 @@ import pytest
 
 from .helpers import Arena, Database, assert_victim_intact, connect, module_source, publish_attacker
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 CRASHES = module_source("crashes")
 PROTOCOL = "v1.json.spacetimedb"
 RECEIVE_TIMEOUT = 10.0

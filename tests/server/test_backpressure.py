@@ -4,12 +4,15 @@ other clients carry on."""
 import asyncio
 
 import aiohttp
+import pytest
 
 from spacetimedb.protocol import v2
 from spacetimedb.server.app import Server, ServerOptions
 
 from .test_e2e import publish
 from .wsclient import ENCODE_STR, RawClient, SilentSubscriber
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 def test_slow_reader_is_dropped(tmp_path):
@@ -109,7 +112,9 @@ def test_slow_readers_under_a_write_load_keep_server_memory_bounded(tmp_path):
                     await writer.next_of(v2.REDUCER_RESULT)
                     peak = max(peak, rss_bytes(server.process.pid))
                 # each was dropped: reading what was sent ends in the server closing (or resetting) the socket
-                dropped = sum([await asyncio.to_thread(reader.drained_until_closed, 20) for reader in readers])
+                dropped = sum(
+                    [await asyncio.to_thread(reader.drained_until_closed, 20) for reader in readers]
+                )
                 for reader in readers:
                     reader.close()
                 await writer.ws.close()

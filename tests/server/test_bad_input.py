@@ -42,6 +42,9 @@ from spacetimedb.protocol.v1json import PROTOCOL_V1_JSON
 from ..conftest import ServerProcess, start_server
 from .wsclient import ENCODE_STR, RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = (ROOT / "examples" / "chat" / "quickstart_chat.py").read_bytes()
 DATABASE = "chat"

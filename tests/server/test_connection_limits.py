@@ -30,6 +30,9 @@ from ..conftest import ServerProcess, start_server
 from .test_e2e import publish
 from .wsclient import ENCODE_STR, RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 PING = b"GET /v1/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 TOO_MANY_FROM_ADDRESS = "too many connections from your address"
 AT_CONNECTION_LIMIT = "the server is at its connection limit"

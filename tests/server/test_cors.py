@@ -9,15 +9,25 @@ import pytest
 
 from tests.conftest import start_server
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 PAGE = "http://localhost:5173"
 
 
 def preflight_headers(method: str = "POST", headers: str = "authorization,content-type") -> dict[str, str]:
-    return {"Origin": PAGE, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers}
+    return {
+        "Origin": PAGE,
+        "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": headers,
+    }
 
 
 async def answer(url: str, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
-    async with aiohttp.ClientSession() as http, http.request(method, f"{url}{path}", headers=headers) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, f"{url}{path}", headers=headers) as response,
+    ):
         await response.read()
         return response.status, {k.lower(): v for k, v in response.headers.items()}
 

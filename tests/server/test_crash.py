@@ -14,6 +14,8 @@ from ..conftest import start_server
 from .test_e2e import publish
 from .wsclient import ENCODE_STR, RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 async def load(url: str, clients: int, acknowledged: set[str], stop: asyncio.Event) -> None:
     async def one(n: int) -> None:

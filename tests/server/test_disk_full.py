@@ -14,6 +14,9 @@ import pytest
 
 from tests.conftest import start_server
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 NOTES = b"""
 from typing import Annotated
 from spacetimedb import table, reducer, ReducerContext, PrimaryKey, AutoInc, u64
@@ -35,7 +38,9 @@ def small_disk(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(disk)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")

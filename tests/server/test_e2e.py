@@ -12,6 +12,9 @@ from spacetimedb.sats import IDENTITY, STRING, TIMESTAMP, U64, ProductType, code
 
 from .wsclient import ENCODE_STR, RawClient, table_rows, update_rows
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = (ROOT / "examples" / "chat" / "quickstart_chat.py").read_bytes()
 MESSAGE = codec(ProductType.of(("id", U64), ("sender", IDENTITY), ("sent", TIMESTAMP), ("text", STRING)))

@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 from aiohttp import web
 
 from spacetimedb.protocol import seam
 from spacetimedb.server.egress import EgressPolicy, HttpEgress, is_public_address
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 @asynccontextmanager
@@ -116,6 +119,7 @@ def test_the_server_timeout_caps_what_a_module_asks_for() -> None:
 def test_public_addresses() -> None:
     assert is_public_address("93.184.216.34")
     assert not any(
-        is_public_address(a) for a in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1")
+        is_public_address(a)
+        for a in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1")
     )
     assert not is_public_address("::ffff:127.0.0.1")

@@ -16,6 +16,9 @@ from ..conftest import start_server
 from .test_e2e import MESSAGE, publish
 from .wsclient import ENCODE_STR, RawClient, update_rows
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 FRAMES = 10_000
 SCALE_FRAMES = 100_000
 BINARY = (v2.PROTOCOL_V3, v2.PROTOCOL_V2)
@@ -59,7 +62,14 @@ def fuzz_frame(rng: random.Random) -> bytes | str:
 def valid_json_messages(rng: random.Random) -> list[str]:
     args = json.dumps(["fuzz " * rng.randrange(3)])
     messages = [
-        {"CallReducer": {"reducer": "send_message", "args": args, "request_id": rng.randrange(1 << 31), "flags": 0}},
+        {
+            "CallReducer": {
+                "reducer": "send_message",
+                "args": args,
+                "request_id": rng.randrange(1 << 31),
+                "flags": 0,
+            }
+        },
         {"Subscribe": {"query_strings": ["SELECT * FROM message"], "request_id": rng.randrange(1000)}},
         {"OneOffQuery": {"message_id": f"m{rng.randrange(1000)}", "query_string": "SELECT * FROM user"}},
         {"SubscribeMulti": {"query_strings": ["SELECT * FROM user"], "request_id": 1, "query_id": {"id": 5}}},

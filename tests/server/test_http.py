@@ -4,8 +4,11 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 
 from .test_e2e import CHAT
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
 def run(coro):

@@ -115,8 +115,12 @@ def test_an_issuers_clock_skew_is_tolerated_for_a_minute(issuer):
 def test_weak_and_unusable_jwks_entries_are_skipped(issuer):
     weak = issuer.add_key("RS256", "weak", key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
     good = issuer.add_key("ES256")
-    issuer.junk = ["not an object", {"kty": "oct", "k": "c2VjcmV0"}, {"kty": "EC", "crv": "P-256"},
-                   {"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"}]
+    issuer.junk = [
+        "not an object",
+        {"kty": "oct", "k": "c2VjcmV0"},
+        {"kty": "EC", "crv": "P-256"},
+        {"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"},
+    ]
     auth = authority(OidcIssuer(issuer.url))
     refused(auth, issuer.token(weak), "no RS256 key id 'weak'")
     assert authenticate(authority(OidcIssuer(issuer.url)), issuer.token(good)).subject == "user-1"

@@ -16,6 +16,8 @@ from .test_e2e import MESSAGE, publish
 from .test_oidc import upstream_identity
 from .wsclient import ENCODE_STR, RawClient, update_rows
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 @pytest.fixture(scope="module")
 def issuers():
@@ -140,7 +142,9 @@ def test_a_rotated_key_is_picked_up(oidc_server, issuers):
             assert (await verify(http, oidc_server.url, expected, old_token))[0] == 204
             new_kid = ec_issuer.rotate("ES256")
             fetched = ec_issuer.hits["jwks"]
-            assert await verify(http, oidc_server.url, expected, ec_issuer.token(new_kid, subject="erin")) == (
+            assert await verify(
+                http, oidc_server.url, expected, ec_issuer.token(new_kid, subject="erin")
+            ) == (
                 204,
                 "",
             )

@@ -13,6 +13,9 @@ from spacetimedb.protocol import v2
 from tests.conftest import start_server
 from tests.server.wsclient import RawClient
 
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
+
 GRID = b"""
 from typing import Annotated
 from spacetimedb import table, reducer, ReducerContext, PrimaryKey, u32
@@ -61,6 +64,7 @@ def limited(tmp_path_factory):
         extra_args=["--reducer-budget", "1", "--query-row-limit", "1000", "--query-byte-limit", "200KiB"]
         + ["--pg-port", "0"],
     )
+
     async def setup():
         async with aiohttp.ClientSession() as http:
             owner = await grid_with_cells(http, server.url, 60)

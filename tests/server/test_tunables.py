@@ -55,7 +55,9 @@ def test_a_repeatable_tunable_takes_a_list_or_one_value():
         OidcIssuer("https://a.example"),
         OidcIssuer("https://b.example/realm", "my-app"),
     )
-    assert server_options({"oidc_issuer": "https://a.example"}).oidc_issuers == (OidcIssuer("https://a.example"),)
+    assert server_options({"oidc_issuer": "https://a.example"}).oidc_issuers == (
+        OidcIssuer("https://a.example"),
+    )
     assert server_options().oidc_issuers == ()
 
 
@@ -83,7 +85,9 @@ def test_spacetime_start_and_python_m_take_a_repeatable_flag_many_times(capsys):
     def start(**tunables):
         seen.update(tunables)
 
-    result = CliRunner().invoke(start, ["--oidc-issuer", "https://a.example", "--oidc-issuer", "https://b.example"])
+    result = CliRunner().invoke(
+        start, ["--oidc-issuer", "https://a.example", "--oidc-issuer", "https://b.example"]
+    )
     assert result.exit_code == 0, result.output
     assert server_options({"oidc_issuer": seen["oidc_issuer"]}).oidc_issuers[1].url == "https://b.example"
     # python -m spacetimedb.server refuses a bad one by name before starting anything

@@ -109,7 +109,9 @@ class SilentSubscriber:
 
         parts = urlsplit(url)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect, so the window stays small
+        self.sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+        )  # before connect, so the window stays small
         self.sock.settimeout(10)
         self.sock.connect((parts.hostname, parts.port))
         key = base64.b64encode(os.urandom(16)).decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,9 @@ from spacetimedb.sats import BOOL, STRING, U8, U32, Identity
 from spacetimedb.subscription import SubscriptionError, SubscriptionManager
 
 from .helpers import ClientView, commit_and_evaluate, expected_rows
+
+pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
+
 
 OWNER = Identity(0xAA)
 USER = Identity(7)

@@ -98,7 +98,7 @@ def write_archive(
     """Write the archive of ``plan`` to ``out`` in chunks of about ``CHUNK_BYTES``; returns its size."""
     sink = _Chunker(out)
     files: list[dict[str, Any]] = []
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]  # _Chunker is write-only, which tarfile's stub does not accept
         if program is not None:
             _add_member(tar, MODULE, io.BytesIO(program), len(program), files)
         if plan.snapshot_path is not None:
@@ -120,7 +120,7 @@ def _add_member(
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = size, 0o644, int(dt.datetime.now(dt.UTC).timestamp())
     reader = _HashingReader(source, size)
-    tar.addfile(info, reader)  # type: ignore[arg-type]
+    tar.addfile(info, reader)
     if files is not None:
         files.append({"name": name, "size": size, "sha256": reader.digest.hexdigest()})
 
@@ -202,7 +202,7 @@ def _read_archive(stream: IO[bytes], staging: Path | None) -> Manifest:
     seen: dict[str, tuple[int, str]] = {}
     manifest: bytes | None = None
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 if manifest is not None:
                     raise ArchiveError(

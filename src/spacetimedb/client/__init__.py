@@ -1,8 +1,9 @@
 """The Python client SDK: connect to a database, subscribe to queries, keep a cache, call reducers.
 
-Owns: the connection and its builder (``connection``), the per-table client cache (``cache``), the client's
-view of a module schema (``schema``), events and callback contexts (``events``), the WebSocket and HTTP calls
-(``network``), the token file (``credentials``).
+Owns: the connection (``connection``), its builder (``builder``), its table, reducer and procedure accessors
+(``handles``), subscriptions (``subscriptions``), request futures (``pending``), the per-table client cache
+(``cache``), the client's view of a module schema (``schema``), events and callback contexts (``events``), the
+WebSocket and HTTP calls (``network``), the token file (``credentials``).
 May import: ``spacetimedb.sats`` and ``spacetimedb.protocol`` only.
 
 Shaped like the official SDKs, in Python naming::

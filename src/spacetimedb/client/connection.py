@@ -1,5 +1,10 @@
 """``DbConnection``: one client connection to a database, its cache, reducers, subscriptions and callbacks.
 
+This file owns the connection itself: the socket's driving, the requests it sends and the messages it applies.
+Its builder is in ``builder.py``, the ``conn.db`` / ``conn.reducers`` / ``conn.procedures`` accessors in
+``handles.py``, subscription handles in ``subscriptions.py`` and ``Pending`` in ``pending.py``; all of them are
+still importable from here.
+
 Two ways to drive it, as in the official SDKs:
 
 * threads -- ``builder().build()`` runs the socket on a private daemon thread; received messages wait in an
@@ -19,18 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import itertools
 import logging
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from spacetimedb.protocol import v2
 from spacetimedb.sats import STRING, ConnectionId, DecodeError, Identity, SumValue, Timestamp, codec
 
-from .cache import DELETE, INSERT, UPDATE, Operation, PendingCallback, TableCache
+from .builder import DbConnectionBuilder
+from .cache import DELETE, INSERT, Operation, PendingCallback, TableCache
 from .errors import (
     ConnectError,
     ConnectionClosed,
@@ -51,294 +56,15 @@ from .events import (
     TransactionEvent,
     UnsubscribeAppliedEvent,
 )
-from .network import ConnectionConfig, Inbound, Socket
+from .handles import BTreeIndex, RemoteProcedures, RemoteReducers, RemoteTables, TableHandle, UniqueIndex
+from .network import Inbound, Socket
+from .pending import Pending, ReducerCall
 from .schema import ModuleSchema, ProcedureSchema, TableSchema
+from .subscriptions import SubscriptionBuilder, SubscriptionHandle
 
 log = logging.getLogger("spacetimedb.client")
-T = TypeVar("T")
-Row = TypeVar("Row")
 C = TypeVar("C", bound="DbConnection")
 SCHEMA_TIMEOUT_SECONDS = 30.0
-
-
-class Pending(concurrent.futures.Future[T]):
-    """The answer to a request (a reducer call, a one-off query): ``.result(timeout)`` from a thread, or
-    ``await`` it in asyncio. It completes when the connection processes the reply, so with ``frame_tick``
-    only after a tick -- use callbacks there rather than blocking on it."""
-
-    def __await__(self) -> Generator[Any, None, T]:
-        return asyncio.wrap_future(self).__await__()
-
-    def _complete(self, result: Any = None, error: BaseException | None = None) -> None:
-        """Resolve, unless the application cancelled it meanwhile (then nobody wants the answer)."""
-        if self.done():
-            return
-        if error is None:
-            self.set_result(result)
-        else:
-            self.set_exception(error)
-
-
-ReducerCall = Pending[ReducerEvent]
-
-
-# ---- tables ---------------------------------------------------------------------------------------------------
-
-
-class UniqueIndex(Generic[Row]):
-    """An index on unique columns (the primary key, ``Unique``): ``find(value)``."""
-
-    def __init__(self, handle: TableHandle[Row], accessor: str) -> None:
-        self._handle = handle
-        self._accessor = accessor
-
-    def find(self, value: Any) -> Row | None:
-        """The cached row whose column(s) equal ``value`` (a tuple for several columns), or None."""
-        with self._handle._conn._lock:
-            return self._handle._cache.find(self._accessor, value)  # type: ignore[no-any-return]
-
-
-class BTreeIndex(Generic[Row]):
-    """An index on non-unique columns: ``filter(value)`` (a prefix tuple for several columns)."""
-
-    def __init__(self, handle: TableHandle[Row], accessor: str) -> None:
-        self._handle = handle
-        self._accessor = accessor
-
-    def filter(self, value: Any) -> list[Row]:
-        with self._handle._conn._lock:
-            return self._handle._cache.filter(self._accessor, value)
-
-
-class TableHandle(Generic[Row]):
-    """The client cache of one table: read it, and register row callbacks.
-
-    Index accessors are attributes: ``conn.db.user.identity.find(identity)``, ``conn.db.message.sent.filter(ts)``
-    (also ``conn.db.user.index("identity")``).
-    """
-
-    def __init__(self, conn: DbConnection, cache: TableCache) -> None:
-        self._conn = conn
-        self._cache = cache
-        self.name = cache.schema.name
-        self.schema: TableSchema = cache.schema
-
-    def count(self) -> int:
-        with self._conn._lock:
-            return len(self._cache)
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def iter(self) -> Iterator[Row]:
-        """The cached rows (a snapshot: safe to use while messages are being processed)."""
-        with self._conn._lock:
-            return iter(self._cache.snapshot())
-
-    def __iter__(self) -> Iterator[Row]:
-        return self.iter()
-
-    def index(self, accessor: str) -> UniqueIndex[Row] | BTreeIndex[Row]:
-        index = self._cache.indexes.get(accessor)
-        if index is None:
-            raise SchemaError(
-                f"table {self.name} has no index {accessor!r} (indexes: {', '.join(self._cache.indexes) or 'none'})"
-            )
-        return UniqueIndex(self, accessor) if index.spec.unique else BTreeIndex(self, accessor)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self._cache.indexes:
-            raise AttributeError(f"table {self.name} has no attribute or index {name!r}")
-        return self.index(name)
-
-    def on_insert(self, callback: Callable[[EventContext, Row], None]) -> int:
-        """Call ``callback(ctx, row)`` when a row enters the cache; returns an id for ``remove_on_insert``."""
-        return self._cache.add_callback(INSERT, callback)
-
-    def on_delete(self, callback: Callable[[EventContext, Row], None]) -> int:
-        return self._cache.add_callback(DELETE, callback)
-
-    def on_update(self, callback: Callable[[EventContext, Row, Row], None]) -> int:
-        """Call ``callback(ctx, old, new)`` when a row is replaced by one with the same primary key (tables
-        with a primary key only)."""
-        if self.schema.primary_key is None:
-            raise SchemaError(f"table {self.name} has no primary key, so its rows are never updated")
-        return self._cache.add_callback(UPDATE, callback)
-
-    def remove_on_insert(self, callback_id: int) -> None:
-        self._cache.remove_callback(INSERT, callback_id)
-
-    def remove_on_delete(self, callback_id: int) -> None:
-        self._cache.remove_callback(DELETE, callback_id)
-
-    def remove_on_update(self, callback_id: int) -> None:
-        self._cache.remove_callback(UPDATE, callback_id)
-
-    def __repr__(self) -> str:
-        return f"<TableHandle {self.name} ({self.count()} rows)>"
-
-
-class RemoteTables:
-    """``conn.db``: one ``TableHandle`` per table, as attributes (``conn.db.user``) or ``conn.db.table("user")``."""
-
-    # generated bindings: table name -> their typed TableHandle subclass
-    HANDLE_CLASSES: ClassVar[dict[str, type[TableHandle[Any]]]] = {}
-
-    def __init__(self, conn: DbConnection) -> None:
-        self._conn = conn
-        self._handles: dict[str, TableHandle[Any]] = {}
-
-    def table(self, name: str) -> TableHandle[Any]:
-        handle = self._handles.get(name)
-        if handle is None:
-            cache = self._conn._caches.get(name)
-            if cache is None:
-                raise SchemaError(
-                    f"no table {name!r} in the module (tables: {', '.join(self._conn._caches)})"
-                )
-            handle_class = self.HANDLE_CLASSES.get(name, TableHandle)
-            handle = self._handles[name] = handle_class(self._conn, cache)
-        return handle
-
-    def __getattr__(self, name: str) -> TableHandle[Any]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self.table(name)
-        except SchemaError as exc:
-            raise AttributeError(str(exc)) from None
-
-    def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *self._conn._caches})
-
-
-# ---- reducers -------------------------------------------------------------------------------------------------
-
-
-class RemoteReducers:
-    """``conn.reducers``: ``conn.reducers.send_message("hi")`` calls a reducer (returns a ``ReducerCall``),
-    ``conn.reducers.on_send_message(cb)`` registers ``cb(ctx, *args)`` for this client's calls of it (``ctx.event``
-    is the ``ReducerEvent``: status, error text, timestamp, caller) and returns an id for
-    ``remove_on_send_message``. ``call(name, ...)``, ``on(name, cb)`` and ``remove_on(name, id)`` do the same
-    for any name."""
-
-    def __init__(self, conn: DbConnection) -> None:
-        self._conn = conn
-
-    def call(self, reducer: str, *args: Any, **kwargs: Any) -> ReducerCall:
-        schema = self._conn.module.reducer(reducer)
-        return self._conn._call_reducer(reducer, schema.bind(args, kwargs))
-
-    def on(self, reducer: str, callback: Callable[..., None]) -> int:
-        self._conn.module.reducer(reducer)
-        callback_id = next(self._conn._callback_ids)
-        self._conn._reducer_callbacks.setdefault(reducer, {})[callback_id] = callback
-        return callback_id
-
-    def remove_on(self, reducer: str, callback_id: int) -> None:
-        self._conn._reducer_callbacks.get(reducer, {}).pop(callback_id, None)
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        reducers = self._conn.module.reducers
-        if name in reducers:
-            return functools.partial(self.call, name)
-        if name.startswith("remove_on_") and name[10:] in reducers:
-            return functools.partial(self.remove_on, name[10:])
-        if name.startswith("on_") and name[3:] in reducers:
-            return functools.partial(self.on, name[3:])
-        raise AttributeError(f"no reducer {name!r} in the module (reducers: {', '.join(reducers)})")
-
-
-class RemoteProcedures:
-    """``conn.procedures``: ``conn.procedures.add_two(1, 2)`` calls a procedure and returns a ``Pending`` that
-    completes with its return value (``ProcedureError`` if it failed); ``call(name, ...)`` does the same for any
-    name."""
-
-    def __init__(self, conn: DbConnection) -> None:
-        self._conn = conn
-
-    def call(self, procedure: str, *args: Any, **kwargs: Any) -> Pending[Any]:
-        return self._conn.call_procedure(procedure, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        procedures = self._conn.module.procedures
-        if not name.startswith("_") and name in procedures:
-            return functools.partial(self.call, name)
-        raise AttributeError(f"no procedure {name!r} in the module (procedures: {', '.join(procedures)})")
-
-
-# ---- subscriptions ----------------------------------------------------------------------------------------------
-
-
-class SubscriptionHandle:
-    """One subscribed query set. ``unsubscribe()`` drops it (its rows leave the cache, ``on_delete`` fires)."""
-
-    def __init__(
-        self,
-        conn: DbConnection,
-        queries: tuple[str, ...],
-        on_applied: Callable[[EventContext], None] | None,
-        on_error: Callable[[EventContext, Exception], None] | None,
-    ) -> None:
-        self._conn = conn
-        self.queries = queries
-        self.query_set_id = -1
-        self._on_applied = on_applied
-        self._on_error = on_error
-        self._on_end: Callable[[EventContext], None] | None = None
-        self.is_active = False
-        self.is_ended = False
-        self._unsubscribe_requested = False
-
-    def unsubscribe(self) -> None:
-        self.unsubscribe_then(None)
-
-    def unsubscribe_then(self, on_end: Callable[[EventContext], None] | None) -> None:
-        """Unsubscribe and call ``on_end(ctx)`` once the server confirmed it (after the rows left)."""
-        if self._unsubscribe_requested or self.is_ended:
-            raise SpacetimeError("this subscription was already unsubscribed")
-        self._unsubscribe_requested = True
-        self._on_end = on_end
-        self._conn._send(
-            v2.encode_client_message(
-                v2.UNSUBSCRIBE,
-                self._conn._next_request_id(),
-                (self.query_set_id,),
-                v2.UNSUBSCRIBE_SEND_DROPPED_ROWS,
-            )
-        )
-
-
-class SubscriptionBuilder:
-    """``conn.subscription_builder().on_applied(cb).on_error(cb).subscribe([...])``."""
-
-    def __init__(self, conn: DbConnection) -> None:
-        self._conn = conn
-        self._on_applied: Callable[[EventContext], None] | None = None
-        self._on_error: Callable[[EventContext, Exception], None] | None = None
-
-    def on_applied(self, callback: Callable[[EventContext], None]) -> SubscriptionBuilder:
-        """``callback(ctx)`` once the initial rows are in the cache (their ``on_insert`` callbacks follow)."""
-        self._on_applied = callback
-        return self
-
-    def on_error(self, callback: Callable[[EventContext, Exception], None]) -> SubscriptionBuilder:
-        """``callback(ctx, error)`` if the server refuses the queries or drops them later."""
-        self._on_error = callback
-        return self
-
-    def subscribe(self, queries: str | Sequence[str]) -> SubscriptionHandle:
-        queries = (queries,) if isinstance(queries, str) else tuple(queries)
-        if not queries:
-            raise ValueError("subscribe to at least one query")
-        handle = SubscriptionHandle(self._conn, queries, self._on_applied, self._on_error)
-        self._conn._register_subscription(handle)
-        return handle
-
-    def subscribe_to_all_tables(self) -> SubscriptionHandle:
-        return self.subscribe([f'SELECT * FROM "{name}"' for name in self._conn.module.tables])
 
 
 # ---- the connection ---------------------------------------------------------------------------------------------
@@ -515,7 +241,7 @@ class DbConnection:
         return pending
 
     def call_reducer(self, reducer: str, *args: Any, **kwargs: Any) -> ReducerCall:
-        return self.reducers.call(reducer, *args, **kwargs)  # type: ignore[no-any-return]
+        return self.reducers.call(reducer, *args, **kwargs)  # type: ignore[no-any-return]  # the reducers accessor is generated, typed Any
 
     def call_procedure(self, procedure: str, *args: Any, **kwargs: Any) -> Pending[Any]:
         """Call a procedure; the answer is its return value (``ProcedureError`` if it failed)."""
@@ -715,7 +441,9 @@ class DbConnection:
         try:
             value = schema.decode_return(bytes(status.value))
         except (DecodeError, ValueError) as exc:
-            pending._complete(error=ProcedureError(f"cannot decode what procedure {schema.name} returned: {exc}"))
+            pending._complete(
+                error=ProcedureError(f"cannot decode what procedure {schema.name} returned: {exc}")
+            )
             return
         pending._complete(value)
 
@@ -826,7 +554,7 @@ _STRING = codec(STRING)
 def _error_text(payload: bytes) -> str:
     """A reducer's error value: the BSATN of a string for today's modules."""
     try:
-        return _STRING.decode(payload)  # type: ignore[no-any-return]
+        return _STRING.decode(payload)  # type: ignore[no-any-return]  # the string codec decodes to a str
     except DecodeError:
         return f"<undecodable error value {bytes(payload).hex()}>"
 
@@ -839,102 +567,6 @@ def _invoke(callback: Callable[..., Any], *args: Any) -> None:
         log.exception("a callback (%s) raised", getattr(callback, "__qualname__", callback))
 
 
-# ---- the builder ---------------------------------------------------------------------------------------------------
-
-
-class DbConnectionBuilder(Generic[C]):
-    """``DbConnection.builder().with_uri(...).with_database_name(...)...build()``."""
-
-    def __init__(self, connection_class: type[C]) -> None:
-        self._connection_class = connection_class
-        self._uri: str | None = None
-        self._database: str | None = None
-        self._token: str | None = None
-        self._confirmed: bool | None = None
-        self._compression = "gzip"
-        self._module: ModuleSchema | None = connection_class.MODULE
-        self._on_connect: Callable[[C, Identity, str], None] | None = None
-        self._on_disconnect: Callable[[EventContext, BaseException | None], None] | None = None
-        self._on_connect_error: Callable[[EventContext, BaseException], None] | None = None
-
-    def with_uri(self, uri: str) -> DbConnectionBuilder[C]:
-        """The server: ``http://host:port`` (or ``ws://``, ``https://``, ``wss://``)."""
-        self._uri = uri
-        return self
-
-    def with_database_name(self, name: str) -> DbConnectionBuilder[C]:
-        """The database's name or identity (hex)."""
-        self._database = name
-        return self
-
-    with_module_name = with_database_name
-
-    def with_token(self, token: str | None) -> DbConnectionBuilder[C]:
-        """Connect as the identity of this token (e.g. a saved one); None: the server makes a new identity."""
-        self._token = token or None
-        return self
-
-    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder[C]:
-        """Ask the server to send updates only once they are durable (the server's default is used if unset)."""
-        self._confirmed = confirmed
-        return self
-
-    def with_compression(self, compression: str) -> DbConnectionBuilder[C]:
-        """``"gzip"`` (default) or ``"none"`` for the server's messages."""
-        if compression not in ("gzip", "none"):
-            raise ValueError("compression must be 'gzip' or 'none' (this SDK does not decode brotli)")
-        self._compression = compression
-        return self
-
-    def with_schema(self, schema: ModuleSchema | Mapping[str, Any]) -> DbConnectionBuilder[C]:
-        """Use this schema (or RawModuleDef v9 JSON) instead of asking the server for it."""
-        self._module = schema if isinstance(schema, ModuleSchema) else ModuleSchema.from_raw_v9(schema)
-        return self
-
-    def on_connect(self, callback: Callable[[C, Identity, str], None]) -> DbConnectionBuilder[C]:
-        """``callback(conn, identity, token)`` once the server accepted the connection."""
-        self._on_connect = callback
-        return self
-
-    def on_disconnect(
-        self, callback: Callable[[EventContext, BaseException | None], None]
-    ) -> DbConnectionBuilder[C]:
-        """``callback(ctx, error)`` when an established connection ends (``error`` is None for a clean close)."""
-        self._on_disconnect = callback
-        return self
-
-    def on_connect_error(
-        self, callback: Callable[[EventContext, BaseException], None]
-    ) -> DbConnectionBuilder[C]:
-        """``callback(ctx, error)`` if the connection could not be made."""
-        self._on_connect_error = callback
-        return self
-
-    def _config(self) -> ConnectionConfig:
-        if not self._uri:
-            raise ValueError("call with_uri() before build()")
-        if not self._database:
-            raise ValueError("call with_database_name() before build()")
-        return ConnectionConfig(self._uri, self._database, self._token, self._confirmed, self._compression)
-
-    def build(self) -> C:
-        """Connect in the background (a daemon thread owns the socket) and return the connection.
-
-        Without generated bindings this first reads the schema from the server, and raises ``ConnectError``
-        if it cannot. Process messages with ``frame_tick()``, ``run_threaded()``, ``run()`` or
-        ``advance_one_message()``.
-        """
-        conn = self._connection_class(self, self._module)
-        conn._start_threaded()
-        return conn
-
-    async def build_async(self) -> C:
-        """Connect from the running asyncio loop; messages are processed in the loop as they arrive."""
-        conn = self._connection_class(self, self._module)
-        await conn._start_async()
-        return conn
-
-
 __all__ = [
     "BTreeIndex",
     "ConnectError",
@@ -942,6 +574,7 @@ __all__ = [
     "DbConnectionBuilder",
     "Pending",
     "ReducerCall",
+    "RemoteProcedures",
     "RemoteReducers",
     "RemoteTables",
     "SubscriptionBuilder",

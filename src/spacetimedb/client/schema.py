@@ -238,7 +238,14 @@ class ReducerSchema:
 class ProcedureSchema(ReducerSchema):
     """One procedure: its parameters as a reducer's, and the decoder of its return value."""
 
-    def __init__(self, name: str, params: ProductType, returns: AlgebraicType, typespace: Typespace, convert: Converter | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        params: ProductType,
+        returns: AlgebraicType,
+        typespace: Typespace,
+        convert: Converter | None,
+    ) -> None:
         super().__init__(name, params, None, typespace)
         self.returns = returns
         self.return_codec = codec(returns, typespace)
@@ -298,6 +305,7 @@ def _named(items: Mapping[str, T], kind: str, name: str) -> T:
     except KeyError:
         raise SchemaError(f"no {kind} {name!r} in the module ({kind}s: {', '.join(items)})") from None
 
+
 def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
     typespace = Typespace([type_from_json(t) for t in raw["typespace"]["types"]])
     classes: dict[int, type] = {}
@@ -316,7 +324,7 @@ def _read(raw: Mapping[str, Any], types: dict[str, type]) -> ModuleSchema:
         row_types[entry["name"]] = (ref, row_type)
         if ref not in classes:
             fields = [python_name(e.name or f"col{i}") for i, e in enumerate(row_type.elements)]
-            classes[ref] = namedtuple(_pascal(entry["name"]), fields)  # type: ignore[misc]
+            classes[ref] = namedtuple(_pascal(entry["name"]), fields)
     converters = _Converters(typespace, classes)
     for entry in entries:
         ref, row_type = row_types[entry["name"]]

@@ -59,6 +59,6 @@ def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     program, kind = package_program(path)
     loaded = load_module(program, kind, name=os.path.basename(os.fspath(path)))
     try:
-        return loaded.module_def.raw_v9_json(event_flags=True)  # type: ignore[no-any-return]
+        return loaded.module_def.raw_v9_json(event_flags=True)  # type: ignore[no-any-return]  # the raw definition is JSON, typed Any
     finally:
         loaded.unload()

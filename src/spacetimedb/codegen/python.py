@@ -419,7 +419,14 @@ class PythonGenerator:
             "__all__ = [",
             *(
                 f"    {name!r},"
-                for name in ["DbConnection", "REMOTE_MODULE", "RemoteProcedures", "RemoteReducers", "RemoteTables", *exported]
+                for name in [
+                    "DbConnection",
+                    "REMOTE_MODULE",
+                    "RemoteProcedures",
+                    "RemoteReducers",
+                    "RemoteTables",
+                    *exported,
+                ]
             ),
             "]",
         ]

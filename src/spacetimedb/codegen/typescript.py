@@ -12,6 +12,7 @@ The SDK derives row decoders, primary keys for updates and argument encoders fro
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from spacetimedb import __version__
 
@@ -138,7 +139,8 @@ class TypeScriptGenerator:
     ) -> None:
         """``key: builder,`` per field; a getter when the type refers to a named type, so that ``types.ts``
         can define types in any order (and recursively)."""
-        for i, item in enumerate(fields):
+        entries: Sequence[Field | tuple[str, TypeUse]] = fields
+        for i, item in enumerate(entries):
             name, use = (item.name, item.use) if isinstance(item, Field) else item
             key = camel_case(name) if convert_case else name
             expression = self.builder(use)

@@ -6,6 +6,7 @@ lives in `segment.py` and `index.py`.
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,9 @@ SEGMENT_HEADER_LEN = _SEGMENT_HEADER_BODY.size + 4
 COMMIT_MAGIC = b"\xc3\x9f\x5b\xe1"
 COMMIT_HEADER = struct.Struct("<4sQQHI")
 COMMIT_HEADER_LEN = COMMIT_HEADER.size
+# What commit parsing reads from: bytes, a view of them, or a segment file mapped into memory.
+ReadableBuffer = bytes | memoryview | mmap.mmap
+
 CHECKSUM = struct.Struct("<I")
 COMMIT_FRAMING_LEN = COMMIT_HEADER_LEN + CHECKSUM.size
 MAX_RECORDS_PER_COMMIT = 0xFFFF
@@ -155,7 +159,7 @@ def join_records(records: Sequence[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def split_records(buf: bytes | memoryview, start: int, end: int, n: int) -> list[bytes]:
+def split_records(buf: ReadableBuffer, start: int, end: int, n: int) -> list[bytes]:
     """Inverse of `join_records` for the payload `buf[start:end]`; FormatProblem if inconsistent."""
     records = []
     pos = start
@@ -205,7 +209,7 @@ class BadCommit(Exception):
 
 
 def check_commit(
-    buf: bytes | memoryview, view: memoryview, pos: int, end: int, expected_offset: int | None, min_epoch: int
+    buf: ReadableBuffer, view: memoryview, pos: int, end: int, expected_offset: int | None, min_epoch: int
 ) -> CommitView | str:
     """Decode and verify the commit at `pos`; return it, or a string saying what is wrong.
 
@@ -233,7 +237,7 @@ def check_commit(
 
 
 def iter_commits(
-    buf: bytes | memoryview, view: memoryview, pos: int, end: int, expected_offset: int, min_epoch: int
+    buf: ReadableBuffer, view: memoryview, pos: int, end: int, expected_offset: int, min_epoch: int
 ) -> Iterator[CommitView]:
     """Yield consecutive verified commits from `pos` up to exactly `end`; raise BadCommit at the first bad one."""
     unpack_header = COMMIT_HEADER.unpack_from
@@ -263,7 +267,7 @@ def iter_commits(
 
 
 def find_valid_commit(
-    buf: bytes | memoryview, view: memoryview, bad_position: int, end: int, bad_offset: int
+    buf: ReadableBuffer, view: memoryview, bad_position: int, end: int, bad_offset: int
 ) -> int | None:
     """Position of the first valid commit after a bad one at `bad_position` (expected offset `bad_offset`).
 
@@ -272,7 +276,7 @@ def find_valid_commit(
     bytes). The offset test keeps a commit frame that happens to sit inside a torn record's bytes from
     being mistaken for real data written after it.
     """
-    find = buf.find  # type: ignore[union-attr]
+    find = buf.find  # type: ignore[union-attr]  # callers pass bytes or an mmap, both of which have find
     pos = find(COMMIT_MAGIC, bad_position + 1, end)
     while pos != -1:
         found = check_commit(buf, view, pos, end, None, 0)

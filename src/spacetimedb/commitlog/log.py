@@ -441,8 +441,13 @@ class Commitlog:
             os.ftruncate(head.fd, head.synced_size)
             self._fsync(head.fd)
         except OSError as exc:
-            logger.error("commitlog %s: could not cut %s back to %d bytes: %r", self.directory, head.path,
-                         head.synced_size, exc)
+            logger.error(
+                "commitlog %s: could not cut %s back to %d bytes: %r",
+                self.directory,
+                head.path,
+                head.synced_size,
+                exc,
+            )
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
@@ -585,7 +590,7 @@ def inspect_log(directory: Path | str, options: CommitlogOptions | None = None) 
 def _scan_directory(directory: Path, options: CommitlogOptions) -> list[SegmentScan]:
     """Check every segment's header and tail (all of it where needed) and that the offsets join up."""
     files = list_segment_files(directory)
-    scans = []
+    scans: list[SegmentScan] = []
     for number, (base, path) in enumerate(files):
         is_head = number == len(files) - 1
         scan = scan_segment(

@@ -34,7 +34,8 @@ _pack_u32 = _U32.pack
 _pack_i64 = _I64.pack
 _BYTE = tuple(bytes((i,)) for i in range(256))
 
-TableRows = tuple[int, list[bytes]]
+# a table id and the BSATN of some of its rows: one group of a record's inserts or deletes
+TableRowGroup = tuple[int, list[bytes]]
 
 
 class TxInputs(NamedTuple):
@@ -53,8 +54,8 @@ class TxRecord:
 
     inputs: TxInputs | None = None
     outputs: str | None = None
-    inserts: list[TableRows] = field(default_factory=list)
-    deletes: list[TableRows] = field(default_factory=list)
+    inserts: list[TableRowGroup] = field(default_factory=list)
+    deletes: list[TableRowGroup] = field(default_factory=list)
     truncates: list[int] = field(default_factory=list)
 
     def encode(self) -> bytes:
@@ -112,11 +113,16 @@ def encode_tx_record(
 
 class ChangedTable(Protocol):
     """What a commit changed in one table, as ``encode_commit_record`` reads it (the datastore's
-    ``TableChanges``)."""
+    ``TableChanges``). Read-only properties, so that a class holding lists satisfies it."""
 
-    table_id: int
-    insert_bytes: Sequence[bytes]
-    delete_bytes: Sequence[bytes]
+    @property
+    def table_id(self) -> int: ...
+
+    @property
+    def insert_bytes(self) -> Sequence[bytes]: ...
+
+    @property
+    def delete_bytes(self) -> Sequence[bytes]: ...
 
 
 def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> bytes:
@@ -275,13 +281,13 @@ def _read_inputs(data: bytes, pos: int) -> tuple[TxInputs, int]:
     return TxInputs(name.decode(), identity, connection_id, timestamp_us, args), pos
 
 
-def _read_groups(data: bytes, pos: int) -> tuple[list[TableRows], int]:
+def _read_groups(data: bytes, pos: int) -> tuple[list[TableRowGroup], int]:
     size = len(data)
     count, pos = decode_uvarint(data, pos)
     if count * 5 > size - pos:  # a group takes at least a u32 table id and a one-byte row count
         raise CommitlogDecodeError(f"{count} table groups cannot fit in the remaining {size - pos} bytes")
     unpack_u32 = _U32.unpack_from
-    groups: list[TableRows] = []
+    groups: list[TableRowGroup] = []
     for _ in range(count):
         (table_id,) = unpack_u32(data, pos)
         row_count, pos = decode_uvarint(data, pos + 4)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from spacetimedb.protocol import seam
 
@@ -86,7 +86,8 @@ class _ChannelProtocol(asyncio.Protocol):
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        # create_unix_connection gives a protocol a stream transport, which reads and writes
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._turn(data)
@@ -184,7 +185,7 @@ class WorkerProcess:
             os.close(deadline_fd)
         transport, _ = await loop.create_unix_connection(lambda: _ChannelProtocol(self), sock=ours)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = transport
         self._tasks.append(asyncio.ensure_future(self._drain_stderr()))
         self._tasks.append(asyncio.ensure_future(self._wait_exit()))
 
@@ -276,7 +277,9 @@ class WorkerProcess:
             if allowance is not None:
                 self._allowances.remove(allowance)
         if not isinstance(result, answer):
-            self.kill(f"it broke the worker protocol: a {type(result).__name__} answered a request for {answer.__name__}")
+            self.kill(
+                f"it broke the worker protocol: a {type(result).__name__} answered a request for {answer.__name__}"
+            )
             raise WorkerGone(self.death_reason())
         return result
 

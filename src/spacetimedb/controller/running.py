@@ -56,7 +56,9 @@ class RunningDatabase:
         self._log_followers: list[LogFollower] = []
         self._confirmed_waiting: set[ClientSink] = set()
         self.death_reason: str | None = None
-        self.on_writable: Callable[[], None] | None = None  # the supervisor's: a read-only database writes again
+        self.on_writable: Callable[[], None] | None = (
+            None  # the supervisor's: a read-only database writes again
+        )
         worker.handler = self.on_message
         worker.on_death(self._on_death)
 
@@ -67,7 +69,12 @@ class RunningDatabase:
     # -- clients ------------------------------------------------------------------------------------------------------
 
     async def connect(
-        self, sink: ClientSink, identity: Identity, connection_id: ConnectionId, protocol: int, claims: str = ""
+        self,
+        sink: ClientSink,
+        identity: Identity,
+        connection_id: ConnectionId,
+        protocol: int,
+        claims: str = "",
     ) -> tuple[int, str | None]:
         """Attach a client; returns its id and the module's refusal (None: accepted)."""
         client = next(_client_ids)
@@ -152,7 +159,9 @@ class RunningDatabase:
         return answer.stats
 
     async def metrics(self) -> seam.DatabaseMetrics:
-        answer = await self.worker.request(seam.GetMetrics, seam.MetricsAnswer, timeout=METRICS_TIMEOUT_SECONDS)
+        answer = await self.worker.request(
+            seam.GetMetrics, seam.MetricsAnswer, timeout=METRICS_TIMEOUT_SECONDS
+        )
         return answer.metrics
 
     def follow_log(self, follower: LogFollower) -> None:
@@ -219,7 +228,9 @@ class RunningDatabase:
         self.worker.egress_started()
         try:
             if self.egress is None:
-                answer = seam.HttpAnswer(request.fetch, 0, (), (), b"", "this server makes no outbound HTTP requests")
+                answer = seam.HttpAnswer(
+                    request.fetch, 0, (), (), b"", "this server makes no outbound HTTP requests"
+                )
             else:
                 answer = await self.egress.fetch(request)
         finally:

@@ -226,7 +226,11 @@ class HostController:
     ) -> RunningDatabase:
         running = await self._start_worker(identity, first, directory, spoke)
         self._running[identity] = running
-        running.on_writable = lambda: self._read_only.pop(identity, None)
+
+        def writable_again() -> None:
+            self._read_only.pop(identity, None)
+
+        running.on_writable = writable_again
         running.worker.on_death(lambda reason: self._worker_died(identity, running, reason))
         return running
 

@@ -123,7 +123,7 @@ class Index:
         self.key_of: Callable[[tuple[Any, ...]], Any] = itemgetter(*schema.columns)
         self.map: dict[Any, Any] = {}
         self._sort_key = _key_sort_key(column_types)
-        self._sorted: SortedList | SortedKeyList | None = None
+        self._sorted: SortedList[Any] | None = None  # a SortedKeyList when keys need a sort key
 
     # -- maintenance ------------------------------------------------------------------------------------
 
@@ -172,9 +172,10 @@ class Index:
             return ()
         if self.unique:
             return (found,)
-        return found
+        rids: set[int] = found
+        return rids
 
-    def _ordered(self) -> SortedList | SortedKeyList:
+    def _ordered(self) -> SortedList[Any]:
         if self._sorted is None:
             if self._sort_key is None:
                 self._sorted = SortedList(self.map.keys())
@@ -190,9 +191,11 @@ class Index:
         inclusive = (low_inclusive, high_inclusive)
         if self._sort_key is None:
             return ordered.irange(low, high, inclusive)
+        assert isinstance(ordered, SortedKeyList)  # _ordered makes one whenever there is a sort key
         low_k = None if low is None else self._sort_key(low)
         high_k = None if high is None else self._sort_key(high)
-        return ordered.irange_key(low_k, high_k, inclusive)  # type: ignore[union-attr]
+        keys: Iterator[Any] = ordered.irange_key(low_k, high_k, inclusive)
+        return keys
 
     def range(
         self, low: Any = None, high: Any = None, low_inclusive: bool = True, high_inclusive: bool = False

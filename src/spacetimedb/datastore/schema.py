@@ -224,15 +224,20 @@ def generated_schedule_name(table: str) -> str:
 
 # ---- system table definitions ----------------------------------------------------------------------------
 
-ST_TABLE_COLUMNS = [
+ST_TABLE_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("table_id", U32),
     ("table_name", STRING),
     ("table_type", STRING),
     ("table_access", STRING),
     ("table_primary_key", option(ArrayType(U16))),
 ]
-ST_COLUMN_COLUMNS = [("table_id", U32), ("col_pos", U16), ("col_name", STRING), ("col_type", BYTES)]
-ST_SEQUENCE_COLUMNS = [
+ST_COLUMN_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("table_id", U32),
+    ("col_pos", U16),
+    ("col_name", STRING),
+    ("col_type", BYTES),
+]
+ST_SEQUENCE_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("sequence_id", U32),
     ("sequence_name", STRING),
     ("table_id", U32),
@@ -243,19 +248,19 @@ ST_SEQUENCE_COLUMNS = [
     ("max_value", I128),
     ("allocated", I128),
 ]
-ST_INDEX_COLUMNS = [
+ST_INDEX_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("index_id", U32),
     ("table_id", U32),
     ("index_name", STRING),
     ("index_algorithm", INDEX_ALGORITHM_TYPE),
 ]
-ST_CONSTRAINT_COLUMNS = [
+ST_CONSTRAINT_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("constraint_id", U32),
     ("constraint_name", STRING),
     ("table_id", U32),
     ("constraint_data", CONSTRAINT_DATA_TYPE),
 ]
-ST_MODULE_COLUMNS = [
+ST_MODULE_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("database_identity", IDENTITY),
     ("owner_identity", IDENTITY),
     ("program_kind", U8),
@@ -263,16 +268,19 @@ ST_MODULE_COLUMNS = [
     ("program_bytes", BYTES),
     ("module_version", STRING),
 ]
-ST_CLIENT_COLUMNS = [("identity", IDENTITY), ("connection_id", CONNECTION_ID)]
-ST_VAR_COLUMNS = [("name", STRING), ("value", ST_VAR_VALUE_TYPE)]
-ST_SCHEDULED_COLUMNS = [
+ST_CLIENT_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("identity", IDENTITY),
+    ("connection_id", CONNECTION_ID),
+]
+ST_VAR_COLUMNS: list[tuple[str, AlgebraicType]] = [("name", STRING), ("value", ST_VAR_VALUE_TYPE)]
+ST_SCHEDULED_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("schedule_id", U32),
     ("table_id", U32),
     ("reducer_name", STRING),
     ("schedule_name", STRING),
     ("at_column", U16),
 ]
-ST_ROW_LEVEL_SECURITY_COLUMNS = [("table_id", U32), ("sql", STRING)]
+ST_ROW_LEVEL_SECURITY_COLUMNS: list[tuple[str, AlgebraicType]] = [("table_id", U32), ("sql", STRING)]
 
 
 def _system_def(
@@ -381,7 +389,7 @@ class SystemRows:
 def schema_from_rows(rows: SystemRows) -> TableSchema:
     """Derive a ``TableSchema`` from its system rows; raises ``SchemaError`` if they are inconsistent."""
     table_id, name, table_type, access, pk = rows.table
-    columns = []
+    columns: list[ColumnSchema] = []
     for _, pos, col_name, col_type in sorted(rows.columns, key=lambda r: r[1]):
         if pos != len(columns):
             raise SchemaError(f"table `{name}` has a gap in its column positions at {len(columns)}")

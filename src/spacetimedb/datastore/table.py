@@ -119,7 +119,7 @@ class Table:
         unique keys."""
         for index in self.unique_indexes:
             key = index.key_of(row)
-            rid = index.map.get(key)
+            rid: int | None = index.map.get(key)
             if rid is not None:
                 if self.rows[rid] == row:
                     return rid
@@ -132,7 +132,7 @@ class Table:
         """Row id of a row equal to ``row``, if present."""
         if self.unique_indexes:
             index = self.unique_indexes[0]
-            rid = index.map.get(index.key_of(row))
+            rid: int | None = index.map.get(index.key_of(row))
             if rid is not None and self.rows[rid] == row:
                 return rid
             return None

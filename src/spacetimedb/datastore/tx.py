@@ -499,7 +499,8 @@ class MutTx(_Reader):
             table_name, [col_names[c] for c in index.columns], index.algorithm
         )
         row = self.insert(ST_INDEX_ID, st_index_row(0, table_id, iname, index.columns, index.algorithm))
-        return row[0]
+        index_id: int = row[0]
+        return index_id
 
     def drop_table(self, table_id: int) -> None:
         """Drop a table with its rows, indexes, constraints, sequences, schedule and RLS rules."""
@@ -517,7 +518,7 @@ class MutTx(_Reader):
         ):
             for row in [r for r in self._ds.tables[system_id].rows.values() if r[column] == table_id]:
                 self.delete(system_id, row)
-        self.delete(ST_TABLE_ID, self.find(ST_TABLE_ID, self._pk_index(ST_TABLE_ID), table_id))  # type: ignore[arg-type]
+        self.delete(ST_TABLE_ID, self.find(ST_TABLE_ID, self._pk_index(ST_TABLE_ID), table_id))  # type: ignore[arg-type]  # the st_table row of an existing table exists
         self._refresh_schemas()
 
     def _pk_index(self, table_id: int) -> int:

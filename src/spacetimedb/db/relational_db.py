@@ -121,8 +121,10 @@ class RelationalDB:
     ) -> RelationalDB:
         started = time.monotonic()
         clog_options = CommitlogOptions(max_segment_size=options.max_segment_size)
-        extra = {"fsync": fsync} if fsync is not None else {}
-        clog = Commitlog.open(root / "clog", clog_options, **extra)
+        if fsync is None:
+            clog = Commitlog.open(root / "clog", clog_options)
+        else:
+            clog = Commitlog.open(root / "clog", clog_options, fsync=fsync)
         try:
             snapshots = SnapshotRepo(root / "snapshots")
             _report_interrupted_writes(clog, snapshots)

@@ -22,7 +22,7 @@ from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError
 from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
-from spacetimedb.protocol.messages import COMMITTED, FAILED, LEGACY_QUERY_SET, OUT_OF_BUDGET, Caller
+from spacetimedb.protocol.messages import LEGACY_QUERY_SET, Caller, CallStatus
 from spacetimedb.sats import ConnectionId, DecodeError, Identity, ProductType
 from spacetimedb.sats.meta import type_to_bsatn
 from spacetimedb.sql import SqlError, ast
@@ -30,7 +30,7 @@ from spacetimedb.subscription import SubscriptionError, TableRows
 
 from .channel import Outbox
 from .database import Database
-from .module_host import NO_SPACE, CallOutcome, HostFailedError, TransactionEvent
+from .module_host import CallOutcome, HostFailedError, TransactionEvent
 from .procedures import ProcedureOutcome, ProcedureRequest
 from .sql_runner import (
     NoSpaceError,
@@ -48,10 +48,10 @@ _PROTOCOLS = {
     seam.CLIENT_PROTOCOL_V3: v2.PROTOCOL_V3,
 }
 _CALL_STATUS = {
-    COMMITTED: seam.CALL_COMMITTED,
-    FAILED: seam.CALL_FAILED,
-    OUT_OF_BUDGET: seam.CALL_OUT_OF_BUDGET,
-    NO_SPACE: seam.CALL_NO_SPACE,
+    CallStatus.COMMITTED: seam.CALL_COMMITTED,
+    CallStatus.FAILED: seam.CALL_FAILED,
+    CallStatus.OUT_OF_BUDGET: seam.CALL_OUT_OF_BUDGET,
+    CallStatus.NO_SPACE: seam.CALL_NO_SPACE,
 }
 MAX_REMEMBERED_CANCELS = 1024
 
@@ -70,6 +70,7 @@ class Client:
 
 # a statement's result type as BSATN, for the typed SQL answers: the same few types recur with every query
 _type_bytes = functools.lru_cache(maxsize=256)(type_to_bsatn)
+
 
 class ClientHub:
     """Serves the server's requests for one database; every method runs on the host thread."""
@@ -184,7 +185,9 @@ class ClientHub:
             client.client,
             client.auth,
         )
-        payload = client.encoder.reducer_result(call.request_id, call.reducer, call.args, outcome, client.caller)
+        payload = client.encoder.reducer_result(
+            call.request_id, call.reducer, call.args, outcome, client.caller
+        )
         self.outbox.deliver(client.client, outcome.offset if outcome.ok else None, payload)
 
     def _call_procedure(self, client: Client, call: msg.CallProcedure) -> None:
@@ -195,7 +198,13 @@ class ClientHub:
             self._on_host_thread(lambda: self._procedure_done(client, call.request_id, outcome))
 
         request = ProcedureRequest(
-            call.procedure, call.args, call.json_args, client.identity, client.connection_id, client.auth, done
+            call.procedure,
+            call.args,
+            call.json_args,
+            client.identity,
+            client.connection_id,
+            client.auth,
+            done,
         )
         self.database.procedures.call(request)
 
@@ -204,7 +213,9 @@ class ClientHub:
             try:
                 payload = client.encoder.procedure_result(request_id, outcome)
             except Exception as exc:  # a return value the protocol cannot carry
-                payload = client.encoder.procedure_error(request_id, f"the return value cannot be sent: {exc}")
+                payload = client.encoder.procedure_error(
+                    request_id, f"the return value cannot be sent: {exc}"
+                )
             self.outbox.deliver(client.client, None, payload)
 
     def _on_host_thread(self, job: Callable[[], None]) -> None:
@@ -218,7 +229,8 @@ class ClientHub:
         db = self.database.db
         views = self.host.views
         if request.replaces_legacy and (
-            LEGACY_QUERY_SET in manager.subscriptions(client.client) or views.has(client.client, LEGACY_QUERY_SET)
+            LEGACY_QUERY_SET in manager.subscriptions(client.client)
+            or views.has(client.client, LEGACY_QUERY_SET)
         ):
             views.unsubscribe_set(manager, client.client, LEGACY_QUERY_SET, None)
         encoder = client.encoder
@@ -237,7 +249,9 @@ class ClientHub:
                 )
 
         try:
-            tables = self.host.run_query("the subscription's initial rows", initial_rows, ("client", client.client))
+            tables = self.host.run_query(
+                "the subscription's initial rows", initial_rows, ("client", client.client)
+            )
         except (SubscriptionError, SqlError) as exc:
             payload = encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
             self.outbox.deliver(client.client, None, payload)
@@ -255,7 +269,9 @@ class ClientHub:
                 )
 
         try:
-            tables = self.host.run_query("the unsubscribe's dropped rows", dropped_rows, ("client", client.client))
+            tables = self.host.run_query(
+                "the unsubscribe's dropped rows", dropped_rows, ("client", client.client)
+            )
         except (SubscriptionError, SqlError) as exc:
             payload = client.encoder.subscription_error(request.request_id, request.query_set_id, str(exc))
         else:
@@ -290,7 +306,11 @@ class ClientHub:
             client = clients.get(client_id)
             if client is not None:
                 for query_set_id, message in errors:
-                    deliver(client_id, event.offset, client.encoder.subscription_error(None, query_set_id, message))
+                    deliver(
+                        client_id,
+                        event.offset,
+                        client.encoder.subscription_error(None, query_set_id, message),
+                    )
         if event.disconnect_all:
             for client in clients.values():
                 self._close(client, 1012, "the module was updated; reconnect")
@@ -328,12 +348,17 @@ class ClientHub:
         self.outbox.send(seam.CallDone(request.request, status, outcome.message or "", offset, micros, None))
 
     def _call_procedure_http(
-        self, request: seam.CallReducerHttp, args: object, connection: ConnectionId, auth: AuthCtx, started: float
+        self,
+        request: seam.CallReducerHttp,
+        args: object,
+        connection: ConnectionId,
+        auth: AuthCtx,
+        started: float,
     ) -> None:
         def answer(outcome: ProcedureOutcome) -> None:
             self.host.disconnect_now(request.caller, connection, auth)
             micros = int((time.perf_counter() - started) * 1e6)
-            if outcome.status == COMMITTED:
+            if outcome.status == CallStatus.COMMITTED:
                 try:
                     value = json.dumps(outcome.value_json())
                 except Exception as exc:
@@ -490,4 +515,3 @@ class ClientHub:
     def close_all(self, code: int, reason: str) -> None:
         for client in self.clients.values():
             self._close(client, code, reason)
-

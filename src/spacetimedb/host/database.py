@@ -33,7 +33,7 @@ from spacetimedb.module import (
     plan_migration,
 )
 from spacetimedb.module_log import ModuleLog
-from spacetimedb.protocol.messages import COMMITTED
+from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import Identity, Timestamp
 
@@ -160,7 +160,11 @@ class Database:
         db: RelationalDB | None = None,
     ) -> Database:
         if db is None:
-            db = RelationalDB.in_memory() if path is None else RelationalDB.open(path, options.db, fsync=options.fsync)
+            db = (
+                RelationalDB.in_memory()
+                if path is None
+                else RelationalDB.open(path, options.db, fsync=options.fsync)
+            )
         try:
             module_log = ModuleLog(None if path is None else path / "module_logs")
             host = ModuleHost(
@@ -189,7 +193,7 @@ class Database:
                 future.set_result(work())
             except BaseException as exc:
                 future.set_exception(exc)
-            return CallOutcome(COMMITTED, None, Timestamp.now())
+            return CallOutcome(CallStatus.COMMITTED, None, Timestamp.now())
 
         def failed(outcome: CallOutcome) -> None:
             if not future.done():  # the host failed before the job ran
@@ -210,7 +214,7 @@ class Database:
         status, message, loaded = self.host.run_module_code(
             "loading the module", lambda: load_module(program)
         )
-        if status != COMMITTED:
+        if status != CallStatus.COMMITTED or loaded is None:
             raise LaunchError(message or "the module does not load")
         return loaded
 
@@ -241,7 +245,7 @@ class Database:
     def _run_init(self, tx: MutTx, owner: Identity, name: str) -> None:
         self._announce(f"the `{name}` reducer", self.host.options.reducer_budget_seconds)
         status, message = self.host.call_in_tx(name, (), owner, None, Timestamp(self.host.now_micros()), tx)
-        if status != COMMITTED:
+        if status != CallStatus.COMMITTED:
             raise LaunchError(f"the `{name}` reducer failed: {message}")
 
     def _load_stored(self, program: bytes, replacement: bytes | None) -> None:

@@ -15,6 +15,7 @@ owner, which forgets it — the next access launches a fresh host that replays t
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -40,7 +41,7 @@ from spacetimedb.module import (
 )
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module_log import ModuleLog, escape_surrogates, make_record
-from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
+from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
 from spacetimedb.sql import SqlTimeoutError
@@ -56,8 +57,6 @@ T = TypeVar("T")
 
 
 ZERO_CONNECTION = ConnectionId(0)
-# the outcome of a call that would have written to a database that may not write (its disk is full)
-NO_SPACE = "no_space"
 
 
 class HostFailedError(RuntimeError):
@@ -98,7 +97,7 @@ class HostOptions:
 class CallOutcome:
     """The result of one reducer call (or lifecycle / scheduled / DML job)."""
 
-    status: str  # COMMITTED | FAILED | OUT_OF_BUDGET | INTERNAL_ERROR
+    status: CallStatus
     message: str | None
     timestamp: Timestamp
     offset: int | None = None  # the transaction's commitlog offset, when it changed something
@@ -110,7 +109,7 @@ class CallOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == COMMITTED
+        return self.status == CallStatus.COMMITTED
 
 
 @dataclass(slots=True)
@@ -128,7 +127,7 @@ class TransactionEvent:
 Reply = Callable[[CallOutcome], None]
 TransactionListener = Callable[[TransactionEvent], None]
 _NO_UPDATES = TransactionUpdates()
-_BATCH_DONE = CallOutcome(COMMITTED, None, Timestamp(0))
+_BATCH_DONE = CallOutcome(CallStatus.COMMITTED, None, Timestamp(0))
 
 
 @dataclass(slots=True)
@@ -181,7 +180,7 @@ class ModuleHost:
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
         self.views = LiveViews(self)
-        self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]
+        self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]  # set by ``activate`` when None
         self.faults: set[str] = set()
         self.reducer_metrics = ReducerMetrics()
         # why the database must not write (its disk was full), or None: calls that would write are refused
@@ -237,7 +236,7 @@ class ModuleHost:
             self._load_schedules(tx)
             dangling = [(row[0], row[1]) for row in tx.scan(ST_CLIENT_ID)]
         for identity, connection_id in dangling:
-            self.submit(lambda i=identity, c=connection_id: self.disconnect_now(i, c))
+            self.submit(functools.partial(self.disconnect_now, identity, connection_id))
 
     def run_query(self, what: str, work: Callable[[], T], token: object = None) -> T:
         """Run a read (host thread) under the time budget; ``interrupt(token)`` from another thread stops it.
@@ -254,7 +253,7 @@ class ModuleHost:
         """Stop the read in progress if it is ``token``'s (from any thread)."""
         return self._clock.interrupt(token)
 
-    def run_module_code(self, what: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
+    def run_module_code(self, what: str, call: Callable[[], T]) -> tuple[CallStatus, str | None, T | None]:
         """Run a module's top-level code (while it loads) under the load budget."""
         self._current_function = what
         try:
@@ -346,7 +345,7 @@ class ModuleHost:
 
     @staticmethod
     def _internal(message: str) -> CallOutcome:
-        return CallOutcome(INTERNAL_ERROR, message, Timestamp.now())
+        return CallOutcome(CallStatus.INTERNAL_ERROR, message, Timestamp.now())
 
     # -- listeners ---------------------------------------------------------------------------------------------
 
@@ -431,7 +430,7 @@ class ModuleHost:
             taken.append(TableChanges(table_id, schema.name, schema, rows, [], [encode(r) for r in rows], []))
         return tuple(taken)
 
-    def run_user_code(self, function: str, call: Callable[[], Any]) -> tuple[str, str | None, Any]:
+    def run_user_code(self, function: str, call: Callable[[], Any]) -> tuple[CallStatus, str | None, Any]:
         """Run module code under the time budget: (status, error message, returned value)."""
         self._current_function = function
         try:
@@ -449,7 +448,7 @@ class ModuleHost:
         tx: MutTx,
         call: Any = None,
         auth: AuthCtx | None = None,
-    ) -> tuple[str, str | None]:
+    ) -> tuple[CallStatus, str | None]:
         """Run a reducer in ``tx`` under the time budget: (status, error message), counted in
         ``reducer_metrics``. The hot path of every call, so ``run_user_code``'s steps are inlined here; ``call`` is
         the runtime's ``reducer_call(reducer)`` when the caller has it already."""
@@ -462,7 +461,7 @@ class ModuleHost:
         clock = self._clock
         budget = self.options.reducer_budget_seconds
         self._current_function = reducer
-        status, message = COMMITTED, None
+        status, message = CallStatus.COMMITTED, None
         try:
             if call is None:
                 call = runtime.reducer_call(reducer)
@@ -473,15 +472,15 @@ class ModuleHost:
                 clock.disarm()
         except ReducerTimeout:
             clock.disarm()
-            status, message = OUT_OF_BUDGET, out_of_budget_message(reducer, budget)
+            status, message = CallStatus.OUT_OF_BUDGET, out_of_budget_message(reducer, budget)
             self._log("Error", message, reducer, None)
         except BaseException as exc:
-            status, message = FAILED, error_text(exc)
+            status, message = CallStatus.FAILED, error_text(exc)
             self._log("Error", message, reducer, exc)
         finally:
             runtime.end_call()
             self._current_function = None
-        self.reducer_metrics.record(reducer, status == COMMITTED, time.perf_counter() - started)
+        self.reducer_metrics.record(reducer, status == CallStatus.COMMITTED, time.perf_counter() - started)
         return status, message
 
     def _inputs(
@@ -567,7 +566,9 @@ class ModuleHost:
             call = self.runtime.reducer_call(reducer)
             if call.reducer.lifecycle is not None:
                 return CallOutcome(
-                    INTERNAL_ERROR, f"lifecycle reducer `{reducer}` cannot be called directly", timestamp
+                    CallStatus.INTERNAL_ERROR,
+                    f"lifecycle reducer `{reducer}` cannot be called directly",
+                    timestamp,
                 )
             if json_args:
                 args = call.decode_json(raw_args)
@@ -576,22 +577,26 @@ class ModuleHost:
                 args = call.decode_bsatn(raw_args)
                 arg_bytes = bytes(raw_args)
         except (NoSuchReducerError, ReducerArgsError) as exc:
-            return CallOutcome(INTERNAL_ERROR, str(exc), timestamp)
+            return CallOutcome(CallStatus.INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
         try:
             status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call, auth)
         except BaseException:
             self.db.rollback(tx)
             raise
-        if status != COMMITTED:
+        if status != CallStatus.COMMITTED:
             self.db.rollback(tx)
             return CallOutcome(status, message, timestamp, duration_micros=_micros_since(started))
         if self.read_only is not None and tx.has_changes():
             self.db.rollback(tx)
-            return CallOutcome(NO_SPACE, self.read_only, timestamp, duration_micros=_micros_since(started))
+            return CallOutcome(
+                CallStatus.NO_SPACE, self.read_only, timestamp, duration_micros=_micros_since(started)
+            )
         inputs = self._inputs(reducer, sender, connection_id, timestamp, arg_bytes)
         offset, data, caller_updates = self._commit(tx, inputs, caller_client, reducer)
-        return CallOutcome(COMMITTED, None, timestamp, offset, _micros_since(started), data, caller_updates)
+        return CallOutcome(
+            CallStatus.COMMITTED, None, timestamp, offset, _micros_since(started), data, caller_updates
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -615,12 +620,12 @@ class ModuleHost:
         self._fault("lifecycle")
         timestamp = Timestamp(self.now_micros())
         if self.read_only is not None:
-            return CallOutcome(COMMITTED, None, timestamp)
+            return CallOutcome(CallStatus.COMMITTED, None, timestamp)
         tx = self.db.begin_mut_tx()
         try:
             tx.insert(ST_CLIENT_ID, (identity, connection_id))
             hook = self.loaded.module_def.lifecycle_reducer("client_connected")
-            status, message = COMMITTED, None
+            status, message = CallStatus.COMMITTED, None
             if hook is not None:
                 status, message = self.call_in_tx(
                     hook.name, (), identity, connection_id, timestamp, tx, auth=auth
@@ -628,14 +633,14 @@ class ModuleHost:
         except BaseException:
             self.db.rollback(tx)
             raise
-        if status != COMMITTED:
+        if status != CallStatus.COMMITTED:
             self.db.rollback(tx)
             return CallOutcome(status, message, timestamp)
         name = hook.name if hook is not None else "__identity_connected__"
         offset, data, _ = self._commit(
             tx, self._inputs(name, identity, connection_id, timestamp, b""), None, name
         )
-        return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data)
+        return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data)
 
     def disconnect_now(
         self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx | None = None
@@ -644,17 +649,19 @@ class ModuleHost:
         timestamp = Timestamp(self.now_micros())
         row = (identity, connection_id)
         if self.read_only is not None:
-            return CallOutcome(COMMITTED, None, timestamp)  # its row waits for the next launch that can write
+            return CallOutcome(
+                CallStatus.COMMITTED, None, timestamp
+            )  # its row waits for the next launch that can write
         with self.db.read_tx() as read:
             if not read.contains(ST_CLIENT_ID, row):
-                return CallOutcome(COMMITTED, None, timestamp)
+                return CallOutcome(CallStatus.COMMITTED, None, timestamp)
         hook = self.loaded.module_def.lifecycle_reducer("client_disconnected")
         name = hook.name if hook is not None else "__identity_disconnected__"
         inputs = self._inputs(name, identity, connection_id, timestamp, b"")
         tx = self.db.begin_mut_tx()
         try:
             tx.delete(ST_CLIENT_ID, row)
-            status, message = COMMITTED, None
+            status, message = CallStatus.COMMITTED, None
             if hook is not None:
                 status, message = self.call_in_tx(
                     hook.name, (), identity, connection_id, timestamp, tx, auth=auth
@@ -662,9 +669,9 @@ class ModuleHost:
         except BaseException:
             self.db.rollback(tx)
             raise
-        if status == COMMITTED:
+        if status == CallStatus.COMMITTED:
             offset, data, _ = self._commit(tx, inputs, None, name)
-            return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data)
+            return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data)
         self.db.rollback(tx)
         # a disconnect cannot be refused: remove the client row in a transaction of its own
         tx = self.db.begin_mut_tx()
@@ -691,10 +698,12 @@ class ModuleHost:
         if self.read_only is not None:  # try again once it may write
             retry = self.now_micros() + 1_000_000
             self._scheduler.schedule(call.table_id, call.scheduled_id, call.schedule_at, retry)
-            return CallOutcome(COMMITTED, None, timestamp)
+            return CallOutcome(CallStatus.COMMITTED, None, timestamp)
         table = self.db.datastore.tables.get(call.table_id)
         if table is None or table.schema.schedule is None or table.schema.primary_key is None:
-            return CallOutcome(COMMITTED, None, timestamp)  # the table went away with a module update
+            return CallOutcome(
+                CallStatus.COMMITTED, None, timestamp
+            )  # the table went away with a module update
         schema = table.schema
         assert schema.schedule is not None and schema.primary_key is not None
         reducer = schema.schedule.reducer_name
@@ -705,13 +714,13 @@ class ModuleHost:
             row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
             if row is None or row[schema.schedule.at_column] != call.schedule_at:
                 self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
-                return CallOutcome(COMMITTED, None, timestamp)
+                return CallOutcome(CallStatus.COMMITTED, None, timestamp)
             status, message = self.call_in_tx(reducer, (row,), self.database_identity, None, timestamp, tx)
         except BaseException:
             self.db.rollback(tx)
             raise
         one_shot = call.schedule_at.tag == ScheduleAt.TIME
-        if status != COMMITTED:
+        if status != CallStatus.COMMITTED:
             self.db.rollback(tx)
             tx = self.db.begin_mut_tx()
         if one_shot:
@@ -719,7 +728,7 @@ class ModuleHost:
         inputs = self._inputs(
             reducer, self.database_identity, None, timestamp, self.runtime.encode_args(reducer, (row,))
         )
-        offset, data, _ = self._commit(tx, inputs if status == COMMITTED else None, None, reducer)
+        offset, data, _ = self._commit(tx, inputs if status == CallStatus.COMMITTED else None, None, reducer)
         if not one_shot:
             interval = call.schedule_at.value
             self._scheduler.schedule(
@@ -745,15 +754,15 @@ class ModuleHost:
             value = work(tx)
         except Exception as exc:
             self.db.rollback(tx)
-            return CallOutcome(FAILED, error_text(exc), timestamp)
+            return CallOutcome(CallStatus.FAILED, error_text(exc), timestamp)
         except BaseException:
             self.db.rollback(tx)
             raise
         if self.read_only is not None and tx.has_changes():
             self.db.rollback(tx)
-            return CallOutcome(NO_SPACE, self.read_only, timestamp)
+            return CallOutcome(CallStatus.NO_SPACE, self.read_only, timestamp)
         offset, data, _ = self._commit(tx, None)
-        return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=value)
+        return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data, value=value)
 
     # -- module updates ----------------------------------------------------------------------------------------
 
@@ -770,7 +779,7 @@ class ModuleHost:
                 outcome = self.apply_update(loaded, program)
             except Exception as exc:
                 future.set_exception(exc)
-                return CallOutcome(FAILED, str(exc), Timestamp.now())
+                return CallOutcome(CallStatus.FAILED, str(exc), Timestamp.now())
             future.set_result(outcome)
             return outcome
 
@@ -781,7 +790,9 @@ class ModuleHost:
         """``update_module`` for a caller on the host thread: raises ``MigrationRefusedError`` for a plan that
         is not automatic and ``MigrationError`` when a step fails; either way nothing changed."""
         if self.read_only is not None:
-            raise MigrationError(f"the module cannot be updated while the database is read-only: {self.read_only}")
+            raise MigrationError(
+                f"the module cannot be updated while the database is read-only: {self.read_only}"
+            )
         plan = self.plan_update(loaded)
         if not plan.is_automatic:
             raise MigrationRefusedError(plan)
@@ -802,7 +813,7 @@ class ModuleHost:
         self._reload_schedules()
         previous.unload()
         self.module_log.system("Info", f"module updated: {len(plan.steps)} step(s)")
-        return CallOutcome(COMMITTED, None, timestamp, offset, tx_data=data, value=plan)
+        return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data, value=plan)
 
     def _store_program(self, tx: MutTx, loaded: LoadedModule, program: bytes) -> None:
         store_program(tx, self.database_identity, self.owner_identity, loaded, program)
@@ -824,7 +835,9 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        log_to(self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc)
+        log_to(
+            self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc
+        )
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 
@@ -892,9 +905,9 @@ def run_user_code(
     clock: CallClock,
     budget_seconds: float,
     function: str,
-    call: Callable[[], Any],
+    call: Callable[[], T],
     log_error: Callable[[str, str, str | None, BaseException | None], None],
-) -> tuple[str, str | None, Any]:
+) -> tuple[CallStatus, str | None, T | None]:
     """Run module code under a time budget; a raised exception or a timeout is an outcome, never an error of
     the caller: (status, error message, returned value)."""
     try:
@@ -902,12 +915,12 @@ def run_user_code(
     except ReducerTimeout:
         message = out_of_budget_message(function, budget_seconds)
         log_error("Error", message, function, None)
-        return OUT_OF_BUDGET, message, None
+        return CallStatus.OUT_OF_BUDGET, message, None
     except BaseException as exc:
         message = error_text(exc)
         log_error("Error", message, function, exc)
-        return FAILED, message, None
-    return COMMITTED, None, value
+        return CallStatus.FAILED, message, None
+    return CallStatus.COMMITTED, None, value
 
 
 def error_text(exc: BaseException) -> str:

@@ -41,10 +41,10 @@ from spacetimedb.module import (
     ReducerContext,
     ThreadBoundTxSlot,
 )
-from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
+from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
-from .module_host import NO_SPACE, ModuleHost, error_text, out_of_budget_message
+from .module_host import ModuleHost, error_text, out_of_budget_message
 from .watchdog import CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class TransactionAborted(RuntimeError):
 
 @dataclass(slots=True)
 class ProcedureOutcome:
-    status: str  # COMMITTED (returned) | FAILED | OUT_OF_BUDGET | INTERNAL_ERROR
+    status: CallStatus  # COMMITTED: it returned
     message: str | None
     timestamp: Timestamp
     duration_micros: int = 0
@@ -72,7 +72,7 @@ class ProcedureOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == COMMITTED
+        return self.status == CallStatus.COMMITTED
 
     def value_bsatn(self) -> bytes:
         assert self.call is not None
@@ -154,7 +154,7 @@ class ProcedureRunner:
         at once, on this one, when too many calls wait)."""
         if self._jobs.qsize() >= MAX_WAITING_CALLS:
             message = f"too many procedure calls are waiting ({MAX_WAITING_CALLS}); try again later"
-            request.done(ProcedureOutcome(INTERNAL_ERROR, message, Timestamp.now()))
+            request.done(ProcedureOutcome(CallStatus.INTERNAL_ERROR, message, Timestamp.now()))
             return
         self._jobs.put(request)
 
@@ -179,10 +179,12 @@ class ProcedureRunner:
             call = host.runtime.procedure_call(request.name)
             args = call.decode_json(request.args) if request.json_args else call.decode_bsatn(request.args)
         except (NoSuchReducerError, ReducerArgsError) as exc:
-            return ProcedureOutcome(INTERNAL_ERROR, str(exc), timestamp)
+            return ProcedureOutcome(CallStatus.INTERNAL_ERROR, str(exc), timestamp)
         budget = host.options.reducer_budget_seconds
         timer = _PausableClock(clock, budget, request.name)
-        connection_id = request.connection_id if request.connection_id and request.connection_id.value else None
+        connection_id = (
+            request.connection_id if request.connection_id and request.connection_id.value else None
+        )
         ctx = ProcedureContext(
             request.sender,
             connection_id,
@@ -192,18 +194,18 @@ class ProcedureRunner:
             HttpClient(lambda http_request: self._fetch(http_request, timer)),
             lambda fn: self._with_tx(fn, request, call.name, timer),
         )
-        status, message, value = COMMITTED, None, None
+        status, message, value = CallStatus.COMMITTED, None, None
         timer.resume()
         try:
             try:
-                value = call.canonical_return(call.call(ctx, args))  # type: ignore[arg-type]
+                value = call.canonical_return(call.call(ctx, args))  # type: ignore[arg-type]  # a procedure's call takes a ProcedureContext
             finally:
                 timer.pause()
         except ReducerTimeout:
-            status, message = OUT_OF_BUDGET, out_of_budget_message(request.name, budget)
+            status, message = CallStatus.OUT_OF_BUDGET, out_of_budget_message(request.name, budget)
             host.log_error(message, request.name, None)
         except BaseException as exc:
-            status, message = FAILED, error_text(exc)
+            status, message = CallStatus.FAILED, error_text(exc)
             host.log_error(message, request.name, exc)
         micros = int((time.perf_counter() - started) * 1e6)
         return ProcedureOutcome(status, message, timestamp, micros, call, value)
@@ -292,14 +294,18 @@ class ProcedureRunner:
                 raise
             finally:
                 runtime.end_call()
-            if status != COMMITTED:
+            if status != CallStatus.COMMITTED:
                 host.db.rollback(tx)
-                failure = outcome[0] if status == FAILED and outcome else TransactionAborted(message or status)
+                failure = (
+                    outcome[0]
+                    if status == CallStatus.FAILED and outcome
+                    else TransactionAborted(message or status)
+                )
                 future.set_exception(failure)
                 return
             if host.read_only is not None and tx.has_changes():
                 host.db.rollback(tx)
-                future.set_exception(TransactionAborted(f"{NO_SPACE}: {host.read_only}"))
+                future.set_exception(TransactionAborted(f"{CallStatus.NO_SPACE}: {host.read_only}"))
                 return
             caller = request.sender.to_le_bytes()
             connection = (request.connection_id or ConnectionId(0)).to_le_bytes()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spacetimedb.datastore import MutTx
-from spacetimedb.protocol.messages import COMMITTED
+from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import AlgebraicType, Identity, ProductType, codec
 from spacetimedb.sql import (
     QueryLimits,
@@ -32,7 +32,7 @@ from spacetimedb.sql.params import Bindings
 from spacetimedb.sql.run import is_read_only, result_json
 from spacetimedb.subscription import TableRows
 
-from .module_host import NO_SPACE, ModuleHost
+from .module_host import ModuleHost
 
 Row = tuple[Any, ...]
 
@@ -61,7 +61,6 @@ def encode_within(encode: Callable[[Row], bytes], rows: Iterable[Row], max_bytes
     return out
 
 
-
 def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool) -> list[TableRows]:
     """The rows of a single SELECT, encoded as BSATN of its result type, within the query limits."""
     statements = parse_script(query)
@@ -79,9 +78,7 @@ def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool)
     return [TableRows(table.table_id if table is not None else 0, name, result.schema, rows)]
 
 
-def run_sql(
-    host: ModuleHost, text: str, caller: Identity, is_owner: bool
-) -> tuple[str, int | None]:
+def run_sql(host: ModuleHost, text: str, caller: Identity, is_owner: bool) -> tuple[str, int | None]:
     """Run a ``;``-separated script (on the host thread) within the query limits; returns the ``/sql`` JSON
     text and the offset of the last write (if any).
 
@@ -148,7 +145,9 @@ def run_sql_typed(
         for statement, (result, micros, offset) in zip(statements, each, strict=False):
             outcome.offset = offset if offset is not None else outcome.offset
             rows = _encode_budgeted(result, budget, limits.max_bytes)
-            outcome.results.append(TypedResult(_COMMANDS[type(statement)], result.schema, rows, result.stats, micros))
+            outcome.results.append(
+                TypedResult(_COMMANDS[type(statement)], result.schema, rows, result.stats, micros)
+            )
     except SqlError as exc:
         outcome.error = exc
     return outcome
@@ -217,9 +216,9 @@ def _write(
             raise
 
     outcome = host.transact(work)
-    if outcome.status == NO_SPACE:
+    if outcome.status == CallStatus.NO_SPACE:
         raise NoSpaceError(outcome.message or "the database is read-only")
-    if outcome.status != COMMITTED:
+    if outcome.status != CallStatus.COMMITTED:
         kind = type(failures[0]) if failures else SqlError
         raise kind(outcome.message or "the statement failed")
     return outcome.value, outcome.offset

@@ -99,12 +99,12 @@ class ViewReader:
         view = self.live.view_named(name)
         if view is not None:
             return VIEW_TABLE_ID_BASE + view.index
-        return self.tx.table_id(name)  # type: ignore[no-any-return]
+        return self.tx.table_id(name)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def schema(self, table_id: int) -> TableSchema:
         view = self._view(table_id)
         if view is None:
-            return self.tx.schema(table_id)  # type: ignore[no-any-return]
+            return self.tx.schema(table_id)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
         self.views_used.add(view.name)
         return self.live.schema_of(view)
 
@@ -113,35 +113,35 @@ class ViewReader:
         if view is not None:
             return iter(self.view_rows(view))
         self.tables_read.add(table_id)
-        return self.tx.scan(table_id)  # type: ignore[no-any-return]
+        return self.tx.scan(table_id)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def count(self, table_id: int) -> int:
         view = self._view(table_id)
         if view is not None:
             return len(self.view_rows(view))
         self.tables_read.add(table_id)
-        return self.tx.count(table_id)  # type: ignore[no-any-return]
+        return self.tx.count(table_id)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     # views have no indexes: what follows only ever reads datastore tables
     def seek(self, table_id: int, index_id: int, key: Any) -> list[Row]:
         self.tables_read.add(table_id)
-        return self.tx.seek(table_id, index_id, key)  # type: ignore[no-any-return]
+        return self.tx.seek(table_id, index_id, key)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         self.tables_read.add(table_id)
-        return self.tx.find(table_id, index_id, key)  # type: ignore[no-any-return]
+        return self.tx.find(table_id, index_id, key)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def range(self, table_id: int, index_id: int, *bounds: Any) -> list[Row]:
         self.tables_read.add(table_id)
-        return self.tx.range(table_id, index_id, *bounds)  # type: ignore[no-any-return]
+        return self.tx.range(table_id, index_id, *bounds)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def prefix(self, table_id: int, index_id: int, prefix: tuple[Any, ...]) -> list[Row]:
         self.tables_read.add(table_id)
-        return self.tx.prefix(table_id, index_id, prefix)  # type: ignore[no-any-return]
+        return self.tx.prefix(table_id, index_id, prefix)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def prefix_range(self, table_id: int, index_id: int, prefix: tuple[Any, ...], *bounds: Any) -> list[Row]:
         self.tables_read.add(table_id)
-        return self.tx.prefix_range(table_id, index_id, prefix, *bounds)  # type: ignore[no-any-return]
+        return self.tx.prefix_range(table_id, index_id, prefix, *bounds)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def table(self, table_id: int) -> Any:
         self.tables_read.add(table_id)
@@ -305,7 +305,7 @@ class LiveViews:
         limits: QueryLimits,
     ) -> list[TableRows]:
         results: dict[Any, Any] = {}
-        instances = []
+        instances: list[_Instance] = []
         for text, (plan, per_caller) in queries:
             key = (plan.key(), caller if per_caller else None, is_owner)
             instance = self._instances.get(key) or next((i for i in instances if i.key == key), None)

@@ -81,7 +81,9 @@ class CallClock:
             _raise_in_thread(self.thread_id, CallCancelled)
             return True
 
-    def run(self, budget_seconds: float, fn: Callable[[], T], what: str = "module code", token: object = None) -> T:
+    def run(
+        self, budget_seconds: float, fn: Callable[[], T], what: str = "module code", token: object = None
+    ) -> T:
         """Run ``fn`` under the budget; raises ``ReducerTimeout`` if it ran out, ``CallCancelled`` if
         ``interrupt(token)`` stopped it."""
         try:

@@ -172,7 +172,10 @@ def _validate(
     def load(program: bytes, which: str) -> LoadedModule:
         _starting(channel, f"loading the {which} module", options.load_budget_seconds)
         status, message, loaded = run_user_code(
-            clock, options.load_budget_seconds, f"loading the {which} module", lambda: load_module(program),
+            clock,
+            options.load_budget_seconds,
+            f"loading the {which} module",
+            lambda: load_module(program),
             _discard_error,
         )
         if loaded is None:
@@ -338,7 +341,9 @@ class Worker:
         names = tuple(name for name, _ in request.headers)
         values = tuple(value for _, value in request.headers)
         timeout = int(request.timeout * 1e6) if request.timeout is not None else 0
-        self.channel.send(seam.HttpFetch(fetch, request.method, request.url, names, values, request.body, timeout))
+        self.channel.send(
+            seam.HttpFetch(fetch, request.method, request.url, names, values, request.body, timeout)
+        )
 
     def _http_answer(self, answer: seam.HttpAnswer) -> None:
         if len(answer.header_names) != len(answer.header_values):
@@ -362,7 +367,9 @@ class Worker:
     def _writable(self) -> None:
         if self.host.read_only is not None:
             self.host.read_only = None
-            self.database.module_log.system("Info", "there is space on the disk again: the database writes again")
+            self.database.module_log.system(
+                "Info", "there is space on the disk again: the database writes again"
+            )
             self.outbox.send(seam.Writable())
 
     def _wait_for_room(self) -> None:

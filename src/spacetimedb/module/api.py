@@ -101,7 +101,7 @@ class Registry:
                 return decl
         return None
 
-    def type_decl(self, cls: type) -> TypeDecl | None:
+    def type_decl(self, cls: builtins.type) -> TypeDecl | None:
         for decl in self.types:
             if decl.cls is cls:
                 return decl
@@ -140,7 +140,7 @@ def _location(depth: int) -> str:
 
 
 @overload
-def table(cls: type[T], /) -> type[T]: ...
+def table(cls: builtins.type[T], /) -> builtins.type[T]: ...
 
 
 @overload
@@ -151,11 +151,11 @@ def table(
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
     event: bool = False,
-) -> Callable[[type[T]], type[T]]: ...
+) -> Callable[[builtins.type[T]], builtins.type[T]]: ...
 
 
 def table(
-    cls: type[T] | None = None,
+    cls: builtins.type[T] | None = None,
     /,
     *,
     name: str | None = None,
@@ -182,7 +182,7 @@ def table(
     if name is not None and not isinstance(name, str):
         raise ModuleError(f"@table at {location}: name must be a str, got {name!r}")
 
-    def decorate(klass: type[T]) -> type[T]:
+    def decorate(klass: builtins.type[T]) -> builtins.type[T]:
         record = make_record_class(klass, "table")
         current_registry().tables.append(
             TableDecl(record, name, bool(public), index_list, scheduled_name, location, bool(event))
@@ -229,7 +229,7 @@ def reducer(func: F | None = None, /, *, name: str | None = None, lifecycle: str
         if not callable(fn) or not hasattr(fn, "__code__"):
             raise ModuleError(f"@reducer at {location}: decorates a function, got {fn!r}")
         decl = ReducerDecl(fn, name or fn.__name__, lifecycle, location)
-        fn.__stdb_reducer__ = decl  # type: ignore[attr-defined]
+        fn.__stdb_reducer__ = decl  # type: ignore[attr-defined]  # marks the reducer function for the module loader
         current_registry().reducers.append(decl)
         return fn
 

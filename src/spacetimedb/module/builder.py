@@ -385,7 +385,9 @@ class _Builder:
         if procedure is None:
             return
         if decl.name in self.reducers:
-            self.problem(where, f"a reducer has the same name (declared at {self.reducers[decl.name].location})")
+            self.problem(
+                where, f"a reducer has the same name (declared at {self.reducers[decl.name].location})"
+            )
             return
         self.procedures[decl.name] = procedure
 
@@ -430,7 +432,9 @@ class _Builder:
         if clash is not None:
             self.problem(where, f"duplicate view name (also declared at {clash.location})")
         elif decl.name in self.global_names:
-            self.problem(where, f"the name `{decl.name}` is already used by table `{self.global_names[decl.name]}`")
+            self.problem(
+                where, f"the name `{decl.name}` is already used by table `{self.global_names[decl.name]}`"
+            )
         elif decl.name in SYSTEM_TABLE_NAMES:
             self.problem(where, f"`{decl.name}` is the name of a system table")
         else:

@@ -163,7 +163,7 @@ class ProcedureContext(_CallContext):
     def with_tx(self, fn: Callable[[ReducerContext], T]) -> T:
         if not callable(fn):
             raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
-        return self._run_tx(fn)  # type: ignore[no-any-return]
+        return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns
 
     @property
     def db(self) -> Any:

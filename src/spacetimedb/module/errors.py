@@ -26,7 +26,9 @@ class NoSuchReducerError(LookupError):
 class ReducerArgsError(ValueError):
     """Reducer arguments that do not decode against the reducer's parameter types."""
 
-    def __init__(self, reducer: str, message: str, argument: str | None = None, kind: str = "reducer") -> None:
+    def __init__(
+        self, reducer: str, message: str, argument: str | None = None, kind: str = "reducer"
+    ) -> None:
         where = f", argument `{argument}`" if argument is not None else ""
         super().__init__(f"invalid arguments for {kind} `{reducer}`{where}: {message}")
         self.reducer = reducer

@@ -105,9 +105,13 @@ def make_request(
         raise HttpError(f"the body must be bytes or str, got {type(body).__name__}")
     if len(data) > MAX_REQUEST_BODY:
         raise HttpError(f"the request body is {len(data)} bytes; at most {MAX_REQUEST_BODY} are allowed")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
         raise HttpError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    return HttpRequest(verb, url, _header_pairs(headers), bytes(data), None if timeout is None else float(timeout))
+    return HttpRequest(
+        verb, url, _header_pairs(headers), bytes(data), None if timeout is None else float(timeout)
+    )
 
 
 def _header_pairs(headers: Headers | None) -> tuple[tuple[str, str], ...]:
@@ -117,7 +121,12 @@ def _header_pairs(headers: Headers | None) -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in items:
         name, value = item
-        if not isinstance(name, str) or not isinstance(value, str) or "\n" in name + value or "\r" in name + value:
+        if (
+            not isinstance(name, str)
+            or not isinstance(value, str)
+            or "\n" in name + value
+            or "\r" in name + value
+        ):
             raise HttpError(f"invalid header {item!r}: names and values are strings without line breaks")
         pairs.append((name, value))
     return tuple(pairs)

@@ -75,7 +75,14 @@ STEP_ORDER = (
 _VIEW_STEPS = (REMOVE_VIEW, ADD_VIEW, CHANGE_VIEW)
 _RANK = {kind: i for i, kind in enumerate(STEP_ORDER)}
 # steps that change only code, never what the database stores
-_CODE_ONLY = (ADD_REDUCER, REMOVE_REDUCER, ADD_PROCEDURE, REMOVE_PROCEDURE, CHANGE_INDEX_ACCESSOR, *_VIEW_STEPS)
+_CODE_ONLY = (
+    ADD_REDUCER,
+    REMOVE_REDUCER,
+    ADD_PROCEDURE,
+    REMOVE_PROCEDURE,
+    CHANGE_INDEX_ACCESSOR,
+    *_VIEW_STEPS,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +316,10 @@ def _plan_views(plan: MigrationPlan) -> None:
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
         if (before.row_type, before.shape, before.public, before.anonymous) != (
-            after.row_type, after.shape, after.public, after.anonymous
+            after.row_type,
+            after.shape,
+            after.public,
+            after.anonymous,
         ):
             plan.steps.append(MigrationStep(CHANGE_VIEW, None, name, f"Changed view {name}"))
 

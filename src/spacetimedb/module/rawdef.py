@@ -119,7 +119,7 @@ _LIFECYCLE_TAGS = {LIFECYCLE_INIT: 0, LIFECYCLE_CONNECTED: 1, LIFECYCLE_DISCONNE
 def _product_value(ty: ProductType) -> tuple[list[tuple[str | None, Any]]]:
     """A ProductType as a value of the meta ``ProductType`` (the payload of ``AlgebraicType::Product``)."""
     value = type_to_value(ty)
-    return value.value  # type: ignore[no-any-return]
+    return value.value  # type: ignore[no-any-return]  # the payload of a Product value is its element list
 
 
 def _table_value(table: TableDef) -> tuple[Any, ...]:
@@ -196,7 +196,14 @@ def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
         for t in sorted(module.types, key=lambda t: (list(t.scope), t.name))
     ]
     rls = [(rule.sql,) for rule in sorted(module.row_level_security, key=lambda r: r.sql)]
-    return (typespace, tables, reducers, types, _column_defaults(module) + _procedures(module) + _view_exports(module), rls)
+    return (
+        typespace,
+        tables,
+        reducers,
+        types,
+        _column_defaults(module) + _procedures(module) + _view_exports(module),
+        rls,
+    )
 
 
 def _procedures(module: ModuleDef) -> list[SumValue]:

@@ -73,7 +73,7 @@ class ThreadBoundTxSlot(TxSlot):
         self._tx: Any = _NO_TX
         self._owner = 0
 
-    @property  # type: ignore[override]
+    @property
     def tx(self) -> Any:
         return self._tx if threading.get_ident() == self._owner else _NO_TX
 
@@ -113,7 +113,7 @@ class TableHandle:
     __slots__ = ("_def", "_from_tuple", "_row_class", "_slot", "_table_id", "_to_tuple")
 
     def __init__(self, table: TableDef, slot: TxSlot) -> None:
-        info = table.row_class.__stdb_record__  # type: ignore[attr-defined]
+        info = table.row_class.__stdb_record__  # type: ignore[attr-defined]  # set on record classes by @table (records.py)
         self._def = table
         self._slot = slot
         self._table_id = -1
@@ -140,7 +140,7 @@ class TableHandle:
 
     def delete(self, row: Any) -> bool:
         """Delete the row equal to ``row``; False if there is none."""
-        return self._slot.tx.delete(self._table_id, self._values(row))  # type: ignore[no-any-return]
+        return self._slot.tx.delete(self._table_id, self._values(row))  # type: ignore[no-any-return]  # the slot's transaction is typed Any (it may be the no-tx sentinel)
 
     def iter(self) -> Iterator[Any]:
         """Every row (a snapshot: deleting while iterating is fine)."""
@@ -150,7 +150,7 @@ class TableHandle:
         return self.iter()
 
     def count(self) -> int:
-        return self._slot.tx.count(self._table_id)  # type: ignore[no-any-return]
+        return self._slot.tx.count(self._table_id)  # type: ignore[no-any-return]  # the slot's transaction is typed Any (it may be the no-tx sentinel)
 
     def __repr__(self) -> str:
         return f"<table {self._def.name}>"
@@ -177,7 +177,7 @@ class IndexHandle:
         self._slot = slot
         self._table_id = -1
         self._index_id = -1
-        self._from_tuple: Callable[[Row], Any] = table.row_class.__stdb_record__.from_tuple  # type: ignore[attr-defined]
+        self._from_tuple: Callable[[Row], Any] = table.row_class.__stdb_record__.from_tuple  # type: ignore[attr-defined]  # set on record classes by @table (records.py)
         # per index column: user key value -> canonical (None: as is)
         self._keys = tuple(table.column_to_canonical[c] for c in index.columns)
         self._ranged = index.algorithm == "btree"
@@ -232,8 +232,8 @@ class IndexHandle:
         if width == 1:
             bounds = self._bounds(value, 0)
             if bounds is None:
-                return tx.seek(self._table_id, self._index_id, self._key(value, 0))  # type: ignore[no-any-return]
-            return tx.range(self._table_id, self._index_id, *bounds)  # type: ignore[no-any-return]
+                return tx.seek(self._table_id, self._index_id, self._key(value, 0))  # type: ignore[no-any-return]  # the slot's transaction is typed Any
+            return tx.range(self._table_id, self._index_id, *bounds)  # type: ignore[no-any-return]  # the slot's transaction is typed Any
         parts = value if isinstance(value, tuple) else (value,)
         if not 1 <= len(parts) <= width:
             raise ValueError(
@@ -244,15 +244,15 @@ class IndexHandle:
         prefix = tuple(self._key(v, i) for i, v in enumerate(head))
         bounds = self._bounds(last, len(head))
         if bounds is not None:
-            return tx.prefix_range(self._table_id, self._index_id, prefix, *bounds)  # type: ignore[no-any-return]
+            return tx.prefix_range(self._table_id, self._index_id, prefix, *bounds)  # type: ignore[no-any-return]  # the slot's transaction is typed Any
         key = (*prefix, self._key(last, len(head)))
         if len(key) == width:
-            return tx.seek(self._table_id, self._index_id, key)  # type: ignore[no-any-return]
+            return tx.seek(self._table_id, self._index_id, key)  # type: ignore[no-any-return]  # the slot's transaction is typed Any
         if not self._ranged:
             raise ValueError(
                 f"index `{self._def.accessor_name}` is a hash index: it cannot filter by a prefix"
             )
-        return tx.prefix(self._table_id, self._index_id, key)  # type: ignore[no-any-return]
+        return tx.prefix(self._table_id, self._index_id, key)  # type: ignore[no-any-return]  # the slot's transaction is typed Any
 
     def filter(self, value: Any) -> Iterator[Any]:
         """Rows whose key equals ``value``, or lies in a ``range`` / ``Range``; on a multi-column index, a tuple
@@ -279,7 +279,7 @@ class UniqueIndexHandle(IndexHandle):
 
     def __init__(self, table: TableDef, index: IndexDef, slot: TxSlot) -> None:
         super().__init__(table, index, slot)
-        self._to_tuple: Callable[[Any], Row] = table.row_class.__stdb_record__.to_tuple  # type: ignore[attr-defined]
+        self._to_tuple: Callable[[Any], Row] = table.row_class.__stdb_record__.to_tuple  # type: ignore[attr-defined]  # set on record classes by @table (records.py)
         self._row_class = table.row_class
 
     def find(self, value: Any) -> Any:
@@ -302,13 +302,13 @@ class UniqueIndexHandle(IndexHandle):
             raise _row_error(self._table, values, exc) from None
         return row
 
-    def delete(self, value: Any) -> bool:  # type: ignore[override]
+    def delete(self, value: Any) -> bool:
         """Delete the row whose key is ``value``; False if there is none."""
         if isinstance(value, (Range, range)):
             return super().delete(value) > 0
         convert = self._keys[0]
         key = value if convert is None else convert(value)
-        return self._slot.tx.delete_by_key(self._table_id, self._index_id, key) > 0  # type: ignore[no-any-return]
+        return self._slot.tx.delete_by_key(self._table_id, self._index_id, key) > 0  # type: ignore[no-any-return]  # the slot's transaction is typed Any
 
 
 class _Db:
@@ -317,7 +317,7 @@ class _Db:
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return f"<db: {', '.join(self.__slots__)}>"  # type: ignore[attr-defined]
+        return f"<db: {', '.join(self.__slots__)}>"
 
 
 def _make_handle_class(table: TableDef) -> type[TableHandle]:
@@ -347,7 +347,7 @@ class _ReducerCall:
 
     def decode_bsatn(self, data: bytes | bytearray | memoryview) -> tuple[Any, ...]:
         try:
-            return self.params_codec.decode(data)  # type: ignore[no-any-return]
+            return self.params_codec.decode(data)  # type: ignore[no-any-return]  # codecs decode to Any; a product type decodes to a tuple
         except DecodeError:
             pass
         # decode argument by argument to name the one at fault
@@ -382,7 +382,9 @@ class _ReducerCall:
             items = args
         else:
             raise ReducerArgsError(
-                self.name, f"arguments must be a JSON array or object, got {type(args).__name__}", kind=self.kind
+                self.name,
+                f"arguments must be a JSON array or object, got {type(args).__name__}",
+                kind=self.kind,
             )
         values = []
         for name, item, arg_json in zip(names, items, self.arg_json, strict=True):
@@ -428,7 +430,9 @@ class ProcedureCall(_ReducerCall):
             canonical = self.to_canonical(value) if self.to_canonical is not None else value
             self.return_codec.encode(canonical)  # checks it fits
         except (EncodeError, ValueError, TypeError, AttributeError) as exc:
-            raise TypeError(f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}") from None
+            raise TypeError(
+                f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}"
+            ) from None
         return canonical
 
     def encode_return(self, canonical: Any) -> bytes:
@@ -521,6 +525,7 @@ class ModuleRuntime:
         call = self._calls.get(name)
         if call is None:
             raise NoSuchReducerError(name)
+        assert isinstance(call.reducer, ReducerDef)  # _calls holds reducers; procedures are in _procedures
         return call.reducer
 
     def _call(self, reducer: str | ReducerDef) -> _ReducerCall:

@@ -168,7 +168,7 @@ def split_markers(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
         else:
             kept.append(meta)
     if kept:
-        base = Annotated[(base, *kept)]  # type: ignore[valid-type]
+        base = Annotated[(base, *kept)]
     return base, tuple(markers)
 
 

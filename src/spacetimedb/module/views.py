@@ -229,7 +229,7 @@ class ReadOnlyTx:
 
     def count(self, table_id: int) -> int:
         self.tables.add(table_id)
-        return self.tx.count(table_id)  # type: ignore[no-any-return]
+        return self.tx.count(table_id)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def find(self, table_id: int, index_id: int, key: Any) -> Any:
         self._key(table_id, index_id, key)
@@ -275,7 +275,7 @@ def call_view(
         if view.anonymous:
             ctx: Any = AnonymousViewContext(db, identity)
         else:
-            ctx = ViewContext(sender, db, identity, sender_auth)  # type: ignore[arg-type]
+            ctx = ViewContext(sender, db, identity, sender_auth)  # type: ignore[arg-type]  # a non-anonymous view always has a sender
         # rows are taken while ctx.db is still bound: a view may return a generator that reads as it goes
         rows = _rows_of(view, view.func(ctx))
     finally:

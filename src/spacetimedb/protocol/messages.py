@@ -7,17 +7,30 @@ client dispatches with one ``match`` and never looks at a protocol's details.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from spacetimedb.sats import ConnectionId, DecodeError, Identity, ProductType, Timestamp
 
-# the outcome of a reducer call
-COMMITTED = "committed"
-FAILED = "failed"
-OUT_OF_BUDGET = "out_of_budget"
-INTERNAL_ERROR = "internal_error"
+
+class CallStatus(enum.StrEnum):
+    """How a reducer (or procedure) call ended. A ``str`` enum, so that a status written into JSON or a
+    message is its plain value; compare members, never the strings."""
+
+    COMMITTED = "committed"  # it ran to the end (and its transaction committed, for a reducer)
+    FAILED = "failed"  # it raised: the error text goes with the outcome
+    OUT_OF_BUDGET = "out_of_budget"  # it ran past its time budget and was stopped
+    INTERNAL_ERROR = "internal_error"  # the server could not run it
+    NO_SPACE = "no_space"  # the database is read-only (its disk is full), so a call that writes is refused
+
+
+# the members under their old module-level names, which callers may still import
+COMMITTED = CallStatus.COMMITTED
+FAILED = CallStatus.FAILED
+OUT_OF_BUDGET = CallStatus.OUT_OF_BUDGET
+INTERNAL_ERROR = CallStatus.INTERNAL_ERROR
 
 # the legacy v1 `Subscribe` replaces all of a client's subscriptions; it lives in this query set
 LEGACY_QUERY_SET = 0xFFFF_FFFF
@@ -75,7 +88,7 @@ class RowDelta(Protocol):
 class ProcedureOutcomeLike(Protocol):
     """What a procedure call came to (``host.procedures.ProcedureOutcome``)."""
 
-    status: str  # COMMITTED: it returned a value
+    status: CallStatus  # COMMITTED: it returned a value
     message: str | None
     timestamp: Timestamp
     duration_micros: int
@@ -96,7 +109,7 @@ class TableRowsLike(Protocol):
 class ReducerOutcome(Protocol):
     """What a reducer call came to, as a client is told (the host's ``CallOutcome`` is one)."""
 
-    status: str  # COMMITTED | FAILED | OUT_OF_BUDGET | INTERNAL_ERROR
+    status: CallStatus
     message: str | None
     timestamp: Timestamp
     duration_micros: int

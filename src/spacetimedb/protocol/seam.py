@@ -101,7 +101,7 @@ class Delivery(NamedTuple):
 
 class ClientCount(NamedTuple):
     client: U64_
-    count: U32_
+    count: U32_  # type: ignore[assignment]  # shadows tuple.count on purpose: the seam names this field so
 
 
 class MigrationSummary(NamedTuple):
@@ -662,7 +662,7 @@ def _field_kinds(cls: type) -> list[tuple[str, Any]]:
     hints = typing.get_type_hints(cls, include_extras=True)
     nested = _NESTED.get(cls, {})
     kinds: list[tuple[str, Any]] = []
-    for name in cls._fields:  # type: ignore[attr-defined]
+    for name in cls._fields:  # type: ignore[attr-defined]  # cls is a NamedTuple class, which its `type` annotation cannot say
         hint = hints[name]
         if name in nested:
             kinds.append((name, nested[name]))
@@ -712,7 +712,7 @@ def _rebuilder(cls: type) -> Any:
                 steps.append((index, lambda value, inner=inner: None if value is None else inner(value)))
         elif how in _PARTS:
             steps.append((index, _rebuilder(how)))
-    make = cls._make  # type: ignore[attr-defined]
+    make = cls._make  # type: ignore[attr-defined]  # cls is a NamedTuple class, which its `type` annotation cannot say
     if not steps:
         return make
 

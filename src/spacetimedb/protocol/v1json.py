@@ -124,7 +124,10 @@ def _typed(kind: str, body: dict[str, Any]) -> messages.ClientMessage:
     match kind:
         case "CallReducer":
             return messages.CallReducer(
-                _field(body, "request_id", int), _field(body, "reducer", str), _json_args(body), json_args=True
+                _field(body, "request_id", int),
+                _field(body, "reducer", str),
+                _json_args(body),
+                json_args=True,
             )
         case "Subscribe":
             queries = tuple(str(q) for q in _field(body, "query_strings", list))
@@ -143,7 +146,10 @@ def _typed(kind: str, body: dict[str, Any]) -> messages.ClientMessage:
             return messages.OneOffQuery(body.get("message_id", ""), _field(body, "query_string", str))
         case "CallProcedure":
             return messages.CallProcedure(
-                _field(body, "request_id", int), str(body.get("procedure", "")), body.get("args"), json_args=True
+                _field(body, "request_id", int),
+                str(body.get("procedure", "")),
+                body.get("args"),
+                json_args=True,
             )
     raise InvalidMessage(f"unknown message type `{kind}`")
 
@@ -198,9 +204,9 @@ class V1JsonEncoder:
     def reducer_result(
         self, request_id: int, reducer: str, args: Any, outcome: ReducerOutcome, caller: Caller
     ) -> bytes:
-        if outcome.status == messages.COMMITTED:
+        if outcome.status == messages.CallStatus.COMMITTED:
             status: dict[str, Any] = {"Committed": _database_update(outcome.caller_updates)}
-        elif outcome.status == messages.OUT_OF_BUDGET:
+        elif outcome.status == messages.CallStatus.OUT_OF_BUDGET:
             status = {"OutOfEnergy": []}
         else:
             status = {"Failed": outcome.message or outcome.status}

@@ -284,7 +284,7 @@ def _str(text: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class TableRows:
+class TableUpdateRows:
     """Rows of one table within a query set's update; row lists are BSATN row bytes."""
 
     table_name: str
@@ -304,7 +304,7 @@ def encode_query_rows(tables: Iterable[tuple[str, Sequence[bytes]]]) -> bytes:
     return b"".join(parts)
 
 
-def encode_query_set_update(query_set_id: int, tables: Sequence[TableRows]) -> bytes:
+def encode_query_set_update(query_set_id: int, tables: Sequence[TableUpdateRows]) -> bytes:
     parts = [_pack_u32(query_set_id), _pack_u32(len(tables))]
     for table in tables:
         parts.append(_str(table.table_name))
@@ -403,7 +403,13 @@ def procedure_returned(request_id: int, timestamp: Timestamp, value: bytes, micr
 
 
 def _procedure_result(status: bytes, request_id: int, timestamp: Timestamp, micros: int) -> bytes:
-    return _TAG[PROCEDURE_RESULT] + status + _I64.pack(timestamp.micros) + _I64.pack(micros) + _pack_u32(request_id)
+    return (
+        _TAG[PROCEDURE_RESULT]
+        + status
+        + _I64.pack(timestamp.micros)
+        + _I64.pack(micros)
+        + _pack_u32(request_id)
+    )
 
 
 # ---- frames ------------------------------------------------------------------------------------------------
@@ -472,7 +478,7 @@ def _decode_client_message(frame: bytes | bytearray | memoryview, pos: int) -> t
     if tag >= len(_CLIENT_MESSAGE_NAMES):
         raise DecodeError(f"unknown client message tag {tag} at offset {pos}")
     try:
-        return _client_codec.decode_from(frame, pos)  # type: ignore[no-any-return]
+        return _client_codec.decode_from(frame, pos)
     except DecodeError as exc:
         raise DecodeError(f"invalid {_CLIENT_MESSAGE_NAMES[tag]} at offset {pos}: {exc}") from None
 
@@ -506,7 +512,9 @@ def table_update(delta: messages.RowDelta) -> bytes:
         if delta.is_event:
             rows = b"\x01" + encode_row_list(delta.inserts)  # EventTable{events}
         else:
-            rows = b"\x00" + encode_row_list(delta.inserts) + encode_row_list(delta.deletes)  # PersistentTable
+            rows = (
+                b"\x00" + encode_row_list(delta.inserts) + encode_row_list(delta.deletes)
+            )  # PersistentTable
         cached = delta.cache["v2"] = _str(delta.table_name) + b"\x01\x00\x00\x00" + rows  # one rows entry
     return cached
 
@@ -548,10 +556,12 @@ class V2Encoder:
         outcome: messages.ReducerOutcome,
         caller: messages.Caller,
     ) -> bytes:
-        if outcome.status == messages.COMMITTED:
+        if outcome.status == messages.CallStatus.COMMITTED:
             updates = outcome.caller_updates
-            return reducer_result_ok(request_id, outcome.timestamp, query_set_updates(updates) if updates else ())
-        if outcome.status == messages.FAILED:
+            return reducer_result_ok(
+                request_id, outcome.timestamp, query_set_updates(updates) if updates else ()
+            )
+        if outcome.status == messages.CallStatus.FAILED:
             return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
         return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
 
@@ -580,8 +590,10 @@ class V2Encoder:
         return procedure_internal_error(request_id, Timestamp.now(), message)
 
     def procedure_result(self, request_id: int, outcome: messages.ProcedureOutcomeLike) -> bytes:
-        if outcome.status == messages.COMMITTED:
-            return procedure_returned(request_id, outcome.timestamp, outcome.value_bsatn(), outcome.duration_micros)
+        if outcome.status == messages.CallStatus.COMMITTED:
+            return procedure_returned(
+                request_id, outcome.timestamp, outcome.value_bsatn(), outcome.duration_micros
+            )
         return procedure_internal_error(
             request_id, outcome.timestamp, outcome.message or outcome.status, outcome.duration_micros
         )

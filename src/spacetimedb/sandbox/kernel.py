@@ -39,8 +39,13 @@ def _as_c_argument(value: object) -> object:
     return value
 
 
-def error_name(code: int) -> str:
-    """``ENOSYS (Function not implemented)`` for errno ``code``: the symbol and the text, for messages."""
+def error_name(code: int | None) -> str:
+    """``ENOSYS (Function not implemented)`` for errno ``code``: the symbol and the text, for messages.
+
+    ``code`` may be None because an OSError raised without an errno (``OSError("text")``) has none.
+    """
+    if code is None:
+        return "an unknown error (no errno)"
     return f"{errno.errorcode.get(code, f'errno {code}')} ({os.strerror(code)})"
 
 

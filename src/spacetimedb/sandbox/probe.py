@@ -37,8 +37,8 @@ class KernelSupport:
         return self.landlock_abi is not None and self.seccomp and native_architecture() is not None
 
 
-def _with_hint(message: str, code: int, hints: dict[int, str]) -> str:
-    hint = hints.get(code)
+def _with_hint(message: str, code: int | None, hints: dict[int, str]) -> str:
+    hint = hints.get(code) if code is not None else None
     return f"{message} {error_name(code)}" + (f": {hint}" if hint else "")
 
 

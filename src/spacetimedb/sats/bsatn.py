@@ -61,7 +61,7 @@ _new = object.__new__
 
 def _make_wide(cls: type) -> Callable[[int], Any]:
     def make(value: int) -> Any:
-        obj = _new(cls)
+        obj: Any = _new(cls)
         obj._value = value
         return obj
 
@@ -70,7 +70,7 @@ def _make_wide(cls: type) -> Callable[[int], Any]:
 
 def _make_micros(cls: type) -> Callable[[int], Any]:
     def make(micros: int) -> Any:
-        obj = _new(cls)
+        obj: Any = _new(cls)
         obj._micros = micros
         return obj
 
@@ -253,7 +253,7 @@ class _Compiler:
         if isinstance(res, SumType):
             sizes = {self.fixed_size(v.type, visiting | {key}) for v in res.variants}
             if len(sizes) == 1 and None not in sizes:
-                return 1 + sizes.pop()  # type: ignore[operator]
+                return 1 + sizes.pop()  # type: ignore[operator]  # None not in sizes, so an int
             return None
         return None
 
@@ -641,8 +641,8 @@ def _build(ty: AlgebraicType, typespace: Typespace | None) -> Codec:
     dec_name = compiler.dec_fn(ty)
     whole_name = compiler.whole_buffer_decoder(ty)
     compiler.finish()
-    raw_enc = compiler.ns[enc_name]
-    raw_dec = compiler.ns[dec_name]
+    raw_enc: Callable[[Any], bytes] = compiler.ns[enc_name]
+    raw_dec: Callable[[Any, int], tuple[Any, int]] = compiler.ns[dec_name]
     raw_whole = eval(whole_name, compiler.ns) if whole_name else None
 
     def encode(value: Any) -> bytes:
@@ -668,7 +668,7 @@ def _build(ty: AlgebraicType, typespace: Typespace | None) -> Codec:
 
     def decode_whole(data: bytes | bytearray | memoryview) -> Any:
         try:
-            return raw_whole(data)  # type: ignore[misc]
+            return raw_whole(data)  # type: ignore[misc]  # raw_whole is None only when decode_whole is not used
         except _DECODE_FAILURES as exc:
             raise _decode_error(ty, exc, 0) from None
 

@@ -47,16 +47,17 @@ def product_to_tuple(value: Any, names: tuple[str | None, ...]) -> tuple[Any, ..
         return tuple(value)
     to_tuple = getattr(value, "__sats_tuple__", None)
     if to_tuple is not None:
-        return to_tuple()
+        as_tuple: tuple[Any, ...] = to_tuple()
+        return as_tuple
     if isinstance(value, Mapping):
         missing = [n for n in names if n not in value]
         if missing or None in names:
             raise EncodeError(f"product value is missing field(s) {missing}")
-        return tuple(value[n] for n in names)  # type: ignore[index]
+        return tuple(value[n] for n in names)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return tuple(getattr(value, f.name) for f in dataclasses.fields(value))
-    if names and None not in names and all(hasattr(value, n) for n in names):  # type: ignore[arg-type]
-        return tuple(getattr(value, n) for n in names)  # type: ignore[arg-type]
+    if names and None not in names and all(hasattr(value, n) for n in names):  # type: ignore[arg-type]  # None not in names, so every n is a str
+        return tuple(getattr(value, n) for n in names)  # type: ignore[arg-type]  # None not in names, so every n is a str
     raise EncodeError(
         f"expected a product value (tuple) with fields {list(names)}, got {type(value).__name__}"
     )

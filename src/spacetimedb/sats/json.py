@@ -95,7 +95,8 @@ def _f32_shortest(value: float) -> float:
 
 def _to_f32(value: float) -> float:
     """The f32 nearest to ``value``, as a Python float (what BSATN decoding of that f32 gives)."""
-    return _F32.unpack(_F32.pack(value))[0]
+    nearest: float = _F32.unpack(_F32.pack(value))[0]
+    return nearest
 
 
 def _parse_int(ty: PrimitiveType, value: Json, path: str, strings: bool) -> int:
@@ -282,7 +283,7 @@ class _Builder:
                     f(x, f"{path}.{label}") for f, x, label in zip(from_fields, j, labels, strict=True)
                 )
             if isinstance(j, dict) and named:
-                unknown = set(j) - set(names)  # type: ignore[arg-type]
+                unknown = set(j) - set(names)
                 if unknown:
                     raise _fail(ty, j, path, f"unknown field(s) {sorted(unknown)}")
                 out = []
@@ -300,7 +301,7 @@ class _Builder:
         assert tag is not None
         if kind == "identity":
             cls: type = Identity
-            inner = lambda v: "0x" + v.to_hex()  # noqa: E731
+            inner: Callable[[Any], Json] = lambda v: "0x" + v.to_hex()  # noqa: E731
         elif kind in ("connection_id", "uuid"):
             cls = ConnectionId if kind == "connection_id" else Uuid
             inner = lambda v: v.value  # noqa: E731
@@ -332,7 +333,7 @@ class _Builder:
                 digits = raw[2:] if raw[:2] in ("0x", "0X") else raw
                 if len(digits) == 2 * (32 if cls is Identity else 16):
                     try:
-                        return cls.from_hex(digits)  # type: ignore[attr-defined]
+                        return cls.from_hex(digits)
                     except ValueError:
                         raise _fail(ty, j, path, "invalid hex") from None
             if isinstance(raw, str) and cls is Timestamp and not raw.lstrip("-").isdigit():

@@ -9,7 +9,7 @@ import datetime as _dt
 import os
 import secrets
 import time
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _U256_MAX = (1 << 256) - 1
@@ -50,7 +50,7 @@ class _WideId:
         self._value = _check_int(value, 0, (1 << (8 * self._BYTES)) - 1, self._NAME)
 
     @classmethod
-    def from_hex(cls, text: str) -> Any:
+    def from_hex(cls, text: str) -> Self:
         digits = text[2:] if text[:2] in ("0x", "0X") else text
         if len(digits) != 2 * cls._BYTES:
             raise ValueError(
@@ -62,19 +62,19 @@ class _WideId:
             raise ValueError(f"invalid {cls._NAME} hex: {text!r}") from None
 
     @classmethod
-    def from_be_bytes(cls, data: bytes) -> Any:
+    def from_be_bytes(cls, data: bytes) -> Self:
         if len(data) != cls._BYTES:
             raise ValueError(f"{cls._NAME} needs {cls._BYTES} bytes, got {len(data)}")
         return cls(int.from_bytes(data, "big"))
 
     @classmethod
-    def from_le_bytes(cls, data: bytes) -> Any:
+    def from_le_bytes(cls, data: bytes) -> Self:
         if len(data) != cls._BYTES:
             raise ValueError(f"{cls._NAME} needs {cls._BYTES} bytes, got {len(data)}")
         return cls(int.from_bytes(data, "little"))
 
     @classmethod
-    def zero(cls) -> Any:
+    def zero(cls) -> Self:
         return cls(0)
 
     @property
@@ -102,7 +102,7 @@ class _WideId:
         return f"{type(self).__name__}(0x{self.to_hex()})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._value == self._value  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._value == self._value
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -186,7 +186,7 @@ class _Micros:
         return self._micros
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._micros == self._micros  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._micros == self._micros
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -330,14 +330,18 @@ class Timestamp(_Micros):
 Timestamp.UNIX_EPOCH = Timestamp(0)
 
 
-class ScheduleAt(NamedTuple):
-    """When a scheduled reducer runs: tag 0 ``Interval(TimeDuration)`` or tag 1 ``Time(Timestamp)``."""
-
+class _ScheduleAtFields(NamedTuple):
     tag: int
     value: Any
 
-    INTERVAL = 0
-    TIME = 1
+
+class ScheduleAt(_ScheduleAtFields):
+    """When a scheduled reducer runs: tag 0 ``Interval(TimeDuration)`` or tag 1 ``Time(Timestamp)``."""
+
+    # The tags live on a subclass because a NamedTuple body may only declare fields (for type checkers).
+    __slots__ = ()
+    INTERVAL: ClassVar[int] = 0
+    TIME: ClassVar[int] = 1
 
     @classmethod
     def interval(cls, every: TimeDuration | float) -> ScheduleAt:

@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> None:
         if tunable.kind == FLAG:
             parser.add_argument(tunable.flag, action="store_true", help=tunable.help)
         elif tunable.repeatable:
-            parser.add_argument(tunable.flag, action="append", metavar=tunable.shown_metavar, help=tunable.help)
+            parser.add_argument(
+                tunable.flag, action="append", metavar=tunable.shown_metavar, help=tunable.help
+            )
         else:
             parser.add_argument(tunable.flag, default=None, metavar=tunable.shown_metavar, help=tunable.help)
     args = parser.parse_args(argv)

@@ -260,7 +260,7 @@ def _algorithm(token: str) -> str:
     except jwt.exceptions.DecodeError:
         raise AuthError("Authorization is invalid: malformed token", 400) from None
     algorithm = header.get("alg")
-    if algorithm not in SUPPORTED_ALGORITHMS:
+    if not isinstance(algorithm, str) or algorithm not in SUPPORTED_ALGORITHMS:
         raise AuthError(
             f"Authorization failed: unsupported algorithm {algorithm!r} (accepted: {', '.join(SUPPORTED_ALGORITHMS)})"
         )

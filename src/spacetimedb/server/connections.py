@@ -190,7 +190,7 @@ class ConnectionGate:
 
     async def listen(
         self, new_handler: Callable[[], asyncio.Protocol], host: str, port: int, backlog: int
-    ) -> asyncio.AbstractServer:
+    ) -> asyncio.Server:
         """Accept connections on ``host:port``; ``new_handler`` makes aiohttp's handler of an admitted one."""
         self._new_handler = new_handler
         self._loop = asyncio.get_running_loop()

@@ -80,11 +80,13 @@ class ControlDB:
                     )
                 )
         with db.read_tx() as tx:
-            self._database = tx.table_id("database")
-            self._dns = tx.table_id("dns")
-            database_schema = tx.schema(self._database)
-            dns_schema = tx.schema(self._dns)
-        assert self._database is not None and self._dns is not None
+            database_table = tx.table_id("database")
+            dns_table = tx.table_id("dns")
+            assert database_table is not None and dns_table is not None  # created above when missing
+            database_schema = tx.schema(database_table)
+            dns_schema = tx.schema(dns_table)
+        self._database: int = database_table
+        self._dns: int = dns_table
         self._database_pk = database_schema.indexes[0].index_id
         self._database_owner = database_schema.indexes[1].index_id
         self._dns_pk = dns_schema.indexes[0].index_id
@@ -182,8 +184,8 @@ class ControlDB:
         def work(tx: MutTx) -> None:
             for row in list(tx.seek(self._dns, self._dns_identity, identity)):
                 tx.delete(self._dns, row)
-            row = tx.find(self._database, self._database_pk, identity)
-            if row is not None:
-                tx.delete(self._database, row)
+            record = tx.find(self._database, self._database_pk, identity)
+            if record is not None:
+                tx.delete(self._database, record)
 
         self._write(work)

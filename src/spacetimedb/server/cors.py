@@ -54,7 +54,9 @@ class CorsPolicy:
             return preflight
         try:
             response = await handler(request)
-        except web.HTTPException as exc:  # aiohttp's own answers (404 of the router, ...): readable by pages too
+        except (
+            web.HTTPException
+        ) as exc:  # aiohttp's own answers (404 of the router, ...): readable by pages too
             self._label(exc, origin)
             raise
         if not response.prepared:  # a WebSocket's headers are sent at the upgrade (and CORS does not apply)

@@ -66,7 +66,9 @@ class _PolicyResolver(AbstractResolver):
         self._policy = policy
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         if not self._policy.host_allowed(host):
             raise EgressRefused(f"the server does not allow requests to host `{host}`")
         results = await self._inner.resolve(host, port, family)
@@ -94,7 +96,9 @@ class HttpEgress:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(resolver=_PolicyResolver(self.policy), limit=self.policy.max_concurrent)
+            connector = aiohttp.TCPConnector(
+                resolver=_PolicyResolver(self.policy), limit=self.policy.max_concurrent
+            )
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         return self._session
 
@@ -112,10 +116,14 @@ class HttpEgress:
             return _failed(request, f"{request.method} {request.url} timed out")
         except aiohttp.ClientConnectorError as exc:
             refused = _refusal_in(exc)
-            return _failed(request, refused or f"{request.method} {request.url} failed: cannot connect ({exc.os_error})")
+            return _failed(
+                request, refused or f"{request.method} {request.url} failed: cannot connect ({exc.os_error})"
+            )
         except (aiohttp.ClientError, ValueError, OSError) as exc:
             refused = _refusal_in(exc)
-            return _failed(request, refused or f"{request.method} {request.url} failed: {exc or type(exc).__name__}")
+            return _failed(
+                request, refused or f"{request.method} {request.url} failed: {exc or type(exc).__name__}"
+            )
         names = tuple(name for name, _ in headers)
         values = tuple(value for _, value in headers)
         return seam.HttpAnswer(request.fetch, status, names, values, body, None)
@@ -126,7 +134,11 @@ class HttpEgress:
             raise EgressRefused(f"not an http(s) URL: {request.url!r}")
         if not self.policy.host_allowed(parts.hostname):
             raise EgressRefused(f"the server does not allow requests to host `{parts.hostname}`")
-        if _is_ip(parts.hostname) and not is_public_address(parts.hostname) and not self.policy.names_host(parts.hostname):
+        if (
+            _is_ip(parts.hostname)
+            and not is_public_address(parts.hostname)
+            and not self.policy.names_host(parts.hostname)
+        ):
             # an IP literal never reaches the resolver
             raise EgressRefused(
                 f"`{parts.hostname}` is not a public address; the server allows it only if it lists it by name"

@@ -37,7 +37,10 @@ def is_loopback(host: str) -> bool:
 
 
 def decide_isolation(
-    listen_host: str, settings: WorkerSettings, unsafe_modules: bool, support: sandbox.KernelSupport | None = None
+    listen_host: str,
+    settings: WorkerSettings,
+    unsafe_modules: bool,
+    support: sandbox.KernelSupport | None = None,
 ) -> Isolation:
     """The worker settings to run with, given what the kernel supports; raises ``IsolationRefused``."""
     support = support if support is not None else sandbox.probe()

@@ -253,7 +253,7 @@ class _Collector:
 
 
 async def metrics_route(request: web.Request) -> web.Response:
-    from .routes import _server
+    from .route_support import _server
 
     server = _server(request)
     if not allowed(request, server.options.metrics_token):

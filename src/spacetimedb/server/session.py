@@ -45,14 +45,17 @@ class Session:
         encoder: ServerEncoder,
         compression: int,
         confirmed: bool,
-        transport: asyncio.BaseTransport | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.server = server
         self.database = database
         self.ws = ws
         self.identity = identity
         self.connection_id = connection_id
-        self.client_id = 0  # the worker's name for this connection, once connected
+        # The seam's number for this session (``client`` in protocol/seam.py), set once the worker accepts it.
+        # Not a second name for ``connection_id``: a client may present the same ConnectionId again on a new
+        # connection, while this number belongs to one session, is never reused, and never leaves the server.
+        self.client_id = 0
         self.encoder = encoder
         self.compression = compression
         self.confirmed = confirmed

@@ -161,12 +161,22 @@ TUNABLES: tuple[Tunable, ...] = (
         "host, but addresses on loopback and private networks only for hosts listed by name.",
         metavar="HOST,...",
     ),
-    Tunable("--procedure-http-timeout", SECONDS, 10.0, "The longest a procedure's HTTP request may take.", 0.001),
     Tunable(
-        "--procedure-http-max-response", SIZE, 10 << 20, "The largest response body a procedure may receive.", 1
+        "--procedure-http-timeout", SECONDS, 10.0, "The longest a procedure's HTTP request may take.", 0.001
     ),
     Tunable(
-        "--procedure-http-concurrency", COUNT, 16, "Procedures' HTTP requests in flight at once, server-wide.", 1
+        "--procedure-http-max-response",
+        SIZE,
+        10 << 20,
+        "The largest response body a procedure may receive.",
+        1,
+    ),
+    Tunable(
+        "--procedure-http-concurrency",
+        COUNT,
+        16,
+        "Procedures' HTTP requests in flight at once, server-wide.",
+        1,
     ),
     Tunable(
         "--oidc-issuer",

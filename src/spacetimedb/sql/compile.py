@@ -327,7 +327,7 @@ def compile_union(union: ast.Union, view: SchemaView) -> SelectPlan:
         fragments = expand_rls(fragment, view)
     else:
         plans = [compile_select(select, view) for select in union.selects]
-        schema = plans[0].return_table  # type: ignore[assignment]
+        schema = plans[0].return_table  # type: ignore[assignment]  # checked just below: every branch returns a table
         if any(p.return_table is None or p.return_table.table_id != schema.table_id for p in plans):
             raise SqlUnsupportedError(
                 "Unsupported: UNION branches must select whole rows (`*` or `t.*`) of one table"
@@ -355,11 +355,7 @@ def _union_as_disjunction(union: ast.Union, view: SchemaView) -> tuple[Fragment,
         scope = Scope()
         scope.add(select.table, schema)
         _output(select, scope)  # checks that `t.*` names this branch's table
-        preds = (
-            ex.conjuncts_of(view.typer(scope).predicate(select.where))
-            if select.where
-            else []
-        )
+        preds = ex.conjuncts_of(view.typer(scope).predicate(select.where)) if select.where else []
         alternatives.append(_all_of(preds))
     return Fragment((Relation(first.table.var, schema),), (ex.Disj(tuple(alternatives)),)), schema
 

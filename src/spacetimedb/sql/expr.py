@@ -263,7 +263,7 @@ def _compile(preds: list[Pred], single: int | None) -> Callable[[Any], bool]:
     arg = "r" if single is not None else "rs"
     code = compile(f"lambda {arg}: {body}", "<sql predicate>", "eval")
     # the names must be globals: a lambda made by eval does not close over eval's locals
-    return eval(code, {"__builtins__": {}, **source.names})  # type: ignore[no-any-return]
+    return eval(code, {"__builtins__": {}, **source.names})  # type: ignore[no-any-return]  # eval of a lambda: the compiled predicate
 
 
 def compile_row(preds: list[Pred], rel: int) -> Callable[[tuple[Any, ...]], bool] | None:

@@ -87,16 +87,16 @@ def format_value(ty: AlgebraicType, value: Any) -> str:
         if ty.is_float:
             return format_float(value, kind == "F32")
         return str(value)
-    kind = special_kind(ty)
-    if kind in ("identity", "connection_id"):
+    special = special_kind(ty)
+    if special in ("identity", "connection_id"):
         assert isinstance(value, Identity | ConnectionId)
         return "0x" + value.to_hex()
-    if kind == "timestamp":
+    if special == "timestamp":
         return format_timestamp(value)
-    if kind == "time_duration":
+    if special == "time_duration":
         assert isinstance(value, TimeDuration)
         return str(value)
-    if kind == "uuid":
+    if special == "uuid":
         assert isinstance(value, Uuid)
         h = value.to_hex()
         return f'"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"'

@@ -51,7 +51,7 @@ def tokenize(text: str) -> list[Token]:
         pos = match.start()
         if kind == "bad":
             raise SqlSyntaxError(_unexpected_char(text, pos))
-        value = match.group(kind)  # type: ignore[arg-type]
+        value = match.group(kind)  # type: ignore[arg-type]  # lastgroup is never None: every alternative of _TOKEN is a named group
         if kind == "qident":
             if not value:
                 raise SqlSyntaxError(f"Empty quoted identifier at position {pos}")
@@ -60,7 +60,7 @@ def tokenize(text: str) -> list[Token]:
             value = value.replace("''", "'")
         elif kind == "xhex":
             kind = "hex"
-        append((kind, value, pos))  # type: ignore[arg-type]
+        append((kind, value, pos))  # type: ignore[arg-type]  # kind is a group name (see above), so a str
     append(("eof", "", len(text)))
     return tokens
 

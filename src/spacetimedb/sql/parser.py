@@ -239,7 +239,7 @@ class _Parser:
         return ast.TableRef(name, alias)
 
     def joins(self) -> tuple[ast.Join, ...]:
-        joins = []
+        joins: list[ast.Join] = []
         while True:
             if not self.words[self.pos] and not self.at_op(","):
                 return tuple(joins)

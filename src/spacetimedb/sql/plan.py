@@ -146,9 +146,12 @@ class Access:
         if self.empty:
             return 0
         if self.kind == "seek":
-            return len(tx.seek(self.table_id, self.index.index_id, self.key))  # type: ignore[union-attr]
+            assert self.index is not None  # every seek goes through an index
+            return len(tx.seek(self.table_id, self.index.index_id, self.key))
         if self.kind == "multi_seek":
-            return sum(len(tx.seek(self.table_id, self.index.index_id, k)) for k in self.key)  # type: ignore[union-attr]
+            assert self.index is not None
+            index_id = self.index.index_id
+            return sum(len(tx.seek(self.table_id, index_id, k)) for k in self.key)
         return tx.count(self.table_id)
 
     def describe(self) -> str:

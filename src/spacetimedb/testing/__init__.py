@@ -147,7 +147,7 @@ class TestDatabase:
         ran = 0
         while (due := self._host.pop_due_call(target)) is not None:
             self._now = max(self._now, due.due_micros)
-            self._on_host(lambda call=due: self._host.run_scheduled_call(call))  # type: ignore[misc]
+            self._on_host(lambda call=due: self._host.run_scheduled_call(call))
             ran += 1
         self._now = target
         return ran

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -184,7 +185,7 @@ def confirm(question: str, assume_yes: bool, *, refusal: str, hint: str) -> None
         click.echo("Skipping confirmation due to --yes")
         return
     click.echo(f"{question} [y/N] ", nl=False)
-    answer = click.get_text_stream("stdin").readline()
+    answer = sys.stdin.readline()  # not click.get_text_stream, deprecated since click 8.5
     if not answer:
         click.echo()
         raise CliError(f"{refusal} without confirmation", hint=hint)

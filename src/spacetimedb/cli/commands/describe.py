@@ -243,6 +243,7 @@ class Schema:
 
         returns = self.format(type_from_json(procedure.get("return_type", {"Product": {"elements": []}})))
         return f"{self.signature(procedure)} -> {returns}"
+
     def render_view(self, view: dict[str, Any]) -> str:
         from spacetimedb.sats.meta import type_from_json
 

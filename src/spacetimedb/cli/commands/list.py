@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -29,7 +30,9 @@ def list_databases(cli: CliContext, server: str | None, as_json: bool) -> None:
     owned = payload.get("identities") if isinstance(payload, dict) else None
     if not isinstance(owned, list):
         raise CliError(f"GET {response.url} did not return a list of databases")
-    databases = [{"identity": str(db), "names": _names(target, token, str(db))} for db in owned]
+    databases: list[dict[str, Any]] = [
+        {"identity": str(db), "names": _names(target, token, str(db))} for db in owned
+    ]
     if as_json:
         click.echo(json.dumps({"identity": identity, "databases": databases}, indent=2))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,4 +147,4 @@ def _announce(server: Server) -> None:
         if server.isolation.warning:
             click.secho(server.isolation.warning, err=True, fg="red", bold=True)
     click.echo("press Ctrl-C to stop")
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()  # not click.get_text_stream, deprecated since click 8.5

@@ -158,7 +158,7 @@ async def _connect(session: Any, client: DatabaseClient, confirmed: bool) -> Cli
     url = client.url("/subscribe", {"compression": "None", "confirmed": "true" if confirmed else "false"})
     ws_url = "ws" + url.removeprefix("http")  # http -> ws, https -> wss
     try:
-        return await session.ws_connect(  # type: ignore[no-any-return]
+        return await session.ws_connect(  # type: ignore[no-any-return]  # aiohttp's ws_connect context manager is typed loosely
             ws_url,
             protocols=(PROTOCOL,),
             headers={"Authorization": f"Bearer {client.token}"},

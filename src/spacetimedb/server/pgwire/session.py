@@ -454,7 +454,9 @@ class PgSession:
             running = await self.running()
             done = await self.until_hang_up(running.sql_typed(query, self.caller, params))
             if done.offset is not None:
-                await running.durable.wait(done.offset)  # as /sql with ?confirmed: an answer means it is on disk
+                await running.durable.wait(
+                    done.offset
+                )  # as /sql with ?confirmed: an answer means it is on disk
         return done
 
     async def until_hang_up(self, work: Awaitable[T]) -> T:

@@ -72,16 +72,16 @@ def type_oid(ty: AlgebraicType) -> int:
         if kind == "F64":
             return FLOAT8
         return _INT_OIDS.get(kind, NUMERIC)
-    kind = special_kind(ty)
-    if kind in ("identity", "connection_id") or ty == ArrayType(U8):
+    special = special_kind(ty)
+    if special in ("identity", "connection_id") or ty == ArrayType(U8):
         return BYTEA
-    if kind == "timestamp":
+    if special == "timestamp":
         return TIMESTAMPTZ
-    if kind == "time_duration":
+    if special == "time_duration":
         return INTERVAL
-    if kind == "uuid":
+    if special == "uuid":
         return UUID
-    if isinstance(ty, SumType) and kind is None and ty.is_simple_enum():
+    if isinstance(ty, SumType) and special is None and ty.is_simple_enum():
         return TEXT
     return JSON
 

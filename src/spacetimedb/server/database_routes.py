@@ -1,0 +1,166 @@
+"""Routes that publish, describe, delete and name databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from spacetimedb.controller import MigrationRefusedError, PublishError
+from spacetimedb.keccak import keccak256
+from spacetimedb.sats import Identity
+
+from .control import NameError_, validate_name
+from .read_routes import _text
+from .route_support import HttpError, _bool, _database, _identity_headers, _require_owner, _server, caller
+
+# ---- publishing -------------------------------------------------------------------------------------------------
+
+
+async def publish(request: web.Request) -> web.Response:
+    server = _server(request)
+    name = request.match_info.get("name")
+    program = await request.read()
+    if not program:
+        raise HttpError(400, "the request body must be the module program")
+    who, minted = caller(request)
+    clear = _bool(request, "clear", False)
+    existing = _writable_target(request, name, who)
+    database = existing or server.new_database_identity()
+    try:
+        result = await server.controller.publish(database, who, program, clear=clear)
+    except MigrationRefusedError as exc:
+        raise HttpError(400, f"Database update rejected: {exc}") from None
+    except PublishError as exc:
+        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
+    await asyncio.to_thread(
+        server.control.register, database, who, result.program_hash, name if existing is None else None
+    )
+    op = "created" if result.op == "created" else "updated"
+    body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
+    return web.json_response(body, headers=_identity_headers(who, minted))
+
+
+def _writable_target(request: web.Request, name: str | None, who: Identity) -> Identity | None:
+    """The database ``name`` names, which ``who`` must own; None when it is to be created (the name is checked
+    and ``who`` must be allowed to create databases)."""
+    server = _server(request)
+    existing = server.resolve(name) if name else None
+    if name and existing is None:
+        if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+            raise HttpError(404, "No such database.")
+        try:
+            validate_name(name)
+        except NameError_ as exc:
+            raise HttpError(400, str(exc)) from None
+    if existing is not None:
+        record = server.control.get(existing)
+        if record is not None and record.owner != who:
+            raise HttpError(
+                403, "only the owner may update this database", {"PermissionDenied": {"name": name}}
+            )
+    elif not server.may_create(who):
+        raise HttpError(403, f"identity {who.to_hex()} may not create databases on this server")
+    return existing
+
+
+async def pre_publish(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    program = await request.read()
+    _require_owner(request, database)
+    try:
+        validated = await server.controller.pre_publish(database, program)
+    except PublishError as exc:
+        raise HttpError(400, f"Failed to create or update the database: {exc}") from None
+    if validated is None:
+        raise HttpError(404, "No such database.")
+    migration = validated.migration
+    assert migration is not None
+    if not migration.automatic:
+        return web.json_response(
+            {"ManualMigrate": {"reason": "\n".join(migration.incompatible), "major_version_upgrade": False}}
+        )
+    record = server.control.get(database)
+    old_hash = record.program_hash.hex() if record else ""
+    token = keccak256((database.to_hex() + old_hash + validated.program_hash.hex()).encode()).hex()
+    color = request.query.get("pretty_print_style", request.query.get("style", "NoColor")) == "AnsiColor"
+    return web.json_response(
+        {
+            "AutoMigrate": {
+                "migrate_plan": migration.plan_ansi if color else migration.plan,
+                "break_clients": migration.disconnects_clients,
+                "token": "0x" + token,
+                "major_version_upgrade": False,
+            }
+        }
+    )
+
+
+async def delete_database(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = server.resolve(request.match_info["name"])
+    if database is None:
+        return web.Response(status=200)
+    _require_owner(request, database)
+    # the record goes first: a crash before the files are gone leaves an orphan directory, removed at start
+    await asyncio.to_thread(server.control.remove, database)
+    await server.controller.delete(database)
+    return web.Response(status=200)
+
+
+async def database_info(request: web.Request) -> web.Response:
+    server = _server(request)
+    database = _database(request)
+    record = server.control.get(database)
+    assert record is not None
+    return web.json_response(
+        {
+            "database_identity": {"__identity__": "0x" + database.to_hex()},
+            "owner_identity": {"__identity__": "0x" + record.owner.to_hex()},
+            "host_type": {"Python": []},
+            "initial_program": "0x" + record.program_hash.hex(),
+            "names": server.control.names_of(database),
+            "created": record.created.isoformat(),
+            "updated": record.updated.isoformat(),
+        }
+    )
+
+
+async def database_identity(request: web.Request) -> web.Response:
+    return web.Response(text=_database(request).to_hex())
+
+
+async def get_names(request: web.Request) -> web.Response:
+    database = _database(request)
+    return web.json_response({"names": _server(request).control.names_of(database)})
+
+
+async def add_name(request: web.Request) -> web.Response:
+    database = _database(request)
+    _require_owner(request, database)
+    name = (await _text(request)).strip()
+    try:
+        await asyncio.to_thread(_server(request).control.add_name, database, name)
+    except NameError_ as exc:
+        return web.json_response({"OtherError": str(exc)}, status=400)
+    return web.json_response({"Success": {"domain": name, "database_result": database.to_hex()}})
+
+
+async def set_names(request: web.Request) -> web.Response:
+    database = _database(request)
+    _require_owner(request, database)
+    try:
+        names = json.loads(await _text(request))
+    except ValueError as exc:
+        raise HttpError(400, f"the body must be a JSON array of names: {exc}") from None
+    except RecursionError:
+        raise HttpError(400, "the body must be a JSON array of names: it is nested too deeply") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HttpError(400, "the body must be a JSON array of names")
+    try:
+        await asyncio.to_thread(_server(request).control.set_names, database, names)
+    except NameError_ as exc:
+        return web.json_response({"OtherError": str(exc)}, status=400)
+    return web.json_response("Success")
