@@ -14,7 +14,7 @@ import types as pytypes
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Union, dataclass_transform, get_args, get_origin, overload
 
 from .errors import ModuleError
 from .markers import IndexSpec
@@ -154,6 +154,8 @@ def table(
 ) -> Callable[[type[T]], type[T]]: ...
 
 
+# dataclass_transform: type checkers then know a row class's constructor (its fields as keyword arguments)
+@dataclass_transform()
 def table(
     cls: type[T] | None = None,
     /,
