@@ -4,6 +4,7 @@ and runs unchanged."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +54,8 @@ def level_one(ctx: ReducerContext[Db]) -> list[str]:
 """
 
 
-def _project(tmp_path: Path, source: str) -> Path:
-    module = tmp_path / "game.py"
+def _project(tmp_path: Path, source: str, name: str = "game") -> Path:
+    module = tmp_path / f"{name}.py"
     module.write_text(source, encoding="utf-8")
     generated = subprocess.run(
         [sys.executable, "-m", "spacetimedb", "generate", "--lang", "python-module", "-p", str(module)],
@@ -63,7 +64,7 @@ def _project(tmp_path: Path, source: str) -> Path:
         timeout=60,
     )
     assert generated.returncode == 0, generated.stderr
-    assert (tmp_path / "game_db.pyi").is_file()
+    assert (tmp_path / f"{name}_db.pyi").is_file()
     return module
 
 
@@ -160,3 +161,44 @@ def test_a_bare_reducer_context_still_loads(tmp_path: Path):
         assert set(loaded.module_def.reducers) >= {"add", "rename"}
     finally:
         loaded.unload()
+
+
+def _documented_example() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "module-api.md").read_text(encoding="utf-8")
+    match = re.search(r"^```python\n# typed: scores\.py\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+    assert match, "docs/module-api.md lost its `# typed: scores.py` example"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "replacement", "reported"),
+    [
+        (None, None, None),
+        ("ctx.db.player.insert(", "ctx.db.palyer.insert(", '"Db" has no attribute "palyer"; maybe "player"?'),
+        ("ctx.db.player.name.find(name)", "ctx.db.player.nick.find(name)", 'has no attribute "nick"'),
+        (
+            "ctx.db.player.name.find(name)",
+            "ctx.db.player.name.find(7)",
+            'incompatible type "int"; expected "str"',
+        ),
+        (
+            "Player(id=ctx.db.player.count() + 1, name=name)",
+            "Player(id=1, name=1)",
+            'incompatible type "int"',
+        ),
+        ("player.score += points", 'player.score = "x"', "Incompatible types in assignment"),
+    ],
+)
+def test_the_documented_typed_example_checks_and_its_documented_mistakes_are_reported(
+    tmp_path: Path, mistake: str | None, replacement: str | None, reported: str | None
+):
+    source = _documented_example()
+    module = _project(tmp_path, source, "scores")
+    if mistake is None:
+        checked = _mypy(module)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        return
+    assert mistake in source and replacement is not None
+    module.write_text(source.replace(mistake, replacement), encoding="utf-8")
+    checked = _mypy(module)
+    assert checked.returncode == 1 and reported in checked.stdout, checked.stdout
