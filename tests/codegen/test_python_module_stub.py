@@ -202,3 +202,37 @@ def test_the_documented_typed_example_checks_and_its_documented_mistakes_are_rep
     module.write_text(source.replace(mistake, replacement), encoding="utf-8")
     checked = _mypy(module)
     assert checked.returncode == 1 and reported in checked.stdout, checked.stdout
+
+
+def test_a_package_module_gets_its_stub_inside_the_package(tmp_path: Path):
+    package = tmp_path / "game"
+    package.mkdir()
+    (package / "tables.py").write_text(
+        "from typing import Annotated\n\nimport spacetimedb\nfrom spacetimedb import Unique\n\n\n"
+        "@spacetimedb.table\nclass Player:\n    name: Annotated[str, Unique]\n",
+        encoding="utf-8",
+    )
+    init = (
+        "from __future__ import annotations\n\nfrom typing import TYPE_CHECKING\n\nimport spacetimedb\n"
+        "from spacetimedb import ReducerContext\n\nfrom .tables import Player\n\n"
+        "if TYPE_CHECKING:\n    from ._db import Db\n\n\n@spacetimedb.reducer\n"
+        "def add(ctx: ReducerContext[Db], name: str) -> None:\n    ctx.db.player.insert(Player(name=name))\n"
+    )
+    (package / "__init__.py").write_text(init, encoding="utf-8")
+    generated = subprocess.run(
+        [sys.executable, "-m", "spacetimedb", "generate", "--lang", "python-module", "-p", str(package)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert generated.returncode == 0, generated.stderr
+    assert "import game.tables as _m0" in (package / "_db.pyi").read_text(encoding="utf-8")
+    assert _mypy(package).returncode == 0
+    (package / "__init__.py").write_text(
+        init.replace("Player(name=name)", "Player(name=1)"), encoding="utf-8"
+    )
+    checked = _mypy(package)
+    assert (
+        checked.returncode == 1
+        and 'Argument "name" to "Player" has incompatible type "int"' in checked.stdout
+    )

@@ -36,7 +36,7 @@ from spacetimedb.cli.commands.publish import (
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import server_option
+from spacetimedb.cli.options import module_path_option, server_option
 from spacetimedb.cli.servers import ServerTarget
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -49,14 +49,7 @@ DEFAULT_BINDINGS_DIR = "module_bindings"
 
 @click.command("dev")
 @database_argument(required=False)
-@click.option(
-    "-p",
-    "--module-path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
-    "if it is a package.",
-)
+@module_path_option
 @click.option(
     "-o",
     "--bindings-dir",

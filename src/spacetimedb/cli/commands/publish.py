@@ -23,7 +23,7 @@ from spacetimedb.cli.commands._database import (
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import server_option, yes_option
+from spacetimedb.cli.options import module_path_option, server_option, yes_option
 
 PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
 DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
@@ -31,14 +31,7 @@ DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
 
 @click.command("publish")
 @database_argument(required=False)
-@click.option(
-    "-p",
-    "--module-path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
-    "if it is a package.",
-)
+@module_path_option
 @click.option(
     "-c",
     "--delete-data",
