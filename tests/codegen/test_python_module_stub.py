@@ -236,3 +236,19 @@ def test_a_package_module_gets_its_stub_inside_the_package(tmp_path: Path):
         checked.returncode == 1
         and 'Argument "name" to "Player" has incompatible type "int"' in checked.stdout
     )
+
+
+def test_records_are_keyword_only_for_type_checkers_as_a_migrated_column_order_needs(tmp_path: Path):
+    # `xp` was added by a migration after the defaulted `level`: the runtime makes it keyword-only, and so do
+    # type checkers (dataclass_transform(kw_only_default=True)) instead of refusing the class
+    module = tmp_path / "heroes.py"
+    source = (
+        "import spacetimedb\n\n\n@spacetimedb.table\nclass Hero:\n    name: str\n    level: int = 1\n    xp: int\n\n\n"
+        "@spacetimedb.type\nclass Point:\n    x: int\n    y: int\n\n\n"
+        "hero = Hero(name='a', xp=0)\npoint = Point(x=1, y=2)\n"
+    )
+    module.write_text(source, encoding="utf-8")
+    assert _mypy(module).returncode == 0
+    module.write_text(source + "positional = Point(1, 2)\n", encoding="utf-8")
+    checked = _mypy(module)
+    assert checked.returncode == 1 and "Too many positional arguments" in checked.stdout, checked.stdout

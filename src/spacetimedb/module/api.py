@@ -154,8 +154,9 @@ def table(
 ) -> Callable[[type[T]], type[T]]: ...
 
 
-# dataclass_transform: type checkers then know a row class's constructor (its fields as keyword arguments)
-@dataclass_transform()
+# dataclass_transform: type checkers then know a record's constructor. Keyword-only for them, because a field
+# without a default may follow one with a default (a column added by a migration), which only keywords can pass.
+@dataclass_transform(kw_only_default=True)
 def table(
     cls: type[T] | None = None,
     /,
@@ -269,6 +270,7 @@ def procedure(func: F | None = None, /, *, name: str | None = None) -> Any:
 # ---- @type --------------------------------------------------------------------------------------------------
 
 
+@dataclass_transform(kw_only_default=True)
 def type(cls_or_name: Any = None, variants: Any = None, /, *, name: str | None = None) -> Any:
     """Declare a user type.
 
