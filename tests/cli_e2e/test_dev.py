@@ -205,3 +205,27 @@ def test_dev_refuses_a_remote_server_that_does_not_answer(tmp_path: Path, alice:
     remote = refused_url.replace("127.0.0.1", "localhost.invalid")
     result = alice("dev", "x", "-p", str(module), "-s", remote, server=False)
     assert_one_line_error(result, "does not answer")
+
+
+def test_dev_delete_data_replaces_a_database_whose_update_needs_a_manual_migration(
+    tmp_path: Path, alice: User, db_name: str
+):
+    module = tmp_path / "module.py"
+    module.write_text(WITH_STARS, encoding="utf-8")
+    dev = DevProcess(alice, tmp_path, db_name, "-c", "--skip-generate", "-s", alice.url)
+    try:
+        dev.wait_for("Watching for changes")
+        assert alice("call", db_name, "add", "1", '"old"').code == 0
+        _edit(module, WITHOUT_TEXT)
+        update = dev.wait_for("Watching for changes")
+        assert (
+            f"This update needs a manual migration: deleting all the data of '{db_name}' on {alice.url}"
+            in update
+        )
+        assert any(f"database with name: {db_name}" in line for line in update), "\n".join(update)
+        assert dev.interrupt() == 130
+    finally:
+        dev.kill()
+    assert "old" not in alice("sql", db_name, "SELECT * FROM note").out
+    assert not (tmp_path / "module_bindings").exists()  # --skip-generate
+    assert not (tmp_path / "module_db.pyi").exists()
