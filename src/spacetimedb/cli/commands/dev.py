@@ -105,6 +105,8 @@ def dev(
 
 
 class _DevLoop:
+    """One module, published to one database: publish and regenerate now, and again whenever it changes."""
+
     def __init__(
         self, client: DatabaseClient, path: Path, out_dir: Path | None, lang: str, delete_data: bool
     ) -> None:
@@ -115,8 +117,8 @@ class _DevLoop:
         self.delete_data = delete_data
         self.published: dict[Path, tuple[int, int]] = {}
 
-    def update(self) -> bool:
-        """Publish, then regenerate; a failure is printed (not raised): the loop goes on. Returns success."""
+    def update(self) -> None:
+        """Publish, then regenerate; a failure is printed (not raised): the loop goes on."""
         self.published = self._sources()  # before reading them: an edit made while publishing is seen next
         try:
             self._publish()
@@ -127,9 +129,8 @@ class _DevLoop:
             if error.hint:
                 click.echo(f"hint: {error.hint}", err=True)
             click.echo("Waiting for the next change...")
-            return False
+            return
         click.echo("Watching for changes (Ctrl-C stops)...")
-        return True
 
     def _publish(self) -> None:
         program = _package_and_validate(self.path)
