@@ -54,9 +54,7 @@ def level_one(ctx: ReducerContext[Db]) -> list[str]:
 """
 
 
-def _project(tmp_path: Path, source: str, name: str = "game") -> Path:
-    module = tmp_path / f"{name}.py"
-    module.write_text(source, encoding="utf-8")
+def _generate_stub(module: Path) -> None:
     generated = subprocess.run(
         [sys.executable, "-m", "spacetimedb", "generate", "--lang", "python-module", "-p", str(module)],
         capture_output=True,
@@ -64,6 +62,12 @@ def _project(tmp_path: Path, source: str, name: str = "game") -> Path:
         timeout=60,
     )
     assert generated.returncode == 0, generated.stderr
+
+
+def _project(tmp_path: Path, source: str, name: str = "game") -> Path:
+    module = tmp_path / f"{name}.py"
+    module.write_text(source, encoding="utf-8")
+    _generate_stub(module)
     assert (tmp_path / f"{name}_db.pyi").is_file()
     return module
 
@@ -219,13 +223,7 @@ def test_a_package_module_gets_its_stub_inside_the_package(tmp_path: Path):
         "def add(ctx: ReducerContext[Db], name: str) -> None:\n    ctx.db.player.insert(Player(name=name))\n"
     )
     (package / "__init__.py").write_text(init, encoding="utf-8")
-    generated = subprocess.run(
-        [sys.executable, "-m", "spacetimedb", "generate", "--lang", "python-module", "-p", str(package)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert generated.returncode == 0, generated.stderr
+    _generate_stub(package)
     assert "import game.tables as _m0" in (package / "_db.pyi").read_text(encoding="utf-8")
     assert _mypy(package).returncode == 0
     (package / "__init__.py").write_text(
