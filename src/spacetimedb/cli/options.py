@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 server_option = click.option(
@@ -21,4 +23,13 @@ anonymous_option = click.option(
     "--anonymous",
     is_flag=True,
     help="Act as a new identity obtained for this command alone, not the saved one (nothing is saved).",
+)
+
+module_path_option = click.option(
+    "-p",
+    "--module-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
+    "if it is a package.",
 )

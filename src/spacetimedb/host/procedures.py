@@ -245,7 +245,11 @@ class ProcedureRunner:
     # -- ctx.with_tx --------------------------------------------------------------------------------------------
 
     def _with_tx(
-        self, fn: Callable[[ReducerContext], Any], request: ProcedureRequest, name: str, timer: _PausableClock
+        self,
+        fn: Callable[[ReducerContext[Any]], Any],
+        request: ProcedureRequest,
+        name: str,
+        timer: _PausableClock,
     ) -> Any:
         future: Future[Any] = Future()
         timer.pause()  # its turn on the host thread, and its body there, count on the host's clock
@@ -267,7 +271,11 @@ class ProcedureRunner:
         return self._tx_runtime
 
     def _tx_job(
-        self, fn: Callable[[ReducerContext], Any], request: ProcedureRequest, name: str, future: Future[Any]
+        self,
+        fn: Callable[[ReducerContext[Any]], Any],
+        request: ProcedureRequest,
+        name: str,
+        future: Future[Any],
     ) -> None:
         """On the host thread: ``fn`` in a transaction; its result or exception goes to ``future``."""
         host = self.host

@@ -14,7 +14,7 @@ import types as pytypes
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Union, dataclass_transform, get_args, get_origin, overload
 
 from .errors import ModuleError
 from .markers import IndexSpec
@@ -154,6 +154,9 @@ def table(
 ) -> Callable[[builtins.type[T]], builtins.type[T]]: ...
 
 
+# dataclass_transform: type checkers then know a record's constructor. Keyword-only for them, because a field
+# without a default may follow one with a default (a column added by a migration), which only keywords can pass.
+@dataclass_transform(kw_only_default=True)
 def table(
     cls: builtins.type[T] | None = None,
     /,
@@ -267,6 +270,7 @@ def procedure(func: F | None = None, /, *, name: str | None = None) -> Any:
 # ---- @type --------------------------------------------------------------------------------------------------
 
 
+@dataclass_transform(kw_only_default=True)
 def type(cls_or_name: Any = None, variants: Any = None, /, *, name: str | None = None) -> Any:
     """Declare a user type.
 

@@ -10,6 +10,8 @@ import functools
 import inspect
 import keyword
 import re
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -355,9 +357,9 @@ class _Builder:
         kind = context.__name__
         if not params:
             raise _Problem(f"the first parameter must be the {kind} (ctx: {kind})")
-        hints = type_hints(func)
+        hints = _parameter_hints(func, params[0].name)
         first = hints.get(params[0].name)
-        if first is not None and first is not context:
+        if first is not None and first is not context and typing.get_origin(first) is not context:
             raise _Problem(
                 f"the first parameter must be the {kind}, but `{params[0].name}` is annotated {describe(first)}"
             )
@@ -615,3 +617,22 @@ def build_module_def(registry: Registry) -> ModuleDef:
         procedures=builder.procedures,
         views=builder.views,
     )
+
+
+def _parameter_hints(func: Any, context_parameter: str) -> dict[str, Any]:
+    """The resolved annotations of ``func``. The context's own annotation may name a type that exists only for
+    type checkers (``ctx: ReducerContext[Db]`` with ``Db`` from the generated ``<module>_db.pyi``, imported
+    under ``TYPE_CHECKING``): when it cannot be evaluated, it is left out rather than refused."""
+    try:
+        return type_hints(func)
+    except TypeMappingError:
+        annotations = getattr(func, "__annotations__", None)
+        if (
+            not isinstance(func, types.FunctionType)
+            or not annotations
+            or context_parameter not in annotations
+        ):
+            raise
+    without_context = types.FunctionType(func.__code__, func.__globals__, func.__name__)
+    without_context.__annotations__ = {k: v for k, v in annotations.items() if k != context_parameter}
+    return type_hints(without_context)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
 T = TypeVar("T")
+DbT = TypeVar("DbT")  # the type of ``ctx.db``: a module's generated ``Db`` (``<module>_db.pyi``), else Any
 
 
 class AuthCtx:
@@ -101,7 +102,7 @@ class _CallContext:
         return self._rng
 
 
-class ReducerContext(_CallContext):
+class ReducerContext(_CallContext, Generic[DbT]):
     """The caller, the time and the database of one reducer call.
 
     - ``sender``: the identity of the caller (the database's own identity for scheduled reducers);
@@ -111,6 +112,9 @@ class ReducerContext(_CallContext):
     - ``identity``: the database's own identity;
     - ``sender_auth``: the caller's credentials (``AuthCtx``);
     - ``rng``: a ``random.Random`` seeded from ``timestamp``, so a call is deterministic for a given time.
+
+    ``ReducerContext[Db]``, with the ``Db`` that ``spacetime generate --lang python-module`` writes, types
+    ``ctx.db`` for editors and type checkers; a bare ``ReducerContext`` leaves it ``Any``.
     """
 
     __slots__ = ("db",)
@@ -120,7 +124,7 @@ class ReducerContext(_CallContext):
         sender: Identity,
         connection_id: ConnectionId | None,
         timestamp: Timestamp,
-        db: Any,
+        db: DbT,
         identity: Identity,
         sender_auth: AuthCtx = INTERNAL_AUTH,
     ) -> None:
@@ -154,13 +158,13 @@ class ProcedureContext(_CallContext):
         identity: Identity,
         sender_auth: AuthCtx,
         http: Any,
-        run_tx: Callable[[Callable[[ReducerContext], Any]], Any],
+        run_tx: Callable[[Callable[[ReducerContext[Any]], Any]], Any],
     ) -> None:
         super().__init__(sender, connection_id, timestamp, identity, sender_auth)
         self.http = http
         self._run_tx = run_tx
 
-    def with_tx(self, fn: Callable[[ReducerContext], T]) -> T:
+    def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
         if not callable(fn):
             raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
         return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns

@@ -400,7 +400,7 @@ class _ReducerCall:
         except EncodeError as exc:
             raise ReducerArgsError(self.name, str(exc), kind=self.kind) from None
 
-    def call(self, ctx: ReducerContext, args: tuple[Any, ...]) -> Any:
+    def call(self, ctx: ReducerContext[Any], args: tuple[Any, ...]) -> Any:
         converters = self.converters
         if converters is None:
             return self.func(ctx, *args)
@@ -566,7 +566,7 @@ class ModuleRuntime:
         timestamp: Timestamp,
         database_identity: Identity,
         sender_auth: AuthCtx = INTERNAL_AUTH,
-    ) -> ReducerContext:
+    ) -> ReducerContext[Any]:
         """Point the handles at ``tx`` and make the context of one call; finish with ``end_call``."""
         self.slot.tx = tx
         if connection_id is not None and connection_id.value == 0:
@@ -582,7 +582,7 @@ class ModuleRuntime:
     def end_view_call(self) -> None:
         self.view_slot.tx = _NO_TX
 
-    def call(self, reducer: str | ReducerDef, ctx: ReducerContext, args: tuple[Any, ...]) -> Any:
+    def call(self, reducer: str | ReducerDef, ctx: ReducerContext[Any], args: tuple[Any, ...]) -> Any:
         """Run a reducer with canonical arguments inside a call started by ``begin_call``; exceptions propagate
         (the host rolls back and reports ``str(exc)``)."""
         return self._call(reducer).call(ctx, args)

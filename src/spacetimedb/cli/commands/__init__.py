@@ -25,6 +25,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "describe": LazyCommand(
         "spacetimedb.cli.commands.describe:describe", "Describe the schema of a database"
     ),
+    "dev": LazyCommand(
+        "spacetimedb.cli.commands.dev:dev",
+        "Publish a module and regenerate its bindings on each change",
+    ),
     "generate": LazyCommand(
         "spacetimedb.cli.commands.generate:generate",
         "Generate client bindings (Python, TypeScript) for a module",

@@ -23,16 +23,18 @@ _GENERATED_MARKERS = {
 @click.option(
     "-l",
     "--lang",
-    type=click.Choice(["python", "typescript"]),
+    type=click.Choice(["python", "typescript", "python-module"]),
     required=True,
-    help="The language to generate.",
+    help="The language to generate. python-module: the types of the module's own ctx.db (<module>_db.pyi "
+    "beside the module, or in -o), for editors and mypy; needs -p.",
 )
 @click.option(
     "-o",
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Where to write the bindings (for Python: the package directory, e.g. module_bindings).",
+    default=None,
+    help="Where to write the bindings (for Python: the package directory, e.g. module_bindings). Required, "
+    "except for python-module.",
 )
 @click.option(
     "-p",
@@ -52,7 +54,7 @@ _GENERATED_MARKERS = {
 def generate(
     cli: CliContext,
     lang: str,
-    out_dir: Path,
+    out_dir: Path | None,
     module_path: Path | None,
     module_def: Path | None,
     include_private: bool,
@@ -68,6 +70,11 @@ def generate(
     from spacetimedb.codegen import CodegenError
     from spacetimedb.codegen import generate as generate_bindings
 
+    if lang == "python-module":
+        _generate_module_stub(module_path, module_def, database, out_dir)
+        return
+    if out_dir is None:
+        raise click.UsageError("-o/--out-dir is required (except with --lang python-module)")
     sources = [s for s in (module_path, module_def, database) if s is not None]
     if len(sources) != 1:
         raise click.UsageError("give exactly one of -p/--module-path, --module-def or a DATABASE name")
@@ -86,6 +93,26 @@ def generate(
     click.echo(f"Generated {len(files)} {lang} file(s) in {out_dir}")
     for path in removed:
         click.echo(f"Deleted stale generated file {path}")
+
+
+def _generate_module_stub(
+    module_path: Path | None, module_def: Path | None, database: str | None, out_dir: Path | None
+) -> None:
+    from spacetimedb.codegen.python_module import write_module_stub
+    from spacetimedb.module import ModuleError
+
+    if module_path is None or module_def is not None or database is not None:
+        raise click.UsageError(
+            "--lang python-module types the module's own ctx.db: give only -p/--module-path "
+            "(the stub imports the module's row classes)"
+        )
+    try:
+        written = write_module_stub(module_path, out_dir)
+    except ModuleError as exc:
+        raise CliError(f"the module at {module_path} is not valid: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"cannot write the ctx.db stub of {module_path}: {exc}") from None
+    click.echo(f"Generated the ctx.db types of {module_path} in {written}")
 
 
 def _from_module(path: Path) -> dict[str, Any]:

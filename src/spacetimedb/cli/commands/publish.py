@@ -23,7 +23,7 @@ from spacetimedb.cli.commands._database import (
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import server_option, yes_option
+from spacetimedb.cli.options import module_path_option, server_option, yes_option
 
 PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
 DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
@@ -31,14 +31,7 @@ DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
 
 @click.command("publish")
 @database_argument(required=False)
-@click.option(
-    "-p",
-    "--module-path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
-    "if it is a package.",
-)
+@module_path_option
 @click.option(
     "-c",
     "--delete-data",
@@ -118,6 +111,23 @@ def _prepare_update(client: DatabaseClient, program: bytes, delete_data: bool, a
             hint="pass -y/--yes to delete it and publish",
         )
         return True
+    if show_migration_plan(client, plan):
+        confirm(
+            "Apply this migration?",
+            assume_yes,
+            refusal=f"not updating {client.database!r}",
+            hint="pass -y/--yes to apply the migration",
+        )
+    return False
+
+
+def needs_manual_migration(plan: dict[str, Any]) -> bool:
+    return isinstance(plan.get("ManualMigrate"), dict)
+
+
+def show_migration_plan(client: DatabaseClient, plan: dict[str, Any]) -> bool:
+    """Print the server's migration plan; a plan that needs a manual migration is printed and refused (a
+    CliError). Returns whether the automatic migration changes anything."""
     manual = plan.get("ManualMigrate")
     if isinstance(manual, dict):
         reason = str(manual.get("reason", ""))
@@ -138,14 +148,7 @@ def _prepare_update(client: DatabaseClient, program: bytes, delete_data: bool, a
     click.echo(migrate_plan.rstrip("\n"))
     if auto.get("break_clients"):
         click.echo("The above changes will disconnect (and may BREAK) existing clients.")
-    if not _no_changes(migrate_plan):
-        confirm(
-            "Apply this migration?",
-            assume_yes,
-            refusal=f"not updating {client.database!r}",
-            hint="pass -y/--yes to apply the migration",
-        )
-    return False
+    return not _no_changes(migrate_plan)
 
 
 def _no_changes(migrate_plan: str) -> bool:
