@@ -155,6 +155,27 @@ class TableHandle:
     def __repr__(self) -> str:
         return f"<table {self._def.name}>"
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for a name the handle lacks: say what the author probably wanted
+        table = self._def
+        if name.startswith("_"):
+            raise AttributeError(name)
+        unique = [i.accessor_name for i in table.indexes if i.unique]
+        if name in ("update", "find"):
+            if unique:
+                via = " or ".join(f"ctx.db.{table.name}.{accessor}.{name}(...)" for accessor in unique)
+                raise AttributeError(f"table `{table.name}` has no {name}(); use its unique index: {via}")
+            raise AttributeError(
+                f"table `{table.name}` has no primary key or unique column, so its rows cannot be "
+                f"{'updated' if name == 'update' else 'found'} by key: {name}() needs a column marked "
+                "PrimaryKey or Unique (or delete the old row and insert the new one)"
+            )
+        indexes = ", ".join(i.accessor_name for i in table.indexes) or "none"
+        raise AttributeError(
+            f"table `{table.name}` has no attribute or index `{name}` (its indexes: {indexes}; "
+            "methods: insert, delete, iter, count)"
+        )
+
 
 class IndexHandle:
     """``ctx.db.<table>.<accessor>`` for a non-unique index: ``filter`` and ``delete`` by value, prefix or range."""
@@ -382,7 +403,9 @@ class _ReducerCall:
             items = args
         else:
             raise ReducerArgsError(
-                self.name, f"arguments must be a JSON array or object, got {type(args).__name__}", kind=self.kind
+                self.name,
+                f"arguments must be a JSON array or object, got {type(args).__name__}",
+                kind=self.kind,
             )
         values = []
         for name, item, arg_json in zip(names, items, self.arg_json, strict=True):
@@ -428,7 +451,9 @@ class ProcedureCall(_ReducerCall):
             canonical = self.to_canonical(value) if self.to_canonical is not None else value
             self.return_codec.encode(canonical)  # checks it fits
         except (EncodeError, ValueError, TypeError, AttributeError) as exc:
-            raise TypeError(f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}") from None
+            raise TypeError(
+                f"procedure `{self.name}` returned {value!r}, which does not fit its return type: {exc}"
+            ) from None
         return canonical
 
     def encode_return(self, canonical: Any) -> bytes:
