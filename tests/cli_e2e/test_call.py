@@ -95,3 +95,15 @@ def test_a_module_refusing_the_connection(alice: User, db_name: str, tmp_path: P
     result = alice("call", db_name, "add_note", '"x"', "1")
     error = assert_one_line_error(result, f"database '{db_name}' on {alice.url} refused the call")
     assert "members only" in error
+
+
+def test_calling_a_lifecycle_reducer_gives_no_signature_hint(alice: User, db_name: str, tmp_path: Path):
+    with_init = tmp_path / "with_init.py"
+    with_init.write_text(
+        NOTES.read_text()
+        + '\n\n@reducer(lifecycle="init")\ndef init(ctx: ReducerContext) -> None:\n    pass\n'
+    )
+    alice.publish(db_name, with_init)
+    result = alice("call", db_name, "init")
+    assert_one_line_error(result)
+    assert "signature" not in result.err, result.err
