@@ -6,6 +6,7 @@ be (whole rows of one table, from one table or a join of two).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,10 @@ class SchemaView:
         table_id = self.tx.table_id(name)
         schema = self.tx.schema(table_id) if table_id is not None else None
         if schema is None or not (schema.public or self.caller.is_owner):
-            raise SqlNameError(f"no such table: `{name}`. If the table exists, it may be marked private.")
+            message = f"no such table: `{name}`. If the table exists, it may be marked private."
+            visible = [s.name for s in self.tx.schemas() if s.public or self.caller.is_owner]
+            close = difflib.get_close_matches(name, visible, n=1)
+            raise SqlNameError(f"{message} Did you mean `{close[0]}`?" if close else message)
         return schema
 
     def rls_rules(self, table_id: int) -> list[str]:
@@ -355,11 +359,7 @@ def _union_as_disjunction(union: ast.Union, view: SchemaView) -> tuple[Fragment,
         scope = Scope()
         scope.add(select.table, schema)
         _output(select, scope)  # checks that `t.*` names this branch's table
-        preds = (
-            ex.conjuncts_of(view.typer(scope).predicate(select.where))
-            if select.where
-            else []
-        )
+        preds = ex.conjuncts_of(view.typer(scope).predicate(select.where)) if select.where else []
         alternatives.append(_all_of(preds))
     return Fragment((Relation(first.table.var, schema),), (ex.Disj(tuple(alternatives)),)), schema
 
