@@ -369,3 +369,23 @@ def test_generated_bindings_keep_indexes_named_like_handle_attributes(server, bi
     finally:
         conn.disconnect()
         untyped.disconnect()
+
+
+def test_run_raises_for_a_database_that_does_not_exist(server, bindings) -> None:
+    """Typed bindings do not read the schema first, so build() succeeds; run() must not then return as if
+    the session had ended normally."""
+    chat = bindings(CHAT_MODULE, "chat_bindings_missing")
+    conn = chat.DbConnection.builder().with_uri(server.url).with_database_name("no-such-db").build()
+    with pytest.raises(ConnectError, match=r"no-such-db|No such database|not found"):
+        conn.run()
+    # with an on_connect_error callback the error is the callback's, and run() returns
+    seen: list[BaseException] = []
+    handled = (
+        chat.DbConnection.builder()
+        .with_uri(server.url)
+        .with_database_name("no-such-db")
+        .on_connect_error(lambda ctx, error: seen.append(error))
+        .build()
+    )
+    handled.run()
+    assert len(seen) == 1 and isinstance(seen[0], ConnectError)
