@@ -23,10 +23,14 @@ pytestmark = pytest.mark.timeout(90)
 class Terminal:
     """The client as a subprocess: lines in, lines out."""
 
-    def __init__(self, url: str, credentials: Path) -> None:
+    def __init__(self, url: str | None, credentials: Path, config_dir: Path | None = None) -> None:
         env = dict(os.environ, SPACETIMEDB_CLIENT_CREDENTIALS_DIR=str(credentials), PYTHONUNBUFFERED="1")
+        env.pop("SPACETIMEDB_URI", None)
+        if config_dir is not None:
+            env["SPACETIME_CONFIG_DIR"] = str(config_dir)
+        server = [] if url is None else ["--server", url]
         self.process = subprocess.Popen(
-            [sys.executable, str(CLIENT), "--server", url, "--database", "quickstart-chat"],
+            [sys.executable, str(CLIENT), *server, "--database", "quickstart-chat"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -108,3 +112,24 @@ def test_terminal_chat_client(server, tmp_path: Path) -> None:
     finally:
         if again.process.poll() is None:
             again.process.kill()
+
+
+def test_the_terminal_client_connects_to_the_clis_default_server(server, tmp_path: Path) -> None:
+    publish(server.url, "quickstart-chat")
+    config = tmp_path / "config"
+    added = subprocess.run(
+        [sys.executable, "-m", "spacetimedb", "server", "add", server.url, "--name", "mine", "--default"],
+        env=dict(os.environ, SPACETIME_CONFIG_DIR=str(config)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    client = Terminal(None, tmp_path / "credentials", config_dir=config)  # no --server: the CLI's default
+    try:
+        client.expect("* connected as ")
+        client.type("/quit")
+        assert client.process.wait(15) == 0
+    finally:
+        if client.process.poll() is None:
+            client.process.kill()
