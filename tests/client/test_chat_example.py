@@ -93,7 +93,7 @@ def test_terminal_chat_client(server, tmp_path: Path) -> None:
         alice.expect("bob: hi alice")
 
         alice.type("/name ")  # refused by the module: the client says why
-        alice.expect("! changing your name failed: Names must not be empty")
+        alice.expect("! changing your name failed: ValueError: Names must not be empty")
         alice.type("/quit")
         assert alice.process.wait(15) == 0
         bob.disconnect()

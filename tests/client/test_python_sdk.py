@@ -125,7 +125,7 @@ def test_two_python_clients_chat(server, bindings, tmp_path: Path) -> None:
     with pytest.raises(ReducerError) as failure:
         a.reducers.set_name("").result(10)
     assert failure.value.event.status is ReducerStatus.FAILED
-    assert failure.value.event.error == "Names must not be empty"
+    assert failure.value.event.error == "ValueError: Names must not be empty"
 
     assert sorted(m.text for m in a.db.message.iter()) == ["hello from python", "second message"]
     assert all(isinstance(m, chat.Message) and m.sender == identity for m in a.db.message)
@@ -134,7 +134,7 @@ def test_two_python_clients_chat(server, bindings, tmp_path: Path) -> None:
         ("set_name", ReducerStatus.COMMITTED, None, "py-alice"),
         ("send_message", ReducerStatus.COMMITTED, None, "hello from python"),
         ("send_message", ReducerStatus.COMMITTED, None, "second message"),
-        ("set_name", ReducerStatus.FAILED, "Names must not be empty", ""),
+        ("set_name", ReducerStatus.FAILED, "ValueError: Names must not be empty", ""),
     ]
     timestamps = [e.timestamp for e, _ in reducer_events]
     assert timestamps == sorted(timestamps)

@@ -177,7 +177,7 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert by_event["reducer_error"] == {
         "event": "reducer_error",
         "kind": "SenderError",
-        "message": "Names must not be empty",
+        "message": "ValueError: Names must not be empty",
     }
     assert by_event["reconnected"] == {"event": "reconnected", "identity": identity, "same": True}
     assert by_event["reapplied"] == {"event": "reapplied", "name": "ts-alice", "messages": len(MESSAGES)}

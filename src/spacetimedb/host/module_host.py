@@ -32,6 +32,7 @@ from spacetimedb.module import (
     LoadedModule,
     MigrationError,
     MigrationPlan,
+    ModuleError,
     ModuleRuntime,
     NoSuchReducerError,
     ReducerArgsError,
@@ -476,7 +477,7 @@ class ModuleHost:
             status, message = OUT_OF_BUDGET, out_of_budget_message(reducer, budget)
             self._log("Error", message, reducer, None)
         except BaseException as exc:
-            status, message = FAILED, error_text(exc)
+            status, message = FAILED, module_error_text(exc)
             self._log("Error", message, reducer, exc)
         finally:
             runtime.end_call()
@@ -781,7 +782,9 @@ class ModuleHost:
         """``update_module`` for a caller on the host thread: raises ``MigrationRefusedError`` for a plan that
         is not automatic and ``MigrationError`` when a step fails; either way nothing changed."""
         if self.read_only is not None:
-            raise MigrationError(f"the module cannot be updated while the database is read-only: {self.read_only}")
+            raise MigrationError(
+                f"the module cannot be updated while the database is read-only: {self.read_only}"
+            )
         plan = self.plan_update(loaded)
         if not plan.is_automatic:
             raise MigrationRefusedError(plan)
@@ -824,7 +827,9 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        log_to(self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc)
+        log_to(
+            self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc
+        )
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 
@@ -904,16 +909,42 @@ def run_user_code(
         log_error("Error", message, function, None)
         return OUT_OF_BUDGET, message, None
     except BaseException as exc:
-        message = error_text(exc)
+        message = module_error_text(exc)
         log_error("Error", message, function, exc)
         return FAILED, message, None
     return COMMITTED, None, value
 
 
 def error_text(exc: BaseException) -> str:
-    """What an exception of module code says, as text that can travel anywhere: its message may hold lone
-    surrogates (module code chooses it), which no UTF-8 channel, log or client can carry."""
+    """What an exception says, as text that can travel anywhere: its message may hold lone surrogates (module
+    code chooses it), which no UTF-8 channel, log or client can carry."""
     return escape_surrogates(str(exc) or type(exc).__name__)
+
+
+def module_error_text(exc: BaseException) -> str:
+    """What an exception raised by module code says to its caller: ``TypeName: message``, the last line of the
+    traceback Python would print (a bare ``'missing'`` from ``{}["missing"]`` says nothing). The host's own
+    refusals of a module (it does not load, it cannot be migrated) are already sentences, and keep their text."""
+    if isinstance(exc, ModuleError | MigrationError):
+        return error_text(exc)
+    message = str(exc)
+    return escape_surrogates(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def module_traceback(exc: BaseException, module_name: str | None) -> str:
+    """The traceback of ``exc`` through the module's own code only (the host's frames are noise to its author),
+    with the module's file names as published: ``File "loop.py", line 15, in tick``."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if module_name and module_name in frame.filename
+    ]
+    if not frames:
+        return ""
+    for frame in frames:
+        frame.filename = module_log_api.display_name(frame.filename)
+    lines = "".join(traceback.format_list(frames))
+    return escape_surrogates(f"Traceback (most recent call last):\n{lines}{module_error_text(exc)}")
 
 
 def out_of_budget_message(function: str, budget_seconds: float) -> str:
@@ -940,6 +971,11 @@ def log_to(
         ]
         if frames:
             filename, line = module_log_api.display_name(frames[-1].filename), frames[-1].lineno
+        if level == "Error":
+            # the owner's log gets the whole traceback through the module's code; the caller only the message
+            trace = module_traceback(exc, module_name)
+            if trace:
+                message = f"{message}\n{trace}"
     module_log.write(make_record(level, message, function=function, filename=filename, line_number=line))
 
 

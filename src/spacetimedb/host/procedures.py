@@ -44,7 +44,7 @@ from spacetimedb.module import (
 from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
-from .module_host import NO_SPACE, ModuleHost, error_text, out_of_budget_message
+from .module_host import NO_SPACE, ModuleHost, module_error_text, out_of_budget_message
 from .watchdog import CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,9 @@ class ProcedureRunner:
             return ProcedureOutcome(INTERNAL_ERROR, str(exc), timestamp)
         budget = host.options.reducer_budget_seconds
         timer = _PausableClock(clock, budget, request.name)
-        connection_id = request.connection_id if request.connection_id and request.connection_id.value else None
+        connection_id = (
+            request.connection_id if request.connection_id and request.connection_id.value else None
+        )
         ctx = ProcedureContext(
             request.sender,
             connection_id,
@@ -203,7 +205,7 @@ class ProcedureRunner:
             status, message = OUT_OF_BUDGET, out_of_budget_message(request.name, budget)
             host.log_error(message, request.name, None)
         except BaseException as exc:
-            status, message = FAILED, error_text(exc)
+            status, message = FAILED, module_error_text(exc)
             host.log_error(message, request.name, exc)
         micros = int((time.perf_counter() - started) * 1e6)
         return ProcedureOutcome(status, message, timestamp, micros, call, value)
@@ -294,7 +296,9 @@ class ProcedureRunner:
                 runtime.end_call()
             if status != COMMITTED:
                 host.db.rollback(tx)
-                failure = outcome[0] if status == FAILED and outcome else TransactionAborted(message or status)
+                failure = (
+                    outcome[0] if status == FAILED and outcome else TransactionAborted(message or status)
+                )
                 future.set_exception(failure)
                 return
             if host.read_only is not None and tx.has_changes():
