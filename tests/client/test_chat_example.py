@@ -51,6 +51,17 @@ class Terminal:
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def quit(self) -> None:
+        self.type("/quit")
+        assert self.process.wait(15) == 0
+
     def expect(self, text: str, timeout: float = 15) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -102,16 +113,11 @@ def test_terminal_chat_client(server, tmp_path: Path) -> None:
             alice.process.kill()
 
     # the identity was saved: the next session is alice again, and sees the history
-    again = Terminal(server.url, credentials)
-    try:
+    with Terminal(server.url, credentials) as again:
         assert again.expect("* connected as ") == connected
         again.expect("alice: hello, anyone?")
         again.expect("bob: hi alice")
-        again.type("/quit")
-        assert again.process.wait(15) == 0
-    finally:
-        if again.process.poll() is None:
-            again.process.kill()
+        again.quit()
 
 
 def test_the_terminal_client_connects_to_the_clis_default_server(server, tmp_path: Path) -> None:
@@ -125,11 +131,7 @@ def test_the_terminal_client_connects_to_the_clis_default_server(server, tmp_pat
         timeout=60,
     )
     assert added.returncode == 0, added.stderr
-    client = Terminal(None, tmp_path / "credentials", config_dir=config)  # no --server: the CLI's default
-    try:
+    # no --server: the CLI's default
+    with Terminal(None, tmp_path / "credentials", config_dir=config) as client:
         client.expect("* connected as ")
-        client.type("/quit")
-        assert client.process.wait(15) == 0
-    finally:
-        if client.process.poll() is None:
-            client.process.kill()
+        client.quit()

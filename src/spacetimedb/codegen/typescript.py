@@ -16,7 +16,7 @@ import json
 from spacetimedb import __version__
 
 from .model import CodegenError, Field, ModuleModel, Procedure, Reducer, Table, TypeUse
-from .naming import camel_case, pascal_case, snake_case
+from .naming import camel_case, pascal_case, snake_case, unclaimed_name
 
 # The SDK refuses bindings whose cliVersion is older than it supports; these bindings follow the
 # generator of this SDK version.
@@ -154,10 +154,7 @@ class TypeScriptGenerator:
                 continue
             renamed = accessor
             if accessor in TS_TABLE_HANDLE_MEMBERS:
-                renamed = accessor + "Index"
-                while renamed in TS_TABLE_HANDLE_MEMBERS or renamed in taken:
-                    renamed += "_"
-                taken.add(renamed)
+                renamed = unclaimed_name(accessor, "Index", TS_TABLE_HANDLE_MEMBERS, taken)
                 self.warnings.append(
                     f"typescript: index `{accessor}` of table `{table.name}` is "
                     f"conn.db.{camel_case(table.name)}.{renamed} (`{accessor}` is a member of the SDK's table handle)"
