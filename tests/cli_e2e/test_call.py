@@ -107,3 +107,17 @@ def test_calling_a_lifecycle_reducer_gives_no_signature_hint(alice: User, db_nam
     result = alice("call", db_name, "init")
     assert_one_line_error(result)
     assert "signature" not in result.err, result.err
+
+
+def test_a_bad_identity_argument_says_what_an_identity_looks_like(alice: User, db_name: str, tmp_path: Path):
+    greeter = tmp_path / "greeter.py"
+    greeter.write_text(
+        NOTES.read_text()
+        + "\n\nfrom spacetimedb import Identity\n\n\n@reducer\n"
+        + "def greet(ctx: ReducerContext, who: Identity) -> None:\n    pass\n"
+    )
+    alice.publish(db_name, greeter)
+    result = alice("call", db_name, "greet", '"nothex"')
+    error = assert_one_line_error(result, "expected Identity, got 'nothex'")
+    assert "an identity is 64 hex digits" in error and "U256" not in error
+    assert alice("call", db_name, "greet", '"' + "c2" * 32 + '"').code == 0
