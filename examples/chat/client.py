@@ -1,6 +1,10 @@
 """A terminal client for the quickstart chat module, built on the Python client SDK.
 
-    python examples/chat/client.py [--server http://127.0.0.1:3000] [--database quickstart-chat]
+    python examples/chat/client.py [--server NICKNAME_OR_URL] [--database quickstart-chat]
+
+It connects where ``spacetime call`` would: ``--server`` (a URL, or a server saved with ``spacetime server add``),
+else ``$SPACETIMEDB_URI``, else the CLI's default server (``spacetime server set-default``; ``local``,
+http://127.0.0.1:3000, on a fresh machine).
 
 Type a line to send it; ``/name NAME`` sets your name; ``/quit`` (or end of input) leaves. Your identity is kept
 in a token file (``~/.spacetimedb_client_credentials/<database>``), so you are the same user next time.
@@ -124,16 +128,35 @@ def connect(server: str, database: str, credentials: Credentials) -> DbConnectio
     return conn
 
 
+def server_url(server: str | None) -> str:
+    """The URL of ``server`` (a nickname saved with `spacetime server add`, a host or a URL) or, for None, of the
+    CLI's default server: the server `spacetime call` would use."""
+    from spacetimedb.cli.config import read_config
+    from spacetimedb.cli.context import resolve_config_path
+    from spacetimedb.cli.servers import resolve_server
+
+    return resolve_server(read_config(resolve_config_path(None)), server).url
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Chat through a SpacetimeDB quickstart-chat database.")
-    parser.add_argument("--server", default=os.environ.get("SPACETIMEDB_URI", "http://127.0.0.1:3000"))
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("SPACETIMEDB_URI"),
+        help="a URL or a saved server's nickname (default: $SPACETIMEDB_URI, else the CLI's default server)",
+    )
     parser.add_argument("--database", default=os.environ.get("SPACETIMEDB_DATABASE", "quickstart-chat"))
     args = parser.parse_args(argv)
     credentials = Credentials(args.database)
     try:
-        conn = connect(args.server, args.database, credentials)
+        url = server_url(args.server)
+    except Exception as error:  # an unknown nickname, an unreadable cli.toml: one line, not a traceback
+        print(f"! {error}", file=sys.stderr)
+        return 1
+    try:
+        conn = connect(url, args.database, credentials)
     except Exception as error:  # no server, no such database: one line, not a traceback
-        print(f"! cannot connect to {args.database} at {args.server}: {error}", file=sys.stderr)
+        print(f"! cannot connect to {args.database} at {url}: {error}", file=sys.stderr)
         return 1
     processing = conn.run_threaded()
     for line in sys.stdin:

@@ -95,3 +95,29 @@ def test_a_module_refusing_the_connection(alice: User, db_name: str, tmp_path: P
     result = alice("call", db_name, "add_note", '"x"', "1")
     error = assert_one_line_error(result, f"database '{db_name}' on {alice.url} refused the call")
     assert "members only" in error
+
+
+def test_calling_a_lifecycle_reducer_gives_no_signature_hint(alice: User, db_name: str, tmp_path: Path):
+    with_init = tmp_path / "with_init.py"
+    with_init.write_text(
+        NOTES.read_text()
+        + '\n\n@reducer(lifecycle="init")\ndef init(ctx: ReducerContext) -> None:\n    pass\n'
+    )
+    alice.publish(db_name, with_init)
+    result = alice("call", db_name, "init")
+    assert_one_line_error(result)
+    assert "signature" not in result.err, result.err
+
+
+def test_a_bad_identity_argument_says_what_an_identity_looks_like(alice: User, db_name: str, tmp_path: Path):
+    greeter = tmp_path / "greeter.py"
+    greeter.write_text(
+        NOTES.read_text()
+        + "\n\nfrom spacetimedb import Identity\n\n\n@reducer\n"
+        + "def greet(ctx: ReducerContext, who: Identity) -> None:\n    pass\n"
+    )
+    alice.publish(db_name, greeter)
+    result = alice("call", db_name, "greet", '"nothex"')
+    error = assert_one_line_error(result, "expected Identity, got 'nothex'")
+    assert "an identity is 64 hex digits" in error and "U256" not in error
+    assert alice("call", db_name, "greet", '"' + "c2" * 32 + '"').code == 0

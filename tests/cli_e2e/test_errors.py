@@ -129,3 +129,9 @@ def read_until(fd: int, marker: str, timeout: float = 30) -> str:
             except OSError:  # the process closed the terminal
                 break
     return seen
+
+
+def test_a_reducer_where_the_database_belongs_says_the_database_comes_first(alice: User):
+    result = alice("call", "set_name", "Alice")
+    error = assert_one_line_error(result, "'set_name' is not a database name", code=2)
+    assert "the database comes first: spacetime call NAME set_name [ARG]..." in error

@@ -111,3 +111,14 @@ def test_init_refuses_a_non_empty_directory(alice: User, tmp_path: Path):
     (tmp_path / "file").write_text("")
     assert_one_line_error(alice("init", str(tmp_path / "file"), server=False), "is not a directory")
     assert_one_line_error(alice("init", "--lang", "rust", str(tmp_path / "new"), server=False), "", code=2)
+
+
+@pytest.mark.parametrize("name", ["x", "a-rather-long-project-name-for-a-database"])
+def test_init_readme_comments_line_up_whatever_the_name(alice: User, tmp_path: Path, name: str):
+    project = tmp_path / name
+    assert alice("init", "--lang", "python", str(project), server=False).code == 0
+    readme = (project / "README.md").read_text()
+    commented = [line for line in readme.splitlines() if line.startswith("spacetime ") and "  # " in line]
+    assert len(commented) >= 3, readme
+    assert len({line.index("# ") for line in commented}) == 1, readme
+    assert all(line.split("# ")[0].endswith("  ") for line in commented)

@@ -139,3 +139,14 @@ def test_publish_argument_errors(alice: User, tmp_path: Path):
     assert_one_line_error(missing, "does not exist")
     not_python = variant(tmp_path, "module.txt", "x = 1\n")
     assert_one_line_error(alice("publish", "fine-name", "-p", str(not_python)), "must be a .py file")
+
+
+def test_the_reasons_for_a_manual_migration_are_separated(alice: User, notes_db: str, tmp_path: Path):
+    text = (
+        NOTES.read_text().replace("score: i32", "score: str").replace("    value: str\n", "    value: i32\n")
+    )
+    refused = alice("publish", notes_db, "-p", str(variant(tmp_path, "notes_two.py", text)), "-y")
+    error = assert_one_line_error(refused, "needs a manual migration")
+    reasons = error.split("needs a manual migration: ", 1)[1].split("; ")
+    assert len(reasons) == 2, error
+    assert any("note" in r and "score" in r for r in reasons) and any("secret" in r for r in reasons), error

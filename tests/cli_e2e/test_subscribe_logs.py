@@ -16,7 +16,7 @@ from .conftest import NOTES, Result, User, assert_one_line_error, hint_of
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 # Where the `shout` reducer logs: a record names the function, the file and the line.
-SHOUT_AT = "shout module.py:{}".format(
+SHOUT_AT = "shout notes.py:{}".format(
     next(n for n, line in enumerate(NOTES.read_text().splitlines(), 1) if "log.warn(message)" in line)
 )
 
@@ -109,15 +109,21 @@ def test_logs_prints_readable_records_and_json(alice: User, notes_db: str):
     last_two = alice("logs", notes_db, "-n", "2")
     assert last_two.code == 0, last_two
     lines = last_two.out.splitlines()
-    assert len(lines) == 2
-    # TIME LEVEL: function file:line: message
+    # TIME LEVEL: function file:line: message; a failure's record goes on with the module's traceback
     assert lines[0].endswith(f"WARN: {SHOUT_AT}: first shout"), lines
-    assert " ERROR: fail " in lines[1] and lines[1].endswith("it broke")
+    assert " ERROR: fail notes.py:" in lines[1] and lines[1].endswith("ValueError: it broke")
+    assert lines[2:] == [
+        "Traceback (most recent call last):",
+        f'  File "notes.py", line {lines[1].split("notes.py:")[1].split(":")[0]}, in fail',
+        "    raise ValueError(reason)",
+        "ValueError: it broke",
+    ]
     assert lines[0][:4].isdigit() and lines[0][19] == "." and "Z " in lines[0]
 
     raw = alice("logs", notes_db, "-n", "1", "--json")
     record = json.loads(raw.out)
-    assert record["level"] == "Error" and record["function"] == "fail" and record["message"] == "it broke"
+    assert record["level"] == "Error" and record["function"] == "fail"
+    assert record["message"].startswith("ValueError: it broke\nTraceback (most recent call last):\n")
 
     everything = alice("logs", notes_db)
     assert "Database initialized" in everything.out and len(everything.out.splitlines()) > 2
@@ -155,3 +161,35 @@ def test_subscribe_ends_when_the_database_is_deleted(alice: User, notes_db: str,
     finished = reader.finish()
     assert_one_line_error(finished, "the server closed the subscription")
     assert "after 0 of 3 updates" in finished.err
+
+
+LOOP = """from spacetimedb import ReducerContext, reducer
+
+
+def lookup(key: str) -> str:
+    return {}[key]
+
+
+@reducer
+def tick(ctx: ReducerContext) -> None:
+    lookup("missing")
+"""
+
+
+def test_a_reducer_exception_reaches_the_caller_typed_and_the_log_with_its_traceback(
+    alice: User, bob: User, db_name: str, tmp_path
+):
+    loop = tmp_path / "loop.py"
+    loop.write_text(LOOP)
+    alice.publish(db_name, loop)
+    failed = bob("call", db_name, "tick")
+    error = assert_one_line_error(failed, "reducer tick failed")
+    assert error.endswith("KeyError: 'missing'"), error
+    assert "Traceback" not in failed.err  # the caller gets the message, not the module's code
+
+    logged = alice("logs", db_name, "-n", "20")
+    assert logged.code == 0, logged
+    assert "tick loop.py:5" in logged.out, logged.out  # the innermost line of the module's code
+    assert 'File "loop.py", line 10, in tick' in logged.out, logged.out
+    assert 'File "loop.py", line 5, in lookup' in logged.out, logged.out
+    assert "module.py" not in logged.out

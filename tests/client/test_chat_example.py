@@ -23,10 +23,14 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 class Terminal:
     """The client as a subprocess: lines in, lines out."""
 
-    def __init__(self, url: str, credentials: Path) -> None:
+    def __init__(self, url: str | None, credentials: Path, config_dir: Path | None = None) -> None:
         env = dict(os.environ, SPACETIMEDB_CLIENT_CREDENTIALS_DIR=str(credentials), PYTHONUNBUFFERED="1")
+        env.pop("SPACETIMEDB_URI", None)
+        if config_dir is not None:
+            env["SPACETIME_CONFIG_DIR"] = str(config_dir)
+        server = [] if url is None else ["--server", url]
         self.process = subprocess.Popen(
-            [sys.executable, str(CLIENT), "--server", url, "--database", "quickstart-chat"],
+            [sys.executable, str(CLIENT), *server, "--database", "quickstart-chat"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -46,6 +50,17 @@ class Terminal:
         assert self.process.stdin is not None
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def quit(self) -> None:
+        self.type("/quit")
+        assert self.process.wait(15) == 0
 
     def expect(self, text: str, timeout: float = 15) -> str:
         deadline = time.monotonic() + timeout
@@ -89,7 +104,7 @@ def test_terminal_chat_client(server, tmp_path: Path) -> None:
         alice.expect("bob: hi alice")
 
         alice.type("/name ")  # refused by the module: the client says why
-        alice.expect("! changing your name failed: Names must not be empty")
+        alice.expect("! changing your name failed: ValueError: Names must not be empty")
         alice.type("/quit")
         assert alice.process.wait(15) == 0
         bob.disconnect()
@@ -98,13 +113,25 @@ def test_terminal_chat_client(server, tmp_path: Path) -> None:
             alice.process.kill()
 
     # the identity was saved: the next session is alice again, and sees the history
-    again = Terminal(server.url, credentials)
-    try:
+    with Terminal(server.url, credentials) as again:
         assert again.expect("* connected as ") == connected
         again.expect("alice: hello, anyone?")
         again.expect("bob: hi alice")
-        again.type("/quit")
-        assert again.process.wait(15) == 0
-    finally:
-        if again.process.poll() is None:
-            again.process.kill()
+        again.quit()
+
+
+def test_the_terminal_client_connects_to_the_clis_default_server(server, tmp_path: Path) -> None:
+    publish(server.url, "quickstart-chat")
+    config = tmp_path / "config"
+    added = subprocess.run(
+        [sys.executable, "-m", "spacetimedb", "server", "add", server.url, "--name", "mine", "--default"],
+        env=dict(os.environ, SPACETIME_CONFIG_DIR=str(config)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    # no --server: the CLI's default
+    with Terminal(None, tmp_path / "credentials", config_dir=config) as client:
+        client.expect("* connected as ")
+        client.quit()

@@ -125,7 +125,7 @@ def test_two_python_clients_chat(server, bindings, tmp_path: Path) -> None:
     with pytest.raises(ReducerError) as failure:
         a.reducers.set_name("").result(10)
     assert failure.value.event.status is ReducerStatus.FAILED
-    assert failure.value.event.error == "Names must not be empty"
+    assert failure.value.event.error == "ValueError: Names must not be empty"
 
     assert sorted(m.text for m in a.db.message.iter()) == ["hello from python", "second message"]
     assert all(isinstance(m, chat.Message) and m.sender == identity for m in a.db.message)
@@ -134,7 +134,7 @@ def test_two_python_clients_chat(server, bindings, tmp_path: Path) -> None:
         ("set_name", ReducerStatus.COMMITTED, None, "py-alice"),
         ("send_message", ReducerStatus.COMMITTED, None, "hello from python"),
         ("send_message", ReducerStatus.COMMITTED, None, "second message"),
-        ("set_name", ReducerStatus.FAILED, "Names must not be empty", ""),
+        ("set_name", ReducerStatus.FAILED, "ValueError: Names must not be empty", ""),
     ]
     timestamps = [e.timestamp for e, _ in reducer_events]
     assert timestamps == sorted(timestamps)
@@ -325,3 +325,67 @@ def test_generated_python_bindings_call_procedures(server, bindings) -> None:
             conn.procedures.nope  # noqa: B018
     finally:
         conn.disconnect()
+
+
+def test_generated_bindings_keep_indexes_named_like_handle_attributes(server, bindings) -> None:
+    """Indexes whose accessors are `name`, `index`, `schema` and `on_insert` (attributes of every table handle)
+    become `<accessor>_index` properties, and `count()`, `iter()`, `name`, ... keep working."""
+    module = ROOT / "tests" / "client" / "colliding_module.py"
+    publish(server.url, "colliding", module)
+    colliding = bindings(module, "colliding_bindings")
+    conn = colliding.DbConnection.builder().with_uri(server.url).with_database_name("colliding").build()
+    untyped = DbConnection.builder().with_uri(server.url).with_database_name("colliding").build()
+    applied = [threading.Event(), threading.Event()]
+    for connection, event in zip((conn, untyped), applied, strict=True):
+        connection.subscription_builder().on_applied(lambda ctx, event=event: event.set()).subscribe(
+            "SELECT * FROM player"
+        )
+        connection.run_threaded()
+    try:
+        assert all(event.wait(10) for event in applied)
+        conn.reducers.add_player("Ada", 1).result(10)
+        conn.reducers.add_player("Bob", 2).result(10)
+        for connection in (conn, untyped):
+            player = connection.db.player
+            wait_for(lambda player=player: player.count() == 2)
+            assert player.name == "player" and player.schema.name == "player"
+            assert sorted(row.name for row in player.iter()) == ["Ada", "Bob"]
+            ada = player.name_index.find("Ada")
+            assert ada is not None and (ada.count, ada.iter, ada.insert, ada.delete, ada.index) == (
+                1,
+                2,
+                1,
+                2,
+                1,
+            )
+            assert [row.name for row in player.index_index.filter(2)] == ["Bob"]
+            assert [row.name for row in player.schema_index.filter((2, 3))] == ["Bob"]
+            assert [row.name for row in player.on_insert_index.filter((1, 2))] == ["Ada"]
+            assert player.index("name").find("Bob").count == 2
+        # the typed handle declares them (editors and mypy see them), the untyped one resolves them by name
+        assert isinstance(type(conn.db.player).__dict__["name_index"], property)
+        with pytest.raises(AttributeError, match="no attribute or index 'nope_index'"):
+            untyped.db.player.nope_index  # noqa: B018
+    finally:
+        conn.disconnect()
+        untyped.disconnect()
+
+
+def test_run_raises_for_a_database_that_does_not_exist(server, bindings) -> None:
+    """Typed bindings do not read the schema first, so build() succeeds; run() must not then return as if
+    the session had ended normally."""
+    chat = bindings(CHAT_MODULE, "chat_bindings_missing")
+    conn = chat.DbConnection.builder().with_uri(server.url).with_database_name("no-such-db").build()
+    with pytest.raises(ConnectError, match=r"no-such-db|No such database|not found"):
+        conn.run()
+    # with an on_connect_error callback the error is the callback's, and run() returns
+    seen: list[BaseException] = []
+    handled = (
+        chat.DbConnection.builder()
+        .with_uri(server.url)
+        .with_database_name("no-such-db")
+        .on_connect_error(lambda ctx, error: seen.append(error))
+        .build()
+    )
+    handled.run()
+    assert len(seen) == 1 and isinstance(seen[0], ConnectError)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from spacetimedb.client import DbConnection
+from spacetimedb.codegen import generate
 
 from .helpers import ROOT, publish, write_bindings
 from .node_tools import NodeTools, node_tools
@@ -176,7 +177,7 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert by_event["reducer_error"] == {
         "event": "reducer_error",
         "kind": "SenderError",
-        "message": "Names must not be empty",
+        "message": "ValueError: Names must not be empty",
     }
     assert by_event["reconnected"] == {"event": "reconnected", "identity": identity, "same": True}
     assert by_event["reapplied"] == {"event": "reapplied", "name": "ts-alice", "messages": len(MESSAGES)}
@@ -206,3 +207,27 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert python_watcher.messages == [(text, "ts-alice") for text in MESSAGES]
     assert "ts-alice" in python_watcher.names
     print(f"TypeScript SDK scenario took {time.monotonic() - started:.1f}s (npm cache warm)")
+
+
+def test_typescript_bindings_with_colliding_index_accessors_type_check(tmp_path: Path) -> None:
+    """`count()`, `iter()`, `onInsert` stay the handle's own; the indexes `count`, `iter`, `insert` and `delete`
+    are `countIndex`, ... (strict tsc against the SDK's declarations)."""
+    from tests.codegen.test_codegen import colliding_raw_def
+
+    tools = node_tools()
+    work = tmp_path / "colliding"
+    for relative, text in generate(colliding_raw_def(), "typescript").items():
+        path = work / "colliding_bindings" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (work / "colliding_check.ts").write_text((SCENARIO.parent / "colliding_check.ts").read_text())
+    (work / "tsconfig.json").write_text(json.dumps({**TSCONFIG, "files": ["colliding_check.ts"]}))
+    (work / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
+    _run([tools.bin("tsc"), "-p", "tsconfig.json"], work)
+    # without the renames, the same check fails: `count` would be an index, not count()
+    index_ts = work / "colliding_bindings" / "index.ts"
+    index_ts.write_text(index_ts.read_text().replace("accessor: 'countIndex'", "accessor: 'count'"))
+    result = subprocess.run(
+        [tools.bin("tsc"), "-p", "tsconfig.json"], cwd=work, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "colliding_check.ts" in result.stdout, result.stdout

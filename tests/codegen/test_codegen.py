@@ -232,3 +232,75 @@ def test_cli_generate_from_module_json_and_database(server, tmp_path: Path, chat
         cli, ["generate", "-l", "typescript", "-o", str(tmp_path / "x"), "nope", "-s", server.url], env=env
     )
     assert result.exit_code == 1 and "No such database" in str(result.exception)
+
+
+COLLIDING = ROOT / "tests" / "client" / "colliding_module.py"
+
+
+def colliding_raw_def() -> dict:
+    """The colliding module's definition with indexes whose accessors are `count`, `iter`, `insert`, `delete`,
+    `index` and `name`, as a module in another language may have (a Python module may not)."""
+    raw = module_def_json_from_path(COLLIDING)
+    indexes = raw["tables"][0]["indexes"]
+    renamed = {"schema": "count", "on_insert": "insert"}
+    for index in indexes:
+        accessor = index["accessor_name"]["some"]
+        index["accessor_name"]["some"] = renamed.get(accessor, accessor)
+    for accessor, column in (("iter", 2), ("delete", 4)):
+        indexes.append(
+            {
+                "name": {"some": f"player_{accessor}_idx_btree"},
+                "accessor_name": {"some": accessor},
+                "algorithm": {"BTree": [column]},
+            }
+        )
+    return raw
+
+
+def test_python_bindings_rename_index_accessors_that_collide_with_the_handle() -> None:
+    warnings: list[str] = []
+    files = generate(colliding_raw_def(), "python", warnings=warnings)
+    tables = files["tables.py"]
+    for accessor in ("count", "iter", "index", "name"):
+        assert f"def {accessor}_index(self)" in tables
+        assert f"return self.index({accessor!r})" in tables
+        assert f"def {accessor}(self)" not in tables
+    # the Python client's handle has no insert() or delete(): those accessors stay as they are
+    assert "def insert(self) -> BTreeIndex[Player]:" in tables and "def delete(self)" in tables
+    assert "def name_index(self) -> UniqueIndex[Player]:" in tables
+    assert (
+        "python: index `name` of table `player` is conn.db.player.name_index (`name` is an attribute of every "
+        "table handle); conn.db.player.index('name') reaches it too"
+    ) in warnings
+    assert len(warnings) == 4
+
+
+def test_typescript_bindings_rename_index_accessors_that_collide_with_the_handle() -> None:
+    warnings: list[str] = []
+    files = generate(colliding_raw_def(), "typescript", warnings=warnings)
+    index_ts = files["index.ts"]
+    for accessor in ("count", "iter", "insert", "delete"):
+        assert f"accessor: '{accessor}Index'" in index_ts
+        assert f"accessor: '{accessor}'," not in index_ts
+        assert (
+            f"typescript: index `{accessor}` of table `player` is conn.db.player.{accessor}Index "
+            f"(`{accessor}` is a member of the SDK's table handle)"
+        ) in warnings
+    assert "accessor: 'name'," in index_ts and "accessor: 'index'," in index_ts  # no member of the TS handle
+    assert len(warnings) == 4
+
+
+def test_typescript_bindings_warn_of_a_primary_key_the_sdk_itself_installs_over_a_member() -> None:
+    raw = module_def_json_from_path(COLLIDING)
+    raw["typespace"]["types"][0]["Product"]["elements"][0]["name"]["some"] = "count"  # the primary key column
+    warnings: list[str] = []
+    generate(raw, "typescript", warnings=warnings)
+    assert any("primary key `count` of table `player`" in w and "rename that column" in w for w in warnings)
+
+
+def test_cli_generate_prints_the_renames(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["generate", "-l", "python", "-o", str(tmp_path / "out"), "-p", str(COLLIDING)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: python: index `name` of table `player` is conn.db.player.name_index" in result.output

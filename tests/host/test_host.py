@@ -54,7 +54,7 @@ def test_reducer_errors_roll_back_and_report(controller):
     controller.publish(DB, OWNER, CHAT)
     host = controller.get_or_launch(DB)
     outcome = call(host, "set_name", "")
-    assert outcome.status == FAILED and outcome.message == "Names must not be empty"
+    assert outcome.status == FAILED and outcome.message == "ValueError: Names must not be empty"
     outcome = call(host, "set_name", "Nobody", sender=ident(9))
     assert outcome.status == FAILED and "unknown user" in outcome.message
     assert call(host, "no_such_reducer").status == INTERNAL_ERROR

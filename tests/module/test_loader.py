@@ -83,7 +83,9 @@ def test_package_with_relative_imports(tmp_path: Path) -> None:
 
 def test_single_file_program(tmp_path: Path) -> None:
     program, kind = package_program(QUICKSTART)
-    assert kind is ProgramKind.PYTHON_SOURCE and program == QUICKSTART.read_bytes()
+    # the file's bytes, then one comment line with its name (for messages and logs)
+    assert kind is ProgramKind.PYTHON_SOURCE and program.startswith(QUICKSTART.read_bytes())
+    assert program[len(QUICKSTART.read_bytes()) :] == b"# spacetimedb-program-name: quickstart_chat.py\n"
     assert detect_kind(program) is ProgramKind.PYTHON_SOURCE
     (tmp_path / "notes.txt").write_text("")
     with pytest.raises(ModuleError, match=r"must be a \.py file"):
@@ -222,3 +224,21 @@ class Second{n}:
     for thread in threads:
         thread.join()
     assert results == {n: [f"first{n}", f"second{n}"] for n in range(4)}
+
+
+def test_a_single_file_program_carries_its_name_without_moving_a_line(tmp_path) -> None:
+    from spacetimedb.module.loader import program_name, with_program_name
+
+    source = tmp_path / "loop.py"
+    source.write_text("from spacetimedb import reducer\nx = 1")  # no final newline
+    program, _ = package_program(source)
+    assert program.splitlines()[:2] == [b"from spacetimedb import reducer", b"x = 1"]
+    assert program_name(program) == "loop.py"
+    assert program_name(with_program_name(program, "other.py")) == "other.py"  # replaced, not stacked
+    assert with_program_name(program, "other.py").count(b"spacetimedb-program-name") == 1
+    assert program_name(with_program_name(b"x = 1\n", "../../etc/passwd")) is None  # not a plain file name
+    loaded = load_module(program)
+    try:
+        assert loaded.module_def is not None
+    finally:
+        loaded.unload()

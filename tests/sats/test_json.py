@@ -133,3 +133,13 @@ def test_the_short_form_of_an_f32_is_the_same_f32(value):
     assert _as_f32(short) == value
     assert len(repr(short)) <= len(repr(value))
     assert from_json(F32, short) == value  # read back as the f32 it stands for
+
+
+@pytest.mark.parametrize("value", ["nothex", {"__identity__": "zz"}, "0x" + "g" * 64])
+def test_a_bad_identity_says_what_an_identity_looks_like(value) -> None:
+    from spacetimedb.sats.json import from_json
+    from spacetimedb.sats.types import IDENTITY
+
+    with pytest.raises(DecodeError, match=r"expected Identity, got .*: an identity is 64 hex digits") as info:
+        from_json(IDENTITY, value)
+    assert "U256" not in str(info.value) and "not an integer" not in str(info.value)

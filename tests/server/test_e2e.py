@@ -57,7 +57,7 @@ def test_subscribe_call_and_updates_over_bsatn(server, protocols):
             rid = await alice.call("set_name", ENCODE_STR(""))
             failed = await alice.next_of(v2.REDUCER_RESULT)
             assert failed.value[2].tag == v2.OUTCOME_ERR
-            assert codec(STRING).decode(failed.value[2].value) == "Names must not be empty"
+            assert codec(STRING).decode(failed.value[2].value) == "ValueError: Names must not be empty"
             await alice.send(v2.ONE_OFF_QUERY, 99, "SELECT * FROM message")
             one_off = await alice.next_of(v2.ONE_OFF_QUERY_RESULT)
             assert one_off.value[0] == 99 and one_off.value[1].tag == 0
@@ -120,7 +120,7 @@ def test_v1_json_protocol(server):
                 )
             )
             failed = await client.next()
-            assert failed["TransactionUpdate"]["status"] == {"Failed": "Names must not be empty"}
+            assert failed["TransactionUpdate"]["status"] == {"Failed": "ValueError: Names must not be empty"}
             await ws.send_str("not json")
             closed = await ws.receive()
             assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)

@@ -103,7 +103,7 @@ def test_call_sql_logs_schema(server):
             response = await http.post(f"{url}/call/send_message", json=["hi"], headers=auth)
             assert response.status == 200
             response = await http.post(f"{url}/call/set_name", json=[""], headers=auth)
-            assert response.status == 530 and await response.text() == "Names must not be empty"
+            assert response.status == 530 and await response.text() == "ValueError: Names must not be empty"
             response = await http.post(f"{url}/call/nope", json=[], headers=auth)
             assert response.status == 404
             response = await http.post(f"{url}/call/send_message", json=[1, 2], headers=auth)
@@ -127,7 +127,11 @@ def test_call_sql_logs_schema(server):
             assert response.status == 400
             response = await http.get(f"{url}/logs?num_lines=50", headers=auth)
             lines = [json.loads(line) for line in (await response.text()).splitlines()]
-            assert any(r["message"] == "Names must not be empty" and r["level"] == "Error" for r in lines)
+            assert any(
+                r["message"].startswith("ValueError: Names must not be empty\nTraceback")
+                and r["level"] == "Error"
+                for r in lines
+            )
             response = await http.get(f"{url}/schema?version=9")
             schema = await response.json()
             assert sorted(t["name"] for t in schema["tables"]) == ["message", "user"]
@@ -146,7 +150,7 @@ def test_logs_follow_streams_new_lines(server):
             assert response.status == 200
             await http.post(f"{url}/call/set_name", json=[""], headers=auth)
             line = await asyncio.wait_for(response.content.readline(), 10)
-            assert json.loads(line)["message"] == "Names must not be empty"
+            assert json.loads(line)["message"].splitlines()[0] == "ValueError: Names must not be empty"
             response.close()
 
     run(scenario())

@@ -24,6 +24,19 @@ def test_unknown_table_message(ds):
     assert str(err) == "no such table: `nope`. If the table exists, it may be marked private."
 
 
+def test_a_misspelt_table_gets_a_did_you_mean(ds):
+    err = compile_error(ds, "SELECT * FROM persn")
+    assert str(err) == (
+        "no such table: `persn`. If the table exists, it may be marked private. Did you mean `person`?"
+    )
+
+
+def test_did_you_mean_never_names_a_private_table_to_a_non_owner(ds):
+    assert "Did you mean `secret`" in str(compile_error(ds, "SELECT * FROM secrt"))
+    err = compile_error(ds, "SELECT * FROM secrt", ALICE, owner=False)
+    assert "secret`" not in str(err)
+
+
 def test_private_tables_are_invisible_to_non_owners(ds):
     assert query(ds, "SELECT * FROM secret") == [(1, ALICE)]
     err = compile_error(ds, "SELECT * FROM secret", ALICE, owner=False)

@@ -144,13 +144,20 @@ def test_scheduled_reducers_run_only_when_the_clock_passes_them(db: TestDatabase
 
 
 def test_a_failing_call_raises_its_message_rolls_back_and_is_logged(db: TestDatabase):
-    with pytest.raises(ReducerError, match=r"^boom is not allowed$") as failure:
+    with pytest.raises(ReducerError, match=r"^ValueError: boom is not allowed$") as failure:
         db.call("write", "boom")
     assert failure.value.reducer == "write"
     assert db.rows("entry") == []
     errors = [line for line in db.logs() if line.level == "ERROR"]
-    assert [(line.function, line.message) for line in errors] == [("write", "boom is not allowed")]
+    assert [(line.function, line.message.splitlines()[0]) for line in errors] == [
+        ("write", "ValueError: boom is not allowed")
+    ]
     assert errors[0].line is not None
+    # the log (not the caller) gets the traceback through the module's code, under the module's file name
+    trace = errors[0].message.splitlines()[1:]
+    assert trace[0] == "Traceback (most recent call last):"
+    assert trace[1] == f'  File "journal.py", line {errors[0].line}, in write'
+    assert trace[2:] == ['    raise ValueError("boom is not allowed")', "ValueError: boom is not allowed"]
     # what was logged before the failure is kept, as on a server
     assert ("INFO", "write", "wrote boom") in [
         (line.level, line.function, line.message) for line in db.logs()

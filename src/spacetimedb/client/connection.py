@@ -98,6 +98,8 @@ class DbConnection:
         self._on_connect = builder._on_connect
         self._on_disconnect = builder._on_disconnect
         self._on_connect_error = builder._on_connect_error
+        # a failed connect that no on_connect_error callback handled: run() raises it
+        self._unhandled_connect_error: ConnectError | None = None
         self._lock = threading.RLock()
         self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._closed = threading.Event()
@@ -196,15 +198,32 @@ class DbConnection:
         return True
 
     def run(self) -> None:
-        """Process messages on this thread as they arrive, until the connection ends."""
+        """Process messages on this thread as they arrive, until the connection ends.
+
+        Raises ``ConnectError`` if the connection could not be made (no such database, a refused token, no server)
+        and no ``on_connect_error`` callback was registered to handle that.
+        """
         self._require_threaded("run")
+        self._process_until_closed()
+        self._raise_unhandled_connect_error()
+
+    def _process_until_closed(self) -> None:
         while not self._closed.is_set():
             self._process(self._inbox.get())
+
+    def _raise_unhandled_connect_error(self) -> None:
+        error = self._unhandled_connect_error
+        if error is not None:
+            self._unhandled_connect_error = None  # raised once, by whichever run() ends first
+            raise error
 
     def run_threaded(self) -> threading.Thread:
         """Process messages on a new daemon thread as they arrive, until the connection ends."""
         self._require_threaded("run_threaded")
-        thread = threading.Thread(target=self.run, name=f"spacetimedb-{self.config.database}", daemon=True)
+        # a failed connect is logged (or given to on_connect_error), not raised on a thread nobody joins
+        thread = threading.Thread(
+            target=self._process_until_closed, name=f"spacetimedb-{self.config.database}", daemon=True
+        )
         thread.start()
         return thread
 
@@ -213,6 +232,7 @@ class DbConnection:
         if self._async_closed is None:
             raise SpacetimeError("run_async() needs a connection made with build_async()")
         await self._async_closed.wait()
+        self._raise_unhandled_connect_error()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """True once the connection has ended (and its disconnect callbacks ran)."""
@@ -516,8 +536,11 @@ class DbConnection:
         self._fail_pending(error)
         if self._on_connect_error is not None:
             _invoke(self._on_connect_error, self._context(ErrorEvent(error)), error)
-        else:
+        else:  # nobody handles it: run() raises it, rather than returning as if the session had ended
             log.error("connection to %s failed: %s", self.config.database, error)
+            self._unhandled_connect_error = (
+                error if isinstance(error, ConnectError) else ConnectError(f"cannot connect: {error}")
+            )
         self._mark_closed()
 
     def _fail_pending(self, error: BaseException) -> None:

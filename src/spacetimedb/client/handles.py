@@ -51,7 +51,9 @@ class TableHandle(Generic[Row]):
     """The client cache of one table: read it, and register row callbacks.
 
     Index accessors are attributes: ``conn.db.user.identity.find(identity)``, ``conn.db.message.sent.filter(ts)``
-    (also ``conn.db.user.index("identity")``).
+    (also ``conn.db.user.index("identity")``). An accessor named like an attribute of the handle itself (``name``,
+    ``schema``, ``count``, ``iter``, ``index``, ``on_insert``, ...) is reached with ``_index`` appended:
+    ``conn.db.player.name_index.find("Ada")``, the name generated bindings give it too.
     """
 
     def __init__(self, conn: DbConnection, cache: TableCache) -> None:
@@ -84,9 +86,13 @@ class TableHandle(Generic[Row]):
         return UniqueIndex(self, accessor) if index.spec.unique else BTreeIndex(self, accessor)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self._cache.indexes:
-            raise AttributeError(f"table {self.name} has no attribute or index {name!r}")
-        return self.index(name)
+        if not name.startswith("_"):
+            if name in self._cache.indexes:
+                return self.index(name)
+            # an index whose accessor an attribute of the handle hides: conn.db.player.name_index
+            if name.endswith("_index") and name[: -len("_index")] in self._cache.indexes:
+                return self.index(name[: -len("_index")])
+        raise AttributeError(f"table {self.name} has no attribute or index {name!r}")
 
     def on_insert(self, callback: Callable[[EventContext, Row], None]) -> int:
         """Call ``callback(ctx, row)`` when a row enters the cache; returns an id for ``remove_on_insert``."""

@@ -31,19 +31,32 @@ __all__ = [
 
 
 def generate(
-    raw_module_def: Mapping[str, Any], lang: str, *, include_private: bool = False
+    raw_module_def: Mapping[str, Any],
+    lang: str,
+    *,
+    include_private: bool = False,
+    warnings: list[str] | None = None,
 ) -> dict[str, str]:
-    """Bindings for ``lang`` as ``{relative path: file text}``; raises ``CodegenError`` when impossible."""
+    """Bindings for ``lang`` as ``{relative path: file text}``; raises ``CodegenError`` when impossible.
+
+    A name the bindings cannot use as the module spells it (an index accessor that would hide a method of the
+    SDK's table handle, ...) is renamed or left to a generic accessor, and ``warnings`` gets a line saying so.
+    """
     model = read_module_def(raw_module_def)
+    found: list[str] = []
     if lang == "typescript":
         from .typescript import generate_typescript
 
-        return generate_typescript(model, include_private)
-    if lang == "python":
+        files = generate_typescript(model, include_private, found)
+    elif lang == "python":
         from .python import generate_python
 
-        return generate_python(model, include_private)
-    raise CodegenError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+        files = generate_python(model, include_private, found)
+    else:
+        raise CodegenError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    if warnings is not None:
+        warnings.extend(dict.fromkeys(found))  # a table's options are written more than once
+    return files
 
 
 def module_def_json_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -72,3 +72,13 @@ def python_identifier(name: str) -> str:
     if keyword.iskeyword(out) or keyword.issoftkeyword(out):
         out += "_"
     return out
+
+
+def unclaimed_name(name: str, suffix: str, reserved: frozenset[str], taken: set[str]) -> str:
+    """``name`` + ``suffix``, with ``_`` appended until it is neither ``reserved`` nor ``taken``; it is added to
+    ``taken``. How bindings rename an accessor that would hide a member of an SDK's class."""
+    renamed = name + suffix
+    while renamed in reserved or renamed in taken:
+        renamed += "_"
+    taken.add(renamed)
+    return renamed

@@ -33,6 +33,7 @@ from spacetimedb.module import (
     LoadedModule,
     MigrationError,
     MigrationPlan,
+    ModuleError,
     ModuleRuntime,
     NoSuchReducerError,
     ReducerArgsError,
@@ -475,7 +476,7 @@ class ModuleHost:
             status, message = CallStatus.OUT_OF_BUDGET, out_of_budget_message(reducer, budget)
             self._log("Error", message, reducer, None)
         except BaseException as exc:
-            status, message = CallStatus.FAILED, error_text(exc)
+            status, message = CallStatus.FAILED, module_error_text(exc)
             self._log("Error", message, reducer, exc)
         finally:
             runtime.end_call()
@@ -917,16 +918,42 @@ def run_user_code(
         log_error("Error", message, function, None)
         return CallStatus.OUT_OF_BUDGET, message, None
     except BaseException as exc:
-        message = error_text(exc)
+        message = module_error_text(exc)
         log_error("Error", message, function, exc)
         return CallStatus.FAILED, message, None
     return CallStatus.COMMITTED, None, value
 
 
 def error_text(exc: BaseException) -> str:
-    """What an exception of module code says, as text that can travel anywhere: its message may hold lone
-    surrogates (module code chooses it), which no UTF-8 channel, log or client can carry."""
+    """What an exception says, as text that can travel anywhere: its message may hold lone surrogates (module
+    code chooses it), which no UTF-8 channel, log or client can carry."""
     return escape_surrogates(str(exc) or type(exc).__name__)
+
+
+def module_error_text(exc: BaseException) -> str:
+    """What an exception raised by module code says to its caller: ``TypeName: message``, the last line of the
+    traceback Python would print (a bare ``'missing'`` from ``{}["missing"]`` says nothing). The host's own
+    refusals of a module (it does not load, it cannot be migrated) are already sentences, and keep their text."""
+    if isinstance(exc, ModuleError | MigrationError):
+        return error_text(exc)
+    message = str(exc)
+    return escape_surrogates(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def module_traceback(exc: BaseException, module_name: str | None) -> str:
+    """The traceback of ``exc`` through the module's own code only (the host's frames are noise to its author),
+    with the module's file names as published: ``File "loop.py", line 15, in tick``."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if module_name and module_name in frame.filename
+    ]
+    if not frames:
+        return ""
+    for frame in frames:
+        frame.filename = module_log_api.display_name(frame.filename)
+    lines = "".join(traceback.format_list(frames))
+    return escape_surrogates(f"Traceback (most recent call last):\n{lines}{module_error_text(exc)}")
 
 
 def out_of_budget_message(function: str, budget_seconds: float) -> str:
@@ -953,6 +980,11 @@ def log_to(
         ]
         if frames:
             filename, line = module_log_api.display_name(frames[-1].filename), frames[-1].lineno
+        if level == "Error":
+            # the owner's log gets the whole traceback through the module's code; the caller only the message
+            trace = module_traceback(exc, module_name)
+            if trace:
+                message = f"{message}\n{trace}"
     module_log.write(make_record(level, message, function=function, filename=filename, line_number=line))
 
 

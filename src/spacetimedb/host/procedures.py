@@ -44,7 +44,7 @@ from spacetimedb.module import (
 from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
-from .module_host import ModuleHost, error_text, out_of_budget_message
+from .module_host import ModuleHost, module_error_text, out_of_budget_message
 from .watchdog import CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class ProcedureRunner:
             status, message = CallStatus.OUT_OF_BUDGET, out_of_budget_message(request.name, budget)
             host.log_error(message, request.name, None)
         except BaseException as exc:
-            status, message = CallStatus.FAILED, error_text(exc)
+            status, message = CallStatus.FAILED, module_error_text(exc)
             host.log_error(message, request.name, exc)
         micros = int((time.perf_counter() - started) * 1e6)
         return ProcedureOutcome(status, message, timestamp, micros, call, value)

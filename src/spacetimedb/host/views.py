@@ -101,6 +101,10 @@ class ViewReader:
             return VIEW_TABLE_ID_BASE + view.index
         return self.tx.table_id(name)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
+    def schemas(self) -> list[TableSchema]:
+        """The tables (not the views: their schemas depend on the caller), for "did you mean" only."""
+        return self.tx.schemas()  # type: ignore[no-any-return]
+
     def schema(self, table_id: int) -> TableSchema:
         view = self._view(table_id)
         if view is None:

@@ -6,6 +6,10 @@ fresh top-level name (``_stdb_module_<n>``), are imported by a finder that only 
 never read the publisher's disk. So two databases can load programs with the same file or package names.
 
 Inside module code ``print`` goes to the module log (``log.module_print``).
+
+A single file carries its own name, so that the server's messages and logs say ``loop.py:15``, not a made-up
+``module.py``: ``package_program`` appends one comment line, ``# spacetimedb-program-name: loop.py``, after the
+source (so no line number moves), and ``load_module`` shows the file under that name.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 import linecache
 import lzma
 import os
+import re
 import struct
 import sys
 import threading
@@ -39,6 +44,9 @@ from .log import module_print, register_display_name
 from .moduledef import ModuleDef
 
 _MAX_PROGRAM_BYTES = 64 * 1024 * 1024
+_NAME_MARKER = b"# spacetimedb-program-name: "
+# a plain file name: what may be shown in messages and logs as a program's name
+_PROGRAM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.py")
 _ZIP_MAGIC = b"PK\x03\x04"
 # zip entries carry this timestamp so that packaging the same sources always gives the same bytes
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -94,12 +102,43 @@ def package_program(path: str | os.PathLike[str]) -> tuple[bytes, ProgramKind]:
     if source.is_file():
         if source.suffix != ".py":
             raise ModuleError(f"{source}: a module file must be a .py file")
-        return source.read_bytes(), ProgramKind.PYTHON_SOURCE
+        return with_program_name(source.read_bytes(), source.name), ProgramKind.PYTHON_SOURCE
     if source.is_dir():
         if not (source / "__init__.py").is_file():
             raise ModuleError(f"{source}: a module directory must be a package (with __init__.py)")
         return _zip_package(source), ProgramKind.PYTHON_PACKAGE
     raise ModuleError(f"{source}: no such file or directory")
+
+
+def with_program_name(source: bytes, name: str) -> bytes:
+    """``source`` with its file name recorded in a last comment line (replacing one already there); a name that
+    is not a plain ``.py`` file name is not recorded."""
+    source = _split_program_name(source)[0]
+    if _PROGRAM_NAME.fullmatch(name) is None:
+        return source
+    if source and not source.endswith(b"\n"):
+        source += b"\n"
+    return source + _NAME_MARKER + name.encode() + b"\n"
+
+
+def _split_program_name(source: bytes) -> tuple[bytes, str | None]:
+    """(the source without its name line, the recorded name or None)."""
+    body = source[:-1] if source.endswith(b"\n") else source
+    start = body.rfind(b"\n") + 1
+    last = body[start:]
+    if not last.startswith(_NAME_MARKER):
+        return source, None
+    name = last[len(_NAME_MARKER) :].decode("utf-8", "replace").strip()
+    if _PROGRAM_NAME.fullmatch(name) is None:
+        return source, None
+    return source[:start], name
+
+
+def program_name(program: bytes) -> str | None:
+    """The file name a single-file program was published under, if it recorded one."""
+    if detect_kind(program) is not ProgramKind.PYTHON_SOURCE:
+        return None
+    return _split_program_name(program)[1]
 
 
 def _package_files(root: Path) -> list[Path]:
@@ -335,6 +374,8 @@ def load_module(
     if len(program) > _MAX_PROGRAM_BYTES:
         raise ModuleError("the module program is too large")
     program_kind = ProgramKind(kind) if kind is not None else detect_kind(program)
+    if program_kind is ProgramKind.PYTHON_SOURCE and name == "module.py":
+        name = _split_program_name(program)[1] or name  # the name it was published under
     with _LOAD_LOCK:
         top = _next_top_name()
         if program_kind is ProgramKind.PYTHON_PACKAGE:

@@ -155,6 +155,27 @@ class TableHandle:
     def __repr__(self) -> str:
         return f"<table {self._def.name}>"
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for a name the handle lacks: say what the author probably wanted
+        table = self._def
+        if name.startswith("_"):
+            raise AttributeError(name)
+        unique = [i.accessor_name for i in table.indexes if i.unique]
+        if name in ("update", "find"):
+            if unique:
+                via = " or ".join(f"ctx.db.{table.name}.{accessor}.{name}(...)" for accessor in unique)
+                raise AttributeError(f"table `{table.name}` has no {name}(); use its unique index: {via}")
+            raise AttributeError(
+                f"table `{table.name}` has no primary key or unique column, so its rows cannot be "
+                f"{'updated' if name == 'update' else 'found'} by key: {name}() needs a column marked "
+                "PrimaryKey or Unique (or delete the old row and insert the new one)"
+            )
+        indexes = ", ".join(i.accessor_name for i in table.indexes) or "none"
+        raise AttributeError(
+            f"table `{table.name}` has no attribute or index `{name}` (its indexes: {indexes}; "
+            "methods: insert, delete, iter, count)"
+        )
+
 
 class IndexHandle:
     """``ctx.db.<table>.<accessor>`` for a non-unique index: ``filter`` and ``delete`` by value, prefix or range."""

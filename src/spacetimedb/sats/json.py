@@ -53,6 +53,20 @@ class JsonCodec:
     from_json: Callable[[Json], Any]
 
 
+# what a value of these types looks like in JSON, for the error when one does not parse
+_HEX_SHAPES: dict[type, str] = {
+    Identity: 'an identity is 64 hex digits, "0x" in front optional (as `spacetime login show` prints it), '
+    'or {"__identity__": "0x<64 hex digits>"}',
+    ConnectionId: 'a connection id is 32 hex digits, "0x" in front optional, or an integer',
+    Uuid: 'a UUID is 32 hex digits, "0x" in front optional, or an integer',
+}
+
+
+def _shape_error(cls: type, value: Json, path: str) -> DecodeError:
+    where = f" at {path}" if path else ""
+    return DecodeError(f"expected {cls.__name__}, got {value!r}{where}: {_HEX_SHAPES[cls]}")
+
+
 def _fail(ty: AlgebraicType, value: Json, path: str, why: str = "") -> DecodeError:
     where = f" at {path}" if path else ""
     detail = f": {why}" if why else ""
@@ -335,13 +349,18 @@ class _Builder:
                     try:
                         return cls.from_hex(digits)
                     except ValueError:
-                        raise _fail(ty, j, path, "invalid hex") from None
+                        raise _shape_error(cls, j, path) from None
             if isinstance(raw, str) and cls is Timestamp and not raw.lstrip("-").isdigit():
                 try:
                     return Timestamp.parse(raw)
                 except ValueError:
                     raise _fail(ty, j, path, "invalid timestamp") from None
-            number = _parse_int(inner_type, raw, path, strings=True)
+            try:
+                number = _parse_int(inner_type, raw, path, strings=True)
+            except DecodeError:
+                if cls not in _HEX_SHAPES:
+                    raise
+                raise _shape_error(cls, j, path) from None
             return cls(number)
 
         return to_json, to_json_untyped, from_json

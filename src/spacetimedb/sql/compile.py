@@ -6,6 +6,7 @@ be (whole rows of one table, from one table or a join of two).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,10 @@ class SchemaView:
         table_id = self.tx.table_id(name)
         schema = self.tx.schema(table_id) if table_id is not None else None
         if schema is None or not (schema.public or self.caller.is_owner):
-            raise SqlNameError(f"no such table: `{name}`. If the table exists, it may be marked private.")
+            message = f"no such table: `{name}`. If the table exists, it may be marked private."
+            visible = [s.name for s in self.tx.schemas() if s.public or self.caller.is_owner]
+            close = difflib.get_close_matches(name, visible, n=1)
+            raise SqlNameError(f"{message} Did you mean `{close[0]}`?" if close else message)
         return schema
 
     def rls_rules(self, table_id: int) -> list[str]:

@@ -46,12 +46,14 @@ def validate_database(ctx: click.Context, param: click.Parameter, value: str | N
         return value
     if is_identity(value):
         return value.removeprefix("0x").lower()  # the form the server's routes expect
-    raise click.BadParameter(
+    message = (
         f"{value!r} is not a database name (lower-case letters and digits, single dashes between them, "
-        "e.g. quickstart-chat) nor a 64-hex-digit identity",
-        ctx,
-        param,
+        "e.g. quickstart-chat) nor a 64-hex-digit identity"
     )
+    if any(p.name == "reducer" for p in ctx.command.params) and value.isidentifier():
+        # `spacetime call set_name Alice`: the reducer given where the database belongs
+        message += f"; the database comes first: {ctx.command_path} NAME {value} [ARG]..."
+    raise click.BadParameter(message, ctx, param)
 
 
 def database_argument(required: bool = True) -> Callable[[F], F]:

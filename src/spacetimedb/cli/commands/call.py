@@ -130,9 +130,15 @@ def _reducers_hint(client: DatabaseClient, reducer: str) -> str | None:
 
 
 def _signature_hint(client: DatabaseClient, reducer: str) -> str | None:
-    from spacetimedb.cli.commands.describe import reducer_signature
+    from spacetimedb.cli.commands.describe import callable_reducers, reducer_signature
 
-    signature = _with_schema(client, lambda schema: reducer_signature(schema, reducer))
+    def signature_of(schema: dict[str, Any]) -> str | None:
+        # a lifecycle reducer (`init`, ...) is refused whatever its arguments: its signature would not help
+        if reducer not in callable_reducers(schema):
+            return None
+        return reducer_signature(schema, reducer)
+
+    signature = _with_schema(client, signature_of)
     return None if signature is None else f"the reducer's signature is {signature}"
 
 

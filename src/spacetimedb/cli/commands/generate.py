@@ -85,10 +85,13 @@ def generate(
     else:
         assert database is not None
         raw = _from_database(cli, database, server)
+    warnings: list[str] = []
     try:
-        files = generate_bindings(raw, lang, include_private=include_private)
+        files = generate_bindings(raw, lang, include_private=include_private, warnings=warnings)
     except CodegenError as exc:
         raise CliError(f"cannot generate {lang} bindings: {exc}") from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     removed = _write(out_dir, files, lang)
     click.echo(f"Generated {len(files)} {lang} file(s) in {out_dir}")
     for path in removed:

@@ -74,6 +74,32 @@ def _render_template(source: Path, directory: Path, values: dict[str, str]) -> l
         text = template.read_text(encoding="utf-8")
         for key, value in values.items():
             text = text.replace("{{" + key + "}}", value)
+        if target.suffix == ".md":
+            text = align_comments(text)
         target.write_text(text, encoding="utf-8")
         written.append(target)
     return written
+
+
+_COMMENTED = re.compile(r"^(?P<command>.*?\S) {2,}(?P<comment># .*)$")
+
+
+def align_comments(text: str) -> str:
+    """Line up the ``# comments`` of each fenced code block in one column, two spaces after its longest command:
+    the names substituted into a template have any length, so the template's own alignment cannot hold."""
+    lines = text.split("\n")
+    block: list[int] = []  # indexes of the lines inside the current fence
+    inside = False
+    for number, line in enumerate([*lines, "```"]):
+        if line.startswith("```"):
+            if inside:
+                matches = {i: _COMMENTED.match(lines[i]) for i in block}
+                found = {i: m for i, m in matches.items() if m is not None}
+                if found:
+                    width = max(len(m["command"]) for m in found.values()) + 2
+                    for i, m in found.items():
+                        lines[i] = m["command"].ljust(width) + m["comment"]
+            inside, block = not inside, []
+        elif inside and number < len(lines):
+            block.append(number)
+    return "\n".join(lines)

@@ -134,8 +134,10 @@ def show_migration_plan(client: DatabaseClient, plan: dict[str, Any]) -> bool:
         click.echo("This update cannot be applied automatically:")
         for line in reason.splitlines():
             click.echo(f"  {line}")
+        # one reason per line (upstream's form); on the one error line they are separated by semicolons
+        reasons = "; ".join(line.strip() for line in reason.splitlines() if line.strip())
         raise CliError(
-            f"publishing to {client.shown} needs a manual migration: {summary(reason)}",
+            f"publishing to {client.shown} needs a manual migration: {summary(reasons)}",
             hint="make the change compatible (e.g. add columns at the end with defaults, or add a new table), "
             "or pass -c/--delete-data to delete all its data and publish",
         )
