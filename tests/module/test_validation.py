@@ -262,9 +262,48 @@ CASES = {
         """,
         ["table `t`", "the union `A | B` must be declared as a named sum"],
     ),
-    "scheduled table without the schedule columns": (
+    # as upstream (crates/schema/src/def/validate/v9.rs validate_schedule_def): the schedule's id is the table's
+    # u64 primary key and its time any ScheduleAt column, whatever their names; AutoInc is not required
+    "scheduled table without a ScheduleAt column": (
         """
         @table(scheduled="tick")
+        class Timer:
+            id: Annotated[u64, PrimaryKey, AutoInc]
+            when: u64
+
+        @reducer
+        def tick(ctx: ReducerContext, timer: Timer) -> None: ...
+        """,
+        ["table `timer`", "a scheduled table needs a column of type ScheduleAt"],
+    ),
+    "scheduled table whose primary key is not a u64": (
+        """
+        @table(scheduled="tick")
+        class Timer:
+            id: Annotated[str, PrimaryKey]
+            when: ScheduleAt
+
+        @reducer
+        def tick(ctx: ReducerContext, timer: Timer) -> None: ...
+        """,
+        ["table `timer`", "a scheduled table needs a `u64` primary key"],
+    ),
+    "scheduled table with two ScheduleAt columns and no choice": (
+        """
+        @table(scheduled="tick")
+        class Timer:
+            id: Annotated[u64, PrimaryKey, AutoInc]
+            first: ScheduleAt
+            second: ScheduleAt
+
+        @reducer
+        def tick(ctx: ReducerContext, timer: Timer) -> None: ...
+        """,
+        ["table `timer`", "several ScheduleAt columns (first, second)"],
+    ),
+    "scheduled_at naming a column that is not a ScheduleAt": (
+        """
+        @table(scheduled="tick", scheduled_at="id")
         class Timer:
             id: Annotated[u64, PrimaryKey, AutoInc]
             when: ScheduleAt
@@ -272,23 +311,7 @@ CASES = {
         @reducer
         def tick(ctx: ReducerContext, timer: Timer) -> None: ...
         """,
-        [
-            "table `timer`",
-            "a scheduled table needs the column(s) `scheduled_id: Annotated[u64, PrimaryKey, AutoInc]` and "
-            "`scheduled_at: ScheduleAt`",
-        ],
-    ),
-    "scheduled id without auto_inc": (
-        """
-        @table(scheduled="tick")
-        class Timer:
-            scheduled_id: Annotated[u64, PrimaryKey]
-            scheduled_at: ScheduleAt
-
-        @reducer
-        def tick(ctx: ReducerContext, timer: Timer) -> None: ...
-        """,
-        ["table `timer`", "needs the column(s) `scheduled_id: Annotated[u64, PrimaryKey, AutoInc]`"],
+        ["table `timer`", "scheduled_at='id' must name a column of type ScheduleAt"],
     ),
     "scheduled reducer missing": (
         """
@@ -502,3 +525,77 @@ def test_valid_module_with_rls() -> None:
         ("account", "SELECT * FROM accoun"),
         ("membership", "SELECT m.* FROM memb"),
     ]
+
+
+def test_a_scheduled_table_may_name_its_columns_as_it_likes() -> None:
+    """Upstream's `#[table(scheduled(tick, at = sched_at))]` (smoketests' schedule modules): any names, and a
+    ScheduleAt column chosen with scheduled_at= when there are several."""
+    from spacetimedb.module import load_module
+
+    program = b"""
+from typing import Annotated
+from spacetimedb import table, reducer, ReducerContext, ScheduleAt, PrimaryKey, AutoInc, u64
+
+@table(scheduled="tick", scheduled_at="sched_at")
+class Timer:
+    timer_id: Annotated[u64, PrimaryKey]
+    not_this: ScheduleAt
+    sched_at: ScheduleAt
+
+@table(scheduled="tock")
+class Alarm:
+    id: Annotated[u64, PrimaryKey, AutoInc]
+    ring_at: ScheduleAt
+
+@reducer
+def tick(ctx: ReducerContext, timer: Timer) -> None: ...
+
+@reducer
+def tock(ctx: ReducerContext, alarm: Alarm) -> None: ...
+"""
+    module = load_module(program).module_def
+    timer, alarm = module.table("timer"), module.table("alarm")
+    assert timer.schedule is not None and (timer.schedule.at_column, timer.schedule.id_column) == (2, 0)
+    assert alarm.schedule is not None and (alarm.schedule.at_column, alarm.schedule.id_column) == (1, 0)
+    with pytest.raises(ModuleError, match="scheduled_at= names the ScheduleAt column of a scheduled table"):
+        load_module(program.replace(b'scheduled="tock"', b'scheduled_at="ring_at"'))
+
+
+def test_a_scheduled_reducer_fires_with_columns_named_as_the_module_likes(tmp_path) -> None:
+    from spacetimedb.testing import TestDatabase
+
+    module = tmp_path / "alarms.py"
+    module.write_text(
+        """
+from typing import Annotated
+from spacetimedb import table, reducer, ReducerContext, ScheduleAt, PrimaryKey, AutoInc, Timestamp, u64
+
+@table(scheduled="ring", scheduled_at="ring_at")
+class Alarm:
+    alarm_id: Annotated[u64, PrimaryKey, AutoInc]
+    created_at: ScheduleAt
+    ring_at: ScheduleAt
+
+@table(public=True)
+class Rang:
+    alarm_id: Annotated[u64, PrimaryKey]
+
+@reducer
+def set_alarm(ctx: ReducerContext, seconds: u64) -> None:
+    later = ScheduleAt.time(Timestamp(ctx.timestamp.micros + seconds * 1_000_000))
+    ctx.db.alarm.insert(Alarm(alarm_id=0, created_at=ScheduleAt.time(ctx.timestamp), ring_at=later))
+
+@reducer
+def ring(ctx: ReducerContext, alarm: Alarm) -> None:
+    ctx.db.rang.insert(Rang(alarm_id=alarm.alarm_id))
+"""
+    )
+    db = TestDatabase.load(module)
+    try:
+        db.call("set_alarm", 10)
+        assert db.advance(5) == 0 and db.rows("rang") == []
+        assert db.advance(6) == 1
+        assert [row.alarm_id for row in db.rows("rang")] == [1]
+        assert db.rows("alarm") == []  # a one-shot schedule's row goes once it has run
+    finally:
+        db.close()

@@ -38,6 +38,7 @@ class TableDecl:
     scheduled: str | None
     location: str
     event: bool = False
+    scheduled_at: str | None = None  # the ScheduleAt column's name, when the table says which
 
 
 @dataclass(slots=True)
@@ -150,6 +151,7 @@ def table(
     public: bool = False,
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
+    scheduled_at: str | None = None,
     event: bool = False,
 ) -> Callable[[builtins.type[T]], builtins.type[T]]: ...
 
@@ -165,14 +167,16 @@ def table(
     public: bool = False,
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
+    scheduled_at: str | None = None,
     event: bool = False,
 ) -> Any:
     """Declare a table whose rows are instances of the decorated class (see docs/module-api.md).
 
     ``name`` defaults to the class name in snake_case; ``public`` tables are visible to every client;
     ``indexes`` takes ``Index.btree(...)`` / ``Index.hash(...)`` declarations; ``scheduled`` names the reducer
-    that rows of this table schedule; ``event`` tables never store rows: what a transaction inserts goes to
-    their subscribers when it commits, and is gone.
+    that rows of this table schedule (its rows need a ``u64`` primary key and a ``ScheduleAt`` column, which
+    ``scheduled_at`` names when there are several); ``event`` tables never store rows: what a transaction inserts
+    goes to their subscribers when it commits, and is gone.
     """
     location = _location(1)
     index_list = list(indexes)
@@ -182,13 +186,20 @@ def table(
                 f"@table at {location}: indexes= takes Index.btree('col', ...) declarations, got {spec!r}"
             )
     scheduled_name = _reducer_name_of(scheduled, location)
+    if scheduled_at is not None and (scheduled is None or not isinstance(scheduled_at, str)):
+        raise ModuleError(
+            f"@table at {location}: scheduled_at= names the ScheduleAt column of a scheduled table "
+            f"(with scheduled=...), got {scheduled_at!r}"
+        )
     if name is not None and not isinstance(name, str):
         raise ModuleError(f"@table at {location}: name must be a str, got {name!r}")
 
     def decorate(klass: builtins.type[T]) -> builtins.type[T]:
         record = make_record_class(klass, "table")
         current_registry().tables.append(
-            TableDecl(record, name, bool(public), index_list, scheduled_name, location, bool(event))
+            TableDecl(
+                record, name, bool(public), index_list, scheduled_name, location, bool(event), scheduled_at
+            )
         )
         return record
 

@@ -280,22 +280,13 @@ class _Builder:
             return None
         if decl.event:
             raise _Problem("an event table cannot be a scheduled table (its rows are never stored)")
-        by_name = {c.name: c for c in columns}
-        id_col = by_name.get("scheduled_id")
-        at_col = by_name.get("scheduled_at")
-        wrong = []
-        if (
-            id_col is None
-            or id_col.type != U64
-            or flags.primary_key != id_col.pos
-            or id_col.pos not in flags.auto_inc
-        ):
-            wrong.append("`scheduled_id: Annotated[u64, PrimaryKey, AutoInc]`")
-        if at_col is None or at_col.type != SCHEDULE_AT:
-            wrong.append("`scheduled_at: ScheduleAt`")
-        if wrong:
-            raise _Problem(f"a scheduled table needs the column(s) {' and '.join(wrong)}")
-        assert id_col is not None and at_col is not None
+        at_col = _schedule_at_column(decl.scheduled_at, columns)
+        id_col = columns[flags.primary_key] if flags.primary_key is not None else None
+        if id_col is None or id_col.type != U64:
+            # as upstream: the primary key is the schedule's id; it need not be called scheduled_id
+            raise _Problem(
+                "a scheduled table needs a `u64` primary key, e.g. `scheduled_id: Annotated[u64, PrimaryKey, AutoInc]`"
+            )
         return ScheduleDef(f"{table}_sched", decl.scheduled, at_col.pos, id_col.pos)
 
     # -- reducers -------------------------------------------------------------------------------------------
@@ -557,6 +548,24 @@ class _ColumnFlags:
         if problems:
             raise _Problem("; ".join(problems))
         return flags
+
+
+def _schedule_at_column(named: str | None, columns: list[ColumnDef]) -> ColumnDef:
+    """The column holding when each row is due: the one ``scheduled_at=`` names, or the only ``ScheduleAt`` one."""
+    if named is not None:
+        found = next((c for c in columns if c.name == named), None)
+        if found is None or found.type != SCHEDULE_AT:
+            raise _Problem(f"scheduled_at={named!r} must name a column of type ScheduleAt")
+        return found
+    candidates = [c for c in columns if c.type == SCHEDULE_AT]
+    if not candidates:
+        raise _Problem("a scheduled table needs a column of type ScheduleAt, e.g. `scheduled_at: ScheduleAt`")
+    if len(candidates) > 1:
+        names = ", ".join(c.name for c in candidates)
+        raise _Problem(
+            f"several ScheduleAt columns ({names}): say which schedules the rows with scheduled_at='...'"
+        )
+    return candidates[0]
 
 
 def _union_of(members: tuple[Any, ...]) -> Any:
