@@ -24,7 +24,9 @@ async def newest(http: aiohttp.ClientSession, url: str, name: str, auth: dict[st
         f"{url}/v1/database/{name}/transactions", params={"limit": "1"}, headers=auth
     ) as response:
         assert response.status == 200, await response.text()
-        (entry,) = await response.json()
+        body = await response.json()
+        assert len(body) == 1, body
+        (entry,) = body
     return entry
 
 

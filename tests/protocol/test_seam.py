@@ -63,7 +63,7 @@ def test_every_message_round_trips():
         seam.CallReducerHttp(2, "send", "[1]", Identity(9), ""),
         seam.HttpAnswer(7, 200, ("content-type",), ("text/plain",), b"body", None),
         seam.HttpAnswer(8, 0, (), (), b"", "refused"),
-        seam.RunSql(3, "SELECT 1", Identity(9)),
+        seam.RunSql(3, "SELECT 1", Identity(9), ""),
         seam.RunSqlTyped(3, "SELECT * FROM t WHERE a = $1", Identity(9), (seam.SqlParam("text", "7"),)),
         seam.DescribeSql(3, "SELECT 1", Identity(9)),
         seam.UpdateModule(4, b"p"),

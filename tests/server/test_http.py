@@ -154,3 +154,62 @@ def test_logs_follow_streams_new_lines(server):
             response.close()
 
     run(scenario())
+
+
+GATEKEEPER = b"""
+from typing import Annotated
+from spacetimedb import table, reducer, ReducerContext, Identity, PrimaryKey, AutoInc, u64
+
+@table(public=True)
+class Visit:
+    id: Annotated[u64, PrimaryKey, AutoInc]
+    who: Identity
+    event: str
+
+@table(public=True)
+class Banned:
+    who: Annotated[Identity, PrimaryKey]
+
+@reducer
+def ban(ctx: ReducerContext, who: Identity) -> None:
+    ctx.db.banned.insert(Banned(who=who))
+
+@reducer(lifecycle="client_connected")
+def hello(ctx: ReducerContext) -> None:
+    if ctx.db.banned.who.find(ctx.sender) is not None:
+        raise PermissionError("you are banned")
+    ctx.db.visit.insert(Visit(id=0, who=ctx.sender, event="connected"))
+
+@reducer(lifecycle="client_disconnected")
+def bye(ctx: ReducerContext) -> None:
+    ctx.db.visit.insert(Visit(id=0, who=ctx.sender, event="disconnected"))
+"""
+
+
+def test_sql_runs_inside_a_connection_and_a_refusing_module_refuses_it(server):
+    """As upstream since its PR #4563 (crates/client-api/src/routes/database.rs, `with_connection`): POST /sql runs
+    client_connected before the query and client_disconnected after it; a refusal is a 403 and no query runs."""
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            _owner, owner_auth = await new_identity(http, server.url)
+            guest, guest_auth = await new_identity(http, server.url)
+            url = f"{server.url}/v1/database/gate"
+            assert (await http.put(url, data=GATEKEEPER, headers=owner_auth)).status == 200
+            response = await http.post(f"{url}/sql", data="SELECT event FROM visit", headers=guest_auth)
+            assert response.status == 200
+            # the guest's own query already sees its client_connected row; its disconnect follows the answer
+            assert (await response.json())[0]["rows"] == [["connected"]]
+            response = await http.post(
+                f"{url}/call/ban", json=[{"__identity__": "0x" + guest}], headers=owner_auth
+            )
+            assert response.status == 200
+            response = await http.post(f"{url}/sql", data="SELECT * FROM visit", headers=guest_auth)
+            assert response.status == 403
+            assert "you are banned" in await response.text()
+            response = await http.post(
+                f"{url}/sql", data="SELECT event FROM visit WHERE who = 0x" + guest, headers=owner_auth
+            )
+            assert [row[0] for row in (await response.json())[0]["rows"]] == ["connected", "disconnected"]
+
+    run(scenario())

@@ -125,8 +125,8 @@ class RunningDatabase:
             lambda r: seam.CallReducerHttp(r, reducer, args_json, caller, claims), seam.CallDone
         )
 
-    async def sql(self, text: str, caller: Identity) -> seam.SqlDone:
-        return await self.worker.request(lambda r: seam.RunSql(r, text, caller), seam.SqlDone)
+    async def sql(self, text: str, caller: Identity, claims: str = "") -> seam.SqlDone:
+        return await self.worker.request(lambda r: seam.RunSql(r, text, caller, claims), seam.SqlDone)
 
     async def sql_typed(self, text: str, caller: Identity, params: tuple[seam.SqlParam, ...]) -> seam.SqlRows:
         """Run a script as ``sql`` does, with typed rows (for the PostgreSQL front end)."""

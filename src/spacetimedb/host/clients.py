@@ -407,6 +407,15 @@ class ClientHub:
         if self._forget_cancelled(request.request):
             return
         is_owner = request.caller == self.host.owner_identity
+        # as upstream (since its PR #4563): the query runs inside a connection of the caller, so a module whose
+        # client_connected refuses someone refuses their SQL too
+        auth = AuthCtx(request.claims or None)
+        connection = ConnectionId.random()
+        connected = self.host.connect_now(request.caller, connection, auth)
+        if not connected.ok:
+            refusal = connected.message or connected.status
+            self.outbox.send(seam.SqlDone(request.request, False, refusal, None, False, True))
+            return
         try:
             body, offset = self.host.run_query(
                 "the SQL query",
@@ -415,9 +424,11 @@ class ClientHub:
             )
         except SqlError as exc:
             no_space = isinstance(exc, NoSpaceError)
-            self.outbox.send(seam.SqlDone(request.request, False, str(exc), None, no_space))
+            self.outbox.send(seam.SqlDone(request.request, False, str(exc), None, no_space, False))
             return
-        self.outbox.send(seam.SqlDone(request.request, True, body, offset, False))
+        finally:
+            self.host.disconnect_now(request.caller, connection, auth)
+        self.outbox.send(seam.SqlDone(request.request, True, body, offset, False, False))
 
     def sql_typed(self, request: seam.RunSqlTyped) -> None:
         """A script for the PostgreSQL front end: the same rules, limits and messages as ``sql``, typed rows."""

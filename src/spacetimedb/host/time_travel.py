@@ -232,7 +232,7 @@ def list_transactions(log: _Log, first: int | None, limit: int, max_replay: int)
     entries: list[tuple[dict[str, Any], dict[int, list[int]]]] = []
 
     def note(offset: int, record: TxRecord, datastore: Datastore | None) -> None:
-        if offset >= first:
+        if first <= offset <= last:  # the replay may look at the record past the range to know it is done
             entries.append(_entry(offset, record))
 
     state = rebuild(log, last, max_replay, from_offset=first, system_only=True, before_each=note)

@@ -262,9 +262,12 @@ class HttpAnswer(NamedTuple):
 
 
 class RunSql(NamedTuple):
+    """``POST /sql``: run inside a short-lived connection of the caller (``client_connected`` first), as upstream."""
+
     request: U64_
     sql: STR
     caller: IDENTITY_
+    claims: STR  # the payload of the caller's token, as JSON
 
 
 class RunSqlTyped(NamedTuple):
@@ -458,6 +461,7 @@ class SqlDone(NamedTuple):
     body: STR
     offset: OPT_U64
     no_space: BOOL_  # it failed because the database is read-only (its disk is full)
+    refused: BOOL_  # the module's client_connected refused the caller (``body`` says why)
 
 
 class SqlRows(NamedTuple):

@@ -108,10 +108,12 @@ async def sql(request: web.Request) -> web.Response:
     text = await _text(request)
     if "as_of" in request.query:
         return await _sql_as_of(request, database, text)
-    who, minted = caller(request)
+    who, minted, claims = caller_with_claims(request)
     running = await server.database(database)
     started = asyncio.get_running_loop().time()
-    done = await _while_connected(request, running.sql(text, who))
+    done = await _while_connected(request, running.sql(text, who, claims))
+    if done.refused:  # as /call answers a refused connection
+        raise HttpError(403, f"the module refused the connection: {done.body}")
     if done.no_space:
         return _no_space(request)
     if not done.ok:
