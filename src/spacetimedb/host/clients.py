@@ -10,6 +10,7 @@ The HTTP API's requests (reducer calls, SQL, schema, logs) are served here too.
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import threading
@@ -80,6 +81,8 @@ class ClientHub:
         self.host = database.host
         self.outbox = outbox
         self.clients: dict[int, Client] = {}
+        # connected clients per identity: a view's sender_auth is forgotten with its identity's last connection
+        self._connections_of: collections.Counter[Identity] = collections.Counter()
         self.gone: set[int] = set()  # clients that disconnected, whose jobs may still be queued
         self.cancelled: dict[int, None] = {}  # requests nobody waits for (oldest first)
         self._follow_logs = False
@@ -96,10 +99,11 @@ class ClientHub:
         caller = Caller(request.identity, request.connection_id)
         auth = AuthCtx(request.claims or None)
         outcome = self.host.connect_now(request.identity, request.connection_id, auth)
-        self.host.views.caller_auth[request.identity] = auth
         if not outcome.ok:
             self.outbox.send(seam.ClientAccepted(request.client, outcome.message or outcome.status))
             return
+        self.host.views.caller_auth[request.identity] = auth
+        self._connections_of[request.identity] += 1
         self.clients[request.client] = Client(
             request.client,
             protocol_name,
@@ -135,7 +139,10 @@ class ClientHub:
         self.host.subscriptions.remove_client(client.client)
         self.host.views.remove_client(client.client)
         self.host.disconnect_now(client.identity, client.connection_id, client.auth)
-        if not any(other.identity == client.identity for other in self.clients.values()):
+        # a count, not a scan of every client: a thousand leaving at once would cost a million comparisons
+        self._connections_of[client.identity] -= 1
+        if not self._connections_of[client.identity]:
+            del self._connections_of[client.identity]
             self.host.views.caller_auth.pop(client.identity, None)
 
     # -- a client's frames -----------------------------------------------------------------------------------------
@@ -327,11 +334,9 @@ class ClientHub:
             self.outbox.send(seam.CallDone(request.request, status, message, None, 0, None))
             return
         args = json.loads(request.args_json)
-        connection = ConnectionId.random()
-        connected = self.host.connect_now(request.caller, connection, auth)
-        if not connected.ok:
-            message = connected.message or connected.status
-            self.outbox.send(seam.CallDone(request.request, seam.CALL_REFUSED, message, None, 0, None))
+        connection, refusal = self._http_connection(request.caller, auth)
+        if refusal is not None:
+            self.outbox.send(seam.CallDone(request.request, seam.CALL_REFUSED, refusal, None, 0, None))
             return
         if procedure:
             self._call_procedure_http(request, args, connection, auth, started)
@@ -346,6 +351,13 @@ class ClientHub:
         micros = int((time.perf_counter() - started) * 1e6)
         offset = outcome.offset if outcome.ok else None
         self.outbox.send(seam.CallDone(request.request, status, outcome.message or "", offset, micros, None))
+
+    def _http_connection(self, caller: Identity, auth: AuthCtx) -> tuple[ConnectionId, str | None]:
+        """The short-lived connection an HTTP request runs in, as SpacetimeDB makes one: its id, and why the
+        module's client_connected refused it (None: connected; the caller disconnects it when done)."""
+        connection = ConnectionId.random()
+        connected = self.host.connect_now(caller, connection, auth)
+        return connection, None if connected.ok else (connected.message or connected.status)
 
     def _call_procedure_http(
         self,
@@ -410,10 +422,8 @@ class ClientHub:
         # as upstream (since its PR #4563): the query runs inside a connection of the caller, so a module whose
         # client_connected refuses someone refuses their SQL too
         auth = AuthCtx(request.claims or None)
-        connection = ConnectionId.random()
-        connected = self.host.connect_now(request.caller, connection, auth)
-        if not connected.ok:
-            refusal = connected.message or connected.status
+        connection, refusal = self._http_connection(request.caller, auth)
+        if refusal is not None:
             self.outbox.send(seam.SqlDone(request.request, False, refusal, None, False, True))
             return
         try:

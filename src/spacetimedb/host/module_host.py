@@ -198,7 +198,6 @@ class ModuleHost:
         # (sender, connection id, their commitlog encodings) of the last call
         self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
-        self._event_tables: tuple[int, ...] = ()  # ids of the module's event tables
         self.now_micros: Callable[[], int] = self.options.clock or now_micros
         self._scheduler = Scheduler(
             self._scheduled_call_due,
@@ -263,10 +262,10 @@ class ModuleHost:
             self._current_function = None
 
     def _find_event_tables(self) -> None:
-        self._event_tables = tuple(
+        """The ids of the module's event tables, which the subscriptions mark and ``_commit`` takes rows out of."""
+        self.subscriptions.event_tables = frozenset(
             self.runtime.table_id(t.name) for t in self.loaded.module_def.event_tables()
         )
-        self.subscriptions.event_tables = frozenset(self._event_tables)
 
     def _load_schedules(self, tx: ReadTx) -> None:
         for table in self.loaded.module_def.scheduled_tables():
@@ -384,7 +383,7 @@ class ModuleHost:
         """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
         if self.faults:
             self._fault("commit")
-        events = self._take_events(tx) if self._event_tables else ()
+        events = self._take_events(tx) if self.subscriptions.event_tables else ()
         manager = self.subscriptions
         views = self.views
         with manager.lock:
@@ -421,7 +420,7 @@ class ModuleHost:
         """Remove the rows inserted into event tables from ``tx`` (they are never stored, nor logged) and return
         them as inserts for the subscriptions to see."""
         taken = []
-        for table_id in self._event_tables:
+        for table_id in self.subscriptions.event_tables:
             rows = list(tx.scan(table_id))
             if not rows:
                 continue

@@ -139,6 +139,13 @@ class TokenAuthority:
         self, subject: str | None = None, expires_in: int | None = None, extra: dict[str, Any] | None = None
     ) -> tuple[Identity, str]:
         """A new token for ``subject`` (a fresh random one by default) and its identity."""
+        claims, token = self.mint_claims(subject, expires_in, extra)
+        return claims.identity, token
+
+    def mint_claims(
+        self, subject: str | None = None, expires_in: int | None = None, extra: dict[str, Any] | None = None
+    ) -> tuple[Claims, str]:
+        """``mint``, with the new token's claims (read from the payload just signed: no signature to check)."""
         subject = subject or str(uuid.uuid4())
         identity = identity_from_claims(self.issuer, subject)
         now = int(time.time())
@@ -153,7 +160,7 @@ class TokenAuthority:
         if expires_in is not None:
             payload["exp"] = now + expires_in
         token = jwt.encode(payload, self.keys.private_key, algorithm="ES256", headers={"typ": "JWT"})
-        return identity, token
+        return self._claims(payload), token
 
     def reissue(self, claims: Claims, expires_in: int) -> str:
         """A short-lived token with the same subject and issuer (``/v1/identity/websocket-token``)."""

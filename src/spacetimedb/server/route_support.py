@@ -115,9 +115,8 @@ def caller_with_claims(request: web.Request) -> tuple[Identity, str | None, str]
     claims = claims_of(request)
     if claims is not None:
         return claims.identity, None, payload_json(claims)
-    auth = _server(request).auth
-    identity, token = auth.mint()
-    return identity, token, payload_json(auth.validate(token))
+    minted, token = _server(request).auth.mint_claims()
+    return minted.identity, token, payload_json(minted)
 
 
 def require_caller(request: web.Request) -> Identity:

@@ -69,8 +69,8 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     if claims is not None:
         identity, token = claims.identity, _token(request) or ""
     else:
-        identity, token = server.auth.mint()
-        claims = server.auth.validate(token)
+        claims, token = server.auth.mint_claims()
+        identity = claims.identity
     protocol = _choose_protocol(request)
     confirmed = _bool(request, "confirmed", protocol != PROTOCOL_V1_JSON)
     running = await server.database(database)
