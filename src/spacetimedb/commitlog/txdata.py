@@ -11,11 +11,10 @@ and no count read from the input is trusted to size an allocation.
 
 from __future__ import annotations
 
-import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from .errors import CommitlogDecodeError
 
@@ -127,39 +126,46 @@ class ChangedTable(Protocol):
 
 def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> bytes:
     """``encode_tx_record`` of a commit's changed tables (no outputs, no truncations), without building the
-    (table id, rows) groups first: this runs once per reducer call."""
-    inserted = [t for t in tables if t.insert_bytes]
-    deleted = [t for t in tables if t.delete_bytes]
-    mutations = FLAG_MUTATIONS if inserted or deleted else 0
-    parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
+    (table id, rows) groups first: this runs once per reducer call, so it is one pass over the tables that
+    frames the inserted and the deleted rows side by side, and one join."""
+    inserts: list[bytes] = []
+    deletes: list[bytes] = []
+    inserted = deleted = 0
     try:
+        for table in tables:
+            rows = table.insert_bytes
+            if rows:
+                inserted += 1
+                _frame_rows(inserts, table.table_id, rows)
+            rows = table.delete_bytes
+            if rows:
+                deleted += 1
+                _frame_rows(deletes, table.table_id, rows)
+        mutations = FLAG_MUTATIONS if inserted or deleted else 0
+        parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
         if inputs is not None:
             _append_inputs(parts, inputs)
         if mutations:
-            _append_tables(parts, inserted, _INSERTS)
-            _append_tables(parts, deleted, _DELETES)
+            parts.append(encode_uvarint(inserted))
+            parts += inserts
+            parts.append(encode_uvarint(deleted))
+            parts += deletes
             parts.append(b"\x00")  # no truncations
     except struct.error as exc:
         raise ValueError(f"cannot encode transaction record: {exc}") from None
     return b"".join(parts)
 
 
-def _append_tables(parts: list[bytes], tables: list[ChangedTable], rows_of: Any) -> None:
-    append = parts.append
+def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:
+    """One (table id, rows) group of a record: the id, the row count, each row with its length before it."""
     byte = _BYTE
-    append(encode_uvarint(len(tables)))
-    for table in tables:
-        rows = rows_of(table)
-        append(_pack_u32(table.table_id))
-        append(encode_uvarint(len(rows)))
-        for row in rows:
-            size = len(row)
-            append(byte[size] if size < 0x80 else encode_uvarint(size))
-            append(row)
-
-
-_INSERTS = operator.attrgetter("insert_bytes")
-_DELETES = operator.attrgetter("delete_bytes")
+    count = len(rows)
+    out += (_pack_u32(table_id), byte[count] if count < 0x80 else encode_uvarint(count))
+    append = out.append
+    for row in rows:
+        size = len(row)
+        append(byte[size] if size < 0x80 else encode_uvarint(size))
+        append(row)
 
 
 def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:
@@ -181,16 +187,9 @@ def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:
 
 
 def _append_groups(parts: list[bytes], groups: Sequence[tuple[int, Sequence[bytes]]]) -> None:
-    append = parts.append
-    byte = _BYTE
-    append(encode_uvarint(len(groups)))
+    parts.append(encode_uvarint(len(groups)))
     for table_id, rows in groups:
-        append(_pack_u32(table_id))
-        append(encode_uvarint(len(rows)))
-        for row in rows:
-            size = len(row)
-            append(byte[size] if size < 0x80 else encode_uvarint(size))
-            append(row)
+        _frame_rows(parts, table_id, rows)
 
 
 # ---------------------------------------------------------------------------------------------------

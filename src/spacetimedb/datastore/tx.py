@@ -167,12 +167,21 @@ class _Reader:
 
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         """The row with ``key`` in a unique index, or None."""
+        # a reducer's most frequent read: one function, the lookups inline (``_unique_index`` says what is wrong)
+        table = self._ds.tables.get(table_id)
+        index = None if table is None else table.index_by_id.get(index_id)
+        if index is None or not index.unique:
+            table, index = self._unique_index(table_id, index_id)
+        rid = index.map.get(key)
+        return None if rid is None else table.rows[rid]
+
+    def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Any]:
+        """The table and its unique index ``index_id``; raises saying which is missing or not unique."""
         table = self.table(table_id)
         index = self._index(table, index_id)
         if not index.unique:
             raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
-        rid = index.map.get(key)
-        return None if rid is None else table.rows[rid]
+        return table, index
 
     def range(
         self,
@@ -253,9 +262,13 @@ class MutTx(_Reader):
 
     def has_changes(self) -> bool:
         """Whether committing would write anything (rows, schema)."""
-        return bool(self._dropped or self._schema_touched) or any(
-            changes.inserted or changes.deleted for changes in self._changes.values()
-        )
+        if self._dropped or self._schema_touched:
+            return True
+        # a loop, not any(): a generator costs a frame, and this runs at every reducer call
+        for changes in self._changes.values():  # noqa: SIM110
+            if changes.inserted or changes.deleted:
+                return True
+        return False
 
     def prepare_commit(self) -> TxData:
         """The net changes of the transaction; an error rolls it back. The writer lock stays held."""
@@ -321,7 +334,10 @@ class MutTx(_Reader):
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
         if table.sequences:
             row = self._fill_sequences(table, row)
-        data = table.encode(row)
+        try:
+            data = table.encode_unchecked(row)
+        except Exception:
+            data = table.encode(row)  # raises the error that names the column
         rid = table.find_same(row)
         if rid is not None:
             return table.rows[rid]
@@ -353,7 +369,7 @@ class MutTx(_Reader):
             return  # the sequence's own row is being created in this transaction; it carries the bound
         old = table.rows[rid]
         # the in-memory schemas do not depend on `allocated`, so this is not a schema change
-        self._replace(table, rid, old, (*old[:8], bound), mark_schema=False)
+        self._replace_sequence_row(table, rid, old, (*old[:8], bound))
 
     def delete(self, table_id: int, row: Row) -> bool:
         """Delete the row equal to ``row``; False if there is none."""
@@ -405,13 +421,17 @@ class MutTx(_Reader):
 
     def update(self, table_id: int, index_id: int, row: Row) -> Row:
         """Replace the row that has ``row``'s key in the unique index ``index_id`` with ``row``."""
-        table = self.table(table_id)
-        index = self._index(table, index_id)
-        if not index.unique:
-            raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        # a reducer's most frequent write: the lookups of ``find`` and the bookkeeping of ``_replace`` inline
+        table = self._ds.tables.get(table_id)
+        index = None if table is None else table.index_by_id.get(index_id)
+        if index is None or not index.unique:
+            table, index = self._unique_index(table_id, index_id)
         if row.__class__ is not tuple:
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
-        data = table.encode(row)
+        try:
+            data = table.encode_unchecked(row)
+        except Exception:
+            data = table.encode(row)  # raises the error that names the column
         key = index.key_of(row)
         rid = index.map.get(key)
         if rid is None:
@@ -421,25 +441,37 @@ class MutTx(_Reader):
         old = table.rows[rid]
         if old == row:
             return old
+        if len(table.unique_indexes) > 1:
+            self._check_other_unique(table, index, rid, row)
+        table.replace(rid, old, row)
+        changes = self._changes.get(table_id)
+        if changes is None or changes.table is not table:
+            changes = self._changes[table_id] = _Changes(table)
+        inserted = changes.inserted
+        if rid not in inserted:
+            changes.deleted[rid] = old
+        inserted[rid] = data
+        if table_id in SCHEMA_TABLE_IDS:
+            self._schema_row_changed(table_id, old)
+        return row
+
+    @staticmethod
+    def _check_other_unique(table: Table, index: Any, rid: int, row: Row) -> None:
+        """Raise if ``row`` takes a key of a unique index other than ``index`` that another row holds."""
         for other in table.unique_indexes:
             if other is not index:
                 other_key = other.key_of(row)
                 holder = other.map.get(other_key)
                 if holder is not None and holder != rid:
                     raise UniqueConstraintViolation(table.name, table.column_names(other.columns), other_key)
-        self._replace(table, rid, old, row, data)
-        return row
 
-    def _replace(
-        self, table: Table, rid: int, old: Row, new: Row, data: bytes | None = None, mark_schema: bool = True
-    ) -> None:
+    def _replace_sequence_row(self, table: Table, rid: int, old: Row, new: Row) -> None:
+        """Replace a ``st_sequence`` row (a new persisted bound, which is not a schema change)."""
         table.replace(rid, old, new)
         changes = self._changes_of(table)
         if rid not in changes.inserted:
             changes.deleted[rid] = old
-        changes.inserted[rid] = data if data is not None else table.encode(new)
-        if mark_schema and table.table_id in SCHEMA_TABLE_IDS:
-            self._schema_row_changed(table.table_id, old)
+        changes.inserted[rid] = table.encode(new)
 
     # -- schema changes: writes to the system tables, then the in-memory schema is re-derived -------------------
 
@@ -592,17 +624,18 @@ class MutTx(_Reader):
     # -- finishing --------------------------------------------------------------------------------------------
 
     def _net_changes(self) -> TxData:
-        if not self._changes:
+        by_table = self._changes
+        if not by_table:
             return EMPTY_TX_DATA
         tables = []
-        for table_id in sorted(self._changes):
-            changes = self._changes[table_id]
+        # (maps and C-level calls rather than comprehensions: this runs at every commit)
+        for table_id in sorted(by_table) if len(by_table) > 1 else by_table:
+            changes = by_table[table_id]
             inserted, deleted = changes.inserted, changes.deleted
             if not inserted and not deleted:
                 continue
             table = changes.table
-            rows = table.rows
-            insert_rows = [rows[rid] for rid in inserted]
+            insert_rows = list(map(table.rows.__getitem__, inserted))
             insert_bytes = list(inserted.values())
             delete_rows = list(deleted.values())
             if changes.reinserted and insert_rows and delete_rows:
@@ -611,22 +644,13 @@ class MutTx(_Reader):
                 )
                 if not insert_rows and not delete_rows:
                     continue
-            encode = table.encode
+            delete_bytes = list(map(table.encode_unchecked, delete_rows))  # rows the table held: they encode
             tables.append(
                 TableChanges(
-                    table_id,
-                    table.name,
-                    table.schema,
-                    insert_rows,
-                    delete_rows,
-                    insert_bytes,
-                    [encode(r) for r in delete_rows],
+                    table_id, table.name, table.schema, insert_rows, delete_rows, insert_bytes, delete_bytes
                 )
             )
-        return TxData(tuple(tables), self._ds_schema_changed())
-
-    def _ds_schema_changed(self) -> bool:
-        return not SCHEMA_TABLE_IDS.isdisjoint(self._changes)
+        return TxData(tuple(tables), not SCHEMA_TABLE_IDS.isdisjoint(by_table))
 
     def _undo(self) -> None:
         tables = self._ds.tables

@@ -29,6 +29,7 @@ from spacetimedb.commitlog import TxInputs
 from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TxData
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
+    INTERNAL_AUTH,
     AuthCtx,
     LoadedModule,
     MigrationError,
@@ -55,6 +56,7 @@ from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_perf_counter = time.perf_counter
 
 
 ZERO_CONNECTION = ConnectionId(0)
@@ -452,12 +454,16 @@ class ModuleHost:
         """Run a reducer in ``tx`` under the time budget: (status, error message), counted in
         ``reducer_metrics``. The hot path of every call, so ``run_user_code``'s steps are inlined here; ``call`` is
         the runtime's ``reducer_call(reducer)`` when the caller has it already."""
-        started = time.perf_counter()
+        started = _perf_counter()
         runtime = self.runtime
-        if auth is None:
-            ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
-        else:
-            ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity, auth)
+        ctx = runtime.begin_call(
+            tx,
+            sender,
+            connection_id,
+            timestamp,
+            self.database_identity,
+            INTERNAL_AUTH if auth is None else auth,
+        )
         clock = self._clock
         budget = self.options.reducer_budget_seconds
         self._current_function = reducer
@@ -480,7 +486,7 @@ class ModuleHost:
         finally:
             runtime.end_call()
             self._current_function = None
-        self.reducer_metrics.record(reducer, status == CallStatus.COMMITTED, time.perf_counter() - started)
+        self.reducer_metrics.record(reducer, status is CallStatus.COMMITTED, _perf_counter() - started)
         return status, message
 
     def _inputs(
@@ -560,10 +566,12 @@ class ModuleHost:
         caller_client: Any,
         auth: AuthCtx | None = None,
     ) -> CallOutcome:
-        started = time.perf_counter()
+        started = _perf_counter()
         timestamp = Timestamp(self.now_micros())
         try:
-            call = self.runtime.reducer_call(reducer)
+            call = self.runtime.reducer_calls.get(reducer)
+            if call is None:
+                raise NoSuchReducerError(reducer)
             if call.reducer.lifecycle is not None:
                 return CallOutcome(
                     CallStatus.INTERNAL_ERROR,
@@ -582,13 +590,16 @@ class ModuleHost:
         try:
             status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call, auth)
         except BaseException:
-            self.db.rollback(tx)
+            tx.rollback()
             raise
-        if status != CallStatus.COMMITTED:
-            self.db.rollback(tx)
+        if status is not CallStatus.COMMITTED:
+            tx.rollback()
             return CallOutcome(status, message, timestamp, duration_micros=_micros_since(started))
-        if self.read_only is not None and tx.has_changes():
-            self.db.rollback(tx)
+        if not tx.has_changes():
+            # nothing to log, schedule or tell a subscriber: committing it is letting the others in
+            return CallOutcome(status, None, timestamp, None, _micros_since(started), tx.commit(), [])
+        if self.read_only is not None:
+            tx.rollback()
             return CallOutcome(
                 CallStatus.NO_SPACE, self.read_only, timestamp, duration_micros=_micros_since(started)
             )
@@ -960,7 +971,7 @@ def out_of_budget_message(function: str, budget_seconds: float) -> str:
 
 
 def _micros_since(started: float) -> int:
-    return int((time.perf_counter() - started) * 1_000_000)
+    return int((_perf_counter() - started) * 1_000_000)
 
 
 def log_to(
