@@ -126,30 +126,28 @@ class ChangedTable(Protocol):
 
 def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> bytes:
     """``encode_tx_record`` of a commit's changed tables (no outputs, no truncations), without building the
-    (table id, rows) groups first: this runs once per reducer call, so it is one pass over the tables that
-    frames the inserted and the deleted rows side by side, and one join."""
-    inserts: list[bytes] = []
-    deletes: list[bytes] = []
+    (table id, rows) groups first: this runs once per reducer call, so everything goes into one list, joined
+    once (on CPython an allocation costs as much as the work here)."""
     inserted = deleted = 0
+    for table in tables:
+        if table.insert_bytes:
+            inserted += 1
+        if table.delete_bytes:
+            deleted += 1
+    mutations = FLAG_MUTATIONS if inserted or deleted else 0
+    parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
     try:
-        for table in tables:
-            rows = table.insert_bytes
-            if rows:
-                inserted += 1
-                _frame_rows(inserts, table.table_id, rows)
-            rows = table.delete_bytes
-            if rows:
-                deleted += 1
-                _frame_rows(deletes, table.table_id, rows)
-        mutations = FLAG_MUTATIONS if inserted or deleted else 0
-        parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
         if inputs is not None:
             _append_inputs(parts, inputs)
         if mutations:
-            parts.append(encode_uvarint(inserted))
-            parts += inserts
-            parts.append(encode_uvarint(deleted))
-            parts += deletes
+            parts.append(_BYTE[inserted] if inserted < 0x80 else encode_uvarint(inserted))
+            for table in tables:
+                if table.insert_bytes:
+                    _frame_rows(parts, table.table_id, table.insert_bytes)
+            parts.append(_BYTE[deleted] if deleted < 0x80 else encode_uvarint(deleted))
+            for table in tables:
+                if table.delete_bytes:
+                    _frame_rows(parts, table.table_id, table.delete_bytes)
             parts.append(b"\x00")  # no truncations
     except struct.error as exc:
         raise ValueError(f"cannot encode transaction record: {exc}") from None
@@ -160,8 +158,9 @@ def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:
     """One (table id, rows) group of a record: the id, the row count, each row with its length before it."""
     byte = _BYTE
     count = len(rows)
-    out += (_pack_u32(table_id), byte[count] if count < 0x80 else encode_uvarint(count))
     append = out.append
+    append(_pack_u32(table_id))
+    append(byte[count] if count < 0x80 else encode_uvarint(count))
     for row in rows:
         size = len(row)
         append(byte[size] if size < 0x80 else encode_uvarint(size))
@@ -175,15 +174,16 @@ def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:
     if len(connection_id) != CONNECTION_ID_LEN:
         raise ValueError(f"caller_connection_id must be {CONNECTION_ID_LEN} bytes, got {len(connection_id)}")
     name_bytes = name.encode()
-    parts += (
-        encode_uvarint(len(name_bytes)),
-        name_bytes,
-        identity,
-        connection_id,
-        _pack_i64(timestamp_us),
-        encode_uvarint(len(args)),
-        args,
-    )
+    append = parts.append
+    size = len(name_bytes)
+    append(_BYTE[size] if size < 0x80 else encode_uvarint(size))
+    append(name_bytes)
+    append(identity)
+    append(connection_id)
+    append(_pack_i64(timestamp_us))
+    size = len(args)
+    append(_BYTE[size] if size < 0x80 else encode_uvarint(size))
+    append(args)
 
 
 def _append_groups(parts: list[bytes], groups: Sequence[tuple[int, Sequence[bytes]]]) -> None:

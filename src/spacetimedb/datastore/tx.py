@@ -168,15 +168,19 @@ class _Reader:
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         """The row with ``key`` in a unique index, or None."""
         # a reducer's most frequent read: one function, the lookups inline (``_unique_index`` says what is wrong)
-        table = self._ds.tables.get(table_id)
-        index = None if table is None else table.index_by_id.get(index_id)
-        if index is None or not index.unique:
+        try:
+            table = self._ds.tables[table_id]
+            index = table.index_by_id[index_id]
+        except KeyError:
             table, index = self._unique_index(table_id, index_id)
+        if not index.unique:
+            self._unique_index(table_id, index_id)
         rid = index.map.get(key)
         return None if rid is None else table.rows[rid]
 
     def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Any]:
-        """The table and its unique index ``index_id``; raises saying which is missing or not unique."""
+        """The table and its unique index ``index_id``; raises saying which is missing or not unique (``find``
+        and ``update`` look them up inline, and call this to raise)."""
         table = self.table(table_id)
         index = self._index(table, index_id)
         if not index.unique:
@@ -254,9 +258,11 @@ class MutTx(_Reader):
         self._ds = datastore
         self._closed = False
         self._changes: dict[int, _Changes] = {}
-        self._seq_undo: list[tuple[Sequence, int]] = []
-        self._schema_touched: set[int] = set()
-        self._dropped: dict[int, Table] = {}
+        # the rarely used ones start as None (an allocation costs more than most reducers' work): the first
+        # sequence bound, schema change or dropped table gives the transaction its own container
+        self._seq_undo: list[tuple[Sequence, int]] | None = None
+        self._schema_touched: set[int] | None = None
+        self._dropped: dict[int, Table] | None = None
 
     # -- ending -----------------------------------------------------------------------------------------------
 
@@ -361,6 +367,8 @@ class MutTx(_Reader):
         return row if values is None else tuple(values)
 
     def _persist_sequence(self, seq: Sequence, bound: int) -> None:
+        if self._seq_undo is None:
+            self._seq_undo = []
         self._seq_undo.append((seq, seq.allocated))
         table = self._ds.tables[ST_SEQUENCE_ID]
         index = table.unique_indexes[0]
@@ -422,10 +430,13 @@ class MutTx(_Reader):
     def update(self, table_id: int, index_id: int, row: Row) -> Row:
         """Replace the row that has ``row``'s key in the unique index ``index_id`` with ``row``."""
         # a reducer's most frequent write: the lookups of ``find`` and the bookkeeping of ``_replace`` inline
-        table = self._ds.tables.get(table_id)
-        index = None if table is None else table.index_by_id.get(index_id)
-        if index is None or not index.unique:
+        try:
+            table = self._ds.tables[table_id]
+            index = table.index_by_id[index_id]
+        except KeyError:
             table, index = self._unique_index(table_id, index_id)
+        if not index.unique:
+            self._unique_index(table_id, index_id)
         if row.__class__ is not tuple:
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
         try:
@@ -476,6 +487,8 @@ class MutTx(_Reader):
     # -- schema changes: writes to the system tables, then the in-memory schema is re-derived -------------------
 
     def _schema_row_changed(self, system_table_id: int, row: Row) -> None:
+        if self._schema_touched is None:
+            self._schema_touched = set()
         self._schema_touched.add(row[TABLE_ID_COLUMN[system_table_id]])
 
     def create_table(self, definition: TableDef) -> TableSchema:
@@ -617,8 +630,9 @@ class MutTx(_Reader):
         self._refresh_schemas()
 
     def _refresh_schemas(self) -> None:
-        touched = self._schema_touched
-        self._schema_touched = set()
+        touched, self._schema_touched = self._schema_touched or (), None
+        if self._dropped is None:
+            self._dropped = {}
         self._ds.refresh_schemas(touched, self._dropped)
 
     # -- finishing --------------------------------------------------------------------------------------------
@@ -654,20 +668,18 @@ class MutTx(_Reader):
 
     def _undo(self) -> None:
         tables = self._ds.tables
-        for table_id, table in self._dropped.items():
-            tables[table_id] = table
+        if self._dropped:
+            for table_id, table in self._dropped.items():
+                tables[table_id] = table
         for changes in self._changes.values():
             table = changes.table
             for rid in changes.inserted:
                 table.remove(rid)
             for rid, row in changes.deleted.items():
                 table.add(rid, row)
-        for seq, allocated in reversed(self._seq_undo):
+        for seq, allocated in reversed(self._seq_undo or ()):
             seq.allocated = allocated
-        schema_ids = {
-            ch.table.table_id for ch in self._changes.values() if ch.table.table_id in SCHEMA_TABLE_IDS
-        }
-        if schema_ids or self._dropped:
+        if self._dropped or not SCHEMA_TABLE_IDS.isdisjoint(self._changes):
             self._ds.rebuild_all_schemas()
 
 

@@ -20,9 +20,9 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
@@ -107,7 +107,7 @@ class CallOutcome:
     duration_micros: int = 0
     tx_data: TxData | None = None
     # the caller's own subscription updates, which travel in its reducer result instead of a broadcast
-    caller_updates: list[tuple[int, Any]] = field(default_factory=list)
+    caller_updates: Sequence[tuple[int, Any]] = ()
     value: Any = None  # what a job returned (e.g. SQL results)
 
     @property
@@ -381,7 +381,7 @@ class ModuleHost:
         caller_client: Any = None,
         reducer: str | None = None,
         disconnect_all: bool = False,
-    ) -> tuple[int | None, TxData, list[tuple[int, Any]]]:
+    ) -> tuple[int | None, TxData, Sequence[tuple[int, Any]]]:
         """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
         if self.faults:
             self._fault("commit")
@@ -411,7 +411,7 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
-        caller_updates = updates.updates.get(caller_client, []) if caller_client is not None else []
+        caller_updates = updates.updates.get(caller_client, ()) if caller_client is not None else ()
         return result.offset, data, caller_updates
 
     def commit(self, tx: MutTx, inputs: TxInputs | None, reducer: str | None = None) -> int | None:
@@ -450,11 +450,14 @@ class ModuleHost:
         tx: MutTx,
         call: Any = None,
         auth: AuthCtx | None = None,
+        started: float | None = None,
     ) -> tuple[CallStatus, str | None]:
         """Run a reducer in ``tx`` under the time budget: (status, error message), counted in
         ``reducer_metrics``. The hot path of every call, so ``run_user_code``'s steps are inlined here; ``call`` is
-        the runtime's ``reducer_call(reducer)`` when the caller has it already."""
-        started = _perf_counter()
+        the runtime's ``reducer_call(reducer)`` when the caller has it already, ``started`` the
+        ``time.perf_counter()`` the call's duration counts from (default: now)."""
+        if started is None:
+            started = _perf_counter()
         runtime = self.runtime
         ctx = runtime.begin_call(
             tx,
@@ -588,7 +591,9 @@ class ModuleHost:
             return CallOutcome(CallStatus.INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call, auth)
+            status, message = self.call_in_tx(
+                reducer, args, sender, connection_id, timestamp, tx, call, auth, started
+            )
         except BaseException:
             tx.rollback()
             raise
@@ -597,7 +602,7 @@ class ModuleHost:
             return CallOutcome(status, message, timestamp, duration_micros=_micros_since(started))
         if not tx.has_changes():
             # nothing to log, schedule or tell a subscriber: committing it is letting the others in
-            return CallOutcome(status, None, timestamp, None, _micros_since(started), tx.commit(), [])
+            return CallOutcome(status, None, timestamp, None, _micros_since(started), tx.commit())
         if self.read_only is not None:
             tx.rollback()
             return CallOutcome(

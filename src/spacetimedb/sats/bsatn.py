@@ -123,7 +123,7 @@ class Codec:
     fixed_size: int | None
     # ``encode`` without its error translation: what it raises on a bad value is some Python error, not an
     # ``EncodeError`` naming the type; for hot paths that fall back to ``encode`` when it raises
-    encode_unchecked: Callable[[Any], bytes] = _enc_fail
+    encode_unchecked: Callable[[Any], bytes]
 
 
 # ---- item kinds used by the generator ---------------------------------------------------------------------
