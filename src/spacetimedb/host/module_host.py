@@ -201,6 +201,11 @@ class ModuleHost:
         self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
         self.now_micros: Callable[[], int] = self.options.clock or now_micros
+        # a reducer call's timestamp; on the real clock ``Timestamp.now`` (it skips the range check of a value
+        # that fits)
+        self._timestamp_now: Callable[[], Timestamp] = (
+            Timestamp.now if self.options.clock is None else lambda: Timestamp(self.now_micros())
+        )
         self._scheduler = Scheduler(
             self._scheduled_call_due,
             name=f"scheduler:{database_identity.to_hex()[:16]}",
@@ -570,7 +575,7 @@ class ModuleHost:
         auth: AuthCtx | None = None,
     ) -> CallOutcome:
         started = _perf_counter()
-        timestamp = Timestamp(self.now_micros())
+        timestamp = self._timestamp_now()
         try:
             call = self.runtime.reducer_calls.get(reducer)
             if call is None:
