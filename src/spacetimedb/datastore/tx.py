@@ -167,22 +167,20 @@ class _Reader:
 
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         """The row with ``key`` in a unique index, or None."""
-        # a reducer's most frequent read: one function, the lookups inline (``_unique_index`` says what is wrong)
-        try:
-            table = self._ds.tables[table_id]
-            index = table.index_by_id[index_id]
-        except KeyError:
-            table, index = self._unique_index(table_id, index_id)
-        if not index.unique:
-            self._unique_index(table_id, index_id)
+        table, index = self._unique_index(table_id, index_id)
         rid = index.map.get(key)
         return None if rid is None else table.rows[rid]
 
     def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Any]:
-        """The table and its unique index ``index_id``; raises saying which is missing or not unique (``find``
-        and ``update`` look them up inline, and call this to raise)."""
-        table = self.table(table_id)
-        index = self._index(table, index_id)
+        """The table and its unique index ``index_id``; raises saying which is missing or not unique. (The
+        lookups of a reducer's most frequent read and write: two dict accesses, ``table`` and ``_index`` only
+        to say what is wrong.)"""
+        try:
+            table = self._ds.tables[table_id]
+            index = table.index_by_id[index_id]
+        except KeyError:
+            table = self.table(table_id)
+            index = self._index(table, index_id)
         if not index.unique:
             raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
         return table, index
@@ -429,14 +427,8 @@ class MutTx(_Reader):
 
     def update(self, table_id: int, index_id: int, row: Row) -> Row:
         """Replace the row that has ``row``'s key in the unique index ``index_id`` with ``row``."""
-        # a reducer's most frequent write: the lookups of ``find`` and the bookkeeping of ``_replace`` inline
-        try:
-            table = self._ds.tables[table_id]
-            index = table.index_by_id[index_id]
-        except KeyError:
-            table, index = self._unique_index(table_id, index_id)
-        if not index.unique:
-            self._unique_index(table_id, index_id)
+        # a reducer's most frequent write: the bookkeeping of ``_replace_sequence_row`` inline
+        table, index = self._unique_index(table_id, index_id)
         if row.__class__ is not tuple:
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
         try:
