@@ -18,6 +18,9 @@ from typing import NamedTuple, Protocol
 
 from .errors import CommitlogDecodeError
 
+# for isinstance: a tuple, not ``bytes | bytearray | memoryview``, whose union object costs several times more
+BYTES_LIKE = (bytes, bytearray, memoryview)
+
 FLAG_INPUTS = 0x80
 FLAG_OUTPUTS = 0x40
 FLAG_MUTATIONS = 0x20
@@ -198,7 +201,7 @@ def _append_groups(parts: list[bytes], groups: Sequence[tuple[int, Sequence[byte
 
 def decode_tx_record(buf: bytes | bytearray | memoryview) -> TxRecord:
     """Decode a record produced by `encode_tx_record`; CommitlogDecodeError if it is not exactly one."""
-    if not isinstance(buf, bytes | bytearray | memoryview):
+    if not isinstance(buf, BYTES_LIKE):
         raise TypeError(f"decode_tx_record needs a bytes-like object, got {type(buf).__name__}")
     data = buf if type(buf) is bytes else bytes(buf)
     try:
