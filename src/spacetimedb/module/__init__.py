@@ -25,7 +25,15 @@ from .errors import (
     ReducerArgsError,
 )
 from .http import HttpClient, HttpError, HttpRequest, HttpResponse
-from .loader import LoadedModule, ProgramKind, detect_kind, load_module, package_program, program_hash
+from .loader import (
+    LoadedModule,
+    ProgramKind,
+    detect_kind,
+    load_module,
+    package_program,
+    program_hash,
+    register_foreign_loader,
+)
 from .markers import (
     AutoInc,
     Index,
@@ -142,6 +150,7 @@ __all__ = [
     "i128",
     "i256",
     "load_module",
+    "register_foreign_loader",
     "log",
     "package_program",
     "plan_migration",

@@ -1,0 +1,608 @@
+"""The WASM engine: modules built by SpacetimeDB's Rust and C# toolchains, run in wasmtime.
+
+The module imports SpacetimeDB's ABI (``crates/bindings-sys/src/lib.rs``: modules ``spacetime_10.0`` to
+``spacetime_10.5``); each import is a thin adapter from pointers and lengths in the module's linear memory to
+``InstanceEnv``. Larger values move through *bytes sources* (host → module: reducer arguments, JWT payloads),
+read with ``bytes_source_read``, and *bytes sinks* (module → host: the module def, error messages), written with
+``bytes_sink_write``.
+
+Instantiation follows SpacetimeDB's order: ``_initialize`` (C# NativeAOT-LLVM), every ``__preinit__*`` export
+by name, then ``__setup__(error_sink)``. Calls go through ``__describe_module__`` and ``__call_reducer__``.
+
+Safety: the module's memory is capped (``MEMORY_LIMIT_BYTES``; a failed ``memory.grow`` is the module's
+problem), and a call that runs past the host's time budget is stopped by epoch interruption, which the host's
+watchdog triggers (``watchdog.stop_on_timeout``); the call then raises ``ReducerTimeout`` like a Python reducer.
+A pointer or length outside the module's memory traps the call (as SpacetimeDB does), never the host.
+Compilation uses no threads (the worker forbids new ones before it loads a module) and a small virtual
+memory reservation (the worker runs under ``RLIMIT_AS``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import wasmtime
+
+from spacetimedb.module import ModuleError
+from spacetimedb.sats import ConnectionId, Identity, Timestamp
+
+from ..watchdog import ReducerTimeout, stop_on_timeout
+from . import abi
+from .abi import BufferTooSmall, HostCallError, InstanceEnv
+from .engine import ForeignPanic, ForeignUserError
+
+MEMORY_LIMIT_BYTES = 256 << 20
+_MEMORY_RESERVATION = 16 << 20
+_MAX_WASM_STACK = 1 << 20
+
+_I32 = wasmtime.ValType.i32()
+_I64 = wasmtime.ValType.i64()
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_INVALID_SOURCE = 0
+
+
+class WasmOutOfBounds(Exception):
+    """A syscall was given a pointer or length outside the module's memory."""
+
+
+def _func_type(params: str, results: str) -> wasmtime.FuncType:
+    kinds = {"i": _I32, "I": _I64}
+    return wasmtime.FuncType([kinds[p] for p in params], [kinds[r] for r in results])
+
+
+def _engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.parallel_compilation = False
+    config.epoch_interruption = True
+    config.memory_reservation = _MEMORY_RESERVATION
+    config.memory_guard_size = 0
+    config.memory_reservation_for_growth = 0
+    config.max_wasm_stack = _MAX_WASM_STACK
+    config.cranelift_opt_level = "speed"
+    return wasmtime.Engine(config)
+
+
+class WasmEngine:
+    """One instance of a WASM module (see the module docstring)."""
+
+    def __init__(self, program: bytes, memory_limit: int = MEMORY_LIMIT_BYTES) -> None:
+        self._engine = _engine()
+        try:
+            module = wasmtime.Module(self._engine, program)
+        except wasmtime.WasmtimeError as exc:
+            raise ModuleError(f"the program is not a valid WebAssembly module: {_first_line(exc)}") from None
+        self._check_imports(module)
+        self._store = wasmtime.Store(self._engine)
+        self._store.set_limits(memory_size=memory_limit)
+        self._store.set_epoch_deadline(1)
+        self.env: InstanceEnv | None = None
+        self._sources: dict[int, bytearray] = {}
+        self._sinks: dict[int, bytearray] = {}
+        self._next_id = 1
+        self._thread = 0  # the thread running a call into the module, 0 between calls
+        self._closed = False
+        linker = wasmtime.Linker(self._engine)
+        for (module_name, name), (signature, func) in self._imports().items():
+            linker.define_func(module_name, name, _func_type(*signature), func, access_caller=True)
+        stop_on_timeout(self)
+        try:
+            self._instance = linker.instantiate(self._store, module)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            raise ModuleError(f"the WebAssembly module does not instantiate: {_first_line(exc)}") from None
+        exports = self._instance.exports(self._store)
+        memory = exports.get("memory") if "memory" in [e.name for e in module.exports] else None
+        if not isinstance(memory, wasmtime.Memory):
+            raise ModuleError("the WebAssembly module exports no `memory`")
+        self._memory = memory
+        self._exports = {e.name for e in module.exports}
+        for required in ("__describe_module__", "__call_reducer__"):
+            if required not in self._exports:
+                raise ModuleError(
+                    f"the WebAssembly module does not export `{required}`: it is not a SpacetimeDB module"
+                )
+        self._call_reducer_func = self._export("__call_reducer__")
+        self._initialize()
+
+    # -- imports -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_imports(module: wasmtime.Module) -> None:
+        served = WasmEngine._import_table()
+        unknown = [f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") not in served]
+        if unknown:
+            raise ModuleError(
+                f"the WebAssembly module imports {', '.join(unknown)}, which this server does not provide "
+                "(it serves SpacetimeDB's ABI spacetime_10.0 to spacetime_10.5)"
+            )
+        unserved = [
+            f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") in _REFUSED_IMPORTS
+        ]
+        if unserved:
+            raise ModuleError(f"the module uses {', '.join(unserved)}, which this server does not serve")
+
+    @staticmethod
+    def _import_table() -> dict[tuple[str, str], str]:
+        return {key: signature for key, (signature, _) in _SIGNATURES.items()}
+
+    def _imports(self) -> dict[tuple[str, str], tuple[tuple[str, str], Callable[..., Any]]]:
+        return {
+            key: (signature, getattr(self, f"_sys_{key[1]}")) for key, (signature, _) in _SIGNATURES.items()
+        }
+
+    # -- memory ----------------------------------------------------------------------------------------------------
+
+    def _base(self, caller: Any, ptr: int, length: int) -> int:
+        ptr &= 0xFFFFFFFF
+        length &= 0xFFFFFFFF
+        if ptr + length > self._memory.data_len(caller):
+            raise WasmOutOfBounds(f"{length} bytes at {ptr} lie outside the module's memory")
+        address = ctypes.cast(self._memory.data_ptr(caller), ctypes.c_void_p).value or 0
+        return address + ptr
+
+    def _read(self, caller: Any, ptr: int, length: int) -> bytes:
+        return ctypes.string_at(self._base(caller, ptr, length), length & 0xFFFFFFFF)
+
+    def _write(self, caller: Any, ptr: int, data: bytes) -> None:
+        ctypes.memmove(self._base(caller, ptr, len(data)), data, len(data))
+
+    def _read_u32(self, caller: Any, ptr: int) -> int:
+        return int(_U32.unpack(self._read(caller, ptr, 4))[0])
+
+    def _write_u32(self, caller: Any, ptr: int, value: int) -> None:
+        self._write(caller, ptr, _U32.pack(value & 0xFFFFFFFF))
+
+    def _write_u64(self, caller: Any, ptr: int, value: int) -> None:
+        self._write(caller, ptr, _U64.pack(value & 0xFFFFFFFFFFFFFFFF))
+
+    def _text(self, caller: Any, ptr: int, length: int) -> str:
+        return self._read(caller, ptr, length).decode("utf-8", "replace")
+
+    def _env(self) -> InstanceEnv:
+        if self.env is None:
+            raise HostCallError(abi.NOT_IN_TRANSACTION, "the module is not attached to a database yet")
+        return self.env
+
+    # -- bytes sources and sinks --------------------------------------------------------------------------------
+
+    def _new_source(self, data: bytes) -> int:
+        if not data:
+            return _INVALID_SOURCE
+        source = self._next_id
+        self._next_id += 1
+        self._sources[source] = bytearray(data)
+        return source
+
+    def _new_sink(self) -> int:
+        sink = self._next_id
+        self._next_id += 1
+        self._sinks[sink] = bytearray()
+        return sink
+
+    # -- the syscalls (errno results: 0 is success) --------------------------------------------------------------
+
+    def _sys_table_id_from_name(self, caller: Any, ptr: int, length: int, out: int) -> int:
+        return self._errno(
+            lambda: self._write_u32(
+                caller, out, self._env().table_id_from_name(self._text(caller, ptr, length))
+            )
+        )
+
+    def _sys_index_id_from_name(self, caller: Any, ptr: int, length: int, out: int) -> int:
+        return self._errno(
+            lambda: self._write_u32(
+                caller, out, self._env().index_id_from_name(self._text(caller, ptr, length))
+            )
+        )
+
+    def _sys_datastore_table_row_count(self, caller: Any, table_id: int, out: int) -> int:
+        return self._errno(
+            lambda: self._write_u64(caller, out, self._env().table_row_count(table_id & 0xFFFFFFFF))
+        )
+
+    def _sys_datastore_table_scan_bsatn(self, caller: Any, table_id: int, out: int) -> int:
+        return self._errno(
+            lambda: self._write_u32(caller, out, self._env().table_scan(table_id & 0xFFFFFFFF))
+        )
+
+    def _range_args(
+        self, caller: Any, p_ptr: int, p_len: int, s_ptr: int, s_len: int, e_ptr: int, e_len: int
+    ) -> tuple[bytes, int, int, int]:
+        prefix = self._read(caller, p_ptr, p_len)
+        start = self._read(caller, s_ptr, s_len)
+        end = self._read(caller, e_ptr, e_len)
+        return prefix + start + end, len(prefix), len(start), len(end)
+
+    def _sys_datastore_index_scan_range_bsatn(
+        self,
+        caller: Any,
+        index_id: int,
+        p_ptr: int,
+        p_len: int,
+        elems: int,
+        s_ptr: int,
+        s_len: int,
+        e_ptr: int,
+        e_len: int,
+        out: int,
+    ) -> int:
+        def run() -> None:
+            buf, p, s, e = self._range_args(caller, p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
+            self._write_u32(
+                caller, out, self._env().index_scan_range(index_id & 0xFFFFFFFF, buf, p, elems & 0xFFFF, s, e)
+            )
+
+        return self._errno(run)
+
+    _sys_datastore_btree_scan_bsatn = _sys_datastore_index_scan_range_bsatn
+
+    def _sys_datastore_delete_by_index_scan_range_bsatn(
+        self,
+        caller: Any,
+        index_id: int,
+        p_ptr: int,
+        p_len: int,
+        elems: int,
+        s_ptr: int,
+        s_len: int,
+        e_ptr: int,
+        e_len: int,
+        out: int,
+    ) -> int:
+        def run() -> None:
+            buf, p, s, e = self._range_args(caller, p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
+            count = self._env().delete_by_index_scan_range(
+                index_id & 0xFFFFFFFF, buf, p, elems & 0xFFFF, s, e
+            )
+            self._write_u32(caller, out, count)
+
+        return self._errno(run)
+
+    _sys_datastore_delete_by_btree_scan_bsatn = _sys_datastore_delete_by_index_scan_range_bsatn
+
+    def _sys_datastore_index_scan_point_bsatn(
+        self, caller: Any, index_id: int, ptr: int, length: int, out: int
+    ) -> int:
+        return self._errno(
+            lambda: self._write_u32(
+                caller,
+                out,
+                self._env().index_scan_point(index_id & 0xFFFFFFFF, self._read(caller, ptr, length)),
+            )
+        )
+
+    def _sys_datastore_delete_by_index_scan_point_bsatn(
+        self, caller: Any, index_id: int, ptr: int, length: int, out: int
+    ) -> int:
+        return self._errno(
+            lambda: self._write_u32(
+                caller,
+                out,
+                self._env().delete_by_index_scan_point(
+                    index_id & 0xFFFFFFFF, self._read(caller, ptr, length)
+                ),
+            )
+        )
+
+    def _sys_datastore_delete_all_by_eq_bsatn(
+        self, caller: Any, table_id: int, ptr: int, length: int, out: int
+    ) -> int:
+        return self._errno(
+            lambda: self._write_u32(
+                caller,
+                out,
+                self._env().delete_all_by_eq(table_id & 0xFFFFFFFF, self._read(caller, ptr, length)),
+            )
+        )
+
+    def _sys_datastore_clear(self, caller: Any, table_id: int, out: int) -> int:
+        return self._errno(lambda: self._write_u64(caller, out, self._env().clear(table_id & 0xFFFFFFFF)))
+
+    def _sys_row_iter_bsatn_advance(self, caller: Any, handle: int, buf_ptr: int, len_ptr: int) -> int:
+        def run() -> int:
+            capacity = self._read_u32(caller, len_ptr)
+            self._base(caller, buf_ptr, capacity)  # the whole buffer must lie in memory
+            try:
+                rows, exhausted = self._env().iter_advance(handle & 0xFFFFFFFF, capacity)
+            except BufferTooSmall as exc:
+                self._write_u32(caller, len_ptr, exc.needed)
+                return abi.BUFFER_TOO_SMALL
+            self._write(caller, buf_ptr, rows)
+            self._write_u32(caller, len_ptr, len(rows))
+            return -1 if exhausted else 0
+
+        return self._errno(run)
+
+    def _sys_row_iter_bsatn_close(self, caller: Any, handle: int) -> int:
+        return self._errno(lambda: self._env().iter_close(handle & 0xFFFFFFFF))
+
+    def _generated_writeback(
+        self, caller: Any, row_ptr: int, len_ptr: int, write: Callable[[bytes], bytes]
+    ) -> None:
+        length = self._read_u32(caller, len_ptr)
+        generated = write(self._read(caller, row_ptr, length))
+        self._write(caller, row_ptr, generated)
+        self._write_u32(caller, len_ptr, len(generated))
+
+    def _sys_datastore_insert_bsatn(self, caller: Any, table_id: int, row_ptr: int, len_ptr: int) -> int:
+        return self._errno(
+            lambda: self._generated_writeback(
+                caller, row_ptr, len_ptr, lambda row: self._env().insert(table_id & 0xFFFFFFFF, row)
+            )
+        )
+
+    def _sys_datastore_update_bsatn(
+        self, caller: Any, table_id: int, index_id: int, row_ptr: int, len_ptr: int
+    ) -> int:
+        return self._errno(
+            lambda: self._generated_writeback(
+                caller,
+                row_ptr,
+                len_ptr,
+                lambda row: self._env().update(table_id & 0xFFFFFFFF, index_id & 0xFFFFFFFF, row),
+            )
+        )
+
+    def _sys_bytes_sink_write(self, caller: Any, sink: int, buf_ptr: int, len_ptr: int) -> int:
+        def run() -> None:
+            target = self._sinks.get(sink & 0xFFFFFFFF)
+            if target is None:
+                raise HostCallError(abi.NO_SUCH_BYTES, f"sink {sink}")
+            target += self._read(caller, buf_ptr, self._read_u32(caller, len_ptr))
+
+        return self._errno(run)
+
+    def _sys_bytes_source_read(self, caller: Any, source: int, buf_ptr: int, len_ptr: int) -> int:
+        def run() -> int:
+            data = self._sources.get(source & 0xFFFFFFFF)
+            if data is None:
+                return abi.NO_SUCH_BYTES
+            capacity = self._read_u32(caller, len_ptr)
+            self._base(caller, buf_ptr, capacity)
+            chunk = bytes(data[:capacity])
+            del data[:capacity]
+            self._write(caller, buf_ptr, chunk)
+            self._write_u32(caller, len_ptr, len(chunk))
+            if not data:
+                del self._sources[source & 0xFFFFFFFF]
+                return -1
+            return 0
+
+        return self._errno(run)
+
+    def _sys_bytes_source_remaining_length(self, caller: Any, source: int, out: int) -> int:
+        def run() -> int:
+            data = self._sources.get(source & 0xFFFFFFFF)
+            if data is None:
+                return -1
+            self._write_u32(caller, out, len(data))
+            return 0
+
+        return self._errno(run)
+
+    def _sys_console_log(
+        self,
+        caller: Any,
+        level: int,
+        t_ptr: int,
+        t_len: int,
+        f_ptr: int,
+        f_len: int,
+        line: int,
+        m_ptr: int,
+        m_len: int,
+    ) -> None:
+        target = self._text(caller, t_ptr, t_len) if t_len else None
+        filename = self._text(caller, f_ptr, f_len) if f_len else None
+        message = self._text(caller, m_ptr, m_len)
+        if self.env is not None:
+            self.env.console_log(level & 0xFF, message, target, filename, line & 0xFFFFFFFF)
+
+    def _sys_console_timer_start(self, caller: Any, ptr: int, length: int) -> int:
+        name = self._text(caller, ptr, length)
+        return self._env().console_timer_start(name) if self.env is not None else 0
+
+    def _sys_console_timer_end(self, caller: Any, timer: int) -> int:
+        return self._errno(lambda: self._env().console_timer_end(timer & 0xFFFFFFFF))
+
+    def _sys_identity(self, caller: Any, out: int) -> None:
+        identity = self.env.identity() if self.env is not None else bytes(32)
+        self._write(caller, out, identity)
+
+    def _sys_get_jwt(self, caller: Any, conn_ptr: int, out: int) -> int:
+        def run() -> None:
+            payload = self._env().get_jwt_payload(self._read(caller, conn_ptr, 16))
+            self._write_u32(caller, out, self._new_source(payload))
+
+        return self._errno(run)
+
+    def _sys_volatile_nonatomic_schedule_immediate(self, caller: Any, *_: int) -> None:
+        raise HostCallError(abi.HOST_CALL_FAILURE, "volatile_nonatomic_schedule_immediate is not served")
+
+    def _sys_procedure_sleep_until(self, caller: Any, wake_at: int) -> int:
+        return Timestamp.now().micros
+
+    def _sys_procedure_start_mut_tx(self, caller: Any, out: int) -> int:
+        return abi.TRANSACTION_NOT_ANONYMOUS
+
+    def _sys_procedure_commit_mut_tx(self, caller: Any) -> int:
+        return abi.TRANSACTION_NOT_ANONYMOUS
+
+    def _sys_procedure_abort_mut_tx(self, caller: Any) -> int:
+        return abi.TRANSACTION_NOT_ANONYMOUS
+
+    def _sys_procedure_http_request(self, caller: Any, *_: int) -> int:
+        return abi.WOULD_BLOCK_TRANSACTION
+
+    @staticmethod
+    def _errno(run: Callable[[], Any]) -> int:
+        """Run a syscall body: its own result if it returns an int, 0 if it returns nothing, the errno of a
+        ``HostCallError``. Anything else (an out-of-bounds pointer, the time budget) traps the call."""
+        try:
+            result = run()
+        except HostCallError as exc:
+            return exc.errno
+        return 0 if result is None else int(result)
+
+    # -- calling the module ---------------------------------------------------------------------------------------
+
+    def _export(self, name: str) -> wasmtime.Func:
+        func = self._instance.exports(self._store)[name]
+        assert isinstance(func, wasmtime.Func)
+        return func
+
+    def _call(self, what: str, func: wasmtime.Func, *args: Any) -> Any:
+        if self._closed:
+            raise ForeignPanic("the module was unloaded")
+        self._store.set_epoch_deadline(1)
+        self._thread = threading.get_ident()
+        try:
+            return func(self._store, *args)
+        except wasmtime.Trap as exc:
+            if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+                raise ReducerTimeout() from None
+            raise ForeignPanic(f"the module trapped in {what}: {_first_line(exc)}") from None
+        except WasmOutOfBounds as exc:
+            raise ForeignPanic(f"the module passed a bad pointer to a syscall in {what}: {exc}") from None
+        except wasmtime.WasmtimeError as exc:
+            raise ForeignPanic(f"the module failed in {what}: {_first_line(exc)}") from None
+        finally:
+            self._thread = 0
+            self._sources.clear()
+
+    def interrupt(self, thread_id: int) -> None:
+        """Stop the module's call in progress if it runs on ``thread_id`` (the watchdog calls this)."""
+        if self._thread == thread_id and thread_id:
+            self._engine.increment_epoch()
+
+    def _initialize(self) -> None:
+        if "_initialize" in self._exports:
+            self._call("_initialize", self._export("_initialize"))
+        for name in sorted(n for n in self._exports if n.startswith("__preinit__")):
+            self._call(name, self._export(name))
+        if "__setup__" in self._exports:
+            sink = self._new_sink()
+            code = self._call("__setup__", self._export("__setup__"), sink)
+            self._check_code("__setup__", code, self._sinks.pop(sink))
+
+    @staticmethod
+    def _check_code(what: str, code: int, error: bytes) -> None:
+        if code == 0:
+            return
+        message = bytes(error).decode("utf-8", "replace")
+        if code == abi.HOST_CALL_FAILURE:
+            raise ForeignUserError(message or f"{what} failed")
+        raise ForeignPanic(f"{what} returned the unknown code {code}")
+
+    def attach(self, env: InstanceEnv) -> None:
+        self.env = env
+
+    def describe(self) -> bytes:
+        sink = self._new_sink()
+        try:
+            self._call("__describe_module__", self._export("__describe_module__"), sink)
+            return bytes(self._sinks[sink])
+        finally:
+            self._sinks.pop(sink, None)
+
+    def call_reducer(
+        self,
+        reducer_id: int,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        args: bytes,
+    ) -> None:
+        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
+        c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
+        sink = self._new_sink()
+        try:
+            code = self._call(
+                "__call_reducer__",
+                self._call_reducer_func,
+                reducer_id,
+                s0,
+                s1,
+                s2,
+                s3,
+                c0,
+                c1,
+                timestamp.micros,
+                self._new_source(args),
+                sink,
+            )
+            self._check_code("the reducer", code, self._sinks[sink])
+        finally:
+            self._sinks.pop(sink, None)
+
+    def call_procedure(
+        self,
+        procedure_id: int,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        args: bytes,
+    ) -> bytes:
+        raise ForeignPanic("procedures of WASM modules are not served")
+
+    def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
+        raise ForeignPanic("views of WASM modules are not served")
+
+    def call_view_anon(self, view_id: int, args: bytes) -> bytes:
+        raise ForeignPanic("views of WASM modules are not served")
+
+    def close(self) -> None:
+        self._closed = True
+        self.env = None
+        self._sources.clear()
+        self._sinks.clear()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# (module, name) -> ((param kinds, result kinds), version): "i" is i32, "I" is i64
+_SIGNATURES: dict[tuple[str, str], tuple[tuple[str, str], str]] = {
+    ("spacetime_10.0", "table_id_from_name"): (("iii", "i"), "10.0"),
+    ("spacetime_10.0", "index_id_from_name"): (("iii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_table_row_count"): (("ii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_table_scan_bsatn"): (("ii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_index_scan_range_bsatn"): (("iiiiiiiii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_btree_scan_bsatn"): (("iiiiiiiii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_delete_by_index_scan_range_bsatn"): (("iiiiiiiii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_delete_by_btree_scan_bsatn"): (("iiiiiiiii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_delete_all_by_eq_bsatn"): (("iiii", "i"), "10.0"),
+    ("spacetime_10.0", "row_iter_bsatn_advance"): (("iii", "i"), "10.0"),
+    ("spacetime_10.0", "row_iter_bsatn_close"): (("i", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_insert_bsatn"): (("iii", "i"), "10.0"),
+    ("spacetime_10.0", "datastore_update_bsatn"): (("iiii", "i"), "10.0"),
+    ("spacetime_10.0", "volatile_nonatomic_schedule_immediate"): (("iiii", ""), "10.0"),
+    ("spacetime_10.0", "bytes_sink_write"): (("iii", "i"), "10.0"),
+    ("spacetime_10.0", "bytes_source_read"): (("iii", "i"), "10.0"),
+    ("spacetime_10.0", "console_log"): (("iiiiiiii", ""), "10.0"),
+    ("spacetime_10.0", "console_timer_start"): (("ii", "i"), "10.0"),
+    ("spacetime_10.0", "console_timer_end"): (("i", "i"), "10.0"),
+    ("spacetime_10.0", "identity"): (("i", ""), "10.0"),
+    ("spacetime_10.1", "bytes_source_remaining_length"): (("ii", "i"), "10.1"),
+    ("spacetime_10.2", "get_jwt"): (("ii", "i"), "10.2"),
+    ("spacetime_10.3", "procedure_sleep_until"): (("I", "I"), "10.3"),
+    ("spacetime_10.3", "procedure_start_mut_tx"): (("i", "i"), "10.3"),
+    ("spacetime_10.3", "procedure_commit_mut_tx"): (("", "i"), "10.3"),
+    ("spacetime_10.3", "procedure_abort_mut_tx"): (("", "i"), "10.3"),
+    ("spacetime_10.3", "procedure_http_request"): (("iiiii", "i"), "10.3"),
+    ("spacetime_10.4", "datastore_index_scan_point_bsatn"): (("iiii", "i"), "10.4"),
+    ("spacetime_10.4", "datastore_delete_by_index_scan_point_bsatn"): (("iiii", "i"), "10.4"),
+    ("spacetime_10.5", "datastore_clear"): (("ii", "i"), "10.5"),
+}
+# imports a module may have only to do what this server refuses (checked at publish)
+_REFUSED_IMPORTS = frozenset({("spacetime_10.0", "volatile_nonatomic_schedule_immediate")})
+
+
+def wasm_engine(program: bytes) -> WasmEngine:
+    return WasmEngine(program)
