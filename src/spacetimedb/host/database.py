@@ -47,6 +47,7 @@ from .module_host import (
     stored_program,
 )
 from .procedures import PROCEDURE_THREADS, ProcedureRunner
+from . import foreign  # noqa: F401  # registers the engines of WASM (and JS) modules with load_module
 from .watchdog import CallClock
 
 PanicHandler = Callable[[ModuleHost, BaseException], None]

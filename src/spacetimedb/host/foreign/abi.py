@@ -145,11 +145,18 @@ class InstanceEnv:
     # -- the call in progress ------------------------------------------------------------------------------------
 
     def begin_call(
-        self, connection_id: ConnectionId | None = None, jwt_payload: str | None = None, view: bool = False
+        self,
+        connection_id: ConnectionId | None = None,
+        jwt_payload: str | None = None,
+        view: bool = False,
+        database_identity: Identity | None = None,
     ) -> None:
-        """Note what the next syscalls belong to: the caller's connection and token, and whether a view runs
-        (its reads go through ``view_slot``)."""
+        """Note what the next syscalls belong to: the caller's connection and token, whether a view runs (its
+        reads go through ``view_slot``), and the database's identity (the host knows it only once it runs the
+        module)."""
         self._call_sink = module_log_api.get_sink()
+        if database_identity is not None:
+            self.database_identity = database_identity
         self._jwt = (connection_id, jwt_payload)
         self._in_view = view
 

@@ -123,15 +123,11 @@ def _reducer_func(
     encode = codec(params, module_def.typespace).encode
 
     def call(ctx: Any, *args: Any) -> None:
-        env.begin_call(ctx.connection_id, ctx.sender_auth.payload)
+        env.begin_call(ctx.connection_id, ctx.sender_auth.payload, database_identity=ctx.identity)
         try:
             engine.call_reducer(reducer_id, ctx.sender, ctx.connection_id, ctx.timestamp, encode(args))
         finally:
             env.end_call()
 
-    call.__name__ = call.__qualname__ = module_def_name(module_def, reducer_id)
+    call.__name__ = call.__qualname__ = list(module_def.reducers)[reducer_id]
     return call
-
-
-def module_def_name(module_def: ModuleDef, reducer_id: int) -> str:
-    return list(module_def.reducers)[reducer_id]
