@@ -22,8 +22,8 @@ from typing import Any
 
 from spacetimedb import datastore as ds
 from spacetimedb.module import ModuleDef, NoTransactionError
-from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import ReadOnlyError
 from spacetimedb.sats import (
     ConnectionId,

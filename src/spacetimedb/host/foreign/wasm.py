@@ -112,8 +112,9 @@ class WasmEngine:
 
     @staticmethod
     def _check_imports(module: wasmtime.Module) -> None:
-        served = WasmEngine._import_table()
-        unknown = [f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") not in served]
+        unknown = [
+            f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") not in _SIGNATURES
+        ]
         if unknown:
             raise ModuleError(
                 f"the WebAssembly module imports {', '.join(unknown)}, which this server does not provide "
@@ -124,10 +125,6 @@ class WasmEngine:
         ]
         if unserved:
             raise ModuleError(f"the module uses {', '.join(unserved)}, which this server does not serve")
-
-    @staticmethod
-    def _import_table() -> dict[tuple[str, str], str]:
-        return {key: signature for key, (signature, _) in _SIGNATURES.items()}
 
     def _imports(self) -> dict[tuple[str, str], tuple[tuple[str, str], Callable[..., Any]]]:
         return {
@@ -490,7 +487,7 @@ class WasmEngine:
             self._check_code("__setup__", code, self._sinks.pop(sink))
 
     @staticmethod
-    def _check_code(what: str, code: int, error: bytes) -> None:
+    def _check_code(what: str, code: int, error: bytes | bytearray) -> None:
         if code == 0:
             return
         message = bytes(error).decode("utf-8", "replace")
