@@ -347,7 +347,7 @@ class InstanceEnv:
         info = self._table(table_id, write=True)
         values = _decode(info.row, row)
         stored = _datastore_call(lambda: self._tx().insert(table_id, values))
-        return bytes(info.generated_codec.encode(tuple(stored[c] for c in info.generated)))
+        return _generated(info, stored)
 
     def update(self, table_id: int, index_id: int, row: bytes) -> bytes:
         """Replace the row with ``row``'s key in the unique index ``index_id``; returns the generated columns."""
@@ -357,7 +357,7 @@ class InstanceEnv:
             raise HostCallError(NO_SUCH_INDEX, f"index {index_id} is not an index of table {table_id}")
         values = _decode(info.row, row)
         stored = _datastore_call(lambda: self._tx().update(table_id, index_id, values))
-        return bytes(info.generated_codec.encode(tuple(stored[c] for c in info.generated)))
+        return _generated(info, stored)
 
     def delete_by_index_scan_point(self, index_id: int, key: bytes) -> int:
         info = self._index(index_id, write=True)
@@ -462,6 +462,13 @@ def _decode(value_codec: Any, data: bytes) -> Any:
         return value_codec.decode(bytes(data))
     except (DecodeError, IndexError, ValueError) as exc:
         raise HostCallError(BSATN_DECODE_ERROR, str(exc)) from None
+
+
+def _generated(info: _TableInfo, stored: Row) -> bytes:
+    """The BSATN of a stored row's generated columns, as an insert or update writes back."""
+    if not info.generated:
+        return b""
+    return bytes(info.generated_codec.encode(tuple(stored[c] for c in info.generated)))
 
 
 def _decode_bound(column: Any, data: bytes) -> tuple[Any, bool]:
