@@ -71,7 +71,9 @@ def measure(label: str, program: bytes, run: Runner, calls: int, accounts: int) 
             rows = []
             for name, payloads in (("noop", [b""] * calls), ("transfer", transfers)):
                 replied, durable, failed = run(host, name, payloads)
-                rows.append(ForeignRow(label, name, calls, replied / calls * 1e6, durable / calls * 1e6, failed))
+                rows.append(
+                    ForeignRow(label, name, calls, replied / calls * 1e6, durable / calls * 1e6, failed)
+                )
             return rows
         finally:
             database.shutdown()
@@ -86,13 +88,14 @@ def foreign_rows(run: Runner, calls: int = 20_000, accounts: int = 10_000) -> li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--accounts", type=int, default=10_000)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from reducer import run  # the same pipelined driver as bench/reducer.py
-
     from spacetimedb.server.app import tune_gc
 
     tune_gc()

@@ -3,6 +3,9 @@ values of both kinds cross in both directions, a refusal becomes a result, an ex
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import wasmtime
 
@@ -23,7 +26,7 @@ WAT = """
 """
 
 
-def instance(mix, boom):  # noqa: ANN001, ANN201
+def instance(mix: Callable[[int, int], int], boom: Callable[[], None]) -> tuple[Any, Any, list[Any]]:
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     linker = wasmtime.Linker(engine)
