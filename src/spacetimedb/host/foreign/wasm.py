@@ -200,46 +200,23 @@ class WasmEngine:
     def _sys_datastore_table_scan_bsatn(self, table_id: int, out: int) -> None:
         self._write_u32(out, self._env().table_scan(table_id & _U32_MASK))
 
-    def _range_args(
-        self, p_ptr: int, p_len: int, s_ptr: int, s_len: int, e_ptr: int, e_len: int
-    ) -> tuple[bytes, int, int, int]:
-        prefix = self._read(p_ptr, p_len)
-        start = self._read(s_ptr, s_len)
-        end = self._read(e_ptr, e_len)
-        return prefix + start + end, len(prefix), len(start), len(end)
+    def _range_call(self, call: Callable[..., int], index_id: int, args: tuple[int, ...]) -> None:
+        """A range syscall: ``args`` are (prefix ptr, prefix len, prefix elems, start ptr, start len, end ptr,
+        end len, out); the three byte strings go to ``call`` as one buffer and their lengths."""
+        p_ptr, p_len, elems, s_ptr, s_len, e_ptr, e_len, out = args
+        prefix, start, end = self._read(p_ptr, p_len), self._read(s_ptr, s_len), self._read(e_ptr, e_len)
+        buf = prefix + start + end
+        self._write_u32(
+            out, call(index_id & _U32_MASK, buf, len(prefix), elems & 0xFFFF, len(start), len(end))
+        )
 
-    def _sys_datastore_index_scan_range_bsatn(
-        self,
-        index_id: int,
-        p_ptr: int,
-        p_len: int,
-        elems: int,
-        s_ptr: int,
-        s_len: int,
-        e_ptr: int,
-        e_len: int,
-        out: int,
-    ) -> None:
-        buf, p, s, e = self._range_args(p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
-        self._write_u32(out, self._env().index_scan_range(index_id & _U32_MASK, buf, p, elems & 0xFFFF, s, e))
+    def _sys_datastore_index_scan_range_bsatn(self, index_id: int, *args: int) -> None:
+        self._range_call(self._env().index_scan_range, index_id, args)
 
     _sys_datastore_btree_scan_bsatn = _sys_datastore_index_scan_range_bsatn
 
-    def _sys_datastore_delete_by_index_scan_range_bsatn(
-        self,
-        index_id: int,
-        p_ptr: int,
-        p_len: int,
-        elems: int,
-        s_ptr: int,
-        s_len: int,
-        e_ptr: int,
-        e_len: int,
-        out: int,
-    ) -> None:
-        buf, p, s, e = self._range_args(p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
-        count = self._env().delete_by_index_scan_range(index_id & _U32_MASK, buf, p, elems & 0xFFFF, s, e)
-        self._write_u32(out, count)
+    def _sys_datastore_delete_by_index_scan_range_bsatn(self, index_id: int, *args: int) -> None:
+        self._range_call(self._env().delete_by_index_scan_range, index_id, args)
 
     _sys_datastore_delete_by_btree_scan_bsatn = _sys_datastore_delete_by_index_scan_range_bsatn
 
