@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProgramKind, program_hash
 from spacetimedb.module.rawdef_decode import decode_module_def
 from spacetimedb.module.runtime import TxSlot
-from spacetimedb.sats import ConnectionId, Identity, ProductType, Timestamp, codec
+from spacetimedb.module.views import OPTIONAL, ViewDef
+from spacetimedb.sats import ArrayType, ConnectionId, DecodeError, Identity, ProductType, Timestamp, codec
 
 from .abi import InstanceEnv
 
@@ -62,10 +63,12 @@ class ForeignEngine(Protocol):
         """Run a procedure; its BSATN return value."""
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        """Run a view for ``sender``; the BSATN of what it returns."""
+        """Run view ``view_id`` (its ``index`` in the module def) for ``sender``. Returns its result header first,
+        as SpacetimeDB's ``ViewResultHeader``: a 0 byte (RowData) then the BSATN array of rows, or a 1 byte
+        (RawSql) then the query's BSATN string."""
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
-        """Run an anonymous view; the BSATN of what it returns."""
+        """Run an anonymous view; its result as ``call_view``'s."""
 
     def close(self) -> None:
         """Release the instance (its memory, its store)."""
@@ -103,6 +106,7 @@ def load_foreign(
         tx_slot, view_slot = TxSlot(), TxSlot()
         env = InstanceEnv(module_def, tx_slot, None, database_identity or Identity(0), view_slot)
         _bind_reducers(module_def, engine, env)
+        _bind_views(module_def, engine, env)
         engine.attach(env)
     except BaseException:
         engine.close()
@@ -131,3 +135,45 @@ def _reducer_func(
 
     call.__name__ = call.__qualname__ = list(module_def.reducers)[reducer_id]
     return call
+
+
+_VIEW_ROWS, _VIEW_SQL = 0, 1
+
+
+def _bind_views(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) -> None:
+    for view in module_def.views.values():
+        view.func = _view_func(view, engine, env)
+
+
+def _view_func(view: ViewDef, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
+    rows_codec = codec(ArrayType(view.row_type))
+
+    def call(ctx: Any) -> Any:
+        env.begin_call(view=True, database_identity=ctx.identity)
+        try:
+            if view.anonymous:
+                result = engine.call_view_anon(view.index, b"")
+            else:
+                result = engine.call_view(view.index, ctx.sender, b"")
+        finally:
+            env.end_call()
+        rows = _view_rows(view.name, bytes(result), rows_codec)
+        if view.shape == OPTIONAL:
+            return rows[0] if rows else None
+        return rows
+
+    call.__name__ = call.__qualname__ = view.name
+    return call
+
+
+def _view_rows(name: str, result: bytes, rows_codec: Any) -> list[tuple[Any, ...]]:
+    if not result or result[0] not in (_VIEW_ROWS, _VIEW_SQL):
+        raise ForeignPanic(f"view `{name}` returned a result with no valid header")
+    if result[0] == _VIEW_SQL:
+        raise ForeignPanic(
+            f"view `{name}` returned a SQL query (a query-builder view): views defined by queries are not served yet"
+        )
+    try:
+        return list(rows_codec.decode(result[1:]))
+    except DecodeError as exc:
+        raise ForeignPanic(f"view `{name}` returned rows that do not decode: {exc}") from None

@@ -41,6 +41,11 @@ _MAX_WASM_STACK = 1 << 20
 
 # __call_reducer__(id, sender_0..3, conn_id_0..1, timestamp, args_source, error_sink) -> i32
 _CALL_REDUCER = ("iIIIIIIIii", "i")
+# __call_view__(id, sender_0..3, args_source, result_sink) -> i32; __call_view_anon__(id, args_source, result_sink)
+_CALL_VIEW = ("iIIIIii", "i")
+_CALL_VIEW_ANON = ("iii", "i")
+_VIEW_ROW_DATA = 0  # ViewResultHeader::RowData
+_VIEW_HEADER_FIRST = 2  # a view's return code: the result starts with its ViewResultHeader
 _U32_MASK = 0xFFFFFFFF
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -106,6 +111,7 @@ class WasmEngine:
                 raise ModuleError(
                     f"the WebAssembly module does not export `{required}`: it is not a SpacetimeDB module"
                 )
+        self._raw_funcs: dict[str, raw.RawFunc] = {}
         self._call_reducer_func = raw.RawFunc(self._store, self._export("__call_reducer__"), _CALL_REDUCER)
         self._initialize()
 
@@ -442,10 +448,32 @@ class WasmEngine:
         raise ForeignPanic("procedures of WASM modules are not served")
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        raise ForeignPanic("views of WASM modules are not served")
+        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
+        return self._view("__call_view__", _CALL_VIEW, view_id, s0, s1, s2, s3, args)
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
-        raise ForeignPanic("views of WASM modules are not served")
+        return self._view("__call_view_anon__", _CALL_VIEW_ANON, view_id, args)
+
+    def _view(self, export: str, signature: raw.Signature, view_id: int, *rest: Any) -> bytes:
+        """Call a view export; its result header first (code 0 gives bare rows, code 2 a header already)."""
+        if export not in self._exports:
+            raise ForeignPanic(f"the module has views but does not export `{export}`")
+        func = self._raw_funcs.get(export)
+        if func is None:
+            func = self._raw_funcs[export] = raw.RawFunc(self._store, self._export(export), signature)
+        *words, args = rest
+        sink = self._new_sink()
+        try:
+            code = self._call(export, func, view_id, *words, self._new_source(args), sink)
+            result = bytes(self._sinks[sink])
+        finally:
+            self._sinks.pop(sink, None)
+        if code == 0:
+            return bytes([_VIEW_ROW_DATA]) + result
+        if code == _VIEW_HEADER_FIRST:
+            return result
+        self._check_code(f"view {view_id}", code, result)
+        raise ForeignPanic(f"view {view_id} returned the unknown code {code}")
 
     def close(self) -> None:
         self._closed = True
