@@ -247,8 +247,8 @@ def test_v10_sections_lifecycle_rls_defaults_and_events():
     ("extra", "piece"),
     [
         (
-            section("Procedures", [("fetch", product(), type_to_value(STRING), SumValue(1, ()))]),
-            "procedure `fetch`",
+            section("Procedures", [("fetch", product(), type_to_value(STRING), SumValue(0, ()))]),
+            "procedure `fetch` is private",
         ),
         (
             section("Views", [("mine", 0, True, False, product(), type_to_value(U32))]),

@@ -13,7 +13,7 @@ that every name and every id matches what the module's own library computed:
   constraint ``{table}_{cols}_key``, sequence ``{table}_{col}_seq``, schedule ``{table}_sched``.
 - A reducer's id is its position in the module's reducer list, so reducers keep their declared order.
 
-What the server cannot serve (procedures, HTTP handlers, submodules, private reducers, views with parameters)
+What the server cannot serve (HTTP handlers, submodules, private functions, views with parameters)
 is refused here,
 naming the exact piece, so nothing is accepted and then failed at call time. Reducer functions are left for
 the caller to bind (``ReducerDef.func`` raises until then).
@@ -56,6 +56,7 @@ from .moduledef import (
     ConstraintDef,
     IndexDef,
     ModuleDef,
+    ProcedureDef,
     ReducerDef,
     RowLevelSecurityDef,
     ScheduleDef,
@@ -330,6 +331,14 @@ class _RawReducer:
 
 
 @dataclass(slots=True)
+class _RawProcedure:
+    source_name: str
+    params: ProductType
+    return_type: AlgebraicType
+    private: bool = False
+
+
+@dataclass(slots=True)
 class _RawView:
     source_name: str
     index: int
@@ -358,6 +367,7 @@ class _RawModule:
     lifecycles: list[tuple[str, str]] = field(default_factory=list)  # (lifecycle, function source name)
     row_level_security: list[str] = field(default_factory=list)
     views: list[_RawView] = field(default_factory=list)
+    procedures: list[_RawProcedure] = field(default_factory=list)
     snake_case: bool = False
     explicit: dict[str, dict[str, str]] = field(
         default_factory=lambda: {"Table": {}, "Function": {}, "Index": {}}
@@ -432,9 +442,8 @@ def _from_v9(value: Any) -> _RawModule:
                 if table.source_name == table_name:
                     table.defaults.append((col_id, bytes(default)))
         elif tag == 1:
-            raw.unserved.append(
-                f"procedure `{payload[0]}` (procedures of WASM/JS modules are not served yet)"
-            )
+            name, params, return_type = payload
+            raw.procedures.append(_RawProcedure(name, _params(params), type_from_value(return_type)))
         else:
             raw.views.append(_raw_view(payload))
     raw.row_level_security = [rule[0] for rule in rls]
@@ -444,6 +453,13 @@ def _from_v9(value: Any) -> _RawModule:
 def _raw_view(value: Any) -> _RawView:
     name, index, public, anonymous, params, return_type = value
     return _RawView(name, index, bool(public), bool(anonymous), _params(params), type_from_value(return_type))
+
+
+def _v10_procedures(raw: _RawModule, payload: Any) -> None:
+    raw.procedures = [
+        _RawProcedure(name, _params(params), type_from_value(return_type), visibility[0] == 0)
+        for name, params, return_type, visibility in payload
+    ]
 
 
 def _v10_views(raw: _RawModule, payload: Any) -> None:
@@ -548,13 +564,12 @@ def _v10_submodules(raw: _RawModule, payload: Any) -> None:
         raw.unserved.append(f"submodule `{namespace}` (submodules are not served)")
 
 
-_NOT_SERVED = "of WASM/JS modules are not served yet"
 _V10_SECTIONS: tuple[Callable[[_RawModule, Any], None], ...] = (
     _v10_typespace,
     _v10_types,
     _v10_tables,
     _v10_reducers,
-    _v10_unserved("procedure", f"procedures {_NOT_SERVED}"),
+    _v10_procedures,
     _v10_views,
     _v10_schedules,
     _v10_lifecycles,
@@ -926,6 +941,32 @@ class _Validator:
             rules.append(RowLevelSecurityDef(sql, table))
         return rules
 
+    def procedures(self, reducers: dict[str, ReducerDef]) -> dict[str, ProcedureDef]:
+        out: dict[str, ProcedureDef] = {}
+        for raw in self.raw.procedures:
+            where = f"procedure `{raw.source_name}`"
+            name = self.identifier(where, self.canonical("Function", raw.source_name))
+            if name in out or name in reducers:
+                self.problem(f"{where}: the name `{name}` is taken by another reducer or procedure")
+            if raw.private:
+                self.problem(
+                    f"{where} is private (FunctionVisibility::Private), which this server does not enforce"
+                )
+            params = self._convert(raw.params) if self.raw.snake_case else raw.params
+            assert isinstance(params, ProductType)
+            if any(element.name is None for element in params.elements):
+                self.problem(f"{where}: every parameter needs a name")
+            out[name] = ProcedureDef(
+                name,
+                params,
+                raw.return_type,
+                _not_bound,
+                arg_from_canonical=(None,) * len(params.elements),
+                arg_to_canonical=(None,) * len(params.elements),
+                location=f"RawModuleDef V{self.raw.version}",
+            )
+        return out
+
     def views(self, tables: dict[str, TableDef], functions: set[str]) -> dict[str, ViewDef]:
         out: dict[str, ViewDef] = {}
         for raw in self.raw.views:
@@ -989,7 +1030,8 @@ class _Validator:
                     f"reducer `{raw_reducer.source_name}` is private (FunctionVisibility::Private), which this "
                     "server does not enforce for clients: not served"
                 )
-        views = self.views(tables, set(reducers))
+        procedures = self.procedures(reducers)
+        views = self.views(tables, set(reducers) | set(procedures))
         rls = self.row_level_security(tables)
         for what in self.raw.unserved:
             self.problem(f"the module uses {what}")
@@ -1012,6 +1054,7 @@ class _Validator:
             reducers=reducers,
             row_level_security=rls,
             views=views,
+            procedures=procedures,
             table_aliases={source: name for source, name in by_source.items() if source != name},
             index_aliases=index_aliases,
         )

@@ -21,18 +21,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from spacetimedb import datastore as ds
-from spacetimedb.module import ModuleDef, NoTransactionError
+from spacetimedb.module import HttpError, HttpResponse, ModuleDef, NoTransactionError
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
 from spacetimedb.sats import (
+    BYTES,
+    STRING,
+    TIME_DURATION,
+    U16,
+    ArrayType,
     ConnectionId,
     DecodeError,
     EncodeError,
     Identity,
     ProductType,
+    SumType,
+    SumValue,
     codec,
+    option,
 )
+
+from ..procedures import TransactionAborted
 
 # ---- errno (SpacetimeDB's crates/primitives/src/errno.rs) -------------------------------------------------------
 
@@ -67,6 +77,7 @@ ERRNO_NAMES = {
 # console_log levels of the ABI, in their numbering
 LOG_LEVELS = ("Error", "Warn", "Info", "Debug", "Trace", "Panic")
 
+_NO_TX = TxSlot().tx  # what a slot holds outside any transaction
 LogSink = Callable[[str, str, "str | None", "int | None"], None]
 Row = tuple[Any, ...]
 
@@ -74,8 +85,9 @@ Row = tuple[Any, ...]
 class HostCallError(Exception):
     """A syscall failed with SpacetimeDB errno ``errno``."""
 
-    def __init__(self, errno: int, detail: str = "") -> None:
+    def __init__(self, errno: int, detail: str = "", payload: bytes = b"") -> None:
         self.errno = errno
+        self.payload = payload  # what the ABI hands the module with the errno (HTTP_ERROR: the message)
         name = ERRNO_NAMES.get(errno, f"errno {errno}")
         super().__init__(f"{name}: {detail}" if detail else name)
 
@@ -131,6 +143,8 @@ class InstanceEnv:
         self._log_sink = log_sink
         self._call_sink: LogSink = module_log_api.stderr_sink
         self._in_view = False
+        self._procedure: Any = None  # the ProcedureContext of the procedure running, if one is
+        self._held: Any = None  # its open transaction (host.procedures.HeldTx)
         self._jwt: tuple[ConnectionId | None, str | None] = (None, None)
         self._iters: dict[int, Iterator[bytes]] = {}
         self._pending: dict[int, bytes] = {}  # an iterator's row that did not fit the last buffer
@@ -150,6 +164,7 @@ class InstanceEnv:
         jwt_payload: str | None = None,
         view: bool = False,
         database_identity: Identity | None = None,
+        procedure: Any = None,
     ) -> None:
         """Note what the next syscalls belong to: the caller's connection and token, whether a view runs (its
         reads go through ``view_slot``), and the database's identity (the host knows it only once it runs the
@@ -159,9 +174,14 @@ class InstanceEnv:
             self.database_identity = database_identity
         self._jwt = (connection_id, jwt_payload)
         self._in_view = view
+        self._procedure = procedure
 
     def end_call(self) -> None:
-        """Forget the call's iterators and timers: a handle never outlives its call."""
+        """Forget the call's iterators and timers: a handle never outlives its call; a transaction a procedure
+        left open is rolled back."""
+        if self._held is not None:
+            self._release_held().abort()
+        self._procedure = None
         self._iters.clear()
         self._pending.clear()
         self._timers.clear()
@@ -442,16 +462,86 @@ class InstanceEnv:
     # -- procedures ----------------------------------------------------------------------------------------------------
 
     def procedure_start_mut_tx(self) -> int:
-        raise HostCallError(HOST_CALL_FAILURE, "procedures of foreign modules are not served")
+        """Begin the procedure's transaction (held open on the host thread); its timestamp in microseconds."""
+        ctx = self._procedure
+        if ctx is None or ctx.hold_tx is None:
+            raise HostCallError(TRANSACTION_NOT_ANONYMOUS, "only a procedure can begin a transaction")
+        if self._held is not None:
+            raise HostCallError(WOULD_BLOCK_TRANSACTION, "the procedure's transaction is already open")
+        held = ctx.hold_tx()
+        self._held = held
+        self.slot.tx = held.tx
+        return int(held.timestamp.micros)
 
     def procedure_commit_mut_tx(self) -> None:
-        raise HostCallError(HOST_CALL_FAILURE, "procedures of foreign modules are not served")
+        held = self._release_held()
+        try:
+            held.commit()
+        except TransactionAborted as exc:
+            raise HostCallError(HOST_CALL_FAILURE, str(exc)) from None
 
     def procedure_abort_mut_tx(self) -> None:
-        raise HostCallError(HOST_CALL_FAILURE, "procedures of foreign modules are not served")
+        self._release_held().abort()
+
+    def _release_held(self) -> Any:
+        held = self._held
+        if held is None:
+            raise HostCallError(NOT_IN_TRANSACTION, "the procedure has no open transaction")
+        self._held = None
+        self.slot.tx = _NO_TX
+        return held
 
     def procedure_http_request(self, request: bytes, body: bytes) -> tuple[bytes, bytes]:
-        raise HostCallError(HTTP_ERROR, "procedures of foreign modules are not served")
+        """Send an HTTP request (SpacetimeDB's BSATN ``HttpRequest``) through the server; the BSATN
+        ``HttpResponse`` and the response body. A failed request is ``HTTP_ERROR`` with the message as payload."""
+        ctx = self._procedure
+        if ctx is None:
+            raise HostCallError(TRANSACTION_NOT_ANONYMOUS, "only a procedure can make HTTP requests")
+        if self._held is not None:
+            raise HostCallError(WOULD_BLOCK_TRANSACTION, "HTTP while the procedure's transaction is open")
+        method, url, headers, timeout = decode_http_request(request)
+        try:
+            response = ctx.http.request(method, url, body=bytes(body), headers=headers, timeout=timeout)
+        except HttpError as exc:
+            raise HostCallError(HTTP_ERROR, str(exc), payload=_STRING.encode(str(exc))) from None
+        return encode_http_response(response), bytes(response.body)
+
+
+# ---- SpacetimeDB's HTTP types (crates/lib/src/http.rs), for the procedure ABI ---------------------------------------
+
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+_HTTP_VERSION_11 = 2  # Http09, Http10, Http11, Http2, Http3
+_HTTP_HEADERS = ProductType.of(("entries", ArrayType(ProductType.of(("name", STRING), ("value", BYTES)))))
+HTTP_REQUEST = ProductType.of(
+    ("method", SumType.of(*_HTTP_METHODS, ("Extension", STRING))),
+    ("headers", _HTTP_HEADERS),
+    ("timeout", option(TIME_DURATION)),
+    ("uri", STRING),
+    ("version", SumType.of("Http09", "Http10", "Http11", "Http2", "Http3")),
+)
+HTTP_RESPONSE = ProductType.of(
+    ("headers", _HTTP_HEADERS),
+    ("version", SumType.of("Http09", "Http10", "Http11", "Http2", "Http3")),
+    ("code", U16),
+)
+_STRING = codec(STRING)
+_REQUEST = codec(HTTP_REQUEST)
+_RESPONSE = codec(HTTP_RESPONSE)
+
+
+def decode_http_request(data: bytes) -> tuple[str, str, list[tuple[str, str]], float | None]:
+    """(method, url, headers, timeout in seconds) of a BSATN ``HttpRequest``."""
+    method, (entries,), timeout, uri, _version = _decode(_REQUEST, data)
+    tag, extension = method
+    verb = extension if tag == len(_HTTP_METHODS) else _HTTP_METHODS[tag]
+    headers = [(name, bytes(value).decode("latin-1")) for name, value in entries]
+    seconds = None if timeout is None else timeout.micros / 1e6
+    return verb, uri, headers, seconds
+
+
+def encode_http_response(response: HttpResponse) -> bytes:
+    entries = [(name, value.encode("latin-1", "replace")) for name, value in response.headers]
+    return bytes(_RESPONSE.encode(((entries,), SumValue(_HTTP_VERSION_11, ()), response.status)))
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ rollback, subscriptions, scheduler, module log, time budget and commitlog.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProgramKind, program_hash
+from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProcedureDef, ProgramKind, program_hash
 from spacetimedb.module.rawdef_decode import decode_module_def
 from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import OPTIONAL, ViewDef
@@ -81,15 +82,19 @@ _counter = itertools.count(1)
 
 class ForeignModule(LoadedModule):
     """A loaded foreign program: its engine, the engine's ``InstanceEnv`` and the transaction slots the host's
-    ``ModuleRuntime`` shares with it."""
+    ``ModuleRuntime`` shares with it; procedures run in an instance of their own (``procedure_engine``), since
+    they run on procedure threads while reducers run on the host thread."""
 
     engine: ForeignEngine
     env: InstanceEnv
     tx_slot: TxSlot
     view_slot: TxSlot
+    procedure_engine: ForeignEngine | None
 
     def unload(self) -> None:
         self.engine.close()
+        if self.procedure_engine is not None:
+            self.procedure_engine.close()
 
 
 def load_foreign(
@@ -100,19 +105,29 @@ def load_foreign(
 ) -> ForeignModule:
     """Instantiate ``program`` with ``factory``, decode and validate its module def, and bind its reducers to
     the engine. Raises ``ModuleError`` naming what is wrong or what the server cannot serve."""
+    identity = database_identity or Identity(0)
     engine = factory(program)
+    procedure_engine = None
     try:
         module_def = decode_module_def(engine.describe())
         tx_slot, view_slot = TxSlot(), TxSlot()
-        env = InstanceEnv(module_def, tx_slot, None, database_identity or Identity(0), view_slot)
+        env = InstanceEnv(module_def, tx_slot, None, identity, view_slot)
         _bind_reducers(module_def, engine, env)
         _bind_views(module_def, engine, env)
         engine.attach(env)
+        if module_def.procedures:
+            procedure_engine = factory(program)
+            procedure_env = InstanceEnv(module_def, TxSlot(), None, identity)
+            procedure_engine.attach(procedure_env)
+            _bind_procedures(module_def, procedure_engine, procedure_env)
     except BaseException:
         engine.close()
+        if procedure_engine is not None:
+            procedure_engine.close()
         raise
     loaded = ForeignModule(module_def, program_hash(program), kind, f"_stdb_foreign_{next(_counter)}", None)
     loaded.engine, loaded.env, loaded.tx_slot, loaded.view_slot = engine, env, tx_slot, view_slot
+    loaded.procedure_engine = procedure_engine
     return loaded
 
 
@@ -134,6 +149,46 @@ def _reducer_func(
             env.end_call()
 
     call.__name__ = call.__qualname__ = list(module_def.reducers)[reducer_id]
+    return call
+
+
+def _bind_procedures(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) -> None:
+    """Procedure ``i`` calls the engine's procedure ``i``, one at a time (the instance is not shared)."""
+    lock = threading.Lock()
+    for procedure_id, procedure in enumerate(module_def.procedures.values()):
+        procedure.func = _procedure_func(procedure_id, procedure, module_def, engine, env, lock)
+
+
+def _procedure_func(
+    procedure_id: int,
+    procedure: ProcedureDef,
+    module_def: ModuleDef,
+    engine: ForeignEngine,
+    env: InstanceEnv,
+    lock: threading.Lock,
+) -> Callable[..., Any]:
+    encode = codec(procedure.params, module_def.typespace).encode
+    decode = codec(procedure.return_type, module_def.typespace).decode
+
+    def call(ctx: Any, *args: Any) -> Any:
+        with lock:
+            env.begin_call(
+                ctx.connection_id, ctx.sender_auth.payload, database_identity=ctx.identity, procedure=ctx
+            )
+            try:
+                result = engine.call_procedure(
+                    procedure_id, ctx.sender, ctx.connection_id, ctx.timestamp, encode(args)
+                )
+            finally:
+                env.end_call()
+        try:
+            return decode(bytes(result))
+        except DecodeError as exc:
+            raise ForeignPanic(
+                f"procedure `{procedure.name}` returned a value that does not decode: {exc}"
+            ) from None
+
+    call.__name__ = call.__qualname__ = procedure.name
     return call
 
 

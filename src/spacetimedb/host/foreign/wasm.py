@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,10 +37,12 @@ from .abi import BufferTooSmall, HostCallError, InstanceEnv
 from .engine import ForeignPanic, ForeignUserError
 
 MEMORY_LIMIT_BYTES = 256 << 20
+_SLEEP_STEP_SECONDS = 0.05
 # reserved up front (virtual memory only), so that growing to the limit never moves and copies the memory
 _MAX_WASM_STACK = 1 << 20
 
-# __call_reducer__(id, sender_0..3, conn_id_0..1, timestamp, args_source, error_sink) -> i32
+# __call_reducer__(id, sender_0..3, conn_id_0..1, timestamp, args_source, error_sink) -> i32 (and
+# __call_procedure__, whose sink gets its result)
 _CALL_REDUCER = ("iIIIIIIIii", "i")
 # __call_view__(id, sender_0..3, args_source, result_sink) -> i32; __call_view_anon__(id, args_source, result_sink)
 _CALL_VIEW = ("iIIIIii", "i")
@@ -327,19 +330,35 @@ class WasmEngine:
         raise HostCallError(abi.HOST_CALL_FAILURE, "volatile_nonatomic_schedule_immediate is not served")
 
     def _sys_procedure_sleep_until(self, wake_at: int) -> int:
-        return Timestamp.now().micros
+        """Sleep until ``wake_at`` (microseconds since the epoch), in short steps so that the time budget can
+        still stop the procedure; the time it woke."""
+        while (left := wake_at - Timestamp.now().micros) > 0:
+            time.sleep(min(left / 1e6, _SLEEP_STEP_SECONDS))
+        return int(Timestamp.now().micros)
 
-    def _sys_procedure_start_mut_tx(self, out: int) -> int:
-        return abi.TRANSACTION_NOT_ANONYMOUS
+    def _sys_procedure_start_mut_tx(self, out: int) -> None:
+        self._write_u64(out, self._env().procedure_start_mut_tx())
 
-    def _sys_procedure_commit_mut_tx(self) -> int:
-        return abi.TRANSACTION_NOT_ANONYMOUS
+    def _sys_procedure_commit_mut_tx(self) -> None:
+        self._env().procedure_commit_mut_tx()
 
-    def _sys_procedure_abort_mut_tx(self) -> int:
-        return abi.TRANSACTION_NOT_ANONYMOUS
+    def _sys_procedure_abort_mut_tx(self) -> None:
+        self._env().procedure_abort_mut_tx()
 
-    def _sys_procedure_http_request(self, *_: int) -> int:
-        return abi.WOULD_BLOCK_TRANSACTION
+    def _sys_procedure_http_request(
+        self, req_ptr: int, req_len: int, body_ptr: int, body_len: int, out: int
+    ) -> int:
+        request, body = self._read(req_ptr, req_len), self._read(body_ptr, body_len)
+        try:
+            response, response_body = self._env().procedure_http_request(request, body)
+        except HostCallError as exc:
+            if exc.errno != abi.HTTP_ERROR:
+                raise
+            self._write_u32(out, self._new_source(exc.payload))
+            return abi.HTTP_ERROR
+        self._write_u32(out, self._new_source(response))
+        self._write_u32(out + 4, self._new_source(response_body))
+        return 0
 
     # -- calling the module ---------------------------------------------------------------------------------------
 
@@ -445,7 +464,36 @@ class WasmEngine:
         timestamp: Timestamp,
         args: bytes,
     ) -> bytes:
-        raise ForeignPanic("procedures of WASM modules are not served")
+        if "__call_procedure__" not in self._exports:
+            raise ForeignPanic("the module has procedures but does not export `__call_procedure__`")
+        func = self._raw_funcs.get("__call_procedure__")
+        if func is None:
+            func = self._raw_funcs["__call_procedure__"] = raw.RawFunc(
+                self._store, self._export("__call_procedure__"), _CALL_REDUCER
+            )
+        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
+        c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
+        sink = self._new_sink()
+        try:
+            code = self._call(
+                "__call_procedure__",
+                func,
+                procedure_id,
+                s0,
+                s1,
+                s2,
+                s3,
+                c0,
+                c1,
+                timestamp.micros,
+                self._new_source(args),
+                sink,
+            )
+            result = bytes(self._sinks[sink])
+        finally:
+            self._sinks.pop(sink, None)
+        self._check_code("the procedure", code, result)
+        return result
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
         s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
