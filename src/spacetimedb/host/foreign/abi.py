@@ -152,6 +152,8 @@ class InstanceEnv:
         self._timers: dict[int, tuple[str, float]] = {}
         self._next_timer = 1
         self._tables: dict[int, _TableInfo] = {}
+        self._checked_tx: Any = None
+        self._checked_infos: dict[int, Any] = {}
         self._indexes: dict[int, _IndexInfo] = {}
         self._table_names = dict(module_def.table_aliases)
         self._index_names = dict(module_def.index_aliases)
@@ -187,6 +189,8 @@ class InstanceEnv:
         self._timers.clear()
         self._jwt = (None, None)
         self._in_view = False
+        self._checked_tx = None  # keeps no finished transaction alive
+        self._checked_infos = {}
 
     def _tx(self) -> Any:
         slot = self.view_slot if self._in_view and self.view_slot is not None else self.slot
@@ -201,11 +205,6 @@ class InstanceEnv:
         """What answers schema questions: the transaction itself, or the one a view's read-only wrapper reads."""
         tx = self._tx()
         return tx.tx if isinstance(tx, ReadOnlyTx) else tx
-
-    def _mut_tx(self) -> Any:
-        if self._in_view:
-            raise HostCallError(TRANSACTION_IS_READ_ONLY, "a view cannot write")
-        return self._tx()
 
     # -- ids ------------------------------------------------------------------------------------------------------
 
@@ -228,15 +227,34 @@ class InstanceEnv:
                 return int(found.index_id)
         raise HostCallError(NO_SUCH_INDEX, name)
 
+    def _checked(self) -> dict[int, Any]:
+        """What was looked up in the current transaction (table id -> ``_TableInfo``, -index id -> ``_IndexInfo``):
+        a module's syscalls cannot change the schema, so one lookup per transaction is enough."""
+        tx = self._tx()
+        if tx is not self._checked_tx:
+            self._checked_tx = tx
+            self._checked_infos = {}
+        return self._checked_infos
+
     def _table(self, table_id: int, write: bool = False) -> _TableInfo:
+        checked = self._checked()
+        info: _TableInfo | None = checked.get(table_id)
+        if info is None:
+            info = checked[table_id] = self._lookup_table(table_id)
         if write:
-            self._mut_tx()
+            if self._in_view:
+                raise HostCallError(TRANSACTION_IS_READ_ONLY, "a view cannot write")
+            if info.schema.is_system:
+                raise HostCallError(
+                    NO_SUCH_TABLE, f"`{info.schema.name}` is a system table: modules cannot write it"
+                )
+        return info
+
+    def _lookup_table(self, table_id: int) -> _TableInfo:
         try:
             schema = self._schema_tx().schema(table_id)
         except ds.NoSuchTableError:
             raise HostCallError(NO_SUCH_TABLE, f"table id {table_id}") from None
-        if write and schema.is_system:
-            raise HostCallError(NO_SUCH_TABLE, f"`{schema.name}` is a system table: modules cannot write it")
         info = self._tables.get(table_id)
         if info is None or info.schema is not schema:
             generated = tuple(sorted(seq.col_pos for seq in schema.sequences))
@@ -246,15 +264,22 @@ class InstanceEnv:
         return info
 
     def _index(self, index_id: int, write: bool = False) -> _IndexInfo:
+        checked = self._checked()
+        info: _IndexInfo | None = checked.get(-1 - index_id)
+        if info is None:
+            info = checked[-1 - index_id] = self._lookup_index(index_id)
+        if write:
+            self._table(info.index.table_id, write=True)
+        return info
+
+    def _lookup_index(self, index_id: int) -> _IndexInfo:
         cached = self._indexes.get(index_id)
-        if cached is not None:
-            table = self._table(cached.table.schema.table_id, write)
-            if table is cached.table:
-                return cached
+        if cached is not None and self._table(cached.table.schema.table_id) is cached.table:
+            return cached
         for schema in self._schema_tx().schemas():
             for index in schema.indexes:
                 if index.index_id == index_id:
-                    table = self._table(schema.table_id, write)
+                    table = self._table(schema.table_id)
                     types = [schema.columns[c].type for c in index.columns]
                     key_type = types[0] if len(types) == 1 else ProductType.of(*((None, t) for t in types))
                     info = _IndexInfo(table, index, codec(key_type), tuple(codec(t) for t in types))

@@ -64,6 +64,7 @@ def _engine() -> wasmtime.Engine:
     config.parallel_compilation = False
     config.epoch_interruption = True
     config.memory_reservation = MEMORY_LIMIT_BYTES
+    config.memory_may_move = False
     config.memory_guard_size = 0
     config.memory_reservation_for_growth = 0
     config.max_wasm_stack = _MAX_WASM_STACK
@@ -83,6 +84,7 @@ class WasmEngine:
         self._check_imports(module)
         self._store = wasmtime.Store(self._engine)
         self._store.set_limits(memory_size=memory_limit)
+        self._memory_limit = memory_limit
         self._store.set_epoch_deadline(1)
         self.env: InstanceEnv | None = None
         self._sources: dict[int, bytearray] = {}
@@ -106,8 +108,10 @@ class WasmEngine:
         if not isinstance(memory, wasmtime.Memory):
             raise ModuleError("the WebAssembly module exports no `memory`")
         self._memory = memory
-        self._memory_base = ctypes.cast(memory.data_ptr(self._store), ctypes.c_void_p).value or 0
-        self._memory_size = memory.data_len(self._store)
+        self._memory_base = -1
+        self._memory_size = 0
+        self._mem = memoryview(b"")
+        self._map_memory()
         self._exports = {e.name for e in module.exports}
         for required in ("__describe_module__", "__call_reducer__"):
             if required not in self._exports:
@@ -143,31 +147,45 @@ class WasmEngine:
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def _base(self, ptr: int, length: int) -> int:
-        """The host address of ``length`` bytes at ``ptr`` in the module's memory (which never moves: it is
-        reserved up front), after checking they lie within its current size."""
+    def _offset(self, ptr: int, length: int) -> int:
+        """``ptr`` as an offset into ``self._mem``, after checking that ``length`` bytes there lie within the
+        module's current memory."""
         ptr &= 0xFFFFFFFF
-        length &= 0xFFFFFFFF
-        if ptr + length > self._memory_size:
-            self._memory_size = self._memory.data_len(self._store)  # memory only grows: look again
-            if ptr + length > self._memory_size:
-                raise WasmOutOfBounds(f"{length} bytes at {ptr} lie outside the module's memory")
-        return self._memory_base + ptr
+        if ptr + (length & 0xFFFFFFFF) > self._memory_size:
+            self._map_memory()  # memory only grows: look again
+            if ptr + (length & 0xFFFFFFFF) > self._memory_size:
+                raise WasmOutOfBounds(f"{length & 0xFFFFFFFF} bytes at {ptr} lie outside the module's memory")
+        return ptr
+
+    def _map_memory(self) -> None:
+        """A view of the module's whole linear memory, up to its limit (it is reserved up front and never moves;
+        only the first ``_memory_size`` bytes are ever touched)."""
+        base = ctypes.cast(self._memory.data_ptr(self._store), ctypes.c_void_p).value or 0
+        if base != self._memory_base:
+            self._memory_base = base
+            self._mem = memoryview((ctypes.c_ubyte * self._memory_limit).from_address(base)).cast("B")
+        self._memory_size = self._memory.data_len(self._store)
+
+    def _base(self, ptr: int, length: int) -> int:
+        """The host address of ``length`` bytes at ``ptr`` (checked as ``_offset`` does)."""
+        return self._memory_base + self._offset(ptr, length)
 
     def _read(self, ptr: int, length: int) -> bytes:
-        return ctypes.string_at(self._base(ptr, length), length & 0xFFFFFFFF)
+        start = self._offset(ptr, length)
+        return bytes(self._mem[start : start + (length & 0xFFFFFFFF)])
 
     def _write(self, ptr: int, data: bytes) -> None:
-        ctypes.memmove(self._base(ptr, len(data)), data, len(data))
+        start = self._offset(ptr, len(data))
+        self._mem[start : start + len(data)] = data
 
     def _read_u32(self, ptr: int) -> int:
-        return int(_U32.unpack(self._read(ptr, 4))[0])
+        return int(_U32.unpack_from(self._mem, self._offset(ptr, 4))[0])
 
     def _write_u32(self, ptr: int, value: int) -> None:
-        self._write(ptr, _U32.pack(value & 0xFFFFFFFF))
+        _U32.pack_into(self._mem, self._offset(ptr, 4), value & 0xFFFFFFFF)
 
     def _write_u64(self, ptr: int, value: int) -> None:
-        self._write(ptr, _U64.pack(value & 0xFFFFFFFFFFFFFFFF))
+        _U64.pack_into(self._mem, self._offset(ptr, 8), value & 0xFFFFFFFFFFFFFFFF)
 
     def _text(self, ptr: int, length: int) -> str:
         return self._read(ptr, length).decode("utf-8", "replace")
