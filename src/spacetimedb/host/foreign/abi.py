@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spacetimedb import datastore as ds
-from spacetimedb.module import HttpError, HttpResponse, ModuleDef, NoTransactionError
+from spacetimedb.module import HttpError, HttpResponse, ModuleDef
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
@@ -195,10 +195,8 @@ class InstanceEnv:
     def _tx(self) -> Any:
         slot = self.view_slot if self._in_view and self.view_slot is not None else self.slot
         tx = slot.tx
-        try:
-            tx.scan  # noqa: B018  # the no-transaction sentinel raises on any attribute
-        except NoTransactionError:
-            raise HostCallError(NOT_IN_TRANSACTION) from None
+        if tx is _NO_TX:
+            raise HostCallError(NOT_IN_TRANSACTION)
         return tx
 
     def _schema_tx(self) -> Any:
@@ -397,7 +395,7 @@ class InstanceEnv:
     def update(self, table_id: int, index_id: int, row: bytes) -> bytes:
         """Replace the row with ``row``'s key in the unique index ``index_id``; returns the generated columns."""
         info = self._table(table_id, write=True)
-        index = self._index(index_id, write=True)
+        index = self._index(index_id)
         if index.index.table_id != table_id:
             raise HostCallError(NO_SUCH_INDEX, f"index {index_id} is not an index of table {table_id}")
         values = _decode(info.row, row)
