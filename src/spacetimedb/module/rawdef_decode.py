@@ -989,7 +989,7 @@ class _Validator:
             assert isinstance(row_type, ProductType)
             out[name] = ViewDef(
                 name=name,
-                index=raw.index,
+                index=len(out),
                 func=_not_bound,
                 public=raw.public,
                 anonymous=raw.anonymous,
@@ -999,6 +999,7 @@ class _Validator:
                 row_class=_row_class(name),
                 row_to_canonical=tuple,
                 location=f"RawModuleDef V{self.raw.version}",
+                call_id=raw.index,
             )
         return out
 

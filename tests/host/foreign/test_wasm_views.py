@@ -1,5 +1,6 @@
 """Views of a WASM module: an anonymous view returning bare rows (code 0) and a per-caller one returning its
-result header first (code 2), read through SQL as a client would, over the module's own syscalls."""
+result header first (code 2), each number 0 of its kind as SpacetimeDB numbers them, read through SQL as a
+client would, over the module's own syscalls."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ VIEW_EXPORTS = """
     (i32.store (i32.const 4092) (i32.div_u (i32.load (i32.const 0)) (i32.const 4)))
     (i32.load (i32.const 0)))
   (func (export "__call_view_anon__") (param i32 i32 i32) (result i32)
+    (if (local.get 0) (then (return (i32.const 1))))  ;; the module's only anonymous view is number 0
     (i32.store (i32.const 4) (i32.add (call $scan_into) (i32.const 4)))
     (drop (call $sink_write (local.get 2) (i32.const 4092) (i32.const 4)))
     (i32.const 0))
   (func (export "__call_view__") (param i32 i64 i64 i64 i64 i32 i32) (result i32)
+    (if (local.get 0) (then (return (i32.const 1))))  ;; and its only per-caller view is number 0 too
     (i32.store (i32.const 4) (i32.add (call $scan_into) (i32.const 5)))
     (i32.store8 (i32.const 4091) (i32.const 0))
     (drop (call $sink_write (local.get 6) (i32.const 4091) (i32.const 4)))
@@ -43,7 +46,7 @@ def test_views_of_a_wasm_module_read_through_sql():
     table = ("t", 0, [], [], [], [], SumValue(1, ()), SumValue(0, ()), [], False)
     views = [
         ("everything", 0, True, True, product(), type_to_value(ArrayType(RefType(0)))),
-        ("firstOne", 1, True, False, product(), type_to_value(option(RefType(0)))),
+        ("firstOne", 0, True, False, product(), type_to_value(option(RefType(0)))),
     ]
     module_def = module_def_v10(
         [
@@ -58,7 +61,10 @@ def test_views_of_a_wasm_module_read_through_sql():
     try:
         dbs.publish(DB, OWNER, program)
         host = dbs.get_or_launch(DB)
-        assert sorted(host.loaded.module_def.views) == ["everything", "first_one"]
+        views = host.loaded.module_def.views
+        assert sorted(views) == ["everything", "first_one"]
+        assert sorted(v.index for v in views.values()) == [0, 1]  # the host's numbering is its own
+        assert [v.call_id for v in views.values()] == [0, 0]  # SpacetimeDB numbers the two kinds apart
         assert call(host, "fill").ok
         database = dbs.database(DB)
 

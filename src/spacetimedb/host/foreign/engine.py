@@ -64,7 +64,8 @@ class ForeignEngine(Protocol):
         """Run a procedure; its BSATN return value."""
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        """Run view ``view_id`` (its ``index`` in the module def) for ``sender``. Returns its result header first,
+        """Run view ``view_id`` (its ``index`` in the module def: SpacetimeDB numbers per-caller and anonymous
+        views apart) for ``sender``. Returns its result header first,
         as SpacetimeDB's ``ViewResultHeader``: a 0 byte (RowData) then the BSATN array of rows, or a 1 byte
         (RawSql) then the query's BSATN string."""
 
@@ -202,14 +203,15 @@ def _bind_views(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) 
 
 def _view_func(view: ViewDef, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
     rows_codec = codec(ArrayType(view.row_type))
+    call_id = view.call_id if view.call_id >= 0 else view.index
 
     def call(ctx: Any) -> Any:
         env.begin_call(view=True, database_identity=ctx.identity)
         try:
             if view.anonymous:
-                result = engine.call_view_anon(view.index, b"")
+                result = engine.call_view_anon(call_id, b"")
             else:
-                result = engine.call_view(view.index, ctx.sender, b"")
+                result = engine.call_view(call_id, ctx.sender, b"")
         finally:
             env.end_call()
         rows = _view_rows(view.name, bytes(result), rows_codec)
