@@ -11,12 +11,13 @@ that every name and every id matches what the module's own library computed:
   ``table_id_from_name`` and ``index_id_from_name`` accept). V9 converts nothing.
 - Generated names use the canonical table and column names: index ``{table}_{cols}_idx_{algo}``, unique
   constraint ``{table}_{cols}_key``, sequence ``{table}_{col}_seq``, schedule ``{table}_sched``.
-- A reducer's id is its position in the module's reducer list, so reducers keep their declared order.
+- A reducer's id is its position in the module's reducer list, so reducers keep their declared order; a
+  procedure's likewise among procedures; a view keeps the number the program gave it (``ViewDef.call_id``,
+  counted apart for per-caller and anonymous views) and gets a host index of its own.
 
-What the server cannot serve (HTTP handlers, submodules, private functions, views with parameters)
-is refused here,
-naming the exact piece, so nothing is accepted and then failed at call time. Reducer functions are left for
-the caller to bind (``ReducerDef.func`` raises until then).
+What the server cannot serve (HTTP handlers and routes, submodules, private functions, views with parameters,
+RawModuleDef V8) is refused here, naming the exact piece, so nothing is accepted and then failed at call time.
+The functions are left for the caller to bind (``func`` raises until then).
 """
 
 from __future__ import annotations

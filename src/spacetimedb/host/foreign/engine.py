@@ -5,7 +5,9 @@ the module (BSATN ``RawModuleDef``) and calls its reducers with BSATN arguments;
 ``InstanceEnv`` it is attached to. ``load_foreign`` builds a ``ModuleDef`` from the description
 (``module.rawdef_decode``) whose reducer functions dispatch into the engine, so that a foreign reducer runs through
 the same ``ModuleRuntime.reducer_call(name).call(ctx, args)`` path as a Python one: the same transaction,
-rollback, subscriptions, scheduler, module log, time budget and commitlog.
+rollback, subscriptions, scheduler, module log, time budget and commitlog. Views run the same way through the
+host's view machinery (reading through its read-only transaction); procedures run in a second instance of the
+program, since they run on procedure threads while reducers run on the host thread.
 """
 
 from __future__ import annotations
