@@ -310,7 +310,7 @@ class InstanceEnv:
     def _point_rows(self, info: _IndexInfo, key: bytes) -> list[Row]:
         value = _decode(info.key, key)
         index = info.index
-        return list(self._tx().seek(index.table_id, index.index_id, value))
+        return self._checked_tx.seek(index.table_id, index.index_id, value)  # type: ignore[no-any-return]  # the transaction is typed Any
 
     def _range_rows(
         self, info: _IndexInfo, buf: bytes, prefix_len: int, prefix_elems: int, rstart_len: int, rend_len: int
@@ -389,7 +389,10 @@ class InstanceEnv:
         """Insert a BSATN row; returns the BSATN of its generated (auto-increment) columns, as stored."""
         info = self._table(table_id, write=True)
         values = _decode(info.row, row)
-        stored = _datastore_call(lambda: self._tx().insert(table_id, values))
+        try:
+            stored = self._checked_tx.insert(table_id, values)
+        except _WRITE_ERRORS as exc:
+            raise _write_refused(exc) from None
         return _generated(info, stored)
 
     def update(self, table_id: int, index_id: int, row: bytes) -> bytes:
@@ -399,7 +402,10 @@ class InstanceEnv:
         if index.index.table_id != table_id:
             raise HostCallError(NO_SUCH_INDEX, f"index {index_id} is not an index of table {table_id}")
         values = _decode(info.row, row)
-        stored = _datastore_call(lambda: self._tx().update(table_id, index_id, values))
+        try:
+            stored = self._checked_tx.update(table_id, index_id, values)
+        except _WRITE_ERRORS as exc:
+            raise _write_refused(exc) from None
         return _generated(info, stored)
 
     def delete_by_index_scan_point(self, index_id: int, key: bytes) -> int:
@@ -596,23 +602,20 @@ def _decode_bound(column: Any, data: bytes) -> tuple[Any, bool]:
     return _decode(column, data[1:]), tag == _BOUND_INCLUDED
 
 
-def _datastore_call(call: Callable[[], Any]) -> Any:
-    """Run a datastore write, its refusals as the errno SpacetimeDB gives them."""
-    try:
-        return call()
-    except ds.UniqueConstraintViolation as exc:
-        raise HostCallError(UNIQUE_ALREADY_EXISTS, str(exc)) from None
-    except ds.NoSuchRowError as exc:
-        raise HostCallError(NO_SUCH_ROW, str(exc)) from None
-    except ds.IndexNotUniqueError as exc:
-        raise HostCallError(INDEX_NOT_UNIQUE, str(exc)) from None
-    except ds.SequenceExhaustedError as exc:
-        raise HostCallError(AUTO_INC_OVERFLOW, str(exc)) from None
-    except ds.NoSuchIndexError as exc:
-        raise HostCallError(NO_SUCH_INDEX, str(exc)) from None
-    except ds.NoSuchTableError as exc:
-        raise HostCallError(NO_SUCH_TABLE, str(exc)) from None
-    except ReadOnlyError as exc:
-        raise HostCallError(TRANSACTION_IS_READ_ONLY, str(exc)) from None
-    except EncodeError as exc:
-        raise HostCallError(BSATN_DECODE_ERROR, str(exc)) from None
+# what a datastore write refuses with, and the errno SpacetimeDB gives for each
+_WRITE_ERRNOS: dict[type[Exception], int] = {
+    ds.UniqueConstraintViolation: UNIQUE_ALREADY_EXISTS,
+    ds.NoSuchRowError: NO_SUCH_ROW,
+    ds.IndexNotUniqueError: INDEX_NOT_UNIQUE,
+    ds.SequenceExhaustedError: AUTO_INC_OVERFLOW,
+    ds.NoSuchIndexError: NO_SUCH_INDEX,
+    ds.NoSuchTableError: NO_SUCH_TABLE,
+    ReadOnlyError: TRANSACTION_IS_READ_ONLY,
+    EncodeError: BSATN_DECODE_ERROR,
+}
+_WRITE_ERRORS = tuple(_WRITE_ERRNOS)
+
+
+def _write_refused(exc: Exception) -> HostCallError:
+    errno = next(errno for kind, errno in _WRITE_ERRNOS.items() if isinstance(exc, kind))
+    return HostCallError(errno, str(exc))

@@ -183,22 +183,38 @@ class WasmEngine:
         """The host address of ``length`` bytes at ``ptr`` (checked as ``_offset`` does)."""
         return self._memory_base + self._offset(ptr, length)
 
+    # the accessors check bounds inline and call ``_offset`` only when memory may have grown (or the access is bad)
+
     def _read(self, ptr: int, length: int) -> bytes:
-        start = self._offset(ptr, length)
-        return bytes(self._mem[start : start + (length & 0xFFFFFFFF)])
+        ptr &= _U32_MASK
+        length &= _U32_MASK
+        if ptr + length > self._memory_size:
+            self._offset(ptr, length)
+        return bytes(self._mem[ptr : ptr + length])
 
     def _write(self, ptr: int, data: bytes) -> None:
-        start = self._offset(ptr, len(data))
-        self._mem[start : start + len(data)] = data
+        ptr &= _U32_MASK
+        if ptr + len(data) > self._memory_size:
+            self._offset(ptr, len(data))
+        self._mem[ptr : ptr + len(data)] = data
 
     def _read_u32(self, ptr: int) -> int:
-        return int(_U32.unpack_from(self._mem, self._offset(ptr, 4))[0])
+        ptr &= _U32_MASK
+        if ptr + 4 > self._memory_size:
+            self._offset(ptr, 4)
+        return int(_U32.unpack_from(self._mem, ptr)[0])
 
     def _write_u32(self, ptr: int, value: int) -> None:
-        _U32.pack_into(self._mem, self._offset(ptr, 4), value & 0xFFFFFFFF)
+        ptr &= _U32_MASK
+        if ptr + 4 > self._memory_size:
+            self._offset(ptr, 4)
+        _U32.pack_into(self._mem, ptr, value & _U32_MASK)
 
     def _write_u64(self, ptr: int, value: int) -> None:
-        _U64.pack_into(self._mem, self._offset(ptr, 8), value & 0xFFFFFFFFFFFFFFFF)
+        ptr &= _U32_MASK
+        if ptr + 8 > self._memory_size:
+            self._offset(ptr, 8)
+        _U64.pack_into(self._mem, ptr, value & 0xFFFFFFFFFFFFFFFF)
 
     def _text(self, ptr: int, length: int) -> str:
         return self._read(ptr, length).decode("utf-8", "replace")
