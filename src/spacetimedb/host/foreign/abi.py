@@ -228,7 +228,9 @@ class InstanceEnv:
     def _checked(self) -> dict[int, Any]:
         """What was looked up in the current transaction (table id -> ``_TableInfo``, -index id -> ``_IndexInfo``):
         a module's syscalls cannot change the schema, so one lookup per transaction is enough."""
-        tx = self._tx()
+        tx = (self.view_slot if self._in_view and self.view_slot is not None else self.slot).tx
+        if tx is _NO_TX:
+            raise HostCallError(NOT_IN_TRANSACTION)
         if tx is not self._checked_tx:
             self._checked_tx = tx
             self._checked_infos = {}

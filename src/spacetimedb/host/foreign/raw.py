@@ -53,11 +53,6 @@ def func_type(signature: Signature) -> wasmtime.FuncType:
     return wasmtime.FuncType([_VAL_TYPES[k]() for k in params], [_VAL_TYPES[k]() for k in results])
 
 
-def _signed(kind: str, value: int) -> int:
-    value %= _WRAP[kind]
-    return value - _WRAP[kind] if value > _SIGNED_MAX[kind] else value
-
-
 def define(
     linker: wasmtime.Linker,
     module: str,
@@ -76,6 +71,7 @@ def define(
     layout = struct.Struct("<" + "".join(f"i{slot - 4}x" if k == "i" else f"q{slot - 8}x" for k in params))
     result_kind = results[0] if results else None
     result_type = ctypes.c_int32 if result_kind == "i" else ctypes.c_int64
+    wrap, signed_max = _WRAP.get(result_kind or "i", 0), _SIGNED_MAX.get(result_kind or "i", 0)
     string_at = ctypes.string_at
 
     def callback(_env: Any, _caller: Any, values: int, _count: int) -> int:
@@ -85,7 +81,8 @@ def define(
             except failure as exc:
                 result = result_of_failure(exc)
             if result_kind is not None:
-                result_type.from_address(values).value = _signed(result_kind, result or 0)
+                result = (result or 0) % wrap
+                result_type.from_address(values).value = result - wrap if result > signed_max else result
             return 0
         except BaseException as exc:  # re-raised by the call that entered the module
             _func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # wasmtime-py re-raises any exception kept here
