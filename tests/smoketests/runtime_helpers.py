@@ -71,37 +71,46 @@ class Smoke:
         return self.user("subscribe", self.database, *queries, "-t", SUBSCRIBE_TIMEOUT_SECONDS, "-n", "0")
 
 
+END_OF_OUTPUT = None  # what the reader thread queues once the process's stdout closed
+
+
 @dataclass
 class Subscription:
     """A background ``spacetime subscribe``: its stdout read on a thread so waits stay bounded."""
 
     process: subprocess.Popen[str]
     initial: Any = None
-    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: [self.lines.put(line) for line in stdout], daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.strip():
+                self.lines.put(line)
+        self.lines.put(END_OF_OUTPUT)
 
     def next_update(self, timeout: float = 30) -> Any:
         try:
-            return json.loads(self.lines.get(timeout=timeout))
+            line = self.lines.get(timeout=timeout)
         except queue.Empty:
-            stderr = self.process.stderr.read() if self.process.poll() is not None and self.process.stderr else ""
-            raise AssertionError(f"no subscription update within {timeout}s {stderr}") from None
+            raise AssertionError(f"no subscription update within {timeout}s") from None
+        if line is END_OF_OUTPUT:
+            self.process.wait(timeout=timeout)
+            assert self.process.stderr is not None
+            raise AssertionError(f"subscribe exited ({self.process.returncode}): {self.process.stderr.read()}")
+        return json.loads(line)
 
     def collect(self, timeout: float = 60) -> list[Any]:
         """Wait for the process to exit (after its ``-n`` updates) and return the updates it printed."""
         code = self.process.wait(timeout=timeout)
         assert self.process.stderr is not None
-        stderr = self.process.stderr.read()
-        assert code == 0, stderr
+        assert code == 0, self.process.stderr.read()
         updates = []
-        while not self.lines.empty():
-            line = self.lines.get()
-            if line.strip():
-                updates.append(json.loads(line))
+        while (line := self.lines.get(timeout=timeout)) is not END_OF_OUTPUT:
+            updates.append(json.loads(line))
         return updates
 
     def stop(self) -> None:
