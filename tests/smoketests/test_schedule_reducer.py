@@ -269,11 +269,6 @@ def test_scheduled_table_subscription_repeated_reducer(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a scheduled table cannot schedule a procedure here: publishing refuses it (`scheduled reducer "
-    "`my_procedure` does not exist`); upstream runs scheduled procedures",
-)
 def test_scheduled_procedure_table_and_view_subscription(
     deploy: Callable[[str], Smoke], subscriptions: Subscriptions
 ) -> None:
@@ -324,11 +319,6 @@ def test_view_refresh_on_failed_scheduled_reducer(
     assert any("scheduled reducer failed" in message for message in smoke.logs(100))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a scheduled table cannot schedule a procedure here: publishing refuses it (`scheduled reducer "
-    "`my_procedure` does not exist`); upstream runs scheduled procedures",
-)
 def test_scheduled_procedure_table_subscription_repeated_procedure(
     deploy: Callable[[str], Smoke], subscriptions: Subscriptions
 ) -> None:

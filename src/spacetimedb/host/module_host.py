@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
-from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TxData
+from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TableSchema, TxData
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
     AuthCtx,
@@ -210,6 +210,9 @@ class ModuleHost:
         )
         self._teardown_lock = threading.Lock()
         self._closed = False
+        # runs a due scheduled procedure (name, BSATN of its arguments) outside any transaction; the Database
+        # that owns the procedure threads sets it (None: nothing runs procedures, e.g. a bare host in a test)
+        self.start_scheduled_procedure: Callable[[str, bytes], None] | None = None
 
     # -- start -------------------------------------------------------------------------------------------------
 
@@ -707,6 +710,8 @@ class ModuleHost:
         schema = table.schema
         assert schema.schedule is not None and schema.primary_key is not None
         reducer = schema.schedule.reducer_name
+        if reducer in self.loaded.module_def.procedures:
+            return self._run_scheduled_procedure(call, schema, timestamp)
         tx = self.db.begin_mut_tx()
         try:
             pk_index = schema.index_on((schema.primary_key,))
@@ -730,14 +735,47 @@ class ModuleHost:
         )
         offset, data, _ = self._commit(tx, inputs if status == CallStatus.COMMITTED else None, None, reducer)
         if not one_shot:
-            interval = call.schedule_at.value
-            self._scheduler.schedule(
-                call.table_id,
-                call.scheduled_id,
-                call.schedule_at,
-                next_interval_due(call.due_micros, interval, self.now_micros()),
-            )
+            self._schedule_next_interval(call)
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
+
+    def _schedule_next_interval(self, call: DueCall) -> None:
+        interval = call.schedule_at.value
+        self._scheduler.schedule(
+            call.table_id,
+            call.scheduled_id,
+            call.schedule_at,
+            next_interval_due(call.due_micros, interval, self.now_micros()),
+        )
+
+    def _run_scheduled_procedure(self, call: DueCall, schema: TableSchema, timestamp: Timestamp) -> CallOutcome:
+        """A due row of a table that schedules a procedure. As upstream: the one-shot row is deleted (an interval
+        rescheduled) in a transaction of its own *before* the procedure starts, since a procedure that stopped
+        midway cannot be run again; the procedure then runs outside any transaction, on a procedure thread."""
+        assert schema.schedule is not None and schema.primary_key is not None
+        procedure = schema.schedule.reducer_name
+        tx = self.db.begin_mut_tx()
+        try:
+            pk_index = schema.index_on((schema.primary_key,))
+            assert pk_index is not None
+            row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
+            if row is None or row[schema.schedule.at_column] != call.schedule_at:
+                self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
+                return CallOutcome(CallStatus.COMMITTED, None, timestamp)
+            one_shot = call.schedule_at.tag == ScheduleAt.TIME
+            if one_shot:
+                tx.delete(call.table_id, row)
+            args = self.runtime.procedure_call(procedure).encode_bsatn((row,))
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        offset, data, _ = self._commit(tx, None)
+        if not one_shot:
+            self._schedule_next_interval(call)
+        if self.start_scheduled_procedure is None:
+            self.log_error(f"scheduled procedure `{procedure}` not run: no procedure threads", procedure, None)
+        else:
+            self.start_scheduled_procedure(procedure, args)
+        return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data)
 
     # -- SQL DML, one-off jobs -----------------------------------------------------------------------------------
 
