@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+import spacetimedb
 from spacetimedb import (
     AutoInc,
     HttpError,
@@ -20,8 +21,6 @@ from spacetimedb import (
     u64,
     view,
 )
-
-import spacetimedb
 
 
 @table(public=True)

@@ -100,7 +100,9 @@ class Subscription:
         if line is END_OF_OUTPUT:
             self.process.wait(timeout=timeout)
             assert self.process.stderr is not None
-            raise AssertionError(f"subscribe exited ({self.process.returncode}): {self.process.stderr.read()}")
+            raise AssertionError(
+                f"subscribe exited ({self.process.returncode}): {self.process.stderr.read()}"
+            )
         return json.loads(line)
 
     def collect(self, timeout: float = 60) -> list[Any]:

@@ -34,7 +34,7 @@ FIXED = MODULE.format(table="person")
 @pytest.mark.xfail(
     strict=True,
     reason="describe of a missing database says \"database 'X' on URL does not exist\", not upstream's "
-    "\"No such database\" (parity-cli: No such database)",
+    '"No such database" (parity-cli: No such database)',
 )
 def test_fail_initial_publish(alice: User, db_name: str, python_module: Callable[[str], Path]) -> None:
     """Upstream test_fail_initial_publish: the refused first publish leaves "No such database"; the fixed module

@@ -15,7 +15,9 @@ from tests.smoketests.runtime_helpers import publish
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def test_http_disallowed_ip_is_blocked(alice: User, db_name: str, python_module: Callable[[str], Path]) -> None:
+def test_http_disallowed_ip_is_blocked(
+    alice: User, db_name: str, python_module: Callable[[str], Path]
+) -> None:
     """Upstream test_http_disallowed_ip_is_blocked: `ctx.http.get("http://10.0.0.1:80/")` fails with "refusing
     to connect to private or special-purpose addresses" (the procedure succeeds only on that error)."""
     smoke = publish(alice, db_name, python_module(HTTP_EGRESS))

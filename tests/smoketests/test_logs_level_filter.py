@@ -14,7 +14,7 @@ from tests.smoketests.runtime_helpers import Smoke, publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-LOGS_LEVEL_FILTER = '''
+LOGS_LEVEL_FILTER = """
 import spacetimedb
 from spacetimedb import ReducerContext, reducer
 
@@ -26,7 +26,7 @@ def log_all_levels(ctx: ReducerContext) -> None:
     spacetimedb.log.info("msg-info")
     spacetimedb.log.warn("msg-warn")
     spacetimedb.log.error("msg-error")
-'''
+"""
 
 LEVELS = ("trace", "debug", "info", "warn", "error")
 
@@ -63,4 +63,3 @@ def test_logs_level_exact(logged: Smoke) -> None:
     """Upstream test_logs_level_exact: --level-exact shows that level alone."""
     assert shown(logged, "--level", "info", "--level-exact") == {"info"}
     assert shown(logged, "--level", "debug", "--level-exact") == {"debug"}
-

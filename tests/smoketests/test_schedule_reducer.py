@@ -248,9 +248,14 @@ def test_scheduled_table_and_view_subscription(
     deletion after the call update the scheduled table and a view over it in the same transactions."""
     smoke = deploy(SCHEDULE_SUBSCRIBE)
     updates = collect_updates_after_call(
-        subscriptions, smoke, ("SELECT * FROM scheduled_table", "SELECT * FROM scheduled_view"), "schedule_reducer"
+        subscriptions,
+        smoke,
+        ("SELECT * FROM scheduled_table", "SELECT * FROM scheduled_view"),
+        "schedule_reducer",
     )
-    assert_table_and_view_insert_delete_updates(updates, "scheduled_table", "scheduled_view", time_row_entry(2))
+    assert_table_and_view_insert_delete_updates(
+        updates, "scheduled_table", "scheduled_view", time_row_entry(2)
+    )
 
 
 def test_scheduled_table_subscription_repeated_reducer(
@@ -281,10 +286,14 @@ def test_scheduled_procedure_table_and_view_subscription(
         ("SELECT * FROM scheduled_table", "SELECT * FROM scheduled_view"),
         "schedule_procedure",
     )
-    assert_table_and_view_insert_delete_updates(updates, "scheduled_table", "scheduled_view", time_row_entry(2))
+    assert_table_and_view_insert_delete_updates(
+        updates, "scheduled_table", "scheduled_view", time_row_entry(2)
+    )
 
 
-def test_view_refresh_for_scheduled_reducer(deploy: Callable[[str], Smoke], subscriptions: Subscriptions) -> None:
+def test_view_refresh_for_scheduled_reducer(
+    deploy: Callable[[str], Smoke], subscriptions: Subscriptions
+) -> None:
     """Upstream test_view_refresh_for_scheduled_reducer: a per-caller view over the scheduled table is refreshed
     by the scheduled call's cleanup."""
     smoke = deploy(SCHEDULE_SUBSCRIBE)
@@ -335,11 +344,6 @@ def test_scheduled_procedure_table_subscription_repeated_procedure(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Python module API has no volatile_nonatomic_schedule_immediate (upstream's macro runs a reducer "
-    "right after the current transaction, outside it)",
-)
 def test_volatile_nonatomic_schedule_immediate(
     deploy: Callable[[str], Smoke], subscriptions: Subscriptions
 ) -> None:

@@ -251,7 +251,14 @@ def test_sql_conn(pg_server: ServerProcess, deploy: Callable[[], Smoke]) -> None
     ) as conn:
         row = conn.execute("select * from t_uints where u_8 = 105 and u_16 = 1050").fetchone()
         assert row is not None
-        assert [str(value) for value in row] == ["105", "1050", "83892", "48937498", "4378528978889", "4378528978889"]
+        assert [str(value) for value in row] == [
+            "105",
+            "1050",
+            "83892",
+            "48937498",
+            "4378528978889",
+            "4378528978889",
+        ]
         for _ in range(10):
             assert conn.execute("select count(*) as t from t_uints").fetchone() == (1,)
 

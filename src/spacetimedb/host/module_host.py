@@ -41,6 +41,7 @@ from spacetimedb.module import (
     plan_migration,
 )
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module.context import set_immediate_scheduler
 from spacetimedb.module_log import ModuleLog, escape_surrogates, make_record
 from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.protocol.seam import DeadlineSlot
@@ -300,6 +301,7 @@ class ModuleHost:
 
     def _run(self) -> None:
         previous_sink = module_log_api.set_sink(self._log_sink)
+        set_immediate_scheduler(self._schedule_immediate)
         queue = self._queue
         try:
             while True:
@@ -738,6 +740,20 @@ class ModuleHost:
             self._schedule_next_interval(call)
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
 
+    def _schedule_immediate(self, reducer: str, args: tuple[Any, ...]) -> None:
+        """``ctx.volatile_nonatomic_schedule_immediate``: queue the call behind the current job (host thread).
+        Its arguments are checked now, so a wrong call fails the reducer that made it."""
+        call = self.runtime.reducer_call(reducer)
+        to_canonical = call.reducer.arg_to_canonical
+        if len(args) == len(to_canonical):
+            args = tuple(
+                value if convert is None else convert(value)
+                for convert, value in zip(to_canonical, args, strict=True)
+            )
+        arg_bytes = call.encode_bsatn(args)
+        identity = self.database_identity
+        self.submit(lambda: self.run_reducer(reducer, arg_bytes, False, identity, None, None))
+
     def _schedule_next_interval(self, call: DueCall) -> None:
         interval = call.schedule_at.value
         self._scheduler.schedule(
@@ -747,7 +763,9 @@ class ModuleHost:
             next_interval_due(call.due_micros, interval, self.now_micros()),
         )
 
-    def _run_scheduled_procedure(self, call: DueCall, schema: TableSchema, timestamp: Timestamp) -> CallOutcome:
+    def _run_scheduled_procedure(
+        self, call: DueCall, schema: TableSchema, timestamp: Timestamp
+    ) -> CallOutcome:
         """A due row of a table that schedules a procedure. As upstream: the one-shot row is deleted (an interval
         rescheduled) in a transaction of its own *before* the procedure starts, since a procedure that stopped
         midway cannot be run again; the procedure then runs outside any transaction, on a procedure thread."""
@@ -772,7 +790,9 @@ class ModuleHost:
         if not one_shot:
             self._schedule_next_interval(call)
         if self.start_scheduled_procedure is None:
-            self.log_error(f"scheduled procedure `{procedure}` not run: no procedure threads", procedure, None)
+            self.log_error(
+                f"scheduled procedure `{procedure}` not run: no procedure threads", procedure, None
+            )
         else:
             self.start_scheduled_procedure(procedure, args)
         return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data)

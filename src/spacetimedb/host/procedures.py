@@ -183,7 +183,9 @@ class ProcedureRunner:
         module_log = self.host.module_log
 
         def sink(level: str, message: str, filename: str | None, line: int | None) -> None:
-            module_log.write(make_record(level, message, function=procedure, filename=filename, line_number=line))
+            module_log.write(
+                make_record(level, message, function=procedure, filename=filename, line_number=line)
+            )
 
         return sink
 

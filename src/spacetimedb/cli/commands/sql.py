@@ -35,7 +35,9 @@ Type a SQL statement and press Enter to run it; several statements may be separa
 @click.argument("query", required=False)
 @click.option("--interactive", "-i", is_flag=True, help="Open a prompt for SQL statements instead of QUERY.")
 @click.option(
-    "--confirmed", is_flag=True, help="Answer only once the statements' changes are durable on the server (upstream's `--confirmed true` also works)."
+    "--confirmed",
+    is_flag=True,
+    help="Answer only once the statements' changes are durable on the server (upstream's `--confirmed true` also works).",
 )
 @click.option(
     "--as-of",

@@ -51,7 +51,11 @@ CONNECT_TIMEOUT_SECONDS = 30.0
     help="Exit after this many seconds; an error if -n updates have not arrived by then.",
 )
 @click.option("--print-initial-update", is_flag=True, help="Also print the rows the queries match at first.")
-@click.option("--confirmed", is_flag=True, help="Receive only updates that are durable on the server (upstream's `--confirmed true` also works).")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Receive only updates that are durable on the server (upstream's `--confirmed true` also works).",
+)
 @anonymous_option
 @server_option
 @pass_cli
