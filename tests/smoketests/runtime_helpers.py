@@ -9,6 +9,7 @@ import queue
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,22 @@ from tests.cli_e2e.conftest import Result, User
 from tests.conftest import ServerProcess, start_server
 
 SUBSCRIBE_TIMEOUT_SECONDS = "30"  # upstream's `-t 30`
+
+# The reducers upstream's modules-basic and restart-person share, for a module with a `Person` table (`id`, `name`).
+ADD_AND_SAY_HELLO = """
+
+    @reducer
+    def add(ctx: ReducerContext, name: str) -> None:
+        ctx.db.person.insert(Person(id=0, name=name))
+
+
+    @reducer
+    def say_hello(ctx: ReducerContext) -> None:
+        for person in ctx.db.person.iter():
+            spacetimedb.log.info(f"Hello, {person.name}!")
+        spacetimedb.log.info("Hello, World!")
+"""
+GREETINGS = ("Hello, Robert!", "Hello, Julie!", "Hello, Samantha!", "Hello, World!")
 
 
 @dataclass
@@ -45,6 +62,12 @@ class Smoke:
         result = self.user("logs", self.database, "--format=json", "-n", str(n), *extra)
         assert result.code == 0, result
         return [json.loads(line) for line in result.out.splitlines() if line.strip()]
+
+    def assert_greeted_everyone(self) -> None:
+        """After `add` of Robert, Julie and Samantha and a `say_hello`: every greeting is in the log."""
+        logs = self.logs(100)
+        for greeting in GREETINGS:
+            assert any(greeting in line for line in logs), (greeting, logs)
 
     def sql(self, query: str) -> str:
         result = self.user("sql", self.database, query)
@@ -155,6 +178,16 @@ def publish(user: User, database: str, module: Path, *args: str) -> Smoke:
     return Smoke(user, database)
 
 
+@contextmanager
+def running_server(data_dir: Path, *extra_args: str) -> Iterator[ServerProcess]:
+    """A server of a test file's own (``extra_args`` on its command line), shut down at the end."""
+    server = start_server(data_dir, extra_args=list(extra_args))
+    try:
+        yield server
+    finally:
+        server.shut_down()
+
+
 class RestartableServer:
     """A server with a data directory that a test stops and starts again on the same port (upstream's
     ``restart_server``), so the users' saved server URL and identities stay valid."""
@@ -173,5 +206,8 @@ class RestartableServer:
         )
         assert self.process.url == self.url
 
-    def shut_down(self) -> None:
+    def __enter__(self) -> RestartableServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.process.shut_down()

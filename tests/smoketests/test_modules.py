@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.smoketests.runtime_helpers import Smoke, Subscriptions, publish, subscriptions
+from tests.smoketests.runtime_helpers import ADD_AND_SAY_HELLO, Smoke, Subscriptions, publish, subscriptions
 
 __all__ = ["subscriptions"]
 
@@ -30,22 +30,7 @@ PERSON = """
         name: str
 """
 
-MODULES_BASIC = (
-    PERSON
-    + """
-
-    @reducer
-    def add(ctx: ReducerContext, name: str) -> None:
-        ctx.db.person.insert(Person(id=0, name=name))
-
-
-    @reducer
-    def say_hello(ctx: ReducerContext) -> None:
-        for person in ctx.db.person.iter():
-            spacetimedb.log.info(f"Hello, {person.name}!")
-        spacetimedb.log.info("Hello, World!")
-"""
-)
+MODULES_BASIC = PERSON + ADD_AND_SAY_HELLO
 
 # modules-breaking: `person` gains a column without a default, which no automatic migration can fill in.
 MODULES_BREAKING = PERSON + "        age: u8\n"
@@ -134,9 +119,7 @@ def add_three_and_say_hello(smoke: Smoke) -> None:
     for name in ("Robert", "Julie", "Samantha"):
         smoke.call("add", name)
     smoke.call("say_hello")
-    logs = smoke.logs(100)
-    for greeting in ("Hello, Samantha!", "Hello, Julie!", "Hello, Robert!", "Hello, World!"):
-        assert any(greeting in line for line in logs), (greeting, logs)
+    smoke.assert_greeted_everyone()
 
 
 @pytest.mark.xfail(

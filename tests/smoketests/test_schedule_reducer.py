@@ -203,34 +203,33 @@ def deploy(alice: User, db_name: str, python_module: Callable[[str], Path]) -> C
     return lambda source: publish(alice, db_name, python_module(source))
 
 
-def collect_updates_after_call(
-    subscriptions: Subscriptions, smoke: Smoke, queries: tuple[str, ...], reducer: str
-) -> list[Any]:
-    subscription = subscriptions(smoke, *queries, n=2)
-    smoke.call(reducer)
-    return subscription.collect()
-
-
-def assert_table_and_view_insert_delete_updates(
-    updates: list[Any], table: str, view: str, row: dict[str, Any]
+def assert_one_shot_row_comes_and_goes(
+    subscriptions: Subscriptions, smoke: Smoke, table: str, view: str, schedule: str, scheduled_id: int
 ) -> None:
-    assert updates == [
+    """Subscribe to ``table`` and ``view``, call ``schedule`` (which inserts a one-shot row due at once): one
+    transaction inserts the row in both, the scheduled call's cleanup deletes it from both."""
+    subscription = subscriptions(smoke, f"SELECT * FROM {table}", f"SELECT * FROM {view}", n=2)
+    smoke.call(schedule)
+    row = time_row_entry(scheduled_id)
+    assert subscription.collect() == [
         {table: {"deletes": [], "inserts": [row]}, view: {"deletes": [], "inserts": [row]}},
         {table: {"deletes": [row], "inserts": []}, view: {"deletes": [row], "inserts": []}},
     ]
 
 
-def assert_table_insert_only_updates(
-    updates: list[Any], table: str, first_row: dict[str, Any], second_row: dict[str, Any]
-) -> None:
-    assert updates == [
-        {table: {"deletes": [], "inserts": [first_row]}},
-        {table: {"deletes": [], "inserts": [second_row]}},
+def assert_interval_row_repeats_and_stays(subscriptions: Subscriptions, smoke: Smoke, kind: str) -> None:
+    """``schedule_repeated_<kind>`` inserts a 100 ms interval row: its function runs again and again (upstream
+    waits 2 s and wants more than two runs) and the row is never deleted, so a subscriber sees its insert and then
+    the next change, the one-shot row of ``schedule_<kind>``."""
+    subscription = subscriptions(smoke, "SELECT * FROM scheduled_table", n=2)
+    smoke.call(f"schedule_repeated_{kind}")
+    time.sleep(2)
+    assert sum("Invoked:" in message for message in smoke.logs(100)) > 2
+    smoke.call(f"schedule_{kind}")
+    assert subscription.collect() == [
+        {"scheduled_table": {"deletes": [], "inserts": [interval_row_entry(1, 100_000)]}},
+        {"scheduled_table": {"deletes": [], "inserts": [time_row_entry(2)]}},
     ]
-
-
-def invocations(smoke: Smoke) -> int:
-    return sum("Invoked:" in message for message in smoke.logs(100))
 
 
 def test_cancel_reducer(deploy: Callable[[str], Smoke]) -> None:
@@ -247,14 +246,8 @@ def test_scheduled_table_and_view_subscription(
     """Upstream test_scheduled_table_and_view_subscription: the insert of a one-shot row and its automatic
     deletion after the call update the scheduled table and a view over it in the same transactions."""
     smoke = deploy(SCHEDULE_SUBSCRIBE)
-    updates = collect_updates_after_call(
-        subscriptions,
-        smoke,
-        ("SELECT * FROM scheduled_table", "SELECT * FROM scheduled_view"),
-        "schedule_reducer",
-    )
-    assert_table_and_view_insert_delete_updates(
-        updates, "scheduled_table", "scheduled_view", time_row_entry(2)
+    assert_one_shot_row_comes_and_goes(
+        subscriptions, smoke, "scheduled_table", "scheduled_view", "schedule_reducer", 2
     )
 
 
@@ -263,15 +256,7 @@ def test_scheduled_table_subscription_repeated_reducer(
 ) -> None:
     """Upstream test_scheduled_table_subscription_repeated_reducer: an interval row runs its reducer again and
     again and is never deleted, so subscribers see its insert and nothing more."""
-    smoke = deploy(SCHEDULE_SUBSCRIBE)
-    subscription = subscriptions(smoke, "SELECT * FROM scheduled_table", n=2)
-    smoke.call("schedule_repeated_reducer")
-    time.sleep(2)  # upstream's wait: 100 ms intervals run many times in 2 s
-    assert invocations(smoke) > 2
-    smoke.call("schedule_reducer")
-    assert_table_insert_only_updates(
-        subscription.collect(), "scheduled_table", interval_row_entry(1, 100_000), time_row_entry(2)
-    )
+    assert_interval_row_repeats_and_stays(subscriptions, deploy(SCHEDULE_SUBSCRIBE), "reducer")
 
 
 def test_scheduled_procedure_table_and_view_subscription(
@@ -280,14 +265,8 @@ def test_scheduled_procedure_table_and_view_subscription(
     """Upstream test_scheduled_procedure_table_and_view_subscription: a scheduled procedure's one-shot row is
     deleted after its call, in a transaction that updates the table and its view together."""
     smoke = deploy(SCHEDULE_PROCEDURE)
-    updates = collect_updates_after_call(
-        subscriptions,
-        smoke,
-        ("SELECT * FROM scheduled_table", "SELECT * FROM scheduled_view"),
-        "schedule_procedure",
-    )
-    assert_table_and_view_insert_delete_updates(
-        updates, "scheduled_table", "scheduled_view", time_row_entry(2)
+    assert_one_shot_row_comes_and_goes(
+        subscriptions, smoke, "scheduled_table", "scheduled_view", "schedule_procedure", 2
     )
 
 
@@ -298,14 +277,8 @@ def test_view_refresh_for_scheduled_reducer(
     by the scheduled call's cleanup."""
     smoke = deploy(SCHEDULE_SUBSCRIBE)
     smoke.call("seed_player_entity", "2")
-    updates = collect_updates_after_call(
-        subscriptions,
-        smoke,
-        ("SELECT * FROM scheduled_table", "SELECT * FROM scheduled_sender_view"),
-        "schedule_reducer",
-    )
-    assert_table_and_view_insert_delete_updates(
-        updates, "scheduled_table", "scheduled_sender_view", time_row_entry(2)
+    assert_one_shot_row_comes_and_goes(
+        subscriptions, smoke, "scheduled_table", "scheduled_sender_view", "schedule_reducer", 2
     )
 
 
@@ -316,14 +289,13 @@ def test_view_refresh_on_failed_scheduled_reducer(
     the same, its view refreshed, and the failure is in the module log."""
     smoke = deploy(SCHEDULE_SUBSCRIBE)
     smoke.call("seed_player_entity", "3")
-    updates = collect_updates_after_call(
+    assert_one_shot_row_comes_and_goes(
         subscriptions,
         smoke,
-        ("SELECT * FROM failing_scheduled_table", "SELECT * FROM failing_scheduled_sender_view"),
+        "failing_scheduled_table",
+        "failing_scheduled_sender_view",
         "schedule_failing_reducer",
-    )
-    assert_table_and_view_insert_delete_updates(
-        updates, "failing_scheduled_table", "failing_scheduled_sender_view", time_row_entry(3)
+        3,
     )
     assert any("scheduled reducer failed" in message for message in smoke.logs(100))
 
@@ -333,15 +305,7 @@ def test_scheduled_procedure_table_subscription_repeated_procedure(
 ) -> None:
     """Upstream test_scheduled_procedure_table_subscription_repeated_procedure: an interval row keeps calling its
     procedure and stays in the table."""
-    smoke = deploy(SCHEDULE_PROCEDURE)
-    subscription = subscriptions(smoke, "SELECT * FROM scheduled_table", n=2)
-    smoke.call("schedule_repeated_procedure")
-    time.sleep(2)
-    assert invocations(smoke) > 2
-    smoke.call("schedule_procedure")
-    assert_table_insert_only_updates(
-        subscription.collect(), "scheduled_table", interval_row_entry(1, 100_000), time_row_entry(2)
-    )
+    assert_interval_row_repeats_and_stays(subscriptions, deploy(SCHEDULE_PROCEDURE), "procedure")
 
 
 def test_volatile_nonatomic_schedule_immediate(

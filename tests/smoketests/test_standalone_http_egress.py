@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess, start_server
+from tests.conftest import ServerProcess
 from tests.smoketests.egress_module import HTTP_EGRESS
-from tests.smoketests.runtime_helpers import publish
+from tests.smoketests.runtime_helpers import publish, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -24,11 +24,8 @@ ACCEPT_TIMEOUT_SECONDS = 10
 
 @pytest.fixture
 def egress_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = start_server(tmp_path / "data", extra_args=["--procedure-http-allow", "localhost,*"])
-    try:
+    with running_server(tmp_path / "data", "--procedure-http-allow", "localhost,*") as server:
         yield server
-    finally:
-        server.shut_down()
 
 
 class RedirectServer:

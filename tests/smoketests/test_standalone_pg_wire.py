@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess, start_server
-from tests.smoketests.runtime_helpers import Smoke, publish
+from tests.conftest import ServerProcess
+from tests.smoketests.runtime_helpers import Smoke, publish, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -129,11 +129,8 @@ PG_WIRE = """
 
 @pytest.fixture(scope="module")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(tmp_path_factory.mktemp("pg-wire") / "data", extra_args=["--pg-port", "0"])
-    try:
+    with running_server(tmp_path_factory.mktemp("pg-wire") / "data", "--pg-port", "0") as server:
         yield server
-    finally:
-        server.shut_down()
 
 
 @pytest.fixture

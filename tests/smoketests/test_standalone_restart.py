@@ -10,13 +10,21 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.smoketests.runtime_helpers import RestartableServer, Smoke, Subscriptions, publish, subscriptions
+from tests.smoketests.runtime_helpers import (
+    ADD_AND_SAY_HELLO,
+    RestartableServer,
+    Smoke,
+    Subscriptions,
+    publish,
+    subscriptions,
+)
 
 __all__ = ["subscriptions"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-RESTART_PERSON = """
+RESTART_PERSON = (
+    """
     from typing import Annotated
 
     import spacetimedb
@@ -27,19 +35,9 @@ RESTART_PERSON = """
     class Person:
         id: Annotated[u32, PrimaryKey, AutoInc]
         name: str
-
-
-    @reducer
-    def add(ctx: ReducerContext, name: str) -> None:
-        ctx.db.person.insert(Person(id=0, name=name))
-
-
-    @reducer
-    def say_hello(ctx: ReducerContext) -> None:
-        for person in ctx.db.person.iter():
-            spacetimedb.log.info(f"Hello, {person.name}!")
-        spacetimedb.log.info("Hello, World!")
 """
+    + ADD_AND_SAY_HELLO
+)
 
 RESTART_CONNECTED_CLIENT = """
     import spacetimedb
@@ -113,11 +111,8 @@ JOIN_QUERY = "select t1.* from t1 join t2 on t1.id = t2.id where t2.id = 1001"
 
 @pytest.fixture
 def restartable(tmp_path: Path) -> Iterator[RestartableServer]:
-    server = RestartableServer(tmp_path / "data")
-    try:
+    with RestartableServer(tmp_path / "data") as server:
         yield server
-    finally:
-        server.shut_down()
 
 
 @pytest.fixture
@@ -140,9 +135,7 @@ def test_restart_module(deploy: Callable[[str], Smoke], restartable: Restartable
     smoke.call("add", "Julie")
     smoke.call("add", "Samantha")
     smoke.call("say_hello")
-    logs = smoke.logs(100)
-    for greeting in ("Hello, Robert!", "Hello, Julie!", "Hello, Samantha!", "Hello, World!"):
-        assert any(greeting in line for line in logs), (greeting, logs)
+    smoke.assert_greeted_everyone()
 
 
 def test_restart_sql(deploy: Callable[[str], Smoke], restartable: RestartableServer) -> None:

@@ -716,10 +716,8 @@ class ModuleHost:
             return self._run_scheduled_procedure(call, schema, timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            pk_index = schema.index_on((schema.primary_key,))
-            assert pk_index is not None
-            row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
-            if row is None or row[schema.schedule.at_column] != call.schedule_at:
+            row = self._due_row(tx, call, schema)
+            if row is None:
                 self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
                 return CallOutcome(CallStatus.COMMITTED, None, timestamp)
             status, message = self.call_in_tx(reducer, (row,), self.database_identity, None, timestamp, tx)
@@ -739,6 +737,17 @@ class ModuleHost:
         if not one_shot:
             self._schedule_next_interval(call)
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
+
+    @staticmethod
+    def _due_row(tx: MutTx, call: DueCall, schema: TableSchema) -> tuple[Any, ...] | None:
+        """The row a due call is for, or None when it was deleted or its schedule changed since."""
+        assert schema.schedule is not None and schema.primary_key is not None
+        pk_index = schema.index_on((schema.primary_key,))
+        assert pk_index is not None
+        row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
+        if row is None or row[schema.schedule.at_column] != call.schedule_at:
+            return None
+        return row
 
     def _schedule_immediate(self, reducer: str, args: tuple[Any, ...]) -> None:
         """``ctx.volatile_nonatomic_schedule_immediate``: queue the call behind the current job (host thread).
@@ -773,10 +782,8 @@ class ModuleHost:
         procedure = schema.schedule.reducer_name
         tx = self.db.begin_mut_tx()
         try:
-            pk_index = schema.index_on((schema.primary_key,))
-            assert pk_index is not None
-            row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
-            if row is None or row[schema.schedule.at_column] != call.schedule_at:
+            row = self._due_row(tx, call, schema)
+            if row is None:
                 self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
                 return CallOutcome(CallStatus.COMMITTED, None, timestamp)
             one_shot = call.schedule_at.tag == ScheduleAt.TIME
