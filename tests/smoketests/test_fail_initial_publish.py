@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
+from tests.smoketests.runtime_helpers import put_program
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -40,7 +41,9 @@ def test_fail_initial_publish(alice: User, db_name: str, python_module: Callable
     """Upstream test_fail_initial_publish: the refused first publish leaves "No such database"; the fixed module
     publishes under the same name; a refused update keeps the fixed module (`describe --json` shows its rule)."""
     broken, fixed = python_module(BROKEN), python_module(FIXED)
-    assert alice("publish", db_name, "-p", str(broken)).code != 0
+    assert alice("publish", db_name, "-p", str(broken)).code != 0  # our CLI refuses it before uploading
+    status, answer = put_program(alice, db_name, broken.read_bytes())  # and so does the server
+    assert status == 400 and "unknown table `Person`" in answer, (status, answer)
     missing = alice("describe", "--json", db_name)
     assert missing.code != 0
     assert "No such database" in missing.err, missing.err
@@ -50,5 +53,7 @@ def test_fail_initial_publish(alice: User, db_name: str, python_module: Callable
     assert described.code == 0 and FIXED_QUERY in described.out, described
 
     assert alice("publish", db_name, "-p", str(broken), "-y").code != 0
+    status, answer = put_program(alice, db_name, broken.read_bytes())
+    assert status == 400 and "unknown table `Person`" in answer, (status, answer)
     described = alice("describe", "--json", db_name)
     assert described.code == 0 and FIXED_QUERY in described.out, described

@@ -10,7 +10,6 @@ a record with one `u8` field, which psql shows as the same JSON with that record
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ import pytest
 
 from tests.cli_e2e.conftest import User
 from tests.conftest import ServerProcess
-from tests.smoketests.runtime_helpers import Smoke, publish, running_server
+from tests.smoketests.runtime_helpers import Smoke, publish, running_server, saved_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -143,12 +142,6 @@ def deploy(owner: User, db_name: str, python_module: Callable[[str], Path]) -> C
     return lambda: publish(owner, db_name, python_module(PG_WIRE))
 
 
-def read_token(user: User) -> str:
-    shown = user("login", "show", "--token", "--json")
-    assert shown.code == 0, shown
-    return str(json.loads(shown.out)["token"])
-
-
 def psql(server: ServerProcess, database: str, token: str, sql: str) -> subprocess.CompletedProcess[str]:
     """Upstream's `psql -h HOST -p PORT -U postgres -d DATABASE --quiet -c SQL` with the token as password."""
     assert server.pg_port is not None
@@ -161,7 +154,7 @@ def psql(server: ServerProcess, database: str, token: str, sql: str) -> subproce
 
 
 def assert_psql(server: ServerProcess, smoke: Smoke, sql: str, expected: str) -> None:
-    done = psql(server, smoke.database, read_token(smoke.user), sql)
+    done = psql(server, smoke.database, saved_token(smoke.user), sql)
     assert done.returncode == 0, done.stderr
     shown = "\n".join(line.rstrip() for line in done.stdout.strip().splitlines())
     assert shown == "\n".join(line.rstrip() for line in expected.splitlines())
@@ -240,7 +233,7 @@ def test_sql_conn(pg_server: ServerProcess, deploy: Callable[[], Smoke]) -> None
         host="127.0.0.1",
         port=pg_server.pg_port,
         user="postgres",
-        password=read_token(smoke.user),
+        password=saved_token(smoke.user),
         dbname=smoke.database,
         autocommit=True,
         connect_timeout=10,
@@ -264,7 +257,7 @@ def test_failures(pg_server: ServerProcess, deploy: Callable[[], Smoke]) -> None
     """Upstream test_failures: an empty query answers nothing; a bad token is refused with "Invalid token"; SQL
     the server does not support (CASE, a `$1` parameter in a simple query) is refused as unsupported."""
     smoke = deploy()
-    token = read_token(smoke.user)
+    token = saved_token(smoke.user)
     empty = psql(pg_server, smoke.database, token, "")
     assert empty.returncode == 0 and empty.stdout.strip() == "", empty
 
