@@ -8,6 +8,7 @@ import json
 import queue
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -217,6 +218,9 @@ def running_server(data_dir: Path, *extra_args: str) -> Iterator[ServerProcess]:
         server.shut_down()
 
 
+RESTART_ATTEMPTS = 5
+
+
 class RestartableServer:
     """A server with a data directory that a test stops and starts again on the same port (upstream's
     ``restart_server``), so the users' saved server URL and identities stay valid."""
@@ -230,9 +234,15 @@ class RestartableServer:
     def restart(self) -> None:
         port = self.process.port
         self.process.shut_down()
-        self.process = start_server(
-            self.data_dir, extra_args=[*self.extra_args, "--listen-addr", f"127.0.0.1:{port}"]
-        )
+        same_port = [*self.extra_args, "--listen-addr", f"127.0.0.1:{port}"]
+        for attempt in range(RESTART_ATTEMPTS):
+            try:
+                self.process = start_server(self.data_dir, extra_args=same_port)
+                break
+            except RuntimeError:  # the freed port was taken meanwhile (another process's ephemeral port)
+                if attempt == RESTART_ATTEMPTS - 1:
+                    raise
+                time.sleep(1)
         assert self.process.url == self.url
 
     def __enter__(self) -> RestartableServer:
