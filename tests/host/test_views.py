@@ -346,3 +346,15 @@ def test_an_update_whose_view_fails_for_a_kept_result_is_refused(harness):
     assert "apple" in harness.sql("SELECT * FROM my_items", ALICE)
     harness.database.on_host_thread(lambda: harness.database.update(VIEWS.replace(body, b"return []")))
     assert "apple" not in harness.sql("SELECT * FROM my_items", ALICE)
+
+
+def test_kept_view_results_are_bounded_dropping_the_least_recently_read(harness, monkeypatch):
+    monkeypatch.setattr("spacetimedb.host.views.STORED_MAX", 2)
+    runs = _count_runs(harness, monkeypatch)
+    carol = ident(3)
+    for who in (ALICE, BOB, ALICE, carol):  # alice read again: bob's is the least recently read
+        harness.sql("SELECT * FROM my_items", who)
+    assert runs == [("my_items", ALICE), ("my_items", BOB), ("my_items", carol)]
+    harness.sql("SELECT * FROM my_items", ALICE)
+    harness.sql("SELECT * FROM my_items", BOB)
+    assert runs[3:] == [("my_items", BOB)]

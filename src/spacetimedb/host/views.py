@@ -7,7 +7,8 @@ run with the ordinary SQL engine; a view runs at most once per reader.
 
 A view result a query computed is kept (``_Stored``, per view and caller, as upstream materializes it) and kept
 current: each commit that changes what it read runs it again right away, so the next query reads it without
-running the view. A result nobody has read for ``STORED_EXPIRY_SECONDS`` is dropped. A module update runs the
+running the view. A result nobody has read for ``STORED_EXPIRY_SECONDS`` is dropped, and so is the least
+recently read one past ``STORED_MAX``. A module update runs the
 kept results' views with the new module first and is refused if one fails.
 
 ``LiveViews`` keeps subscriptions to queries that read views. Each distinct (query, caller) pair is one
@@ -52,6 +53,9 @@ VIEW_TABLE_ID_BASE = 0xFFFF_0000
 STORED_EXPIRY_SECONDS = 600.0
 # how often a commit looks for expired results (each look scans them all)
 STORED_SWEEP_SECONDS = 10.0
+# at most this many kept results per database: past it, the least recently read goes (each kept result may run
+# again at every commit, so callers that query once each, e.g. anonymous ones, must not pile them up)
+STORED_MAX = 1024
 Row = tuple[Any, ...]
 Subscriber = tuple[Any, int]  # (client id, query set id)
 
@@ -290,10 +294,13 @@ class LiveViews:
         now = time.monotonic()
         if stored is not None and stored.runtime is self.host.runtime:
             stored.last_used = now
+            self._stored[key] = self._stored.pop(key)  # the most recently read last
             return stored.rows, stored.reads
         rows, reads = self.run_view(view, tx, caller)
         if stored is not None:
-            self._index(stored, stored.reads, -1)
+            self._forget(stored)
+        while len(self._stored) >= STORED_MAX:
+            self._forget(next(iter(self._stored.values())))
         self._stored[key] = fresh = _Stored(key, caller, rows, reads, self.host.runtime, now)
         self._index(fresh, reads, 1)
         self.active = True
