@@ -131,17 +131,23 @@ def routes() -> Router:
 """
 )
 
+
+def constant_handlers(**bodies: str) -> str:
+    """Handlers that each answer their constant body: ``name="body"``."""
+    return "".join(
+        f"""
+@handler
+def {name}(ctx: HandlerContext, request: Request) -> Response:
+    return Response({body.encode()!r})
+"""
+        for name, body in bodies.items()
+    )
+
+
 HTTP_ROUTES_STRICT_NON_ROOT = (
     HEADER
+    + constant_handlers(foo="foo", foo_slash="foo-slash")
     + """
-@handler
-def foo(ctx: HandlerContext, request: Request) -> Response:
-    return Response(b"foo")
-
-@handler
-def foo_slash(ctx: HandlerContext, request: Request) -> Response:
-    return Response(b"foo-slash")
-
 @router
 def routes() -> Router:
     return Router().get("/foo", foo).get("/foo/", foo_slash)
@@ -150,23 +156,8 @@ def routes() -> Router:
 
 HTTP_ROUTES_STRICT_ROOT = (
     HEADER
+    + constant_handlers(empty_root="empty", slash_root="slash", foo="foo", foo_slash="foo-slash")
     + """
-@handler
-def empty_root(ctx: HandlerContext, request: Request) -> Response:
-    return Response(b"empty")
-
-@handler
-def slash_root(ctx: HandlerContext, request: Request) -> Response:
-    return Response(b"slash")
-
-@handler
-def foo(ctx: HandlerContext, request: Request) -> Response:
-    return Response(b"foo")
-
-@handler
-def foo_slash(ctx: HandlerContext, request: Request) -> Response:
-    return Response(b"foo-slash")
-
 @router
 def routes() -> Router:
     return Router().get("", empty_root).get("/", slash_root).get("/foo", foo).get("/foo/", foo_slash)
