@@ -78,7 +78,9 @@ class Subscription:
         return f"exit {self.process.returncode}\n{out}\n{err}"
 
     def collect(self) -> list[Any]:
-        out, _ = self.process.communicate(timeout=90)
+        """The updates printed after the initial one; as upstream's, fails if `spacetime subscribe` did."""
+        out, err = self.process.communicate(timeout=90)
+        assert self.process.returncode == 0, (self.process.returncode, out, err)
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
