@@ -358,3 +358,14 @@ def test_kept_view_results_are_bounded_dropping_the_least_recently_read(harness,
     harness.sql("SELECT * FROM my_items", ALICE)
     harness.sql("SELECT * FROM my_items", BOB)
     assert runs[3:] == [("my_items", BOB)]
+
+
+def test_an_update_runs_a_kept_results_view_once(harness, monkeypatch):
+    """The update checks the kept result with the new module; its commit does not run the view again."""
+    harness.sql("SELECT * FROM my_items", ALICE)
+    runs = _count_runs(harness, monkeypatch)
+    updated = VIEWS.replace(b"return list(ctx.db.item.owner.filter(ctx.sender))", b"return []")
+    harness.database.on_host_thread(lambda: harness.database.update(updated))
+    assert runs == [("my_items", ALICE)]
+    assert call(harness.host, "add_item", "apple", 5, sender=ALICE).ok
+    assert "apple" not in harness.sql("SELECT * FROM my_items", ALICE)  # the new module's (empty) result

@@ -323,10 +323,13 @@ class LiveViews:
         except ViewFailure:  # in the module log already; the next query runs it again and answers the error
             self._forget(stored)
             return
+        self._keep(stored, rows, reads, self.host.runtime)
+
+    def _keep(self, stored: _Stored, rows: list[Row], reads: ReadSet, runtime: ModuleRuntime) -> None:
         if reads != stored.reads:
             self._index(stored, stored.reads, -1)
             self._index(stored, reads, 1)
-        stored.rows, stored.reads, stored.runtime = rows, reads, self.host.runtime
+        stored.rows, stored.reads, stored.runtime = rows, reads, runtime
 
     def _sweep_stored(self) -> None:
         now = time.monotonic()
@@ -339,15 +342,17 @@ class LiveViews:
     def check_update(self, tx: Any, module_views: dict[str, ViewDef], runtime: ModuleRuntime) -> None:
         """Before a module update commits (``tx``: its transaction, ``runtime``: the new module's): run the new
         module's view for each kept result; raise ``MigrationError`` if one fails, as upstream refuses an
-        update whose views fail."""
+        update whose views fail. The results it computes are kept as computed with ``runtime`` (which serves
+        only once the update commits and ``runtime`` is the host's)."""
         for stored in list(self._stored.values()):
             view = module_views.get(stored.key[0])
             if view is None:
                 continue
             try:
-                self.run_view(view, tx, stored.caller, runtime)
+                rows, reads = self.run_view(view, tx, stored.caller, runtime)
             except ViewFailure as exc:
                 raise MigrationError(f"the updated module's {exc}") from None
+            self._keep(stored, rows, reads, runtime)
 
     # -- subscribing ----------------------------------------------------------------------------------------------
 
