@@ -868,6 +868,7 @@ class ModuleHost:
             apply_migration(tx, plan)
             self._store_program(tx, loaded, program)
             runtime.bind(tx)
+            self.views.check_update(tx, loaded.module_def.views, runtime)
         except BaseException:
             self.db.rollback(tx)
             raise
