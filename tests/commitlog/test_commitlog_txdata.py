@@ -199,7 +199,7 @@ GOOD_INPUTS = TxInputs("transfer", bytes(32), bytes(16), 0, b"")
     [
         (GOOD_INPUTS._replace(caller_identity=bytes(31)), "caller_identity must be 32 bytes"),
         (GOOD_INPUTS._replace(caller_connection_id=bytes(17)), "caller_connection_id must be 16 bytes"),
-        (GOOD_INPUTS._replace(timestamp_us=1 << 63), "cannot encode transaction record"),
+        (GOOD_INPUTS._replace(timestamp_us=1 << 63), "is not an i64"),
         (GOOD_INPUTS._replace(reducer_name="bad\udc80name"), "surrogates not allowed"),
         (GOOD_INPUTS._replace(args="not bytes"), "reducer arguments must be bytes"),
     ],

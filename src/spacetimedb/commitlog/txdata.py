@@ -132,60 +132,36 @@ def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]
     """``encode_tx_record`` of a commit's changed tables (no outputs, no truncations), without building the
     (table id, rows) groups first: this runs once per reducer call, so everything goes into one list, joined
     once (on CPython an allocation costs as much as the work here)."""
-    inserted, deleted = _group_counts(tables)
-    parts = _commit_head(inputs, inserted or deleted)
-    try:
-        _append_changes(parts, tables, inserted, deleted)
-    except struct.error as exc:
-        raise ValueError(f"cannot encode transaction record: {exc}") from None
-    return b"".join(parts)
-
-
-def _group_counts(tables: Sequence[ChangedTable]) -> tuple[int, int]:
-    """How many tables have inserts, how many have deletes."""
     inserted = deleted = 0
     for table in tables:
         if table.insert_bytes:
             inserted += 1
         if table.delete_bytes:
             deleted += 1
-    return inserted, deleted
-
-
-def _commit_head(inputs: TxInputs | None, mutations: int) -> list[bytes]:
-    """The flags byte and the encoded inputs: the start of a commit record's parts."""
-    flags = FLAG_MUTATIONS if mutations else 0
-    if inputs is None:
-        return [_BYTE[flags]]
-    parts = [_BYTE[flags | FLAG_INPUTS]]
+    mutations = FLAG_MUTATIONS if inserted or deleted else 0
+    parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
     try:
-        _append_inputs(parts, inputs)
+        if inputs is not None:
+            _append_inputs(parts, inputs)
+        if mutations:
+            parts.append(_BYTE[inserted] if inserted < 0x80 else encode_uvarint(inserted))
+            for table in tables:
+                if table.insert_bytes:
+                    _frame_rows(parts, table.table_id, table.insert_bytes)
+            parts.append(_BYTE[deleted] if deleted < 0x80 else encode_uvarint(deleted))
+            for table in tables:
+                if table.delete_bytes:
+                    _frame_rows(parts, table.table_id, table.delete_bytes)
+            parts.append(b"\x00")  # no truncations
     except struct.error as exc:
         raise ValueError(f"cannot encode transaction record: {exc}") from None
-    return parts
+    return b"".join(parts)
 
 
-def _append_changes(parts: list[bytes], tables: Sequence[ChangedTable], inserted: int, deleted: int) -> None:
-    """The insert groups, the delete groups and the (empty) truncations, when there is any change."""
-    if not (inserted or deleted):
-        return
-    parts.append(_BYTE[inserted] if inserted < 0x80 else encode_uvarint(inserted))
-    for table in tables:
-        if table.insert_bytes:
-            _frame_rows(parts, table.table_id, table.insert_bytes)
-    parts.append(_BYTE[deleted] if deleted < 0x80 else encode_uvarint(deleted))
-    for table in tables:
-        if table.delete_bytes:
-            _frame_rows(parts, table.table_id, table.delete_bytes)
-    parts.append(b"\x00")  # no truncations
-
-
+_MIN_I64, _MAX_I64 = -(1 << 63), (1 << 63) - 1
 _VARINT_MAX_LEN = 10  # a u64 takes at most ten LEB128 bytes
-_CHANGES_OVERHEAD = 3 * _VARINT_MAX_LEN  # the two group counts, the truncation count
+_RECORD_OVERHEAD = 1 + 3 * _VARINT_MAX_LEN  # flags, the two group counts, the truncation count
 _GROUP_OVERHEAD = 2 * (4 + _VARINT_MAX_LEN)  # a table's insert and delete groups: table id, row count
-# the inputs but the name and the arguments: their two lengths, the identity, connection id and timestamp
-_INPUTS_OVERHEAD = 2 * _VARINT_MAX_LEN + IDENTITY_LEN + CONNECTION_ID_LEN + 8
-_UTF8_MAX_BYTES_PER_CHAR = 4
 
 
 class PendingCommitRecord:
@@ -193,24 +169,17 @@ class PendingCommitRecord:
     ``encode_commit_record(inputs, tables)``, on another thread (the durability worker encodes a whole group
     of them before its write and fsync).
 
-    Whatever could make the encoding fail is done or checked here, on the committing thread, where the caller
-    still sees the error: the inputs are encoded at once (identity and connection id lengths, the timestamp's
-    range, a name that encodes), the arguments must be bytes, and the payload limit is checked
-    (``size_bound`` is never below the encoded size). The rows are byte strings already (the table codecs
-    encoded and checked them at insert), and table ids are u32 by construction. The ``tables`` must not
-    change afterwards: a committed transaction's changes are read-only."""
+    Whatever could make the encoding fail is checked here, on the committing thread, where the caller still
+    sees the error: the inputs (identity and connection id lengths, timestamp range, a name that encodes),
+    the payload limit (``size_bound`` is never below the encoded size). The rows are byte strings already
+    (the table codecs encoded and checked them at insert), and table ids are u32 by construction. The
+    ``tables`` must not change afterwards: a committed transaction's changes are read-only."""
 
-    __slots__ = ("_counts", "_parts", "size_bound", "tables")
+    __slots__ = ("inputs", "size_bound", "tables")
 
     def __init__(self, inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> None:
-        inserted, deleted = counts = _group_counts(tables)
-        parts = _commit_head(inputs, inserted or deleted)
-        bound = 1 + _CHANGES_OVERHEAD
-        if inputs is not None:
-            args = inputs.args
-            if not isinstance(args, BYTES_LIKE):
-                raise TypeError(f"reducer arguments must be bytes, got {type(args).__name__}")
-            bound += _INPUTS_OVERHEAD + _UTF8_MAX_BYTES_PER_CHAR * len(inputs.reducer_name) + len(args)
+        # flags, group counts, no truncations; per table two group headers; per row its length
+        bound = _RECORD_OVERHEAD if inputs is None else _RECORD_OVERHEAD + _checked_inputs_size(inputs)
         rows = 0
         for table in tables:
             inserts, deletes = table.insert_bytes, table.delete_bytes
@@ -218,23 +187,34 @@ class PendingCommitRecord:
             bound += sum(map(len, inserts)) + sum(map(len, deletes))
         bound += _GROUP_OVERHEAD * len(tables) + _VARINT_MAX_LEN * rows
         if bound > MAX_COMMIT_PAYLOAD:
-            # the bound is close enough to decide only near the limit: encode and measure there
+            # the bound is exact enough to decide only near the limit: encode and measure there
             size = len(encode_commit_record(inputs, tables))
             if size > MAX_COMMIT_PAYLOAD:
                 raise ValueError(
                     f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}"
                 )
             bound = size
-        self._parts = parts
-        self._counts = counts
+        self.inputs = inputs
         self.tables = tables
         self.size_bound = bound
 
     def encode(self) -> bytes:
-        """The record's bytes; call it once (it completes the parts begun at construction)."""
-        parts = self._parts
-        _append_changes(parts, self.tables, *self._counts)
-        return b"".join(parts)
+        return encode_commit_record(self.inputs, self.tables)
+
+
+def _checked_inputs_size(inputs: TxInputs) -> int:
+    """Raise what ``_append_inputs`` would raise for ``inputs``; return a bound on their encoded size."""
+    name, identity, connection_id, timestamp_us, args = inputs
+    if len(identity) != IDENTITY_LEN:
+        raise ValueError(f"caller_identity must be {IDENTITY_LEN} bytes, got {len(identity)}")
+    if len(connection_id) != CONNECTION_ID_LEN:
+        raise ValueError(f"caller_connection_id must be {CONNECTION_ID_LEN} bytes, got {len(connection_id)}")
+    if not _MIN_I64 <= timestamp_us <= _MAX_I64:
+        raise ValueError(f"cannot encode transaction record: timestamp {timestamp_us} is not an i64")
+    if not isinstance(args, BYTES_LIKE):
+        raise TypeError(f"reducer arguments must be bytes, got {type(args).__name__}")
+    name_size = len(name.encode())  # raises for a name that is not valid text
+    return 2 * _VARINT_MAX_LEN + name_size + IDENTITY_LEN + CONNECTION_ID_LEN + 8 + len(args)
 
 
 def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:
