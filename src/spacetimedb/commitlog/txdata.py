@@ -160,8 +160,6 @@ def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]
 
 _MIN_I64, _MAX_I64 = -(1 << 63), (1 << 63) - 1
 _VARINT_MAX_LEN = 10  # a u64 takes at most ten LEB128 bytes
-_RECORD_OVERHEAD = 1 + 3 * _VARINT_MAX_LEN  # flags, the two group counts, the truncation count
-_GROUP_OVERHEAD = 2 * (4 + _VARINT_MAX_LEN)  # a table's insert and delete groups: table id, row count
 
 
 class PendingCommitRecord:
@@ -178,14 +176,17 @@ class PendingCommitRecord:
     __slots__ = ("inputs", "size_bound", "tables")
 
     def __init__(self, inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> None:
-        # flags, group counts, no truncations; per table two group headers; per row its length
-        bound = _RECORD_OVERHEAD if inputs is None else _RECORD_OVERHEAD + _checked_inputs_size(inputs)
-        rows = 0
+        bound = 1 + 2 * _VARINT_MAX_LEN + 1  # flags, group counts, truncations
+        if inputs is not None:
+            bound += _checked_inputs_size(inputs)
         for table in tables:
             inserts, deletes = table.insert_bytes, table.delete_bytes
-            rows += len(inserts) + len(deletes)
-            bound += sum(map(len, inserts)) + sum(map(len, deletes))
-        bound += _GROUP_OVERHEAD * len(tables) + _VARINT_MAX_LEN * rows
+            bound += (
+                2 * (4 + _VARINT_MAX_LEN)
+                + _VARINT_MAX_LEN * (len(inserts) + len(deletes))
+                + sum(map(len, inserts))
+                + sum(map(len, deletes))
+            )
         if bound > MAX_COMMIT_PAYLOAD:
             # the bound is exact enough to decide only near the limit: encode and measure there
             size = len(encode_commit_record(inputs, tables))
