@@ -9,13 +9,7 @@ import time
 
 import pytest
 
-from spacetimedb.commitlog import (
-    CommitlogOptions,
-    PendingCommitRecord,
-    TxInputs,
-    encode_commit_record,
-    transactions_from,
-)
+from spacetimedb.commitlog import CommitlogOptions, transactions_from
 from spacetimedb.durability import (
     Durability,
     DurabilityClosedError,
@@ -323,44 +317,3 @@ def test_bound_method_listeners_can_be_removed(tmp_path):
         durability.remove_durable_listener(server.on_durable)
         assert durability.wait_durable(durability.append_tx(b"b"), timeout=10)
     assert server.seen == [0]
-
-
-class _Changed:
-    def __init__(self, table_id: int, inserts: list[bytes], deletes: list[bytes]) -> None:
-        self.table_id, self.insert_bytes, self.delete_bytes = table_id, inserts, deletes
-
-
-def test_records_are_encoded_by_the_worker_into_the_same_bytes_in_offset_order(tmp_path):
-    inputs = TxInputs("transfer", bytes(range(32)), bytes(16), 1_700_000_000_000_000, b"\x01\x02")
-    expected = []
-    with Durability.open(tmp_path, SMALL) as durability:
-        for i in range(60):
-            if i % 3 == 0:
-                payload = b"raw %d" % i
-                assert durability.append_tx(payload) == i
-            else:
-                tables = [_Changed(4096, [b"new %d" % i], [b"old %d" % i])]
-                payload = encode_commit_record(inputs._replace(timestamp_us=i), tables)
-                assert (
-                    durability.append_record(PendingCommitRecord(inputs._replace(timestamp_us=i), tables))
-                    == i
-                )
-            expected.append(payload)
-        assert durability.wait_durable(59, timeout=10)
-    assert [p for _, p in transactions_from(tmp_path)] == expected
-
-
-def test_a_record_that_fails_to_encode_fails_the_durability_and_is_never_durable(tmp_path):
-    failures: list[BaseException] = []
-    durability = Durability.open(tmp_path, SMALL)
-    durability.set_failure_handler(failures.append)
-    assert durability.wait_durable(durability.append_tx(b"durable"), timeout=10)
-    broken = PendingCommitRecord(None, [_Changed(1, [b"row"], [])])
-    broken.tables = [_Changed(1, ["not bytes"], [])]  # type: ignore[list-item]  # what the checks exclude
-    doomed = durability.append_record(broken)
-    with pytest.raises(DurabilityFailedError):
-        durability.wait_durable(doomed, timeout=10)
-    assert isinstance(failures[0], TypeError)
-    assert durability.durable_offset() == 0
-    durability.close()
-    assert [p for _, p in transactions_from(tmp_path)] == [b"durable"]
