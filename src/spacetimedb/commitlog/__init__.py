@@ -29,14 +29,7 @@ from .log import (
     transactions_from,
 )
 from .slices import SegmentSlice, log_slices
-from .txdata import (
-    PendingCommitRecord,
-    TxInputs,
-    TxRecord,
-    decode_tx_record,
-    encode_commit_record,
-    encode_tx_record,
-)
+from .txdata import TxInputs, TxRecord, decode_tx_record, encode_commit_record, encode_tx_record
 
 __all__ = [
     "Commit",
@@ -58,7 +51,6 @@ __all__ = [
     "commits_from",
     "decode_tx_record",
     "encode_commit_record",
-    "PendingCommitRecord",
     "encode_tx_record",
     "fold_transactions",
     "inspect_log",

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from .errors import CommitlogDecodeError
-from .format import MAX_COMMIT_PAYLOAD
 
 # for isinstance: a tuple, not ``bytes | bytearray | memoryview``, whose union object costs several times more
 BYTES_LIKE = (bytes, bytearray, memoryview)
@@ -156,66 +155,6 @@ def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]
     except struct.error as exc:
         raise ValueError(f"cannot encode transaction record: {exc}") from None
     return b"".join(parts)
-
-
-_MIN_I64, _MAX_I64 = -(1 << 63), (1 << 63) - 1
-_VARINT_MAX_LEN = 10  # a u64 takes at most ten LEB128 bytes
-
-
-class PendingCommitRecord:
-    """A commit's record, checked but not yet encoded: ``encode()`` returns exactly
-    ``encode_commit_record(inputs, tables)``, on another thread (the durability worker encodes a whole group
-    of them before its write and fsync).
-
-    Whatever could make the encoding fail is checked here, on the committing thread, where the caller still
-    sees the error: the inputs (identity and connection id lengths, timestamp range, a name that encodes),
-    the payload limit (``size_bound`` is never below the encoded size). The rows are byte strings already
-    (the table codecs encoded and checked them at insert), and table ids are u32 by construction. The
-    ``tables`` must not change afterwards: a committed transaction's changes are read-only."""
-
-    __slots__ = ("inputs", "size_bound", "tables")
-
-    def __init__(self, inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> None:
-        bound = 1 + 2 * _VARINT_MAX_LEN + 1  # flags, group counts, truncations
-        if inputs is not None:
-            bound += _checked_inputs_size(inputs)
-        for table in tables:
-            inserts, deletes = table.insert_bytes, table.delete_bytes
-            bound += (
-                2 * (4 + _VARINT_MAX_LEN)
-                + _VARINT_MAX_LEN * (len(inserts) + len(deletes))
-                + sum(map(len, inserts))
-                + sum(map(len, deletes))
-            )
-        if bound > MAX_COMMIT_PAYLOAD:
-            # the bound is exact enough to decide only near the limit: encode and measure there
-            size = len(encode_commit_record(inputs, tables))
-            if size > MAX_COMMIT_PAYLOAD:
-                raise ValueError(
-                    f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}"
-                )
-            bound = size
-        self.inputs = inputs
-        self.tables = tables
-        self.size_bound = bound
-
-    def encode(self) -> bytes:
-        return encode_commit_record(self.inputs, self.tables)
-
-
-def _checked_inputs_size(inputs: TxInputs) -> int:
-    """Raise what ``_append_inputs`` would raise for ``inputs``; return a bound on their encoded size."""
-    name, identity, connection_id, timestamp_us, args = inputs
-    if len(identity) != IDENTITY_LEN:
-        raise ValueError(f"caller_identity must be {IDENTITY_LEN} bytes, got {len(identity)}")
-    if len(connection_id) != CONNECTION_ID_LEN:
-        raise ValueError(f"caller_connection_id must be {CONNECTION_ID_LEN} bytes, got {len(connection_id)}")
-    if not _MIN_I64 <= timestamp_us <= _MAX_I64:
-        raise ValueError(f"cannot encode transaction record: timestamp {timestamp_us} is not an i64")
-    if not isinstance(args, BYTES_LIKE):
-        raise TypeError(f"reducer arguments must be bytes, got {type(args).__name__}")
-    name_size = len(name.encode())  # raises for a name that is not valid text
-    return 2 * _VARINT_MAX_LEN + name_size + IDENTITY_LEN + CONNECTION_ID_LEN + 8 + len(args)
 
 
 def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:

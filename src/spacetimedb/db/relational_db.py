@@ -2,9 +2,8 @@
 
 ``open`` takes the directory lock, restores the newest usable snapshot, replays the commitlog after it (schema
 transactions included, so tables appear and change exactly as they did), and resumes the sequences at their
-persisted bounds. ``commit_tx`` checks the transaction's record and hands it to the durability worker while
-still holding the writer lock, so the log order is the commit order; the worker encodes it, with the rest of
-its group, before the write and fsync.
+persisted bounds. ``commit_tx`` encodes the transaction's record and hands it to the durability worker while
+still holding the writer lock, so the log order is the commit order.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from pathlib import Path
 from spacetimedb.commitlog import (
     Commitlog,
     CommitlogOptions,
-    PendingCommitRecord,
     TxInputs,
     TxRecord,
     decode_tx_record,
+    encode_commit_record,
 )
 from spacetimedb.datastore import Datastore, MutTx, ReadTx, TxData
 from spacetimedb.durability import DirectoryLock, Durability, DurabilityOptions, SnapshotRepo
@@ -202,7 +201,7 @@ class RelationalDB:
         if self._durability is None:
             offset = self._next_offset
         else:
-            offset = self._durability.append_record(PendingCommitRecord(inputs, data.tables))
+            offset = self._durability.append_tx(encode_commit_record(inputs, data.tables))
         self._next_offset = offset + 1
         return offset
 

@@ -1,10 +1,8 @@
 """`Durability`: the background thread that writes and fsyncs the commitlog (group commit).
 
-`append_tx` hands a transaction to an in-memory queue, gets the next dense offset and returns; `append_record`
-does the same with a record still to encode (a reducer's commit: the encoding is done here, off the thread
-that commits). The worker thread waits for at least one queued transaction, takes *everything* queued, encodes
-the records among it, writes it as one commit per transaction in a single write call, fsyncs once, and
-publishes the new durable offset. Batching is thus
+`append_tx` hands a transaction to an in-memory queue, gets the next dense offset and returns. The worker
+thread waits for at least one queued transaction, takes *everything* queued, writes it as one commit per
+transaction in a single write call, fsyncs once, and publishes the new durable offset. Batching is thus
 automatic: the more transactions arrive during one fsync, the more the next fsync covers.
 
 The durable offset is the highest offset such that it and every lower offset are on stable storage.
@@ -23,14 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spacetimedb.commitlog import (
-    Commitlog,
-    CommitlogFailedError,
-    CommitlogOptions,
-    OpenReport,
-    PendingCommitRecord,
-    TxRecord,
-)
+from spacetimedb.commitlog import Commitlog, CommitlogFailedError, CommitlogOptions, OpenReport, TxRecord
 from spacetimedb.commitlog.format import MAX_COMMIT_PAYLOAD
 
 from .errors import DurabilityClosedError, DurabilityFailedError
@@ -65,7 +56,7 @@ class Durability:
         self._work_available = threading.Condition(self._mutex)
         self._space_available = threading.Condition(self._mutex)
         self._durable_changed = threading.Condition(self._mutex)
-        self._queue: list[bytes | PendingCommitRecord] = []
+        self._queue: list[bytes] = []
         self._queued_bytes = 0
         self._worker_idle = False
         self._blocked_appenders = 0
@@ -116,20 +107,12 @@ class Durability:
         size = len(payload)
         if size > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}")
-        return self._enqueue(payload, size)
-
-    def append_record(self, record: PendingCommitRecord) -> int:
-        """Queue one transaction's record, to be encoded by the worker with the rest of its group (the
-        record checked at construction whatever could make that fail); return its offset at once."""
-        return self._enqueue(record, record.size_bound)
-
-    def _enqueue(self, entry: bytes | PendingCommitRecord, size: int) -> int:
         with self._mutex:
             if self._failure is not None or self._closing or not self._has_room(size):
                 self._wait_for_room(size)
             offset = self._next_offset
             self._next_offset = offset + 1
-            self._queue.append(entry)
+            self._queue.append(payload)
             self._queued_bytes += size
             if self._worker_idle:
                 self._work_available.notify()
@@ -262,7 +245,7 @@ class Durability:
                 self._durable_changed.notify_all()
                 self._space_available.notify_all()
 
-    def _take_batch(self) -> list[bytes | PendingCommitRecord] | None:
+    def _take_batch(self) -> list[bytes] | None:
         """Everything queued, once there is something; None when closing with nothing left."""
         with self._mutex:
             while not self._queue:
@@ -276,14 +259,12 @@ class Durability:
                 self._space_available.notify_all()
             return batch
 
-    def _write_batch(self, batch: list[bytes | PendingCommitRecord]) -> int | None:
-        """Encode the records among ``batch``, write and fsync; return the new durable offset, or None after
-        marking the durability failed (an encoding error too: nothing of the batch was acknowledged durable)."""
+    def _write_batch(self, batch: list[bytes]) -> int | None:
+        """Write and fsync; return the new durable offset, or None after marking the durability failed."""
         clog = self._clog
         expected_first = clog.next_offset
         try:
-            payloads = [entry if isinstance(entry, bytes) else entry.encode() for entry in batch]
-            first = clog.append_commits(payloads)
+            first = clog.append_commits(batch)
             if first != expected_first:
                 raise AssertionError(f"commitlog assigned offset {first}, queue expected {expected_first}")
             clog.sync()
