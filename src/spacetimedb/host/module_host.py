@@ -801,6 +801,10 @@ class ModuleHost:
         tx = self.db.begin_mut_tx()
         try:
             apply_migration(tx, plan)
+            if plan.disconnects_clients:
+                # the line SpacetimeDB writes to the module log for its DisconnectAllUsers step (crates/engine/
+                # src/update.rs), which scripts and its smoketests look for
+                self.module_log.system("Info", "Disconnecting all users")
             self._store_program(tx, loaded, program)
             runtime.bind(tx)
         except BaseException:
