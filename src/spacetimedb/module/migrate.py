@@ -40,6 +40,7 @@ REMOVE_ROW_LEVEL_SECURITY = "remove_row_level_security"
 REMOVE_TABLE = "remove_table"
 REMOVE_REDUCER = "remove_reducer"
 ADD_COLUMNS = "add_columns"
+RESCHEMA_EVENT_TABLE = "reschema_event_table"
 ADD_TABLE = "add_table"
 ADD_INDEX = "add_index"
 ADD_CONSTRAINT = "add_constraint"
@@ -69,6 +70,7 @@ STEP_ORDER = (
     REMOVE_REDUCER,
     REMOVE_PROCEDURE,
     ADD_COLUMNS,
+    RESCHEMA_EVENT_TABLE,
     CHANGE_COLUMN_TYPES,
     ADD_TABLE,
     ADD_INDEX,
@@ -156,7 +158,8 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
     _plan_views(plan)
     _plan_row_level_security(plan)
     if any(
-        s.kind in (REMOVE_TABLE, ADD_COLUMNS, ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY)
+        s.kind
+        in (REMOVE_TABLE, ADD_COLUMNS, RESCHEMA_EVENT_TABLE, ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY)
         for s in plan.steps
     ):
         plan.steps.append(
@@ -176,9 +179,20 @@ def _cols(table: TableDef, cols: tuple[int, ...]) -> str:
     return "[" + ", ".join(table.column_names(cols)) + "]"
 
 
+def _row_shape(table: TableDef) -> list[tuple[str, AlgebraicType]]:
+    return [(c.name, c.type) for c in table.columns]
+
+
 def _plan_table(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
     name = old.name
     incompatible = plan.incompatible
+    if old.is_event and new.is_event and _row_shape(old) != _row_shape(new):
+        # an event table stores no rows, so any new layout will do (upstream's ReschemaEventTable); clients'
+        # code for the old one breaks, hence a disconnect
+        plan.steps.append(
+            MigrationStep(RESCHEMA_EVENT_TABLE, name, None, f"Changed the schema of event table {name}")
+        )
+        return
     added = _plan_columns(plan, old, new)
     if old.is_event != new.is_event:
         now = "an event table" if new.is_event else "a stored table"
@@ -434,13 +448,13 @@ def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
     automatic or a step fails (e.g. removing a table that has rows)."""
     if not plan.is_automatic:
         raise MigrationError("the update needs a manual migration:\n  " + "\n  ".join(plan.incompatible))
-    rebuilt = {s.table for s in plan.steps if s.kind == ADD_COLUMNS}
+    rebuilt = {s.table for s in plan.steps if s.kind in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE)}
     for step in plan.steps:
         if step.kind == CHANGE_PRIMARY_KEY and step.table not in rebuilt:
             # the old key's index may be dropped below, and the new key's is created below: no key meanwhile
             tx.set_primary_key(_table_id(tx, step.table), None)
     for step in plan.steps:
-        if step.table in rebuilt and step.kind != ADD_COLUMNS:
+        if step.table in rebuilt and step.kind not in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE):
             continue  # rebuilding the table from the new definition already did it
         try:
             _apply_step(tx, plan, step)
@@ -481,7 +495,7 @@ def _apply_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep) -> None:
         if rows:
             raise MigrationError(f"cannot remove table {step.table}: it still has {rows} row(s)")
         tx.drop_table(table_id)
-    elif kind == ADD_COLUMNS:
+    elif kind in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE):
         rebuild_table(tx, plan.old.table(step.table), plan.new.table(step.table))
     elif kind == REMOVE_INDEX:
         assert step.subject is not None
