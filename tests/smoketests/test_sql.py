@@ -8,7 +8,7 @@ import pytest
 from tests.cli_e2e.conftest import User
 from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import assert_sql, fresh_name, module_path, shared_owner
+from tests.smoketests.support import assert_sql, fresh_name, module_path, shared_owner, sql
 
 __all__ = ["shared_server"]
 
@@ -45,14 +45,6 @@ def shared_names_db(owner: User) -> str:
 def names_db(owner: User) -> str:
     """A fresh one, for the tests that change ``canonical_table``."""
     return _publish_names(owner)
-
-
-NAMES_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="Python modules cannot yet give a table an accessor besides its name (@table(accessor=...)) nor a "
-    "column a canonical name besides its attribute (Column(name=...)), and SQL resolves one name per table and "
-    "column; upstream resolves both (crates/smoketests/tests/cluster/sql.rs)",
-)
 
 
 def test_sql_format(owner: User, formats_db: str) -> None:
@@ -138,7 +130,6 @@ CANONICAL_ROW = """
  1  | 7"""
 
 
-@NAMES_XFAIL
 def test_sql_resolves_accessor_and_canonical_names_for_table(owner: User, shared_names_db: str) -> None:
     """A table is found by its accessor (``accessor_table``) and its canonical name (``canonical_table``); the
     columns show their canonical names."""
@@ -146,14 +137,12 @@ def test_sql_resolves_accessor_and_canonical_names_for_table(owner: User, shared
     assert_sql(owner, shared_names_db, "SELECT * FROM canonical_table", CANONICAL_ROW)
 
 
-@NAMES_XFAIL
 def test_sql_resolves_accessor_and_canonical_names_for_view(owner: User, shared_names_db: str) -> None:
     """The same for a view: its function's name and its ``name=``."""
     assert_sql(owner, shared_names_db, "SELECT * FROM accessor_filtered", CANONICAL_ROW)
     assert_sql(owner, shared_names_db, "SELECT * FROM canonical_filtered", CANONICAL_ROW)
 
 
-@NAMES_XFAIL
 def test_sql_resolves_accessor_and_canonical_names_for_column(owner: User, shared_names_db: str) -> None:
     """A column is found by either name, and the header shows the name the query used."""
     assert_sql(
@@ -176,8 +165,49 @@ def test_sql_resolves_accessor_and_canonical_names_for_column(owner: User, share
     )
 
 
-@NAMES_XFAIL
 def test_query_builder_resolves_accessor_and_canonical_names(owner: User, shared_names_db: str) -> None:
     """Upstream's view is built with its Rust query builder; a Python view is a function returning rows. What the
     test asserts stays: the view, by its accessor, has the canonical column names."""
     assert_sql(owner, shared_names_db, "SELECT * FROM accessor_filtered", CANONICAL_ROW)
+
+
+ONE_VALUE = """
+ accessor_value_1
+------------------
+ {}"""
+
+
+def test_sql_dml_uses_target_name_as_implicit_alias(owner: User, names_db: str) -> None:
+    """An UPDATE's filter may qualify columns with the name the UPDATE used for its table."""
+    for update, value, check in (
+        ("UPDATE accessor_table SET accessor_value_1 = 8 WHERE id = 1", 8, "canonical_table"),
+        ("UPDATE accessor_table SET accessor_value_1 = 9 WHERE accessor_table.id = 1", 9, "accessor_table"),
+        (
+            "UPDATE canonical_table SET accessor_value_1 = 10 WHERE canonical_table.id = 1",
+            10,
+            "accessor_table",
+        ),
+    ):
+        assert sql(owner, names_db, update).code == 0, update
+        assert_sql(
+            owner, names_db, f"SELECT accessor_value_1 FROM {check} WHERE id = 1", ONE_VALUE.format(value)
+        )
+    assert sql(owner, names_db, "DELETE FROM accessor_table WHERE id = 1").code == 0
+    assert_sql(
+        owner,
+        names_db,
+        "SELECT * FROM canonical_table",
+        """
+ id | accessor_value_1
+----+------------------""",
+    )
+
+
+def test_sql_dml_rejects_mixed_target_and_qualifier_names(owner: User, names_db: str) -> None:
+    """Qualifying a filter's column with the table's other name is an error, in either direction."""
+    for update in (
+        "UPDATE accessor_table SET accessor_value_1 = 8 WHERE canonical_table.id = 1",
+        "UPDATE canonical_table SET accessor_value_1 = 8 WHERE accessor_table.id = 1",
+    ):
+        assert sql(owner, names_db, update).code != 0, update
+    assert_sql(owner, names_db, "SELECT * FROM canonical_table", CANONICAL_ROW)

@@ -28,6 +28,7 @@ from .http import HttpClient, HttpError, HttpRequest, HttpResponse
 from .loader import LoadedModule, ProgramKind, detect_kind, load_module, package_program, program_hash
 from .markers import (
     AutoInc,
+    Column,
     Index,
     PrimaryKey,
     Range,
@@ -76,6 +77,7 @@ __all__ = [
     "AnonymousViewContext",
     "AuthCtx",
     "AutoInc",
+    "Column",
     "HttpClient",
     "HttpError",
     "HttpRequest",

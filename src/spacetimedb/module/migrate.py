@@ -159,7 +159,13 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
     _plan_row_level_security(plan)
     if any(
         s.kind
-        in (REMOVE_TABLE, ADD_COLUMNS, RESCHEMA_EVENT_TABLE, ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY)
+        in (
+            REMOVE_TABLE,
+            ADD_COLUMNS,
+            RESCHEMA_EVENT_TABLE,
+            ADD_ROW_LEVEL_SECURITY,
+            REMOVE_ROW_LEVEL_SECURITY,
+        )
         for s in plan.steps
     ):
         plan.steps.append(

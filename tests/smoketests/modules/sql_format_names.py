@@ -1,6 +1,6 @@
 """The part of upstream's smoketest module ``sql-format`` about names: a table and a view whose canonical names
 differ from their accessors, and a column whose canonical name (``accessor_value_1``) differs from its accessor
-(``accessor_value1``), written with the API they would have here (``@table(accessor=...)``, ``Column(name=...)``).
+(``accessor_value1``): ``@table(accessor=...)``, ``@view(name=...)`` and ``Column(name=...)``.
 """
 
 from typing import Annotated
