@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
-from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TxData
+from spacetimedb.datastore import (
+    ST_CLIENT_ID,
+    ST_CONNECTION_CREDENTIALS_ID,
+    ST_MODULE_ID,
+    MutTx,
+    ReadTx,
+    TableChanges,
+    TxData,
+)
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
     AuthCtx,
@@ -624,6 +632,8 @@ class ModuleHost:
         tx = self.db.begin_mut_tx()
         try:
             tx.insert(ST_CLIENT_ID, (identity, connection_id))
+            if auth is not None and auth.payload is not None:
+                tx.insert(ST_CONNECTION_CREDENTIALS_ID, (connection_id, auth.payload))
             hook = self.loaded.module_def.lifecycle_reducer("client_connected")
             status, message = CallStatus.COMMITTED, None
             if hook is not None:
@@ -660,7 +670,7 @@ class ModuleHost:
         inputs = self._inputs(name, identity, connection_id, timestamp, b"")
         tx = self.db.begin_mut_tx()
         try:
-            tx.delete(ST_CLIENT_ID, row)
+            _forget_client(tx, row)
             status, message = CallStatus.COMMITTED, None
             if hook is not None:
                 status, message = self.call_in_tx(
@@ -675,7 +685,7 @@ class ModuleHost:
         self.db.rollback(tx)
         # a disconnect cannot be refused: remove the client row in a transaction of its own
         tx = self.db.begin_mut_tx()
-        tx.delete(ST_CLIENT_ID, row)
+        _forget_client(tx, row)
         offset, data, _ = self._commit(tx, inputs, None, name)
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
 
@@ -1005,3 +1015,12 @@ def stored_program(tx: ReadTx | MutTx) -> tuple[Identity, Identity, int, bytes, 
     for row in tx.scan(ST_MODULE_ID):
         return row[0], row[1], row[2], row[3], row[4]
     return None
+
+
+def _forget_client(tx: MutTx, row: tuple[Identity, ConnectionId]) -> None:
+    """Remove a disconnecting client's ``st_client`` row and its ``st_connection_credentials`` row, as
+    SpacetimeDB's ``delete_st_client`` does."""
+    tx.delete(ST_CLIENT_ID, row)
+    tx.delete_by_key(
+        ST_CONNECTION_CREDENTIALS_ID, tx.schema(ST_CONNECTION_CREDENTIALS_ID).indexes[0].index_id, row[1]
+    )
