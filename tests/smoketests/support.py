@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -27,6 +31,61 @@ def fresh_name() -> str:
 def shared_owner(factory: pytest.TempPathFactory, server: ServerProcess) -> User:
     """A user whose config outlives one test, for databases shared by the tests of a file."""
     return User(factory.mktemp("owner") / "config", server.url)
+
+
+def publish(user: User, database: str, module: str, *args: str) -> Result:
+    """Publish (or update, accepting the migration plan) ``database`` from the port of upstream module ``module``."""
+    result = user("publish", database, "-p", str(module_path(module)), "--yes", *args)
+    assert result.code == 0, result
+    return result
+
+
+def published(user: User, module: str) -> str:
+    """A fresh database running the port of upstream module ``module``."""
+    database = fresh_name()
+    publish(user, database, module)
+    return database
+
+
+def call(user: User, database: str, reducer: str, *args: str) -> Result:
+    result = user("call", database, reducer, *args)
+    assert result.code == 0, result
+    return result
+
+
+def token_of(user: User) -> str:
+    """The token ``user``'s CLI saved for its server (after any command that talked to it)."""
+    config = tomllib.loads((user.config_dir / "cli.toml").read_text())
+    host = urllib.parse.urlsplit(user.url).netloc
+    return str(config["tokens"][host]["token"])
+
+
+def http_call(user: User, database: str, reducer: str, *args: object) -> int:
+    """``POST /v1/database/DB/call/REDUCER`` as ``user`` with JSON arguments: the HTTP status. For tests whose
+    subject is the server, not the CLI, and that call many times (a CLI process costs a Python start-up)."""
+    request = urllib.request.Request(
+        f"{user.url}/v1/database/{database}/call/{reducer}",
+        data=json.dumps(list(args)).encode(),
+        headers={"Authorization": f"Bearer {token_of(user)}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def http_log_messages(user: User, database: str, count: int) -> list[str]:
+    """``log_messages`` over HTTP (``GET /v1/database/DB/logs``, what ``spacetime logs`` reads), for the same
+    tests as ``http_call``."""
+    request = urllib.request.Request(
+        f"{user.url}/v1/database/{database}/logs?num_lines={count}",
+        headers={"Authorization": f"Bearer {token_of(user)}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        lines = response.read().decode().splitlines()
+    return [json.loads(line)["message"] for line in lines if line.strip()]
 
 
 def sql(user: User, database: str, query: str) -> Result:
