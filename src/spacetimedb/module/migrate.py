@@ -26,7 +26,8 @@ from typing import Any
 
 from spacetimedb import datastore as ds
 from spacetimedb.datastore import MutTx
-from spacetimedb.sats import AlgebraicType, ArrayType, ProductType, SumType
+from spacetimedb.sats import AlgebraicType
+from spacetimedb.sats.types import reads_as
 
 from .errors import MigrationError
 from .moduledef import ModuleDef, TableDef
@@ -262,7 +263,7 @@ def _plan_columns(plan: MigrationPlan, old: TableDef, new: TableDef) -> list[str
             continue
         if replacement.pos != column.pos:
             reordered = True
-        if replacement.type != column.type and upgradable(column.type, replacement.type):
+        if replacement.type != column.type and reads_as(column.type, replacement.type):
             retyped.append(column.name)
         elif replacement.type != column.type:
             incompatible.append(
@@ -341,27 +342,6 @@ def _plan_sequences(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
         plan.steps.append(
             MigrationStep(ADD_SEQUENCE, name, column, f"Added AutoInc to column {column} of table {name}")
         )
-
-
-def upgradable(old: AlgebraicType, new: AlgebraicType) -> bool:
-    """Whether every value stored with type ``old`` reads the same as type ``new``: equal types, or sum types
-    that only gained variants at the end (SpacetimeDB's ``ensure_old_ty_upgradable_to_new``), also inside
-    records and arrays."""
-    if old == new:
-        return True
-    if isinstance(old, SumType) and isinstance(new, SumType):
-        return len(new.variants) >= len(old.variants) and all(
-            a.name == b.name and upgradable(a.type, b.type)
-            for a, b in zip(old.variants, new.variants, strict=False)
-        )
-    if isinstance(old, ProductType) and isinstance(new, ProductType):
-        return len(old.elements) == len(new.elements) and all(
-            a.name == b.name and upgradable(a.type, b.type)
-            for a, b in zip(old.elements, new.elements, strict=True)
-        )
-    if isinstance(old, ArrayType) and isinstance(new, ArrayType):
-        return upgradable(old.elem, new.elem)
-    return False
 
 
 def _plan_indexes(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
