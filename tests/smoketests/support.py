@@ -28,9 +28,11 @@ def fresh_name() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
 
 
-def shared_owner(factory: pytest.TempPathFactory, server: ServerProcess) -> User:
-    """A user whose config outlives one test, for databases shared by the tests of a file."""
-    return User(factory.mktemp("owner") / "config", server.url)
+@pytest.fixture(scope="module")
+def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
+    """A user whose config outlives one test, for databases shared by the tests of a file (import it with
+    ``shared_server`` into the test file)."""
+    return User(tmp_path_factory.mktemp("owner") / "config", shared_server.url)
 
 
 def publish(user: User, database: str, module: str, *args: str) -> Result:

@@ -7,20 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import Subscription, fresh_name, publish, shared_owner
+from tests.smoketests.support import Subscription, fresh_name, owner, publish
 
-__all__ = ["shared_server"]
+__all__ = ["owner", "shared_server"]
 
 pytestmark = pytest.mark.slow
 
 JOIN_QUERY = "select t_1.* from t_1 join t_2 on t_1.id = t_2.id where t_2.id = 1001"
-
-
-@pytest.fixture(scope="module")
-def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
-    return shared_owner(tmp_path_factory, shared_server)
 
 
 def assert_join_refused(owner: User, database: str) -> None:

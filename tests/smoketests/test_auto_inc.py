@@ -9,20 +9,14 @@ from __future__ import annotations
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import http_call, http_log_messages, published, shared_owner
+from tests.smoketests.support import http_call, http_log_messages, owner, published
 
-__all__ = ["shared_server"]
+__all__ = ["owner", "shared_server"]
 
 pytestmark = pytest.mark.slow
 
 INT_TYPES = ["u_8", "u_16", "u_32", "u_64", "u_128", "i_8", "i_16", "i_32", "i_64", "i_128"]
-
-
-@pytest.fixture(scope="module")
-def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
-    return shared_owner(tmp_path_factory, shared_server)
 
 
 def test_autoinc_basic(owner: User) -> None:

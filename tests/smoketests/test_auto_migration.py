@@ -9,21 +9,15 @@ from __future__ import annotations
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import Subscription, fresh_name, log_messages, module_path, shared_owner
+from tests.smoketests.support import Subscription, fresh_name, log_messages, module_path, owner
 
-__all__ = ["shared_server"]
+__all__ = ["owner", "shared_server"]
 
 pytestmark = pytest.mark.slow
 
 # upstream subscribes 20 clients; 3 show the same (each is disconnected, and the new module sees each go)
 NUM_SUBSCRIBERS = 3
-
-
-@pytest.fixture(scope="module")
-def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
-    return shared_owner(tmp_path_factory, shared_server)
 
 
 def publish(owner: User, database: str, module: str) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
 from tests.smoketests.support import (
     Subscription,
@@ -19,20 +18,15 @@ from tests.smoketests.support import (
     call,
     log_messages,
     module_path,
+    owner,
     published,
-    shared_owner,
     sql,
     token_of,
 )
 
-__all__ = ["shared_server"]
+__all__ = ["owner", "shared_server"]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
-    return shared_owner(tmp_path_factory, shared_server)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
 from tests.smoketests.support import (
     assert_sql,
@@ -17,19 +16,14 @@ from tests.smoketests.support import (
     fresh_name,
     log_messages,
     module_path,
+    owner,
     publish,
     published,
-    shared_owner,
 )
 
-__all__ = ["shared_server"]
+__all__ = ["owner", "shared_server"]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
-    return shared_owner(tmp_path_factory, shared_server)
 
 
 def test_rls_rules(owner: User, tmp_path: Path) -> None:

@@ -7,18 +7,12 @@ from __future__ import annotations
 import pytest
 
 from tests.cli_e2e.conftest import User
-from tests.conftest import ServerProcess
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import assert_sql, log_messages, published, shared_owner, sql
+from tests.smoketests.support import assert_sql, log_messages, owner, published, sql
 
-__all__ = ["shared_server"]
+__all__ = ["owner", "shared_server"]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def owner(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess) -> User:
-    return shared_owner(tmp_path_factory, shared_server)
 
 
 def hooks_logged(owner: User, database: str) -> tuple[bool, bool]:

@@ -306,26 +306,15 @@ def _plan_constraints(plan: MigrationPlan, old: TableDef, new: TableDef) -> None
     added again on the new one."""
     name = old.name
     old_unique, new_unique = _unique_backing(old), _unique_backing(new)
-    for cols, index_name in sorted(old_unique.items()):
-        if new_unique.get(cols) != index_name:
-            plan.steps.append(
-                MigrationStep(
-                    REMOVE_CONSTRAINT,
-                    name,
-                    ", ".join(cols),
-                    f"Removed the unique constraint on [{', '.join(cols)}] of table {name}",
-                )
-            )
-    for cols, index_name in sorted(new_unique.items()):
-        if old_unique.get(cols) != index_name:
-            plan.steps.append(
-                MigrationStep(
-                    ADD_CONSTRAINT,
-                    name,
-                    ", ".join(cols),
-                    f"Added a unique constraint on [{', '.join(cols)}] of table {name}",
-                )
-            )
+    for kind, verb, these, others in (
+        (REMOVE_CONSTRAINT, "Removed the", old_unique, new_unique),
+        (ADD_CONSTRAINT, "Added a", new_unique, old_unique),
+    ):
+        for cols, index_name in sorted(these.items()):
+            if others.get(cols) != index_name:
+                columns = ", ".join(cols)
+                text = f"{verb} unique constraint on [{columns}] of table {name}"
+                plan.steps.append(MigrationStep(kind, name, columns, text))
 
 
 def _plan_sequences(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
