@@ -403,7 +403,11 @@ def test_keys_constraints_auto_inc_and_appended_variants_migrate_automatically()
     assert [s.col_pos for s in b.sequences] == [3]
     db.call("add", 1, "x", 30)  # key and code no longer unique; counter now filled from its sequence
     db.call("by_other", 30)
-    assert sorted(db.rows("b")) == [(1, "x", 10, 0, (1, ())), (1, "x", 30, 1, (2, ())), (2, "x2", 20, 0, (1, ()))]
+    assert sorted(db.rows("b")) == [
+        (1, "x", 10, 0, (1, ())),
+        (1, "x", 30, 1, (2, ())),
+        (2, "x2", 20, 0, (1, ())),
+    ]
     back = plan_migration(db.loaded.module_def, load_source(KEYED).module_def)
     assert back.incompatible == [
         "Changing the type of column mood in table b from {HAPPY | SAD | BORED} to {HAPPY | SAD} "
@@ -428,7 +432,9 @@ def test_adding_auto_inc_checks_the_sequence_range() -> None:
     could hand out cannot become AutoInc ("Precheck failed: added sequence ... already has values in range")."""
     db = Db(load_source(KEYED))
     db.call("add", 1, "x", 10)
-    with pytest.raises(MigrationError, match="Precheck failed: added sequence b_other_seq already has values"):
+    with pytest.raises(
+        MigrationError, match="Precheck failed: added sequence b_other_seq already has values"
+    ):
         migrate(db, KEYED.replace("    other: u32\n", "    other: Annotated[u32, AutoInc]\n"))
     assert schema(db, "b").sequences == ()
 

@@ -425,7 +425,7 @@ def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
         raise MigrationError("the update needs a manual migration:\n  " + "\n  ".join(plan.incompatible))
     rebuilt = {s.table for s in plan.steps if s.kind in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE)}
     for step in plan.steps:
-        if step.kind == CHANGE_PRIMARY_KEY and step.table not in rebuilt:
+        if step.kind == CHANGE_PRIMARY_KEY and step.table is not None and step.table not in rebuilt:
             # the old key's index may be dropped below, and the new key's is created below: no key meanwhile
             tx.set_primary_key(_table_id(tx, step.table), None)
     for step in plan.steps:
