@@ -9,7 +9,9 @@ repeat a key) or remove one; change or remove the primary key; add AutoInc (refu
 already holds values in the sequence's range) or remove it; add variants at the end of a sum type a column uses;
 make a table public or private; add or remove a schedule; add columns at the end of a table when they have a
 default; add or remove reducers; add, remove or change views; change row-level security rules. Removing a table,
-adding columns and changing rules break clients' caches, so such plans also say "disconnect all clients".
+adding columns, changing an event table's columns, changing rules, removing a view and changing the columns of
+a view's rows (or whether it is anonymous) break clients' caches, so such plans also say "disconnect all
+clients" (upstream's ``ensure_disconnect_all_users``).
 
 Everything else needs a manual migration: removing, reordering or otherwise retyping a column, adding a column
 without a default, removing or renaming a variant, turning a table into an event table or back.
@@ -58,6 +60,9 @@ ADD_PROCEDURE = "add_procedure"
 REMOVE_VIEW = "remove_view"
 ADD_VIEW = "add_view"
 CHANGE_VIEW = "change_view"
+REPLACE_VIEW = (
+    "replace_view"  # a change its subscribers' clients cannot follow (upstream: AddView + RemoveView)
+)
 DISCONNECT_ALL_CLIENTS = "disconnect_all_clients"
 
 # Execution order: every removal before any addition, so that re-creating something under the same name works.
@@ -87,11 +92,12 @@ STEP_ORDER = (
     REMOVE_VIEW,
     ADD_VIEW,
     CHANGE_VIEW,
+    REPLACE_VIEW,
     DISCONNECT_ALL_CLIENTS,
 )
 # views store nothing: adding, removing or changing one writes nothing (subscribers of a changed view get its new
 # result, or an error if its rows changed type)
-_VIEW_STEPS = (REMOVE_VIEW, ADD_VIEW, CHANGE_VIEW)
+_VIEW_STEPS = (REMOVE_VIEW, ADD_VIEW, CHANGE_VIEW, REPLACE_VIEW)
 _RANK = {kind: i for i, kind in enumerate(STEP_ORDER)}
 # steps that change only code, never what the database stores
 _CODE_ONLY = (
@@ -166,6 +172,8 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
             RESCHEMA_EVENT_TABLE,
             ADD_ROW_LEVEL_SECURITY,
             REMOVE_ROW_LEVEL_SECURITY,
+            REMOVE_VIEW,
+            REPLACE_VIEW,
         )
         for s in plan.steps
     ):
@@ -378,12 +386,11 @@ def _plan_views(plan: MigrationPlan) -> None:
         plan.steps.append(MigrationStep(ADD_VIEW, None, name, f"Created view {name}"))
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
-        if (before.row_type, before.shape, before.public, before.anonymous) != (
-            after.row_type,
-            after.shape,
-            after.public,
-            after.anonymous,
-        ):
+        if before.anonymous != after.anonymous or not reads_as(before.row_type, after.row_type):
+            # upstream's auto_migrate_view: rows of another shape, or per caller instead of shared (or back)
+            text = f"Replaced view {name} (its rows changed: its subscribers are disconnected)"
+            plan.steps.append(MigrationStep(REPLACE_VIEW, None, name, text))
+        elif (before.row_type, before.shape, before.public) != (after.row_type, after.shape, after.public):
             plan.steps.append(MigrationStep(CHANGE_VIEW, None, name, f"Changed view {name}"))
 
 
