@@ -104,12 +104,9 @@ def test_remove_primary_key_issue_3934(owner: User) -> None:
     publish(owner, database, "auto-migration-without-primary-key-v2")
 
 
-def automigrate_reschema_event_table_arbitrarily(owner: User) -> None:
+def test_automigrate_reschema_event_table_arbitrarily(owner: User) -> None:
     """An event table stores nothing, so any change of its columns is automatic, and back again."""
     database = fresh_name()
     publish(owner, database, "auto-migration-event-table-before")
     publish(owner, database, "auto-migration-event-table-after")
     publish(owner, database, "auto-migration-event-table-before")
-
-
-test_automigrate_reschema_event_table_arbitrarily = automigrate_reschema_event_table_arbitrarily
