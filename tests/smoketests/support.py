@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import tomllib
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 
 from tests.cli_e2e.conftest import Result, User
 from tests.conftest import ServerProcess
+from tests.smoketests.runtime_helpers import saved_token
 
 MODULES = Path(__file__).resolve().parent / "modules"
 
@@ -55,20 +54,13 @@ def call(user: User, database: str, reducer: str, *args: str) -> Result:
     return result
 
 
-def token_of(user: User) -> str:
-    """The token ``user``'s CLI saved for its server (after any command that talked to it)."""
-    config = tomllib.loads((user.config_dir / "cli.toml").read_text())
-    host = urllib.parse.urlsplit(user.url).netloc
-    return str(config["tokens"][host]["token"])
-
-
 def http_call(user: User, database: str, reducer: str, *args: object) -> int:
     """``POST /v1/database/DB/call/REDUCER`` as ``user`` with JSON arguments: the HTTP status. For tests whose
     subject is the server, not the CLI, and that call many times (a CLI process costs a Python start-up)."""
     request = urllib.request.Request(
         f"{user.url}/v1/database/{database}/call/{reducer}",
         data=json.dumps(list(args)).encode(),
-        headers={"Authorization": f"Bearer {token_of(user)}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {saved_token(user)}", "Content-Type": "application/json"},
         method="POST",
     )
     try:
@@ -83,7 +75,7 @@ def http_log_messages(user: User, database: str, count: int) -> list[str]:
     tests as ``http_call``."""
     request = urllib.request.Request(
         f"{user.url}/v1/database/{database}/logs?num_lines={count}",
-        headers={"Authorization": f"Bearer {token_of(user)}"},
+        headers={"Authorization": f"Bearer {saved_token(user)}"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         lines = response.read().decode().splitlines()
@@ -115,24 +107,3 @@ def log_messages(user: User, database: str, count: int = 100) -> list[str]:
     result = user("logs", database, "-n", str(count), "--json")
     assert result.code == 0, result
     return [json.loads(line)["message"] for line in result.out.splitlines() if line.strip()]
-
-
-class Subscription:
-    """``Smoketest::subscribe(...).background()``: ``spacetime subscribe`` running, already subscribed (its initial
-    update arrived), its later updates collected by ``collect``. The process ends itself within 90 s (``-t``)."""
-
-    def __init__(self, user: User, database: str, queries: list[str], updates: int | None = None) -> None:
-        count = ["-n", str(updates)] if updates is not None else []
-        self.process = user.start(
-            "subscribe", database, *queries, *count, "-t", "90", "--print-initial-update"
-        )
-        assert self.process.stdout is not None
-        initial = self.process.stdout.readline()  # the initial update: subscribed
-        assert initial, self.process.communicate(timeout=30)
-
-    def collect(self, timeout: float = 100) -> list[dict[str, object]]:
-        """Wait for the process to end (``-n`` updates arrived, or the server closed the connection); it must exit
-        cleanly. Returns the updates after the initial one."""
-        out, err = self.process.communicate(timeout=timeout)
-        assert self.process.returncode == 0, (self.process.returncode, out, err)
-        return [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -8,7 +8,8 @@ import pytest
 
 from tests.cli_e2e.conftest import User
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import Subscription, fresh_name, owner, publish
+from tests.smoketests.runtime_helpers import Smoke
+from tests.smoketests.support import fresh_name, owner, publish
 
 __all__ = ["owner", "shared_server"]
 
@@ -18,7 +19,7 @@ JOIN_QUERY = "select t_1.* from t_1 join t_2 on t_1.id = t_2.id where t_2.id = 1
 
 
 def assert_join_refused(owner: User, database: str) -> None:
-    refused = owner("subscribe", database, JOIN_QUERY, "-n", "0", "-t", "30")
+    refused = Smoke(owner, database).subscribe_once(JOIN_QUERY)
     assert refused.code != 0, refused
 
 
@@ -30,7 +31,7 @@ def test_add_then_remove_index(owner: User) -> None:
     assert_join_refused(owner, database)
 
     publish(owner, database, "add-remove-index-indexed")
-    subscription = Subscription(owner, database, [JOIN_QUERY], updates=1)
+    subscription = Smoke(owner, database).subscribe(JOIN_QUERY, n=1)
     assert owner("call", database, "add", "--anonymous").code == 0
     assert len(subscription.collect()) == 1
 

@@ -10,7 +10,8 @@ import pytest
 
 from tests.cli_e2e.conftest import User
 from tests.smoketests.conftest import shared_server
-from tests.smoketests.support import Subscription, fresh_name, log_messages, module_path, owner
+from tests.smoketests.runtime_helpers import Smoke
+from tests.smoketests.support import fresh_name, log_messages, module_path, owner
 
 __all__ = ["owner", "shared_server"]
 
@@ -43,7 +44,7 @@ def test_add_table_auto_migration(owner: User) -> None:
     keeps subscribers subscribed (4 updates: 3 before the update, 1 after)."""
     database = fresh_name()
     publish(owner, database, "auto-migration-add-table-initial")
-    subscription = Subscription(owner, database, ["select * from person"], updates=4)
+    subscription = Smoke(owner, database).subscribe("select * from person", n=4)
     for name in ("Robert", "Julie", "Samantha"):
         call(owner, database, "add_person", name, "Student")
     call(owner, database, "print_persons", "BEFORE")
@@ -76,7 +77,10 @@ def test_add_table_columns(owner: User) -> None:
     connection), and the rows get the defaults."""
     database = fresh_name()
     publish(owner, database, "auto-migration-simple")
-    subscriptions = [Subscription(owner, database, ["select * from person"]) for _ in range(NUM_SUBSCRIBERS)]
+    # no number of updates: each runs until the migration disconnects it
+    subscriptions = [
+        Smoke(owner, database).subscribe("select * from person", n=None) for _ in range(NUM_SUBSCRIBERS)
+    ]
     call(owner, database, "add_person", "Robert")
 
     publish(owner, database, "auto-migration-add-columns")

@@ -7,7 +7,8 @@ import pytest
 
 from tests.cli_e2e.conftest import User
 from tests.smoketests.conftest import alice, shared_server
-from tests.smoketests.support import Subscription, published, sql
+from tests.smoketests.runtime_helpers import Smoke
+from tests.smoketests.support import published, sql
 
 __all__ = ["alice", "shared_server"]
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_subscribe(alice: User) -> None:
     database = published(alice, "dml")
-    subscription = Subscription(alice, database, ["SELECT * FROM t"], updates=2)
+    subscription = Smoke(alice, database).subscribe("SELECT * FROM t", n=2)
     for name in ("Alice", "Bob"):
         assert sql(alice, database, f"INSERT INTO t (name) VALUES ('{name}')").code == 0
     assert subscription.collect() == [

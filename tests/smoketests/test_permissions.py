@@ -12,8 +12,8 @@ import pytest
 
 from tests.cli_e2e.conftest import User
 from tests.smoketests.conftest import shared_server
+from tests.smoketests.runtime_helpers import Smoke, saved_token
 from tests.smoketests.support import (
-    Subscription,
     assert_sql,
     call,
     log_messages,
@@ -21,7 +21,6 @@ from tests.smoketests.support import (
     owner,
     published,
     sql,
-    token_of,
 )
 
 __all__ = ["owner", "shared_server"]
@@ -71,7 +70,7 @@ def test_replace_names(owner: User, basic_db: str, stranger: User) -> None:
     request = urllib.request.Request(
         f"{owner.url}/v1/database/{basic_db}/names",
         data=b'["post", "gres"]',
-        headers={"Authorization": f"Bearer {token_of(stranger)}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {saved_token(stranger)}", "Content-Type": "application/json"},
         method="PUT",
     )
     try:
@@ -88,13 +87,13 @@ def test_private_table(owner: User, stranger: User) -> None:
     database = published(owner, "permissions-private")
     assert_sql(owner, database, "SELECT * FROM secret", " answer\n--------\n 42")
     assert sql(stranger, database, "SELECT * FROM secret").code != 0
-    assert stranger("subscribe", database, "SELECT * FROM secret", "-n", "0", "-t", "30").code != 0
+    assert Smoke(stranger, database).subscribe_once("SELECT * FROM secret").code != 0
 
-    public = Subscription(stranger, database, ["SELECT * FROM common_knowledge"], updates=1)
+    public = Smoke(stranger, database).subscribe("SELECT * FROM common_knowledge", n=1)
     call(stranger, database, "do_thing", "godmorgon")
     assert public.collect() == [{"common_knowledge": {"deletes": [], "inserts": [{"thing": "godmorgon"}]}}]
 
-    everything = Subscription(stranger, database, ["SELECT * FROM *"], updates=1)
+    everything = Smoke(stranger, database).subscribe("SELECT * FROM *", n=1)
     call(stranger, database, "do_thing", "howdy")
     assert everything.collect() == [{"common_knowledge": {"deletes": [], "inserts": [{"thing": "howdy"}]}}]
 
