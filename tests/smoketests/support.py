@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -54,13 +55,19 @@ def call(user: User, database: str, reducer: str, *args: str) -> Result:
     return result
 
 
+@functools.lru_cache(maxsize=32)
+def _token(user: User) -> str:
+    """``saved_token`` once per user: it runs the CLI, and these helpers are for tests that call many times."""
+    return saved_token(user)
+
+
 def http_call(user: User, database: str, reducer: str, *args: object) -> int:
     """``POST /v1/database/DB/call/REDUCER`` as ``user`` with JSON arguments: the HTTP status. For tests whose
     subject is the server, not the CLI, and that call many times (a CLI process costs a Python start-up)."""
     request = urllib.request.Request(
         f"{user.url}/v1/database/{database}/call/{reducer}",
         data=json.dumps(list(args)).encode(),
-        headers={"Authorization": f"Bearer {saved_token(user)}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {_token(user)}", "Content-Type": "application/json"},
         method="POST",
     )
     try:
@@ -75,7 +82,7 @@ def http_log_messages(user: User, database: str, count: int) -> list[str]:
     tests as ``http_call``."""
     request = urllib.request.Request(
         f"{user.url}/v1/database/{database}/logs?num_lines={count}",
-        headers={"Authorization": f"Bearer {saved_token(user)}"},
+        headers={"Authorization": f"Bearer {_token(user)}"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         lines = response.read().decode().splitlines()
