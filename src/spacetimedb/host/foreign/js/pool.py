@@ -1,0 +1,61 @@
+"""V8 isolates made before a sandboxed worker forbids new threads.
+
+Every isolate runs on a thread of its own, started when the isolate is made (``v8.Isolate``). A worker forbids
+thread creation (seccomp) before any module code runs, so it makes the isolates its JS modules will need first
+(``prepare``) and then ``seal``s the pool: from then on a module takes a prepared isolate, and a load that
+finds none left fails with a clear error instead of trying to start a thread (which the filter refuses, and
+which V8 does not survive). An isolate is never reused: a module leaves its globals behind in it.
+
+A process that never seals (a test, a tool) makes isolates on demand.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import v8
+
+# a running database's module, a new version of it being loaded for an update, and a spare for a later update
+ISOLATES_PER_WORKER = 3
+
+
+class NoIsolateLeft(RuntimeError):
+    """The worker has used every isolate it prepared."""
+
+
+class IsolatePool:
+    def __init__(self) -> None:
+        self._ready: list[v8.Isolate] = []
+        self._sealed = False
+        self._lock = threading.Lock()
+
+    def prepare(self, count: int = ISOLATES_PER_WORKER) -> None:
+        """Make isolates until ``count`` are ready (call while threads may still be started)."""
+        with self._lock:
+            if self._sealed:
+                raise NoIsolateLeft("isolates can no longer be made: this process forbade new threads")
+            while len(self._ready) < count:
+                self._ready.append(v8.Isolate())
+
+    def seal(self) -> None:
+        """From now on hand out prepared isolates only (the process is about to forbid new threads)."""
+        with self._lock:
+            self._sealed = True
+
+    def take(self) -> v8.Isolate:
+        with self._lock:
+            if self._ready:
+                return self._ready.pop()
+            if self._sealed:
+                raise NoIsolateLeft(
+                    "this database worker has no V8 isolate left for another JS module (it prepares "
+                    f"{ISOLATES_PER_WORKER} before it confines itself); restart the database to load it"
+                )
+        return v8.Isolate()
+
+    def available(self) -> int:
+        with self._lock:
+            return len(self._ready)
+
+
+POOL = IsolatePool()

@@ -1,0 +1,237 @@
+"""A thin, synchronous driver for V8 through the native library of PyPI ``mini-racer`` (pinned, see
+pyproject.toml).
+
+mini-racer's Python API runs every evaluation through an asyncio loop on a thread of its own and offers only
+*asynchronous* JS→Python callbacks. A SpacetimeDB module needs synchronous syscalls, so this driver talks to
+``libmini_racer`` directly, through the ctypes prototypes mini-racer declares (``init_mini_racer``):
+
+- each ``Isolate`` is one mini-racer context (a V8 isolate with a message-loop thread of its own, started by
+  ``mr_init_context``);
+- a task (``mr_eval``, ``mr_call_function``) is posted to that thread and reports its result through the
+  context's callback, on that thread; the calling thread waits on an ``Event``;
+- a JS function made by ``mr_make_js_callback`` calls the same callback, on the isolate thread, *while JS is
+  blocked in the call* (mini-racer: "all work on the Isolate is blocked until this callback returns"). The
+  driver runs the syscall handler right there, so the JS caller sees the answer synchronously. The handler must
+  not call back into the library (the isolate thread is busy running it); the value handle the library passes
+  it is freed after the task ends, from the waiting thread.
+
+The private names used here (``py_mini_racer._dll``: ``init_mini_racer``, ``MR_CALLBACK``, ``_RawValue``, and the
+``mr_*`` functions' semantics) are guarded by tests/foreign/test_js_v8_driver.py, so a mini-racer upgrade that
+changes them fails there first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from py_mini_racer import _dll as mr_dll
+
+# value types of mini_racer.cc (py_mini_racer._objects._MiniRacerTypes)
+T_NULL = 1
+T_BOOL = 2
+T_INTEGER = 3
+T_DOUBLE = 4
+T_STRING = 5
+T_UNDEFINED = 11
+T_FUNCTION = 100
+T_ARRAY_BUFFER = 102
+T_EXECUTE_EXCEPTION = 200
+T_PARSE_EXCEPTION = 201
+T_OOM_EXCEPTION = 202
+T_TIMEOUT_EXCEPTION = 203
+T_TERMINATED_EXCEPTION = 204
+
+# callback id 0 is every task's completion; the syscall callback has its own id
+_TASK_DONE = 0
+SYSCALL_CALLBACK_ID = 1
+# how often a waiting thread returns to Python, so the reducer watchdog's exception reaches it
+_WAIT_SLICE_SECONDS = 0.02
+V8_FLAGS = ("--single-threaded",)
+
+
+class JsError(Exception):
+    """A task ended with a JS exception (``kind`` is the mini-racer type: execute, parse)."""
+
+    def __init__(self, message: str, kind: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class JsTerminated(Exception):
+    """A task was stopped: by ``cancel`` (the time budget) or by the heap limit (``out_of_memory``)."""
+
+    def __init__(self, message: str, out_of_memory: bool) -> None:
+        super().__init__(message)
+        self.out_of_memory = out_of_memory
+
+
+_dll: Any = None
+_dll_lock = threading.Lock()
+
+
+def library() -> Any:
+    """The V8 library, initialised once per process (this creates no thread: only isolates do)."""
+    global _dll
+    with _dll_lock:
+        if _dll is None:
+            _dll = mr_dll.init_mini_racer(flags=V8_FLAGS, ignore_duplicate_init=True)
+            _dll.mr_free_value.restype = None
+    return _dll
+
+
+class Isolate:
+    """One V8 isolate with its own thread. Create it where threads may still be started (a sandboxed worker
+    forbids new threads before module code runs: see ``pool``)."""
+
+    def __init__(self) -> None:
+        self._lib = library()
+        # one ctypes closure per isolate (the library passes no context to its callback); kept alive with it
+        self._callback = mr_dll.MR_CALLBACK(self.on_callback)
+        self._ctx = self._lib.mr_init_context(self._callback)
+        self._done = threading.Event()
+        self._result: Any = None
+        self._to_free: list[Any] = []
+        self._syscall: Callable[[], None] | None = None
+        self._closed = False
+
+    # -- the isolate thread ----------------------------------------------------------------------------------
+
+    def on_callback(self, callback_id: int, raw: Any) -> None:
+        if callback_id == SYSCALL_CALLBACK_ID:
+            self._to_free.append(raw)
+            if self._syscall is not None:
+                self._syscall()
+            return
+        self._result = raw
+        self._done.set()
+
+    # -- the calling thread ----------------------------------------------------------------------------------
+
+    def set_syscall_handler(self, handler: Callable[[], None]) -> None:
+        """``handler`` runs on the isolate thread for every call of a function from ``make_syscall``."""
+        self._syscall = handler
+
+    def make_syscall(self) -> Any:
+        """A JS function that runs the syscall handler synchronously; a raw handle owned by the caller."""
+        return self._lib.mr_make_js_callback(self._ctx, SYSCALL_CALLBACK_ID)
+
+    def eval(self, code: str) -> Any:
+        """Evaluate ``code`` (a classic script) and return its value as a raw handle (the caller frees it with
+        ``free``) or, for a number, a string or undefined, as a Python value."""
+        data = code.encode("utf-8")
+        source = self._lib.mr_alloc_string_val(self._ctx, data, len(data), T_STRING)
+        try:
+            return self._run(self._lib.mr_eval, source)
+        finally:
+            self.free(source)
+
+    def call(self, function: Any, this: Any, argv: Any) -> Any:
+        """Call the JS ``function`` (raw handle) with the arguments of the JS array ``argv`` (raw handle)."""
+        return self._run(self._lib.mr_call_function, function, this, argv)
+
+    def _run(self, method: Any, *args: Any) -> Any:
+        self._done.clear()
+        task = method(self._ctx, *args, _TASK_DONE)
+        try:
+            while not self._done.wait(_WAIT_SLICE_SECONDS):
+                pass
+        except BaseException:
+            # the reducer watchdog (or an interrupt): stop the JS, and wait until the isolate is idle again,
+            # since a syscall may be using the transaction this thread is about to roll back
+            self._lib.mr_cancel_task(self._ctx, task)
+            self._done.wait()
+            self.free(self._release_after_task())
+            raise
+        return self._convert(self._release_after_task())
+
+    def _release_after_task(self) -> Any:
+        """Free the handles the task's syscalls were given; the task's own result handle."""
+        for raw in self._to_free:
+            self._lib.mr_free_value(self._ctx, raw)
+        self._to_free.clear()
+        raw, self._result = self._result, None
+        return raw
+
+    def _convert(self, raw: Any) -> Any:
+        kind = raw.contents.type
+        value = raw.contents.value
+        if kind in (T_INTEGER, T_BOOL):
+            result: Any = int(value.int_val)
+        elif kind == T_DOUBLE:
+            result = float(value.double_val)
+        elif kind in (T_UNDEFINED, T_NULL):
+            result = None
+        elif kind in (
+            T_STRING,
+            T_EXECUTE_EXCEPTION,
+            T_PARSE_EXCEPTION,
+            T_OOM_EXCEPTION,
+            T_TERMINATED_EXCEPTION,
+        ):
+            text = value.bytes_val[0 : raw.contents.len].decode("utf-8", "replace")
+            self.free(raw)
+            if kind == T_STRING:
+                return text
+            if kind in (T_OOM_EXCEPTION, T_TERMINATED_EXCEPTION):
+                raise JsTerminated(text or "JavaScript was terminated", kind == T_OOM_EXCEPTION)
+            raise JsError(text or "JavaScript error", kind)
+        elif kind == T_TIMEOUT_EXCEPTION:
+            self.free(raw)
+            raise JsTerminated("JavaScript was terminated", False)
+        else:
+            return raw  # an object, a function, an ArrayBuffer: the caller owns the handle
+        self.free(raw)
+        return result
+
+    def free(self, raw: Any) -> None:
+        self._lib.mr_free_value(self._ctx, raw)
+
+    def alloc_int(self, value: int, kind: int = T_INTEGER) -> Any:
+        return self._lib.mr_alloc_int_val(self._ctx, value, kind)
+
+    def alloc_string(self, text: str) -> Any:
+        data = text.encode("utf-8")
+        return self._lib.mr_alloc_string_val(self._ctx, data, len(data), T_STRING)
+
+    def array_push(self, array: Any, value: Any) -> None:
+        self._free_result(self._lib.mr_array_push(self._ctx, array, value))
+
+    def set_item(self, obj: Any, key: Any, value: Any) -> None:
+        self._free_result(self._lib.mr_set_object_item(self._ctx, obj, key, value))
+
+    def _free_result(self, raw: Any) -> None:
+        kind = raw.contents.type
+        if kind >= T_EXECUTE_EXCEPTION:
+            text = raw.contents.value.bytes_val[0 : raw.contents.len].decode("utf-8", "replace")
+            self.free(raw)
+            raise JsError(text, kind)
+        self.free(raw)
+
+    @staticmethod
+    def buffer(raw: Any) -> memoryview:
+        """A zero-copy view of the ArrayBuffer behind the raw handle ``raw`` (valid while the handle lives)."""
+        if raw.contents.type != T_ARRAY_BUFFER:
+            raise TypeError("not an ArrayBuffer")
+        size = raw.contents.len
+        data = (ctypes.c_ubyte * size).from_address(raw.contents.value.value_ptr)
+        return memoryview(data).cast("B")
+
+    def set_heap_limit(self, limit_bytes: int) -> None:
+        """Past ``limit_bytes`` of V8 heap, the running JS is terminated (``JsTerminated.out_of_memory``)."""
+        self._lib.mr_set_hard_memory_limit(self._ctx, limit_bytes)
+        self._lib.mr_set_soft_memory_limit(self._ctx, limit_bytes // 2)
+
+    def heap_limit_reached(self) -> bool:
+        return bool(self._lib.mr_hard_memory_limit_reached(self._ctx))
+
+    def low_memory_notification(self) -> None:
+        self._lib.mr_low_memory_notification(self._ctx)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._lib.mr_free_context(self._ctx)
