@@ -33,6 +33,12 @@ DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
 @database_argument(required=False)
 @module_path_option
 @click.option(
+    "--bin-path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Publish a built program as it is: a .wasm module (Rust, C#) or a .js bundle (TypeScript).",
+)
+@click.option(
     "-c",
     "--delete-data",
     is_flag=True,
@@ -45,6 +51,7 @@ def publish(
     cli: CliContext,
     database: str | None,
     module_path: Path | None,
+    bin_path: Path | None,
     delete_data: bool,
     assume_yes: bool,
     server: str | None,
@@ -55,8 +62,13 @@ def publish(
     need a manual migration are refused unless -c deletes the data first. Without NAME a new database with
     only an identity is created.
     """
-    path = _module_path(module_path)
-    program = _package_and_validate(path)
+    if bin_path is not None:
+        if module_path is not None:
+            raise CliError("pass either -p/--module-path or --bin-path, not both")
+        path, program = bin_path, _built_program(bin_path)
+    else:
+        path = _module_path(module_path)
+        program = _package_and_validate(path)
     client = open_database(cli, server, database or "")
     click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
     clear = False
@@ -94,6 +106,26 @@ def _package_and_validate(path: Path) -> bytes:
             hint="fix the module and publish again (nothing was uploaded)",
         ) from None
     loaded.unload()
+    return program
+
+
+_WASM_MAGIC = b"\0asm"
+BUILT_SUFFIXES = (".wasm", ".js", ".mjs")
+
+
+def _built_program(path: Path) -> bytes:
+    """The bytes of a program built by SpacetimeDB's toolchains. The server validates it (in a sandboxed
+    worker, as it will run it): this process never runs foreign code."""
+    if not path.is_file():
+        raise CliError(f"the program {path} does not exist")
+    if path.suffix not in BUILT_SUFFIXES:
+        raise CliError(
+            f"--bin-path takes a .wasm module or a .js bundle, got {path.name}",
+            hint="publish a Python module with -p/--module-path",
+        )
+    program = path.read_bytes()
+    if path.suffix == ".wasm" and not program.startswith(_WASM_MAGIC):
+        raise CliError(f"{path} is not a WebAssembly module (it does not start with \\0asm)")
     return program
 
 

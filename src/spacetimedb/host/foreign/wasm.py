@@ -36,7 +36,7 @@ from .abi import BufferTooSmall, HostCallError, InstanceEnv
 from .engine import ForeignPanic, ForeignUserError
 
 MEMORY_LIMIT_BYTES = 256 << 20
-_MEMORY_RESERVATION = 16 << 20
+# reserved up front (virtual memory only), so that growing to the limit never moves and copies the memory
 _MAX_WASM_STACK = 1 << 20
 
 _I32 = wasmtime.ValType.i32()
@@ -59,7 +59,7 @@ def _engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     config.parallel_compilation = False
     config.epoch_interruption = True
-    config.memory_reservation = _MEMORY_RESERVATION
+    config.memory_reservation = MEMORY_LIMIT_BYTES
     config.memory_guard_size = 0
     config.memory_reservation_for_growth = 0
     config.max_wasm_stack = _MAX_WASM_STACK
@@ -563,8 +563,11 @@ class WasmEngine:
 
 
 def _first_line(exc: BaseException) -> str:
+    """What wasmtime says went wrong: the cause of a trap (``wasm trap: ...``), else the first line."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if "Caused by:" in text:
+        text = text.split("Caused by:", 1)[1].strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 # (module, name) -> ((param kinds, result kinds), version): "i" is i32, "I" is i64

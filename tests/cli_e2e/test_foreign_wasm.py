@@ -1,0 +1,51 @@
+"""WASM modules built by SpacetimeDB's own toolchains, published with `--bin-path` and run by a real server's
+sandboxed worker: upstream's prebuilt `upgrade_old_module_v1.wasm`, and the keynote transfer module in Rust."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import User, assert_one_line_error
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+UPSTREAM = FIXTURES / "upgrade_old_module_v1.wasm"
+KEYNOTE = FIXTURES / "keynote.wasm"
+
+
+def sql(user: User, database: str, query: str) -> list[list[object]]:
+    result = user("sql", database, query, "--json")
+    assert result.code == 0, result
+    return json.loads(result.out)[0]["rows"]
+
+
+def test_upstream_prebuilt_module_is_published_and_called(alice: User, db_name: str):
+    result = alice("publish", db_name, "--bin-path", str(UPSTREAM))
+    assert result.code == 0, result
+    assert alice("call", db_name, "noop").code == 0
+    described = alice("describe", db_name, "--json")
+    assert described.code == 0, described
+    assert [r["name"] for r in json.loads(described.out)["reducers"]] == ["noop"]
+
+
+def test_rust_keynote_transfer_module(alice: User, db_name: str):
+    assert alice("publish", db_name, "--bin-path", str(KEYNOTE)).code == 0
+    assert alice("call", db_name, "seed", "3", "100").code == 0
+    assert alice("call", db_name, "transfer", "0", "2", "40").code == 0
+    failed = alice("call", db_name, "transfer", "1", "1", "5")
+    assert failed.code == 1
+    assert "same_account" in assert_one_line_error(failed)
+    assert sorted(sql(alice, db_name, "SELECT id, balance FROM accounts")) == [[0, 60], [1, 100], [2, 140]]
+
+
+def test_bin_path_must_be_a_built_program(alice: User, db_name: str, tmp_path: Path):
+    text = tmp_path / "module.py"
+    text.write_text("x = 1\n")
+    assert_one_line_error(alice("publish", db_name, "--bin-path", str(text)), ".wasm module or a .js bundle")
+    fake = tmp_path / "fake.wasm"
+    fake.write_bytes(b"not wasm")
+    assert_one_line_error(alice("publish", db_name, "--bin-path", str(fake)), "not a WebAssembly module")
