@@ -93,8 +93,13 @@ def _module_path(module_path: Path | None) -> Path:
 
 
 def _package_and_validate(path: Path) -> bytes:
-    """The program bytes, after loading the module here: a broken module never reaches the server."""
+    """The program bytes, after loading the module here: a broken module never reaches the server. A
+    TypeScript module project is bundled instead; the server validates the bundle (this process runs no JS)."""
+    from spacetimedb.cli.jsbuild import build_typescript, is_typescript_project
     from spacetimedb.module import ModuleError, load_module, package_program
+
+    if is_typescript_project(path):
+        return build_typescript(path)
 
     try:
         program, kind = package_program(path)

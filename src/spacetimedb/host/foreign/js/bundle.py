@@ -84,8 +84,9 @@ def to_script(program: bytes, name: str = "bundle.js") -> Script:
     if "default" not in exported:
         raise BundleError("the bundle has no default export: a module exports its schema(...) as default")
     returned = ", ".join(f"{_js_string(key)}: {local}" for key, local in sorted(exported.items()))
+    # the prologue shares the bundle's first line, so stack traces give the bundle's own line numbers
     source = (
-        "(function (__stdb_sys) {\n'use strict';\n"
+        "(function (__stdb_sys) {'use strict';"
         + "".join(bindings)
         + text
         + f"\n;return {{{returned}}};\n}})\n//# sourceURL={name}\n"
@@ -115,13 +116,13 @@ def _binding(clause: str, version: str) -> str:
     if clause.startswith("* as "):
         name = clause[5:].strip()
         _check_identifier(name)
-        return f"const {name} = {source};\n"
+        return f"const {name} = {source};"
     if clause.startswith("{") and clause.endswith("}"):
         parts = []
         for imported, local in _export_names(clause[1:-1]):
             _check_identifier(imported)
             parts.append(imported if imported == local else f"{imported}: {local}")
-        return f"const {{{', '.join(parts)}}} = {source};\n"
+        return f"const {{{', '.join(parts)}}} = {source};"
     raise BundleError(
         f"the bundle imports `{clause}` from spacetime:sys@{version}, which has no default export"
     )
