@@ -176,9 +176,6 @@ class JsEngine:
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
         return self._call(CALL_VIEW_ANON, view_id, args)
 
-    def heap_limit_reached(self) -> bool:
-        return self._isolate.heap_limit_reached()
-
     def _call(self, op: int, call_id: int, payload: bytes, wide: int = 0, argv: Any = None) -> bytes:
         """Make one call into the module; its result bytes, or ``ForeignUserError`` / ``ForeignPanic``."""
         mailbox = self._mailbox
@@ -191,14 +188,12 @@ class JsEngine:
         self._incoming.clear()
         try:
             self._isolate.call(self._dispatch, self._undefined, self._no_args if argv is None else argv)
-        except v8.JsTerminated as exc:
-            if exc.out_of_memory:
-                self._isolate.low_memory_notification()
+        except (v8.JsTerminated, v8.JsError) as exc:
+            if (isinstance(exc, v8.JsTerminated) and exc.out_of_memory) or self._isolate.heap_limit_reached():
+                self._isolate.recover_from_heap_limit(self._heap_limit)
                 raise ForeignPanic(
                     f"the module ran out of memory (its V8 heap is limited to {self._heap_limit >> 20} MiB)"
                 ) from None
-            raise ForeignPanic(f"the module was stopped: {exc}") from None
-        except v8.JsError as exc:
             raise ForeignPanic(str(exc)) from None
         finally:
             self._outgoing = memoryview(b"")

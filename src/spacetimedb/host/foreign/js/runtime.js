@@ -562,3 +562,4 @@
     return dispatch;
   };
 })();
+//# sourceURL=spacetimedb-host.js

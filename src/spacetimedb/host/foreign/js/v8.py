@@ -227,8 +227,18 @@ class Isolate:
     def heap_limit_reached(self) -> bool:
         return bool(self._lib.mr_hard_memory_limit_reached(self._ctx))
 
-    def low_memory_notification(self) -> None:
+    def recover_from_heap_limit(self, limit_bytes: int) -> None:
+        """After the heap limit stopped a task: collect its garbage and re-arm the limit (which clears the
+        sticky "reached" flag). The limit may also have requested a termination that lands after the task
+        ended; a throw-away task absorbs it, so it does not stop the next real one."""
         self._lib.mr_low_memory_notification(self._ctx)
+        self.set_heap_limit(limit_bytes)
+        for _ in range(3):
+            try:
+                self.eval("0")
+                return
+            except JsTerminated:
+                continue
 
     def close(self) -> None:
         if self._closed:
