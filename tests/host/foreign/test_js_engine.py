@@ -123,7 +123,7 @@ def test_scan_grows_its_buffer_when_a_row_does_not_fit(engine: JsEngine, env: Fa
 
 
 def test_sender_error_is_a_user_error_and_errnos_throw_the_modules_own_class(engine: JsEngine, env: FakeEnv):
-    with pytest.raises(ForeignUserError, match="^not allowed$"):
+    with pytest.raises(ForeignUserError, match=r"^not allowed$"):
         call(engine, 2)
     with pytest.raises(ForeignPanic, match="errno 4: NO_SUCH_TABLE: nope") as failed:
         call(engine, 3)
@@ -208,7 +208,10 @@ def test_a_sealed_pool_hands_out_only_prepared_isolates():
     ("bundle", "refusal"),
     [
         (b'import x from "spacetime:sys@2.0";\nexport { x as default };', "has no default export"),
-        (b'import * as s from "spacetime:sys@1.2";\nexport { s as default };', "rebuild the module with spacetimedb 2.x"),
+        (
+            b'import * as s from "spacetime:sys@1.2";\nexport { s as default };',
+            "rebuild the module with spacetimedb 2.x",
+        ),
         (b'import * as s from "left-pad";\nexport { s as default };', "'left-pad'"),
         (b'import "polyfill";\nexport { a as default };', "for its side effects"),
         (b"export default 1;", "export default"),
@@ -222,7 +225,9 @@ def test_bundles_this_host_cannot_run_are_refused_with_the_reason(bundle: bytes,
 
 
 def test_the_script_keeps_the_bundles_line_numbers_and_sorts_the_exports():
-    script = to_script(b'import * as s from "spacetime:sys@2.0";\nconst b = 1, a = 2;\nexport { b, a as default, s };\n')
+    script = to_script(
+        b'import * as s from "spacetime:sys@2.0";\nconst b = 1, a = 2;\nexport { b, a as default, s };\n'
+    )
     assert script.sys_versions == ("2.0",) and script.exports == ("b", "default", "s")
     assert script.source.splitlines()[1] == "const b = 1, a = 2;"
 

@@ -71,7 +71,8 @@ def test_a_task_is_stopped_from_the_waiting_thread_and_the_isolate_serves_on(iso
 
     caller = threading.get_ident()
     timer = threading.Timer(
-        0.1, lambda: ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(Stop))
+        0.1,
+        lambda: ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(Stop)),
     )
     timer.start()
     with pytest.raises(Stop):
