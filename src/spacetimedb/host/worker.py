@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         landlock=args.landlock,
         seccomp=args.seccomp,
     )
+    lockdown = Lockdown(args.memory_bytes or None, args.seccomp)
     sandbox.confine(policy)
     module_log_api.route_python_logging()
     channel = Channel(socket.socket(fileno=args.channel_fd))
@@ -92,7 +93,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if not received:
         os._exit(0)
     first, rest = received[0], received[1:]
-    lockdown = Lockdown(args.memory_bytes or None, args.seccomp)
     if not isinstance(first, (seam.ValidateProgram, seam.CreateDatabase, seam.OpenDatabase)):
         lockdown.limit_memory(runs_v8=False)  # no module code runs in this worker
     match first:
@@ -143,17 +143,19 @@ class Lockdown:
 
     The memory cap is the address space (RLIMIT_AS), except where V8 runs: V8 reserves far more address space
     than any cap allows (never backed), so such a worker caps its data segment (RLIMIT_DATA), which holds every
-    object and buffer V8 makes; its JS module cannot map memory any other way, and each isolate also has its
-    own V8 heap limit.
+    object and buffer V8 makes, at what the prepared isolates already reserved plus the memory limit; its JS
+    module cannot map memory any other way, and each isolate also has its own V8 heap limit.
     """
 
     def __init__(self, memory_bytes: int | None, seccomp: bool) -> None:
         self.memory_bytes = memory_bytes
         self.seccomp = seccomp
+        self.status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)  # before Landlock hides /proc
 
     def __call__(self, programs: tuple[bytes, ...]) -> None:
         runs_v8 = any(detect_kind(program) is ProgramKind.JS for program in programs)
         if runs_v8:
+            js_engine.POOL.heap_limit_bytes = js_engine.heap_limit_for(self.memory_bytes)
             js_engine.POOL.prepare()
         self.limit_memory(runs_v8)
         if self.seccomp:
@@ -161,8 +163,22 @@ class Lockdown:
             sandbox.forbid_new_threads()
 
     def limit_memory(self, runs_v8: bool) -> None:
-        if self.memory_bytes is not None:
-            sandbox.limit_memory(self.memory_bytes, address_space=not runs_v8)
+        if self.memory_bytes is None:
+            return
+        if runs_v8:
+            # each isolate reserves writable memory it has not touched (~180 MiB); the cap is on top of that
+            sandbox.limit_memory(data_segment_bytes(self.status) + self.memory_bytes, address_space=False)
+        else:
+            sandbox.limit_memory(self.memory_bytes)
+
+
+def data_segment_bytes(status: int) -> int:
+    """This process's data segment (VmData: heap and private writable mappings), as RLIMIT_DATA counts it;
+    ``status`` is /proc/self/status, opened before Landlock hid /proc (reading it again gives fresh values)."""
+    for line in os.pread(status, 1 << 16, 0).decode("ascii", "replace").splitlines():
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+    raise LaunchError("/proc/self/status has no VmData line")
 
 
 def _host_options(settings: seam.HostSettings) -> HostOptions:

@@ -9,12 +9,20 @@ made before a worker forbids new threads).
 from __future__ import annotations
 
 from .engine import JsEngine
-from .pool import ISOLATES_PER_WORKER, POOL, IsolatePool, NoIsolateLeft
+from .pool import ISOLATES_PER_WORKER, POOL, IsolatePool, NoIsolateLeft, heap_limit_for
 
 
 def make_engine(program: bytes) -> JsEngine:
     """A ``JsEngine`` for ``program``, in an isolate from the process's pool."""
-    return JsEngine(program, POOL.take)
+    return JsEngine(program, POOL.take, POOL.heap_limit_bytes)
 
 
-__all__ = ["ISOLATES_PER_WORKER", "POOL", "IsolatePool", "JsEngine", "NoIsolateLeft", "make_engine"]
+__all__ = [
+    "ISOLATES_PER_WORKER",
+    "POOL",
+    "IsolatePool",
+    "JsEngine",
+    "NoIsolateLeft",
+    "heap_limit_for",
+    "make_engine",
+]

@@ -41,7 +41,7 @@ OP_APPEND, OP_PULL, OP_RESULT = 1, 2, 3
 ST_OK, ST_BUFFER_TOO_SMALL, ST_HOST_FAILURE = 0, 0xFFFFFFFF, 0xFFFFFFFE
 CALL_LOAD, CALL_DESCRIBE, CALL_REDUCER, CALL_PROCEDURE, CALL_VIEW, CALL_VIEW_ANON = 1, 2, 3, 4, 5, 6
 OUT_OK, OUT_SENDER_ERROR, OUT_PANIC = 0, 1, 2
-# a module's V8 heap; past it the running call stops (upstream's default heap is of the same order)
+# a module's V8 heap; past it the running call stops
 DEFAULT_HEAP_LIMIT = 256 << 20
 
 _ARGS = struct.Struct("<6I")

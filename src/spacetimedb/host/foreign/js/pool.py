@@ -23,8 +23,17 @@ class NoIsolateLeft(RuntimeError):
     """The worker has used every isolate it prepared."""
 
 
+# the V8 heap of one module: at most this, and at most a quarter of the worker's memory limit
+MAX_HEAP_LIMIT = 256 << 20
+
+
+def heap_limit_for(memory_bytes: int | None) -> int:
+    return MAX_HEAP_LIMIT if memory_bytes is None else max(16 << 20, min(MAX_HEAP_LIMIT, memory_bytes // 4))
+
+
 class IsolatePool:
     def __init__(self) -> None:
+        self.heap_limit_bytes = MAX_HEAP_LIMIT  # what each module's V8 heap may use (``heap_limit_for``)
         self._ready: list[v8.Isolate] = []
         self._sealed = False
         self._lock = threading.Lock()

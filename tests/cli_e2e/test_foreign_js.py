@@ -1,0 +1,191 @@
+"""TypeScript modules (npm ``spacetimedb`` 2.10.1), published with ``spacetime publish -p DIR`` (bundled by the
+CLI with esbuild, as ``spacetime build`` does with rolldown) and run by a real server's sandboxed worker in V8:
+the keynote transfer, upstream's chat tutorial module driven by the official TypeScript SDK through bindings
+``spacetime generate`` made from the running database, and hostile modules that fail alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client.node_tools import NodeTools, node_tools
+from tests.conftest import ServerProcess, start_server
+
+from .conftest import User, assert_one_line_error
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.node]
+
+PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "ts_modules"
+REDUCER_BUDGET_SECONDS = "1"
+MODULE_MEMORY = str(512 << 20)  # so a module's V8 heap is limited to 128 MiB
+
+
+@pytest.fixture(scope="module")
+def tools() -> NodeTools:
+    return node_tools(purpose="the TypeScript module tests")
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose reducers are stopped after a second, and whose workers have 512 MiB."""
+    args = ["--reducer-budget", REDUCER_BUDGET_SECONDS, "--module-memory", MODULE_MEMORY]
+    proc = start_server(tmp_path_factory.mktemp("server") / "data", extra_args=args)
+    try:
+        yield proc
+    finally:
+        proc.shut_down()
+
+
+def project(tools: NodeTools, name: str, where: Path) -> Path:
+    """A copy of the fixture project ``name`` whose node_modules is the test's npm cache."""
+    copy = where / name
+    shutil.copytree(PROJECTS / name, copy)
+    (copy / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
+    return copy
+
+
+def tools_cache(tools: NodeTools) -> str:
+    """Where the CLI installs its esbuild: shared by every test (the users' homes are per test)."""
+    return str(tools.node_modules.parent.parent / "tools")
+
+
+def publish(user: User, tools: NodeTools, database: str, directory: Path) -> None:
+    result = user("publish", database, "-p", str(directory), SPACETIME_TOOLS_CACHE=tools_cache(tools))
+    assert result.code == 0, result
+    assert (directory / "dist" / "bundle.js").is_file()
+
+
+def sql(user: User, database: str, query: str) -> list[list[object]]:
+    result = user("sql", database, query, "--json")
+    assert result.code == 0, result
+    return json.loads(result.out)[0]["rows"]
+
+
+@pytest.fixture(scope="module")
+def keynote_db(tools: NodeTools, shared_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+    where = tmp_path_factory.mktemp("keynote")
+    owner = User(where / "owner", shared_server.url)
+    publish(owner, tools, "ts-keynote", project(tools, "keynote", where))
+    assert owner("call", "ts-keynote", "seed", "3", "100").code == 0
+    return "ts-keynote"
+
+
+def test_a_typescript_module_is_bundled_published_and_called(keynote_db: str, alice: User):
+    assert alice("call", keynote_db, "transfer", "0", "2", "40").code == 0
+    failed = alice("call", keynote_db, "transfer", "1", "1", "5")
+    assert "same_account" in assert_one_line_error(failed)
+    assert sorted(sql(alice, keynote_db, "SELECT id, balance FROM accounts")) == [[0, 60], [1, 100], [2, 140]]
+    described = json.loads(alice("describe", keynote_db, "--json").out)
+    assert [reducer["name"] for reducer in described["reducers"]] == ["noop", "seed", "transfer"]
+    assert sql(alice, keynote_db, "SELECT program_kind FROM st_module") == [[1]]  # JS, as upstream records it
+
+
+def test_publishing_needs_node_and_says_so(alice: User, db_name: str, tmp_path: Path, tools: NodeTools):
+    directory = project(tools, "keynote", tmp_path)
+    result = alice("publish", db_name, "-p", str(directory), PATH="/nonexistent")
+    assert "needs npm" in assert_one_line_error(result)
+
+
+def test_a_typescript_compile_error_stops_the_publish(alice: User, db_name: str, tmp_path: Path, tools: NodeTools):
+    directory = project(tools, "chat", tmp_path)
+    index = directory / "src" / "index.ts"
+    index.write_text(index.read_text().replace("validateName(name);", "validateName(42);"))
+    result = alice("publish", db_name, "-p", str(directory), SPACETIME_TOOLS_CACHE=tools_cache(tools))
+    assert "tsc --noEmit" in assert_one_line_error(result)
+    assert "Argument of type 'number'" in result.err
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tools: NodeTools, shared_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+    where = tmp_path_factory.mktemp("hostile")
+    owner = User(where / "owner", shared_server.url)
+    publish(owner, tools, "ts-hostile", project(tools, "hostile", where))
+    return "ts-hostile"
+
+
+@pytest.mark.parametrize(
+    ("reducer", "failure"),
+    [
+        ("spin", "budget"),
+        ("hoard", "ran out of memory (its V8 heap is limited to 128 MiB)"),
+        ("bad_syscall", "RangeError: row length 1048576 is past the end of its buffer (4 bytes)"),
+        ("garbage_row", "BSATN_DECODE_ERROR"),
+    ],
+)
+def test_a_hostile_reducer_fails_alone(hostile_db: str, keynote_db: str, alice: User, reducer: str, failure: str):
+    failed = alice("call", hostile_db, reducer)
+    assert failure in assert_one_line_error(failed)
+    # its writes were rolled back, the database serves on, and so does its neighbour
+    assert alice("call", hostile_db, "write", f"after {reducer}").code == 0
+    notes = [row[0] for row in sql(alice, hostile_db, "SELECT text FROM note")]
+    assert f"after {reducer}" in notes and f"{reducer} was here" not in notes
+    assert alice("call", keynote_db, "noop").code == 0
+
+
+def test_the_official_typescript_sdk_chats_with_a_typescript_module(
+    tools: NodeTools, shared_server: ServerProcess, alice: User, tmp_path: Path
+):
+    """The SDK scenario of tests/client/test_typescript_sdk.py, against upstream's chat tutorial module, with
+    bindings generated from the running database."""
+    from tests.client.test_typescript_sdk import MESSAGES, _events, bundle_scenario
+
+    database = "ts-chat"
+    publish(alice, tools, database, project(tools, "chat", tmp_path))
+    work = tmp_path / "client"
+    generated = alice("generate", "-l", "typescript", "-o", str(work / "module_bindings"), database)
+    assert generated.code == 0, generated
+    bundle = bundle_scenario(tools, work, "chat_scenario")
+    node = [tools.node, *tools.node_flags, str(bundle), shared_server.url, database]
+    env = dict(os.environ, NO_COLOR="1")
+    watcher = subprocess.Popen(
+        [*node, "watcher", str(len(MESSAGES))], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        watcher_lines = []
+        assert watcher.stdout is not None
+        for line in watcher.stdout:
+            watcher_lines.append(line)
+            if '"event":"applied"' in line or '"event":"done"' in line:
+                break
+        sender = subprocess.run(
+            [*node, "sender", "ts-alice", *MESSAGES], cwd=work, capture_output=True, text=True, timeout=90, env=env
+        )
+        watcher_out, watcher_err = watcher.communicate(timeout=60)
+        watcher_lines.append(watcher_out)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    context = f"\nsender:\n{sender.stdout}\n{sender.stderr[-3000:]}\nwatcher:\n{''.join(watcher_lines)}\n{watcher_err[-3000:]}"
+    sender_events, watcher_events = _events(sender.stdout), _events("".join(watcher_lines))
+    assert sender.returncode == 0 and watcher.returncode == 0, context
+    assert sender_events[-1] == {"event": "done", "failures": []}, context
+    assert watcher_events[-1] == {"event": "done", "failures": []}, context
+    by_event = {e["event"]: e for e in sender_events}
+    identity = by_event["connected"]["identity"]
+    assert by_event["own_user_update"] == {
+        "event": "own_user_update",
+        "before": None,
+        "after": "ts-alice",
+        "tag": "Reducer",
+        "reducer": "set_name",
+    }
+    assert by_event["messages_sent"]["cached"] == MESSAGES
+    assert by_event["reducer_error"] == {
+        "event": "reducer_error",
+        "kind": "SenderError",
+        "message": "Names must not be empty",
+    }
+    assert by_event["reconnected"] == {"event": "reconnected", "identity": identity, "same": True}
+    assert by_event["reapplied"] == {"event": "reapplied", "name": "ts-alice", "messages": len(MESSAGES)}
+    watched = [e for e in watcher_events if e["event"] == "message"]
+    assert [(m["text"], m["sender"], m["senderName"]) for m in watched] == [
+        (text, identity, "ts-alice") for text in MESSAGES
+    ]
+    logs = alice("logs", database)
+    assert f"User {identity}: {MESSAGES[0]}" in logs.out
