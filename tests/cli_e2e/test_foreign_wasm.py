@@ -23,23 +23,29 @@ def sql(user: User, database: str, query: str) -> list[list[object]]:
     return json.loads(result.out)[0]["rows"]
 
 
-def test_upstream_prebuilt_module_is_published_and_called(alice: User, db_name: str):
+def test_upstream_module_then_the_rust_keynote_module_as_an_update(alice: User, db_name: str, tmp_path: Path):
     result = alice("publish", db_name, "--bin-path", str(UPSTREAM))
     assert result.code == 0, result
     assert alice("call", db_name, "noop").code == 0
     described = alice("describe", db_name, "--json")
     assert described.code == 0, described
     assert [r["name"] for r in json.loads(described.out)["reducers"]] == ["noop"]
+    assert sql(alice, db_name, "SELECT program_kind FROM st_module") == [[0]]  # WASM, as upstream records it
 
-
-def test_rust_keynote_transfer_module(alice: User, db_name: str):
-    assert alice("publish", db_name, "--bin-path", str(KEYNOTE)).code == 0
+    update = alice("publish", db_name, "--bin-path", str(KEYNOTE), "-y")
+    assert update.code == 0, update
     assert alice("call", db_name, "seed", "3", "100").code == 0
     assert alice("call", db_name, "transfer", "0", "2", "40").code == 0
     failed = alice("call", db_name, "transfer", "1", "1", "5")
     assert failed.code == 1
     assert "same_account" in assert_one_line_error(failed)
     assert sorted(sql(alice, db_name, "SELECT id, balance FROM accounts")) == [[0, 60], [1, 100], [2, 140]]
+
+    bindings = tmp_path / "module_bindings"
+    generated = alice("generate", db_name, "--lang", "python", "--out-dir", str(bindings))
+    assert generated.code == 0, generated
+    code = "\n".join(p.read_text() for p in sorted(bindings.rglob("*.py")))
+    assert "class Account" in code and "def transfer" in code
 
 
 def test_bin_path_must_be_a_built_program(alice: User, db_name: str, tmp_path: Path):

@@ -38,6 +38,7 @@ from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import Identity, Timestamp
 
+from . import foreign  # noqa: F401  # registers the engines of WASM (and JS) modules with load_module
 from .module_host import (
     CallOutcome,
     HostFailedError,
@@ -48,7 +49,6 @@ from .module_host import (
     stored_program,
 )
 from .procedures import PROCEDURE_THREADS, ProcedureRunner
-from . import foreign  # noqa: F401  # registers the engines of WASM (and JS) modules with load_module
 from .watchdog import CallClock
 
 PanicHandler = Callable[[ModuleHost, BaseException], None]

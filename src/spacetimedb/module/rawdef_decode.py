@@ -626,8 +626,9 @@ class _Validator:
     def types(self) -> list[TypeDef]:
         out = []
         seen: set[tuple[tuple[str, ...], str]] = set()
-        for scope, name, ref in self.raw.types:
+        for raw_scope, name, ref in self.raw.types:
             canonical = pascal_case(name) if self.raw.snake_case else name
+            scope = tuple(pascal_case(s) for s in raw_scope) if self.raw.snake_case else raw_scope
             if not 0 <= ref < len(self.typespace):
                 self.problem(f"type `{name}` refers to type &{ref}, which the typespace does not have")
                 continue

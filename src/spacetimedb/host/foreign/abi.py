@@ -22,9 +22,9 @@ from typing import Any
 
 from spacetimedb import datastore as ds
 from spacetimedb.module import ModuleDef, NoTransactionError
-from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module import log as module_log_api
-from spacetimedb.module.views import ReadOnlyError
+from spacetimedb.module.runtime import TxSlot
+from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
 from spacetimedb.sats import (
     ConnectionId,
     DecodeError,
@@ -172,10 +172,15 @@ class InstanceEnv:
         slot = self.view_slot if self._in_view and self.view_slot is not None else self.slot
         tx = slot.tx
         try:
-            tx.table_id  # noqa: B018  # the no-transaction sentinel raises on any attribute
+            tx.scan  # noqa: B018  # the no-transaction sentinel raises on any attribute
         except NoTransactionError:
             raise HostCallError(NOT_IN_TRANSACTION) from None
         return tx
+
+    def _schema_tx(self) -> Any:
+        """What answers schema questions: the transaction itself, or the one a view's read-only wrapper reads."""
+        tx = self._tx()
+        return tx.tx if isinstance(tx, ReadOnlyTx) else tx
 
     def _mut_tx(self) -> Any:
         if self._in_view:
@@ -186,14 +191,14 @@ class InstanceEnv:
 
     def table_id_from_name(self, name: str) -> int:
         canonical = self._table_names.get(name, name)
-        table_id = self._tx().table_id(canonical)
+        table_id = self._schema_tx().table_id(canonical)
         if table_id is None:
             raise HostCallError(NO_SUCH_TABLE, name)
         return int(table_id)
 
     def index_id_from_name(self, name: str) -> int:
         canonical = self._index_names.get(name, name)
-        tx = self._tx()
+        tx = self._schema_tx()
         for table in self.module_def.tables.values():
             if not any(index.name == canonical for index in table.indexes):
                 continue
@@ -204,9 +209,10 @@ class InstanceEnv:
         raise HostCallError(NO_SUCH_INDEX, name)
 
     def _table(self, table_id: int, write: bool = False) -> _TableInfo:
-        tx = self._mut_tx() if write else self._tx()
+        if write:
+            self._mut_tx()
         try:
-            schema = tx.schema(table_id)
+            schema = self._schema_tx().schema(table_id)
         except ds.NoSuchTableError:
             raise HostCallError(NO_SUCH_TABLE, f"table id {table_id}") from None
         if write and schema.is_system:
@@ -225,8 +231,7 @@ class InstanceEnv:
             table = self._table(cached.table.schema.table_id, write)
             if table is cached.table:
                 return cached
-        tx = self._tx()
-        for schema in tx.schemas():
+        for schema in self._schema_tx().schemas():
             for index in schema.indexes:
                 if index.index_id == index_id:
                     table = self._table(schema.table_id, write)
@@ -342,7 +347,7 @@ class InstanceEnv:
         info = self._table(table_id, write=True)
         values = _decode(info.row, row)
         stored = _datastore_call(lambda: self._tx().insert(table_id, values))
-        return bytes(info.generated_codec.encode(tuple(stored[c] for c in info.generated)))
+        return _generated(info, stored)
 
     def update(self, table_id: int, index_id: int, row: bytes) -> bytes:
         """Replace the row with ``row``'s key in the unique index ``index_id``; returns the generated columns."""
@@ -352,7 +357,7 @@ class InstanceEnv:
             raise HostCallError(NO_SUCH_INDEX, f"index {index_id} is not an index of table {table_id}")
         values = _decode(info.row, row)
         stored = _datastore_call(lambda: self._tx().update(table_id, index_id, values))
-        return bytes(info.generated_codec.encode(tuple(stored[c] for c in info.generated)))
+        return _generated(info, stored)
 
     def delete_by_index_scan_point(self, index_id: int, key: bytes) -> int:
         info = self._index(index_id, write=True)
@@ -457,6 +462,13 @@ def _decode(value_codec: Any, data: bytes) -> Any:
         return value_codec.decode(bytes(data))
     except (DecodeError, IndexError, ValueError) as exc:
         raise HostCallError(BSATN_DECODE_ERROR, str(exc)) from None
+
+
+def _generated(info: _TableInfo, stored: Row) -> bytes:
+    """The BSATN of a stored row's generated columns, as an insert or update writes back."""
+    if not info.generated:
+        return b""
+    return bytes(info.generated_codec.encode(tuple(stored[c] for c in info.generated)))
 
 
 def _decode_bound(column: Any, data: bytes) -> tuple[Any, bool]:

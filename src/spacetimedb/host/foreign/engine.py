@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProgramKind, program_hash
-from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.rawdef_decode import decode_module_def
+from spacetimedb.module.runtime import TxSlot
 from spacetimedb.sats import ConnectionId, Identity, ProductType, Timestamp, codec
 
 from .abi import InstanceEnv

@@ -31,7 +31,7 @@ from spacetimedb.module import ModuleError
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
 from ..watchdog import ReducerTimeout, stop_on_timeout
-from . import abi
+from . import abi, raw
 from .abi import BufferTooSmall, HostCallError, InstanceEnv
 from .engine import ForeignPanic, ForeignUserError
 
@@ -39,8 +39,9 @@ MEMORY_LIMIT_BYTES = 256 << 20
 # reserved up front (virtual memory only), so that growing to the limit never moves and copies the memory
 _MAX_WASM_STACK = 1 << 20
 
-_I32 = wasmtime.ValType.i32()
-_I64 = wasmtime.ValType.i64()
+# __call_reducer__(id, sender_0..3, conn_id_0..1, timestamp, args_source, error_sink) -> i32
+_CALL_REDUCER = ("iIIIIIIIii", "i")
+_U32_MASK = 0xFFFFFFFF
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _INVALID_SOURCE = 0
@@ -48,11 +49,6 @@ _INVALID_SOURCE = 0
 
 class WasmOutOfBounds(Exception):
     """A syscall was given a pointer or length outside the module's memory."""
-
-
-def _func_type(params: str, results: str) -> wasmtime.FuncType:
-    kinds = {"i": _I32, "I": _I64}
-    return wasmtime.FuncType([kinds[p] for p in params], [kinds[r] for r in results])
 
 
 def _engine() -> wasmtime.Engine:
@@ -85,10 +81,13 @@ class WasmEngine:
         self._sinks: dict[int, bytearray] = {}
         self._next_id = 1
         self._thread = 0  # the thread running a call into the module, 0 between calls
+        self._interrupted = False
         self._closed = False
         linker = wasmtime.Linker(self._engine)
-        for (module_name, name), (signature, func) in self._imports().items():
-            linker.define_func(module_name, name, _func_type(*signature), func, access_caller=True)
+        self._callbacks = [
+            raw.define(linker, module_name, name, signature, func, HostCallError, _errno_of)
+            for (module_name, name), (signature, func) in self._imports().items()
+        ]
         stop_on_timeout(self)
         try:
             self._instance = linker.instantiate(self._store, module)
@@ -99,21 +98,24 @@ class WasmEngine:
         if not isinstance(memory, wasmtime.Memory):
             raise ModuleError("the WebAssembly module exports no `memory`")
         self._memory = memory
+        self._memory_base = ctypes.cast(memory.data_ptr(self._store), ctypes.c_void_p).value or 0
+        self._memory_size = memory.data_len(self._store)
         self._exports = {e.name for e in module.exports}
         for required in ("__describe_module__", "__call_reducer__"):
             if required not in self._exports:
                 raise ModuleError(
                     f"the WebAssembly module does not export `{required}`: it is not a SpacetimeDB module"
                 )
-        self._call_reducer_func = self._export("__call_reducer__")
+        self._call_reducer_func = raw.RawFunc(self._store, self._export("__call_reducer__"), _CALL_REDUCER)
         self._initialize()
 
     # -- imports -------------------------------------------------------------------------------------------------
 
     @staticmethod
     def _check_imports(module: wasmtime.Module) -> None:
-        served = WasmEngine._import_table()
-        unknown = [f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") not in served]
+        unknown = [
+            f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") not in _SIGNATURES
+        ]
         if unknown:
             raise ModuleError(
                 f"the WebAssembly module imports {', '.join(unknown)}, which this server does not provide "
@@ -125,10 +127,6 @@ class WasmEngine:
         if unserved:
             raise ModuleError(f"the module uses {', '.join(unserved)}, which this server does not serve")
 
-    @staticmethod
-    def _import_table() -> dict[tuple[str, str], str]:
-        return {key: signature for key, (signature, _) in _SIGNATURES.items()}
-
     def _imports(self) -> dict[tuple[str, str], tuple[tuple[str, str], Callable[..., Any]]]:
         return {
             key: (signature, getattr(self, f"_sys_{key[1]}")) for key, (signature, _) in _SIGNATURES.items()
@@ -136,31 +134,34 @@ class WasmEngine:
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def _base(self, caller: Any, ptr: int, length: int) -> int:
+    def _base(self, ptr: int, length: int) -> int:
+        """The host address of ``length`` bytes at ``ptr`` in the module's memory (which never moves: it is
+        reserved up front), after checking they lie within its current size."""
         ptr &= 0xFFFFFFFF
         length &= 0xFFFFFFFF
-        if ptr + length > self._memory.data_len(caller):
-            raise WasmOutOfBounds(f"{length} bytes at {ptr} lie outside the module's memory")
-        address = ctypes.cast(self._memory.data_ptr(caller), ctypes.c_void_p).value or 0
-        return address + ptr
+        if ptr + length > self._memory_size:
+            self._memory_size = self._memory.data_len(self._store)  # memory only grows: look again
+            if ptr + length > self._memory_size:
+                raise WasmOutOfBounds(f"{length} bytes at {ptr} lie outside the module's memory")
+        return self._memory_base + ptr
 
-    def _read(self, caller: Any, ptr: int, length: int) -> bytes:
-        return ctypes.string_at(self._base(caller, ptr, length), length & 0xFFFFFFFF)
+    def _read(self, ptr: int, length: int) -> bytes:
+        return ctypes.string_at(self._base(ptr, length), length & 0xFFFFFFFF)
 
-    def _write(self, caller: Any, ptr: int, data: bytes) -> None:
-        ctypes.memmove(self._base(caller, ptr, len(data)), data, len(data))
+    def _write(self, ptr: int, data: bytes) -> None:
+        ctypes.memmove(self._base(ptr, len(data)), data, len(data))
 
-    def _read_u32(self, caller: Any, ptr: int) -> int:
-        return int(_U32.unpack(self._read(caller, ptr, 4))[0])
+    def _read_u32(self, ptr: int) -> int:
+        return int(_U32.unpack(self._read(ptr, 4))[0])
 
-    def _write_u32(self, caller: Any, ptr: int, value: int) -> None:
-        self._write(caller, ptr, _U32.pack(value & 0xFFFFFFFF))
+    def _write_u32(self, ptr: int, value: int) -> None:
+        self._write(ptr, _U32.pack(value & 0xFFFFFFFF))
 
-    def _write_u64(self, caller: Any, ptr: int, value: int) -> None:
-        self._write(caller, ptr, _U64.pack(value & 0xFFFFFFFFFFFFFFFF))
+    def _write_u64(self, ptr: int, value: int) -> None:
+        self._write(ptr, _U64.pack(value & 0xFFFFFFFFFFFFFFFF))
 
-    def _text(self, caller: Any, ptr: int, length: int) -> str:
-        return self._read(caller, ptr, length).decode("utf-8", "replace")
+    def _text(self, ptr: int, length: int) -> str:
+        return self._read(ptr, length).decode("utf-8", "replace")
 
     def _env(self) -> InstanceEnv:
         if self.env is None:
@@ -183,43 +184,32 @@ class WasmEngine:
         self._sinks[sink] = bytearray()
         return sink
 
-    # -- the syscalls (errno results: 0 is success) --------------------------------------------------------------
+    # -- the syscalls --------------------------------------------------------------------------------------------
+    # Each returns its ABI result (None: 0, success); a HostCallError becomes its errno (``raw.define``); any other
+    # exception (an out-of-bounds pointer, the time budget) traps the call.
 
-    def _sys_table_id_from_name(self, caller: Any, ptr: int, length: int, out: int) -> int:
-        return self._errno(
-            lambda: self._write_u32(
-                caller, out, self._env().table_id_from_name(self._text(caller, ptr, length))
-            )
-        )
+    def _sys_table_id_from_name(self, ptr: int, length: int, out: int) -> None:
+        self._write_u32(out, self._env().table_id_from_name(self._text(ptr, length)))
 
-    def _sys_index_id_from_name(self, caller: Any, ptr: int, length: int, out: int) -> int:
-        return self._errno(
-            lambda: self._write_u32(
-                caller, out, self._env().index_id_from_name(self._text(caller, ptr, length))
-            )
-        )
+    def _sys_index_id_from_name(self, ptr: int, length: int, out: int) -> None:
+        self._write_u32(out, self._env().index_id_from_name(self._text(ptr, length)))
 
-    def _sys_datastore_table_row_count(self, caller: Any, table_id: int, out: int) -> int:
-        return self._errno(
-            lambda: self._write_u64(caller, out, self._env().table_row_count(table_id & 0xFFFFFFFF))
-        )
+    def _sys_datastore_table_row_count(self, table_id: int, out: int) -> None:
+        self._write_u64(out, self._env().table_row_count(table_id & _U32_MASK))
 
-    def _sys_datastore_table_scan_bsatn(self, caller: Any, table_id: int, out: int) -> int:
-        return self._errno(
-            lambda: self._write_u32(caller, out, self._env().table_scan(table_id & 0xFFFFFFFF))
-        )
+    def _sys_datastore_table_scan_bsatn(self, table_id: int, out: int) -> None:
+        self._write_u32(out, self._env().table_scan(table_id & _U32_MASK))
 
     def _range_args(
-        self, caller: Any, p_ptr: int, p_len: int, s_ptr: int, s_len: int, e_ptr: int, e_len: int
+        self, p_ptr: int, p_len: int, s_ptr: int, s_len: int, e_ptr: int, e_len: int
     ) -> tuple[bytes, int, int, int]:
-        prefix = self._read(caller, p_ptr, p_len)
-        start = self._read(caller, s_ptr, s_len)
-        end = self._read(caller, e_ptr, e_len)
+        prefix = self._read(p_ptr, p_len)
+        start = self._read(s_ptr, s_len)
+        end = self._read(e_ptr, e_len)
         return prefix + start + end, len(prefix), len(start), len(end)
 
     def _sys_datastore_index_scan_range_bsatn(
         self,
-        caller: Any,
         index_id: int,
         p_ptr: int,
         p_len: int,
@@ -229,20 +219,14 @@ class WasmEngine:
         e_ptr: int,
         e_len: int,
         out: int,
-    ) -> int:
-        def run() -> None:
-            buf, p, s, e = self._range_args(caller, p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
-            self._write_u32(
-                caller, out, self._env().index_scan_range(index_id & 0xFFFFFFFF, buf, p, elems & 0xFFFF, s, e)
-            )
-
-        return self._errno(run)
+    ) -> None:
+        buf, p, s, e = self._range_args(p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
+        self._write_u32(out, self._env().index_scan_range(index_id & _U32_MASK, buf, p, elems & 0xFFFF, s, e))
 
     _sys_datastore_btree_scan_bsatn = _sys_datastore_index_scan_range_bsatn
 
     def _sys_datastore_delete_by_index_scan_range_bsatn(
         self,
-        caller: Any,
         index_id: int,
         p_ptr: int,
         p_len: int,
@@ -252,201 +236,127 @@ class WasmEngine:
         e_ptr: int,
         e_len: int,
         out: int,
-    ) -> int:
-        def run() -> None:
-            buf, p, s, e = self._range_args(caller, p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
-            count = self._env().delete_by_index_scan_range(
-                index_id & 0xFFFFFFFF, buf, p, elems & 0xFFFF, s, e
-            )
-            self._write_u32(caller, out, count)
-
-        return self._errno(run)
+    ) -> None:
+        buf, p, s, e = self._range_args(p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
+        count = self._env().delete_by_index_scan_range(index_id & _U32_MASK, buf, p, elems & 0xFFFF, s, e)
+        self._write_u32(out, count)
 
     _sys_datastore_delete_by_btree_scan_bsatn = _sys_datastore_delete_by_index_scan_range_bsatn
 
-    def _sys_datastore_index_scan_point_bsatn(
-        self, caller: Any, index_id: int, ptr: int, length: int, out: int
-    ) -> int:
-        return self._errno(
-            lambda: self._write_u32(
-                caller,
-                out,
-                self._env().index_scan_point(index_id & 0xFFFFFFFF, self._read(caller, ptr, length)),
-            )
-        )
+    def _sys_datastore_index_scan_point_bsatn(self, index_id: int, ptr: int, length: int, out: int) -> None:
+        self._write_u32(out, self._env().index_scan_point(index_id & _U32_MASK, self._read(ptr, length)))
 
     def _sys_datastore_delete_by_index_scan_point_bsatn(
-        self, caller: Any, index_id: int, ptr: int, length: int, out: int
-    ) -> int:
-        return self._errno(
-            lambda: self._write_u32(
-                caller,
-                out,
-                self._env().delete_by_index_scan_point(
-                    index_id & 0xFFFFFFFF, self._read(caller, ptr, length)
-                ),
-            )
-        )
-
-    def _sys_datastore_delete_all_by_eq_bsatn(
-        self, caller: Any, table_id: int, ptr: int, length: int, out: int
-    ) -> int:
-        return self._errno(
-            lambda: self._write_u32(
-                caller,
-                out,
-                self._env().delete_all_by_eq(table_id & 0xFFFFFFFF, self._read(caller, ptr, length)),
-            )
-        )
-
-    def _sys_datastore_clear(self, caller: Any, table_id: int, out: int) -> int:
-        return self._errno(lambda: self._write_u64(caller, out, self._env().clear(table_id & 0xFFFFFFFF)))
-
-    def _sys_row_iter_bsatn_advance(self, caller: Any, handle: int, buf_ptr: int, len_ptr: int) -> int:
-        def run() -> int:
-            capacity = self._read_u32(caller, len_ptr)
-            self._base(caller, buf_ptr, capacity)  # the whole buffer must lie in memory
-            try:
-                rows, exhausted = self._env().iter_advance(handle & 0xFFFFFFFF, capacity)
-            except BufferTooSmall as exc:
-                self._write_u32(caller, len_ptr, exc.needed)
-                return abi.BUFFER_TOO_SMALL
-            self._write(caller, buf_ptr, rows)
-            self._write_u32(caller, len_ptr, len(rows))
-            return -1 if exhausted else 0
-
-        return self._errno(run)
-
-    def _sys_row_iter_bsatn_close(self, caller: Any, handle: int) -> int:
-        return self._errno(lambda: self._env().iter_close(handle & 0xFFFFFFFF))
-
-    def _generated_writeback(
-        self, caller: Any, row_ptr: int, len_ptr: int, write: Callable[[bytes], bytes]
+        self, index_id: int, ptr: int, length: int, out: int
     ) -> None:
-        length = self._read_u32(caller, len_ptr)
-        generated = write(self._read(caller, row_ptr, length))
-        self._write(caller, row_ptr, generated)
-        self._write_u32(caller, len_ptr, len(generated))
-
-    def _sys_datastore_insert_bsatn(self, caller: Any, table_id: int, row_ptr: int, len_ptr: int) -> int:
-        return self._errno(
-            lambda: self._generated_writeback(
-                caller, row_ptr, len_ptr, lambda row: self._env().insert(table_id & 0xFFFFFFFF, row)
-            )
+        self._write_u32(
+            out, self._env().delete_by_index_scan_point(index_id & _U32_MASK, self._read(ptr, length))
         )
 
-    def _sys_datastore_update_bsatn(
-        self, caller: Any, table_id: int, index_id: int, row_ptr: int, len_ptr: int
-    ) -> int:
-        return self._errno(
-            lambda: self._generated_writeback(
-                caller,
-                row_ptr,
-                len_ptr,
-                lambda row: self._env().update(table_id & 0xFFFFFFFF, index_id & 0xFFFFFFFF, row),
-            )
+    def _sys_datastore_delete_all_by_eq_bsatn(self, table_id: int, ptr: int, length: int, out: int) -> None:
+        self._write_u32(out, self._env().delete_all_by_eq(table_id & _U32_MASK, self._read(ptr, length)))
+
+    def _sys_datastore_clear(self, table_id: int, out: int) -> None:
+        self._write_u64(out, self._env().clear(table_id & _U32_MASK))
+
+    def _sys_row_iter_bsatn_advance(self, handle: int, buf_ptr: int, len_ptr: int) -> int:
+        capacity = self._read_u32(len_ptr)
+        self._base(buf_ptr, capacity)  # the whole buffer must lie in memory
+        try:
+            rows, exhausted = self._env().iter_advance(handle & _U32_MASK, capacity)
+        except BufferTooSmall as exc:
+            self._write_u32(len_ptr, exc.needed)
+            return abi.BUFFER_TOO_SMALL
+        self._write(buf_ptr, rows)
+        self._write_u32(len_ptr, len(rows))
+        return -1 if exhausted else 0
+
+    def _sys_row_iter_bsatn_close(self, handle: int) -> None:
+        self._env().iter_close(handle & _U32_MASK)
+
+    def _generated_writeback(self, row_ptr: int, len_ptr: int, write: Callable[[bytes], bytes]) -> None:
+        generated = write(self._read(row_ptr, self._read_u32(len_ptr)))
+        self._write(row_ptr, generated)
+        self._write_u32(len_ptr, len(generated))
+
+    def _sys_datastore_insert_bsatn(self, table_id: int, row_ptr: int, len_ptr: int) -> None:
+        env = self._env()
+        self._generated_writeback(row_ptr, len_ptr, lambda row: env.insert(table_id & _U32_MASK, row))
+
+    def _sys_datastore_update_bsatn(self, table_id: int, index_id: int, row_ptr: int, len_ptr: int) -> None:
+        env = self._env()
+        self._generated_writeback(
+            row_ptr, len_ptr, lambda row: env.update(table_id & _U32_MASK, index_id & _U32_MASK, row)
         )
 
-    def _sys_bytes_sink_write(self, caller: Any, sink: int, buf_ptr: int, len_ptr: int) -> int:
-        def run() -> None:
-            target = self._sinks.get(sink & 0xFFFFFFFF)
-            if target is None:
-                raise HostCallError(abi.NO_SUCH_BYTES, f"sink {sink}")
-            target += self._read(caller, buf_ptr, self._read_u32(caller, len_ptr))
+    def _sys_bytes_sink_write(self, sink: int, buf_ptr: int, len_ptr: int) -> None:
+        target = self._sinks.get(sink & _U32_MASK)
+        if target is None:
+            raise HostCallError(abi.NO_SUCH_BYTES, f"sink {sink}")
+        target += self._read(buf_ptr, self._read_u32(len_ptr))
 
-        return self._errno(run)
+    def _sys_bytes_source_read(self, source: int, buf_ptr: int, len_ptr: int) -> int:
+        data = self._sources.get(source & _U32_MASK)
+        if data is None:
+            return abi.NO_SUCH_BYTES
+        capacity = self._read_u32(len_ptr)
+        self._base(buf_ptr, capacity)
+        chunk = bytes(data[:capacity])
+        del data[:capacity]
+        self._write(buf_ptr, chunk)
+        self._write_u32(len_ptr, len(chunk))
+        if not data:
+            del self._sources[source & _U32_MASK]
+            return -1
+        return 0
 
-    def _sys_bytes_source_read(self, caller: Any, source: int, buf_ptr: int, len_ptr: int) -> int:
-        def run() -> int:
-            data = self._sources.get(source & 0xFFFFFFFF)
-            if data is None:
-                return abi.NO_SUCH_BYTES
-            capacity = self._read_u32(caller, len_ptr)
-            self._base(caller, buf_ptr, capacity)
-            chunk = bytes(data[:capacity])
-            del data[:capacity]
-            self._write(caller, buf_ptr, chunk)
-            self._write_u32(caller, len_ptr, len(chunk))
-            if not data:
-                del self._sources[source & 0xFFFFFFFF]
-                return -1
-            return 0
-
-        return self._errno(run)
-
-    def _sys_bytes_source_remaining_length(self, caller: Any, source: int, out: int) -> int:
-        def run() -> int:
-            data = self._sources.get(source & 0xFFFFFFFF)
-            if data is None:
-                return -1
-            self._write_u32(caller, out, len(data))
-            return 0
-
-        return self._errno(run)
+    def _sys_bytes_source_remaining_length(self, source: int, out: int) -> int:
+        data = self._sources.get(source & _U32_MASK)
+        if data is None:
+            return -1
+        self._write_u32(out, len(data))
+        return 0
 
     def _sys_console_log(
-        self,
-        caller: Any,
-        level: int,
-        t_ptr: int,
-        t_len: int,
-        f_ptr: int,
-        f_len: int,
-        line: int,
-        m_ptr: int,
-        m_len: int,
+        self, level: int, t_ptr: int, t_len: int, f_ptr: int, f_len: int, line: int, m_ptr: int, m_len: int
     ) -> None:
-        target = self._text(caller, t_ptr, t_len) if t_len else None
-        filename = self._text(caller, f_ptr, f_len) if f_len else None
-        message = self._text(caller, m_ptr, m_len)
+        target = self._text(t_ptr, t_len) if t_len else None
+        filename = self._text(f_ptr, f_len) if f_len else None
+        message = self._text(m_ptr, m_len)
         if self.env is not None:
-            self.env.console_log(level & 0xFF, message, target, filename, line & 0xFFFFFFFF)
+            self.env.console_log(level & 0xFF, message, target, filename, line & _U32_MASK)
 
-    def _sys_console_timer_start(self, caller: Any, ptr: int, length: int) -> int:
-        name = self._text(caller, ptr, length)
-        return self._env().console_timer_start(name) if self.env is not None else 0
+    def _sys_console_timer_start(self, ptr: int, length: int) -> int:
+        name = self._text(ptr, length)
+        return self.env.console_timer_start(name) if self.env is not None else 0
 
-    def _sys_console_timer_end(self, caller: Any, timer: int) -> int:
-        return self._errno(lambda: self._env().console_timer_end(timer & 0xFFFFFFFF))
+    def _sys_console_timer_end(self, timer: int) -> None:
+        self._env().console_timer_end(timer & _U32_MASK)
 
-    def _sys_identity(self, caller: Any, out: int) -> None:
-        identity = self.env.identity() if self.env is not None else bytes(32)
-        self._write(caller, out, identity)
+    def _sys_identity(self, out: int) -> None:
+        self._write(out, self.env.identity() if self.env is not None else bytes(32))
 
-    def _sys_get_jwt(self, caller: Any, conn_ptr: int, out: int) -> int:
-        def run() -> None:
-            payload = self._env().get_jwt_payload(self._read(caller, conn_ptr, 16))
-            self._write_u32(caller, out, self._new_source(payload))
+    def _sys_get_jwt(self, conn_ptr: int, out: int) -> None:
+        payload = self._env().get_jwt_payload(self._read(conn_ptr, 16))
+        self._write_u32(out, self._new_source(payload))
 
-        return self._errno(run)
-
-    def _sys_volatile_nonatomic_schedule_immediate(self, caller: Any, *_: int) -> None:
+    def _sys_volatile_nonatomic_schedule_immediate(self, *_: int) -> None:
         raise HostCallError(abi.HOST_CALL_FAILURE, "volatile_nonatomic_schedule_immediate is not served")
 
-    def _sys_procedure_sleep_until(self, caller: Any, wake_at: int) -> int:
+    def _sys_procedure_sleep_until(self, wake_at: int) -> int:
         return Timestamp.now().micros
 
-    def _sys_procedure_start_mut_tx(self, caller: Any, out: int) -> int:
+    def _sys_procedure_start_mut_tx(self, out: int) -> int:
         return abi.TRANSACTION_NOT_ANONYMOUS
 
-    def _sys_procedure_commit_mut_tx(self, caller: Any) -> int:
+    def _sys_procedure_commit_mut_tx(self) -> int:
         return abi.TRANSACTION_NOT_ANONYMOUS
 
-    def _sys_procedure_abort_mut_tx(self, caller: Any) -> int:
+    def _sys_procedure_abort_mut_tx(self) -> int:
         return abi.TRANSACTION_NOT_ANONYMOUS
 
-    def _sys_procedure_http_request(self, caller: Any, *_: int) -> int:
+    def _sys_procedure_http_request(self, *_: int) -> int:
         return abi.WOULD_BLOCK_TRANSACTION
-
-    @staticmethod
-    def _errno(run: Callable[[], Any]) -> int:
-        """Run a syscall body: its own result if it returns an int, 0 if it returns nothing, the errno of a
-        ``HostCallError``. Anything else (an out-of-bounds pointer, the time budget) traps the call."""
-        try:
-            result = run()
-        except HostCallError as exc:
-            return exc.errno
-        return 0 if result is None else int(result)
 
     # -- calling the module ---------------------------------------------------------------------------------------
 
@@ -455,12 +365,16 @@ class WasmEngine:
         assert isinstance(func, wasmtime.Func)
         return func
 
-    def _call(self, what: str, func: wasmtime.Func, *args: Any) -> Any:
+    def _call(self, what: str, func: wasmtime.Func | raw.RawFunc, *args: Any) -> Any:
         if self._closed:
             raise ForeignPanic("the module was unloaded")
-        self._store.set_epoch_deadline(1)
+        if self._interrupted:  # the epoch moved past the deadline: set a new one
+            self._store.set_epoch_deadline(1)
+            self._interrupted = False
         self._thread = threading.get_ident()
         try:
+            if isinstance(func, raw.RawFunc):
+                return func(*args)
             return func(self._store, *args)
         except wasmtime.Trap as exc:
             if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
@@ -477,6 +391,7 @@ class WasmEngine:
     def interrupt(self, thread_id: int) -> None:
         """Stop the module's call in progress if it runs on ``thread_id`` (the watchdog calls this)."""
         if self._thread == thread_id and thread_id:
+            self._interrupted = True
             self._engine.increment_epoch()
 
     def _initialize(self) -> None:
@@ -490,7 +405,7 @@ class WasmEngine:
             self._check_code("__setup__", code, self._sinks.pop(sink))
 
     @staticmethod
-    def _check_code(what: str, code: int, error: bytes) -> None:
+    def _check_code(what: str, code: int, error: bytes | bytearray) -> None:
         if code == 0:
             return
         message = bytes(error).decode("utf-8", "replace")
@@ -560,6 +475,11 @@ class WasmEngine:
         self.env = None
         self._sources.clear()
         self._sinks.clear()
+
+
+def _errno_of(exc: BaseException) -> int:
+    assert isinstance(exc, HostCallError)
+    return exc.errno
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,131 @@
+"""Calls across the WASM boundary without wasmtime-py's per-call type checks.
+
+wasmtime-py converts every argument and result through ``Val`` objects, re-reading the function's type each call:
+about 0.7 ms per ``__call_reducer__`` and tens of microseconds per syscall, most of a small reducer's cost. The
+C API's *unchecked* calls take the raw values instead (``wasmtime_func_call_unchecked``,
+``wasmtime_linker_define_func_unchecked``); the types are checked once, when the function is looked up or
+defined. This file uses wasmtime-py's private FFI module for that, so wasmtime is pinned (pyproject) and
+``tests/host/foreign/test_wasm_raw.py`` guards what it relies on.
+
+Signatures are strings of value kinds: ``i`` an i32, ``I`` an i64 (all the ABI uses).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import wasmtime
+from wasmtime import _bindings as ffi  # the unchecked C calls (module docstring)
+from wasmtime import _func  # where wasmtime-py keeps a host function's exception
+
+Signature = tuple[str, str]  # (parameter kinds, result kinds)
+
+_VAL_TYPES = {"i": wasmtime.ValType.i32, "I": wasmtime.ValType.i64}
+_WRAP = {"i": 1 << 32, "I": 1 << 64}
+_SIGNED_MAX = {"i": (1 << 31) - 1, "I": (1 << 63) - 1}
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: None)
+
+
+def func_type(signature: Signature) -> wasmtime.FuncType:
+    params, results = signature
+    return wasmtime.FuncType([_VAL_TYPES[k]() for k in params], [_VAL_TYPES[k]() for k in results])
+
+
+def _signed(kind: str, value: int) -> int:
+    value %= _WRAP[kind]
+    return value - _WRAP[kind] if value > _SIGNED_MAX[kind] else value
+
+
+def _set(slot: Any, kind: str, value: int) -> None:
+    if kind == "i":
+        slot.i32 = _signed("i", value)
+    else:
+        slot.i64 = _signed("I", value)
+
+
+def define(
+    linker: wasmtime.Linker,
+    module: str,
+    name: str,
+    signature: Signature,
+    func: Callable[..., Any],
+    failure: type[BaseException],
+    result_of_failure: Callable[[BaseException], int],
+) -> Any:
+    """Define the import ``module::name`` as ``func(*ints) -> int | None`` (None: 0); returns the C callback,
+    which the caller must keep alive as long as the linker's instances run. A ``failure`` raised by ``func`` is
+    returned as ``result_of_failure(exc)``; any other exception traps the call into the module, and the call
+    re-raises it (as for wasmtime-py's own host functions)."""
+    params, results = signature
+    getters = [(i, "i32" if kind == "i" else "i64") for i, kind in enumerate(params)]
+    result_kind = results[0] if results else None
+
+    def callback(_env: Any, _caller: Any, values: Any, _count: int) -> int:
+        try:
+            try:
+                result = func(*[getattr(values[i], field) for i, field in getters])
+            except failure as exc:
+                result = result_of_failure(exc)
+            if result_kind is not None:
+                _set(values[0], result_kind, result or 0)
+            return 0
+        except BaseException as exc:  # re-raised by the call that entered the module
+            _func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # wasmtime-py re-raises any exception kept here
+            trap = wasmtime.Trap("python exception")._consume()
+            return ctypes.cast(trap, ctypes.c_void_p).value or 0
+
+    c_callback = ffi.wasmtime_func_unchecked_callback_t(callback)
+    module_bytes, name_bytes = module.encode(), name.encode()
+    ty = func_type(signature)  # held until the call returns: passing only ty.ptr() would free it first
+    error = ffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(),
+        ctypes.create_string_buffer(module_bytes),
+        len(module_bytes),
+        ctypes.create_string_buffer(name_bytes),
+        len(name_bytes),
+        ty.ptr(),
+        c_callback,
+        None,
+        _NO_FINALIZER,
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    return c_callback
+
+
+class RawFunc:
+    """An exported function called with raw values, its type checked once against ``signature``. Arguments are
+    unsigned (their bits are what the module sees)."""
+
+    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, signature: Signature) -> None:
+        expected = func_type(signature)
+        actual = func.type(store)
+        if [str(t) for t in actual.params] != [str(t) for t in expected.params] or [
+            str(t) for t in actual.results
+        ] != [str(t) for t in expected.results]:
+            raise wasmtime.WasmtimeError(f"the export has type {actual.params} -> {actual.results}")
+        self._store = store
+        self._func = func
+        params, self._results = signature
+        self._values = (ffi.wasmtime_val_raw_t * max(len(params), len(self._results), 1))()
+        # each raw value is a 16-byte union: an i32 or i64 in its first bytes, little-endian
+        slot = ctypes.sizeof(ffi.wasmtime_val_raw_t)
+        self._layout = struct.Struct(
+            "<" + "".join(f"I{slot - 4}x" if k == "i" else f"Q{slot - 8}x" for k in params)
+        )
+
+    def __call__(self, *args: int) -> int | None:
+        values = self._values
+        self._layout.pack_into(values, 0, *args)
+        with _func.enter_wasm(self._store) as trap:
+            error = ffi.wasmtime_func_call_unchecked(
+                self._store._context(), ctypes.byref(self._func._func), values, len(values), trap
+            )
+            if error:
+                raise wasmtime.WasmtimeError._from_ptr(error)
+        if not self._results:
+            return None
+        return int(values[0].i32 if self._results == "i" else values[0].i64)
