@@ -68,7 +68,9 @@ def sql(user: User, database: str, query: str) -> list[list[object]]:
 
 
 @pytest.fixture(scope="module")
-def keynote_db(tools: NodeTools, shared_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+def keynote_db(
+    tools: NodeTools, shared_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     where = tmp_path_factory.mktemp("keynote")
     owner = User(where / "owner", shared_server.url)
     publish(owner, tools, "ts-keynote", project(tools, "keynote", where))
@@ -92,7 +94,9 @@ def test_publishing_needs_node_and_says_so(alice: User, db_name: str, tmp_path: 
     assert "needs npm" in assert_one_line_error(result)
 
 
-def test_a_typescript_compile_error_stops_the_publish(alice: User, db_name: str, tmp_path: Path, tools: NodeTools):
+def test_a_typescript_compile_error_stops_the_publish(
+    alice: User, db_name: str, tmp_path: Path, tools: NodeTools
+):
     directory = project(tools, "chat", tmp_path)
     index = directory / "src" / "index.ts"
     index.write_text(index.read_text().replace("validateName(name);", "validateName(42);"))
@@ -102,7 +106,9 @@ def test_a_typescript_compile_error_stops_the_publish(alice: User, db_name: str,
 
 
 @pytest.fixture(scope="module")
-def hostile_db(tools: NodeTools, shared_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+def hostile_db(
+    tools: NodeTools, shared_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     where = tmp_path_factory.mktemp("hostile")
     owner = User(where / "owner", shared_server.url)
     publish(owner, tools, "ts-hostile", project(tools, "hostile", where))
@@ -118,7 +124,9 @@ def hostile_db(tools: NodeTools, shared_server: ServerProcess, tmp_path_factory:
         ("garbage_row", "BSATN_DECODE_ERROR"),
     ],
 )
-def test_a_hostile_reducer_fails_alone(hostile_db: str, keynote_db: str, alice: User, reducer: str, failure: str):
+def test_a_hostile_reducer_fails_alone(
+    hostile_db: str, keynote_db: str, alice: User, reducer: str, failure: str
+):
     failed = alice("call", hostile_db, reducer)
     assert failure in assert_one_line_error(failed)
     # its writes were rolled back, the database serves on, and so does its neighbour
@@ -144,7 +152,12 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
     node = [tools.node, *tools.node_flags, str(bundle), shared_server.url, database]
     env = dict(os.environ, NO_COLOR="1")
     watcher = subprocess.Popen(
-        [*node, "watcher", str(len(MESSAGES))], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [*node, "watcher", str(len(MESSAGES))],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         watcher_lines = []
@@ -154,7 +167,12 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
             if '"event":"applied"' in line or '"event":"done"' in line:
                 break
         sender = subprocess.run(
-            [*node, "sender", "ts-alice", *MESSAGES], cwd=work, capture_output=True, text=True, timeout=90, env=env
+            [*node, "sender", "ts-alice", *MESSAGES],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
         )
         watcher_out, watcher_err = watcher.communicate(timeout=60)
         watcher_lines.append(watcher_out)

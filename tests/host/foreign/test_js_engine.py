@@ -115,11 +115,31 @@ def test_insert_writes_the_generated_columns_back(engine: JsEngine, env: FakeEnv
     assert env.rows == [b"row-a"] and env.logs == ["generated 1,238"]
 
 
-def test_scan_grows_its_buffer_when_a_row_does_not_fit(engine: JsEngine, env: FakeEnv):
+def test_a_scan_brings_its_first_rows_and_the_buffer_grows_to_fit_them(engine: JsEngine, env: FakeEnv):
     env.rows = [b"ab", b"cdef", b"gh", b"ijklmn"]
     call(engine, 1)
-    assert env.logs == ["grow to 6", "rows ab|cdef|gh|ijklmn", "count 4", "cleared 4"]
+    # all four came with the scan, as one block of whole rows that the module's 4-byte buffer grew to hold
+    assert env.logs == ["grow to 14", "rows abcdefghijklmn", "count 4", "cleared 4"]
     assert env.rows == []
+
+
+def test_rows_past_the_first_block_come_from_the_host_whole(engine: JsEngine, env: FakeEnv):
+    env.rows = [bytes([97 + i]) * 5000 for i in range(7)]
+    call(engine, 1)
+    blocks = ["".join(chr(97 + i) * 5000 for i in block) for block in ([0, 1, 2], [3, 4, 5], [6])]
+    assert env.logs == ["grow to 15000", f"rows {'|'.join(blocks)}", "count 7", "cleared 7"]
+
+
+def test_a_row_larger_than_the_buffer_is_asked_for_by_size(engine: JsEngine, env: FakeEnv):
+    env.rows = [b"x" * 10, b"y" * 20_000]
+    call(engine, 1)
+    assert env.logs == [
+        "grow to 10",
+        "grow to 20000",
+        f"rows {'x' * 10}|{'y' * 20_000}",
+        "count 2",
+        "cleared 2",
+    ]
 
 
 def test_sender_error_is_a_user_error_and_errnos_throw_the_modules_own_class(engine: JsEngine, env: FakeEnv):

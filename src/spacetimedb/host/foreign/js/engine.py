@@ -7,7 +7,7 @@ attached to.
 
 The mailbox (one ArrayBuffer shared without copies): a 64-byte header, then up to 1 MiB - 64 of payload.
 
-    0  op          u32  the syscall, OP_APPEND / OP_PULL / OP_RESULT, or (Python → JS) the call to make
+    0  op          u32  the syscall, OP_APPEND / OP_PULL, or (Python → JS) the call to make
     4  status      u32  0, an errno, BUFFER_TOO_SMALL or HOST_FAILURE (the payload is then the message)
     8  args        6 x u32 (results come back in args[0])
     32 chunk       u32  payload bytes in this mailbox
@@ -16,7 +16,11 @@ The mailbox (one ArrayBuffer shared without copies): a 64-byte header, then up t
     64 payload
 
 A payload larger than the mailbox travels in pieces: JS sends the leading pieces with OP_APPEND before the call;
-Python keeps the tail of an answer and JS pulls it with OP_PULL.
+Python keeps the tail of an answer and JS pulls it with OP_PULL. A call into the module returns its outcome
+(OUT_*) and leaves its result, or its error message, in the mailbox the same way.
+
+A scan answers with its first rows too (up to PREFETCH_BYTES, whole rows; args[1] says whether it did and
+whether that was all), which runtime.js serves to the module's next advance: a point lookup crosses once.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from .pool import NoIsolateLeft
 
 HEADER = 64
 H_OP, H_STATUS, H_ARGS, H_CHUNK, H_TOTAL, H_WIDE = 0, 4, 8, 32, 36, 40
-OP_APPEND, OP_PULL, OP_RESULT = 1, 2, 3
+OP_APPEND, OP_PULL = 1, 2
 ST_OK, ST_BUFFER_TOO_SMALL, ST_HOST_FAILURE = 0, 0xFFFFFFFF, 0xFFFFFFFE
 CALL_LOAD, CALL_DESCRIBE, CALL_REDUCER, CALL_PROCEDURE, CALL_VIEW, CALL_VIEW_ANON = 1, 2, 3, 4, 5, 6
 OUT_OK, OUT_SENDER_ERROR, OUT_PANIC = 0, 1, 2
@@ -77,7 +81,6 @@ class JsEngine:
         self._env: InstanceEnv | None = None
         self._incoming = bytearray()  # OP_APPEND pieces of the payload on its way here
         self._outgoing = memoryview(b"")  # what JS has yet to pull of an answer
-        self._outcome: tuple[int, bytes] | None = None
         self._fatal: BaseException | None = None
         self._handles: list[Any] = []
         try:
@@ -183,11 +186,12 @@ class JsEngine:
         _ARGS.pack_into(mailbox, H_ARGS, call_id, 0, 0, 0, 0, 0)
         _I64.pack_into(mailbox, H_WIDE, wide)
         self._put_payload(payload)
-        self._outcome = None
         self._fatal = None
         self._incoming.clear()
         try:
-            self._isolate.call(self._dispatch, self._undefined, self._no_args if argv is None else argv)
+            outcome = self._isolate.call(
+                self._dispatch, self._undefined, self._no_args if argv is None else argv
+            )
         except (v8.JsTerminated, v8.JsError) as exc:
             if (isinstance(exc, v8.JsTerminated) and exc.out_of_memory) or self._isolate.heap_limit_reached():
                 self._isolate.recover_from_heap_limit(self._heap_limit)
@@ -199,9 +203,9 @@ class JsEngine:
             self._outgoing = memoryview(b"")
         if self._fatal is not None:
             raise ForeignPanic(f"a syscall failed in the host: {self._fatal!r}") from self._fatal
-        if self._outcome is None:
-            raise ForeignPanic("the module's call ended without an outcome")
-        outcome, data = self._outcome
+        if outcome not in (OUT_OK, OUT_SENDER_ERROR, OUT_PANIC):
+            raise ForeignPanic(f"the module's call ended without an outcome ({outcome!r})")
+        data = self._take_payload()
         if outcome == OUT_OK:
             return data
         message = data.decode("utf-8", "replace")
@@ -240,9 +244,6 @@ class JsEngine:
         if op == OP_PULL:
             rest = self._outgoing
             self._put_payload(rest)
-            return
-        if op == OP_RESULT:
-            self._outcome = (_U32.unpack_from(mailbox, H_ARGS)[0], self._take_payload())
             return
         handler = _SYSCALLS.get(op)
         try:
@@ -309,6 +310,27 @@ def _u64_result(compute: Callable[[InstanceEnv, tuple[int, ...], bytes], int]) -
     return handler
 
 
+PREFETCH_BYTES = 16 << 10
+PREFETCHED, EXHAUSTED = 1, 2
+
+
+def _scan(open_scan: Callable[[InstanceEnv, tuple[int, ...], bytes], int]) -> Handler:
+    """A scan syscall: the iterator, and its first rows (at most PREFETCH_BYTES) with it."""
+
+    def handler(engine: JsEngine, env: InstanceEnv, args: tuple[int, ...], payload: bytes) -> bytes:
+        handle = open_scan(env, args, payload)
+        try:
+            rows, exhausted = env.iter_advance(handle, PREFETCH_BYTES)
+        except BufferTooSmall:  # the first row alone is larger: the module's own buffer will grow for it
+            rows, flags = b"", 0
+        else:
+            flags = PREFETCHED | (EXHAUSTED if exhausted else 0)
+        _ARGS.pack_into(engine._mailbox, H_ARGS, handle, flags, 0, 0, 0, 0)
+        return rows
+
+    return handler
+
+
 def _advance(engine: JsEngine, env: InstanceEnv, args: tuple[int, ...], payload: bytes) -> bytes:
     rows, exhausted = env.iter_advance(args[0], args[1])
     engine._result_u32(1 if exhausted else 0)
@@ -341,9 +363,9 @@ _SYSCALLS: dict[int, Handler] = {
     10: _u32_result(lambda env, a, p: env.table_id_from_name(_text(p))),
     11: _u32_result(lambda env, a, p: env.index_id_from_name(_text(p))),
     12: _u64_result(lambda env, a, p: env.table_row_count(a[0])),
-    13: _u32_result(lambda env, a, p: env.table_scan(a[0])),
-    14: _u32_result(lambda env, a, p: env.index_scan_point(a[0], p)),
-    15: _u32_result(lambda env, a, p: env.index_scan_range(a[0], p, a[1], a[2], a[3], a[4])),
+    13: _scan(lambda env, a, p: env.table_scan(a[0])),
+    14: _scan(lambda env, a, p: env.index_scan_point(a[0], p)),
+    15: _scan(lambda env, a, p: env.index_scan_range(a[0], p, a[1], a[2], a[3], a[4])),
     16: _advance,
     17: lambda engine, env, a, p: env.iter_close(a[0]),
     18: lambda engine, env, a, p: env.insert(a[0], p),

@@ -169,7 +169,7 @@
   // header offsets
   const H_OP = 0, H_STATUS = 4, H_ARGS = 8, H_CHUNK = 32, H_TOTAL = 36, H_WIDE = 40;
   // ops (engine.py)
-  const OP_APPEND = 1, OP_PULL = 2, OP_RESULT = 3;
+  const OP_APPEND = 1, OP_PULL = 2;
   const SYS = {
     table_id_from_name: 10, index_id_from_name: 11, datastore_table_row_count: 12,
     datastore_table_scan_bsatn: 13, datastore_index_scan_point_bsatn: 14, datastore_index_scan_range_bsatn: 15,
@@ -252,6 +252,18 @@
   }
 
   const resultU32 = () => view.getUint32(H_ARGS, true);
+
+  // The first rows of a scan come back with the scan itself (args[1] bit 0; bit 1: that was every row), so a
+  // point lookup crosses to the host once. The block is whole rows: served at once to the next advance.
+  const PREFETCHED = 1, EXHAUSTED = 2;
+  const prefetched = new Map();
+
+  function scanResult() {
+    const iter = resultU32();
+    const flags = view.getUint32(H_ARGS + 4, true);
+    if (flags & PREFETCHED) prefetched.set(iter, { rows: takePayload(), exhausted: (flags & EXHAUSTED) !== 0 });
+    return iter;
+  }
   const resultU64 = () => view.getBigUint64(H_WIDE, true);
 
   function u32(value, what) {
@@ -342,19 +354,28 @@
     },
     datastore_table_scan_bsatn(tableId) {
       sys(SYS.datastore_table_scan_bsatn, [u32(tableId, "table_id")]);
-      return resultU32();
+      return scanResult();
     },
     datastore_index_scan_point_bsatn(indexId, point, pointLen) {
       sys(SYS.datastore_index_scan_point_bsatn, [u32(indexId, "index_id")], bufferPrefix(point, pointLen, "point"));
-      return resultU32();
+      return scanResult();
     },
     datastore_index_scan_range_bsatn(indexId, buffer, prefixLen, prefixElems, rstartLen, rendLen) {
       const [data, lens] = scanArgs(buffer, prefixLen, prefixElems, rstartLen, rendLen);
       sys(SYS.datastore_index_scan_range_bsatn, [u32(indexId, "index_id"), ...lens], data);
-      return resultU32();
+      return scanResult();
     },
     row_iter_bsatn_advance(iter, buffer) {
       if (!(buffer instanceof ArrayBuffer)) throw new TypeError("the row buffer must be an ArrayBuffer");
+      const block = prefetched.get(iter);
+      if (block !== undefined) {
+        // the block is whole rows, so it is served whole (a buffer too small for it grows to its size)
+        if (block.rows.length > buffer.byteLength) throw { __buffer_too_small__: block.rows.length };
+        prefetched.delete(iter);
+        new Uint8Array(buffer).set(block.rows);
+        if (block.exhausted) return -block.rows.length;
+        if (block.rows.length > 0) return block.rows.length;
+      }
       sys(SYS.row_iter_bsatn_advance, [u32(iter, "iter"), buffer.byteLength]);
       const exhausted = view.getUint32(H_ARGS, true) !== 0;
       const rows = takePayload();
@@ -362,6 +383,9 @@
       return exhausted ? -rows.length : rows.length;
     },
     row_iter_bsatn_close(iter) {
+      const block = prefetched.get(iter);
+      prefetched.delete(iter);
+      if (block !== undefined && block.exhausted) return; // the host closed it when it ran out
       sys(SYS.row_iter_bsatn_close, [u32(iter, "iter")]);
     },
     datastore_insert_bsatn(tableId, row, rowLen) {
@@ -527,29 +551,24 @@
     }
   }
 
-  function finish(outcome, data) {
-    putArgs([outcome]);
-    putPayload(data);
-    view.setUint32(H_OP, OP_RESULT, true);
-    hostcall();
-  }
-
-  // The host's entry point: the call is described in the mailbox; the outcome goes back through OP_RESULT.
+  // The host's entry point: the call is described in the mailbox; the result (or the error's message) is
+  // left in the mailbox as a payload, and the outcome is returned.
   function dispatch(argument) {
     const op = view.getUint32(H_OP, true);
+    prefetched.clear();
     let result;
     try {
       result = asUint8(run(op, argument), "a hook's result");
     } catch (error) {
       const senderError = hooks && hooks.__sender_error_class__;
       if (senderError && error instanceof senderError) {
-        finish(OUT_SENDER_ERROR, encoder.encode(String(error.message)));
-      } else {
-        finish(OUT_PANIC, encoder.encode(describeError(error)));
+        putPayload(encoder.encode(String(error.message)));
+        return OUT_SENDER_ERROR;
       }
+      putPayload(encoder.encode(describeError(error)));
       return OUT_PANIC;
     }
-    finish(OUT_OK, result);
+    putPayload(result);
     return OUT_OK;
   }
 
