@@ -207,3 +207,21 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
     ]
     logs = alice("logs", database)
     assert f"User {identity}: {MESSAGES[0]}" in logs.out
+
+
+def test_what_the_server_cannot_serve_is_refused_at_publish(
+    alice: User, db_name: str, tmp_path: Path, tools: NodeTools
+):
+    """Procedures and views of JS modules are not served yet: publishing one names the first of them, and
+    nothing is created."""
+    result = alice(
+        "publish",
+        db_name,
+        "-p",
+        str(project(tools, "features", tmp_path)),
+        SPACETIME_TOOLS_CACHE=tools_cache(tools),
+    )
+    error = assert_one_line_error(result)
+    assert "procedure" in error or "view" in error, error
+    assert "not served" in error, error
+    assert alice("describe", db_name, "--json").code != 0
