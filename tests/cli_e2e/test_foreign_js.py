@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.node]
 
 PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "ts_modules"
 REDUCER_BUDGET_SECONDS = "1"
-MODULE_MEMORY = str(512 << 20)  # so a module's V8 heap is limited to 128 MiB
+MODULE_MEMORY = str(768 << 20)  # so a module's V8 heap is limited to 192 MiB
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def tools() -> NodeTools:
 
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose reducers are stopped after a second, and whose workers have 512 MiB."""
+    """A server whose reducers are stopped after a second, and whose workers have 768 MiB."""
     args = ["--reducer-budget", REDUCER_BUDGET_SECONDS, "--module-memory", MODULE_MEMORY]
     proc = start_server(tmp_path_factory.mktemp("server") / "data", extra_args=args)
     try:
@@ -56,7 +56,7 @@ def tools_cache(tools: NodeTools) -> str:
 
 
 def publish(user: User, tools: NodeTools, database: str, directory: Path) -> None:
-    result = user("publish", database, "-p", str(directory), SPACETIME_TOOLS_CACHE=tools_cache(tools))
+    result = user("publish", database, "-p", str(directory), "-y", SPACETIME_TOOLS_CACHE=tools_cache(tools))
     assert result.code == 0, result
     assert (directory / "dist" / "bundle.js").is_file()
 
@@ -119,7 +119,7 @@ def hostile_db(
     ("reducer", "failure"),
     [
         ("spin", "budget"),
-        ("hoard", "ran out of memory (its V8 heap is limited to 128 MiB)"),
+        ("hoard", "ran out of memory (its V8 heap is limited to 192 MiB)"),
         ("bad_syscall", "RangeError: row length 1048576 is past the end of its buffer (4 bytes)"),
         ("garbage_row", "BSATN_DECODE_ERROR"),
     ],
@@ -225,3 +225,36 @@ def test_what_the_server_cannot_serve_is_refused_at_publish(
     assert "procedure" in error or "view" in error, error
     assert "not served" in error, error
     assert alice("describe", db_name, "--json").code != 0
+
+
+def test_a_typescript_module_is_updated_again_and_again(
+    alice: User, db_name: str, tmp_path: Path, tools: NodeTools
+):
+    """Each update loads the new version beside the running one; the worker's prepared isolates are reused."""
+    directory = project(tools, "keynote", tmp_path)
+    publish(alice, tools, db_name, directory)
+    assert alice("call", db_name, "seed", "2", "5").code == 0
+    index = directory / "src" / "index.ts"
+    for version in range(1, 3):  # the second update reuses the first version's isolate
+        index.write_text(
+            index.read_text() + f"\nexport const version_{version} = spacetimedb.reducer(_ctx => {{}});\n"
+        )
+        publish(alice, tools, db_name, directory)
+        assert alice("call", db_name, f"version_{version}").code == 0
+    assert sorted(sql(alice, db_name, "SELECT id, balance FROM accounts")) == [[0, 5], [1, 5]]
+
+
+def test_a_python_database_is_replaced_by_a_typescript_module(
+    alice: User, db_name: str, tmp_path: Path, tools: NodeTools
+):
+    """With -c the database starts afresh, in a worker that prepares V8 for its new module."""
+    from .conftest import NOTES
+
+    alice.publish(db_name, NOTES)
+    directory = project(tools, "keynote", tmp_path)
+    result = alice(
+        "publish", db_name, "-p", str(directory), "-c", "-y", SPACETIME_TOOLS_CACHE=tools_cache(tools)
+    )
+    assert result.code == 0, result
+    assert sql(alice, db_name, "SELECT program_kind FROM st_module") == [[1]]
+    assert alice("call", db_name, "seed", "1", "7").code == 0

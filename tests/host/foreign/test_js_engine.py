@@ -210,18 +210,25 @@ def test_memory_growth_stops_at_the_heap_limit_and_the_engine_serves_on():
         small.close()
 
 
-def test_a_sealed_pool_hands_out_only_prepared_isolates():
+def test_a_sealed_pool_hands_out_prepared_isolates_and_reuses_given_back_ones():
     pool = IsolatePool()
     pool.prepare(1)
     pool.seal()
-    first = JsEngine(RAW_ABI, pool.take)
+    first = JsEngine(RAW_ABI, pool)
+    with pytest.raises(ModuleError, match="no V8 isolate left"):
+        JsEngine(RAW_ABI, pool)
+    with pytest.raises(NoIsolateLeft):
+        pool.prepare(1)
+    first.close()
+    assert pool.available() == 1
+    second = JsEngine(RAW_ABI, pool)  # the next version of the module, in the same isolate
     try:
-        with pytest.raises(ModuleError, match="no V8 isolate left"):
-            JsEngine(RAW_ABI, pool.take)
-        with pytest.raises(NoIsolateLeft):
-            pool.prepare(1)
+        fake = FakeEnv()
+        second.attach(fake)  # type: ignore[arg-type]
+        call(second, 0, b"fresh")
+        assert fake.rows == [b"fresh"] and pool.available() == 0
     finally:
-        first.close()
+        second.close()
 
 
 @pytest.mark.parametrize(

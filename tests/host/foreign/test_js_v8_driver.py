@@ -42,8 +42,7 @@ def test_a_js_callback_runs_python_synchronously_on_the_isolate_thread(isolate: 
         seen.append((view[0], threading.get_ident() != caller))
         view[1] = view[0] * 2
 
-    isolate.set_syscall_handler(handler)
-    function = isolate.make_syscall()
+    function, _ = isolate.make_syscall(handler)
     global_object = isolate.eval("globalThis")
     key = isolate.alloc_string("hostcall")
     isolate.set_item(global_object, key, function)

@@ -14,7 +14,7 @@ from .pool import ISOLATES_PER_WORKER, POOL, IsolatePool, NoIsolateLeft, heap_li
 
 def make_engine(program: bytes) -> JsEngine:
     """A ``JsEngine`` for ``program``, in an isolate from the process's pool."""
-    return JsEngine(program, POOL.take, POOL.heap_limit_bytes)
+    return JsEngine(program, POOL, POOL.heap_limit_bytes)
 
 
 __all__ = [

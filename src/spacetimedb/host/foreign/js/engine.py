@@ -37,7 +37,7 @@ from ..abi import BufferTooSmall, HostCallError, InstanceEnv
 from ..engine import ForeignPanic, ForeignUserError
 from . import v8
 from .bundle import BundleError, to_script
-from .pool import NoIsolateLeft
+from .pool import IsolatePool, NoIsolateLeft
 
 HEADER = 64
 H_OP, H_STATUS, H_ARGS, H_CHUNK, H_TOTAL, H_WIDE = 0, 4, 8, 32, 36, 40
@@ -59,14 +59,14 @@ def _runtime_source() -> str:
 
 
 class JsEngine:
-    """One instance of a JS module (``ForeignEngine``), in an isolate from ``new_isolate`` (a sandboxed worker's
-    comes from ``pool``: made before it forbade new threads). Raises ``ModuleError`` when the bundle cannot be
+    """One instance of a JS module (``ForeignEngine``), in an isolate of its own, or from ``pool`` (a sandboxed
+    worker's: made before it forbade new threads, and given back when the module is unloaded). Raises ``ModuleError`` when the bundle cannot be
     loaded: not a bundle for this host, a syntax error, an error in its top-level code, no moduleHooks."""
 
     def __init__(
         self,
         program: bytes,
-        new_isolate: Callable[[], v8.Isolate] = v8.Isolate,
+        pool: IsolatePool | None = None,
         heap_limit_bytes: int = DEFAULT_HEAP_LIMIT,
     ) -> None:
         try:
@@ -74,9 +74,11 @@ class JsEngine:
         except BundleError as exc:
             raise ModuleError(f"the JS module cannot be loaded: {exc}") from None
         try:
-            self._isolate = new_isolate()
+            self._isolate = pool.take() if pool is not None else v8.Isolate()
         except NoIsolateLeft as exc:
             raise ModuleError(str(exc)) from None
+        self._pool = pool
+        self._syscall_id = 0
         self._heap_limit = heap_limit_bytes
         self._env: InstanceEnv | None = None
         self._incoming = bytearray()  # OP_APPEND pieces of the payload on its way here
@@ -106,8 +108,7 @@ class JsEngine:
         self._mailbox_handle = self._keep(isolate.eval("__stdb_mailbox"))
         self._mailbox = v8.Isolate.buffer(self._mailbox_handle)
         self._capacity = len(self._mailbox) - HEADER
-        isolate.set_syscall_handler(self._on_syscall)
-        hostcall = isolate.make_syscall()
+        hostcall, self._syscall_id = isolate.make_syscall(self._on_syscall)
         global_object = isolate.eval("globalThis")
         key_handle = isolate.alloc_string("__stdb_hostcall")
         try:
@@ -141,10 +142,14 @@ class JsEngine:
             return
         self._isolate = None  # type: ignore[assignment]
         self._mailbox = memoryview(b"")
+        isolate.drop_syscall(self._syscall_id)
         for raw in self._handles:
             isolate.free(raw)
         self._handles.clear()
-        isolate.close()
+        if self._pool is not None:
+            self._pool.give_back(isolate)
+        else:
+            isolate.close()
 
     # -- the hooks ---------------------------------------------------------------------------------------------
 

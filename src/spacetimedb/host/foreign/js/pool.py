@@ -15,8 +15,9 @@ import threading
 
 from . import v8
 
-# a running database's module, a new version of it being loaded for an update, and a spare for a later update
-ISOLATES_PER_WORKER = 3
+# a running database's module and a new version of it being loaded for an update (or, validating, the new
+# program and the current one)
+ISOLATES_PER_WORKER = 2
 
 
 class NoIsolateLeft(RuntimeError):
@@ -61,6 +62,14 @@ class IsolatePool:
                     f"{ISOLATES_PER_WORKER} before it confines itself); restart the database to load it"
                 )
         return v8.Isolate()
+
+    def give_back(self, isolate: v8.Isolate) -> None:
+        """An unloaded module's isolate: kept for the next module where no new one can be made, else closed."""
+        with self._lock:
+            if self._sealed:
+                self._ready.append(isolate)
+                return
+        isolate.close()
 
     def available(self) -> int:
         with self._lock:

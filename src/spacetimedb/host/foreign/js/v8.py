@@ -23,6 +23,7 @@ changes them fails there first.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +45,8 @@ T_OOM_EXCEPTION = 202
 T_TIMEOUT_EXCEPTION = 203
 T_TERMINATED_EXCEPTION = 204
 
-# callback id 0 is every task's completion; the syscall callback has its own id
+# callback id 0 is every task's completion; each syscall function has an id of its own (``make_syscall``)
 _TASK_DONE = 0
-SYSCALL_CALLBACK_ID = 1
 # how often a waiting thread returns to Python, so the reducer watchdog's exception reaches it
 _WAIT_SLICE_SECONDS = 0.02
 V8_FLAGS = ("--single-threaded",)
@@ -107,7 +107,8 @@ class Isolate:
         self._done = threading.Event()
         self._result: Any = None
         self._to_free: list[Any] = []
-        self._syscall: Callable[[], None] | None = None
+        self._syscalls: dict[int, Callable[[], None]] = {}
+        self._next_syscall = itertools.count(1)
         self._thread_state_kept = False
         self._closed = False
 
@@ -117,23 +118,27 @@ class Isolate:
         if not self._thread_state_kept:
             _keep_thread_state()
             self._thread_state_kept = True
-        if callback_id == SYSCALL_CALLBACK_ID:
+        if callback_id != _TASK_DONE:
             self._to_free.append(raw)
-            if self._syscall is not None:
-                self._syscall()
+            handler = self._syscalls.get(callback_id)
+            if handler is not None:  # a dropped one's caller (a module unloaded since) gets no answer
+                handler()
             return
         self._result = raw
         self._done.set()
 
     # -- the calling thread ----------------------------------------------------------------------------------
 
-    def set_syscall_handler(self, handler: Callable[[], None]) -> None:
-        """``handler`` runs on the isolate thread for every call of a function from ``make_syscall``."""
-        self._syscall = handler
+    def make_syscall(self, handler: Callable[[], None]) -> tuple[Any, int]:
+        """A JS function that runs ``handler`` synchronously on the isolate thread whenever JS calls it: its raw
+        handle (owned by the caller) and its id, for ``drop_syscall``."""
+        callback_id = next(self._next_syscall)
+        self._syscalls[callback_id] = handler
+        return self._lib.mr_make_js_callback(self._ctx, callback_id), callback_id
 
-    def make_syscall(self) -> Any:
-        """A JS function that runs the syscall handler synchronously; a raw handle owned by the caller."""
-        return self._lib.mr_make_js_callback(self._ctx, SYSCALL_CALLBACK_ID)
+    def drop_syscall(self, callback_id: int) -> None:
+        """From now on calls of that function do nothing (the module that held it is gone)."""
+        self._syscalls.pop(callback_id, None)
 
     def eval(self, code: str) -> Any:
         """Evaluate ``code`` (a classic script) and return its value as a raw handle (the caller frees it with
