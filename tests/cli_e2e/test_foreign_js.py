@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,7 +85,13 @@ def test_a_typescript_module_is_bundled_published_and_called(keynote_db: str, al
     assert "same_account" in assert_one_line_error(failed)
     assert sorted(sql(alice, keynote_db, "SELECT id, balance FROM accounts")) == [[0, 60], [1, 100], [2, 140]]
     described = json.loads(alice("describe", keynote_db, "--json").out)
-    assert [reducer["name"] for reducer in described["reducers"]] == ["noop", "seed", "transfer"]
+    assert [reducer["name"] for reducer in described["reducers"]] == [
+        "noop",
+        "remind",
+        "remind_later",
+        "seed",
+        "transfer",
+    ]
     assert sql(alice, keynote_db, "SELECT program_kind FROM st_module") == [[1]]  # JS, as upstream records it
 
 
@@ -258,3 +265,11 @@ def test_a_python_database_is_replaced_by_a_typescript_module(
     assert result.code == 0, result
     assert sql(alice, db_name, "SELECT program_kind FROM st_module") == [[1]]
     assert alice("call", db_name, "seed", "1", "7").code == 0
+
+
+def test_a_scheduled_reducer_of_a_typescript_module_runs(keynote_db: str, alice: User):
+    assert alice("call", keynote_db, "remind_later", "tea", "50").code == 0
+    deadline = time.monotonic() + 20
+    while sql(alice, keynote_db, "SELECT text FROM reminded") != [["tea"]]:
+        assert time.monotonic() < deadline, "the scheduled reducer did not run"
+        time.sleep(0.1)
