@@ -16,6 +16,7 @@ import random
 import struct
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,16 +73,20 @@ class ForeignRow:
     calls: int
     micros_per_call: float  # until the reply
     micros_per_durable_call: float
+    cpu_micros_per_call: float  # the process's CPU time (every thread), which a busy machine does not inflate
     failed: int
 
     def text(self) -> str:
         return (
             f"{self.module:14} {self.reducer:10} {self.calls:9,} {self.micros_per_call:14.1f} "
-            f"{self.micros_per_durable_call:16.1f} {self.failed:7}"
+            f"{self.micros_per_durable_call:16.1f} {self.cpu_micros_per_call:13.1f} {self.failed:7}"
         )
 
 
-HEADER = f"{'module':14} {'reducer':10} {'calls':>9} {'µs/call':>14} {'µs/call durable':>16} {'failed':>7}"
+HEADER = (
+    f"{'module':14} {'reducer':10} {'calls':>9} {'µs/call':>14} {'µs/call durable':>16} {'CPU µs/call':>13} "
+    f"{'failed':>7}"
+)
 
 
 def measure(label: str, program: bytes, run: Runner, calls: int, accounts: int) -> list[ForeignRow]:
@@ -97,10 +102,11 @@ def measure(label: str, program: bytes, run: Runner, calls: int, accounts: int) 
             run(host, "noop", [b""] * max(1, calls // 10))  # warm-up
             rows = []
             for name, payloads in (("noop", [b""] * calls), ("transfer", transfers)):
+                cpu = time.process_time()
                 replied, durable, failed = run(host, name, payloads)
-                rows.append(
-                    ForeignRow(label, name, calls, replied / calls * 1e6, durable / calls * 1e6, failed)
-                )
+                cpu = time.process_time() - cpu
+                per_call = [seconds / calls * 1e6 for seconds in (replied, durable, cpu)]
+                rows.append(ForeignRow(label, name, calls, *per_call, failed))
             return rows
         finally:
             database.shutdown()

@@ -16,7 +16,19 @@ from spacetimedb.module.rawdef_decode import (
     pascal_case,
     snake_case,
 )
-from spacetimedb.sats import I64, SCHEDULE_AT, STRING, U16, U32, U64, ProductType, RefType, SumType, SumValue
+from spacetimedb.sats import (
+    I64,
+    SCHEDULE_AT,
+    STRING,
+    U16,
+    U32,
+    U64,
+    ArrayType,
+    ProductType,
+    RefType,
+    SumType,
+    SumValue,
+)
 from spacetimedb.sats.meta import type_to_value
 
 from ..host.foreign.wat import module_def_v10, product, reducer
@@ -235,10 +247,19 @@ def test_v10_sections_lifecycle_rls_defaults_and_events():
     ("extra", "piece"),
     [
         (
-            section("Procedures", [("fetch", product(), type_to_value(STRING), SumValue(1, ()))]),
-            "procedure `fetch`",
+            section("Procedures", [("fetch", product(), type_to_value(STRING), SumValue(0, ()))]),
+            "procedure `fetch` is private",
         ),
-        (section("Views", [("mine", 0, True, False, product(), type_to_value(U32))]), "view `mine`"),
+        (
+            section("Views", [("mine", 0, True, False, product(), type_to_value(U32))]),
+            "view `mine`: a view returns an array or an option",
+        ),
+        (
+            section(
+                "Views", [("mine", 0, True, False, product(("n", U32)), type_to_value(ArrayType(RefType(2))))]
+            ),
+            "view `mine`: views with parameters are not served",
+        ),
         (section("HttpHandlers", [("hook",)]), "HTTP handler `hook`"),
         (section("Submodules", [("lib", ([],))]), "submodule `lib`"),
     ],

@@ -148,7 +148,7 @@ class ProcedureContext(_CallContext):
     - ``sender``, ``connection_id``, ``timestamp``, ``identity``, ``sender_auth``, ``rng`` as on ``ReducerContext``.
     """
 
-    __slots__ = ("_run_tx", "http")
+    __slots__ = ("_run_tx", "hold_tx", "http")
 
     def __init__(
         self,
@@ -159,10 +159,15 @@ class ProcedureContext(_CallContext):
         sender_auth: AuthCtx,
         http: Any,
         run_tx: Callable[[Callable[[ReducerContext[Any]], Any]], Any],
+        hold_tx: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(sender, connection_id, timestamp, identity, sender_auth)
         self.http = http
         self._run_tx = run_tx
+        # for the host's foreign-module glue (SpacetimeDB's procedure ABI begins and commits a transaction in
+        # separate calls): a transaction held open for the procedure, with ``.tx``, ``.timestamp``,
+        # ``.commit()`` and ``.abort()``
+        self.hold_tx = hold_tx
 
     def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
         if not callable(fn):

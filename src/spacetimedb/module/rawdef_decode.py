@@ -13,7 +13,8 @@ that every name and every id matches what the module's own library computed:
   constraint ``{table}_{cols}_key``, sequence ``{table}_{col}_seq``, schedule ``{table}_sched``.
 - A reducer's id is its position in the module's reducer list, so reducers keep their declared order.
 
-What the server cannot serve (views, procedures, HTTP handlers, submodules, private reducers) is refused here,
+What the server cannot serve (HTTP handlers, submodules, private functions, views with parameters)
+is refused here,
 naming the exact piece, so nothing is accepted and then failed at call time. Reducer functions are left for
 the caller to bind (``ReducerDef.func`` raises until then).
 """
@@ -55,6 +56,7 @@ from .moduledef import (
     ConstraintDef,
     IndexDef,
     ModuleDef,
+    ProcedureDef,
     ReducerDef,
     RowLevelSecurityDef,
     ScheduleDef,
@@ -76,6 +78,7 @@ from .rawdef import (
 )
 from .records import RecordInfo
 from .rls import RlsSyntaxError, rls_table
+from .views import LIST, OPTIONAL, ViewDef
 
 # ---- the V10 types (crates/lib/src/db/raw_def/v10.rs, fields in BSATN order) ----------------------------------
 
@@ -328,6 +331,24 @@ class _RawReducer:
 
 
 @dataclass(slots=True)
+class _RawProcedure:
+    source_name: str
+    params: ProductType
+    return_type: AlgebraicType
+    private: bool = False
+
+
+@dataclass(slots=True)
+class _RawView:
+    source_name: str
+    index: int
+    public: bool
+    anonymous: bool
+    params: ProductType
+    return_type: AlgebraicType
+
+
+@dataclass(slots=True)
 class _RawSchedule:
     name: str | None
     table: str
@@ -345,6 +366,8 @@ class _RawModule:
     schedules: list[_RawSchedule] = field(default_factory=list)
     lifecycles: list[tuple[str, str]] = field(default_factory=list)  # (lifecycle, function source name)
     row_level_security: list[str] = field(default_factory=list)
+    views: list[_RawView] = field(default_factory=list)
+    procedures: list[_RawProcedure] = field(default_factory=list)
     snake_case: bool = False
     explicit: dict[str, dict[str, str]] = field(
         default_factory=lambda: {"Table": {}, "Function": {}, "Index": {}}
@@ -419,13 +442,28 @@ def _from_v9(value: Any) -> _RawModule:
                 if table.source_name == table_name:
                     table.defaults.append((col_id, bytes(default)))
         elif tag == 1:
-            raw.unserved.append(
-                f"procedure `{payload[0]}` (procedures of WASM/JS modules are not served yet)"
-            )
+            name, params, return_type = payload
+            raw.procedures.append(_RawProcedure(name, _params(params), type_from_value(return_type)))
         else:
-            raw.unserved.append(f"view `{payload[0]}` (views of WASM/JS modules are not served yet)")
+            raw.views.append(_raw_view(payload))
     raw.row_level_security = [rule[0] for rule in rls]
     return raw
+
+
+def _raw_view(value: Any) -> _RawView:
+    name, index, public, anonymous, params, return_type = value
+    return _RawView(name, index, bool(public), bool(anonymous), _params(params), type_from_value(return_type))
+
+
+def _v10_procedures(raw: _RawModule, payload: Any) -> None:
+    raw.procedures = [
+        _RawProcedure(name, _params(params), type_from_value(return_type), visibility[0] == 0)
+        for name, params, return_type, visibility in payload
+    ]
+
+
+def _v10_views(raw: _RawModule, payload: Any) -> None:
+    raw.views = [_raw_view(view) for view in payload]
 
 
 def _index(value: Any) -> _RawIndex:
@@ -516,19 +554,23 @@ def _v10_explicit_names(raw: _RawModule, payload: Any) -> None:
         raw.explicit[kinds[tag]][source] = canonical
 
 
+def _v10_view_primary_keys(raw: _RawModule, payload: Any) -> None:
+    """Primary keys of views only tell clients how to match rows across updates; views here are keyed by whole
+    rows, which gives the same updates, so the section is read and needs nothing more."""
+
+
 def _v10_submodules(raw: _RawModule, payload: Any) -> None:
     for namespace, _ in payload:
         raw.unserved.append(f"submodule `{namespace}` (submodules are not served)")
 
 
-_NOT_SERVED = "of WASM/JS modules are not served yet"
 _V10_SECTIONS: tuple[Callable[[_RawModule, Any], None], ...] = (
     _v10_typespace,
     _v10_types,
     _v10_tables,
     _v10_reducers,
-    _v10_unserved("procedure", f"procedures {_NOT_SERVED}"),
-    _v10_unserved("view", f"views {_NOT_SERVED}"),
+    _v10_procedures,
+    _v10_views,
     _v10_schedules,
     _v10_lifecycles,
     _v10_rls,
@@ -536,7 +578,7 @@ _V10_SECTIONS: tuple[Callable[[_RawModule, Any], None], ...] = (
     _v10_explicit_names,
     _v10_unserved("HTTP handler", "HTTP handlers are not served"),
     _v10_unserved("HTTP route", "HTTP routes are not served"),
-    _v10_unserved("view primary key of", f"views {_NOT_SERVED}"),
+    _v10_view_primary_keys,
     _v10_submodules,
 )
 
@@ -899,6 +941,67 @@ class _Validator:
             rules.append(RowLevelSecurityDef(sql, table))
         return rules
 
+    def procedures(self, reducers: dict[str, ReducerDef]) -> dict[str, ProcedureDef]:
+        out: dict[str, ProcedureDef] = {}
+        for raw in self.raw.procedures:
+            where = f"procedure `{raw.source_name}`"
+            name = self.identifier(where, self.canonical("Function", raw.source_name))
+            if name in out or name in reducers:
+                self.problem(f"{where}: the name `{name}` is taken by another reducer or procedure")
+            if raw.private:
+                self.problem(
+                    f"{where} is private (FunctionVisibility::Private), which this server does not enforce"
+                )
+            params = self._convert(raw.params) if self.raw.snake_case else raw.params
+            assert isinstance(params, ProductType)
+            if any(element.name is None for element in params.elements):
+                self.problem(f"{where}: every parameter needs a name")
+            out[name] = ProcedureDef(
+                name,
+                params,
+                raw.return_type,
+                _not_bound,
+                arg_from_canonical=(None,) * len(params.elements),
+                arg_to_canonical=(None,) * len(params.elements),
+                location=f"RawModuleDef V{self.raw.version}",
+            )
+        return out
+
+    def views(self, tables: dict[str, TableDef], functions: set[str]) -> dict[str, ViewDef]:
+        out: dict[str, ViewDef] = {}
+        for raw in self.raw.views:
+            where = f"view `{raw.source_name}`"
+            name = self.identifier(where, self.canonical("Function", raw.source_name))
+            if name in out or name in functions or name in tables:
+                self.problem(f"{where}: the name `{name}` is taken by another view, function or table")
+            if raw.params.elements:
+                self.problem(f"{where}: views with parameters are not served")
+                continue
+            shape, ref = _view_shape(raw.return_type)
+            row = self.typespace[ref] if ref is not None and 0 <= ref < len(self.typespace) else None
+            if shape is None or not isinstance(row, ProductType) or not row.elements:
+                self.problem(
+                    f"{where}: a view returns an array or an option of a product type from the typespace"
+                )
+                continue
+            assert ref is not None
+            row_type = self.inline(row)
+            assert isinstance(row_type, ProductType)
+            out[name] = ViewDef(
+                name=name,
+                index=raw.index,
+                func=_not_bound,
+                public=raw.public,
+                anonymous=raw.anonymous,
+                shape=shape,
+                row_ref=ref,
+                row_type=row_type,
+                row_class=_row_class(name),
+                row_to_canonical=tuple,
+                location=f"RawModuleDef V{self.raw.version}",
+            )
+        return out
+
     def module_def(self) -> ModuleDef:
         types = self.types()
         tables: dict[str, TableDef] = {}
@@ -927,6 +1030,8 @@ class _Validator:
                     f"reducer `{raw_reducer.source_name}` is private (FunctionVisibility::Private), which this "
                     "server does not enforce for clients: not served"
                 )
+        procedures = self.procedures(reducers)
+        views = self.views(tables, set(reducers) | set(procedures))
         rls = self.row_level_security(tables)
         for what in self.raw.unserved:
             self.problem(f"the module uses {what}")
@@ -948,9 +1053,24 @@ class _Validator:
             tables=tables,
             reducers=reducers,
             row_level_security=rls,
+            views=views,
+            procedures=procedures,
             table_aliases={source: name for source, name in by_source.items() if source != name},
             index_aliases=index_aliases,
         )
+
+
+def _view_shape(return_type: AlgebraicType) -> tuple[str | None, int | None]:
+    """(LIST or OPTIONAL, the row type's ref) of a view's return type: ``Array(Ref)`` or ``Option(Ref)``."""
+    if isinstance(return_type, ArrayType) and isinstance(return_type.elem, RefType):
+        return LIST, return_type.elem.index
+    if (
+        isinstance(return_type, SumType)
+        and [v.name for v in return_type.variants] == ["some", "none"]
+        and isinstance(return_type.variants[0].type, RefType)
+    ):
+        return OPTIONAL, return_type.variants[0].type.index
+    return None, None
 
 
 def decode_module_def(data: bytes) -> ModuleDef:

@@ -9,9 +9,10 @@ import wasmtime
 from spacetimedb.host.foreign.engine import ForeignUserError
 from spacetimedb.host.foreign.wasm import WasmEngine
 from spacetimedb.module import ModuleError, ProgramKind, detect_kind, load_module
-from spacetimedb.sats import SumValue
+from spacetimedb.sats import U32, SumValue
 
-from .wat import module_def_v10, reducer, wasm_module
+from ..helpers import DB, OWNER, LocalDatabases, call, rows
+from .wat import module_def_v10, product, reducer, wasm_module
 
 NOOP_DEF = module_def_v10([SumValue(3, [reducer("noop")])])
 
@@ -78,3 +79,64 @@ def test_program_kinds_are_detected():
     loaded = load_module(wasm_module(NOOP_DEF, "", ["(i32.const 0)"]))
     assert loaded.kind is ProgramKind.WASM and list(loaded.module_def.reducers) == ["noop"]
     loaded.unload()
+
+
+RANGE_IMPORTS = """
+  (import "spacetime_10.0" "table_id_from_name" (func $table_id (param i32 i32 i32) (result i32)))
+  (import "spacetime_10.0" "index_id_from_name" (func $index_id (param i32 i32 i32) (result i32)))
+  (import "spacetime_10.0" "datastore_insert_bsatn" (func $insert (param i32 i32 i32) (result i32)))
+  (import "spacetime_10.0" "datastore_delete_by_index_scan_range_bsatn"
+    (func $delete_range (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+"""
+FILL = """
+  (drop (call $table_id (i32.const 2048) (i32.const 1) (i32.const 8)))
+  (i32.store (i32.const 16) (i32.const 1))
+  (block $done (loop $next
+    (i32.store (i32.const 0) (i32.const 4))
+    (drop (call $insert (i32.load (i32.const 8)) (i32.const 16) (i32.const 0)))
+    (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 1)))
+    (br_if $done (i32.gt_u (i32.load (i32.const 16)) (i32.const 5)))
+    (br $next)))
+  (i32.const 0)
+"""
+# delete x in [2, 4): Bound::Included(2) at 32, Bound::Excluded(4) at 40, each a tag byte and a u32
+DROP_RANGE = """
+  (drop (call $index_id (i32.const 2056) (i32.const 13) (i32.const 12)))
+  (call $delete_range (i32.load (i32.const 12)) (i32.const 0) (i32.const 0) (i32.const 0)
+    (i32.const 32) (i32.const 5) (i32.const 40) (i32.const 5) (i32.const 24))
+"""
+
+
+def test_range_syscalls_through_the_module_memory():
+    table = (
+        "t",
+        0,
+        [],
+        [("t_x_idx_btree", "x", SumValue(0, [0]))],
+        [],
+        [],
+        SumValue(1, ()),
+        SumValue(0, ()),
+        [],
+        False,
+    )
+    module_def = module_def_v10(
+        [
+            SumValue(0, ([SumValue(2, product(("x", U32)))],)),
+            SumValue(2, [table]),
+            SumValue(3, [reducer("fill"), reducer("drop_range")]),
+        ]
+    )
+    extra = r'(data (i32.const 2048) "t") (data (i32.const 2056) "t_x_idx_btree")'
+    extra += r' (data (i32.const 32) "\00\02\00\00\00") (data (i32.const 40) "\01\04\00\00\00")'
+    program = wasm_module(module_def, RANGE_IMPORTS, [FILL, DROP_RANGE], extra)
+    dbs = LocalDatabases(None)
+    try:
+        dbs.publish(DB, OWNER, program)
+        host = dbs.get_or_launch(DB)
+        assert call(host, "fill").ok
+        outcome = call(host, "drop_range")
+        assert outcome.ok, outcome
+        assert rows(host, "t") == [(1,), (4,), (5,)]
+    finally:
+        dbs.shutdown()

@@ -11,13 +11,15 @@ rollback, subscriptions, scheduler, module log, time budget and commitlog.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProgramKind, program_hash
+from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProcedureDef, ProgramKind, program_hash
 from spacetimedb.module.rawdef_decode import decode_module_def
 from spacetimedb.module.runtime import TxSlot
-from spacetimedb.sats import ConnectionId, Identity, ProductType, Timestamp, codec
+from spacetimedb.module.views import OPTIONAL, ViewDef
+from spacetimedb.sats import ArrayType, ConnectionId, DecodeError, Identity, ProductType, Timestamp, codec
 
 from .abi import InstanceEnv
 
@@ -62,10 +64,12 @@ class ForeignEngine(Protocol):
         """Run a procedure; its BSATN return value."""
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        """Run a view for ``sender``; the BSATN of what it returns."""
+        """Run view ``view_id`` (its ``index`` in the module def) for ``sender``. Returns its result header first,
+        as SpacetimeDB's ``ViewResultHeader``: a 0 byte (RowData) then the BSATN array of rows, or a 1 byte
+        (RawSql) then the query's BSATN string."""
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
-        """Run an anonymous view; the BSATN of what it returns."""
+        """Run an anonymous view; its result as ``call_view``'s."""
 
     def close(self) -> None:
         """Release the instance (its memory, its store)."""
@@ -78,15 +82,19 @@ _counter = itertools.count(1)
 
 class ForeignModule(LoadedModule):
     """A loaded foreign program: its engine, the engine's ``InstanceEnv`` and the transaction slots the host's
-    ``ModuleRuntime`` shares with it."""
+    ``ModuleRuntime`` shares with it; procedures run in an instance of their own (``procedure_engine``), since
+    they run on procedure threads while reducers run on the host thread."""
 
     engine: ForeignEngine
     env: InstanceEnv
     tx_slot: TxSlot
     view_slot: TxSlot
+    procedure_engine: ForeignEngine | None
 
     def unload(self) -> None:
         self.engine.close()
+        if self.procedure_engine is not None:
+            self.procedure_engine.close()
 
 
 def load_foreign(
@@ -97,18 +105,29 @@ def load_foreign(
 ) -> ForeignModule:
     """Instantiate ``program`` with ``factory``, decode and validate its module def, and bind its reducers to
     the engine. Raises ``ModuleError`` naming what is wrong or what the server cannot serve."""
+    identity = database_identity or Identity(0)
     engine = factory(program)
+    procedure_engine = None
     try:
         module_def = decode_module_def(engine.describe())
         tx_slot, view_slot = TxSlot(), TxSlot()
-        env = InstanceEnv(module_def, tx_slot, None, database_identity or Identity(0), view_slot)
+        env = InstanceEnv(module_def, tx_slot, None, identity, view_slot)
         _bind_reducers(module_def, engine, env)
+        _bind_views(module_def, engine, env)
         engine.attach(env)
+        if module_def.procedures:
+            procedure_engine = factory(program)
+            procedure_env = InstanceEnv(module_def, TxSlot(), None, identity)
+            procedure_engine.attach(procedure_env)
+            _bind_procedures(module_def, procedure_engine, procedure_env)
     except BaseException:
         engine.close()
+        if procedure_engine is not None:
+            procedure_engine.close()
         raise
     loaded = ForeignModule(module_def, program_hash(program), kind, f"_stdb_foreign_{next(_counter)}", None)
     loaded.engine, loaded.env, loaded.tx_slot, loaded.view_slot = engine, env, tx_slot, view_slot
+    loaded.procedure_engine = procedure_engine
     return loaded
 
 
@@ -131,3 +150,85 @@ def _reducer_func(
 
     call.__name__ = call.__qualname__ = list(module_def.reducers)[reducer_id]
     return call
+
+
+def _bind_procedures(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) -> None:
+    """Procedure ``i`` calls the engine's procedure ``i``, one at a time (the instance is not shared)."""
+    lock = threading.Lock()
+    for procedure_id, procedure in enumerate(module_def.procedures.values()):
+        procedure.func = _procedure_func(procedure_id, procedure, module_def, engine, env, lock)
+
+
+def _procedure_func(
+    procedure_id: int,
+    procedure: ProcedureDef,
+    module_def: ModuleDef,
+    engine: ForeignEngine,
+    env: InstanceEnv,
+    lock: threading.Lock,
+) -> Callable[..., Any]:
+    encode = codec(procedure.params, module_def.typespace).encode
+    decode = codec(procedure.return_type, module_def.typespace).decode
+
+    def call(ctx: Any, *args: Any) -> Any:
+        with lock:
+            env.begin_call(
+                ctx.connection_id, ctx.sender_auth.payload, database_identity=ctx.identity, procedure=ctx
+            )
+            try:
+                result = engine.call_procedure(
+                    procedure_id, ctx.sender, ctx.connection_id, ctx.timestamp, encode(args)
+                )
+            finally:
+                env.end_call()
+        try:
+            return decode(bytes(result))
+        except DecodeError as exc:
+            raise ForeignPanic(
+                f"procedure `{procedure.name}` returned a value that does not decode: {exc}"
+            ) from None
+
+    call.__name__ = call.__qualname__ = procedure.name
+    return call
+
+
+_VIEW_ROWS, _VIEW_SQL = 0, 1
+
+
+def _bind_views(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) -> None:
+    for view in module_def.views.values():
+        view.func = _view_func(view, engine, env)
+
+
+def _view_func(view: ViewDef, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
+    rows_codec = codec(ArrayType(view.row_type))
+
+    def call(ctx: Any) -> Any:
+        env.begin_call(view=True, database_identity=ctx.identity)
+        try:
+            if view.anonymous:
+                result = engine.call_view_anon(view.index, b"")
+            else:
+                result = engine.call_view(view.index, ctx.sender, b"")
+        finally:
+            env.end_call()
+        rows = _view_rows(view.name, bytes(result), rows_codec)
+        if view.shape == OPTIONAL:
+            return rows[0] if rows else None
+        return rows
+
+    call.__name__ = call.__qualname__ = view.name
+    return call
+
+
+def _view_rows(name: str, result: bytes, rows_codec: Any) -> list[tuple[Any, ...]]:
+    if not result or result[0] not in (_VIEW_ROWS, _VIEW_SQL):
+        raise ForeignPanic(f"view `{name}` returned a result with no valid header")
+    if result[0] == _VIEW_SQL:
+        raise ForeignPanic(
+            f"view `{name}` returned a SQL query (a query-builder view): views defined by queries are not served yet"
+        )
+    try:
+        return list(rows_codec.decode(result[1:]))
+    except DecodeError as exc:
+        raise ForeignPanic(f"view `{name}` returned rows that do not decode: {exc}") from None

@@ -20,6 +20,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as ffi  # the unchecked C calls (module docstring)
 from wasmtime import _func  # where wasmtime-py keeps a host function's exception
+from wasmtime._ffi import dll as wasmtime_dll  # the library itself, to declare a call of our own
 
 Signature = tuple[str, str]  # (parameter kinds, result kinds)
 
@@ -27,6 +28,24 @@ _VAL_TYPES = {"i": wasmtime.ValType.i32, "I": wasmtime.ValType.i64}
 _WRAP = {"i": 1 << 32, "I": 1 << 64}
 _SIGNED_MAX = {"i": (1 << 31) - 1, "I": (1 << 63) - 1}
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: None)
+# the C callback type of an unchecked host function, with the raw values as a plain address (so ctypes builds no
+# pointer object per call), and the define function declared to take it
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t
+)
+_DEFINE_UNCHECKED = wasmtime_dll["wasmtime_linker_define_func_unchecked"]
+_DEFINE_UNCHECKED.restype = ctypes.POINTER(ffi.wasmtime_error_t)
+_DEFINE_UNCHECKED.argtypes = [
+    ctypes.POINTER(ffi.wasmtime_linker_t),
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasm_functype_t),
+    _CALLBACK,
+    ctypes.c_void_p,
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p),
+]
 
 
 def func_type(signature: Signature) -> wasmtime.FuncType:
@@ -37,13 +56,6 @@ def func_type(signature: Signature) -> wasmtime.FuncType:
 def _signed(kind: str, value: int) -> int:
     value %= _WRAP[kind]
     return value - _WRAP[kind] if value > _SIGNED_MAX[kind] else value
-
-
-def _set(slot: Any, kind: str, value: int) -> None:
-    if kind == "i":
-        slot.i32 = _signed("i", value)
-    else:
-        slot.i64 = _signed("I", value)
 
 
 def define(
@@ -60,27 +72,30 @@ def define(
     returned as ``result_of_failure(exc)``; any other exception traps the call into the module, and the call
     re-raises it (as for wasmtime-py's own host functions)."""
     params, results = signature
-    getters = [(i, "i32" if kind == "i" else "i64") for i, kind in enumerate(params)]
+    slot = ctypes.sizeof(ffi.wasmtime_val_raw_t)
+    layout = struct.Struct("<" + "".join(f"i{slot - 4}x" if k == "i" else f"q{slot - 8}x" for k in params))
     result_kind = results[0] if results else None
+    result_type = ctypes.c_int32 if result_kind == "i" else ctypes.c_int64
+    string_at = ctypes.string_at
 
-    def callback(_env: Any, _caller: Any, values: Any, _count: int) -> int:
+    def callback(_env: Any, _caller: Any, values: int, _count: int) -> int:
         try:
             try:
-                result = func(*[getattr(values[i], field) for i, field in getters])
+                result = func(*layout.unpack(string_at(values, layout.size))) if params else func()
             except failure as exc:
                 result = result_of_failure(exc)
             if result_kind is not None:
-                _set(values[0], result_kind, result or 0)
+                result_type.from_address(values).value = _signed(result_kind, result or 0)
             return 0
         except BaseException as exc:  # re-raised by the call that entered the module
             _func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # wasmtime-py re-raises any exception kept here
             trap = wasmtime.Trap("python exception")._consume()
             return ctypes.cast(trap, ctypes.c_void_p).value or 0
 
-    c_callback = ffi.wasmtime_func_unchecked_callback_t(callback)
+    c_callback = _CALLBACK(callback)
     module_bytes, name_bytes = module.encode(), name.encode()
     ty = func_type(signature)  # held until the call returns: passing only ty.ptr() would free it first
-    error = ffi.wasmtime_linker_define_func_unchecked(
+    error = _DEFINE_UNCHECKED(
         linker.ptr(),
         ctypes.create_string_buffer(module_bytes),
         len(module_bytes),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,11 +37,18 @@ from .abi import BufferTooSmall, HostCallError, InstanceEnv
 from .engine import ForeignPanic, ForeignUserError
 
 MEMORY_LIMIT_BYTES = 256 << 20
+_SLEEP_STEP_SECONDS = 0.05
 # reserved up front (virtual memory only), so that growing to the limit never moves and copies the memory
 _MAX_WASM_STACK = 1 << 20
 
-# __call_reducer__(id, sender_0..3, conn_id_0..1, timestamp, args_source, error_sink) -> i32
+# __call_reducer__(id, sender_0..3, conn_id_0..1, timestamp, args_source, error_sink) -> i32 (and
+# __call_procedure__, whose sink gets its result)
 _CALL_REDUCER = ("iIIIIIIIii", "i")
+# __call_view__(id, sender_0..3, args_source, result_sink) -> i32; __call_view_anon__(id, args_source, result_sink)
+_CALL_VIEW = ("iIIIIii", "i")
+_CALL_VIEW_ANON = ("iii", "i")
+_VIEW_ROW_DATA = 0  # ViewResultHeader::RowData
+_VIEW_HEADER_FIRST = 2  # a view's return code: the result starts with its ViewResultHeader
 _U32_MASK = 0xFFFFFFFF
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -56,6 +64,7 @@ def _engine() -> wasmtime.Engine:
     config.parallel_compilation = False
     config.epoch_interruption = True
     config.memory_reservation = MEMORY_LIMIT_BYTES
+    config.memory_may_move = False
     config.memory_guard_size = 0
     config.memory_reservation_for_growth = 0
     config.max_wasm_stack = _MAX_WASM_STACK
@@ -75,6 +84,7 @@ class WasmEngine:
         self._check_imports(module)
         self._store = wasmtime.Store(self._engine)
         self._store.set_limits(memory_size=memory_limit)
+        self._memory_limit = memory_limit
         self._store.set_epoch_deadline(1)
         self.env: InstanceEnv | None = None
         self._sources: dict[int, bytearray] = {}
@@ -98,14 +108,17 @@ class WasmEngine:
         if not isinstance(memory, wasmtime.Memory):
             raise ModuleError("the WebAssembly module exports no `memory`")
         self._memory = memory
-        self._memory_base = ctypes.cast(memory.data_ptr(self._store), ctypes.c_void_p).value or 0
-        self._memory_size = memory.data_len(self._store)
+        self._memory_base = -1
+        self._memory_size = 0
+        self._mem = memoryview(b"")
+        self._map_memory()
         self._exports = {e.name for e in module.exports}
         for required in ("__describe_module__", "__call_reducer__"):
             if required not in self._exports:
                 raise ModuleError(
                     f"the WebAssembly module does not export `{required}`: it is not a SpacetimeDB module"
                 )
+        self._raw_funcs: dict[str, raw.RawFunc] = {}
         self._call_reducer_func = raw.RawFunc(self._store, self._export("__call_reducer__"), _CALL_REDUCER)
         self._initialize()
 
@@ -134,31 +147,45 @@ class WasmEngine:
 
     # -- memory ----------------------------------------------------------------------------------------------------
 
-    def _base(self, ptr: int, length: int) -> int:
-        """The host address of ``length`` bytes at ``ptr`` in the module's memory (which never moves: it is
-        reserved up front), after checking they lie within its current size."""
+    def _offset(self, ptr: int, length: int) -> int:
+        """``ptr`` as an offset into ``self._mem``, after checking that ``length`` bytes there lie within the
+        module's current memory."""
         ptr &= 0xFFFFFFFF
-        length &= 0xFFFFFFFF
-        if ptr + length > self._memory_size:
-            self._memory_size = self._memory.data_len(self._store)  # memory only grows: look again
-            if ptr + length > self._memory_size:
-                raise WasmOutOfBounds(f"{length} bytes at {ptr} lie outside the module's memory")
-        return self._memory_base + ptr
+        if ptr + (length & 0xFFFFFFFF) > self._memory_size:
+            self._map_memory()  # memory only grows: look again
+            if ptr + (length & 0xFFFFFFFF) > self._memory_size:
+                raise WasmOutOfBounds(f"{length & 0xFFFFFFFF} bytes at {ptr} lie outside the module's memory")
+        return ptr
+
+    def _map_memory(self) -> None:
+        """A view of the module's whole linear memory, up to its limit (it is reserved up front and never moves;
+        only the first ``_memory_size`` bytes are ever touched)."""
+        base = ctypes.cast(self._memory.data_ptr(self._store), ctypes.c_void_p).value or 0
+        if base != self._memory_base:
+            self._memory_base = base
+            self._mem = memoryview((ctypes.c_ubyte * self._memory_limit).from_address(base)).cast("B")
+        self._memory_size = self._memory.data_len(self._store)
+
+    def _base(self, ptr: int, length: int) -> int:
+        """The host address of ``length`` bytes at ``ptr`` (checked as ``_offset`` does)."""
+        return self._memory_base + self._offset(ptr, length)
 
     def _read(self, ptr: int, length: int) -> bytes:
-        return ctypes.string_at(self._base(ptr, length), length & 0xFFFFFFFF)
+        start = self._offset(ptr, length)
+        return bytes(self._mem[start : start + (length & 0xFFFFFFFF)])
 
     def _write(self, ptr: int, data: bytes) -> None:
-        ctypes.memmove(self._base(ptr, len(data)), data, len(data))
+        start = self._offset(ptr, len(data))
+        self._mem[start : start + len(data)] = data
 
     def _read_u32(self, ptr: int) -> int:
-        return int(_U32.unpack(self._read(ptr, 4))[0])
+        return int(_U32.unpack_from(self._mem, self._offset(ptr, 4))[0])
 
     def _write_u32(self, ptr: int, value: int) -> None:
-        self._write(ptr, _U32.pack(value & 0xFFFFFFFF))
+        _U32.pack_into(self._mem, self._offset(ptr, 4), value & 0xFFFFFFFF)
 
     def _write_u64(self, ptr: int, value: int) -> None:
-        self._write(ptr, _U64.pack(value & 0xFFFFFFFFFFFFFFFF))
+        _U64.pack_into(self._mem, self._offset(ptr, 8), value & 0xFFFFFFFFFFFFFFFF)
 
     def _text(self, ptr: int, length: int) -> str:
         return self._read(ptr, length).decode("utf-8", "replace")
@@ -200,46 +227,23 @@ class WasmEngine:
     def _sys_datastore_table_scan_bsatn(self, table_id: int, out: int) -> None:
         self._write_u32(out, self._env().table_scan(table_id & _U32_MASK))
 
-    def _range_args(
-        self, p_ptr: int, p_len: int, s_ptr: int, s_len: int, e_ptr: int, e_len: int
-    ) -> tuple[bytes, int, int, int]:
-        prefix = self._read(p_ptr, p_len)
-        start = self._read(s_ptr, s_len)
-        end = self._read(e_ptr, e_len)
-        return prefix + start + end, len(prefix), len(start), len(end)
+    def _range_call(self, call: Callable[..., int], index_id: int, args: tuple[int, ...]) -> None:
+        """A range syscall: ``args`` are (prefix ptr, prefix len, prefix elems, start ptr, start len, end ptr,
+        end len, out); the three byte strings go to ``call`` as one buffer and their lengths."""
+        p_ptr, p_len, elems, s_ptr, s_len, e_ptr, e_len, out = args
+        prefix, start, end = self._read(p_ptr, p_len), self._read(s_ptr, s_len), self._read(e_ptr, e_len)
+        buf = prefix + start + end
+        self._write_u32(
+            out, call(index_id & _U32_MASK, buf, len(prefix), elems & 0xFFFF, len(start), len(end))
+        )
 
-    def _sys_datastore_index_scan_range_bsatn(
-        self,
-        index_id: int,
-        p_ptr: int,
-        p_len: int,
-        elems: int,
-        s_ptr: int,
-        s_len: int,
-        e_ptr: int,
-        e_len: int,
-        out: int,
-    ) -> None:
-        buf, p, s, e = self._range_args(p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
-        self._write_u32(out, self._env().index_scan_range(index_id & _U32_MASK, buf, p, elems & 0xFFFF, s, e))
+    def _sys_datastore_index_scan_range_bsatn(self, index_id: int, *args: int) -> None:
+        self._range_call(self._env().index_scan_range, index_id, args)
 
     _sys_datastore_btree_scan_bsatn = _sys_datastore_index_scan_range_bsatn
 
-    def _sys_datastore_delete_by_index_scan_range_bsatn(
-        self,
-        index_id: int,
-        p_ptr: int,
-        p_len: int,
-        elems: int,
-        s_ptr: int,
-        s_len: int,
-        e_ptr: int,
-        e_len: int,
-        out: int,
-    ) -> None:
-        buf, p, s, e = self._range_args(p_ptr, p_len, s_ptr, s_len, e_ptr, e_len)
-        count = self._env().delete_by_index_scan_range(index_id & _U32_MASK, buf, p, elems & 0xFFFF, s, e)
-        self._write_u32(out, count)
+    def _sys_datastore_delete_by_index_scan_range_bsatn(self, index_id: int, *args: int) -> None:
+        self._range_call(self._env().delete_by_index_scan_range, index_id, args)
 
     _sys_datastore_delete_by_btree_scan_bsatn = _sys_datastore_delete_by_index_scan_range_bsatn
 
@@ -344,19 +348,35 @@ class WasmEngine:
         raise HostCallError(abi.HOST_CALL_FAILURE, "volatile_nonatomic_schedule_immediate is not served")
 
     def _sys_procedure_sleep_until(self, wake_at: int) -> int:
-        return Timestamp.now().micros
+        """Sleep until ``wake_at`` (microseconds since the epoch), in short steps so that the time budget can
+        still stop the procedure; the time it woke."""
+        while (left := wake_at - Timestamp.now().micros) > 0:
+            time.sleep(min(left / 1e6, _SLEEP_STEP_SECONDS))
+        return int(Timestamp.now().micros)
 
-    def _sys_procedure_start_mut_tx(self, out: int) -> int:
-        return abi.TRANSACTION_NOT_ANONYMOUS
+    def _sys_procedure_start_mut_tx(self, out: int) -> None:
+        self._write_u64(out, self._env().procedure_start_mut_tx())
 
-    def _sys_procedure_commit_mut_tx(self) -> int:
-        return abi.TRANSACTION_NOT_ANONYMOUS
+    def _sys_procedure_commit_mut_tx(self) -> None:
+        self._env().procedure_commit_mut_tx()
 
-    def _sys_procedure_abort_mut_tx(self) -> int:
-        return abi.TRANSACTION_NOT_ANONYMOUS
+    def _sys_procedure_abort_mut_tx(self) -> None:
+        self._env().procedure_abort_mut_tx()
 
-    def _sys_procedure_http_request(self, *_: int) -> int:
-        return abi.WOULD_BLOCK_TRANSACTION
+    def _sys_procedure_http_request(
+        self, req_ptr: int, req_len: int, body_ptr: int, body_len: int, out: int
+    ) -> int:
+        request, body = self._read(req_ptr, req_len), self._read(body_ptr, body_len)
+        try:
+            response, response_body = self._env().procedure_http_request(request, body)
+        except HostCallError as exc:
+            if exc.errno != abi.HTTP_ERROR:
+                raise
+            self._write_u32(out, self._new_source(exc.payload))
+            return abi.HTTP_ERROR
+        self._write_u32(out, self._new_source(response))
+        self._write_u32(out + 4, self._new_source(response_body))
+        return 0
 
     # -- calling the module ---------------------------------------------------------------------------------------
 
@@ -462,13 +482,64 @@ class WasmEngine:
         timestamp: Timestamp,
         args: bytes,
     ) -> bytes:
-        raise ForeignPanic("procedures of WASM modules are not served")
+        if "__call_procedure__" not in self._exports:
+            raise ForeignPanic("the module has procedures but does not export `__call_procedure__`")
+        func = self._raw_funcs.get("__call_procedure__")
+        if func is None:
+            func = self._raw_funcs["__call_procedure__"] = raw.RawFunc(
+                self._store, self._export("__call_procedure__"), _CALL_REDUCER
+            )
+        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
+        c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
+        sink = self._new_sink()
+        try:
+            code = self._call(
+                "__call_procedure__",
+                func,
+                procedure_id,
+                s0,
+                s1,
+                s2,
+                s3,
+                c0,
+                c1,
+                timestamp.micros,
+                self._new_source(args),
+                sink,
+            )
+            result = bytes(self._sinks[sink])
+        finally:
+            self._sinks.pop(sink, None)
+        self._check_code("the procedure", code, result)
+        return result
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        raise ForeignPanic("views of WASM modules are not served")
+        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
+        return self._view("__call_view__", _CALL_VIEW, view_id, s0, s1, s2, s3, args)
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
-        raise ForeignPanic("views of WASM modules are not served")
+        return self._view("__call_view_anon__", _CALL_VIEW_ANON, view_id, args)
+
+    def _view(self, export: str, signature: raw.Signature, view_id: int, *rest: Any) -> bytes:
+        """Call a view export; its result header first (code 0 gives bare rows, code 2 a header already)."""
+        if export not in self._exports:
+            raise ForeignPanic(f"the module has views but does not export `{export}`")
+        func = self._raw_funcs.get(export)
+        if func is None:
+            func = self._raw_funcs[export] = raw.RawFunc(self._store, self._export(export), signature)
+        *words, args = rest
+        sink = self._new_sink()
+        try:
+            code = self._call(export, func, view_id, *words, self._new_source(args), sink)
+            result = bytes(self._sinks[sink])
+        finally:
+            self._sinks.pop(sink, None)
+        if code == 0:
+            return bytes([_VIEW_ROW_DATA]) + result
+        if code == _VIEW_HEADER_FIRST:
+            return result
+        self._check_code(f"view {view_id}", code, result)
+        raise ForeignPanic(f"view {view_id} returned the unknown code {code}")
 
     def close(self) -> None:
         self._closed = True
