@@ -216,22 +216,22 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
     assert f"User {identity}: {MESSAGES[0]}" in logs.out
 
 
-def test_what_the_server_cannot_serve_is_refused_at_publish(
-    alice: User, db_name: str, tmp_path: Path, tools: NodeTools
+def test_a_typescript_module_with_procedures_and_views(
+    alice: User, bob: User, db_name: str, tmp_path: Path, tools: NodeTools
 ):
-    """Procedures and views of JS modules are not served yet: publishing one names the first of them, and
-    nothing is created."""
-    result = alice(
-        "publish",
-        db_name,
-        "-p",
-        str(project(tools, "features", tmp_path)),
-        SPACETIME_TOOLS_CACHE=tools_cache(tools),
-    )
-    error = assert_one_line_error(result)
-    assert "procedure" in error or "view" in error, error
-    assert "not served" in error, error
-    assert alice("describe", db_name, "--json").code != 0
+    publish(alice, tools, db_name, project(tools, "features", tmp_path))
+    assert alice("call", db_name, "join", "ann", "1").code == 0
+    assert bob("call", db_name, "join", "bob", "2").code == 0
+    # a procedure's return value comes back to its caller; one with a transaction of its own commits it
+    added = alice("call", db_name, "add_two_numbers", "2", "40")
+    assert (added.code, added.out.strip()) == (0, "42")
+    levelled = alice("call", db_name, "level_up", "ann")
+    assert (levelled.code, levelled.out.strip()) == (0, "2")
+    assert sorted(sql(alice, db_name, "SELECT name, level FROM players")) == [["ann", 2], ["bob", 2]]
+    # a per-caller view and an anonymous one, read through SQL as a client would
+    assert [row[2:] for row in sql(alice, db_name, "SELECT * FROM my_player")] == [["ann", 2]]
+    assert [row[2:] for row in sql(bob, db_name, "SELECT * FROM my_player")] == [["bob", 2]]
+    assert sorted(sql(bob, db_name, "SELECT * FROM players_at_level_two")) == [["ann", 2], ["bob", 2]]
 
 
 def test_a_typescript_module_is_updated_again_and_again(

@@ -968,9 +968,17 @@ class _Validator:
         return out
 
     def views(self, tables: dict[str, TableDef], functions: set[str]) -> dict[str, ViewDef]:
+        """A view's RawModuleDef ``index`` numbers it among the views of its kind (anonymous or not), as the
+        module's ``__call_view__`` / ``__call_view_anon__`` take it; its ``ViewDef.index`` is its position among
+        all the module's views (the host's view table ids), so each kind must be numbered 0, 1, ... in order."""
         out: dict[str, ViewDef] = {}
+        of_kind = {True: 0, False: 0}
         for raw in self.raw.views:
             where = f"view `{raw.source_name}`"
+            expected, of_kind[raw.anonymous] = of_kind[raw.anonymous], of_kind[raw.anonymous] + 1
+            if raw.index != expected:
+                kind = "anonymous views" if raw.anonymous else "views"
+                self.problem(f"{where}: its index {raw.index} is not its position {expected} among the {kind}")
             name = self.identifier(where, self.canonical("Function", raw.source_name))
             if name in out or name in functions or name in tables:
                 self.problem(f"{where}: the name `{name}` is taken by another view, function or table")
@@ -989,7 +997,7 @@ class _Validator:
             assert isinstance(row_type, ProductType)
             out[name] = ViewDef(
                 name=name,
-                index=raw.index,
+                index=len(out),
                 func=_not_bound,
                 public=raw.public,
                 anonymous=raw.anonymous,

@@ -196,20 +196,24 @@ _VIEW_ROWS, _VIEW_SQL = 0, 1
 
 
 def _bind_views(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) -> None:
+    """The module numbers its views per kind (anonymous or not): its ``__call_view_anon__(0)`` is the first
+    anonymous view (``rawdef_decode`` checked the RawModuleDef's indexes are those positions)."""
+    of_kind = {True: 0, False: 0}
     for view in module_def.views.values():
-        view.func = _view_func(view, engine, env)
+        view.func = _view_func(view, of_kind[view.anonymous], engine, env)
+        of_kind[view.anonymous] += 1
 
 
-def _view_func(view: ViewDef, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
+def _view_func(view: ViewDef, fn_index: int, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
     rows_codec = codec(ArrayType(view.row_type))
 
     def call(ctx: Any) -> Any:
         env.begin_call(view=True, database_identity=ctx.identity)
         try:
             if view.anonymous:
-                result = engine.call_view_anon(view.index, b"")
+                result = engine.call_view_anon(fn_index, b"")
             else:
-                result = engine.call_view(view.index, ctx.sender, b"")
+                result = engine.call_view(fn_index, ctx.sender, b"")
         finally:
             env.end_call()
         rows = _view_rows(view.name, bytes(result), rows_codec)

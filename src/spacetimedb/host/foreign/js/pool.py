@@ -16,8 +16,8 @@ import threading
 from . import v8
 
 # a running database's module and a new version of it being loaded for an update (or, validating, the new
-# program and the current one)
-ISOLATES_PER_WORKER = 2
+# program and the current one), each with a second instance for its procedures (host.foreign.load_foreign)
+ISOLATES_PER_WORKER = 4
 
 
 class NoIsolateLeft(RuntimeError):
