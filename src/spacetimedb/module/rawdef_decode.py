@@ -978,7 +978,9 @@ class _Validator:
             expected, of_kind[raw.anonymous] = of_kind[raw.anonymous], of_kind[raw.anonymous] + 1
             if raw.index != expected:
                 kind = "anonymous views" if raw.anonymous else "views"
-                self.problem(f"{where}: its index {raw.index} is not its position {expected} among the {kind}")
+                self.problem(
+                    f"{where}: its index {raw.index} is not its position {expected} among the {kind}"
+                )
             name = self.identifier(where, self.canonical("Function", raw.source_name))
             if name in out or name in functions or name in tables:
                 self.problem(f"{where}: the name `{name}` is taken by another view, function or table")

@@ -43,7 +43,7 @@ def test_views_of_a_wasm_module_read_through_sql():
     table = ("t", 0, [], [], [], [], SumValue(1, ()), SumValue(0, ()), [], False)
     views = [
         ("everything", 0, True, True, product(), type_to_value(ArrayType(RefType(0)))),
-        ("firstOne", 0, True, False, product(), type_to_value(option(RefType(0)))),  # the first non-anonymous one
+        ("firstOne", 0, True, False, product(), type_to_value(option(RefType(0)))),  # first of its kind
     ]
     module_def = module_def_v10(
         [
