@@ -232,6 +232,10 @@ def test_a_typescript_module_with_procedures_and_views(
     assert [row[2:] for row in sql(alice, db_name, "SELECT * FROM my_player")] == [["ann", 2]]
     assert [row[2:] for row in sql(bob, db_name, "SELECT * FROM my_player")] == [["bob", 2]]
     assert sorted(sql(bob, db_name, "SELECT * FROM players_at_level_two")) == [["ann", 2], ["bob", 2]]
+    # the caller's token claims (ctx.senderAuth) come through get_jwt_payload
+    assert alice("call", db_name, "whoami").code == 0
+    logged = [line for line in alice("logs", db_name).out.splitlines() if "claims of" in line]
+    assert len(logged) == 1 and "subject none" not in logged[0] and "issuer none" not in logged[0], logged
 
 
 def test_a_typescript_module_is_updated_again_and_again(
