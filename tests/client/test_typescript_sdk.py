@@ -14,6 +14,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,23 +111,23 @@ class _PythonWatcher:
         self.messages.append((message.text, sender.name if sender else None))
 
 
-def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path) -> None:
-    tools = node_tools()
-    started = time.monotonic()
-    publish(server.url, "chat")
-    bundle = _prepare(tools, tmp_path)
-    node = [tools.node, *tools.node_flags, str(bundle), server.url, "chat"]
+def run_chat_scenario(
+    tools: NodeTools, bundle: Path, url: str, database: str, before_sending: Callable[[], bool] = lambda: True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run ``bundle`` (the chat scenario) as a watcher and, once its subscription is applied (and
+    ``before_sending`` says so), as the sender of ``MESSAGES``; both must finish without failures. Returns the
+    sender's and the watcher's events."""
+    node = [tools.node, *tools.node_flags, str(bundle), url, database]
     env = dict(os.environ, NO_COLOR="1")
-
+    work = bundle.parent
     watcher = subprocess.Popen(
         [*node, "watcher", str(len(MESSAGES))],
-        cwd=tmp_path,
+        cwd=work,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    python_watcher = _PythonWatcher(server.url)
     try:
         watcher_lines = []
         assert watcher.stdout is not None
@@ -134,10 +135,10 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
             watcher_lines.append(line)
             if '"event":"applied"' in line or '"event":"done"' in line:
                 break
-        assert python_watcher.applied.wait(30)
+        assert before_sending()
         sender = subprocess.run(
             [*node, "sender", "ts-alice", *MESSAGES],
-            cwd=tmp_path,
+            cwd=work,
             capture_output=True,
             text=True,
             timeout=90,
@@ -148,8 +149,6 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     finally:
         if watcher.poll() is None:
             watcher.kill()
-        python_watcher.conn.disconnect()
-
     sender_events = _events(sender.stdout)
     watcher_events = _events("".join(watcher_lines))
     context = f"\nsender:\n{sender.stdout}\n{sender.stderr[-3000:]}\nwatcher:\n{''.join(watcher_lines)}\n{watcher_err[-3000:]}"
@@ -157,6 +156,21 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert watcher.returncode == 0, context
     assert sender_events[-1] == {"event": "done", "failures": []}, context
     assert watcher_events[-1] == {"event": "done", "failures": []}, context
+    return sender_events, watcher_events
+
+
+def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path) -> None:
+    tools = node_tools()
+    started = time.monotonic()
+    publish(server.url, "chat")
+    bundle = _prepare(tools, tmp_path)
+    python_watcher = _PythonWatcher(server.url)
+    try:
+        sender_events, watcher_events = run_chat_scenario(
+            tools, bundle, server.url, "chat", lambda: python_watcher.applied.wait(30)
+        )
+    finally:
+        python_watcher.conn.disconnect()
     by_event = {e["event"]: e for e in sender_events}
 
     # the sender: identity, its own reducer events through its own callbacks, the cache, errors, reconnect
