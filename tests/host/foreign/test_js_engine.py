@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,23 @@ class FakeEnv:
 
     def get_jwt_payload(self, connection_id: bytes) -> bytes:
         return b'{"sub":"me"}' if int.from_bytes(connection_id, "little") == CONNECTION.value else b""
+
+
+@contextmanager
+def interrupted_after(seconds: float, exc_type: type[BaseException]) -> Iterator[None]:
+    """Raise ``exc_type`` in this thread after ``seconds``, as the reducer watchdog does past a budget."""
+    caller = threading.get_ident()
+    timer = threading.Timer(
+        seconds,
+        lambda: ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(caller), ctypes.py_object(exc_type)
+        ),
+    )
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.join()
 
 
 @pytest.fixture(scope="module")
@@ -183,16 +202,8 @@ def test_text_encoding_round_trips(engine: JsEngine, env: FakeEnv):
 
 
 def test_a_runaway_loop_is_stopped_by_the_watchdog_and_the_engine_serves_on(engine: JsEngine, env: FakeEnv):
-    caller = threading.get_ident()
-
-    def stop() -> None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(ReducerTimeout))
-
-    timer = threading.Timer(0.2, stop)
-    timer.start()
-    with pytest.raises(ReducerTimeout):
+    with interrupted_after(0.2, ReducerTimeout), pytest.raises(ReducerTimeout):
         call(engine, 4)
-    timer.join()
     call(engine, 0, b"next")
     assert env.rows == [b"next"]
 
@@ -266,3 +277,8 @@ def test_load_failures_are_module_errors_naming_the_cause():
         JsEngine(b'import * as s from "spacetime:sys@2.0";\nconst d = {};\nexport { d as default };')
     with pytest.raises(ModuleError, match="top-level failure"):
         JsEngine(b'throw new Error("top-level failure");\nconst d = {};\nexport { d as default };')
+
+
+def test_top_level_code_past_the_load_budget_is_stopped():
+    with interrupted_after(0.2, ReducerTimeout), pytest.raises(ReducerTimeout):
+        JsEngine(b"for (;;) {}\nconst d = {};\nexport { d as default };")

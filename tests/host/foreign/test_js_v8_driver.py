@@ -14,6 +14,8 @@ from py_mini_racer import _dll as mr_dll
 
 from spacetimedb.host.foreign.js import v8
 
+from .test_js_engine import interrupted_after
+
 
 def test_the_pinned_version_and_the_private_names_used():
     assert metadata.version("mini-racer") == "0.14.1"
@@ -68,15 +70,8 @@ def test_a_task_is_stopped_from_the_waiting_thread_and_the_isolate_serves_on(iso
     class Stop(BaseException):
         pass
 
-    caller = threading.get_ident()
-    timer = threading.Timer(
-        0.1,
-        lambda: ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(Stop)),
-    )
-    timer.start()
-    with pytest.raises(Stop):
+    with interrupted_after(0.1, Stop), pytest.raises(Stop):
         isolate.eval("for (;;) {}")
-    timer.join()
     assert isolate.eval("'alive'") == "alive"
 
 
