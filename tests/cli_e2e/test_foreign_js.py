@@ -185,7 +185,7 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
     assert f"User {identity}: {MESSAGES[0]}" in logs.out
 
 
-def test_a_typescript_module_with_procedures_and_views(
+def test_a_typescript_module_with_procedures_views_and_rls(
     alice: User, bob: User, db_name: str, tmp_path: Path, tools: NodeTools
 ):
     publish(alice, tools, db_name, project(tools, "features", tmp_path))
@@ -197,6 +197,7 @@ def test_a_typescript_module_with_procedures_and_views(
     levelled = alice("call", db_name, "level_up", "ann")
     assert (levelled.code, levelled.out.strip()) == (0, "2")
     assert sorted(sql(alice, db_name, "SELECT name, level FROM players")) == [["ann", 2], ["bob", 2]]
+    assert sql(bob, db_name, "SELECT name, level FROM players") == [["bob", 2]]  # the module's RLS filter
     # a per-caller view and an anonymous one, read through SQL as a client would
     assert [row[2:] for row in sql(alice, db_name, "SELECT * FROM my_player")] == [["ann", 2]]
     assert [row[2:] for row in sql(bob, db_name, "SELECT * FROM my_player")] == [["bob", 2]]
