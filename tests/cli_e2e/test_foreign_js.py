@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.client.node_tools import NodeTools, node_tools
+from tests.client.node_tools import SDK_VERSION, NodeTools, node_tools
 from tests.conftest import ServerProcess, start_server
 
 from .conftest import User, assert_one_line_error
@@ -243,3 +244,38 @@ def test_a_scheduled_reducer_of_a_typescript_module_runs(keynote_db: str, alice:
     while sql(alice, keynote_db, "SELECT text FROM reminded") != [["tea"]]:
         assert time.monotonic() < deadline, "the scheduled reducer did not run"
         time.sleep(0.1)
+
+
+ROLLDOWN_CONFIG = """
+export default {
+  input: './src/index.ts',
+  external: [/spacetime:sys.*/],
+  platform: 'browser',
+  resolve: { conditionNames: ['production', 'import', 'default'], mainFields: ['exports', 'module', 'main'] },
+  define: { 'process.env.NODE_ENV': '"production"' },
+  treeshake: { moduleSideEffects: true },
+  output: { file: 'dist/bundle.js', format: 'esm', exports: 'named' },
+};
+"""
+
+
+def test_a_rolldown_bundle_published_with_bin_path(alice: User, db_name: str, tmp_path: Path):
+    """Bundled by rolldown with the options upstream's `spacetime build` gives it, then `--bin-path`."""
+    rolldown_tools = node_tools(
+        packages=(f"spacetimedb@{SDK_VERSION}", "rolldown@1.3.4"), purpose="the rolldown bundle test"
+    )
+    directory = project(rolldown_tools, "keynote", tmp_path)
+    (directory / "rolldown.config.mjs").write_text(ROLLDOWN_CONFIG)
+    built = subprocess.run(
+        [rolldown_tools.bin("rolldown"), "-c", "rolldown.config.mjs"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    result = alice("publish", db_name, "--bin-path", str(directory / "dist" / "bundle.js"))
+    assert result.code == 0, result
+    assert alice("call", db_name, "seed", "2", "10").code == 0
+    assert alice("call", db_name, "transfer", "0", "1", "3").code == 0
+    assert sorted(sql(alice, db_name, "SELECT id, balance FROM accounts")) == [[0, 7], [1, 13]]
