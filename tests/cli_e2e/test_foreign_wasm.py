@@ -4,10 +4,13 @@ sandboxed worker: upstream's prebuilt `upgrade_old_module_v1.wasm`, and the keyn
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ..conftest import ServerProcess, start_server
+from ..host.foreign.test_wasm_hostile import hostile_program
 from .conftest import User, assert_one_line_error
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -15,6 +18,16 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 UPSTREAM = FIXTURES / "upgrade_old_module_v1.wasm"
 KEYNOTE = FIXTURES / "keynote.wasm"
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """This file's server: a short reducer budget, so that a runaway module is stopped quickly."""
+    proc = start_server(tmp_path_factory.mktemp("server") / "data", extra_args=["--reducer-budget", "1"])
+    try:
+        yield proc
+    finally:
+        proc.shut_down()
 
 
 def sql(user: User, database: str, query: str) -> list[list[object]]:
@@ -55,3 +68,25 @@ def test_bin_path_must_be_a_built_program(alice: User, db_name: str, tmp_path: P
     fake = tmp_path / "fake.wasm"
     fake.write_bytes(b"not wasm")
     assert_one_line_error(alice("publish", db_name, "--bin-path", str(fake)), "not a WebAssembly module")
+
+
+def test_hostile_wasm_fails_alone_in_its_sandboxed_worker(alice: User, db_name: str, tmp_path: Path):
+    hostile, neighbour = f"{db_name}-hostile", f"{db_name}-neighbour"
+    program = tmp_path / "hostile.wasm"
+    program.write_bytes(hostile_program())
+    assert alice("publish", hostile, "--bin-path", str(program)).code == 0
+    assert alice("publish", neighbour, "--bin-path", str(KEYNOTE)).code == 0
+    assert alice("call", neighbour, "seed", "2", "10").code == 0
+    expected = {
+        "spin": "time budget",
+        "grow": "unreachable",
+        "bad_pointer": "outside the module's memory",
+        "bad_length": "outside the module's memory",
+    }
+    for reducer, message in expected.items():
+        failed = alice("call", hostile, reducer)
+        assert failed.code == 1, (reducer, failed)
+        assert message in assert_one_line_error(failed), reducer
+        assert alice("call", hostile, "ok").code == 0, reducer
+        assert alice("call", neighbour, "transfer", "0", "1", "1").code == 0, reducer
+    assert sorted(sql(alice, neighbour, "SELECT id, balance FROM accounts")) == [[0, 6], [1, 14]]

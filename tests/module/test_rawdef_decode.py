@@ -260,10 +260,6 @@ def test_v10_sections_lifecycle_rls_defaults_and_events():
             ),
             "view `mine`: views with parameters are not served",
         ),
-        (
-            section("Views", [("mine", 1, True, False, product(), type_to_value(ArrayType(RefType(0))))]),
-            "view `mine`: its index 1 is not its position 0 among the views",
-        ),
         (section("HttpHandlers", [("hook",)]), "HTTP handler `hook`"),
         (section("Submodules", [("lib", ([],))]), "submodule `lib`"),
     ],

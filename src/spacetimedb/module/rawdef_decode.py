@@ -11,12 +11,13 @@ that every name and every id matches what the module's own library computed:
   ``table_id_from_name`` and ``index_id_from_name`` accept). V9 converts nothing.
 - Generated names use the canonical table and column names: index ``{table}_{cols}_idx_{algo}``, unique
   constraint ``{table}_{cols}_key``, sequence ``{table}_{col}_seq``, schedule ``{table}_sched``.
-- A reducer's id is its position in the module's reducer list, so reducers keep their declared order.
+- A reducer's id is its position in the module's reducer list, so reducers keep their declared order; a
+  procedure's likewise among procedures; a view keeps the number the program gave it (``ViewDef.call_id``,
+  counted apart for per-caller and anonymous views) and gets a host index of its own.
 
-What the server cannot serve (HTTP handlers, submodules, private functions, views with parameters)
-is refused here,
-naming the exact piece, so nothing is accepted and then failed at call time. Reducer functions are left for
-the caller to bind (``ReducerDef.func`` raises until then).
+What the server cannot serve (HTTP handlers and routes, submodules, private functions, views with parameters,
+RawModuleDef V8) is refused here, naming the exact piece, so nothing is accepted and then failed at call time.
+The functions are left for the caller to bind (``func`` raises until then).
 """
 
 from __future__ import annotations
@@ -968,19 +969,9 @@ class _Validator:
         return out
 
     def views(self, tables: dict[str, TableDef], functions: set[str]) -> dict[str, ViewDef]:
-        """A view's RawModuleDef ``index`` numbers it among the views of its kind (anonymous or not), as the
-        module's ``__call_view__`` / ``__call_view_anon__`` take it; its ``ViewDef.index`` is its position among
-        all the module's views (the host's view table ids), so each kind must be numbered 0, 1, ... in order."""
         out: dict[str, ViewDef] = {}
-        of_kind = {True: 0, False: 0}
         for raw in self.raw.views:
             where = f"view `{raw.source_name}`"
-            expected, of_kind[raw.anonymous] = of_kind[raw.anonymous], of_kind[raw.anonymous] + 1
-            if raw.index != expected:
-                kind = "anonymous views" if raw.anonymous else "views"
-                self.problem(
-                    f"{where}: its index {raw.index} is not its position {expected} among the {kind}"
-                )
             name = self.identifier(where, self.canonical("Function", raw.source_name))
             if name in out or name in functions or name in tables:
                 self.problem(f"{where}: the name `{name}` is taken by another view, function or table")
@@ -1009,6 +1000,7 @@ class _Validator:
                 row_class=_row_class(name),
                 row_to_canonical=tuple,
                 location=f"RawModuleDef V{self.raw.version}",
+                call_id=raw.index,
             )
         return out
 

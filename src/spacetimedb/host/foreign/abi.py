@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spacetimedb import datastore as ds
-from spacetimedb.module import HttpError, HttpResponse, ModuleDef, NoTransactionError
+from spacetimedb.module import HttpError, HttpResponse, ModuleDef
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
@@ -195,10 +195,8 @@ class InstanceEnv:
     def _tx(self) -> Any:
         slot = self.view_slot if self._in_view and self.view_slot is not None else self.slot
         tx = slot.tx
-        try:
-            tx.scan  # noqa: B018  # the no-transaction sentinel raises on any attribute
-        except NoTransactionError:
-            raise HostCallError(NOT_IN_TRANSACTION) from None
+        if tx is _NO_TX:
+            raise HostCallError(NOT_IN_TRANSACTION)
         return tx
 
     def _schema_tx(self) -> Any:
@@ -230,7 +228,9 @@ class InstanceEnv:
     def _checked(self) -> dict[int, Any]:
         """What was looked up in the current transaction (table id -> ``_TableInfo``, -index id -> ``_IndexInfo``):
         a module's syscalls cannot change the schema, so one lookup per transaction is enough."""
-        tx = self._tx()
+        tx = (self.view_slot if self._in_view and self.view_slot is not None else self.slot).tx
+        if tx is _NO_TX:
+            raise HostCallError(NOT_IN_TRANSACTION)
         if tx is not self._checked_tx:
             self._checked_tx = tx
             self._checked_infos = {}
@@ -312,7 +312,7 @@ class InstanceEnv:
     def _point_rows(self, info: _IndexInfo, key: bytes) -> list[Row]:
         value = _decode(info.key, key)
         index = info.index
-        return list(self._tx().seek(index.table_id, index.index_id, value))
+        return self._checked_tx.seek(index.table_id, index.index_id, value)  # type: ignore[no-any-return]  # the transaction is typed Any
 
     def _range_rows(
         self, info: _IndexInfo, buf: bytes, prefix_len: int, prefix_elems: int, rstart_len: int, rend_len: int
@@ -391,17 +391,23 @@ class InstanceEnv:
         """Insert a BSATN row; returns the BSATN of its generated (auto-increment) columns, as stored."""
         info = self._table(table_id, write=True)
         values = _decode(info.row, row)
-        stored = _datastore_call(lambda: self._tx().insert(table_id, values))
+        try:
+            stored = self._checked_tx.insert(table_id, values)
+        except _WRITE_ERRORS as exc:
+            raise _write_refused(exc) from None
         return _generated(info, stored)
 
     def update(self, table_id: int, index_id: int, row: bytes) -> bytes:
         """Replace the row with ``row``'s key in the unique index ``index_id``; returns the generated columns."""
         info = self._table(table_id, write=True)
-        index = self._index(index_id, write=True)
+        index = self._index(index_id)
         if index.index.table_id != table_id:
             raise HostCallError(NO_SUCH_INDEX, f"index {index_id} is not an index of table {table_id}")
         values = _decode(info.row, row)
-        stored = _datastore_call(lambda: self._tx().update(table_id, index_id, values))
+        try:
+            stored = self._checked_tx.update(table_id, index_id, values)
+        except _WRITE_ERRORS as exc:
+            raise _write_refused(exc) from None
         return _generated(info, stored)
 
     def delete_by_index_scan_point(self, index_id: int, key: bytes) -> int:
@@ -598,23 +604,20 @@ def _decode_bound(column: Any, data: bytes) -> tuple[Any, bool]:
     return _decode(column, data[1:]), tag == _BOUND_INCLUDED
 
 
-def _datastore_call(call: Callable[[], Any]) -> Any:
-    """Run a datastore write, its refusals as the errno SpacetimeDB gives them."""
-    try:
-        return call()
-    except ds.UniqueConstraintViolation as exc:
-        raise HostCallError(UNIQUE_ALREADY_EXISTS, str(exc)) from None
-    except ds.NoSuchRowError as exc:
-        raise HostCallError(NO_SUCH_ROW, str(exc)) from None
-    except ds.IndexNotUniqueError as exc:
-        raise HostCallError(INDEX_NOT_UNIQUE, str(exc)) from None
-    except ds.SequenceExhaustedError as exc:
-        raise HostCallError(AUTO_INC_OVERFLOW, str(exc)) from None
-    except ds.NoSuchIndexError as exc:
-        raise HostCallError(NO_SUCH_INDEX, str(exc)) from None
-    except ds.NoSuchTableError as exc:
-        raise HostCallError(NO_SUCH_TABLE, str(exc)) from None
-    except ReadOnlyError as exc:
-        raise HostCallError(TRANSACTION_IS_READ_ONLY, str(exc)) from None
-    except EncodeError as exc:
-        raise HostCallError(BSATN_DECODE_ERROR, str(exc)) from None
+# what a datastore write refuses with, and the errno SpacetimeDB gives for each
+_WRITE_ERRNOS: dict[type[Exception], int] = {
+    ds.UniqueConstraintViolation: UNIQUE_ALREADY_EXISTS,
+    ds.NoSuchRowError: NO_SUCH_ROW,
+    ds.IndexNotUniqueError: INDEX_NOT_UNIQUE,
+    ds.SequenceExhaustedError: AUTO_INC_OVERFLOW,
+    ds.NoSuchIndexError: NO_SUCH_INDEX,
+    ds.NoSuchTableError: NO_SUCH_TABLE,
+    ReadOnlyError: TRANSACTION_IS_READ_ONLY,
+    EncodeError: BSATN_DECODE_ERROR,
+}
+_WRITE_ERRORS = tuple(_WRITE_ERRNOS)
+
+
+def _write_refused(exc: Exception) -> HostCallError:
+    errno = next(errno for kind, errno in _WRITE_ERRNOS.items() if isinstance(exc, kind))
+    return HostCallError(errno, str(exc))

@@ -5,7 +5,9 @@ the module (BSATN ``RawModuleDef``) and calls its reducers with BSATN arguments;
 ``InstanceEnv`` it is attached to. ``load_foreign`` builds a ``ModuleDef`` from the description
 (``module.rawdef_decode``) whose reducer functions dispatch into the engine, so that a foreign reducer runs through
 the same ``ModuleRuntime.reducer_call(name).call(ctx, args)`` path as a Python one: the same transaction,
-rollback, subscriptions, scheduler, module log, time budget and commitlog.
+rollback, subscriptions, scheduler, module log, time budget and commitlog. Views run the same way through the
+host's view machinery (reading through its read-only transaction); procedures run in a second instance of the
+program, since they run on procedure threads while reducers run on the host thread.
 """
 
 from __future__ import annotations
@@ -19,7 +21,18 @@ from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProcedureDe
 from spacetimedb.module.rawdef_decode import decode_module_def
 from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import OPTIONAL, ViewDef
-from spacetimedb.sats import ArrayType, ConnectionId, DecodeError, Identity, ProductType, Timestamp, codec
+from spacetimedb.sats import (
+    STRING,
+    ArrayType,
+    ConnectionId,
+    DecodeError,
+    Identity,
+    ProductType,
+    Timestamp,
+    codec,
+)
+from spacetimedb.sql import SqlError, compile_statement, execute, parse_script
+from spacetimedb.sql.run import is_read_only
 
 from .abi import InstanceEnv
 
@@ -64,9 +77,11 @@ class ForeignEngine(Protocol):
         """Run a procedure; its BSATN return value."""
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        """Run view ``view_id`` (its ``index`` in the module def) for ``sender``. Returns its result header first,
+        """Run view ``view_id`` (its ``index`` in the module def: SpacetimeDB numbers per-caller and anonymous
+        views apart) for ``sender``. Returns its result header first,
         as SpacetimeDB's ``ViewResultHeader``: a 0 byte (RowData) then the BSATN array of rows, or a 1 byte
-        (RawSql) then the query's BSATN string."""
+        (RawSql) then the query's BSATN string (a query-builder view), which the host runs over the view's
+        read-only transaction."""
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
         """Run an anonymous view; its result as ``call_view``'s."""
@@ -196,27 +211,24 @@ _VIEW_ROWS, _VIEW_SQL = 0, 1
 
 
 def _bind_views(module_def: ModuleDef, engine: ForeignEngine, env: InstanceEnv) -> None:
-    """The module numbers its views per kind (anonymous or not): its ``__call_view_anon__(0)`` is the first
-    anonymous view (``rawdef_decode`` checked the RawModuleDef's indexes are those positions)."""
-    of_kind = {True: 0, False: 0}
     for view in module_def.views.values():
-        view.func = _view_func(view, of_kind[view.anonymous], engine, env)
-        of_kind[view.anonymous] += 1
+        view.func = _view_func(view, engine, env)
 
 
-def _view_func(view: ViewDef, fn_index: int, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
+def _view_func(view: ViewDef, engine: ForeignEngine, env: InstanceEnv) -> Callable[[Any], Any]:
     rows_codec = codec(ArrayType(view.row_type))
+    call_id = view.call_id if view.call_id >= 0 else view.index
 
     def call(ctx: Any) -> Any:
         env.begin_call(view=True, database_identity=ctx.identity)
         try:
             if view.anonymous:
-                result = engine.call_view_anon(fn_index, b"")
+                result = engine.call_view_anon(call_id, b"")
             else:
-                result = engine.call_view(fn_index, ctx.sender, b"")
+                result = engine.call_view(call_id, ctx.sender, b"")
         finally:
             env.end_call()
-        rows = _view_rows(view.name, bytes(result), rows_codec)
+        rows = _view_rows(view, bytes(result), rows_codec, env.view_slot.tx if env.view_slot else None, ctx)
         if view.shape == OPTIONAL:
             return rows[0] if rows else None
         return rows
@@ -225,14 +237,49 @@ def _view_func(view: ViewDef, fn_index: int, engine: ForeignEngine, env: Instanc
     return call
 
 
-def _view_rows(name: str, result: bytes, rows_codec: Any) -> list[tuple[Any, ...]]:
+def _view_rows(view: ViewDef, result: bytes, rows_codec: Any, reader: Any, ctx: Any) -> list[tuple[Any, ...]]:
+    """The rows of a view's result: the rows it returned, or those of the query it returned (query-builder
+    views), read through the view's read-only transaction so that its result stays live."""
     if not result or result[0] not in (_VIEW_ROWS, _VIEW_SQL):
-        raise ForeignPanic(f"view `{name}` returned a result with no valid header")
-    if result[0] == _VIEW_SQL:
-        raise ForeignPanic(
-            f"view `{name}` returned a SQL query (a query-builder view): views defined by queries are not served yet"
-        )
+        raise ForeignPanic(f"view `{view.name}` returned a result with no valid header")
     try:
-        return list(rows_codec.decode(result[1:]))
+        if result[0] == _VIEW_ROWS:
+            return list(rows_codec.decode(result[1:]))
+        query = _STRING.decode(result[1:])
     except DecodeError as exc:
-        raise ForeignPanic(f"view `{name}` returned rows that do not decode: {exc}") from None
+        raise ForeignPanic(f"view `{view.name}` returned a result that does not decode: {exc}") from None
+    return _query_rows(view, query, reader, getattr(ctx, "sender", None) or Identity(0))
+
+
+_STRING = codec(STRING)
+
+
+def _query_rows(view: ViewDef, query: str, reader: Any, caller: Identity) -> list[tuple[Any, ...]]:
+    """Run the SELECT a query-builder view returned, as the module (no row-level security), over ``reader``
+    (the view's ``ReadOnlyTx``, which records what the query read)."""
+    try:
+        statements = parse_script(query)
+        if len(statements) != 1 or not is_read_only(statements[0]):
+            raise SqlError("a view's query is one SELECT")
+        source = _ViewQueryReader(reader)
+        plan = compile_statement(statements[0], source, caller, True)
+        rows = execute(plan, source).rows
+    except SqlError as exc:
+        raise ForeignPanic(f"view `{view.name}` returned the query {query!r}, which fails: {exc}") from None
+    width = len(view.row_type.elements)
+    if any(len(row) != width for row in rows):
+        raise ForeignPanic(f"view `{view.name}`: its query {query!r} returns rows that are not its row type")
+    return [tuple(row) for row in rows]
+
+
+class _ViewQueryReader:
+    """What the SQL engine reads through for a view's query: rows from the view's ``ReadOnlyTx`` (which records
+    the reads), schema questions answered by the transaction it wraps."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._tx = reader.tx
+
+    def __getattr__(self, name: str) -> Any:
+        row_reads = ("scan", "count", "seek", "find", "range", "prefix", "prefix_range")
+        return getattr(self._reader if name in row_reads else self._tx, name)

@@ -53,11 +53,6 @@ def func_type(signature: Signature) -> wasmtime.FuncType:
     return wasmtime.FuncType([_VAL_TYPES[k]() for k in params], [_VAL_TYPES[k]() for k in results])
 
 
-def _signed(kind: str, value: int) -> int:
-    value %= _WRAP[kind]
-    return value - _WRAP[kind] if value > _SIGNED_MAX[kind] else value
-
-
 def define(
     linker: wasmtime.Linker,
     module: str,
@@ -76,6 +71,7 @@ def define(
     layout = struct.Struct("<" + "".join(f"i{slot - 4}x" if k == "i" else f"q{slot - 8}x" for k in params))
     result_kind = results[0] if results else None
     result_type = ctypes.c_int32 if result_kind == "i" else ctypes.c_int64
+    wrap, signed_max = _WRAP.get(result_kind or "i", 0), _SIGNED_MAX.get(result_kind or "i", 0)
     string_at = ctypes.string_at
 
     def callback(_env: Any, _caller: Any, values: int, _count: int) -> int:
@@ -85,7 +81,8 @@ def define(
             except failure as exc:
                 result = result_of_failure(exc)
             if result_kind is not None:
-                result_type.from_address(values).value = _signed(result_kind, result or 0)
+                result = (result or 0) % wrap
+                result_type.from_address(values).value = result - wrap if result > signed_max else result
             return 0
         except BaseException as exc:  # re-raised by the call that entered the module
             _func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # wasmtime-py re-raises any exception kept here
@@ -131,16 +128,31 @@ class RawFunc:
         self._layout = struct.Struct(
             "<" + "".join(f"I{slot - 4}x" if k == "i" else f"Q{slot - 8}x" for k in params)
         )
+        # what every call passes: fixed for the store's and the function's lifetimes
+        self._context = store._context()
+        self._func_ref = ctypes.byref(func._func)
+        self._result = ctypes.c_int32.from_buffer(self._values) if self._results == "i" else None
 
     def __call__(self, *args: int) -> int | None:
+        """Call the function; a trap raises ``wasmtime.Trap`` unless a host function's exception caused it,
+        which is raised instead (as wasmtime-py's own calls do)."""
         values = self._values
         self._layout.pack_into(values, 0, *args)
-        with _func.enter_wasm(self._store) as trap:
-            error = ffi.wasmtime_func_call_unchecked(
-                self._store._context(), ctypes.byref(self._func._func), values, len(values), trap
-            )
-            if error:
-                raise wasmtime.WasmtimeError._from_ptr(error)
-        if not self._results:
-            return None
-        return int(values[0].i32 if self._results == "i" else values[0].i64)
+        # a fresh out-pointer per call: the C call only writes it on a trap, and an exception arriving between
+        # the call and reading it (the watchdog's) must not leave the next call a stale trap
+        trap_ptr = _TrapPointer()
+        error = _CALL_UNCHECKED(self._context, self._func_ref, values, len(values), ctypes.byref(trap_ptr))
+        if trap_ptr:
+            trap = wasmtime.Trap._from_ptr(trap_ptr)
+            _func.maybe_raise_last_exn()
+            raise trap
+        if error:
+            _func.maybe_raise_last_exn()
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if self._result is not None:
+            return int(self._result.value)
+        return int(values[0].i64) if self._results else None
+
+
+_CALL_UNCHECKED = ffi.wasmtime_func_call_unchecked
+_TrapPointer = ctypes.POINTER(ffi.wasm_trap_t)

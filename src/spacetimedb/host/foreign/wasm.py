@@ -47,6 +47,12 @@ _CALL_REDUCER = ("iIIIIIIIii", "i")
 # __call_view__(id, sender_0..3, args_source, result_sink) -> i32; __call_view_anon__(id, args_source, result_sink)
 _CALL_VIEW = ("iIIIIii", "i")
 _CALL_VIEW_ANON = ("iii", "i")
+_CALL_EXPORTS = {
+    "__call_reducer__": _CALL_REDUCER,
+    "__call_procedure__": _CALL_REDUCER,
+    "__call_view__": _CALL_VIEW,
+    "__call_view_anon__": _CALL_VIEW_ANON,
+}
 _VIEW_ROW_DATA = 0  # ViewResultHeader::RowData
 _VIEW_HEADER_FIRST = 2  # a view's return code: the result starts with its ViewResultHeader
 _U32_MASK = 0xFFFFFFFF
@@ -119,7 +125,14 @@ class WasmEngine:
                     f"the WebAssembly module does not export `{required}`: it is not a SpacetimeDB module"
                 )
         self._raw_funcs: dict[str, raw.RawFunc] = {}
-        self._call_reducer_func = raw.RawFunc(self._store, self._export("__call_reducer__"), _CALL_REDUCER)
+        for export, signature in _CALL_EXPORTS.items():
+            if export in self._exports:
+                try:
+                    self._raw_funcs[export] = raw.RawFunc(self._store, self._export(export), signature)
+                except wasmtime.WasmtimeError as exc:
+                    raise ModuleError(
+                        f"the WebAssembly module's `{export}` has the wrong type: {exc}"
+                    ) from None
         self._initialize()
 
     # -- imports -------------------------------------------------------------------------------------------------
@@ -170,22 +183,38 @@ class WasmEngine:
         """The host address of ``length`` bytes at ``ptr`` (checked as ``_offset`` does)."""
         return self._memory_base + self._offset(ptr, length)
 
+    # the accessors check bounds inline and call ``_offset`` only when memory may have grown (or the access is bad)
+
     def _read(self, ptr: int, length: int) -> bytes:
-        start = self._offset(ptr, length)
-        return bytes(self._mem[start : start + (length & 0xFFFFFFFF)])
+        ptr &= _U32_MASK
+        length &= _U32_MASK
+        if ptr + length > self._memory_size:
+            self._offset(ptr, length)
+        return bytes(self._mem[ptr : ptr + length])
 
     def _write(self, ptr: int, data: bytes) -> None:
-        start = self._offset(ptr, len(data))
-        self._mem[start : start + len(data)] = data
+        ptr &= _U32_MASK
+        if ptr + len(data) > self._memory_size:
+            self._offset(ptr, len(data))
+        self._mem[ptr : ptr + len(data)] = data
 
     def _read_u32(self, ptr: int) -> int:
-        return int(_U32.unpack_from(self._mem, self._offset(ptr, 4))[0])
+        ptr &= _U32_MASK
+        if ptr + 4 > self._memory_size:
+            self._offset(ptr, 4)
+        return int(_U32.unpack_from(self._mem, ptr)[0])
 
     def _write_u32(self, ptr: int, value: int) -> None:
-        _U32.pack_into(self._mem, self._offset(ptr, 4), value & 0xFFFFFFFF)
+        ptr &= _U32_MASK
+        if ptr + 4 > self._memory_size:
+            self._offset(ptr, 4)
+        _U32.pack_into(self._mem, ptr, value & _U32_MASK)
 
     def _write_u64(self, ptr: int, value: int) -> None:
-        _U64.pack_into(self._mem, self._offset(ptr, 8), value & 0xFFFFFFFFFFFFFFFF)
+        ptr &= _U32_MASK
+        if ptr + 8 > self._memory_size:
+            self._offset(ptr, 8)
+        _U64.pack_into(self._mem, ptr, value & 0xFFFFFFFFFFFFFFFF)
 
     def _text(self, ptr: int, length: int) -> str:
         return self._read(ptr, length).decode("utf-8", "replace")
@@ -452,27 +481,11 @@ class WasmEngine:
         timestamp: Timestamp,
         args: bytes,
     ) -> None:
-        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
         c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
-        sink = self._new_sink()
-        try:
-            code = self._call(
-                "__call_reducer__",
-                self._call_reducer_func,
-                reducer_id,
-                s0,
-                s1,
-                s2,
-                s3,
-                c0,
-                c1,
-                timestamp.micros,
-                self._new_source(args),
-                sink,
-            )
-            self._check_code("the reducer", code, self._sinks[sink])
-        finally:
-            self._sinks.pop(sink, None)
+        code, error = self._call_with_sink(
+            "__call_reducer__", reducer_id, sender, c0, c1, timestamp.micros, args
+        )
+        self._check_code("the reducer", code, error)
 
     def call_procedure(
         self,
@@ -482,58 +495,39 @@ class WasmEngine:
         timestamp: Timestamp,
         args: bytes,
     ) -> bytes:
-        if "__call_procedure__" not in self._exports:
-            raise ForeignPanic("the module has procedures but does not export `__call_procedure__`")
-        func = self._raw_funcs.get("__call_procedure__")
-        if func is None:
-            func = self._raw_funcs["__call_procedure__"] = raw.RawFunc(
-                self._store, self._export("__call_procedure__"), _CALL_REDUCER
-            )
-        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
         c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
-        sink = self._new_sink()
-        try:
-            code = self._call(
-                "__call_procedure__",
-                func,
-                procedure_id,
-                s0,
-                s1,
-                s2,
-                s3,
-                c0,
-                c1,
-                timestamp.micros,
-                self._new_source(args),
-                sink,
-            )
-            result = bytes(self._sinks[sink])
-        finally:
-            self._sinks.pop(sink, None)
+        code, result = self._call_with_sink(
+            "__call_procedure__", procedure_id, sender, c0, c1, timestamp.micros, args
+        )
         self._check_code("the procedure", code, result)
         return result
 
     def call_view(self, view_id: int, sender: Identity, args: bytes) -> bytes:
-        s0, s1, s2, s3 = struct.unpack("<4Q", sender.to_le_bytes())
-        return self._view("__call_view__", _CALL_VIEW, view_id, s0, s1, s2, s3, args)
+        return self._view(self._call_with_sink("__call_view__", view_id, sender, args), view_id)
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
-        return self._view("__call_view_anon__", _CALL_VIEW_ANON, view_id, args)
+        return self._view(self._call_with_sink("__call_view_anon__", view_id, None, args), view_id)
 
-    def _view(self, export: str, signature: raw.Signature, view_id: int, *rest: Any) -> bytes:
-        """Call a view export; its result header first (code 0 gives bare rows, code 2 a header already)."""
-        if export not in self._exports:
-            raise ForeignPanic(f"the module has views but does not export `{export}`")
+    def _call_with_sink(
+        self, export: str, call_id: int, sender: Identity | None, *rest: Any
+    ) -> tuple[int, bytes]:
+        """Call ``export(call_id, [sender's four words], *rest[:-1], args source, sink)``, the last of ``rest``
+        being the argument bytes: (its return code, what it wrote to the sink)."""
         func = self._raw_funcs.get(export)
         if func is None:
-            func = self._raw_funcs[export] = raw.RawFunc(self._store, self._export(export), signature)
-        *words, args = rest
+            raise ForeignPanic(f"the module does not export `{export}`, which its module def needs")
+        words = () if sender is None else struct.unpack("<4Q", sender.to_le_bytes())
+        *values, args = rest
         sink = self._new_sink()
         try:
-            code = self._call(export, func, view_id, *words, self._new_source(args), sink)
-            result = bytes(self._sinks[sink])
+            code = self._call(export, func, call_id, *words, *values, self._new_source(args), sink)
+            return code, bytes(self._sinks[sink])
         finally:
             self._sinks.pop(sink, None)
+
+    def _view(self, outcome: tuple[int, bytes], view_id: int) -> bytes:
+        """A view's result, header first (code 0 gives bare rows, code 2 a header already)."""
+        code, result = outcome
         if code == 0:
             return bytes([_VIEW_ROW_DATA]) + result
         if code == _VIEW_HEADER_FIRST:
