@@ -282,3 +282,30 @@ def test_load_failures_are_module_errors_naming_the_cause():
 def test_top_level_code_past_the_load_budget_is_stopped():
     with interrupted_after(0.2, ReducerTimeout), pytest.raises(ReducerTimeout):
         JsEngine(b"for (;;) {}\nconst d = {};\nexport { d as default };")
+
+
+@pytest.mark.slow
+@pytest.mark.node
+def test_a_database_of_a_typescript_module_shuts_down_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """In one process (a test's, a benchmark's) the module loads on the database's host thread and unloads on
+    the thread that shuts it down: V8 crashed there when an isolate was freed on another thread than the one
+    that made it (a real TypeScript module's heap is needed to show it)."""
+    import shutil
+
+    from spacetimedb.cli.jsbuild import build_typescript
+    from spacetimedb.host.database import Database
+    from tests.client.node_tools import node_tools
+
+    tools = node_tools(purpose="bundling the TypeScript keynote module")
+    project = tmp_path / "keynote"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "ts_modules" / "keynote", project)
+    (project / "node_modules").symlink_to(tools.node_modules, target_is_directory=True)
+    monkeypatch.setenv("SPACETIME_TOOLS_CACHE", str(tools.node_modules.parent.parent / "tools"))
+    program = build_typescript(project)
+    database = Database.create(tmp_path / "db", Identity(0xC2 << 248 | 7), SENDER, program)
+    try:
+        assert database.host.call_reducer_sync("seed", [2, 5], sender=SENDER, json_args=True).ok
+    finally:
+        database.shutdown()

@@ -26,6 +26,7 @@ import ctypes
 import itertools
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from py_mini_racer import _dll as mr_dll
@@ -82,6 +83,16 @@ def library() -> Any:
     return _dll
 
 
+# V8 deletes an isolate safely only on the thread that created it (freeing one made on another thread crashes in
+# the heap's teardown), so one thread makes and frees them all. A sandboxed worker starts it when it prepares
+# its isolates, before it forbids new threads.
+_lifecycle = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v8-isolates")
+
+
+def _on_lifecycle_thread(work: Callable[[], Any]) -> Any:
+    return _lifecycle.submit(work).result()
+
+
 _PyGILState_Ensure = ctypes.pythonapi.PyGILState_Ensure
 _PyGILState_Ensure.restype = ctypes.c_int
 _PyGILState_Ensure.argtypes = []
@@ -103,7 +114,7 @@ class Isolate:
         self._lib = library()
         # one ctypes closure per isolate (the library passes no context to its callback); kept alive with it
         self._callback = mr_dll.MR_CALLBACK(self.on_callback)
-        self._ctx = self._lib.mr_init_context(self._callback)
+        self._ctx = _on_lifecycle_thread(lambda: self._lib.mr_init_context(self._callback))
         self._done = threading.Event()
         self._result: Any = None
         self._to_free: list[Any] = []
@@ -266,4 +277,4 @@ class Isolate:
         if self._closed:
             return
         self._closed = True
-        self._lib.mr_free_context(self._ctx)
+        _on_lifecycle_thread(lambda: self._lib.mr_free_context(self._ctx))
