@@ -217,7 +217,9 @@ def test_a_typescript_module_is_updated(alice: User, db_name: str, tmp_path: Pat
     assert alice("call", db_name, "seed", "2", "5").code == 0
     index = directory / "src" / "index.ts"
     index.write_text(index.read_text() + "\nexport const version_2 = spacetimedb.reducer(_ctx => {});\n")
-    publish(alice, tools, db_name, directory)
+    # from inside the project, without -p
+    result = alice("publish", db_name, "-y", cwd=directory, SPACETIME_TOOLS_CACHE=tools_cache(tools))
+    assert result.code == 0, result
     assert alice("call", db_name, "version_2").code == 0
     assert sorted(sql(alice, db_name, "SELECT id, balance FROM accounts")) == [[0, 5], [1, 5]]
 
