@@ -649,21 +649,6 @@ class _Validator:
             self.problem(f"{what}: {problem}")
         return name
 
-    def inline(self, ty: AlgebraicType, stack: tuple[int, ...] = ()) -> AlgebraicType:
-        if isinstance(ty, RefType):
-            if ty.index in stack or not 0 <= ty.index < len(self.typespace):
-                raise ValueError(f"type reference &{ty.index} is recursive or out of range")
-            return self.inline(self.typespace[ty.index], (*stack, ty.index))
-        if isinstance(ty, ArrayType):
-            return ArrayType(self.inline(ty.elem, stack))
-        if isinstance(ty, ProductType):
-            return ProductType(
-                tuple(ProductTypeElement(e.name, self.inline(e.type, stack)) for e in ty.elements)
-            )
-        if isinstance(ty, SumType):
-            return SumType(tuple(SumTypeVariant(v.name, self.inline(v.type, stack)) for v in ty.variants))
-        return ty
-
     # -- types --------------------------------------------------------------------------------------------------
 
     def types(self) -> list[TypeDef]:
@@ -750,7 +735,7 @@ class _Validator:
                 self.problem(f"{where}: column {pos} has no name")
                 return None
             try:
-                inline = self.inline(element.type)
+                inline = self.typespace.inline(element.type)
             except ValueError as exc:
                 self.problem(f"{where}: column `{element.name}`: {exc}")
                 return None
@@ -986,7 +971,7 @@ class _Validator:
                 )
                 continue
             assert ref is not None
-            row_type = self.inline(row)
+            row_type = self.typespace.inline(row)
             assert isinstance(row_type, ProductType)
             out[name] = ViewDef(
                 name=name,

@@ -43,8 +43,11 @@ REDUCERS = [
     " (drop (call $insert (i32.load (i32.const 8)) (i32.const 16) (i32.const 0))) unreachable",
     # ok
     "(i32.const 0)",
+    # recurse: a call that never returns, until the stack is exhausted
+    "(call $recurse (i32.const 0))",
 ]
-NAMES = ["spin", "grow", "bad_pointer", "bad_length", "write_then_trap", "ok"]
+NAMES = ["spin", "grow", "bad_pointer", "bad_length", "write_then_trap", "ok", "recurse"]
+RECURSE = "(func $recurse (param i32) (result i32) (call $recurse (i32.add (local.get 0) (i32.const 1))))"
 
 
 def hostile_program() -> bytes:
@@ -56,7 +59,7 @@ def hostile_program() -> bytes:
             SumValue(3, [reducer(name) for name in NAMES]),
         ]
     )
-    return wasm_module(module_def, IMPORTS, REDUCERS, extra='(data (i32.const 2048) "t")')
+    return wasm_module(module_def, IMPORTS, REDUCERS, extra=f'(data (i32.const 2048) "t") {RECURSE}')
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +98,13 @@ def test_a_syscall_given_a_bad_pointer_or_length_fails_the_call(databases: Local
     outcome = call(databases.get_or_launch(HOSTILE_DB), reducer_name)
     assert outcome.status == CallStatus.FAILED, outcome
     assert "outside the module's memory" in (outcome.message or "")
+    assert_both_still_serve(databases)
+
+
+def test_endless_recursion_exhausts_the_stack_and_fails_the_call(databases: LocalDatabases):
+    outcome = call(databases.get_or_launch(HOSTILE_DB), "recurse")
+    assert outcome.status == CallStatus.FAILED, outcome
+    assert "stack" in (outcome.message or "")
     assert_both_still_serve(databases)
 
 

@@ -38,6 +38,8 @@ from .engine import ForeignPanic, ForeignUserError
 
 MEMORY_LIMIT_BYTES = 256 << 20
 _SLEEP_STEP_SECONDS = 0.05
+# entries of the module's function tables (a hostile module could grow one without bound otherwise)
+_TABLE_ELEMENTS_LIMIT = 1 << 20
 # reserved up front (virtual memory only), so that growing to the limit never moves and copies the memory
 _MAX_WASM_STACK = 1 << 20
 
@@ -89,7 +91,7 @@ class WasmEngine:
             raise ModuleError(f"the program is not a valid WebAssembly module: {_first_line(exc)}") from None
         self._check_imports(module)
         self._store = wasmtime.Store(self._engine)
-        self._store.set_limits(memory_size=memory_limit)
+        self._store.set_limits(memory_size=memory_limit, table_elements=_TABLE_ELEMENTS_LIMIT)
         self._memory_limit = memory_limit
         self._store.set_epoch_deadline(1)
         self.env: InstanceEnv | None = None
