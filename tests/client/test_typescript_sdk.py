@@ -159,22 +159,11 @@ def run_chat_scenario(
     return sender_events, watcher_events
 
 
-def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path) -> None:
-    tools = node_tools()
-    started = time.monotonic()
-    publish(server.url, "chat")
-    bundle = _prepare(tools, tmp_path)
-    python_watcher = _PythonWatcher(server.url)
-    try:
-        sender_events, watcher_events = run_chat_scenario(
-            tools, bundle, server.url, "chat", lambda: python_watcher.applied.wait(30)
-        )
-    finally:
-        python_watcher.conn.disconnect()
+def assert_sender_chatted(sender_events: list[dict[str, Any]], name_error: str) -> str:
+    """The sender's side of the scenario: its identity, its own reducer events through its own callbacks, the
+    cache, the module's error for an empty name (``name_error``), the reconnection. Returns the identity."""
     by_event = {e["event"]: e for e in sender_events}
-
-    # the sender: identity, its own reducer events through its own callbacks, the cache, errors, reconnect
-    identity = by_event["connected"]["identity"]
+    identity: str = by_event["connected"]["identity"]
     assert len(identity) == 64 and identity.startswith("c200")
     assert by_event["own_user_update"] == {
         "event": "own_user_update",
@@ -191,10 +180,26 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert by_event["reducer_error"] == {
         "event": "reducer_error",
         "kind": "SenderError",
-        "message": "ValueError: Names must not be empty",
+        "message": name_error,
     }
     assert by_event["reconnected"] == {"event": "reconnected", "identity": identity, "same": True}
     assert by_event["reapplied"] == {"event": "reapplied", "name": "ts-alice", "messages": len(MESSAGES)}
+    return identity
+
+
+def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path) -> None:
+    tools = node_tools()
+    started = time.monotonic()
+    publish(server.url, "chat")
+    bundle = _prepare(tools, tmp_path)
+    python_watcher = _PythonWatcher(server.url)
+    try:
+        sender_events, watcher_events = run_chat_scenario(
+            tools, bundle, server.url, "chat", lambda: python_watcher.applied.wait(30)
+        )
+    finally:
+        python_watcher.conn.disconnect()
+    identity = assert_sender_chatted(sender_events, "ValueError: Names must not be empty")
 
     # the watcher: the sender's changes live, as other clients' transactions
     watched = [e for e in watcher_events if e["event"] == "message"]
