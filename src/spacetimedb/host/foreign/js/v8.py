@@ -115,7 +115,10 @@ class Isolate:
         # one ctypes closure per isolate (the library passes no context to its callback); kept alive with it
         self._callback = mr_dll.MR_CALLBACK(self.on_callback)
         self._ctx = _on_lifecycle_thread(lambda: self._lib.mr_init_context(self._callback))
-        self._done = threading.Event()
+        # held while a task runs; its completion callback releases it (a bare lock: lighter than an Event)
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._completed = False
         self._result: Any = None
         self._to_free: list[Any] = []
         self._syscalls: dict[int, Callable[[], None]] = {}
@@ -136,7 +139,8 @@ class Isolate:
                 handler()
             return
         self._result = raw
-        self._done.set()
+        self._completed = True
+        self._done.release()
 
     # -- the calling thread ----------------------------------------------------------------------------------
 
@@ -166,16 +170,18 @@ class Isolate:
         return self._run(self._lib.mr_call_function, function, this, argv)
 
     def _run(self, method: Any, *args: Any) -> Any:
-        self._done.clear()
+        self._completed = False
         task = method(self._ctx, *args, _TASK_DONE)
         try:
-            while not self._done.wait(_WAIT_SLICE_SECONDS):
+            while not self._done.acquire(timeout=_WAIT_SLICE_SECONDS):
                 pass
         except BaseException:
             # the reducer watchdog (or an interrupt): stop the JS, and wait until the isolate is idle again,
             # since a syscall may be using the transaction this thread is about to roll back
-            self._lib.mr_cancel_task(self._ctx, task)
-            self._done.wait()
+            if not self._completed:
+                self._lib.mr_cancel_task(self._ctx, task)
+            if not (self._completed and self._done.locked()):  # else this thread took the release already
+                self._done.acquire()
             self.free(self._release_after_task())
             raise
         return self._convert(self._release_after_task())
