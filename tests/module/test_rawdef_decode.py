@@ -279,6 +279,11 @@ def test_invalid_definitions_are_refused():
         "has no unique constraint": [table("t", 0, pk=[0])],
         "two definitions are named": [table("t", 0), table("t", 0)],
     }
+    recursive = [SumValue(2, product(("id", U32), ("next", ArrayType(RefType(0)))))]
+    with pytest.raises(ModuleError, match=re.escape("column `next`: type reference &0 is recursive")):
+        decode_module_def(
+            module_def_v10([section("Typespace", (recursive,)), section("Tables", [table("t", 0)])])
+        )
     for message, tables in cases.items():
         with pytest.raises(ModuleError, match=re.escape(message)):
             decode_module_def(module_def_v10([section("Typespace", (typespace,)), section("Tables", tables)]))

@@ -41,6 +41,8 @@ from spacetimedb.module import (
     ReducerContext,
     ThreadBoundTxSlot,
 )
+from spacetimedb.module import log as module_log_api
+from spacetimedb.module_log import make_record
 from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
@@ -187,11 +189,27 @@ class ProcedureRunner:
             request = self._jobs.get()
             if request is None:
                 return
-            outcome = self._run(request, clock)
+            # what the procedure logs goes to the database's module log (without a sink: stderr, which a
+            # worker process discards), recorded as the procedure's
+            previous_sink = module_log_api.set_sink(self._log_sink(request.name))
+            try:
+                outcome = self._run(request, clock)
+            finally:
+                module_log_api.set_sink(previous_sink)
             try:
                 request.done(outcome)
             except Exception:
                 log.exception("a procedure's completion failed")
+
+    def _log_sink(self, procedure: str) -> module_log_api.LogSink:
+        module_log = self.host.module_log
+
+        def sink(level: str, message: str, filename: str | None, line: int | None) -> None:
+            module_log.write(
+                make_record(level, message, function=procedure, filename=filename, line_number=line)
+            )
+
+        return sink
 
     def _run(self, request: ProcedureRequest, clock: CallClock) -> ProcedureOutcome:
         started = time.perf_counter()

@@ -40,6 +40,7 @@ from spacetimedb.sats import (
     PrimitiveType,
     ProductType,
     ProductTypeElement,
+    RecursiveTypeError,
     RefType,
     SumType,
     SumTypeVariant,
@@ -736,7 +737,7 @@ class _Validator:
                 return None
             try:
                 inline = self.typespace.inline(element.type)
-            except ValueError as exc:
+            except RecursiveTypeError as exc:
                 self.problem(f"{where}: column `{element.name}`: {exc}")
                 return None
             columns.append(ColumnDef(pos, self.identifier(where, element.name), inline, element.type))
@@ -971,7 +972,11 @@ class _Validator:
                 )
                 continue
             assert ref is not None
-            row_type = self.typespace.inline(row)
+            try:
+                row_type = self.typespace.inline(row)
+            except RecursiveTypeError as exc:
+                self.problem(f"{where}: its row type: {exc}")
+                continue
             assert isinstance(row_type, ProductType)
             out[name] = ViewDef(
                 name=name,
