@@ -221,12 +221,19 @@ def test_memory_growth_stops_at_the_heap_limit_and_the_engine_serves_on():
         small.close()
 
 
+def test_a_worker_without_isolates_refuses_a_js_module_saying_why():
+    pool = IsolatePool()
+    pool.seal()
+    with pytest.raises(ModuleError, match="does not switch to a JS module in place"):
+        JsEngine(RAW_ABI, pool)
+
+
 def test_a_sealed_pool_hands_out_prepared_isolates_and_reuses_given_back_ones():
     pool = IsolatePool()
     pool.prepare(1)
     pool.seal()
     first = JsEngine(RAW_ABI, pool)
-    with pytest.raises(ModuleError, match="no V8 isolate left"):
+    with pytest.raises(ModuleError, match="no V8 isolate left for another JS module"):
         JsEngine(RAW_ABI, pool)
     with pytest.raises(NoIsolateLeft):
         pool.prepare(1)

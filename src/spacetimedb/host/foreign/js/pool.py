@@ -36,6 +36,7 @@ class IsolatePool:
     def __init__(self) -> None:
         self.heap_limit_bytes = MAX_HEAP_LIMIT  # what each module's V8 heap may use (``heap_limit_for``)
         self._ready: list[v8.Isolate] = []
+        self._prepared = 0
         self._sealed = False
         self._lock = threading.Lock()
 
@@ -46,6 +47,7 @@ class IsolatePool:
                 raise NoIsolateLeft("isolates can no longer be made: this process forbade new threads")
             while len(self._ready) < count:
                 self._ready.append(v8.Isolate())
+                self._prepared += 1
 
     def seal(self) -> None:
         """From now on hand out prepared isolates only (the process is about to forbid new threads)."""
@@ -57,11 +59,20 @@ class IsolatePool:
             if self._ready:
                 return self._ready.pop()
             if self._sealed:
-                raise NoIsolateLeft(
-                    "this database worker has no V8 isolate left for another JS module (it prepares "
-                    f"{ISOLATES_PER_WORKER} before it confines itself); restart the database to load it"
-                )
+                raise NoIsolateLeft(self._why_none_left())
         return v8.Isolate()
+
+    def _why_none_left(self) -> str:
+        if not self._prepared:
+            return (
+                "this database's worker runs a module that is not JS, so it made no V8 isolate before it "
+                "confined itself: a database does not switch to a JS module in place (publish with -c to start "
+                "it afresh with the JS module)"
+            )
+        return (
+            f"this database's worker has no V8 isolate left for another JS module (it made {self._prepared} "
+            "before it confined itself)"
+        )
 
     def give_back(self, isolate: v8.Isolate) -> None:
         """An unloaded module's isolate: kept for the next module where no new one can be made, else closed."""
