@@ -151,9 +151,10 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
     tools: NodeTools, shared_server: ServerProcess, alice: User, tmp_path: Path
 ):
     """The SDK scenario of tests/client/test_typescript_sdk.py, against upstream's chat tutorial module, with
-    bindings generated from the running database."""
+    bindings generated from the running database, and a Python SDK client watching."""
     from tests.client.test_typescript_sdk import (
         MESSAGES,
+        PythonWatcher,
         assert_sender_chatted,
         bundle_scenario,
         run_chat_scenario,
@@ -165,7 +166,14 @@ def test_the_official_typescript_sdk_chats_with_a_typescript_module(
     generated = alice("generate", "-l", "typescript", "-o", str(work / "module_bindings"), database)
     assert generated.code == 0, generated
     bundle = bundle_scenario(tools, work, "chat_scenario")
-    sender_events, watcher_events = run_chat_scenario(tools, bundle, shared_server.url, database)
+    python_watcher = PythonWatcher(shared_server.url, database)  # the Python SDK in the same chat
+    try:
+        sender_events, watcher_events = run_chat_scenario(
+            tools, bundle, shared_server.url, database, lambda: python_watcher.applied.wait(30)
+        )
+        python_watcher.saw_the_conversation()
+    finally:
+        python_watcher.conn.disconnect()
     identity = assert_sender_chatted(sender_events, "Names must not be empty")
     watched = [e for e in watcher_events if e["event"] == "message"]
     assert [(m["text"], m["sender"], m["senderName"]) for m in watched] == [

@@ -91,14 +91,14 @@ def _events(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
-class _PythonWatcher:
+class PythonWatcher:
     """A Python SDK client in the same chat, to see the TypeScript client's changes live."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, database: str = "chat") -> None:
         self.messages: list[tuple[str, str]] = []
         self.names: list[str | None] = []
         self.applied = threading.Event()
-        self.conn = DbConnection.builder().with_uri(url).with_database_name("chat").build()
+        self.conn = DbConnection.builder().with_uri(url).with_database_name(database).build()
         self.conn.db.message.on_insert(self._message)
         self.conn.db.user.on_update(lambda ctx, old, new: self.names.append(new.name))
         self.conn.subscription_builder().on_applied(lambda ctx: self.applied.set()).subscribe(
@@ -109,6 +109,14 @@ class _PythonWatcher:
     def _message(self, ctx: Any, message: Any) -> None:
         sender = ctx.db.user.identity.find(message.sender)
         self.messages.append((message.text, sender.name if sender else None))
+
+    def saw_the_conversation(self) -> None:
+        """The sender's messages arrived (within ten seconds), each with the sender's name, and its rename."""
+        deadline = time.monotonic() + 10
+        while len(self.messages) < len(MESSAGES) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.messages == [(text, "ts-alice") for text in MESSAGES]
+        assert "ts-alice" in self.names
 
 
 def run_chat_scenario(
@@ -192,7 +200,7 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     started = time.monotonic()
     publish(server.url, "chat")
     bundle = _prepare(tools, tmp_path)
-    python_watcher = _PythonWatcher(server.url)
+    python_watcher = PythonWatcher(server.url)
     try:
         sender_events, watcher_events = run_chat_scenario(
             tools, bundle, server.url, "chat", lambda: python_watcher.applied.wait(30)
@@ -219,12 +227,7 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
         and renamed[0]["tag"] == "Transaction"
     )
 
-    # and a Python SDK client saw the same conversation
-    deadline = time.monotonic() + 10
-    while len(python_watcher.messages) < len(MESSAGES) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert python_watcher.messages == [(text, "ts-alice") for text in MESSAGES]
-    assert "ts-alice" in python_watcher.names
+    python_watcher.saw_the_conversation()  # and a Python SDK client saw the same conversation
     print(f"TypeScript SDK scenario took {time.monotonic() - started:.1f}s (npm cache warm)")
 
 
