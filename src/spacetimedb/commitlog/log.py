@@ -46,7 +46,7 @@ from .index import IndexAppender, OffsetIndex, write_index_file
 from .pidlock import LockHeldError, acquire_pid_lock, release_pid_lock
 from .reader import Commit, SegmentRef, fold_transactions_from, iter_commits_from, iter_transactions_from
 from .segment import SegmentScan, TornTail, scan_segment
-from .txdata import TxRecord
+from .txdata import BYTES_LIKE, TxRecord
 
 logger = logging.getLogger(__name__)
 
@@ -531,7 +531,7 @@ def _close_index(head: _Head) -> None:
 
 def _check_payloads(payloads: Sequence[bytes]) -> None:
     for payload in payloads:
-        if not isinstance(payload, bytes | bytearray | memoryview):
+        if not isinstance(payload, BYTES_LIKE):
             raise TypeError(f"transaction payloads must be bytes, got {type(payload).__name__}")
         if len(payload) > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"payload of {len(payload)} bytes exceeds the commit limit {MAX_COMMIT_PAYLOAD}")

@@ -50,6 +50,7 @@ class Table:
 
     __slots__ = (
         "encode",
+        "encode_unchecked",
         "index_by_id",
         "indexes",
         "name",
@@ -68,7 +69,11 @@ class Table:
         self.name = schema.name
         self.rows: dict[int, tuple[Any, ...]] = {}
         self.next_rid = 1
-        self.encode: Callable[[Any], bytes] = codec(schema.row_type).encode
+        row_codec = codec(schema.row_type)
+        self.encode: Callable[[Any], bytes] = row_codec.encode
+        # for rows already in the table (they were encoded once on their way in) and for a first attempt on
+        # the hot path, which falls back to ``encode`` for its error message
+        self.encode_unchecked: Callable[[Any], bytes] = row_codec.encode_unchecked
         self.indexes: list[Index] = []
         self.index_by_id: dict[int, Index] = {}
         self.unique_indexes: list[Index] = []

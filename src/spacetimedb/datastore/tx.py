@@ -170,12 +170,23 @@ class _Reader:
 
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         """The row with ``key`` in a unique index, or None."""
-        table = self.table(table_id)
-        index = self._index(table, index_id)
-        if not index.unique:
-            raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        table, index = self._unique_index(table_id, index_id)
         rid = index.map.get(key)
         return None if rid is None else table.rows[rid]
+
+    def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Any]:
+        """The table and its unique index ``index_id``; raises saying which is missing or not unique. (The
+        lookups of a reducer's most frequent read and write: two dict accesses, ``table`` and ``_index`` only
+        to say what is wrong.)"""
+        try:
+            table = self._ds.tables[table_id]
+            index = table.index_by_id[index_id]
+        except KeyError:
+            table = self.table(table_id)
+            index = self._index(table, index_id)
+        if not index.unique:
+            raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        return table, index
 
     def range(
         self,
@@ -248,17 +259,23 @@ class MutTx(_Reader):
         self._ds = datastore
         self._closed = False
         self._changes: dict[int, _Changes] = {}
-        self._seq_undo: list[tuple[Sequence, int]] = []
-        self._schema_touched: set[int] = set()
-        self._dropped: dict[int, Table] = {}
+        # the rarely used ones start as None (an allocation costs more than most reducers' work): the first
+        # sequence bound, schema change or dropped table gives the transaction its own container
+        self._seq_undo: list[tuple[Sequence, int]] | None = None
+        self._schema_touched: set[int] | None = None
+        self._dropped: dict[int, Table] | None = None
 
     # -- ending -----------------------------------------------------------------------------------------------
 
     def has_changes(self) -> bool:
         """Whether committing would write anything (rows, schema)."""
-        return bool(self._dropped or self._schema_touched) or any(
-            changes.inserted or changes.deleted for changes in self._changes.values()
-        )
+        if self._dropped or self._schema_touched:
+            return True
+        # a loop, not any(): a generator costs a frame, and this runs at every reducer call
+        for changes in self._changes.values():  # noqa: SIM110
+            if changes.inserted or changes.deleted:
+                return True
+        return False
 
     def prepare_commit(self) -> TxData:
         """The net changes of the transaction; an error rolls it back. The writer lock stays held."""
@@ -324,7 +341,10 @@ class MutTx(_Reader):
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
         if table.sequences:
             row = self._fill_sequences(table, row)
-        data = table.encode(row)
+        try:
+            data = table.encode_unchecked(row)
+        except Exception:
+            data = table.encode(row)  # raises the error that names the column
         rid = table.find_same(row)
         if rid is not None:
             return table.rows[rid]
@@ -348,6 +368,8 @@ class MutTx(_Reader):
         return row if values is None else tuple(values)
 
     def _persist_sequence(self, seq: Sequence, bound: int) -> None:
+        if self._seq_undo is None:
+            self._seq_undo = []
         self._seq_undo.append((seq, seq.allocated))
         table = self._ds.tables[ST_SEQUENCE_ID]
         index = table.unique_indexes[0]
@@ -356,7 +378,7 @@ class MutTx(_Reader):
             return  # the sequence's own row is being created in this transaction; it carries the bound
         old = table.rows[rid]
         # the in-memory schemas do not depend on `allocated`, so this is not a schema change
-        self._replace(table, rid, old, (*old[:8], bound), mark_schema=False)
+        self._replace_sequence_row(table, rid, old, (*old[:8], bound))
 
     def delete(self, table_id: int, row: Row) -> bool:
         """Delete the row equal to ``row``; False if there is none."""
@@ -408,13 +430,14 @@ class MutTx(_Reader):
 
     def update(self, table_id: int, index_id: int, row: Row) -> Row:
         """Replace the row that has ``row``'s key in the unique index ``index_id`` with ``row``."""
-        table = self.table(table_id)
-        index = self._index(table, index_id)
-        if not index.unique:
-            raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        # a reducer's most frequent write: the bookkeeping of ``_replace_sequence_row`` inline
+        table, index = self._unique_index(table_id, index_id)
         if row.__class__ is not tuple:
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
-        data = table.encode(row)
+        try:
+            data = table.encode_unchecked(row)
+        except Exception:
+            data = table.encode(row)  # raises the error that names the column
         key = index.key_of(row)
         rid = index.map.get(key)
         if rid is None:
@@ -424,29 +447,43 @@ class MutTx(_Reader):
         old = table.rows[rid]
         if old == row:
             return old
+        if len(table.unique_indexes) > 1:
+            self._check_other_unique(table, index, rid, row)
+        table.replace(rid, old, row)
+        changes = self._changes.get(table_id)
+        if changes is None or changes.table is not table:
+            changes = self._changes[table_id] = _Changes(table)
+        inserted = changes.inserted
+        if rid not in inserted:
+            changes.deleted[rid] = old
+        inserted[rid] = data
+        if table_id in SCHEMA_TABLE_IDS:
+            self._schema_row_changed(table_id, old)
+        return row
+
+    @staticmethod
+    def _check_other_unique(table: Table, index: Any, rid: int, row: Row) -> None:
+        """Raise if ``row`` takes a key of a unique index other than ``index`` that another row holds."""
         for other in table.unique_indexes:
             if other is not index:
                 other_key = other.key_of(row)
                 holder = other.map.get(other_key)
                 if holder is not None and holder != rid:
                     raise UniqueConstraintViolation(table.name, table.column_names(other.columns), other_key)
-        self._replace(table, rid, old, row, data)
-        return row
 
-    def _replace(
-        self, table: Table, rid: int, old: Row, new: Row, data: bytes | None = None, mark_schema: bool = True
-    ) -> None:
+    def _replace_sequence_row(self, table: Table, rid: int, old: Row, new: Row) -> None:
+        """Replace a ``st_sequence`` row (a new persisted bound, which is not a schema change)."""
         table.replace(rid, old, new)
         changes = self._changes_of(table)
         if rid not in changes.inserted:
             changes.deleted[rid] = old
-        changes.inserted[rid] = data if data is not None else table.encode(new)
-        if mark_schema and table.table_id in SCHEMA_TABLE_IDS:
-            self._schema_row_changed(table.table_id, old)
+        changes.inserted[rid] = table.encode(new)
 
     # -- schema changes: writes to the system tables, then the in-memory schema is re-derived -------------------
 
     def _schema_row_changed(self, system_table_id: int, row: Row) -> None:
+        if self._schema_touched is None:
+            self._schema_touched = set()
         self._schema_touched.add(row[TABLE_ID_COLUMN[system_table_id]])
 
     def create_table(self, definition: TableDef) -> TableSchema:
@@ -649,24 +686,26 @@ class MutTx(_Reader):
         self._refresh_schemas()
 
     def _refresh_schemas(self) -> None:
-        touched = self._schema_touched
-        self._schema_touched = set()
+        touched, self._schema_touched = self._schema_touched or (), None
+        if self._dropped is None:
+            self._dropped = {}
         self._ds.refresh_schemas(touched, self._dropped)
 
     # -- finishing --------------------------------------------------------------------------------------------
 
     def _net_changes(self) -> TxData:
-        if not self._changes:
+        by_table = self._changes
+        if not by_table:
             return EMPTY_TX_DATA
         tables = []
-        for table_id in sorted(self._changes):
-            changes = self._changes[table_id]
+        # (maps and C-level calls rather than comprehensions: this runs at every commit)
+        for table_id in sorted(by_table) if len(by_table) > 1 else by_table:
+            changes = by_table[table_id]
             inserted, deleted = changes.inserted, changes.deleted
             if not inserted and not deleted:
                 continue
             table = changes.table
-            rows = table.rows
-            insert_rows = [rows[rid] for rid in inserted]
+            insert_rows = list(map(table.rows.__getitem__, inserted))
             insert_bytes = list(inserted.values())
             delete_rows = list(deleted.values())
             if changes.reinserted and insert_rows and delete_rows:
@@ -675,39 +714,28 @@ class MutTx(_Reader):
                 )
                 if not insert_rows and not delete_rows:
                     continue
-            encode = table.encode
+            delete_bytes = list(map(table.encode_unchecked, delete_rows))  # rows the table held: they encode
             tables.append(
                 TableChanges(
-                    table_id,
-                    table.name,
-                    table.schema,
-                    insert_rows,
-                    delete_rows,
-                    insert_bytes,
-                    [encode(r) for r in delete_rows],
+                    table_id, table.name, table.schema, insert_rows, delete_rows, insert_bytes, delete_bytes
                 )
             )
-        return TxData(tuple(tables), self._ds_schema_changed())
-
-    def _ds_schema_changed(self) -> bool:
-        return not SCHEMA_TABLE_IDS.isdisjoint(self._changes)
+        return TxData(tuple(tables), not SCHEMA_TABLE_IDS.isdisjoint(by_table))
 
     def _undo(self) -> None:
         tables = self._ds.tables
-        for table_id, table in self._dropped.items():
-            tables[table_id] = table
+        if self._dropped:
+            for table_id, table in self._dropped.items():
+                tables[table_id] = table
         for changes in self._changes.values():
             table = changes.table
             for rid in changes.inserted:
                 table.remove(rid)
             for rid, row in changes.deleted.items():
                 table.add(rid, row)
-        for seq, allocated in reversed(self._seq_undo):
+        for seq, allocated in reversed(self._seq_undo or ()):
             seq.allocated = allocated
-        schema_ids = {
-            ch.table.table_id for ch in self._changes.values() if ch.table.table_id in SCHEMA_TABLE_IDS
-        }
-        if schema_ids or self._dropped:
+        if self._dropped or not SCHEMA_TABLE_IDS.isdisjoint(self._changes):
             self._ds.rebuild_all_schemas()
 
 

@@ -165,7 +165,8 @@ class RelationalDB:
     # -- transactions ---------------------------------------------------------------------------------------
 
     def begin_mut_tx(self, timeout: float | None = None) -> MutTx:
-        self._check_open()
+        if self._closed:  # ``_check_open``, inline: every reducer call begins here
+            self._check_open()
         return self.datastore.begin_mut_tx(timeout)
 
     def begin_tx(self, timeout: float | None = None) -> ReadTx:

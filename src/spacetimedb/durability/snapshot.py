@@ -24,7 +24,7 @@ from pathlib import Path
 from crc32c import crc32c
 
 from spacetimedb.commitlog.errors import CommitlogDecodeError
-from spacetimedb.commitlog.txdata import decode_uvarint, encode_uvarint
+from spacetimedb.commitlog.txdata import BYTES_LIKE, decode_uvarint, encode_uvarint
 from spacetimedb.fsutil import fsync_directory
 
 from .errors import SnapshotError
@@ -163,7 +163,7 @@ class _ChecksummingWriter:
     def write_rows(self, rows: Iterable[bytes]) -> None:
         append = self._parts.append
         for row in rows:
-            if not isinstance(row, bytes | bytearray | memoryview):
+            if not isinstance(row, BYTES_LIKE):
                 raise TypeError(f"snapshot rows must be bytes, got {type(row).__name__}")
             append(encode_uvarint(len(row)))
             append(row)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from spacetimedb.protocol import seam
 
 _BUCKET_COUNT = len(seam.DURATION_BUCKETS_SECONDS) + 1
+_BUCKET_BOUNDS = seam.DURATION_BUCKETS_SECONDS
+_bucket_of = bisect.bisect_left
 
 
 @dataclass(slots=True)
@@ -34,7 +36,7 @@ class ReducerMetrics:
         if not ok:
             counts.failures += 1
         counts.duration_sum_micros += int(seconds * 1e6)
-        counts.buckets[bisect.bisect_left(seam.DURATION_BUCKETS_SECONDS, seconds)] += 1
+        counts.buckets[_bucket_of(_BUCKET_BOUNDS, seconds)] += 1
 
     def report(self) -> tuple[seam.ReducerMetrics, ...]:
         return tuple(

@@ -20,9 +20,9 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
@@ -38,6 +38,7 @@ from spacetimedb.datastore import (
 )
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
+    INTERNAL_AUTH,
     AuthCtx,
     LoadedModule,
     MigrationError,
@@ -65,6 +66,10 @@ from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_perf_counter = time.perf_counter
+# an enum member read through its class costs a dozen times a global's read: the hot path reads these
+_COMMITTED = CallStatus.COMMITTED
+_FAILED = CallStatus.FAILED
 
 
 ZERO_CONNECTION = ConnectionId(0)
@@ -115,12 +120,12 @@ class CallOutcome:
     duration_micros: int = 0
     tx_data: TxData | None = None
     # the caller's own subscription updates, which travel in its reducer result instead of a broadcast
-    caller_updates: list[tuple[int, Any]] = field(default_factory=list)
+    caller_updates: Sequence[tuple[int, Any]] = ()
     value: Any = None  # what a job returned (e.g. SQL results)
 
     @property
     def ok(self) -> bool:
-        return self.status == CallStatus.COMMITTED
+        return self.status == _COMMITTED
 
 
 @dataclass(slots=True)
@@ -209,6 +214,11 @@ class ModuleHost:
         self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
         self.now_micros: Callable[[], int] = self.options.clock or now_micros
+        # a reducer call's timestamp; on the real clock ``Timestamp.now`` (it skips the range check of a value
+        # that fits)
+        self._timestamp_now: Callable[[], Timestamp] = (
+            Timestamp.now if self.options.clock is None else lambda: Timestamp(self.now_micros())
+        )
         self._scheduler = Scheduler(
             self._scheduled_call_due,
             name=f"scheduler:{database_identity.to_hex()[:16]}",
@@ -393,7 +403,7 @@ class ModuleHost:
         caller_client: Any = None,
         reducer: str | None = None,
         disconnect_all: bool = False,
-    ) -> tuple[int | None, TxData, list[tuple[int, Any]]]:
+    ) -> tuple[int | None, TxData, Sequence[tuple[int, Any]]]:
         """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
         if self.faults:
             self._fault("commit")
@@ -423,7 +433,7 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
-        caller_updates = updates.updates.get(caller_client, []) if caller_client is not None else []
+        caller_updates = updates.updates.get(caller_client, ()) if caller_client is not None else ()
         return result.offset, data, caller_updates
 
     def commit(self, tx: MutTx, inputs: TxInputs | None, reducer: str | None = None) -> int | None:
@@ -462,20 +472,27 @@ class ModuleHost:
         tx: MutTx,
         call: Any = None,
         auth: AuthCtx | None = None,
+        started: float | None = None,
     ) -> tuple[CallStatus, str | None]:
         """Run a reducer in ``tx`` under the time budget: (status, error message), counted in
         ``reducer_metrics``. The hot path of every call, so ``run_user_code``'s steps are inlined here; ``call`` is
-        the runtime's ``reducer_call(reducer)`` when the caller has it already."""
-        started = time.perf_counter()
+        the runtime's ``reducer_call(reducer)`` when the caller has it already, ``started`` the
+        ``time.perf_counter()`` the call's duration counts from (default: now)."""
+        if started is None:
+            started = _perf_counter()
         runtime = self.runtime
-        if auth is None:
-            ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity)
-        else:
-            ctx = runtime.begin_call(tx, sender, connection_id, timestamp, self.database_identity, auth)
+        ctx = runtime.begin_call(
+            tx,
+            sender,
+            connection_id,
+            timestamp,
+            self.database_identity,
+            INTERNAL_AUTH if auth is None else auth,
+        )
         clock = self._clock
         budget = self.options.reducer_budget_seconds
         self._current_function = reducer
-        status, message = CallStatus.COMMITTED, None
+        status, message = _COMMITTED, None
         try:
             if call is None:
                 call = runtime.reducer_call(reducer)
@@ -489,12 +506,12 @@ class ModuleHost:
             status, message = CallStatus.OUT_OF_BUDGET, out_of_budget_message(reducer, budget)
             self._log("Error", message, reducer, None)
         except BaseException as exc:
-            status, message = CallStatus.FAILED, module_error_text(exc)
+            status, message = _FAILED, module_error_text(exc)
             self._log("Error", message, reducer, exc)
         finally:
             runtime.end_call()
             self._current_function = None
-        self.reducer_metrics.record(reducer, status == CallStatus.COMMITTED, time.perf_counter() - started)
+        self.reducer_metrics.record(reducer, status is _COMMITTED, _perf_counter() - started)
         return status, message
 
     def _inputs(
@@ -574,10 +591,12 @@ class ModuleHost:
         caller_client: Any,
         auth: AuthCtx | None = None,
     ) -> CallOutcome:
-        started = time.perf_counter()
-        timestamp = Timestamp(self.now_micros())
+        started = _perf_counter()
+        timestamp = self._timestamp_now()
         try:
-            call = self.runtime.reducer_call(reducer)
+            call = self.runtime.reducer_calls.get(reducer)
+            if call is None:
+                raise NoSuchReducerError(reducer)
             if call.reducer.lifecycle is not None:
                 return CallOutcome(
                     CallStatus.INTERNAL_ERROR,
@@ -594,23 +613,26 @@ class ModuleHost:
             return CallOutcome(CallStatus.INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            status, message = self.call_in_tx(reducer, args, sender, connection_id, timestamp, tx, call, auth)
+            status, message = self.call_in_tx(
+                reducer, args, sender, connection_id, timestamp, tx, call, auth, started
+            )
         except BaseException:
-            self.db.rollback(tx)
+            tx.rollback()
             raise
-        if status != CallStatus.COMMITTED:
-            self.db.rollback(tx)
+        if status is not _COMMITTED:
+            tx.rollback()
             return CallOutcome(status, message, timestamp, duration_micros=_micros_since(started))
-        if self.read_only is not None and tx.has_changes():
-            self.db.rollback(tx)
+        if not tx.has_changes():
+            # nothing to log, schedule or tell a subscriber: committing it is letting the others in
+            return CallOutcome(status, None, timestamp, None, _micros_since(started), tx.commit())
+        if self.read_only is not None:
+            tx.rollback()
             return CallOutcome(
                 CallStatus.NO_SPACE, self.read_only, timestamp, duration_micros=_micros_since(started)
             )
         inputs = self._inputs(reducer, sender, connection_id, timestamp, arg_bytes)
         offset, data, caller_updates = self._commit(tx, inputs, caller_client, reducer)
-        return CallOutcome(
-            CallStatus.COMMITTED, None, timestamp, offset, _micros_since(started), data, caller_updates
-        )
+        return CallOutcome(_COMMITTED, None, timestamp, offset, _micros_since(started), data, caller_updates)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -1041,7 +1063,7 @@ def out_of_budget_message(function: str, budget_seconds: float) -> str:
 
 
 def _micros_since(started: float) -> int:
-    return int((time.perf_counter() - started) * 1_000_000)
+    return int((_perf_counter() - started) * 1_000_000)
 
 
 def log_to(

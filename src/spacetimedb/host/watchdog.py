@@ -44,7 +44,17 @@ class CallClock:
     watchdog raised but Python has not delivered yet, so no ``ReducerTimeout`` escapes into host code after it.
     """
 
-    __slots__ = ("__weakref__", "deadline", "grace_ns", "lock", "slot", "thread_id", "token", "tripped")
+    __slots__ = (
+        "__weakref__",
+        "_budget",
+        "deadline",
+        "grace_ns",
+        "lock",
+        "slot",
+        "thread_id",
+        "token",
+        "tripped",
+    )
 
     def __init__(self, slot: DeadlineSlot | None = None, grace_seconds: float = 2.0) -> None:
         self.deadline = 0  # monotonic ns; 0 = no call in progress
@@ -54,12 +64,17 @@ class CallClock:
         self.slot = slot  # a worker's shared deadline page: its supervisor kills it past budget + grace
         self.grace_ns = int(grace_seconds * 1e9)
         self.token: object = None  # whom the call in progress is for (``interrupt`` names it)
+        self._budget = (0.0, 0)  # the last budget armed, in seconds and in ns (it is the same every call)
 
     def arm(self, budget_seconds: float, what: str = "module code", token: object = None) -> None:
         self.thread_id = _get_ident()
         self.tripped = False
         self.token = token
-        deadline = self.deadline = _monotonic_ns() + int(budget_seconds * 1e9)
+        seconds, budget_ns = self._budget
+        if budget_seconds != seconds:
+            budget_ns = int(budget_seconds * 1e9)
+            self._budget = (budget_seconds, budget_ns)
+        deadline = self.deadline = _monotonic_ns() + budget_ns
         if self.slot is not None:
             self.slot.arm_until(deadline + self.grace_ns, what)
 

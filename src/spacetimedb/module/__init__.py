@@ -17,7 +17,7 @@ from . import log
 from .api import Registry, anonymous_view, client_visibility_filter, procedure, reducer, table, view
 from .api import type as type  # not in __all__: a star import must not shadow the builtin
 from .builder import build_module_def, snake_case
-from .context import AuthCtx, ProcedureContext, ReducerContext
+from .context import INTERNAL_AUTH, AuthCtx, ProcedureContext, ReducerContext
 from .errors import (
     ColumnValueError,
     MigrationError,
@@ -85,6 +85,7 @@ from .views import AnonymousViewContext, ReadOnlyError, ReadSet, ViewContext, Vi
 
 __all__ = [
     "AnonymousViewContext",
+    "INTERNAL_AUTH",
     "AuthCtx",
     "AutoInc",
     "Column",

@@ -484,6 +484,8 @@ class ModuleRuntime:
         self._view_tables: dict[str, TableHandle] = {}
         self.view_db = self._make_db(self.view_slot, self._view_tables) if module_def.views else None
         self._calls = {name: _ReducerCall(r, module_def) for name, r in module_def.reducers.items()}
+        # what ``reducer_call`` looks in, by name, for a host's hot path (read it, never change it)
+        self.reducer_calls: dict[str, _ReducerCall] = self._calls
         self._procedures = {name: ProcedureCall(p, module_def) for name, p in module_def.procedures.items()}
         self.bound = False
 

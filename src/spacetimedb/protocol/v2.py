@@ -556,12 +556,13 @@ class V2Encoder:
         outcome: messages.ReducerOutcome,
         caller: messages.Caller,
     ) -> bytes:
-        if outcome.status == messages.CallStatus.COMMITTED:
+        # (the module-level names: an enum member read through its class is slow, and this runs per call)
+        if outcome.status == messages.COMMITTED:
             updates = outcome.caller_updates
             return reducer_result_ok(
                 request_id, outcome.timestamp, query_set_updates(updates) if updates else ()
             )
-        if outcome.status == messages.CallStatus.FAILED:
+        if outcome.status == messages.FAILED:
             return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
         return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
 

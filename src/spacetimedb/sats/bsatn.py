@@ -121,6 +121,9 @@ class Codec:
     decode_from: Callable[[Any, int], tuple[Any, int]]
     min_size: int
     fixed_size: int | None
+    # ``encode`` without its error translation: what it raises on a bad value is some Python error, not an
+    # ``EncodeError`` naming the type; for hot paths that fall back to ``encode`` when it raises
+    encode_unchecked: Callable[[Any], bytes]
 
 
 # ---- item kinds used by the generator ---------------------------------------------------------------------
@@ -688,6 +691,7 @@ def _build(ty: AlgebraicType, typespace: Typespace | None) -> Codec:
         decode_from,
         compiler.min_size(ty),
         compiler.fixed_size(ty),
+        raw_enc,
     )
 
 

@@ -2,7 +2,8 @@
 
 Order of events, so that every mistake is reported as early and as locally as possible: package the module,
 load and validate it here (errors name the declaration, nothing is uploaded), then ask the server for the
-migration plan of an existing database, confirm, and upload.
+migration plan of an existing database, confirm, and upload. A TypeScript module project is bundled here
+(``cli.jsbuild``) and validated by the server, which runs it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from spacetimedb.cli.commands._database import (
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
+from spacetimedb.cli.jsbuild import is_typescript_project
 from spacetimedb.cli.options import module_path_option, server_option, yes_option
 
 PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
@@ -84,17 +86,25 @@ def _module_path(module_path: Path | None) -> Path:
         return module_path
     if Path(DEFAULT_MODULE_FILE).is_file():
         return Path(DEFAULT_MODULE_FILE)
+    if is_typescript_project(Path(".")):
+        return Path(".")
     if Path("__init__.py").is_file():
         return Path(".")
     raise CliError(
-        f"no module to publish: there is no {DEFAULT_MODULE_FILE} here and this directory is not a package",
-        hint="pass -p/--module-path with a .py file or a package directory",
+        f"no module to publish: there is no {DEFAULT_MODULE_FILE} here and this directory is neither a package nor "
+        "a TypeScript module project",
+        hint="pass -p/--module-path with a .py file, a package directory or a TypeScript project",
     )
 
 
 def _package_and_validate(path: Path) -> bytes:
-    """The program bytes, after loading the module here: a broken module never reaches the server."""
+    """The program bytes, after loading the module here: a broken module never reaches the server. A
+    TypeScript module project is bundled instead; the server validates the bundle (this process runs no JS)."""
+    from spacetimedb.cli.jsbuild import build_typescript
     from spacetimedb.module import ModuleError, load_module, package_program
+
+    if is_typescript_project(path):
+        return build_typescript(path)
 
     try:
         program, kind = package_program(path)
