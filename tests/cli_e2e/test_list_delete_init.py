@@ -54,9 +54,9 @@ def test_delete_asks_then_deletes(alice: User, notes_db: str):
     pattern = rf"Skipping confirmation due to --yes\nDeleted database {notes_db} \([0-9a-f]{{64}}\)\n"
     assert re.fullmatch(pattern, deleted.out), deleted.out
     assert owned(alice) == {}
-    assert_one_line_error(alice("sql", notes_db, "SELECT * FROM note"), "does not exist")
+    assert_one_line_error(alice("sql", notes_db, "SELECT * FROM note"), "No such database")
     again = alice("delete", notes_db, "-y")
-    assert_one_line_error(again, f"database '{notes_db}' on {alice.url} does not exist")
+    assert_one_line_error(again, f"No such database '{notes_db}' on {alice.url}")
 
 
 def test_only_the_owner_may_delete(alice: User, bob: User, notes_db: str):

@@ -60,7 +60,7 @@ def test_sql_errors_are_one_line(alice: User, notes_db: str):
     assert_one_line_error(alice("sql", notes_db, "SELEKT 1"), "")
     assert_one_line_error(alice("sql", notes_db, "SELECT nope FROM note"), "nope")
     assert_one_line_error(alice("sql", notes_db), "give either a QUERY or --interactive", code=2)
-    assert_one_line_error(alice("sql", "no-such-db", "SELECT 1"), "does not exist")
+    assert_one_line_error(alice("sql", "no-such-db", "SELECT 1"), "No such database")
 
 
 def test_interactive_prompt_reads_statements_until_quit(alice: User, notes_db: str, tmp_path: Path):

@@ -110,7 +110,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as error:
         return _report(error.format_message(), None, error.exit_code)
     except CliError as error:
-        return _report(error.message, error.hint, error.exit_code)
+        return _report(error.message, error.hint, error.exit_code, error.details)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except TerminatedBySignal as terminated:
@@ -136,8 +136,10 @@ def main() -> NoReturn:
     sys.exit(status)
 
 
-def _report(message: str, hint: str | None, exit_code: int) -> int:
+def _report(message: str, hint: str | None, exit_code: int, details: Sequence[str] = ()) -> int:
     sys.stderr.write(f"error: {_one_line(message)}\n")
+    for line in details:
+        sys.stderr.write(f"{line}\n")
     if hint:
         sys.stderr.write(f"hint: {_one_line(hint)}\n")
     return exit_code

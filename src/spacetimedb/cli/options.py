@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,3 +35,25 @@ module_path_option = click.option(
     help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
     "if it is a package.",
 )
+
+
+class EqualsValueCommand(click.Command):
+    """A command with flags that also take a value, but only when attached with ``=`` (upstream's
+    ``require_equals``): ``--delete-data`` alone is a flag, ``--delete-data=on-conflict`` gives a value, and
+    ``--delete-data my-db`` leaves ``my-db`` to the arguments. ``equals_values`` maps each such flag to the
+    hidden option that receives the attached value."""
+
+    def __init__(self, *args: Any, equals_values: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.equals_values = dict(equals_values)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for position, arg in enumerate(args):
+            if arg == "--":
+                rewritten += args[position:]
+                break
+            flag, equals, value = arg.partition("=")
+            hidden = self.equals_values.get(flag) if equals else None
+            rewritten += [hidden, value] if hidden else [arg]
+        return super().parse_args(ctx, rewritten)

@@ -111,6 +111,11 @@ class DatabaseClient:
         token); return for any other status, which the command explains in its own terms."""
         if status == 404 and text.startswith("No such database"):
             raise self.not_found()
+        if status == 403 and text.startswith("Database is locked"):
+            raise CliError(
+                f"{text.removesuffix(' Run `spacetime unlock` first.')} ({self.shown})",
+                hint=f"unlock it first: `spacetime unlock {self.database} -s {self.target.label}`",
+            )
         if status == 403:
             raise self.forbidden(text)
         if status == 401 or (status == 400 and text.startswith("Authorization")):
@@ -121,7 +126,7 @@ class DatabaseClient:
 
     def not_found(self) -> CliError:
         return CliError(
-            f"database {self.shown} does not exist",
+            f"No such database {self.shown}",  # upstream's words, which scripts grep for
             hint=f"`spacetime list -s {self.target.label}` lists your databases; "
             f"create it with `spacetime publish {self.database} -p MODULE_PATH -s {self.target.label}`",
         )

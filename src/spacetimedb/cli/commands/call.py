@@ -58,9 +58,7 @@ def call(
     if response.status == OUT_OF_BUDGET:
         raise CliError(f"reducer {reducer} was stopped: {text or 'it ran out of its budget'}")
     if response.status == 404:
-        raise CliError(
-            f"database {client.shown} has no reducer {reducer!r}", hint=_reducers_hint(client, reducer)
-        )
+        raise _no_such_reducer(client, reducer)
     if response.status == 400:
         raise CliError(text, hint=_signature_hint(client, reducer))
     client.check(response)
@@ -114,19 +112,54 @@ def _parse_argument(reducer: str, position: int, text: str) -> object:
         ) from None
 
 
-def _reducers_hint(client: DatabaseClient, reducer: str) -> str | None:
-    import difflib
+LISTED_AT_MOST = 10  # upstream lists this many reducers (and procedures) when none is close to the name
 
-    from spacetimedb.cli.commands.describe import callable_reducers
 
-    names = _with_schema(client, callable_reducers)
-    if names is None:
-        return None
-    if not names:
-        return "the module has no reducers that clients may call"
-    close = difflib.get_close_matches(reducer, names, n=1)
-    suggestion = f"did you mean {close[0]}? " if close else ""
-    return f"{suggestion}its reducers: {', '.join(names)}"
+def _no_such_reducer(client: DatabaseClient, name: str) -> CliError:
+    """Upstream's message (crates/cli/src/subcommands/call.rs, no_such_reducer_or_procedure; its smoketest
+    cluster/call.rs test_call_errors asserts it): the name, the database as given and its identity, then the
+    similar reducer or procedure, or else the existing ones, closest first."""
+    identity = client.check(client.request("GET", "/identity")).text().strip()
+    message = (
+        f"No such reducer OR procedure `{name}` for database `{client.database}` "
+        f"resolving to identity `{identity}`."
+    )
+    callables = _with_schema(client, _callable_names)
+    if callables is None:
+        return CliError(message)
+    reducers, procedures = callables
+    return CliError(
+        message,
+        details=_similar_names(name, reducers, procedures),
+        hint=f"`spacetime describe {client.database} -s {client.target.label}` shows their signatures",
+    )
+
+
+def _callable_names(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
+    from spacetimedb.cli.commands.describe import Schema, callable_reducers
+
+    return callable_reducers(raw), [str(p["name"]) for p in Schema(raw).procedures()]
+
+
+def _similar_names(name: str, reducers: list[str], procedures: list[str]) -> tuple[str, ...]:
+    from spacetimedb.cli.similar import best_match, by_closeness
+
+    for kind, names in (("reducer", reducers), ("procedure", procedures)):
+        match = best_match(names, name)
+        if match is not None:
+            return ("", f"A {kind} with a similar name exists: `{match}`")
+    lines: list[str] = []
+    for kind, names in (("reducer", reducers), ("procedure", procedures)):
+        lines.append("")
+        if not names:
+            lines.append(f"The database has no {kind}s.")
+            continue
+        lines.append(f"Here are some existing {kind}s:")
+        lines += [f"- {candidate}" for candidate in by_closeness(names, name)[:LISTED_AT_MOST]]
+        hidden = len(names) - LISTED_AT_MOST
+        if hidden > 0:
+            lines.append(f"... ({hidden} {kind}{'' if hidden == 1 else 's'} not shown)")
+    return tuple(lines)
 
 
 def _signature_hint(client: DatabaseClient, reducer: str) -> str | None:
