@@ -8,7 +8,13 @@ from typing import Any, TypeVar
 
 import click
 
-from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database, summary
+from spacetimedb.cli.commands._database import (
+    IDENTITY_HEX,
+    DatabaseClient,
+    database_argument,
+    open_database,
+    summary,
+)
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import EXIT_USAGE, CliError
 from spacetimedb.cli.options import anonymous_option, server_option
@@ -65,26 +71,38 @@ def call(
 
 
 def _arguments(client: DatabaseClient, reducer: str, texts: tuple[str, ...]) -> list[object]:
-    """The JSON values of ``texts``; which parameters are strings comes from the module's schema (unknown when
-    the schema cannot be had: then every argument must be JSON, and the server's answer says what is wrong)."""
+    """The JSON values of ``texts``; which parameters are strings or identities comes from the module's schema
+    (unknown when the schema cannot be had: then every argument must be JSON, and the server's answer says what
+    is wrong)."""
     if not texts:
         return []
-    string_params = _with_schema(client, lambda schema: _string_parameters(schema, reducer)) or []
+    kinds = _with_schema(client, lambda schema: _parameter_kinds(schema, reducer)) or []
     return [
-        _string_argument(text)
-        if position <= len(string_params) and string_params[position - 1]
+        _lenient_argument(kinds[position - 1], reducer, position, text)
+        if position <= len(kinds)
         else _parse_argument(reducer, position, text)
         for position, text in enumerate(texts, start=1)
     ]
 
 
-def _string_parameters(raw: dict[str, Any], reducer: str) -> list[bool]:
+def _parameter_kinds(raw: dict[str, Any], reducer: str) -> list[str | None]:
+    """Per parameter: "string", "identity" (the types that take bare words), or None."""
     from spacetimedb.cli.commands.describe import Schema
-    from spacetimedb.sats import STRING
+    from spacetimedb.sats import IDENTITY, STRING
 
     schema = Schema(raw)
     found = schema.reducer(reducer) or schema.procedure(reducer)
-    return [] if found is None else [element.type == STRING for element in schema.params(found).elements]
+    names = {STRING: "string", IDENTITY: "identity"}
+    return [] if found is None else [names.get(element.type) for element in schema.params(found).elements]
+
+
+def _lenient_argument(kind: str | None, reducer: str, position: int, text: str) -> object:
+    if kind == "string":
+        return _string_argument(text)
+    if kind == "identity" and IDENTITY_HEX.fullmatch(text.strip('"')):
+        # upstream's CLI takes an identity as bare hex, with or without 0x (crates/cli/src/subcommands/call.rs)
+        return ["0x" + text.strip('"').removeprefix("0x")]
+    return _parse_argument(reducer, position, text)
 
 
 def _string_argument(text: str) -> str:
