@@ -51,4 +51,6 @@ def test_restore_refuses_a_damaged_archive_before_sending_it(alice, notes_db, db
     fresh = db_name + "-new"
     message = assert_one_line_error(alice("restore", fresh, "-i", str(cut)), "is not an intact backup")
     assert "truncated" in message
-    assert_one_line_error(alice("sql", fresh, "SELECT * FROM note"), "No such database")  # nothing was created
+    assert_one_line_error(
+        alice("sql", fresh, "SELECT * FROM note"), "No such database"
+    )  # nothing was created

@@ -184,17 +184,24 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), "+".join("-" * (w + 2) for w in widths), *map(line, rows)])
 
 
-def confirm(question: str, assume_yes: bool, *, refusal: str, hint: str) -> None:
+def ask(question: str, assume_yes: bool) -> bool | None:
     """Ask a yes/no question and read the answer from standard input, a terminal or not, as upstream's CLI does
-    (``y`` or ``yes`` confirms); with nothing to read, or any other answer, raise ``refusal``. ``assume_yes``
-    skips the question, saying so."""
+    (``y`` or ``yes`` confirms). ``assume_yes`` skips the question, saying so. None: nothing to read."""
     if assume_yes:
         click.echo("Skipping confirmation due to --yes")
-        return
+        return True
     click.echo(f"{question} [y/N] ", nl=False)
     answer = sys.stdin.readline()  # not click.get_text_stream, deprecated since click 8.5
     if not answer:
         click.echo()
+        return None
+    return answer.strip().lower() in ("y", "yes")
+
+
+def confirm(question: str, assume_yes: bool, *, refusal: str, hint: str) -> None:
+    """:func:`ask`, raising ``refusal`` unless the answer is yes."""
+    answer = ask(question, assume_yes)
+    if answer is None:
         raise CliError(f"{refusal} without confirmation", hint=hint)
-    if answer.strip().lower() not in ("y", "yes"):
+    if not answer:
         raise CliError(f"{refusal}: not confirmed")

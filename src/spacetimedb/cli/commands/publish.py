@@ -286,7 +286,7 @@ def _upload(client: DatabaseClient, program: bytes, clear: bool, *, named: bool)
         content_type="application/octet-stream",
         timeout=PUBLISH_TIMEOUT_SECONDS,
     )
-    if response.status == 403:
+    if response.status == 403 and not response.text().startswith("Database is locked"):
         raise CliError(
             f"the database {client.shown} belongs to another identity",
             hint="publish under another name, or use the owner's identity "
