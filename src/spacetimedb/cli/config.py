@@ -55,6 +55,7 @@ from spacetimedb.fsutil import fsync_directory
 DEFAULT_SERVER_KEY = "default_server"
 SERVER_CONFIGS_KEY = "server_configs"
 TOKENS_KEY = "tokens"
+UPSTREAM_LOGIN_KEYS = ("spacetimedb_token", "web_session_token")  # SpacetimeDB's one global login
 
 LOCAL_SERVER = ServerConfig(nickname="local", host="127.0.0.1:3000", protocol="http")
 FRESH_CONFIG_HEADER = (
@@ -227,6 +228,15 @@ class Config:
             del self._document[TOKENS_KEY]
         self.modified = True
         return saved
+
+    def forget_upstream_login(self) -> bool:
+        """Remove SpacetimeDB's global login keys (``spacetimedb_token``, ``web_session_token``), which this
+        CLI never uses but upstream's ``logout`` clears; returns whether there were any."""
+        present = [key for key in UPSTREAM_LOGIN_KEYS if key in self._document]
+        for key in present:
+            del self._document[key]
+        self.modified = self.modified or bool(present)
+        return bool(present)
 
     # -- helpers ---------------------------------------------------------------------------------------
 

@@ -11,8 +11,6 @@ Imports only the CLI core and the stdlib HTTP helper, so the commands stay quick
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +23,7 @@ import click
 from spacetimedb.cli import http
 from spacetimedb.cli.context import CliContext
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.identity import request_new_identity
+from spacetimedb.cli.identity import claimed_identity, request_new_identity
 from spacetimedb.cli.servers import ServerTarget
 
 # SpacetimeDB's database-name rule, and a database identity as 64 hex digits.
@@ -162,16 +160,13 @@ def identity_of(cli: CliContext, target: ServerTarget, token: str) -> str:
     saved = cli.saved_token(target)
     if saved is not None and saved.token == token and saved.identity:
         return saved.identity
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        identity = claims["hex_identity"]
-    except (IndexError, KeyError, TypeError, ValueError):
+    identity = claimed_identity(token)
+    if identity is None:
         raise CliError(
             f"cannot tell which identity the token saved for {target.host_key} stands for",
             hint=f"get a fresh one with `spacetime logout -s {target.label}` and retry",
-        ) from None
-    return str(identity).removeprefix("0x")
+        )
+    return identity
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
