@@ -31,13 +31,13 @@ def lock_file(config_path: Path) -> Path:
 def test_server_add_saves_and_lists(spacetime, config_path: Path):
     result = spacetime("server", "add", "http://10.0.0.5:3000/", "--name", "lab", "--no-fingerprint")
     assert result.code == 0, result
-    assert result.out == "Added server lab: http://10.0.0.5:3000\n"
+    assert result.out == "Host: 10.0.0.5:3000\nProtocol: http\nAdded server lab: http://10.0.0.5:3000\n"
     listed = spacetime("server", "list")
     assert listed.code == 0
     lines = listed.out.splitlines()
-    assert lines[0].split() == ["DEFAULT", "NICKNAME", "HOST", "PROTOCOL", "FINGERPRINT", "IDENTITY"]
-    assert lines[1].split() == ["***", "local", "127.0.0.1:3000", "http", "-", "-"]
-    assert lines[2].split() == ["lab", "10.0.0.5:3000", "http", "-", "-"]
+    assert lines[0].split() == ["DEFAULT", "HOSTNAME", "PROTOCOL", "NICKNAME"]  # upstream's columns
+    assert lines[1].split() == ["***", "127.0.0.1:3000", "http", "local"]
+    assert lines[2].split() == ["10.0.0.5:3000", "http", "lab"]
     assert not lock_file(config_path).exists()
 
 
@@ -128,7 +128,7 @@ def test_failures_are_one_line_and_leave_no_lock(spacetime, config_path: Path, a
     ("args", "message"),
     [
         (("server", "add", "http://x:1"), "Missing option '--name'"),
-        (("server", "add", "--name", "x"), "Missing argument 'URL'"),
+        (("server", "add", "--name", "x"), "Missing argument 'NAME|URL'"),
         (("server", "frobnicate"), "No such command 'frobnicate'"),
         (("frobnicate",), "No such command 'frobnicate'"),
         (("server", "list", "--bogus"), "No such option '--bogus'"),
@@ -290,10 +290,10 @@ def test_unreachable_server_names_the_url_and_suggests_spacetime_start(spacetime
 def test_server_add_fetches_the_fingerprint(spacetime, stub, config_path: Path):
     result = spacetime("server", "add", stub.url, "--name", "stub")
     assert result.code == 0, result
-    assert result.out.splitlines()[1].startswith("Fingerprint: SHA256:")
+    assert result.out.splitlines()[3].startswith("Fingerprint: SHA256:")
     assert read_config(config_path).find_server("stub").ecdsa_public_key == PUBLIC_KEY_PEM
     row = json.loads(spacetime("server", "list", "--json").out)[1]
-    assert row["fingerprint"] == result.out.splitlines()[1].removeprefix("Fingerprint: ")
+    assert row["fingerprint"] == result.out.splitlines()[3].removeprefix("Fingerprint: ")
 
 
 def test_server_add_of_an_unreachable_server_suggests_no_fingerprint(spacetime, config_path: Path):

@@ -179,6 +179,31 @@ class Config:
         self.modified = True
         return server
 
+    def edit_server(self, name: str, edited: ServerConfig) -> ServerConfig:
+        """Replace the saved server ``name`` with ``edited`` (in place; a default stays the default). Its
+        fingerprint goes when the host changes: it was the old host's key. Returns the server as it was."""
+        old = self._require_server(name)
+        was_default = (default := self.default_server_name()) is not None and (
+            find_saved_server([old], default) is not None
+        )
+        index = self._index_of(old)
+        others = [server for i, server in enumerate(self.servers()) if i != index]
+        for other in others:
+            if edited.nickname is not None and edited.nickname in (other.nickname, other.host):
+                raise CliError(f"server nickname {edited.nickname!r} is already used by {other.url}")
+            if other.host_key == edited.host_key:
+                raise CliError(f"server {edited.host} is already saved as {other.label!r}")
+        table, fresh = self._server_tables()[index], _server_table(edited)
+        for key in ("nickname", "host", "protocol", "ecdsa_public_key"):
+            if key in fresh:
+                tomledit.set_table_value(table, key, fresh[key])
+            else:
+                tomledit.remove_table_key(table, key)
+        if was_default:
+            self._document[DEFAULT_SERVER_KEY] = edited.label
+        self.modified = True
+        return old
+
     def set_default_server(self, name: str) -> ServerConfig:
         server = self._require_server(name)
         self._document[DEFAULT_SERVER_KEY] = server.label
