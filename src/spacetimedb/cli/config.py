@@ -55,6 +55,7 @@ from spacetimedb.fsutil import fsync_directory
 DEFAULT_SERVER_KEY = "default_server"
 SERVER_CONFIGS_KEY = "server_configs"
 TOKENS_KEY = "tokens"
+LISTEN_ADDR_KEY = "listen_addr"
 UPSTREAM_LOGIN_KEYS = ("spacetimedb_token", "web_session_token")  # SpacetimeDB's one global login
 
 LOCAL_SERVER = ServerConfig(nickname="local", host="127.0.0.1:3000", protocol="http")
@@ -139,6 +140,13 @@ class Config:
         value = self._document.get(DEFAULT_SERVER_KEY)
         if value is not None and not isinstance(value, str):
             raise self._type_error(DEFAULT_SERVER_KEY, "a string")
+        return None if value is None else str(value)
+
+    def listen_addr(self) -> str | None:
+        """Upstream's top-level ``listen_addr``: where ``spacetime start`` listens when not told."""
+        value = self._document.get(LISTEN_ADDR_KEY)
+        if value is not None and not isinstance(value, str):
+            raise self._type_error(LISTEN_ADDR_KEY, "a string (HOST:PORT)")
         return None if value is None else str(value)
 
     def servers(self) -> list[ServerConfig]:

@@ -83,10 +83,17 @@ def _import_command(name: str, target: str) -> click.Command:
     metavar="PATH",
     help="The CLI config file. Default: $SPACETIME_CONFIG_DIR/cli.toml, else ~/.config/spacetime/cli.toml.",
 )
+@click.option(
+    "--root-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="As upstream: keep the CLI config in DIR/config/cli.toml and `spacetime start`'s data in DIR/data.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, root_dir: Path | None) -> None:
     """SpacetimeDB in Python: a database that is also your application server."""
-    ctx.obj = CliContext(config_path=resolve_config_path(config_path))
+    ctx.obj = CliContext(config_path=resolve_config_path(config_path, root_dir=root_dir), root_dir=root_dir)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

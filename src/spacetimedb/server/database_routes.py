@@ -17,7 +17,9 @@ from .route_support import HttpError, _bool, _database, _identity_headers, _requ
 
 # Upstream's replies (crates/client-api/src/routes/database.rs, reset_database and delete_database).
 LOCKED_AGAINST_DELETE = "Database is locked and cannot be deleted. Run `spacetime unlock` first."
-LOCKED_AGAINST_RESET = "Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first."
+LOCKED_AGAINST_RESET = (
+    "Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first."
+)
 
 
 def _refuse_if_locked(request: web.Request, database: Identity, reply: str) -> None:

@@ -16,11 +16,11 @@ from .database_routes import (
     database_info,
     delete_database,
     get_names,
-    pre_publish,
     lock_database,
-    unlock_database,
+    pre_publish,
     publish,
     set_names,
+    unlock_database,
 )
 from .identity_routes import (
     create_identity,
