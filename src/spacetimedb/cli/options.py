@@ -27,13 +27,25 @@ anonymous_option = click.option(
     help="Act as a new identity obtained for this command alone, not the saved one (nothing is saved).",
 )
 
+
+def project_module(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A project directory that is not a package but holds ``module.py`` (upstream's ``--module-path`` names the
+    module's directory, e.g. the ``spacetimedb/`` of ``spacetime init --project-path``) means that file."""
+    if value is not None and value.is_dir() and not (value / "__init__.py").exists():
+        module = value / "module.py"
+        if module.is_file():
+            return module
+    return value
+
+
 module_path_option = click.option(
     "-p",
     "--module-path",
     type=click.Path(path_type=Path),
     default=None,
-    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
-    "if it is a package.",
+    callback=project_module,
+    help="The module: a .py file or a package directory (or a directory holding module.py). Default: "
+    "./module.py, else the current directory if it is a package.",
 )
 
 
