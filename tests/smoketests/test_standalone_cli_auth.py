@@ -40,7 +40,7 @@ def assert_logged_out_keys_gone(user: User) -> None:
     assert config.get("tokens", {}) == {}, config  # our per-server token went too
 
 
-def test_cli_logout_removes_cached_tokens(user: User):
+def cli_logout_removes_cached_tokens(user: User):
     login(user)
     path = user.config_dir / "cli.toml"
     document = tomlkit.parse(path.read_text())
@@ -60,7 +60,7 @@ def test_cli_logout_removes_cached_tokens_without_web_token(user: User):
     assert_logged_out_keys_gone(user)
 
 
-def test_cli_logout_is_idempotent(user: User):
+def cli_logout_is_idempotent(user: User):
     login(user)
     first = user("logout", server=False)
     assert first.code == 0 and "Logged out " in first.out, first
@@ -68,20 +68,20 @@ def test_cli_logout_is_idempotent(user: User):
     assert second.code == 0 and "You are not logged in." in second.out, second
 
 
-def test_cli_direct_login_works_and_shows_core_messages(user: User):
+def cli_direct_login_works_and_shows_core_messages(user: User):
     assert "Logged in " in login(user)
     show = user("login", "show", server=False)
     assert show.code == 0 and "You are logged in as " in show.out, show
 
 
-def test_cli_logging_in_twice_works(user: User):
+def cli_logging_in_twice_works(user: User):
     login(user)
     second = login(user)
     assert "Logged out (identity " in second, second
     assert "Logged in with identity " in second, second
 
 
-def test_cli_login_with_token(user: User):
+def cli_login_with_token(user: User):
     result = user("login", "--token", "test-dummy-token", "--no-browser", server=False, timeout=5)
     assert result.code == 0, result
     assert "Token saved." in result.out, result.out
