@@ -180,7 +180,6 @@ def _package_and_validate(path: Path) -> bytes:
 def _prepare_update(client: DatabaseClient, program: bytes, clear_mode: ClearMode, answers: Answers) -> bool:
     """For an existing database: show what will change and confirm, as upstream's publish does
     (crates/cli/src/subcommands/publish.rs). Returns whether to clear the data."""
-    click.echo("Checking for breaking changes...")
     plan = _pre_publish(client, program)
     if plan is None:  # a new database: nothing to migrate, nothing to delete
         return False
