@@ -1,6 +1,11 @@
-"""Python versions of upstream's smoketest modules (crates/smoketests/modules/), shared by several port files."""
+"""Python versions of upstream's smoketest modules (crates/smoketests/modules/), shared by several port files,
+and the project upstream's tests make with ``spacetime init``."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli_e2e.conftest import User
 
 # upstream's "noop" and "modules-basic": any module will do
 NOOP = """
@@ -60,3 +65,20 @@ ALL_U8S = """
     def identity_disconnected(ctx: ReducerContext) -> None:
         raise RuntimeError("{disconnected}")
 """
+
+
+def init_project(user: User, project_path: Path) -> Path:
+    """``spacetime init --non-interactive --lang python --project-path PATH test-project`` (upstream's smoketests
+    use ``--lang rust``); returns the module's directory, ``PATH/spacetimedb``."""
+    created = user(
+        "init",
+        "--non-interactive",
+        "--lang",
+        "python",
+        "--project-path",
+        str(project_path),
+        "test-project",
+        server=False,
+    )
+    assert created.code == 0, created
+    return project_path / "spacetimedb"

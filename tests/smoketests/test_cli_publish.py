@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
+from tests.smoketests.modules import init_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -149,19 +150,7 @@ def cli_can_publish_breaking_change_with_on_conflict_flag(alice: User, db_name: 
 def cli_publish_with_config_but_no_match_uses_cli_args(alice: User, db_name: str, tmp_path: Path):
     """A spacetime.json naming another database does not override the name on the command line (this CLI reads
     no spacetime.json at all: docs/cli.md)."""
-    project = tmp_path / "project"
-    created = alice(
-        "init",
-        "--non-interactive",
-        "--lang",
-        "python",
-        "--project-path",
-        str(project),
-        "test-project",
-        server=False,
-    )
-    assert created.code == 0, created
-    module_dir = project / "spacetimedb"
+    module_dir = init_project(alice, tmp_path / "project")
     (module_dir / "spacetime.json").write_text('{\n  "database": "config-db-name"\n}')
     result = alice("publish", db_name, "--module-path", str(module_dir))
     assert result.code == 0, result

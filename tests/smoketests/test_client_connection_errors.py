@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_e2e.conftest import User
+from tests.cli_e2e.conftest import Result, User
 from tests.smoketests.modules import ALL_U8S
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -17,17 +17,27 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 NOT_APPLICABLE: dict[str, str] = {}
 
 
+def subscribe_once(
+    alice: User, db_name: str, python_module: Callable[[str], Path], *, connected: str, disconnected: str
+) -> tuple[Result, str]:
+    """Publish ALL_U8S with these lifecycle bodies, subscribe until the initial rows, and return the result and
+    the module's log."""
+    alice.publish(db_name, python_module(ALL_U8S.format(connected=connected, disconnected=disconnected)))
+    result = alice("subscribe", db_name, "SELECT * FROM all_u8s", "-n", "0", "-t", "30")
+    return result, alice("logs", db_name, "-n", "100").out
+
+
 def test_client_connected_error_rejects_connection(
     alice: User, db_name: str, python_module: Callable[[str], Path]
 ):
-    source = ALL_U8S.format(
+    result, logs = subscribe_once(
+        alice,
+        db_name,
+        python_module,
         connected='raise RuntimeError("Rejecting connection from client")',
         disconnected="This should never be called, since we reject all connections!",
     )
-    alice.publish(db_name, python_module(source))
-    result = alice("subscribe", db_name, "SELECT * FROM all_u8s", "-n", "0", "-t", "30")
     assert result.code != 0, result
-    logs = alice("logs", db_name, "-n", "100").out
     assert "Rejecting connection from client" in logs
     assert "This should never be called" not in logs
 
@@ -35,17 +45,16 @@ def test_client_connected_error_rejects_connection(
 def test_client_disconnected_error_still_deletes_st_client(
     alice: User, db_name: str, python_module: Callable[[str], Path]
 ):
-    source = ALL_U8S.format(
+    result, logs = subscribe_once(
+        alice,
+        db_name,
+        python_module,
         connected="pass",
         disconnected="This should be called, but the `st_client` row should still be deleted",
     )
-    alice.publish(db_name, python_module(source))
-    result = alice("subscribe", db_name, "SELECT * FROM all_u8s", "-n", "0", "-t", "30")
     assert result.code == 0, result
-    logs = alice("logs", db_name, "-n", "100").out
     assert "This should be called, but the `st_client` row should still be deleted" in logs
     clients = alice("sql", db_name, "SELECT * FROM st_client")
     assert clients.code == 0, clients
-    assert sum("0x" in line for line in clients.out.splitlines()) <= 1, (
-        clients.out
-    )  # the SQL connection's own
+    # at most the SQL query's own connection
+    assert sum("0x" in line for line in clients.out.splitlines()) <= 1, clients.out

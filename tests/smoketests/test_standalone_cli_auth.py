@@ -40,24 +40,25 @@ def assert_logged_out_keys_gone(user: User) -> None:
     assert config.get("tokens", {}) == {}, config  # our per-server token went too
 
 
-def cli_logout_removes_cached_tokens(user: User):
+def logout_removes_cached_tokens(user: User, *, web_session_token: bool) -> None:
     login(user)
-    path = user.config_dir / "cli.toml"
-    document = tomlkit.parse(path.read_text())
-    document["web_session_token"] = "fake-web-session-token"
-    path.write_text(tomlkit.dumps(document))
+    if web_session_token:
+        path = user.config_dir / "cli.toml"
+        document = tomlkit.parse(path.read_text())
+        document["web_session_token"] = "fake-web-session-token"
+        path.write_text(tomlkit.dumps(document))
     logout = user("logout", server=False)
     assert logout.code == 0, logout
     assert "Logged out (identity " in logout.out, logout.out
     assert_logged_out_keys_gone(user)
+
+
+def cli_logout_removes_cached_tokens(user: User):
+    logout_removes_cached_tokens(user, web_session_token=True)
 
 
 def test_cli_logout_removes_cached_tokens_without_web_token(user: User):
-    login(user)
-    logout = user("logout", server=False)
-    assert logout.code == 0, logout
-    assert "Logged out (identity " in logout.out, logout.out
-    assert_logged_out_keys_gone(user)
+    logout_removes_cached_tokens(user, web_session_token=False)
 
 
 def cli_logout_is_idempotent(user: User):

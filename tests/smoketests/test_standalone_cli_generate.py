@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
+from tests.smoketests.modules import init_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -27,19 +28,7 @@ CONFIG = """{
 
 def cli_generate_with_config_but_no_match_uses_cli_args(tmp_path: Path):
     user = User(tmp_path / "config", "http://127.0.0.1:1")  # generating from a module needs no server
-    created = user(
-        "init",
-        "--non-interactive",
-        "--lang",
-        "python",
-        "--project-path",
-        str(tmp_path),
-        "test-project",
-        server=False,
-        cwd=tmp_path,
-    )
-    assert created.code == 0, created
-    module_dir = tmp_path / "spacetimedb"
+    module_dir = init_project(user, tmp_path)
     (module_dir / "spacetime.json").write_text(CONFIG)
     output_dir = module_dir / "cli-output"
     output_dir.mkdir()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_e2e.conftest import User
+from tests.smoketests.modules import init_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -25,16 +26,7 @@ def test_create_project(tmp_path: Path):
         "init", "--non-interactive", "--project-path", str(project), "test-project", server=False
     )
     assert with_path.code != 0, with_path
-    created = user(
-        "init",
-        "--non-interactive",
-        "--lang=python",
-        "--project-path",
-        str(project),
-        "test-project",
-        server=False,
-    )
-    assert created.code == 0, created
+    init_project(user, project)
     assert (project / "spacetimedb" / "module.py").is_file()
     again = user(
         "init",

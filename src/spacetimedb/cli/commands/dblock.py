@@ -13,28 +13,31 @@ from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.options import server_option
 
 
-def _set_lock(cli: CliContext, server: str | None, database: str, locked: bool) -> str:
-    client = open_database(cli, server, database)
-    identity = client.check(client.request("GET", "/identity")).text().strip()
-    client.check(client.request("POST", "/lock" if locked else "/unlock"))
-    return identity
+def _lock_command(name: str, summary: str, done: str) -> click.Command:
+    """``lock`` or ``unlock`` (also the name of the server's route): set the database's lock, then print ``done``
+    (with ``{identity}``)."""
+
+    @click.command(name, help=summary)
+    @database_argument()
+    @server_option
+    @pass_cli
+    def command(cli: CliContext, database: str, server: str | None) -> None:
+        client = open_database(cli, server, database)
+        identity = client.check(client.request("GET", "/identity")).text().strip()
+        client.check(client.request("POST", f"/{name}"))
+        click.echo(done.format(identity=identity))
+
+    return command
 
 
-@click.command("lock")
-@database_argument()
-@server_option
-@pass_cli
-def lock(cli: CliContext, database: str, server: str | None) -> None:
-    """Lock the database NAME so that it cannot be deleted (nor its data deleted) until unlocked."""
-    identity = _set_lock(cli, server, database, True)
-    click.echo(f"Database {identity} is now locked. It cannot be deleted until unlocked.")
-
-
-@click.command("unlock")
-@database_argument()
-@server_option
-@pass_cli
-def unlock(cli: CliContext, database: str, server: str | None) -> None:
-    """Unlock the database NAME, so that its owner may delete it again."""
-    identity = _set_lock(cli, server, database, False)
-    click.echo(f"Database {identity} is now unlocked.")
+# upstream's messages (crates/cli/src/subcommands/lock.rs, unlock.rs)
+lock = _lock_command(
+    "lock",
+    "Lock the database NAME so that it cannot be deleted (nor its data deleted) until unlocked.",
+    "Database {identity} is now locked. It cannot be deleted until unlocked.",
+)
+unlock = _lock_command(
+    "unlock",
+    "Unlock the database NAME, so that its owner may delete it again.",
+    "Database {identity} is now unlocked.",
+)
