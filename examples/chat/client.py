@@ -17,6 +17,7 @@ runs on typed rows and reducers.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import sys
 import threading
@@ -30,6 +31,8 @@ except ImportError:
 from spacetimedb.client import Credentials, EventContext, ReducerError, SubscribeAppliedEvent
 
 printing = threading.Lock()
+CONNECT_WAIT_SECONDS = 30  # how long to wait for the server before reading input
+CALLS_WAIT_SECONDS = 10  # at the end of input, how long to wait for the calls already made to be answered
 
 
 def say(text: str) -> None:
@@ -78,7 +81,9 @@ def on_subscription_applied(ctx: EventContext) -> None:
 
 
 def report_failure(call: Any, what: str) -> None:
-    """Reducer calls complete in the background; tell the user when one was refused."""
+    """Reducer calls complete in the background; tell the user when one was refused. The call is kept in
+    ``pending_calls`` so the end of input can wait for its answer (piped input ends at once)."""
+    pending_calls.append(call)
 
     def done(future: Any) -> None:
         error = future.exception()
@@ -88,6 +93,14 @@ def report_failure(call: Any, what: str) -> None:
             say(f"! {what} failed: {error}")
 
     call.add_done_callback(done)
+
+
+pending_calls: list[Any] = []
+
+
+def wait_for_calls(timeout: float) -> None:
+    """Wait (at most ``timeout`` seconds in all) for the calls made so far to be answered and reported."""
+    concurrent.futures.wait(pending_calls, timeout=timeout)
 
 
 def handle_line(conn: DbConnection, line: str) -> bool:
@@ -104,13 +117,31 @@ def handle_line(conn: DbConnection, line: str) -> bool:
     return True
 
 
-def connect(server: str, database: str, credentials: Credentials) -> DbConnection:
+def connect(server: str, database: str, credentials: Credentials, ready: threading.Event) -> DbConnection:
+    """Connect; ``ready`` is set once the subscription is applied, or the connection failed or ended."""
+
     def on_connect(conn: DbConnection, identity: Any, token: str) -> None:
         credentials.save(token)
         say(f"* connected as {identity.to_hex()}")
-        conn.subscription_builder().on_applied(on_subscription_applied).on_error(
-            lambda ctx, error: say(f"! subscription failed: {error}")
-        ).subscribe(["SELECT * FROM user", "SELECT * FROM message"])
+        conn.subscription_builder().on_applied(applied).on_error(failed).subscribe(
+            ["SELECT * FROM user", "SELECT * FROM message"]
+        )
+
+    def applied(ctx: EventContext) -> None:
+        on_subscription_applied(ctx)
+        ready.set()
+
+    def failed(ctx: Any, error: Any) -> None:
+        say(f"! subscription failed: {error}")
+        ready.set()
+
+    def connect_failed(ctx: Any, error: Any) -> None:
+        say(f"! cannot connect: {error}")
+        ready.set()
+
+    def disconnected(ctx: Any, error: Any) -> None:
+        say(f"* disconnected{f': {error}' if error else ''}")
+        ready.set()
 
     conn = (
         DbConnection.builder()
@@ -118,8 +149,8 @@ def connect(server: str, database: str, credentials: Credentials) -> DbConnectio
         .with_database_name(database)
         .with_token(credentials.load())
         .on_connect(on_connect)
-        .on_connect_error(lambda ctx, error: say(f"! cannot connect: {error}"))
-        .on_disconnect(lambda ctx, error: say(f"* disconnected{f': {error}' if error else ''}"))
+        .on_connect_error(connect_failed)
+        .on_disconnect(disconnected)
         .build()
     )
     conn.db.message.on_insert(on_message)
@@ -153,15 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # an unknown nickname, an unreadable cli.toml: one line, not a traceback
         print(f"! {error}", file=sys.stderr)
         return 1
+    ready = threading.Event()
     try:
-        conn = connect(url, args.database, credentials)
+        conn = connect(url, args.database, credentials, ready)
     except Exception as error:  # no server, no such database: one line, not a traceback
         print(f"! cannot connect to {args.database} at {url}: {error}", file=sys.stderr)
         return 1
     processing = conn.run_threaded()
+    ready.wait(CONNECT_WAIT_SECONDS)  # so that piped input is sent once we are in, not lost before
     for line in sys.stdin:
         if not processing.is_alive() or not handle_line(conn, line):
             break
+    wait_for_calls(CALLS_WAIT_SECONDS)
     conn.disconnect()
     processing.join(timeout=5)
     return 0

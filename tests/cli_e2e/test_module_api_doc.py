@@ -114,10 +114,35 @@ def users(tmp_path_factory: pytest.TempPathFactory, shared_server: ServerProcess
     return {name: User(home / name, shared_server.url) for name in ("owner", "bob")}
 
 
+@pytest.fixture(scope="module")
+def examples_run() -> set[str]:
+    """The examples this process has run against its server (pytest-xdist may hand the examples of this page to
+    different processes, each with its own server, while a later example uses an earlier one's database)."""
+    return set()
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"{i}-{e.name}" for i, e in enumerate(EXAMPLES)])
 def test_example_runs_as_documented(
-    example: Example, tmp_path: Path, shared_server: ServerProcess, users: dict[str, User]
+    example: Example,
+    tmp_path: Path,
+    shared_server: ServerProcess,
+    users: dict[str, User],
+    examples_run: set[str],
 ):
+    for earlier in EXAMPLES[: EXAMPLES.index(example)]:
+        if earlier.name not in examples_run:
+            directory = tmp_path / f"earlier-{earlier.name}"
+            directory.mkdir()
+            run_example(earlier, directory, shared_server, users)
+            examples_run.add(earlier.name)
+    run_example(example, tmp_path, shared_server, users)
+    examples_run.add(example.name)
+
+
+def run_example(
+    example: Example, tmp_path: Path, shared_server: ServerProcess, users: dict[str, User]
+) -> None:
+    """Save the example's module in ``tmp_path`` and run its commands, checking what each prints."""
     (tmp_path / f"{example.name}.py").write_text(example.source, encoding="utf-8")
     commands = example.commands or [Command("owner", ["publish", example.name, "-p", f"{example.name}.py"])]
     for command in commands:

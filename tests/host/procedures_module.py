@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+import spacetimedb
 from spacetimedb import (
     AutoInc,
     HttpError,
@@ -9,6 +10,8 @@ from spacetimedb import (
     PrimaryKey,
     ProcedureContext,
     ReducerContext,
+    ScheduleAt,
+    Timestamp,
     ViewContext,
     procedure,
     reducer,
@@ -123,3 +126,23 @@ def stuck_in_c(ctx: ProcedureContext, seconds: float) -> None:
     import time
 
     time.sleep(seconds)  # one long C call: no exception can stop it, only the supervisor
+
+
+@table(scheduled="ring", scheduled_at="at")
+class Alarm:
+    """A table that schedules a procedure (upstream allows reducers and procedures)."""
+
+    scheduled_id: Annotated[u64, PrimaryKey, AutoInc]
+    at: ScheduleAt
+    text: str
+
+
+@procedure
+def ring(ctx: ProcedureContext, alarm: Alarm) -> None:
+    spacetimedb.log.info(f"ringing: {alarm.text}")
+    ctx.with_tx(lambda tx: tx.db.quote.insert(Quote(id=0, text=alarm.text)))
+
+
+@reducer
+def set_alarm(ctx: ReducerContext, text: str) -> None:
+    ctx.db.alarm.insert(Alarm(scheduled_id=0, at=ScheduleAt.time(Timestamp.UNIX_EPOCH), text=text))

@@ -137,3 +137,41 @@ def test_interval_and_one_shot_schedules_cancel_and_survive_restart(tmp_path, co
         assert all(r[3] != "after restart" for r in rows(host, "reminder"))  # one-shot rows are deleted
     finally:
         again.shutdown()
+
+
+IMMEDIATE = b"""
+from spacetimedb import table, reducer, ReducerContext, Identity
+
+@table(public=True)
+class Entry:
+    text: str
+    sender: Identity
+
+@reducer
+def append(ctx: ReducerContext, text: str) -> None:
+    ctx.db.entry.insert(Entry(text=text, sender=ctx.sender))
+
+@reducer
+def schedule_then_fail(ctx: ReducerContext, text: str) -> None:
+    ctx.volatile_nonatomic_schedule_immediate(append, text)
+    ctx.volatile_nonatomic_schedule_immediate("append", text + " by name")
+    raise ValueError("this call fails; what it scheduled runs all the same")
+
+@reducer
+def schedule_wrongly(ctx: ReducerContext) -> None:
+    ctx.volatile_nonatomic_schedule_immediate(append, 1, 2)
+"""
+
+
+def test_volatile_nonatomic_schedule_immediate_runs_after_the_call_even_a_failed_one(controller):
+    # upstream's cluster/schedule_reducer.rs test_volatile_nonatomic_schedule_immediate, and the "nonatomic" part:
+    # the scheduled call is not undone with the call that asked for it
+    controller.publish(DB, OWNER, IMMEDIATE)
+    host = controller.get_or_launch(DB)
+    failed = call(host, "schedule_then_fail", "hello")
+    assert not failed.ok and "runs all the same" in (failed.message or "")
+    assert wait_until(lambda: len(rows(host, "entry")) == 2)
+    assert sorted(row[0] for row in rows(host, "entry")) == ["hello", "hello by name"]
+    assert {row[1] for row in rows(host, "entry")} == {DB}  # a call from the database itself
+    wrong = call(host, "schedule_wrongly")
+    assert not wrong.ok and "append" in (wrong.message or "")

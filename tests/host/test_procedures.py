@@ -14,7 +14,7 @@ from spacetimedb.module import AuthCtx, HttpResponse, load_module, plan_migratio
 from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR
 from spacetimedb.sats import ConnectionId
 
-from .helpers import DB, OWNER, call, ident, rows
+from .helpers import DB, OWNER, call, ident, rows, wait_until
 
 PROGRAM = (Path(__file__).parent / "procedures_module.py").read_bytes()
 
@@ -61,6 +61,23 @@ def test_errors_of_procedures_reach_the_caller(database: Database) -> None:
         bad_args.message or ""
     )
     assert "procedure failed on purpose" in "\n".join(database.module_log.tail(20))
+
+
+def test_what_a_procedure_logs_is_in_the_module_log_as_its_own(database: Database) -> None:
+    # procedure threads had no log sink: their lines went to stderr, which a worker process discards
+    assert run_procedure(database, "ring", {"scheduled_id": 9, "at": {"Interval": {"__time_duration_micros__": 1}},
+                                           "text": "direct"}).status == COMMITTED  # fmt: skip
+    records = [json.loads(line) for line in database.module_log.tail(5)]
+    assert any(r["message"] == "ringing: direct" and r["function"] == "ring" for r in records), records
+
+
+def test_a_scheduled_procedure_runs_after_its_one_shot_row_is_deleted(database: Database) -> None:
+    # upstream's order (cluster/schedule_reducer.rs, test_scheduled_procedure_table_and_view_subscription): the
+    # row goes in a transaction of its own, then the procedure runs outside any transaction
+    assert call(database.host, "set_alarm", "wake up").status == COMMITTED
+    assert wait_until(lambda: [row[1] for row in rows(database.host, "quote")] == ["wake up"])
+    assert rows(database.host, "alarm") == []
+    assert any("ringing: wake up" in line for line in database.module_log.tail(5))
 
 
 def test_http_goes_through_the_send_hook_and_the_answer_comes_back(database: Database) -> None:

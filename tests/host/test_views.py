@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from spacetimedb.host.database import Database, DatabaseOptions
+from spacetimedb.host.database import Database, DatabaseOptions, LaunchError
 from spacetimedb.host.module_host import HostOptions, TransactionEvent
 from spacetimedb.host.sql_runner import one_off_rows, run_sql
 from spacetimedb.sats import Identity, codec
@@ -290,3 +290,82 @@ def test_subscribers_get_the_new_result_after_a_module_update(harness):
     assert error[0] == 1 and "subscribe again" in error[1]
     (change,) = [d for d in harness.deltas(1) if d[1] == "my_items"]
     assert [r[2] for r in change[3]] == ["apple"] and change[2] == []
+
+
+def _count_runs(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Identity]]:
+    """The (view, caller) of each view run from now on."""
+    runs: list[tuple[str, Identity]] = []
+    real = harness.host.views.run_view
+
+    def counted(view: Any, tx: Any, who: Identity, runtime: Any = None) -> Any:
+        runs.append((view.name, who))
+        return real(view, tx, who, runtime)
+
+    monkeypatch.setattr(harness.host.views, "run_view", counted)
+    return runs
+
+
+def test_a_query_keeps_the_view_result_current_without_running_it_again(harness, monkeypatch):
+    """As upstream's test_view_materialization: a view a query read runs again at the commits that change
+    what it read (not at later queries, not at other commits)."""
+    assert call(harness.host, "add_item", "apple", 5, sender=ALICE).ok
+    runs = _count_runs(harness, monkeypatch)
+    assert "apple" in harness.sql("SELECT * FROM my_items", ALICE)
+    assert "apple" in harness.sql("SELECT name FROM my_items WHERE price = 5", ALICE)
+    assert runs == [("my_items", ALICE)]
+    assert call(harness.host, "add_item", "bread", 7, sender=BOB).ok  # not a key alice's view read
+    assert runs == [("my_items", ALICE)]
+    assert call(harness.host, "add_item", "pear", 6, sender=ALICE).ok  # runs at the commit
+    assert runs == [("my_items", ALICE)] * 2
+    assert "pear" in harness.sql("SELECT * FROM my_items", ALICE)
+    assert runs == [("my_items", ALICE)] * 2
+
+
+def test_a_kept_view_result_nobody_reads_expires(harness, monkeypatch):
+    runs = _count_runs(harness, monkeypatch)
+    harness.sql("SELECT * FROM my_items", ALICE)
+    monkeypatch.setattr("spacetimedb.host.views.STORED_EXPIRY_SECONDS", 0.0)
+    monkeypatch.setattr("spacetimedb.host.views.STORED_SWEEP_SECONDS", 0.0)
+    assert call(harness.host, "add_item", "bread", 7, sender=BOB).ok  # the sweep drops alice's result
+    assert harness.host.views.active is False
+    assert call(harness.host, "add_item", "apple", 5, sender=ALICE).ok  # nothing kept: nothing runs
+    assert runs == [("my_items", ALICE)]
+    assert "apple" in harness.sql("SELECT * FROM my_items", ALICE)
+    assert runs == [("my_items", ALICE)] * 2
+
+
+def test_an_update_whose_view_fails_for_a_kept_result_is_refused(harness):
+    """As upstream's test_recovery_from_trapped_views_auto_migration: the update is refused, the database keeps
+    its module and data, and a later update whose view works goes through."""
+    assert call(harness.host, "add_item", "apple", 5, sender=ALICE).ok
+    assert "apple" in harness.sql("SELECT * FROM my_items", ALICE)
+    body = b"return list(ctx.db.item.owner.filter(ctx.sender))"
+    trapped = VIEWS.replace(body, b'raise RuntimeError("This view is trapped")')
+    with pytest.raises(LaunchError, match="view `my_items` failed: This view is trapped"):
+        harness.database.on_host_thread(lambda: harness.database.update(trapped))
+    assert "apple" in harness.sql("SELECT * FROM my_items", ALICE)
+    harness.database.on_host_thread(lambda: harness.database.update(VIEWS.replace(body, b"return []")))
+    assert "apple" not in harness.sql("SELECT * FROM my_items", ALICE)
+
+
+def test_kept_view_results_are_bounded_dropping_the_least_recently_read(harness, monkeypatch):
+    monkeypatch.setattr("spacetimedb.host.views.STORED_MAX", 2)
+    runs = _count_runs(harness, monkeypatch)
+    carol = ident(3)
+    for who in (ALICE, BOB, ALICE, carol):  # alice read again: bob's is the least recently read
+        harness.sql("SELECT * FROM my_items", who)
+    assert runs == [("my_items", ALICE), ("my_items", BOB), ("my_items", carol)]
+    harness.sql("SELECT * FROM my_items", ALICE)
+    harness.sql("SELECT * FROM my_items", BOB)
+    assert runs[3:] == [("my_items", BOB)]
+
+
+def test_an_update_runs_a_kept_results_view_once(harness, monkeypatch):
+    """The update checks the kept result with the new module; its commit does not run the view again."""
+    harness.sql("SELECT * FROM my_items", ALICE)
+    runs = _count_runs(harness, monkeypatch)
+    updated = VIEWS.replace(b"return list(ctx.db.item.owner.filter(ctx.sender))", b"return []")
+    harness.database.on_host_thread(lambda: harness.database.update(updated))
+    assert runs == [("my_items", ALICE)]
+    assert call(harness.host, "add_item", "apple", 5, sender=ALICE).ok
+    assert "apple" not in harness.sql("SELECT * FROM my_items", ALICE)  # the new module's (empty) result

@@ -320,7 +320,7 @@ CASES = {
             scheduled_id: Annotated[u64, PrimaryKey, AutoInc]
             scheduled_at: ScheduleAt
         """,
-        ["table `timer`", "scheduled reducer `nope` does not exist"],
+        ["table `timer`", "scheduled reducer or procedure `nope` does not exist"],
     ),
     "scheduled reducer with wrong params": (
         """

@@ -31,11 +31,15 @@ async def loopback_site() -> AsyncIterator[str]:
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound("http://127.0.0.1:9/elsewhere")
 
+    async def to_private(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://10.0.0.1:80/")
+
     app = web.Application()
     app.router.add_route("*", "/hello", hello)
     app.router.add_get("/slow", slow)
     app.router.add_get("/big", big)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/to-private", to_private)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -82,6 +86,17 @@ def test_loopback_is_refused_unless_listed_by_name() -> None:
         assert by_name.error is not None and "non-public address" in by_name.error
 
     scenario(EgressPolicy(allow=("*",)), body)
+
+
+def test_a_redirect_to_a_private_address_is_refused_as_upstream_words_it() -> None:
+    # upstream's standalone/http_egress.rs: the first host is reachable, the private IP literal it redirects to
+    # is not, and the refusal carries upstream's wording (modules match on it)
+    async def body(egress: HttpEgress, base: str) -> None:
+        answer = await egress.fetch(fetch_request(f"{base}/to-private"))
+        assert answer.status == 0 and answer.error is not None
+        assert "refusing to connect to private or special-purpose addresses" in answer.error
+
+    scenario(EgressPolicy(allow=("127.0.0.1", "*")), body)
 
 
 def test_a_host_outside_the_allowlist_is_refused() -> None:

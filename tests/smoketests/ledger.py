@@ -2,7 +2,7 @@
 
 A port file is ``test_<name>.py`` for upstream ``cluster/<name>.rs`` (``standalone/<name>.rs`` becomes
 ``test_standalone_<name>.py``; a ``cli/`` directory adds ``cli_``). An upstream test is *ported* when the port file
-defines a function of the same name, and *not applicable* when its ``NOT_APPLICABLE`` mapping names it.
+defines a function of the same name (with ``test_`` in front where upstream's name lacks it, so pytest collects it), and *not applicable* when its ``NOT_APPLICABLE`` mapping names it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ class UpstreamTest:
 def upstream_tests() -> list[UpstreamTest]:
     lines = UPSTREAM_LIST.read_text().splitlines()
     return [UpstreamTest(*line.split()) for line in lines if line and not line.startswith("#")]
+
+
+def pytest_name(upstream_name: str) -> str:
+    """The port's function name: upstream's, with ``test_`` in front if it has not (pytest collects ``test_*``)."""
+    return upstream_name if upstream_name.startswith("test_") else f"test_{upstream_name}"
 
 
 def port_file(upstream_file: str) -> Path:
@@ -65,9 +70,10 @@ def status(test: UpstreamTest, ports: dict[Path, PortFile]) -> str:
         return "not ported"
     if test.name in port.not_applicable:
         return "not applicable"
-    if test.name in port.xfailed:
+    name = pytest_name(test.name)
+    if name in port.xfailed:
         return "ported, known difference (xfail)"
-    if test.name in port.functions:
+    if name in port.functions:
         return "ported"
     return "missing from its port file"
 

@@ -3,7 +3,7 @@ not applicable with a reason."""
 
 from __future__ import annotations
 
-from tests.smoketests.ledger import port_file, ported_files, upstream_tests
+from tests.smoketests.ledger import port_file, ported_files, pytest_name, upstream_tests
 
 
 def test_every_port_file_names_an_upstream_file():
@@ -17,5 +17,8 @@ def test_each_port_file_accounts_for_all_of_its_upstream_tests():
         port = ports.get(port_file(test.file))
         if port is None:
             continue
-        assert test.name in port.functions or test.name in port.not_applicable, (test.file, test.name)
+        assert pytest_name(test.name) in port.functions or test.name in port.not_applicable, (
+            test.file,
+            test.name,
+        )
         assert test.name not in port.not_applicable or port.not_applicable[test.name].strip(), test.name

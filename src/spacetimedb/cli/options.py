@@ -69,3 +69,43 @@ class EqualsValueCommand(click.Command):
             hidden = self.equals_values.get(flag) if equals else None
             rewritten += [hidden, value] if hidden else [arg]
         return super().parse_args(ctx, rewritten)
+
+
+BOOLEAN_WORDS = {"true": True, "false": False}
+
+
+class ConfirmedCommand(click.Command):
+    """A command whose ``--confirmed`` flag also takes upstream's spelling with a value.
+
+    Upstream SpacetimeDB's CLI writes ``--confirmed true`` / ``--confirmed false`` (``--confirmed=true``), and
+    scripts written for it do too; ours has always taken a bare ``--confirmed``. Both are accepted: a ``true`` or
+    ``false`` right after the flag is its value, anything else is the next argument as before."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _confirmed_as_flag(args))
+
+
+def _confirmed_as_flag(args: list[str]) -> list[str]:
+    rewritten: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            rewritten += [arg, *rest]
+            break
+        name, has_value, value = arg.partition("=")
+        if name != "--confirmed":
+            rewritten.append(arg)
+            continue
+        if has_value:
+            if value.lower() not in BOOLEAN_WORDS:
+                raise click.BadParameter(f"{value!r} is not true or false", param_hint="'--confirmed'")
+            confirmed = BOOLEAN_WORDS[value.lower()]
+        else:
+            following = next(rest, None)
+            if following is not None and following.lower() not in BOOLEAN_WORDS:
+                rewritten += ["--confirmed", following]
+                continue
+            confirmed = True if following is None else BOOLEAN_WORDS[following.lower()]
+        if confirmed:
+            rewritten.append("--confirmed")
+    return rewritten

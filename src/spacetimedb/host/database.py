@@ -22,6 +22,7 @@ from typing import Any
 from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, Datastore, MutTx, ReadTx, TableSchema
 from spacetimedb.db import DbOptions, RelationalDB
 from spacetimedb.module import (
+    AuthCtx,
     HttpError,
     HttpRequest,
     LoadedModule,
@@ -37,6 +38,7 @@ from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import Identity, Timestamp
 
+from . import foreign  # noqa: F401  # registers the engines of WASM (and JS) modules with load_module
 from .module_host import (
     CallOutcome,
     HostFailedError,
@@ -46,7 +48,7 @@ from .module_host import (
     store_program,
     stored_program,
 )
-from .procedures import PROCEDURE_THREADS, ProcedureRunner
+from .procedures import PROCEDURE_THREADS, ProcedureRequest, ProcedureRunner
 from .watchdog import CallClock
 
 PanicHandler = Callable[[ModuleHost, BaseException], None]
@@ -87,6 +89,14 @@ class Database:
         self.host = host
         self.procedures = procedures
         self._starting: Callable[[str, float], None] | None = None
+        host.start_scheduled_procedure = self._start_scheduled_procedure
+
+    def _start_scheduled_procedure(self, name: str, args: bytes) -> None:
+        """A scheduled procedure's call, as the database itself makes it; its failure is in the module log."""
+        request = ProcedureRequest(
+            name, args, False, self.identity, None, AuthCtx.internal(), done=lambda outcome: None
+        )
+        self.procedures.call(request)
 
     # -- creating and opening ------------------------------------------------------------------------------------
 

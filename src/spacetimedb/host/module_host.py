@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
-from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TxData
+from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TableSchema, TxData
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
     AuthCtx,
@@ -41,6 +41,7 @@ from spacetimedb.module import (
     plan_migration,
 )
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module.context import set_immediate_scheduler
 from spacetimedb.module_log import ModuleLog, escape_surrogates, make_record
 from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.protocol.seam import DeadlineSlot
@@ -210,6 +211,9 @@ class ModuleHost:
         )
         self._teardown_lock = threading.Lock()
         self._closed = False
+        # runs a due scheduled procedure (name, BSATN of its arguments) outside any transaction; the Database
+        # that owns the procedure threads sets it (None: nothing runs procedures, e.g. a bare host in a test)
+        self.start_scheduled_procedure: Callable[[str, bytes], None] | None = None
 
     # -- start -------------------------------------------------------------------------------------------------
 
@@ -297,6 +301,7 @@ class ModuleHost:
 
     def _run(self) -> None:
         previous_sink = module_log_api.set_sink(self._log_sink)
+        set_immediate_scheduler(self._schedule_immediate)
         queue = self._queue
         try:
             while True:
@@ -707,12 +712,12 @@ class ModuleHost:
         schema = table.schema
         assert schema.schedule is not None and schema.primary_key is not None
         reducer = schema.schedule.reducer_name
+        if reducer in self.loaded.module_def.procedures:
+            return self._run_scheduled_procedure(call, schema, timestamp)
         tx = self.db.begin_mut_tx()
         try:
-            pk_index = schema.index_on((schema.primary_key,))
-            assert pk_index is not None
-            row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
-            if row is None or row[schema.schedule.at_column] != call.schedule_at:
+            row = self._due_row(tx, call, schema)
+            if row is None:
                 self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
                 return CallOutcome(CallStatus.COMMITTED, None, timestamp)
             status, message = self.call_in_tx(reducer, (row,), self.database_identity, None, timestamp, tx)
@@ -730,14 +735,74 @@ class ModuleHost:
         )
         offset, data, _ = self._commit(tx, inputs if status == CallStatus.COMMITTED else None, None, reducer)
         if not one_shot:
-            interval = call.schedule_at.value
-            self._scheduler.schedule(
-                call.table_id,
-                call.scheduled_id,
-                call.schedule_at,
-                next_interval_due(call.due_micros, interval, self.now_micros()),
-            )
+            self._schedule_next_interval(call)
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
+
+    @staticmethod
+    def _due_row(tx: MutTx, call: DueCall, schema: TableSchema) -> tuple[Any, ...] | None:
+        """The row a due call is for, or None when it was deleted or its schedule changed since."""
+        assert schema.schedule is not None and schema.primary_key is not None
+        pk_index = schema.index_on((schema.primary_key,))
+        assert pk_index is not None
+        row = tx.find(call.table_id, pk_index.index_id, call.scheduled_id)
+        if row is None or row[schema.schedule.at_column] != call.schedule_at:
+            return None
+        return row
+
+    def _schedule_immediate(self, reducer: str, args: tuple[Any, ...]) -> None:
+        """``ctx.volatile_nonatomic_schedule_immediate``: queue the call behind the current job (host thread).
+        Its arguments are checked now, so a wrong call fails the reducer that made it."""
+        call = self.runtime.reducer_call(reducer)
+        to_canonical = call.reducer.arg_to_canonical
+        if len(args) == len(to_canonical):
+            args = tuple(
+                value if convert is None else convert(value)
+                for convert, value in zip(to_canonical, args, strict=True)
+            )
+        arg_bytes = call.encode_bsatn(args)
+        identity = self.database_identity
+        self.submit(lambda: self.run_reducer(reducer, arg_bytes, False, identity, None, None))
+
+    def _schedule_next_interval(self, call: DueCall) -> None:
+        interval = call.schedule_at.value
+        self._scheduler.schedule(
+            call.table_id,
+            call.scheduled_id,
+            call.schedule_at,
+            next_interval_due(call.due_micros, interval, self.now_micros()),
+        )
+
+    def _run_scheduled_procedure(
+        self, call: DueCall, schema: TableSchema, timestamp: Timestamp
+    ) -> CallOutcome:
+        """A due row of a table that schedules a procedure. As upstream: the one-shot row is deleted (an interval
+        rescheduled) in a transaction of its own *before* the procedure starts, since a procedure that stopped
+        midway cannot be run again; the procedure then runs outside any transaction, on a procedure thread."""
+        assert schema.schedule is not None and schema.primary_key is not None
+        procedure = schema.schedule.reducer_name
+        tx = self.db.begin_mut_tx()
+        try:
+            row = self._due_row(tx, call, schema)
+            if row is None:
+                self.db.rollback(tx)  # cancelled, or rescheduled (its new entry fires instead)
+                return CallOutcome(CallStatus.COMMITTED, None, timestamp)
+            one_shot = call.schedule_at.tag == ScheduleAt.TIME
+            if one_shot:
+                tx.delete(call.table_id, row)
+            args = self.runtime.procedure_call(procedure).encode_bsatn((row,))
+        except BaseException:
+            self.db.rollback(tx)
+            raise
+        offset, data, _ = self._commit(tx, None)
+        if not one_shot:
+            self._schedule_next_interval(call)
+        if self.start_scheduled_procedure is None:
+            self.log_error(
+                f"scheduled procedure `{procedure}` not run: no procedure threads", procedure, None
+            )
+        else:
+            self.start_scheduled_procedure(procedure, args)
+        return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data)
 
     # -- SQL DML, one-off jobs -----------------------------------------------------------------------------------
 
@@ -803,6 +868,7 @@ class ModuleHost:
             apply_migration(tx, plan)
             self._store_program(tx, loaded, program)
             runtime.bind(tx)
+            self.views.check_update(tx, loaded.module_def.views, runtime)
         except BaseException:
             self.db.rollback(tx)
             raise

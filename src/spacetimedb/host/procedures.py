@@ -41,6 +41,8 @@ from spacetimedb.module import (
     ReducerContext,
     ThreadBoundTxSlot,
 )
+from spacetimedb.module import log as module_log_api
+from spacetimedb.module_log import make_record
 from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
@@ -120,6 +122,28 @@ class _PausableClock:
             self.remaining_ns = deadline - time.monotonic_ns()
 
 
+class HeldTx:
+    """A transaction the host thread began for a procedure thread (``ProcedureContext.hold_tx``): ``tx`` and
+    ``timestamp`` once ``ready``; ``commit()`` or ``abort()`` ends it (each waits for the host thread)."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        self.wait_seconds = wait_seconds
+        self.tx: Any = None
+        self.timestamp = Timestamp(0)
+        self.ready: Future[None] = Future()
+        self.decision: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self.outcome: Future[None] = Future()
+
+    def commit(self) -> None:
+        """Commit; raises ``TransactionAborted`` if it could not."""
+        self.decision.put(True)
+        self.outcome.result()
+
+    def abort(self) -> None:
+        self.decision.put(False)
+        self.outcome.result()
+
+
 class ProcedureRunner:
     """The procedure threads of one host, and the HTTP requests they wait for."""
 
@@ -169,11 +193,27 @@ class ProcedureRunner:
             request = self._jobs.get()
             if request is None:
                 return
-            outcome = self._run(request, clock)
+            # what the procedure logs goes to the database's module log (without a sink: stderr, which a
+            # worker process discards), recorded as the procedure's
+            previous_sink = module_log_api.set_sink(self._log_sink(request.name))
+            try:
+                outcome = self._run(request, clock)
+            finally:
+                module_log_api.set_sink(previous_sink)
             try:
                 request.done(outcome)
             except Exception:
                 log.exception("a procedure's completion failed")
+
+    def _log_sink(self, procedure: str) -> module_log_api.LogSink:
+        module_log = self.host.module_log
+
+        def sink(level: str, message: str, filename: str | None, line: int | None) -> None:
+            module_log.write(
+                make_record(level, message, function=procedure, filename=filename, line_number=line)
+            )
+
+        return sink
 
     def _run(self, request: ProcedureRequest, clock: CallClock) -> ProcedureOutcome:
         started = time.perf_counter()
@@ -197,6 +237,7 @@ class ProcedureRunner:
             request.auth,
             HttpClient(lambda http_request: self._fetch(http_request, timer)),
             lambda fn: self._with_tx(fn, request, call.name, timer),
+            lambda: self._hold_tx(request, call.name, timer),
         )
         status, message, value = CallStatus.COMMITTED, None, None
         timer.resume()
@@ -263,6 +304,66 @@ class ProcedureRunner:
         finally:
             timer.resume()
 
+    # -- a transaction held open for a foreign module's procedure ------------------------------------------------
+
+    def _hold_tx(self, request: ProcedureRequest, name: str, timer: _PausableClock) -> HeldTx:
+        """Begin a transaction on the host thread and hand it to this procedure thread, which drives it and ends
+        it with ``commit()`` or ``abort()``; the host thread runs nothing else meanwhile (as a ``with_tx`` body
+        would), for at most the procedure's budget."""
+        held = HeldTx(timer.budget_seconds + self.host.options.hard_grace_seconds)
+        timer.pause()  # waiting for the host thread is not the procedure's running time
+        try:
+            self.host.submit(lambda: self._held_tx_job(held, request, name))
+            held.ready.result()
+        finally:
+            timer.resume()
+        return held
+
+    def _held_tx_job(self, held: HeldTx, request: ProcedureRequest, name: str) -> None:
+        """On the host thread: begin, wait for the procedure's decision, then commit or roll back."""
+        host = self.host
+        try:
+            held.timestamp = Timestamp.now()
+            held.tx = host.db.begin_mut_tx()
+        except BaseException as exc:
+            held.ready.set_exception(TransactionAborted(f"the database failed: {exc}"))
+            raise
+        held.ready.set_result(None)
+        try:
+            commit = held.decision.get(timeout=held.wait_seconds)
+        except queue.Empty:
+            commit = None
+        try:
+            if commit is None:
+                host.db.rollback(held.tx)
+                held.outcome.set_exception(
+                    TransactionAborted(f"`{name}` held its transaction past its budget")
+                )
+            elif not commit:
+                host.db.rollback(held.tx)
+                held.outcome.set_result(None)
+            elif self._commit_procedure_tx(held.tx, request, name, held.timestamp, held.outcome):
+                held.outcome.set_result(None)
+        except BaseException as exc:
+            if not held.outcome.done():
+                held.outcome.set_exception(TransactionAborted(f"the database failed: {exc}"))
+            raise
+
+    def _commit_procedure_tx(
+        self, tx: Any, request: ProcedureRequest, name: str, timestamp: Timestamp, result: Future[Any]
+    ) -> bool:
+        """Commit a procedure's transaction as a reducer call would (refused while the disk is full); whether it
+        committed (``result`` gets the exception when it did not)."""
+        host = self.host
+        if host.read_only is not None and tx.has_changes():
+            host.db.rollback(tx)
+            result.set_exception(TransactionAborted(f"{CallStatus.NO_SPACE}: {host.read_only}"))
+            return False
+        caller = request.sender.to_le_bytes()
+        connection = (request.connection_id or ConnectionId(0)).to_le_bytes()
+        host.commit(tx, TxInputs(name, caller, connection, timestamp.micros, b""), reducer=name)
+        return True
+
     def _runtime_for_tx(self) -> ModuleRuntime:
         """A runtime over the current module whose handles only the host thread may use (rebuilt after an
         update)."""
@@ -315,14 +416,8 @@ class ProcedureRunner:
                 )
                 future.set_exception(failure)
                 return
-            if host.read_only is not None and tx.has_changes():
-                host.db.rollback(tx)
-                future.set_exception(TransactionAborted(f"{CallStatus.NO_SPACE}: {host.read_only}"))
-                return
-            caller = request.sender.to_le_bytes()
-            connection = (request.connection_id or ConnectionId(0)).to_le_bytes()
-            host.commit(tx, TxInputs(name, caller, connection, timestamp.micros, b""), reducer=name)
-            future.set_result(outcome[0])
+            if self._commit_procedure_tx(tx, request, name, timestamp, future):
+                future.set_result(outcome[0])
         except BaseException as exc:
             if not future.done():
                 future.set_exception(TransactionAborted(f"the database failed: {exc}"))

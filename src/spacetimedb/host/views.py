@@ -5,6 +5,12 @@ a table (id ``VIEW_TABLE_ID_BASE + index``, no indexes) whose rows are the view'
 caller. So ``SELECT * FROM my_view WHERE ...``, joins with tables, one-off queries and ``/sql`` all compile and
 run with the ordinary SQL engine; a view runs at most once per reader.
 
+A view result a query computed is kept (``_Stored``, per view and caller, as upstream materializes it) and kept
+current: each commit that changes what it read runs it again right away, so the next query reads it without
+running the view. A result nobody has read for ``STORED_EXPIRY_SECONDS`` is dropped, and so is the least
+recently read one past ``STORED_MAX``. A module update runs the
+kept results' views with the new module first and is refused if one fails.
+
 ``LiveViews`` keeps subscriptions to queries that read views. Each distinct (query, caller) pair is one
 ``_Instance`` (a per-caller view has one per subscribed identity; a query over anonymous views only, one for
 everyone) holding its last result as a multiset of BSATN rows and the tables its views read. After a commit,
@@ -16,6 +22,7 @@ log; the transaction that triggered it is unaffected. Everything here runs on th
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from spacetimedb.datastore import TableSchema, TxData
 from spacetimedb.datastore.schema import ColumnSchema
-from spacetimedb.module import AuthCtx, ModuleRuntime, ReadSet, ViewDef, call_view
+from spacetimedb.module import AuthCtx, MigrationError, ModuleRuntime, ReadSet, ViewDef, call_view
 from spacetimedb.module.context import NO_JWT
 from spacetimedb.sats import Identity, codec
 from spacetimedb.sql import NO_LIMITS, QueryLimits, SelectPlan, SqlError, compile_subscription, execute
@@ -42,6 +49,13 @@ if TYPE_CHECKING:
 
 # far above any datastore table id, and still a u32 (protocol v1 sends table ids)
 VIEW_TABLE_ID_BASE = 0xFFFF_0000
+# as upstream: a view result a query computed stays, kept current, until nobody has read it for 10 minutes
+STORED_EXPIRY_SECONDS = 600.0
+# how often a commit looks for expired results (each look scans them all)
+STORED_SWEEP_SECONDS = 10.0
+# at most this many kept results per database: past it, the least recently read goes (each kept result may run
+# again at every commit, so callers that query once each, e.g. anonymous ones, must not pile them up)
+STORED_MAX = 1024
 Row = tuple[Any, ...]
 Subscriber = tuple[Any, int]  # (client id, query set id)
 
@@ -70,11 +84,13 @@ class ViewReader:
         live: LiveViews,
         caller: Identity,
         results: dict[tuple[str, Identity | None], tuple[list[Row], ReadSet]] | None = None,
+        stored: bool = False,
     ) -> None:
         self.tx = tx
         self.live = live
         self.caller = caller
         self.results = {} if results is None else results
+        self.stored = stored  # ``tx`` is the latest committed state: kept results may serve it
         self.tables_read: set[int] = set()
         self.view_reads = ReadSet()
         self.views_used: set[str] = set()
@@ -91,7 +107,8 @@ class ViewReader:
         key = (view.name, None if view.anonymous else self.caller)
         found = self.results.get(key)
         if found is None:
-            found = self.results[key] = self.live.run_view(view, self.tx, self.caller)
+            run = self.live.stored_result if self.stored else self.live.run_view
+            found = self.results[key] = run(view, self.tx, self.caller)
         self.view_reads = self.view_reads | found[1]
         return found[0]
 
@@ -172,18 +189,35 @@ class _Instance:
     runtime: Any = None  # the module runtime its result was computed with
 
 
+@dataclass(eq=False, slots=True)
+class _Stored:
+    """A view's result for one caller (``None`` for an anonymous view) that a query computed, kept current."""
+
+    key: tuple[str, Identity | None]
+    caller: Identity
+    rows: list[Row]
+    reads: ReadSet
+    runtime: Any  # the module runtime it was computed with
+    last_used: float  # time.monotonic() of the last query that read it
+
+
+Dependent = Any  # an _Instance or a _Stored: what the inverted read sets lead to
+
+
 class LiveViews:
-    """Subscriptions to queries over views, for one database host."""
+    """Subscriptions to queries over views, and the view results queries computed, for one database host."""
 
     def __init__(self, host: ModuleHost) -> None:
         self.host = host
         self._instances: dict[tuple[str, Identity | None, bool], _Instance] = {}
         self._sets: dict[Subscriber, list[_Instance]] = {}
         # what each instance read, inverted: table id -> instances; table id -> index id -> key -> instances
-        self._by_table: dict[int, dict[_Instance, None]] = {}
-        self._by_key: dict[int, dict[int, dict[Any, dict[_Instance, None]]]] = {}
+        self._by_table: dict[int, dict[Dependent, None]] = {}
+        self._by_key: dict[int, dict[int, dict[Any, dict[Dependent, None]]]] = {}
+        self._stored: dict[tuple[str, Identity | None], _Stored] = {}
+        self._last_sweep = time.monotonic()
         self._schemas: dict[str, tuple[ViewDef, TableSchema]] = {}
-        # whether anyone subscribes to a view: a plain attribute, read by every commit
+        # whether anyone subscribes to a view or a result is kept: a plain attribute, read by every commit
         self.active = False
         # the credentials of each caller's most recent connection (a view's ``ctx.sender_auth``): a per-caller
         # view is computed once per identity, so its connections share one result
@@ -217,13 +251,18 @@ class LiveViews:
         return cached[1]
 
     def reader(self, tx: Any, caller: Identity) -> Any:
-        """``tx`` with the views as tables for ``caller`` (``tx`` itself when the module has no views)."""
-        return ViewReader(tx, self, caller) if self._module_views() else tx
+        """``tx`` with the views as tables for ``caller`` (``tx`` itself when the module has no views). ``tx``
+        is the latest committed state: the view results kept for ``caller`` serve it, and those it computes
+        are kept."""
+        return ViewReader(tx, self, caller, stored=True) if self._module_views() else tx
 
-    def run_view(self, view: ViewDef, tx: Any, caller: Identity) -> tuple[list[Row], ReadSet]:
-        """Run ``view`` for ``caller`` under the time budget (the one already running, if any)."""
+    def run_view(
+        self, view: ViewDef, tx: Any, caller: Identity, runtime: ModuleRuntime | None = None
+    ) -> tuple[list[Row], ReadSet]:
+        """Run ``view`` for ``caller`` under the time budget (the one already running, if any), with the
+        host's module runtime unless told another."""
         host = self.host
-        runtime: ModuleRuntime = host.runtime
+        runtime = runtime or host.runtime
         clock = host._clock
         budget = host.options.reducer_budget_seconds
 
@@ -244,6 +283,76 @@ class LiveViews:
             raise ViewFailure(view.name, str(exc) or type(exc).__name__) from None
         finally:
             host._current_function = previous
+
+    # -- results kept for queries ----------------------------------------------------------------------------------
+
+    def stored_result(self, view: ViewDef, tx: Any, caller: Identity) -> tuple[list[Row], ReadSet]:
+        """``view``'s result for ``caller`` over the latest committed state ``tx``: the kept one, else run and
+        kept (a view that fails is not kept)."""
+        key = (view.name, None if view.anonymous else caller)
+        stored = self._stored.get(key)
+        now = time.monotonic()
+        if stored is not None and stored.runtime is self.host.runtime:
+            stored.last_used = now
+            self._stored[key] = self._stored.pop(key)  # the most recently read last
+            return stored.rows, stored.reads
+        rows, reads = self.run_view(view, tx, caller)
+        if stored is not None:
+            self._forget(stored)
+        while len(self._stored) >= STORED_MAX:
+            self._forget(next(iter(self._stored.values())))
+        self._stored[key] = fresh = _Stored(key, caller, rows, reads, self.host.runtime, now)
+        self._index(fresh, reads, 1)
+        self.active = True
+        return rows, reads
+
+    def _forget(self, stored: _Stored) -> None:
+        if self._stored.get(stored.key) is stored:
+            del self._stored[stored.key]
+            self._index(stored, stored.reads, -1)
+            self.active = bool(self._instances or self._stored)
+
+    def _refresh_stored(self, stored: _Stored, tx: Any) -> None:
+        """Run a kept result's view again after a commit (dropping it if the view is gone or fails)."""
+        view = self.view_named(stored.key[0])
+        if view is None:
+            self._forget(stored)
+            return
+        try:
+            rows, reads = self.run_view(view, tx, stored.caller)
+        except ViewFailure:  # in the module log already; the next query runs it again and answers the error
+            self._forget(stored)
+            return
+        self._keep(stored, rows, reads, self.host.runtime)
+
+    def _keep(self, stored: _Stored, rows: list[Row], reads: ReadSet, runtime: ModuleRuntime) -> None:
+        if reads != stored.reads:
+            self._index(stored, stored.reads, -1)
+            self._index(stored, reads, 1)
+        stored.rows, stored.reads, stored.runtime = rows, reads, runtime
+
+    def _sweep_stored(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < STORED_SWEEP_SECONDS:
+            return
+        self._last_sweep = now
+        for stored in [s for s in self._stored.values() if now - s.last_used > STORED_EXPIRY_SECONDS]:
+            self._forget(stored)
+
+    def check_update(self, tx: Any, module_views: dict[str, ViewDef], runtime: ModuleRuntime) -> None:
+        """Before a module update commits (``tx``: its transaction, ``runtime``: the new module's): run the new
+        module's view for each kept result; raise ``MigrationError`` if one fails, as upstream refuses an
+        update whose views fail. The results it computes are kept as computed with ``runtime`` (which serves
+        only once the update commits and ``runtime`` is the host's)."""
+        for stored in list(self._stored.values()):
+            view = module_views.get(stored.key[0])
+            if view is None:
+                continue
+            try:
+                rows, reads = self.run_view(view, tx, stored.caller, runtime)
+            except ViewFailure as exc:
+                raise MigrationError(f"the updated module's {exc}") from None
+            self._keep(stored, rows, reads, runtime)
 
     # -- subscribing ----------------------------------------------------------------------------------------------
 
@@ -353,7 +462,7 @@ class LiveViews:
             self.active = True
         instance.subscribers[subscriber] = None
 
-    def _index(self, instance: _Instance, reads: ReadSet, step: int) -> None:
+    def _index(self, instance: Dependent, reads: ReadSet, step: int) -> None:
         for table_id in reads.tables:
             _bump(self._by_table, table_id, instance, step)
         for table_id, index_id, key in reads.keys:
@@ -390,7 +499,7 @@ class LiveViews:
             if not instance.subscribers and self._instances.get(instance.key) is instance:
                 del self._instances[instance.key]
                 self._index(instance, instance.reads, -1)
-                self.active = bool(self._instances)
+                self.active = bool(self._instances or self._stored)
 
     # -- after a commit ---------------------------------------------------------------------------------------------
 
@@ -400,7 +509,7 @@ class LiveViews:
         """Add to ``result`` the changes of every view result ``tx_data`` may have changed (``tx``: a read view
         of the state after the commit). Instances computed with an older module run again whatever changed."""
         runtime = self.host.runtime
-        candidates: dict[_Instance, None] = {}
+        candidates: dict[Dependent, None] = {}
         for changes in tx_data.tables:
             readers = self._by_table.get(changes.table_id)
             if readers:
@@ -409,11 +518,17 @@ class LiveViews:
             if by_index:
                 _keyed_readers(changes, by_index, candidates)
         candidates.update((i, None) for i in self._instances.values() if i.runtime is not runtime)
+        candidates.update((s, None) for s in self._stored.values() if s.runtime is not runtime)
+        if self._stored:
+            self._sweep_stored()
         if not candidates:
             return
         results: dict[Any, Any] = {}
         failed: list[tuple[_Instance, str]] = []
         for instance in candidates:
+            if isinstance(instance, _Stored):
+                self._refresh_stored(instance, tx)
+                continue
             try:
                 self._refresh(instance, tx, results, result)
             except (ViewFailure, SqlError) as exc:
@@ -482,7 +597,7 @@ def _rows_of(instance: _Instance) -> TableRows:
     return TableRows(table.table_id, table.name, instance.plan.schema, list(instance.rows.elements()))
 
 
-def _bump(index: dict[Any, dict[_Instance, None]], key: Any, instance: _Instance, step: int) -> None:
+def _bump(index: dict[Any, dict[Dependent, None]], key: Any, instance: Dependent, step: int) -> None:
     if step > 0:
         index.setdefault(key, {})[instance] = None
         return
@@ -494,7 +609,7 @@ def _bump(index: dict[Any, dict[_Instance, None]], key: Any, instance: _Instance
 
 
 def _keyed_readers(
-    changes: Any, by_index: dict[int, dict[Any, dict[_Instance, None]]], found: dict[_Instance, None]
+    changes: Any, by_index: dict[int, dict[Any, dict[Dependent, None]]], found: dict[Dependent, None]
 ) -> None:
     """Add to ``found`` the instances that read the key of an index that a changed row has (or had)."""
     indexes = {index.index_id: index.columns for index in changes.schema.indexes}

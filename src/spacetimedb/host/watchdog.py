@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from spacetimedb.protocol.seam import DeadlineSlot
 
@@ -122,9 +122,23 @@ class _Watchdog:
                         if clock.deadline and now > clock.deadline:
                             clock.tripped = True
                             _raise_in_thread(clock.thread_id, ReducerTimeout)
+                            _interrupt_engines(clock.thread_id)
 
 
 _watchdog = _Watchdog()
+# engines whose code a Python exception cannot stop (a WASM loop runs no bytecode): told which thread ran out of
+# time, each stops its call if it runs there (``interrupt(thread_id)``)
+_engines: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def stop_on_timeout(engine: Any) -> None:
+    """Call ``engine.interrupt(thread_id)`` whenever a call on ``thread_id`` runs past its budget."""
+    _engines.add(engine)
+
+
+def _interrupt_engines(thread_id: int) -> None:
+    for engine in list(_engines):
+        engine.interrupt(thread_id)
 
 
 def register(clock: CallClock) -> None:

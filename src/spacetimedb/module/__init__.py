@@ -2,7 +2,9 @@
 
 Owns: what module authors write (``@table``, ``@reducer``, ``@procedure``, ``@type``, column markers, the sized number aliases,
 ``Range``, ``ReducerContext``, ``log``, ``client_visibility_filter``); the validated module definition
-(``ModuleDef``) and its RawModuleDef v9 form; loading programs (``load_module``, ``package_program``); the runtime
+(``ModuleDef``) and its RawModuleDef v9 form, and reading a RawModuleDef V9/V10 that a module built by
+SpacetimeDB's toolchains describes itself with (``rawdef_decode``); loading programs (``load_module``,
+``package_program``; WASM and JS programs go to the loaders the host registers, ``register_foreign_loader``); the runtime
 objects reducers use (``ModuleRuntime``, ``ctx.db`` handles); migration planning between two definitions.
 May import: ``spacetimedb.sats`` and ``spacetimedb.datastore`` only. The module *host* (reducer thread,
 lifecycle, scheduler, module logs) builds on this package and lives in ``spacetimedb.host``.
@@ -25,7 +27,15 @@ from .errors import (
     ReducerArgsError,
 )
 from .http import HttpClient, HttpError, HttpRequest, HttpResponse
-from .loader import LoadedModule, ProgramKind, detect_kind, load_module, package_program, program_hash
+from .loader import (
+    LoadedModule,
+    ProgramKind,
+    detect_kind,
+    load_module,
+    package_program,
+    program_hash,
+    register_foreign_loader,
+)
 from .markers import (
     AutoInc,
     Index,
@@ -142,6 +152,7 @@ __all__ = [
     "i128",
     "i256",
     "load_module",
+    "register_foreign_loader",
     "log",
     "package_program",
     "plan_migration",

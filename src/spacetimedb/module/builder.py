@@ -436,25 +436,32 @@ class _Builder:
     # -- cross-checks ---------------------------------------------------------------------------------------
 
     def check_schedules(self) -> None:
+        """A scheduled table's function is a reducer or (as upstream allows) a procedure, taking the row."""
         for table in self.tables.values():
             schedule = table.schedule
             if schedule is None:
                 continue
             where = f"table `{table.name}` (class {table.row_class.__qualname__} at {table.location})"
-            reducer = self.reducers.get(schedule.reducer_name)
-            if reducer is None:
-                self.problem(where, f"scheduled reducer `{schedule.reducer_name}` does not exist")
+            function: ReducerDef | ProcedureDef | None = self.reducers.get(schedule.reducer_name)
+            kind, context = "reducer", "ReducerContext"
+            if function is None:
+                function = self.procedures.get(schedule.reducer_name)
+                kind, context = "procedure", "ProcedureContext"
+            if function is None:
+                self.problem(
+                    where, f"scheduled reducer or procedure `{schedule.reducer_name}` does not exist"
+                )
                 continue
-            params = reducer.params.elements
+            params = function.params.elements
             if (
-                reducer.lifecycle is not None
+                function.lifecycle is not None
                 or len(params) != 1
                 or params[0].type != RefType(table.product_type_ref)
             ):
                 self.problem(
                     where,
-                    f"scheduled reducer `{reducer.name}` must take (ctx: ReducerContext, "
-                    f"row: {table.row_class.__name__}), not ({_params_text(reducer)})",
+                    f"scheduled {kind} `{function.name}` must take (ctx: {context}, "
+                    f"row: {table.row_class.__name__}), not ({_params_text(function)})",
                 )
 
     def check_types(self) -> None:
@@ -590,9 +597,9 @@ def _spec_text(spec: IndexSpec) -> str:
     return f"Index.{spec.algorithm}({args}{named})"
 
 
-def _params_text(reducer: ReducerDef) -> str:
+def _params_text(function: ReducerDef | ProcedureDef) -> str:
     parts = ["ctx"]
-    for element in reducer.params.elements:
+    for element in function.params.elements:
         parts.append(f"{element.name}: {_show(element.type)}")
     return ", ".join(parts)
 

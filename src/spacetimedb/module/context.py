@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -12,6 +13,18 @@ from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
 T = TypeVar("T")
 DbT = TypeVar("DbT")  # the type of ``ctx.db``: a module's generated ``Db`` (``<module>_db.pyi``), else Any
+
+# Who runs ``volatile_nonatomic_schedule_immediate`` calls on this thread: the module host sets it on its
+# thread (as it sets the log sink), so a reducer reaches its own database's queue.
+ImmediateScheduler = Callable[[str, tuple[Any, ...]], None]
+_immediate = threading.local()
+
+
+def set_immediate_scheduler(scheduler: ImmediateScheduler | None) -> ImmediateScheduler | None:
+    """Run this thread's ``volatile_nonatomic_schedule_immediate`` calls with ``scheduler``; returns the previous."""
+    previous: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
+    _immediate.scheduler = scheduler
+    return previous
 
 
 class AuthCtx:
@@ -131,6 +144,22 @@ class ReducerContext(_CallContext, Generic[DbT]):
         super().__init__(sender, connection_id, timestamp, identity, sender_auth)
         self.db = db
 
+    def volatile_nonatomic_schedule_immediate(self, reducer: str | Callable[..., Any], *args: Any) -> None:
+        """Ask for ``reducer(*args)`` to run right after this call, in a transaction of its own, as a call from the
+        database itself (upstream's macro of the same name). *Nonatomic*: it runs even if this call fails;
+        *volatile*: a crash before it runs loses it. ``reducer`` is the function or its name."""
+        if isinstance(reducer, str):
+            name = reducer
+        else:  # a @reducer function: the name it was declared under
+            declared = getattr(reducer, "__stdb_reducer__", None)
+            name = str(getattr(declared, "name", getattr(reducer, "__name__", reducer)))
+        scheduler: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
+        if scheduler is None:
+            raise RuntimeError(
+                "volatile_nonatomic_schedule_immediate works only in a reducer the database runs"
+            )
+        scheduler(name, args)
+
     def __repr__(self) -> str:
         return (
             f"ReducerContext(sender={self.sender!r}, connection_id={self.connection_id!r}, "
@@ -148,7 +177,7 @@ class ProcedureContext(_CallContext):
     - ``sender``, ``connection_id``, ``timestamp``, ``identity``, ``sender_auth``, ``rng`` as on ``ReducerContext``.
     """
 
-    __slots__ = ("_run_tx", "http")
+    __slots__ = ("_run_tx", "hold_tx", "http")
 
     def __init__(
         self,
@@ -159,10 +188,15 @@ class ProcedureContext(_CallContext):
         sender_auth: AuthCtx,
         http: Any,
         run_tx: Callable[[Callable[[ReducerContext[Any]], Any]], Any],
+        hold_tx: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(sender, connection_id, timestamp, identity, sender_auth)
         self.http = http
         self._run_tx = run_tx
+        # for the host's foreign-module glue (SpacetimeDB's procedure ABI begins and commits a transaction in
+        # separate calls): a transaction held open for the procedure, with ``.tx``, ``.timestamp``,
+        # ``.commit()`` and ``.abort()``
+        self.hold_tx = hold_tx
 
     def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
         if not callable(fn):

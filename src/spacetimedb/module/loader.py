@@ -76,8 +76,24 @@ class ProgramKind(enum.IntEnum):
     """What the program bytes are; the value is what ``st_module.program_kind`` stores (0 and 1 are
     SpacetimeDB's wasm and js)."""
 
+    WASM = 0  # a WebAssembly module built by SpacetimeDB's Rust or C# toolchain
+    JS = 1  # a JavaScript bundle built from a TypeScript module (``spacetime build``)
     PYTHON_SOURCE = 2  # one .py file
     PYTHON_PACKAGE = 3  # a zip of a package directory
+
+
+_WASM_MAGIC = b"\0asm"
+# what every bundle of a TypeScript module imports: the host's syscall module
+_JS_SYS_IMPORT = re.compile(rb"""from\s*["']spacetime:sys@""")
+
+ForeignLoader = Callable[[bytes, "ProgramKind"], "LoadedModule"]
+# the engines that load programs of other languages, by kind; the host registers them (``host.foreign``)
+_FOREIGN_LOADERS: dict[ProgramKind, ForeignLoader] = {}
+
+
+def register_foreign_loader(kind: ProgramKind, loader: ForeignLoader) -> None:
+    """Load programs of ``kind`` (WASM or JS) with ``loader(program, kind)``."""
+    _FOREIGN_LOADERS[kind] = loader
 
 
 def program_hash(program: bytes) -> bytes:
@@ -86,7 +102,21 @@ def program_hash(program: bytes) -> bytes:
 
 
 def detect_kind(program: bytes) -> ProgramKind:
-    return ProgramKind.PYTHON_PACKAGE if program[:4] == _ZIP_MAGIC else ProgramKind.PYTHON_SOURCE
+    if program[:4] == _WASM_MAGIC:
+        return ProgramKind.WASM
+    if program[:4] == _ZIP_MAGIC:
+        return ProgramKind.PYTHON_PACKAGE
+    if _JS_SYS_IMPORT.search(program) is not None and not _is_python(program):
+        return ProgramKind.JS
+    return ProgramKind.PYTHON_SOURCE
+
+
+def _is_python(program: bytes) -> bool:
+    try:
+        compile(program, "<program>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 # ---- packaging (CLI side) ------------------------------------------------------------------------------------
@@ -341,7 +371,7 @@ class LoadedModule:
     program_hash: bytes
     kind: ProgramKind
     module_name: str  # the unique top-level name in sys.modules
-    python_module: types.ModuleType
+    python_module: types.ModuleType | None  # None for a foreign (WASM, JS) program
 
     @property
     def reducers(self) -> dict[str, Callable[..., Any]]:
@@ -374,6 +404,13 @@ def load_module(
     if len(program) > _MAX_PROGRAM_BYTES:
         raise ModuleError("the module program is too large")
     program_kind = ProgramKind(kind) if kind is not None else detect_kind(program)
+    if program_kind in (ProgramKind.WASM, ProgramKind.JS):
+        foreign = _FOREIGN_LOADERS.get(program_kind)
+        if foreign is None:
+            raise ModuleError(
+                f"this process cannot run {program_kind.name} modules (no engine is registered)"
+            )
+        return foreign(program, program_kind)
     if program_kind is ProgramKind.PYTHON_SOURCE and name == "module.py":
         name = _split_program_name(program)[1] or name  # the name it was published under
     with _LOAD_LOCK:

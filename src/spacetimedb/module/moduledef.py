@@ -220,6 +220,10 @@ class ModuleDef:
     row_level_security: list[RowLevelSecurityDef] = field(default_factory=list)
     procedures: dict[str, ProcedureDef] = field(default_factory=dict)
     views: dict[str, ViewDef] = field(default_factory=dict)
+    # a foreign (WASM, JS) module's own names for its tables and indexes, where they differ from the canonical
+    # ones (RawModuleDef V10 converts case and generates index names): source name -> canonical name
+    table_aliases: dict[str, str] = field(default_factory=dict)
+    index_aliases: dict[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> TableDef:
         found = self.tables.get(name)

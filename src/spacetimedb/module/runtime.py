@@ -478,12 +478,13 @@ class ModuleRuntime:
         if not isinstance(module_def, ModuleDef):
             raise TypeError(f"ModuleRuntime needs a ModuleDef or LoadedModule, got {type(module).__name__}")
         self.module_def: ModuleDef = module_def
-        self.slot = slot if slot is not None else TxSlot()
+        # a foreign module's syscalls read the transaction from slots it made (host.foreign): share them
+        self.slot = slot if slot is not None else getattr(module, "tx_slot", None) or TxSlot()
         self.tables: dict[str, TableHandle] = {}
         self._indexes: list[tuple[TableHandle, IndexHandle]] = []
         self.db = self._make_db(self.slot, self.tables)
         # views read through handles of their own, whose transaction refuses writes (see ``views.call_view``)
-        self.view_slot = TxSlot()
+        self.view_slot = getattr(module, "view_slot", None) or TxSlot()
         self._view_tables: dict[str, TableHandle] = {}
         self.view_db = self._make_db(self.view_slot, self._view_tables) if module_def.views else None
         self._calls = {name: _ReducerCall(r, module_def) for name, r in module_def.reducers.items()}

@@ -40,6 +40,7 @@ from spacetimedb.sats import (
     Identity,
     ProductType,
     ProductTypeElement,
+    RecursiveTypeError,
     RefType,
     ScheduleAt,
     SumType,
@@ -247,21 +248,12 @@ class TypeMapper:
         """The fields of a record class mapped so far (empty if it is not a record or failed to map)."""
         return self._fields.get(cls, [])
 
-    def inline(self, ty: AlgebraicType, stack: tuple[int, ...] = ()) -> AlgebraicType:
+    def inline(self, ty: AlgebraicType) -> AlgebraicType:
         """``ty`` with every ref replaced by its definition; raises ``TypeMappingError`` for recursive types."""
-        if isinstance(ty, RefType):
-            if ty.index in stack:
-                raise TypeMappingError(f"type `{self.name_of(ty.index)}` is recursive")
-            return self.inline(self.typespace[ty.index], (*stack, ty.index))
-        if isinstance(ty, ArrayType):
-            return ArrayType(self.inline(ty.elem, stack))
-        if isinstance(ty, ProductType):
-            return ProductType(
-                tuple(ProductTypeElement(e.name, self.inline(e.type, stack)) for e in ty.elements)
-            )
-        if isinstance(ty, SumType):
-            return SumType(tuple(SumTypeVariant(v.name, self.inline(v.type, stack)) for v in ty.variants))
-        return ty
+        try:
+            return self.typespace.inline(ty)
+        except RecursiveTypeError as exc:
+            raise TypeMappingError(f"type `{self.name_of(exc.ref)}` is recursive") from None
 
     def name_of(self, ref: int) -> str:
         for named in self.named:

@@ -90,6 +90,9 @@ class ViewDef:
     row_class: type
     row_to_canonical: Callable[[Any], Row]
     location: str = ""
+    # what a foreign program calls the view by (SpacetimeDB numbers anonymous and per-caller views apart, so
+    # two views may share it); -1: ``index``
+    call_id: int = -1
 
     @property
     def return_type(self) -> AlgebraicType:

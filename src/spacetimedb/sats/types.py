@@ -20,6 +20,14 @@ class AlgebraicType:
         return False
 
 
+class RecursiveTypeError(ValueError):
+    """A type refers to itself (directly or not), or to a ref its typespace does not have: it has no inline form."""
+
+    def __init__(self, ref: int) -> None:
+        super().__init__(f"type reference &{ref} is recursive or out of range")
+        self.ref = ref
+
+
 @dataclass(frozen=True, slots=True)
 class PrimitiveType(AlgebraicType):
     """A builtin scalar: Bool, integers up to 256 bits, F32, F64 or String."""
@@ -239,6 +247,23 @@ class Typespace:
 
     def __getitem__(self, index: int) -> AlgebraicType:
         return self.types[index]
+
+    def inline(self, ty: AlgebraicType, _stack: tuple[int, ...] = ()) -> AlgebraicType:
+        """``ty`` with every ref replaced by its definition; ``RecursiveTypeError`` names the ref of a type that
+        contains itself or that the typespace does not have."""
+        if isinstance(ty, RefType):
+            if ty.index in _stack or not 0 <= ty.index < len(self.types):
+                raise RecursiveTypeError(ty.index)
+            return self.inline(self.types[ty.index], (*_stack, ty.index))
+        if isinstance(ty, ArrayType):
+            return ArrayType(self.inline(ty.elem, _stack))
+        if isinstance(ty, ProductType):
+            return ProductType(
+                tuple(ProductTypeElement(e.name, self.inline(e.type, _stack)) for e in ty.elements)
+            )
+        if isinstance(ty, SumType):
+            return SumType(tuple(SumTypeVariant(v.name, self.inline(v.type, _stack)) for v in ty.variants))
+        return ty
 
     def __len__(self) -> int:
         return len(self.types)

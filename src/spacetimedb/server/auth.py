@@ -41,6 +41,11 @@ WEBSOCKET_TOKEN_SECONDS = 60
 OIDC_LEEWAY_SECONDS = 60
 
 
+# "Invalid token" is upstream's wording for a token that does not decode (its TokenValidationError), which
+# clients and scripts match on (upstream's pg_wire smoketest does).
+MALFORMED_TOKEN = "Authorization is invalid: Invalid token: malformed token"
+
+
 class AuthError(Exception):
     """A credential was refused; ``status`` is the HTTP status to answer with."""
 
@@ -265,7 +270,7 @@ def _algorithm(token: str) -> str:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.exceptions.DecodeError:
-        raise AuthError("Authorization is invalid: malformed token", 400) from None
+        raise AuthError(MALFORMED_TOKEN, 400) from None
     algorithm = header.get("alg")
     if not isinstance(algorithm, str) or algorithm not in SUPPORTED_ALGORITHMS:
         raise AuthError(
@@ -279,7 +284,7 @@ def _unverified_issuer(token: str) -> str | None:
     try:
         payload = jwt.decode(token, options={"verify_signature": False})
     except jwt.exceptions.DecodeError:
-        raise AuthError("Authorization is invalid: malformed token", 400) from None
+        raise AuthError(MALFORMED_TOKEN, 400) from None
     issuer = payload.get("iss")
     return issuer if isinstance(issuer, str) else None
 
@@ -298,7 +303,7 @@ def _decode(token: str, key: Any, algorithm: str, leeway: int) -> dict[str, Any]
     except jwt.exceptions.InvalidSignatureError:
         return None
     except jwt.exceptions.DecodeError:
-        raise AuthError("Authorization is invalid: malformed token", 400) from None
+        raise AuthError(MALFORMED_TOKEN, 400) from None
     except jwt.exceptions.InvalidTokenError as exc:
         raise AuthError(f"Authorization failed: {exc}") from None
 

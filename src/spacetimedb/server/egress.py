@@ -20,7 +20,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -29,6 +29,9 @@ from aiohttp.resolver import DefaultResolver
 from spacetimedb.protocol import seam
 
 MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# upstream's wording for a refused private address, which modules match on (upstream's http_egress smoketests do)
+PRIVATE_REFUSAL = "refusing to connect to private or special-purpose addresses"
 
 
 class EgressRefused(Exception):
@@ -77,8 +80,8 @@ class _PolicyResolver(AbstractResolver):
         public = [r for r in results if is_public_address(r["host"])]
         if not public:
             raise EgressRefused(
-                f"host `{host}` resolves to a non-public address; the server allows that only for hosts "
-                "it lists by name"
+                f"host `{host}` resolves to a non-public address: {PRIVATE_REFUSAL} (the server allows "
+                "them only for hosts it lists by name)"
             )
         return public
 
@@ -129,9 +132,37 @@ class HttpEgress:
         return seam.HttpAnswer(request.fetch, status, names, values, body, None)
 
     async def _perform(self, request: seam.HttpFetch) -> tuple[int, list[tuple[str, str]], bytes]:
-        parts = urlsplit(request.url)
+        timeout = self.policy.timeout_seconds
+        if request.timeout_micros:
+            timeout = min(timeout, request.timeout_micros / 1e6)
+        headers = list(zip(request.header_names, request.header_values, strict=True))
+        method, url, body = request.method, request.url, request.body or None
+        async with asyncio.timeout(timeout):
+            async with self._slots:
+                # Redirects are followed here, one checked hop at a time: aiohttp's own following would connect
+                # to an IP literal in a Location header without asking the resolver, so without the policy.
+                for _ in range(MAX_REDIRECTS + 1):
+                    self._check_target(url)
+                    async with self._client().request(
+                        method, url, headers=headers, data=body, allow_redirects=False
+                    ) as response:
+                        location = response.headers.get("Location")
+                        if response.status not in REDIRECT_STATUSES or location is None:
+                            return (
+                                response.status,
+                                list(response.headers.items()),
+                                await self._read_body(response),
+                            )
+                    url = urljoin(url, location)
+                    if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                        method, body = "GET", None  # what clients do: the redirect is fetched, not re-posted
+                raise EgressRefused(f"{request.method} {request.url}: more than {MAX_REDIRECTS} redirects")
+
+    def _check_target(self, url: str) -> None:
+        """Refuse a URL the policy does not allow before connecting (an IP literal never reaches the resolver)."""
+        parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise EgressRefused(f"not an http(s) URL: {request.url!r}")
+            raise EgressRefused(f"not an http(s) URL: {url!r}")
         if not self.policy.host_allowed(parts.hostname):
             raise EgressRefused(f"the server does not allow requests to host `{parts.hostname}`")
         if (
@@ -139,25 +170,10 @@ class HttpEgress:
             and not is_public_address(parts.hostname)
             and not self.policy.names_host(parts.hostname)
         ):
-            # an IP literal never reaches the resolver
             raise EgressRefused(
-                f"`{parts.hostname}` is not a public address; the server allows it only if it lists it by name"
+                f"`{parts.hostname}` is not a public address: {PRIVATE_REFUSAL} (the server allows it only if "
+                "it lists it by name)"
             )
-        timeout = self.policy.timeout_seconds
-        if request.timeout_micros:
-            timeout = min(timeout, request.timeout_micros / 1e6)
-        async with asyncio.timeout(timeout):
-            async with self._slots:
-                headers = list(zip(request.header_names, request.header_values, strict=True))
-                async with self._client().request(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    data=request.body or None,
-                    max_redirects=MAX_REDIRECTS,
-                ) as response:
-                    body = await self._read_body(response)
-                    return response.status, list(response.headers.items()), body
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.policy.max_response_bytes

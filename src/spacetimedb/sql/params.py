@@ -46,7 +46,13 @@ class Bindings:
         self._note_type(index, ty)
         if self.values is None:
             return 0  # a placeholder: a described plan never runs
-        if not 1 <= index <= len(self.values):
+        if not self.values:
+            # a subscription, /sql, a simple query: upstream supports no parameters at all and says so
+            raise SqlNameError(
+                f"there is no parameter ${index}: parameters are unsupported here "
+                "(only PostgreSQL's extended query protocol binds them)"
+            )
+        if index > len(self.values):
             raise SqlNameError(f"there is no parameter ${index}")
         given = self.values[index - 1]
         if given.kind == "param":

@@ -222,6 +222,9 @@ class _Parser:
             raise SqlUnsupportedError(
                 f"Unsupported aggregate: {self.peek()[1].upper()}(...) (only a lone COUNT(*) is supported)"
             )
+        if self.peek()[0] == "ident" and self.words[self.pos] == "CASE":
+            # upstream parses CASE and then refuses it; without this it would read as a column named `CASE`
+            raise SqlUnsupportedError("Unsupported expression: CASE")
         column = self.column("a column")
         if self.at_op("("):
             raise SqlUnsupportedError(f"Unsupported: function calls such as `{column.to_sql()}(...)`")

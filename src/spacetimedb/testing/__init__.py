@@ -102,7 +102,10 @@ class TestDatabase:
     @property
     def module(self) -> types.ModuleType:
         """The loaded module: its table classes, ``@type`` classes and enums."""
-        return self._host.loaded.python_module
+        module = self._host.loaded.python_module
+        if module is None:
+            raise TypeError("TestDatabase runs Python modules: this program has no Python module")
+        return module
 
     @property
     def module_def(self) -> ModuleDef:

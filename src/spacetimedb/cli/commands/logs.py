@@ -57,6 +57,13 @@ LEVEL_COLORS: dict[str, dict[str, Any]] = {
     help="Show only records at this level or more severe (trace < debug < info < warn < error < panic).",
 )
 @click.option("--level-exact", is_flag=True, help="With --level: show only records at exactly that level.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default="text",
+    help="text (the default): one readable line per record; json: each record as the server sends it (as --json).",
+)
 @json_option
 @anonymous_option
 @server_option
@@ -68,6 +75,7 @@ def logs(
     follow: bool,
     level: str | None,
     level_exact: bool,
+    output_format: str,
     as_json: bool,
     server: str | None,
     anonymous: bool,
@@ -83,6 +91,7 @@ def logs(
     query = {"follow": "true" if follow else "false"}
     if num_lines is not None:
         query["num_lines"] = str(num_lines)
+    as_json = as_json or output_format.lower() == "json"
     color = sys.stdout.isatty()
     for line in _stream_lines(client, client.url("/logs", query), follow):
         if level is None or shown_at(line, level.lower(), level_exact):

@@ -89,6 +89,12 @@ def _clear_mode(delete_data: bool, mode: str | None) -> ClearMode:
 @database_argument(required=False)
 @module_path_option
 @click.option(
+    "--bin-path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Publish a built program as it is: a .wasm module (Rust, C#) or a .js bundle (TypeScript).",
+)
+@click.option(
     "-c",
     "--delete-data",
     "--clear-database",
@@ -120,6 +126,7 @@ def publish(
     cli: CliContext,
     database: str | None,
     module_path: Path | None,
+    bin_path: Path | None,
     delete_data: bool,
     delete_data_mode: str | None,
     break_clients: bool,
@@ -135,8 +142,13 @@ def publish(
     """
     clear_mode = _clear_mode(delete_data, delete_data_mode)
     answers = Answers.parse(assume_yes, yes_to, break_clients)
-    path = _module_path(module_path)
-    program = _package_and_validate(path)
+    if bin_path is not None:
+        if module_path is not None:
+            raise CliError("pass either -p/--module-path or --bin-path, not both")
+        path, program = bin_path, _built_program(bin_path)
+    else:
+        path = _module_path(module_path)
+        program = _package_and_validate(path)
     client = open_database(cli, server, database or "")
     click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
     clear = False
@@ -174,6 +186,26 @@ def _package_and_validate(path: Path) -> bytes:
             hint="fix the module and publish again (nothing was uploaded)",
         ) from None
     loaded.unload()
+    return program
+
+
+_WASM_MAGIC = b"\0asm"
+BUILT_SUFFIXES = (".wasm", ".js", ".mjs")
+
+
+def _built_program(path: Path) -> bytes:
+    """The bytes of a program built by SpacetimeDB's toolchains. The server validates it (in a sandboxed
+    worker, as it will run it): this process never runs foreign code."""
+    if not path.is_file():
+        raise CliError(f"the program {path} does not exist")
+    if path.suffix not in BUILT_SUFFIXES:
+        raise CliError(
+            f"--bin-path takes a .wasm module or a .js bundle, got {path.name}",
+            hint="publish a Python module with -p/--module-path",
+        )
+    program = path.read_bytes()
+    if path.suffix == ".wasm" and not program.startswith(_WASM_MAGIC):
+        raise CliError(f"{path} is not a WebAssembly module (it does not start with \\0asm)")
     return program
 
 

@@ -18,7 +18,7 @@ import click
 from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database, summary
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import anonymous_option, json_option, server_option
+from spacetimedb.cli.options import ConfirmedCommand, anonymous_option, json_option, server_option
 
 HISTORY_FILE_NAME = "sql_history"
 HISTORY_LENGTH = 1000
@@ -30,12 +30,14 @@ Type a SQL statement and press Enter to run it; several statements may be separa
   \\q          quit (also Ctrl-D)"""
 
 
-@click.command("sql")
+@click.command("sql", cls=ConfirmedCommand)
 @database_argument()
 @click.argument("query", required=False)
 @click.option("--interactive", "-i", is_flag=True, help="Open a prompt for SQL statements instead of QUERY.")
 @click.option(
-    "--confirmed", is_flag=True, help="Answer only once the statements' changes are durable on the server."
+    "--confirmed",
+    is_flag=True,
+    help="Answer only once the statements' changes are durable on the server (upstream's `--confirmed true` also works).",
 )
 @click.option(
     "--as-of",

@@ -23,7 +23,7 @@ from spacetimedb.cli.commands._database import (
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import anonymous_option, server_option
+from spacetimedb.cli.options import ConfirmedCommand, anonymous_option, server_option
 
 if TYPE_CHECKING:
     from aiohttp import ClientWebSocketResponse
@@ -32,7 +32,7 @@ PROTOCOL = "v1.json.spacetimedb"
 CONNECT_TIMEOUT_SECONDS = 30.0
 
 
-@click.command("subscribe")
+@click.command("subscribe", cls=ConfirmedCommand)
 @database_argument()
 @click.argument("queries", nargs=-1, required=True, metavar="QUERY...")
 @click.option(
@@ -51,7 +51,11 @@ CONNECT_TIMEOUT_SECONDS = 30.0
     help="Exit after this many seconds; an error if -n updates have not arrived by then.",
 )
 @click.option("--print-initial-update", is_flag=True, help="Also print the rows the queries match at first.")
-@click.option("--confirmed", is_flag=True, help="Receive only updates that are durable on the server.")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Receive only updates that are durable on the server (upstream's `--confirmed true` also works).",
+)
 @anonymous_option
 @server_option
 @pass_cli
