@@ -80,32 +80,34 @@ def people(alice: User, db_name: str) -> list[list[object]]:
     return list(json.loads(result.out)[0]["rows"])
 
 
-def cli_can_publish_no_conflict_does_not_delete_data(alice: User, db_name: str, module_test):
+def test_cli_can_publish_no_conflict_does_not_delete_data(alice: User, db_name: str, module_test):
     # deleting data needs --yes, so without it no deletion is attempted
     assert migration_test(alice, db_name, module_test, "as-published", ("--delete-data=on-conflict",))
     assert people(alice, db_name) == [[1]]
 
 
-def cli_can_publish_no_conflict_with_delete_data_flag(alice: User, db_name: str, module_test):
+def test_cli_can_publish_no_conflict_with_delete_data_flag(alice: User, db_name: str, module_test):
     assert migration_test(alice, db_name, module_test, "as-published", ("--delete-data", "--yes"))
     assert people(alice, db_name) == []
 
 
-def cli_can_publish_no_conflict_without_delete_data_flag(alice: User, db_name: str, module_test):
+def test_cli_can_publish_no_conflict_without_delete_data_flag(alice: User, db_name: str, module_test):
     assert migration_test(alice, db_name, module_test, "as-published", ())
     assert people(alice, db_name) == [[1]]
 
 
-def cli_can_publish_with_automigration_change(alice: User, db_name: str, module_test):
+def test_cli_can_publish_with_automigration_change(alice: User, db_name: str, module_test):
     assert migration_test(alice, db_name, module_test, "test-add-column", ("--break-clients",))
     assert people(alice, db_name) == [[1]]
 
 
-def cli_cannot_publish_automigration_change_without_yes_break_clients(alice: User, db_name: str, module_test):
+def test_cli_cannot_publish_automigration_change_without_yes_break_clients(
+    alice: User, db_name: str, module_test
+):
     assert not migration_test(alice, db_name, module_test, "test-add-column", ())
 
 
-def cli_can_publish_automigration_change_with_on_conflict_and_yes_break_clients(
+def test_cli_can_publish_automigration_change_with_on_conflict_and_yes_break_clients(
     alice: User, db_name: str, module_test
 ):
     args = ("--delete-data=on-conflict", "--break-clients")
@@ -113,41 +115,41 @@ def cli_can_publish_automigration_change_with_on_conflict_and_yes_break_clients(
     assert people(alice, db_name) == [[1]]
 
 
-def cli_cannot_publish_automigration_change_with_on_conflict_without_yes_break_clients(
+def test_cli_cannot_publish_automigration_change_with_on_conflict_without_yes_break_clients(
     alice: User, db_name: str, module_test
 ):
     assert not migration_test(alice, db_name, module_test, "test-add-column", ("--delete-data=on-conflict",))
 
 
-def cli_can_publish_automigration_change_with_delete_data_always_without_yes_break_clients(
+def test_cli_can_publish_automigration_change_with_delete_data_always_without_yes_break_clients(
     alice: User, db_name: str, module_test
 ):
     assert migration_test(alice, db_name, module_test, "test-add-column", ("--delete-data", "--yes"))
     assert people(alice, db_name) == []
 
 
-def cli_can_publish_automigration_change_with_delete_data_always_and_yes_break_clients(
+def test_cli_can_publish_automigration_change_with_delete_data_always_and_yes_break_clients(
     alice: User, db_name: str, module_test
 ):
     args = ("--delete-data", "--yes", "--break-clients")
     assert migration_test(alice, db_name, module_test, "test-add-column", args)
 
 
-def cli_cannot_publish_breaking_change_without_flag(alice: User, db_name: str, module_test):
+def test_cli_cannot_publish_breaking_change_without_flag(alice: User, db_name: str, module_test):
     assert not migration_test(alice, db_name, module_test, "test-remove-table", ())
 
 
-def cli_can_publish_breaking_change_with_delete_data_flag(alice: User, db_name: str, module_test):
+def test_cli_can_publish_breaking_change_with_delete_data_flag(alice: User, db_name: str, module_test):
     assert migration_test(alice, db_name, module_test, "test-remove-table", ("--delete-data", "--yes"))
     assert people(alice, db_name) == []
 
 
-def cli_can_publish_breaking_change_with_on_conflict_flag(alice: User, db_name: str, module_test):
+def test_cli_can_publish_breaking_change_with_on_conflict_flag(alice: User, db_name: str, module_test):
     args = ("--delete-data=on-conflict", "--yes")
     assert migration_test(alice, db_name, module_test, "test-remove-table", args)
 
 
-def cli_publish_with_config_but_no_match_uses_cli_args(alice: User, db_name: str, tmp_path: Path):
+def test_cli_publish_with_config_but_no_match_uses_cli_args(alice: User, db_name: str, tmp_path: Path):
     """A spacetime.json naming another database does not override the name on the command line (this CLI reads
     no spacetime.json at all: docs/cli.md)."""
     module_dir = init_project(alice, tmp_path / "project")

@@ -11,6 +11,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 NOT_APPLICABLE: dict[str, str] = {}
 
 
-def cli_can_ping_spacetimedb_server(alice: User):
+def test_cli_can_ping_spacetimedb_server(alice: User):
     result = alice("server", "ping", alice.url, server=False)
     assert result.code == 0, result

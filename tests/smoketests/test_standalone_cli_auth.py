@@ -53,7 +53,7 @@ def logout_removes_cached_tokens(user: User, *, web_session_token: bool) -> None
     assert_logged_out_keys_gone(user)
 
 
-def cli_logout_removes_cached_tokens(user: User):
+def test_cli_logout_removes_cached_tokens(user: User):
     logout_removes_cached_tokens(user, web_session_token=True)
 
 
@@ -61,7 +61,7 @@ def test_cli_logout_removes_cached_tokens_without_web_token(user: User):
     logout_removes_cached_tokens(user, web_session_token=False)
 
 
-def cli_logout_is_idempotent(user: User):
+def test_cli_logout_is_idempotent(user: User):
     login(user)
     first = user("logout", server=False)
     assert first.code == 0 and "Logged out " in first.out, first
@@ -69,20 +69,20 @@ def cli_logout_is_idempotent(user: User):
     assert second.code == 0 and "You are not logged in." in second.out, second
 
 
-def cli_direct_login_works_and_shows_core_messages(user: User):
+def test_cli_direct_login_works_and_shows_core_messages(user: User):
     assert "Logged in " in login(user)
     show = user("login", "show", server=False)
     assert show.code == 0 and "You are logged in as " in show.out, show
 
 
-def cli_logging_in_twice_works(user: User):
+def test_cli_logging_in_twice_works(user: User):
     login(user)
     second = login(user)
     assert "Logged out (identity " in second, second
     assert "Logged in with identity " in second, second
 
 
-def cli_login_with_token(user: User):
+def test_cli_login_with_token(user: User):
     result = user("login", "--token", "test-dummy-token", "--no-browser", server=False, timeout=5)
     assert result.code == 0, result
     assert "Token saved." in result.out, result.out

@@ -37,7 +37,7 @@ CONFIG = """{
     strict=True,
     reason="this CLI reads no spacetime.json, so a misspelt field in it is not reported (a documented difference)",
 )
-def config_with_invalid_field_shows_error(tmp_path: Path):
+def test_config_with_invalid_field_shows_error(tmp_path: Path):
     (tmp_path / "spacetime.json").write_text(CONFIG)
     (tmp_path / "spacetimedb").mkdir()
     (tmp_path / "spacetimedb" / "module.py").write_text("")

@@ -26,7 +26,7 @@ CONFIG = """{
 }"""
 
 
-def cli_generate_with_config_but_no_match_uses_cli_args(tmp_path: Path):
+def test_cli_generate_with_config_but_no_match_uses_cli_args(tmp_path: Path):
     user = User(tmp_path / "config", "http://127.0.0.1:1")  # generating from a module needs no server
     module_dir = init_project(user, tmp_path)
     (module_dir / "spacetime.json").write_text(CONFIG)

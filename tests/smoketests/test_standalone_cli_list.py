@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 NOT_APPLICABLE: dict[str, str] = {}
 
 
-def cli_list_shows_database_names_and_identities(
+def test_cli_list_shows_database_names_and_identities(
     alice: User, db_name: str, python_module: Callable[[str], Path]
 ):
     identity = alice.publish(db_name, python_module(NOOP)).out.strip().rsplit("identity: ", 1)[1]

@@ -44,7 +44,7 @@ def start_and_ping(tmp_path: Path, root: Path, url: str, *extra: str) -> None:
         child.communicate(timeout=60)
 
 
-def cli_start_uses_listen_addr_from_cli_toml(tmp_path: Path):
+def test_cli_start_uses_listen_addr_from_cli_toml(tmp_path: Path):
     root = tmp_path / "root"
     listen_addr = f"127.0.0.1:{free_port()}"
     write_cli_toml(root, listen_addr)
@@ -52,7 +52,7 @@ def cli_start_uses_listen_addr_from_cli_toml(tmp_path: Path):
     assert (root / "data").is_dir()  # the data went under the root directory too
 
 
-def cli_start_explicit_listen_addr_overrides_cli_toml(tmp_path: Path):
+def test_cli_start_explicit_listen_addr_overrides_cli_toml(tmp_path: Path):
     root = tmp_path / "root"
     config_port = free_port()
     explicit_port = free_port()
