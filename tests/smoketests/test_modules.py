@@ -122,12 +122,6 @@ def add_three_and_say_hello(smoke: Smoke) -> None:
     smoke.assert_greeted_everyone()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish asks 'Apply this migration? [y/N]' for every automatic update that changes something; "
-    "upstream asks only when the plan breaks clients (parity-cli: publish confirmations), so adding a table "
-    "without -y is refused here",
-)
 def test_module_update(
     alice: User, db_name: str, deploy: Callable[[str], Smoke], python_module: Callable[[str], Path]
 ) -> None:
