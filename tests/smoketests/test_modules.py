@@ -157,9 +157,6 @@ def test_upload_module_2(deploy: Callable[[str], Smoke]) -> None:
     assert before < after
 
 
-@pytest.mark.xfail(
-    strict=True, reason="`SELECT * FROM *` is not accepted by our SQL (parity-server: `SELECT * FROM *`)"
-)
 def test_hotswap_module(deploy: Callable[[str], Smoke], subscriptions: Subscriptions) -> None:
     """Upstream test_hotswap_module: a `SELECT * FROM *` subscription survives an automatic module update (adding
     a table) and keeps receiving the tables it covered before it."""

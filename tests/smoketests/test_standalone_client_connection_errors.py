@@ -70,11 +70,6 @@ def abort(sock: socket.socket) -> None:
     sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="st_connection_credentials is not a system table here yet (parity-server's part of issue 23 adds it; "
-    "drop this mark when it lands)",
-)
 def test_http_reducer_call_cancel_still_deletes_st_client(
     alice: User, db_name: str, python_module: Callable[[str], Path]
 ):
