@@ -29,10 +29,44 @@ ROOT = Path(__file__).resolve().parents[1]
 DB = Identity(0xC2 << 248 | 0xBF)
 OWNER = Identity(0xC2 << 248 | 0x01)
 
+SDK_VERSION = "2.10.1"  # npm spacetimedb, the TypeScript module's library
+
+
+class Unavailable(Exception):
+    """This machine cannot build that implementation (its row is left out, saying why)."""
+
+
+def typescript_keynote() -> bytes:
+    """tests/fixtures/ts_modules/keynote bundled as ``spacetime publish -p`` does (npm spacetimedb installed once
+    into the CLI's tools cache; needs Node.js and npm)."""
+    import shutil
+    import subprocess
+
+    from spacetimedb.cli.jsbuild import build_typescript, tools_cache
+
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        raise Unavailable("the TypeScript keynote module needs Node.js and npm to be bundled")
+
+    packages = tools_cache() / f"bench-spacetimedb-{SDK_VERSION}"
+    if not (packages / "node_modules" / "spacetimedb").is_dir():
+        packages.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", f"spacetimedb@{SDK_VERSION}"],
+            cwd=packages,
+            check=True,
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "keynote"
+        shutil.copytree(ROOT / "tests" / "fixtures" / "ts_modules" / "keynote", project)
+        (project / "node_modules").symlink_to(packages / "node_modules", target_is_directory=True)
+        return build_typescript(project)
+
+
 # label -> the program's bytes (read when measured)
 KEYNOTE_PROGRAMS: dict[str, Callable[[], bytes]] = {
     "python": lambda: (ROOT / "examples" / "keynote" / "keynote_module.py").read_bytes(),
     "wasm (Rust)": lambda: (ROOT / "tests" / "fixtures" / "keynote.wasm").read_bytes(),
+    "js (TypeScript)": typescript_keynote,
 }
 
 # (host, reducer, BSATN payloads) -> (seconds until every reply, seconds until durable, failures)
@@ -89,7 +123,12 @@ def foreign_rows(run: Runner, calls: int = 20_000, accounts: int = 10_000) -> li
     """Every keynote implementation's rows, Python's first."""
     rows: list[ForeignRow] = []
     for label, program in KEYNOTE_PROGRAMS.items():
-        rows.extend(measure(label, program(), run, calls, accounts))
+        try:
+            code = program()
+        except Unavailable as why:
+            print(f"({label}: left out: {why})", file=sys.stderr)
+            continue
+        rows.extend(measure(label, code, run, calls, accounts))
     return rows
 
 

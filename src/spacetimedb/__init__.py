@@ -31,6 +31,7 @@ _LAZY_EXPORTS: dict[str, str] = {
             "PrimaryKey",
             "Unique",
             "AutoInc",
+            "Column",
             "Index",
             "Range",
             "u8",
@@ -67,6 +68,7 @@ __all__ = [
     "AuthCtx",
     "AnonymousViewContext",
     "AutoInc",
+    "Column",
     "ConnectionId",
     "HttpError",
     "HttpResponse",
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
     from spacetimedb.module.http import HttpError, HttpResponse
     from spacetimedb.module.markers import (
         AutoInc,
+        Column,
         Index,
         PrimaryKey,
         Range,

@@ -14,6 +14,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +91,14 @@ def _events(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
-class _PythonWatcher:
+class PythonWatcher:
     """A Python SDK client in the same chat, to see the TypeScript client's changes live."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, database: str = "chat") -> None:
         self.messages: list[tuple[str, str]] = []
         self.names: list[str | None] = []
         self.applied = threading.Event()
-        self.conn = DbConnection.builder().with_uri(url).with_database_name("chat").build()
+        self.conn = DbConnection.builder().with_uri(url).with_database_name(database).build()
         self.conn.db.message.on_insert(self._message)
         self.conn.db.user.on_update(lambda ctx, old, new: self.names.append(new.name))
         self.conn.subscription_builder().on_applied(lambda ctx: self.applied.set()).subscribe(
@@ -109,24 +110,32 @@ class _PythonWatcher:
         sender = ctx.db.user.identity.find(message.sender)
         self.messages.append((message.text, sender.name if sender else None))
 
+    def saw_the_conversation(self) -> None:
+        """The sender's messages arrived (within ten seconds), each with the sender's name, and its rename."""
+        deadline = time.monotonic() + 10
+        while len(self.messages) < len(MESSAGES) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.messages == [(text, "ts-alice") for text in MESSAGES]
+        assert "ts-alice" in self.names
 
-def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path) -> None:
-    tools = node_tools()
-    started = time.monotonic()
-    publish(server.url, "chat")
-    bundle = _prepare(tools, tmp_path)
-    node = [tools.node, *tools.node_flags, str(bundle), server.url, "chat"]
+
+def run_chat_scenario(
+    tools: NodeTools, bundle: Path, url: str, database: str, before_sending: Callable[[], bool] = lambda: True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run ``bundle`` (the chat scenario) as a watcher and, once its subscription is applied (and
+    ``before_sending`` says so), as the sender of ``MESSAGES``; both must finish without failures. Returns the
+    sender's and the watcher's events."""
+    node = [tools.node, *tools.node_flags, str(bundle), url, database]
     env = dict(os.environ, NO_COLOR="1")
-
+    work = bundle.parent
     watcher = subprocess.Popen(
         [*node, "watcher", str(len(MESSAGES))],
-        cwd=tmp_path,
+        cwd=work,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    python_watcher = _PythonWatcher(server.url)
     try:
         watcher_lines = []
         assert watcher.stdout is not None
@@ -134,10 +143,10 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
             watcher_lines.append(line)
             if '"event":"applied"' in line or '"event":"done"' in line:
                 break
-        assert python_watcher.applied.wait(30)
+        assert before_sending()
         sender = subprocess.run(
             [*node, "sender", "ts-alice", *MESSAGES],
-            cwd=tmp_path,
+            cwd=work,
             capture_output=True,
             text=True,
             timeout=90,
@@ -148,8 +157,6 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     finally:
         if watcher.poll() is None:
             watcher.kill()
-        python_watcher.conn.disconnect()
-
     sender_events = _events(sender.stdout)
     watcher_events = _events("".join(watcher_lines))
     context = f"\nsender:\n{sender.stdout}\n{sender.stderr[-3000:]}\nwatcher:\n{''.join(watcher_lines)}\n{watcher_err[-3000:]}"
@@ -157,10 +164,14 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert watcher.returncode == 0, context
     assert sender_events[-1] == {"event": "done", "failures": []}, context
     assert watcher_events[-1] == {"event": "done", "failures": []}, context
-    by_event = {e["event"]: e for e in sender_events}
+    return sender_events, watcher_events
 
-    # the sender: identity, its own reducer events through its own callbacks, the cache, errors, reconnect
-    identity = by_event["connected"]["identity"]
+
+def assert_sender_chatted(sender_events: list[dict[str, Any]], name_error: str) -> str:
+    """The sender's side of the scenario: its identity, its own reducer events through its own callbacks, the
+    cache, the module's error for an empty name (``name_error``), the reconnection. Returns the identity."""
+    by_event = {e["event"]: e for e in sender_events}
+    identity: str = by_event["connected"]["identity"]
     assert len(identity) == 64 and identity.startswith("c200")
     assert by_event["own_user_update"] == {
         "event": "own_user_update",
@@ -177,10 +188,26 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
     assert by_event["reducer_error"] == {
         "event": "reducer_error",
         "kind": "SenderError",
-        "message": "ValueError: Names must not be empty",
+        "message": name_error,
     }
     assert by_event["reconnected"] == {"event": "reconnected", "identity": identity, "same": True}
     assert by_event["reapplied"] == {"event": "reapplied", "name": "ts-alice", "messages": len(MESSAGES)}
+    return identity
+
+
+def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path) -> None:
+    tools = node_tools()
+    started = time.monotonic()
+    publish(server.url, "chat")
+    bundle = _prepare(tools, tmp_path)
+    python_watcher = PythonWatcher(server.url)
+    try:
+        sender_events, watcher_events = run_chat_scenario(
+            tools, bundle, server.url, "chat", lambda: python_watcher.applied.wait(30)
+        )
+    finally:
+        python_watcher.conn.disconnect()
+    identity = assert_sender_chatted(sender_events, "ValueError: Names must not be empty")
 
     # the watcher: the sender's changes live, as other clients' transactions
     watched = [e for e in watcher_events if e["event"] == "message"]
@@ -200,12 +227,7 @@ def test_official_typescript_sdk_chats_through_our_server(server, tmp_path: Path
         and renamed[0]["tag"] == "Transaction"
     )
 
-    # and a Python SDK client saw the same conversation
-    deadline = time.monotonic() + 10
-    while len(python_watcher.messages) < len(MESSAGES) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert python_watcher.messages == [(text, "ts-alice") for text in MESSAGES]
-    assert "ts-alice" in python_watcher.names
+    python_watcher.saw_the_conversation()  # and a Python SDK client saw the same conversation
     print(f"TypeScript SDK scenario took {time.monotonic() - started:.1f}s (npm cache warm)")
 
 

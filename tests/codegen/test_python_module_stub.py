@@ -250,3 +250,35 @@ def test_records_are_keyword_only_for_type_checkers_as_a_migrated_column_order_n
     module.write_text(source + "positional = Point(1, 2)\n", encoding="utf-8")
     checked = _mypy(module)
     assert checked.returncode == 1 and "Too many positional arguments" in checked.stdout, checked.stdout
+
+
+def test_the_stub_names_tables_and_columns_by_their_accessors(tmp_path: Path):
+    """ctx.db.<accessor> and the row class's fields are what module code uses; the canonical names
+    (@table(name=...), Column(name=...)) are for SQL and clients."""
+    source = """\
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from spacetimedb import Column, Index, ReducerContext, reducer, table, u32
+
+if TYPE_CHECKING:
+    from league_db import Db
+
+
+@table(name="players", accessor="player")
+class Player:
+    score1: Annotated[u32, Column(name="score_1"), Index.btree]
+
+
+@reducer
+def add(ctx: ReducerContext[Db], score: u32) -> None:
+    ctx.db.player.insert(Player(score1=score))
+    assert list(ctx.db.player.score1.filter(score))
+"""
+    module = _project(tmp_path, source, "league")
+    stub = (tmp_path / "league_db.pyi").read_text()
+    assert "def player(self) -> PlayerHandle: ..." in stub and "def players(" not in stub
+    assert "def score1(self) -> PlayerScore1Index: ..." in stub
+    checked = _mypy(module)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -2,11 +2,13 @@
 (those are tested in tests/controller and tests/security)."""
 
 import time
+from concurrent.futures import Future
 
 import pytest
 
 from spacetimedb.host.database import DatabaseOptions, LaunchError
 from spacetimedb.host.module_host import HostOptions
+from spacetimedb.module.context import AuthCtx
 from spacetimedb.protocol.messages import COMMITTED, FAILED, INTERNAL_ERROR, OUT_OF_BUDGET
 from spacetimedb.sats import ConnectionId
 
@@ -136,3 +138,26 @@ def test_in_memory_database():
         assert not hc.exists(DB)
     finally:
         hc.shutdown()
+
+
+def on_host(host, work):
+    """Run a host method that must run on the host thread, and wait for its outcome."""
+    future = Future()
+    host.submit(work, future.set_result)
+    return future.result(10)
+
+
+def test_connection_credentials_come_and_go_with_the_client(controller):
+    """Upstream's st_connection_credentials (crates/datastore/src/system_tables.rs, table 11: connection_id,
+    jwt_payload): a row per connected client with the payload of the token it connected with, written with its
+    st_client row before client_connected runs and deleted with it on disconnect (module_host.rs
+    call_identity_connected / delete_st_client)."""
+    controller.publish(DB, OWNER, CHAT)
+    host = controller.get_or_launch(DB)
+    who, connection = ident(7), ConnectionId(77)
+    payload = '{"iss":"localhost","sub":"someone","iat":1}'
+    assert on_host(host, lambda: host.connect_now(who, connection, AuthCtx(payload))).status == COMMITTED
+    assert rows(host, "st_connection_credentials") == [(connection, payload)]
+    assert on_host(host, lambda: host.disconnect_now(who, connection, AuthCtx(payload))).status == COMMITTED
+    assert rows(host, "st_connection_credentials") == []
+    assert rows(host, "st_client") == []

@@ -39,9 +39,9 @@ REFUSED = {
     "remove a column": BASE.replace(b"    name: str\n", b""),
     "retype a column": BASE.replace(b"    name: str\n", b"    name: u32\n"),
     "add a column without a default": BASE.replace(b"    name: str\n", b"    name: str\n    level: u32\n"),
-    "change the primary key": BASE.replace(
+    "reorder the columns": BASE.replace(
         b"    id: Annotated[u32, PrimaryKey]\n    name: str\n",
-        b"    id: u32\n    name: Annotated[str, PrimaryKey]\n",
+        b"    name: str\n    id: Annotated[u32, PrimaryKey]\n",
     ),
     "remove a table with rows": b"from spacetimedb import reducer, ReducerContext\n@reducer\ndef nothing(ctx: ReducerContext) -> None: ...\n",
 }

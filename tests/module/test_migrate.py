@@ -15,17 +15,23 @@ from spacetimedb.module import (
 )
 from spacetimedb.module.migrate import (
     ADD_COLUMNS,
+    ADD_CONSTRAINT,
     ADD_INDEX,
     ADD_REDUCER,
     ADD_ROW_LEVEL_SECURITY,
     ADD_SCHEDULE,
+    ADD_SEQUENCE,
     ADD_TABLE,
     CHANGE_ACCESS,
+    CHANGE_COLUMN_TYPES,
+    CHANGE_PRIMARY_KEY,
     DISCONNECT_ALL_CLIENTS,
+    REMOVE_CONSTRAINT,
     REMOVE_INDEX,
     REMOVE_REDUCER,
     REMOVE_ROW_LEVEL_SECURITY,
     REMOVE_SCHEDULE,
+    REMOVE_SEQUENCE,
     REMOVE_TABLE,
 )
 
@@ -270,64 +276,16 @@ def note(ctx: ReducerContext, text: str) -> None:
 def test_refused_changes_are_all_listed() -> None:
     old = load_source(
         """
+        class Mood(enum.Enum):
+            HAPPY = 0
+            SAD = 1
+
         @table
         class A:
             id: Annotated[u64, PrimaryKey, AutoInc]
             name: str
             level: u32
             gone: bool
-
-        @table
-        class B:
-            key: Annotated[u32, PrimaryKey]
-            code: Annotated[str, Unique]
-            other: u32
-            counter: u64
-        """
-    ).module_def
-    new = load_source(
-        """
-        @table
-        class A:
-            id: Annotated[u64, PrimaryKey, AutoInc]
-            level: u32
-            name: str
-            extra: u8
-
-        @table
-        class B:
-            key: u32
-            code: str
-            other: Annotated[u32, PrimaryKey]
-            counter: Annotated[u64, AutoInc]
-        """
-    ).module_def
-    plan = plan_migration(old, new)
-    assert not plan.is_automatic
-    assert plan.incompatible == [
-        "Removing the column gone from table a requires a manual migration",
-        "Reordering the columns of table a requires a manual migration",
-        "Adding the column extra to table a requires a default value (e.g. `extra: ... = <default>`)",
-        "Changing the primary key of table b from key to other requires a manual migration",
-        "Adding a unique constraint on [other] of table b requires a manual migration",
-        "Removing the unique constraint on [code] of table b requires a manual migration",
-        "Removing the unique constraint on [key] of table b requires a manual migration",
-        "Adding AutoInc to column counter of table b requires a manual migration",
-    ]
-    text = plan.pretty()
-    assert "✗ This update cannot be applied automatically:" in text
-    assert all(problem in text for problem in plan.incompatible)
-    tx = ds.Datastore().begin_mut_tx()
-    with pytest.raises(MigrationError, match="needs a manual migration"):
-        apply_migration(tx, plan)
-
-
-def test_retyped_columns_are_refused() -> None:
-    old = load_source(
-        """
-        class Mood(enum.Enum):
-            HAPPY = 0
-            SAD = 1
 
         @table
         class T:
@@ -340,9 +298,15 @@ def test_retyped_columns_are_refused() -> None:
     new = load_source(
         """
         class Mood(enum.Enum):
-            HAPPY = 0
-            SAD = 1
-            BORED = 2
+            SAD = 0
+            HAPPY = 1
+
+        @table
+        class A:
+            id: Annotated[u64, PrimaryKey, AutoInc]
+            level: u32
+            name: str
+            extra: u8
 
         @table
         class T:
@@ -352,12 +316,127 @@ def test_retyped_columns_are_refused() -> None:
             tags: list[u8]
         """
     ).module_def
-    assert plan_migration(old, new).incompatible == [
+    plan = plan_migration(old, new)
+    assert not plan.is_automatic
+    assert plan.incompatible == [
+        "Removing the column gone from table a requires a manual migration",
+        "Reordering the columns of table a requires a manual migration",
+        "Adding the column extra to table a requires a default value (e.g. `extra: ... = <default>`)",
         "Changing the type of column n in table t from U32 to U64 requires a manual migration",
-        "Changing the type of column mood in table t from {HAPPY | SAD} to {HAPPY | SAD | BORED} "
+        "Changing the type of column mood in table t from {HAPPY | SAD} to {SAD | HAPPY} "
         "requires a manual migration",
         "Changing the type of column tags in table t from Array<String> to Array<U8> requires a manual migration",
     ]
+    text = plan.pretty()
+    assert "✗ This update cannot be applied automatically:" in text
+    assert all(problem in text for problem in plan.incompatible)
+    tx = ds.Datastore().begin_mut_tx()
+    with pytest.raises(MigrationError, match="needs a manual migration"):
+        apply_migration(tx, plan)
+
+
+KEYED = """
+class Mood(enum.Enum):
+    HAPPY = 0
+    SAD = 1
+
+@table
+class B:
+    key: Annotated[u32, PrimaryKey]
+    code: Annotated[str, Unique]
+    other: u32
+    counter: u64
+    mood: Mood
+
+@reducer
+def add(ctx: ReducerContext, key: u32, code: str, other: u32) -> None:
+    ctx.db.b.insert(B(key=key, code=code, other=other, counter=0, mood=Mood.SAD))
+"""
+
+REKEYED = """
+class Mood(enum.Enum):
+    HAPPY = 0
+    SAD = 1
+    BORED = 2
+
+@table
+class B:
+    key: u32
+    code: str
+    other: Annotated[u32, PrimaryKey]
+    counter: Annotated[u64, AutoInc]
+    mood: Mood
+
+@reducer
+def add(ctx: ReducerContext, key: u32, code: str, other: u32) -> None:
+    ctx.db.b.insert(B(key=key, code=code, other=other, counter=0, mood=Mood.BORED))
+
+@reducer
+def by_other(ctx: ReducerContext, other: u32) -> None:
+    assert ctx.db.b.other.find(other) is not None
+"""
+
+
+def test_keys_constraints_auto_inc_and_appended_variants_migrate_automatically() -> None:
+    """Upstream's auto-migration (crates/schema/src/auto_migrate.rs: ChangePrimaryKey, AddConstraint /
+    RemoveConstraint, AddSequence / RemoveSequence, ChangeColumns for sums with variants added at the end) makes
+    all of these without a manual migration; the rows stay and none of it disconnects clients."""
+    db = Db(load_source(KEYED))
+    db.call("add", 1, "x", 10)
+    db.call("add", 2, "x2", 20)
+    plan = migrate(db, REKEYED)
+    assert kinds(plan) == [
+        (REMOVE_CONSTRAINT, "b", "code"),
+        (REMOVE_CONSTRAINT, "b", "key"),
+        (REMOVE_INDEX, "b", "b_code_idx_btree"),
+        (REMOVE_INDEX, "b", "b_key_idx_btree"),
+        (CHANGE_COLUMN_TYPES, "b", "mood"),
+        (ADD_INDEX, "b", "b_other_idx_btree"),
+        (ADD_CONSTRAINT, "b", "other"),
+        (ADD_SEQUENCE, "b", "counter"),
+        (CHANGE_PRIMARY_KEY, "b", "other"),
+        (ADD_REDUCER, None, "by_other"),
+    ]
+    assert not plan.disconnects_clients
+    b = schema(db, "b")
+    assert b.primary_key == 2 and [c.columns for c in b.constraints] == [(2,)]
+    assert [s.col_pos for s in b.sequences] == [3]
+    db.call("add", 1, "x", 30)  # key and code no longer unique; counter now filled from its sequence
+    db.call("by_other", 30)
+    assert sorted(db.rows("b")) == [
+        (1, "x", 10, 0, (1, ())),
+        (1, "x", 30, 1, (2, ())),
+        (2, "x2", 20, 0, (1, ())),
+    ]
+    back = plan_migration(db.loaded.module_def, load_source(KEYED).module_def)
+    assert back.incompatible == [
+        "Changing the type of column mood in table b from {HAPPY | SAD | BORED} to {HAPPY | SAD} "
+        "requires a manual migration"
+    ]
+    assert (REMOVE_SEQUENCE, "b", "counter") in kinds(back)
+
+
+def test_adding_a_unique_constraint_checks_the_rows() -> None:
+    """Upstream's AddConstraint refuses, when applied, rows that would break the new constraint; the
+    migration then changes nothing."""
+    db = Db(load_source(KEYED))
+    db.call("add", 1, "x", 10)
+    db.call("add", 2, "y", 10)
+    with pytest.raises(MigrationError, match="repeat a key"):
+        migrate(db, KEYED.replace("    other: u32\n", "    other: Annotated[u32, Unique]\n"))
+    assert [c.columns for c in schema(db, "b").constraints] == [(0,), (1,)]
+
+
+def test_adding_auto_inc_checks_the_sequence_range() -> None:
+    """Upstream's precheck CheckAddSequenceRangeValid: a column that already holds values the new sequence
+    could hand out cannot become AutoInc ("Precheck failed: added sequence ... already has values in range")."""
+    db = Db(load_source(KEYED))
+    db.call("add", 1, "x", 10)
+    with pytest.raises(
+        MigrationError, match="Precheck failed: added sequence b_other_seq already has values"
+    ):
+        migrate(db, KEYED.replace("    other: u32\n", "    other: Annotated[u32, AutoInc]\n"))
+    assert schema(db, "b").sequences == ()
 
 
 def test_first_publish_creates_tables_sorted_with_rls() -> None:

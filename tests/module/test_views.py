@@ -136,11 +136,23 @@ def test_adding_changing_and_removing_views_is_an_automatic_update():
     added = plan_migration(before, after)
     assert added.is_automatic and not added.changes_schema and not added.disconnects_clients
     assert sorted(s.subject for s in added.steps if s.kind == "add_view") == ["best", "lazy", "me", "scores"]
+    # as upstream's auto_migrate_view: removing a view, or changing its rows' columns, disconnects clients;
+    # adding one, or returning the same rows in another shape, does not
     removed = plan_migration(after, before)
-    assert removed.is_automatic and [s.kind for s in removed.steps] == ["remove_view"] * 4
+    assert removed.is_automatic and [s.kind for s in removed.steps] == ["remove_view"] * 4 + [
+        "disconnect_all_clients"
+    ]
     changed = load_source(PLAYER + GOOD_VIEWS.replace("-> Score:", "-> Optional[Score]:")).module_def
     plan = plan_migration(after, changed)
     assert plan.is_automatic and [(s.kind, s.subject) for s in plan.steps] == [("change_view", "best")]
+    assert not plan.disconnects_clients
+    retyped = load_source(
+        PLAYER + GOOD_VIEWS.replace("@anonymous_view", "@view").replace("AnonymousViewContext", "ViewContext")
+    ).module_def
+    replaced = plan_migration(after, retyped)
+    assert replaced.disconnects_clients and ("replace_view", "scores") in [
+        (s.kind, s.subject) for s in replaced.steps
+    ]
 
 
 def _run(db: Db, name: str, sender=ALICE) -> list[tuple]:

@@ -120,3 +120,27 @@ def test_default_readable_paths_cover_the_interpreter_and_the_project(tmp_path, 
     if Path("/etc/ld.so.cache").exists():
         assert Path("/etc/ld.so.cache").resolve() in paths
     assert tmp_path.resolve() not in paths
+
+
+@needs_linux
+def test_a_data_limit_caps_allocations_but_not_reserved_address_space():
+    """What a worker running V8 applies: RLIMIT_DATA (V8 reserves address space it never backs)."""
+    child = run_child(
+        """
+        import mmap
+        import resource
+
+        from spacetimedb.sandbox import limit_memory
+
+        limit_memory(512 << 20, address_space=False)
+        attempt("data", lambda: list(resource.getrlimit(resource.RLIMIT_DATA)))
+        attempt("address_space", lambda: resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY)
+        attempt("huge", lambda: len(bytearray(1 << 30)))
+        # an inaccessible reservation of 4 GiB, as V8 makes, is not data
+        attempt("reserve", lambda: len(mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE, prot=0)))  # PROT_NONE
+        """
+    )
+    assert assert_allowed(child["data"]) == [512 * MiB, 512 * MiB]
+    assert assert_allowed(child["address_space"]) is True
+    assert_denied(child["huge"], "MemoryError")
+    assert assert_allowed(child["reserve"]) == 4 << 30

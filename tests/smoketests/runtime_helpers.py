@@ -83,9 +83,12 @@ class Smoke:
         assert result.code == 0, result
         return result.out
 
-    def subscribe(self, *queries: str, n: int, confirmed: bool | None = None) -> Subscription:
-        """Start ``spacetime subscribe`` in the background and return once its initial update arrived."""
-        args = [*queries, "-t", SUBSCRIBE_TIMEOUT_SECONDS, "--print-initial-update", "-n", str(n)]
+    def subscribe(self, *queries: str, n: int | None, confirmed: bool | None = None) -> Subscription:
+        """Start ``spacetime subscribe`` in the background and return once its initial update arrived; with
+        ``n=None`` it runs until the server closes the connection (or its timeout)."""
+        args = [*queries, "-t", SUBSCRIBE_TIMEOUT_SECONDS, "--print-initial-update"]
+        if n is not None:
+            args += ["-n", str(n)]
         if confirmed is not None:
             args += ["--confirmed", str(confirmed).lower()]
         subscription = Subscription(self.user.start("subscribe", self.database, *args))

@@ -38,7 +38,12 @@ from spacetimedb.sats import (
     option,
     result,
 )
-from spacetimedb.sql.format import format_duration_micros, format_float, format_timestamp
+from spacetimedb.sql.format import (
+    format_duration_micros,
+    format_float,
+    format_timestamp,
+    read_f64_as_upstream_cli,
+)
 
 INTS = ProductType.of(
     ("i_8", I8), ("i_16", I16), ("i_32", I32), ("i_64", I64), ("i_128", I128), ("i_256", I256)
@@ -191,3 +196,21 @@ def test_render_sql_json_round_trips_the_http_reply():
     assert sql.render_sql_json(reply) == sql.render_table(OTHERS, [OTHERS_ROW]) + "\n\n" + sql.render_table(
         ENUMS, [ENUMS_ROW]
     )
+
+
+def test_the_cli_reads_f64_as_upstream_cli_does():
+    """Upstream's smoketest `test_sql_format` (crates/smoketests/tests/cluster/sql.rs) stores
+    -3454353.345389043278459 and its CLI prints -3454353.345389043: the server sends the shortest round-trip form
+    (...0434) and the CLI's serde_json reads it as digits / 10^10, one ulp away. Other values read back exactly."""
+    stored = -3454353.345389043278459
+    assert repr(stored) == "-3454353.3453890434"
+    assert repr(read_f64_as_upstream_cli(stored)) == "-3454353.345389043"
+    for exact in (594806.58906, 0.1, 1e-05, 1.5e300, 123.0, -0.0, 5e-324, float("inf")):
+        assert read_f64_as_upstream_cli(exact) == exact
+    reply = [
+        {
+            "schema": {"elements": [{"name": {"some": "f_64"}, "algebraic_type": {"F64": []}}]},
+            "rows": [[stored]],
+        }
+    ]
+    assert sql.render_sql_json(reply).splitlines()[-1] == " -3454353.345389043"

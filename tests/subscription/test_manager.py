@@ -424,3 +424,31 @@ def test_concurrent_subscribes_are_exactly_once(ds, manager):
     assert len(views) == 40
     for client, view in views.items():
         assert view.table("player") == ({} if client % 2 == 0 else expected), client
+
+
+def test_select_star_from_star_stands_for_every_readable_user_table(ds, manager):
+    """Upstream's ``SELECT * FROM *`` (crates/core/src/subscription/query.rs is_subscribe_to_all_tables, used by
+    its smoketests modules.rs and permissions.rs): every user table the caller may read, event tables aside."""
+    tx = ds.begin_tx()
+    try:
+        everything = [
+            'SELECT * FROM "hidden"',
+            'SELECT * FROM "log"',
+            'SELECT * FROM "player"',
+            'SELECT * FROM "team"',
+        ]
+        assert sorted(manager.expand_all_tables([" select *  from * "], tx, True)) == everything
+        public = manager.expand_all_tables(["SELECT * FROM *", "SELECT * FROM team WHERE id = 1"], tx, False)
+        assert sorted(public) == [
+            'SELECT * FROM "log"',
+            'SELECT * FROM "player"',
+            'SELECT * FROM "team"',
+            "SELECT * FROM team WHERE id = 1",
+        ]
+        manager.event_tables = frozenset({tx.table_id("log")})
+        assert 'SELECT * FROM "log"' not in manager.expand_all_tables(["SELECT * FROM *"], tx, True)
+        assert manager.expand_all_tables(["SELECT * FROM player"], tx, True) == ["SELECT * FROM player"]
+    finally:
+        tx.release()
+    rows = subscribe(ds, manager, "c1", ["SELECT * FROM *"], caller=ALICE, owner=False)
+    assert {t.table_name for t in rows} >= {"player", "team"}

@@ -75,9 +75,10 @@ class _StubWriter:
         classes: list[str] = []
         db_lines: list[str] = []
         for table in module_def.tables.values():
-            handle = f"{_camel(table.name)}Handle"
+            accessor = table.accessor_name  # ctx.db.<accessor>, which @table(accessor=...) may set
+            handle = f"{_camel(accessor)}Handle"
             classes.extend(self._table_classes(table, handle))
-            db_lines += ["    @property", f"    def {table.name}(self) -> {handle}: ..."]
+            db_lines += ["    @property", f"    def {accessor}(self) -> {handle}: ..."]
         lines = [
             f"{AUTO_GENERATED_PREFIX}. EDITS TO THIS FILE WILL NOT BE KEPT.",
             f'"""The types of ctx.db of {shown_name}, for editors and type checkers: regenerate with',
@@ -102,11 +103,12 @@ class _StubWriter:
     def _table_classes(self, table: Any, handle: str) -> list[str]:
         row = self._spell(table.row_class)
         hints = typing.get_type_hints(table.row_class)
-        column_types = [self._spell(hints[c.name]) if c.name in hints else "object" for c in table.columns]
+        fields = [c.accessor_name for c in table.columns]  # the row class's attributes
+        column_types = [self._spell(hints[f]) if f in hints else "object" for f in fields]
         out: list[str] = []
         accessors: list[str] = []
         for index in table.indexes:
-            index_class = f"{_camel(table.name)}{_camel(index.accessor_name)}Index"
+            index_class = f"{handle.removesuffix('Handle')}{_camel(index.accessor_name)}Index"
             keys = [column_types[c] for c in index.columns]
             out += ["", f"class {index_class}:"]
             if index.unique and len(keys) == 1:

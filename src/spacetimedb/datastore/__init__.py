@@ -22,6 +22,7 @@ from .schema import (
     FIRST_USER_ID,
     ST_CLIENT_ID,
     ST_COLUMN_ID,
+    ST_CONNECTION_CREDENTIALS_ID,
     ST_CONSTRAINT_ID,
     ST_INDEX_ID,
     ST_MODULE_ID,
@@ -47,6 +48,7 @@ from .tx import MutTx, ReadTx, TableChanges, TxData
 __all__ = [
     "FIRST_USER_ID",
     "ST_CLIENT_ID",
+    "ST_CONNECTION_CREDENTIALS_ID",
     "ST_COLUMN_ID",
     "ST_CONSTRAINT_ID",
     "ST_INDEX_ID",

@@ -50,6 +50,7 @@ ST_CLIENT_ID = 7
 ST_VAR_ID = 8
 ST_SCHEDULED_ID = 9
 ST_ROW_LEVEL_SECURITY_ID = 10
+ST_CONNECTION_CREDENTIALS_ID = 11  # upstream's id too
 
 # Ids below this are reserved for system objects; sequences of system tables start here.
 FIRST_USER_ID = 4096
@@ -281,6 +282,11 @@ ST_SCHEDULED_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("at_column", U16),
 ]
 ST_ROW_LEVEL_SECURITY_COLUMNS: list[tuple[str, AlgebraicType]] = [("table_id", U32), ("sql", STRING)]
+# one row per connected client, beside its st_client row: the payload (JSON text) of the token it connected with
+ST_CONNECTION_CREDENTIALS_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("connection_id", CONNECTION_ID),
+    ("jwt_payload", STRING),
+]
 
 
 def _system_def(
@@ -318,6 +324,9 @@ SYSTEM_TABLES: dict[int, TableDef] = {
     ST_SCHEDULED_ID: _system_def("st_scheduled", ST_SCHEDULED_COLUMNS, pk=0, auto_inc=True, unique=[(1,)]),
     ST_ROW_LEVEL_SECURITY_ID: _system_def(
         "st_row_level_security", ST_ROW_LEVEL_SECURITY_COLUMNS, pk=1, btree=[(0,)]
+    ),
+    ST_CONNECTION_CREDENTIALS_ID: _system_def(
+        "st_connection_credentials", ST_CONNECTION_CREDENTIALS_COLUMNS, pk=0
     ),
 }
 SYSTEM_TABLE_NAMES = {d.name: tid for tid, d in SYSTEM_TABLES.items()}

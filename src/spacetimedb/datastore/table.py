@@ -107,9 +107,12 @@ class Table:
             self.pointer_map = {row: rid for rid, row in self.rows.items()}
 
     def apply_schema(self, schema: TableSchema) -> None:
-        """Adopt a changed schema of the same table (indexes, access, constraints); the row type is fixed."""
+        """Adopt a changed schema of the same table (indexes, access, constraints, column types whose encoding
+        of the stored rows is unchanged, such as a sum type with variants added at the end)."""
+        if len(schema.columns) != len(self.schema.columns):
+            raise ValueError(f"the columns of table `{self.name}` cannot be added or removed in place")
         if schema.row_type != self.schema.row_type:
-            raise ValueError(f"the row type of table `{self.name}` cannot change in place")
+            self.encode = codec(schema.row_type).encode
         self.schema = schema
         self.name = schema.name
         self._install_indexes(schema.indexes)

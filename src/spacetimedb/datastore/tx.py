@@ -32,6 +32,7 @@ from .schema import (
     ST_SEQUENCE_ID,
     ST_TABLE_ID,
     IndexDef,
+    SequenceDef,
     TableDef,
     TableSchema,
     generated_constraint_name,
@@ -48,6 +49,8 @@ from .schema import (
 from .table import Sequence, Table
 
 if TYPE_CHECKING:
+    from spacetimedb.sats import AlgebraicType
+
     from .datastore import Datastore
 
 Row = tuple[Any, ...]
@@ -606,6 +609,67 @@ class MutTx(_Reader):
         self.update(
             ST_TABLE_ID, self._pk_index(ST_TABLE_ID), (*row[:3], "public" if public else "private", row[4])
         )
+        self._refresh_schemas()
+
+    def set_column_type(self, table_id: int, pos: int, ty: AlgebraicType) -> None:
+        """Change a column's type to one that reads every stored value as it is (the caller checks that, e.g. a
+        sum type that only gained variants at the end)."""
+        table = self.table(table_id)
+        column = table.schema.columns[pos]
+        old = next(r for r in self._ds.tables[ST_COLUMN_ID].rows.values() if r[0] == table_id and r[1] == pos)
+        self.delete(ST_COLUMN_ID, old)
+        self.insert(ST_COLUMN_ID, st_column_row(table_id, pos, column.name, ty))
+        self._refresh_schemas()
+
+    def set_primary_key(self, table_id: int, column: int | None) -> None:
+        """Make ``column`` (or no column) the table's primary key; its unique index must exist already."""
+        row = self.find(ST_TABLE_ID, self._pk_index(ST_TABLE_ID), table_id)
+        if row is None:
+            raise NoSuchTableError(table_id)
+        self.update(
+            ST_TABLE_ID, self._pk_index(ST_TABLE_ID), (*row[:4], None if column is None else (column,))
+        )
+        self._refresh_schemas()
+
+    def add_unique_constraint(self, table_id: int, columns: tuple[int, ...]) -> None:
+        """Make the existing index on exactly ``columns`` unique; raises ``UniqueConstraintViolation`` when the
+        rows already repeat a key."""
+        table = self.table(table_id)
+        if not any(index.columns == columns for index in table.indexes):
+            raise SchemaError(f"a unique constraint of `{table.name}` has no index on its columns")
+        name = generated_constraint_name(table.name, [table.schema.columns[c].name for c in columns])
+        self.insert(ST_CONSTRAINT_ID, st_constraint_row(0, table_id, name, columns))
+        self._refresh_schemas()
+
+    def drop_unique_constraint(self, table_id: int, columns: tuple[int, ...]) -> None:
+        """Drop the unique constraint on exactly ``columns``; the index on them stays (non-unique)."""
+        table = self.table(table_id)
+        for constraint in table.schema.constraints:
+            if constraint.columns == columns:
+                row = self.find(ST_CONSTRAINT_ID, self._pk_index(ST_CONSTRAINT_ID), constraint.constraint_id)
+                assert row is not None
+                self.delete(ST_CONSTRAINT_ID, row)
+        self._refresh_schemas()
+
+    def create_sequence(self, table_id: int, sequence: SequenceDef) -> None:
+        """Make a column auto-increment from ``sequence.start`` (default its minimum)."""
+        table = self.table(table_id)
+        if not 0 <= sequence.col_pos < len(table.schema.columns):
+            raise SchemaError(f"a sequence of `{table.name}` refers to a missing column")
+        name = sequence.name or generated_sequence_name(
+            table.name, table.schema.columns[sequence.col_pos].name
+        )
+        self.insert(ST_SEQUENCE_ID, st_sequence_row(0, table_id, name, sequence, 0))
+        self._refresh_schemas()
+
+    def drop_sequence(self, table_id: int, col_pos: int) -> None:
+        """Stop a column from auto-incrementing."""
+        table = self.table(table_id)
+        for column, sequence in table.sequences:
+            if column == col_pos:
+                row = self.find(ST_SEQUENCE_ID, self._pk_index(ST_SEQUENCE_ID), sequence.schema.sequence_id)
+                assert row is not None
+                self.delete(ST_SEQUENCE_ID, row)
         self._refresh_schemas()
 
     def set_schedule(self, table_id: int, reducer_name: str | None, at_column: int | None = None) -> None:

@@ -3,8 +3,9 @@
 ``Database.create`` makes a new database from a program (tables, the stored program and ``init``, in one
 transaction); ``Database.open`` opens an existing one and runs the program stored in it (or first migrates to a
 replacement). Module code (its top-level code, ``init``) always runs on the host thread, under the reducer time
-budget and the worker's hard deadline. ``before_module`` runs once every thread of the database is started and
-before any module code: a worker forbids new threads there.
+budget and the worker's hard deadline. ``before_module(programs)`` runs once every thread of the database is
+started and before any module code, given the programs that may run: a worker makes what that program's engine needs
+(V8 isolates), limits its memory and forbids new threads there.
 
 A ``Database`` can also be built in a test process, where nothing is sandboxed.
 """
@@ -65,7 +66,7 @@ class DatabaseOptions:
     fsync: Callable[[int], None] | None = None  # replaces os.fdatasync (fault-injection tests)
     deadline: DeadlineSlot | None = None  # a worker's shared deadline page
     on_panic: PanicHandler | None = None
-    before_module: Callable[[], None] | None = None
+    before_module: Callable[[tuple[bytes, ...]], None] | None = None
     # told (what, budget in seconds) before module code runs while the database starts
     starting: Callable[[str, float], None] | None = None
     # why the database must not write (its disk was full), or None
@@ -116,7 +117,7 @@ class Database:
         options = options or DatabaseOptions()
         if path is not None:
             _empty_directory(path)  # leftovers of a creation that was cut short
-        database = cls._start(path, identity, owner, options)
+        database = cls._start(path, identity, owner, options, (program,))
         try:
             database.on_host_thread(lambda: database._initialize(owner, program))
         except BaseException:
@@ -148,7 +149,8 @@ class Database:
         if stored is None:
             db.close()
             raise LaunchError("the database has no module")
-        database = cls._start(path, identity, stored[1], options, db)
+        programs = (stored[4],) if replacement is None else (stored[4], replacement)
+        database = cls._start(path, identity, stored[1], options, programs, db)
         for line in notes:
             database.module_log.write_line(line)
         try:
@@ -167,6 +169,7 @@ class Database:
         identity: Identity,
         owner: Identity,
         options: DatabaseOptions,
+        programs: tuple[bytes, ...],
         db: RelationalDB | None = None,
     ) -> Database:
         if db is None:
@@ -189,7 +192,7 @@ class Database:
             db.close()
             raise
         if options.before_module is not None:
-            options.before_module()
+            options.before_module(programs)
         database = cls(identity, db, module_log, host, procedures)
         database._starting = options.starting
         return database

@@ -26,7 +26,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
-from spacetimedb.datastore import ST_CLIENT_ID, ST_MODULE_ID, MutTx, ReadTx, TableChanges, TableSchema, TxData
+from spacetimedb.datastore import (
+    ST_CLIENT_ID,
+    ST_CONNECTION_CREDENTIALS_ID,
+    ST_MODULE_ID,
+    MutTx,
+    ReadTx,
+    TableChanges,
+    TableSchema,
+    TxData,
+)
 from spacetimedb.db import RelationalDB
 from spacetimedb.module import (
     INTERNAL_AUTH,
@@ -651,6 +660,8 @@ class ModuleHost:
         tx = self.db.begin_mut_tx()
         try:
             tx.insert(ST_CLIENT_ID, (identity, connection_id))
+            if auth is not None and auth.payload is not None:
+                tx.insert(ST_CONNECTION_CREDENTIALS_ID, (connection_id, auth.payload))
             hook = self.loaded.module_def.lifecycle_reducer("client_connected")
             status, message = CallStatus.COMMITTED, None
             if hook is not None:
@@ -687,7 +698,7 @@ class ModuleHost:
         inputs = self._inputs(name, identity, connection_id, timestamp, b"")
         tx = self.db.begin_mut_tx()
         try:
-            tx.delete(ST_CLIENT_ID, row)
+            _forget_client(tx, row)
             status, message = CallStatus.COMMITTED, None
             if hook is not None:
                 status, message = self.call_in_tx(
@@ -702,7 +713,7 @@ class ModuleHost:
         self.db.rollback(tx)
         # a disconnect cannot be refused: remove the client row in a transaction of its own
         tx = self.db.begin_mut_tx()
-        tx.delete(ST_CLIENT_ID, row)
+        _forget_client(tx, row)
         offset, data, _ = self._commit(tx, inputs, None, name)
         return CallOutcome(status, message, timestamp, offset, tx_data=data)
 
@@ -771,17 +782,22 @@ class ModuleHost:
             return None
         return row
 
-    def _schedule_immediate(self, reducer: str, args: tuple[Any, ...]) -> None:
+    def _schedule_immediate(self, reducer: str, args: tuple[Any, ...] | bytes) -> None:
         """``ctx.volatile_nonatomic_schedule_immediate``: queue the call behind the current job (host thread).
-        Its arguments are checked now, so a wrong call fails the reducer that made it."""
+        Its arguments (values, or a foreign module's BSATN) are checked now, so a wrong call fails the reducer
+        that made it."""
         call = self.runtime.reducer_call(reducer)
-        to_canonical = call.reducer.arg_to_canonical
-        if len(args) == len(to_canonical):
-            args = tuple(
-                value if convert is None else convert(value)
-                for convert, value in zip(to_canonical, args, strict=True)
-            )
-        arg_bytes = call.encode_bsatn(args)
+        if isinstance(args, bytes):
+            call.decode_bsatn(args)
+            arg_bytes = args
+        else:
+            to_canonical = call.reducer.arg_to_canonical
+            if len(args) == len(to_canonical):
+                args = tuple(
+                    value if convert is None else convert(value)
+                    for convert, value in zip(to_canonical, args, strict=True)
+                )
+            arg_bytes = call.encode_bsatn(args)
         identity = self.database_identity
         self.submit(lambda: self.run_reducer(reducer, arg_bytes, False, identity, None, None))
 
@@ -888,6 +904,10 @@ class ModuleHost:
         tx = self.db.begin_mut_tx()
         try:
             apply_migration(tx, plan)
+            if plan.disconnects_clients:
+                # the line SpacetimeDB writes to the module log for its DisconnectAllUsers step (crates/engine/
+                # src/update.rs), which scripts and its smoketests look for
+                self.module_log.system("Info", "Disconnecting all users")
             self._store_program(tx, loaded, program)
             runtime.bind(tx)
             self.views.check_update(tx, loaded.module_def.views, runtime)
@@ -1089,3 +1109,12 @@ def stored_program(tx: ReadTx | MutTx) -> tuple[Identity, Identity, int, bytes, 
     for row in tx.scan(ST_MODULE_ID):
         return row[0], row[1], row[2], row[3], row[4]
     return None
+
+
+def _forget_client(tx: MutTx, row: tuple[Identity, ConnectionId]) -> None:
+    """Remove a disconnecting client's ``st_client`` row and its ``st_connection_credentials`` row, as
+    SpacetimeDB's ``delete_st_client`` does."""
+    tx.delete(ST_CLIENT_ID, row)
+    tx.delete_by_key(
+        ST_CONNECTION_CREDENTIALS_ID, tx.schema(ST_CONNECTION_CREDENTIALS_ID).indexes[0].index_id, row[1]
+    )

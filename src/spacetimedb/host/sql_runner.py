@@ -7,6 +7,7 @@ are logged, broadcast to subscribers and ordered with every other transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spacetimedb.datastore import MutTx
+from spacetimedb.module import ModuleDef
 from spacetimedb.protocol.messages import CallStatus
 from spacetimedb.sats import AlgebraicType, Identity, ProductType, codec
 from spacetimedb.sql import (
+    Accessors,
     QueryLimits,
     SelectPlan,
     SqlError,
@@ -39,6 +42,24 @@ Row = tuple[Any, ...]
 
 class NoSpaceError(SqlError):
     """A statement would write to a database that may not (its disk is full)."""
+
+
+def sql_accessors(host: ModuleHost) -> Accessors:
+    """The accessors of the module's tables, views and columns that differ from their canonical names, which SQL
+    accepts too (SpacetimeDB: crates/smoketests/tests/cluster/sql.rs, the accessor and canonical name tests)."""
+    return _accessors_of(host.loaded.module_def)
+
+
+@functools.lru_cache(maxsize=64)  # a module definition never changes: computed once per loaded module
+def _accessors_of(module_def: ModuleDef) -> Accessors:
+    tables = {t.accessor_name: t.name for t in module_def.tables.values() if t.accessor_name != t.name}
+    tables |= {v.func.__name__: v.name for v in module_def.views.values() if v.func.__name__ != v.name}
+    columns = {
+        table.name: {c.accessor_name: c.name for c in table.columns if c.accessor_name != c.name}
+        for table in module_def.tables.values()
+        if any(c.accessor_name != c.name for c in table.columns)
+    }
+    return Accessors(tables, columns)
 
 
 def query_limits(host: ModuleHost) -> QueryLimits:
@@ -69,7 +90,7 @@ def one_off_rows(host: ModuleHost, query: str, caller: Identity, is_owner: bool)
     limits = query_limits(host)
     with host.db.read_tx() as read:
         tx = host.views.reader(read, caller)
-        plan = compile_statement(statements[0], tx, caller, is_owner)
+        plan = compile_statement(statements[0], tx, caller, is_owner, accessors=sql_accessors(host))
         assert isinstance(plan, SelectPlan)
         result = execute(plan, tx, limits)
     rows = encode_within(codec(result.schema).encode, result.rows, limits.max_bytes)
@@ -173,7 +194,8 @@ def describe_sql(
         raise SqlUnsupportedError("cannot insert multiple commands into a prepared statement")
     bindings = Bindings(None)
     with host.db.read_tx() as read:
-        plan = compile_statement(statements[0], host.views.reader(read, caller), caller, is_owner, bindings)
+        reader = host.views.reader(read, caller)
+        plan = compile_statement(statements[0], reader, caller, is_owner, bindings, sql_accessors(host))
     row_type = plan.schema if isinstance(plan, SelectPlan) else None
     return bindings.ordered_types(), row_type
 
@@ -193,7 +215,7 @@ def _run_each(
         if is_read_only(statement):
             with host.db.read_tx() as read:
                 tx = host.views.reader(read, caller)  # views read as tables, for this caller
-                plan = compile_statement(statement, tx, caller, is_owner, bindings())
+                plan = compile_statement(statement, tx, caller, is_owner, bindings(), sql_accessors(host))
                 result = execute(plan, tx, limits)
         else:
             result, offset = _write(host, statement, caller, is_owner, bindings())
@@ -210,7 +232,9 @@ def _write(
 
     def work(tx: MutTx) -> StatementResult:
         try:
-            return execute(compile_statement(statement, tx, caller, is_owner, bindings), tx)
+            return execute(
+                compile_statement(statement, tx, caller, is_owner, bindings, sql_accessors(host)), tx
+            )
         except SqlError as exc:
             failures.append(exc)  # its class says what kind of failure it was (syntax, permission, ...)
             raise

@@ -371,6 +371,7 @@ class LiveViews:
         limits: QueryLimits = NO_LIMITS,
     ) -> list[TableRows]:
         """Subscribe a query set: the queries over views here, the others with ``manager``; all or nothing."""
+        queries = manager.expand_all_tables(queries, tx, is_owner)
         if not self._module_views():
             return manager.subscribe(client_id, query_set_id, queries, caller, is_owner, tx, limits)
         compiled = [self._compile(text, tx, caller, is_owner) for text in queries]

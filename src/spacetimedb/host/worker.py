@@ -39,6 +39,8 @@ from spacetimedb.module import (
     HttpResponse,
     LoadedModule,
     MigrationPlan,
+    ProgramKind,
+    detect_kind,
     load_module,
     plan_migration,
 )
@@ -51,6 +53,7 @@ from .backup import restore_database, serve_backup
 from .channel import Channel, Outbox
 from .clients import ClientHub
 from .database import Database, DatabaseOptions, LaunchError
+from .foreign import js as js_engine
 from .module_host import HostOptions, MigrationRefusedError, ModuleHost, run_user_code, stored_program
 from .time_travel import serve_past_query, serve_transaction_list
 from .watchdog import CallClock, register
@@ -76,11 +79,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
     policy = sandbox.SandboxPolicy(
         writable=(args.database_dir,) if args.database_dir is not None else (),
         readable=sandbox.default_readable_paths(),
-        memory_bytes=args.memory_bytes or None,
+        memory_bytes=None,  # capped by ``Lockdown`` once the worker knows whether V8 runs in it
         max_open_files=args.max_open_files,
         landlock=args.landlock,
         seccomp=args.seccomp,
     )
+    lockdown = Lockdown(args.memory_bytes or None, args.seccomp)
     sandbox.confine(policy)
     module_log_api.route_python_logging()
     channel = Channel(socket.socket(fileno=args.channel_fd))
@@ -89,10 +93,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if not received:
         os._exit(0)
     first, rest = received[0], received[1:]
-    forbid_threads = sandbox.forbid_new_threads if args.seccomp else None
+    if not isinstance(first, (seam.ValidateProgram, seam.CreateDatabase, seam.OpenDatabase)):
+        lockdown.limit_memory(runs_v8=False)  # no module code runs in this worker
     match first:
         case seam.ValidateProgram():
-            _validate(first, channel, slot, forbid_threads)
+            _validate(first, channel, slot, lockdown)
         case seam.ReadLog():
             _read_log(first, args.database_dir, channel)
         case seam.BackupDatabase():
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         case seam.ListTransactions():
             serve_transaction_list(first, args.database_dir, channel)
         case seam.CreateDatabase() | seam.OpenDatabase():
-            _run_database(first, rest, args.database_dir, channel, slot, forbid_threads)
+            _run_database(first, rest, args.database_dir, channel, slot, lockdown)
     channel.send(seam.LaunchFailed(f"unexpected first message {type(first).__name__}"))
     os._exit(0)
 
@@ -130,6 +135,50 @@ def _die_with_parent(parent_pid: int) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # it died before we asked
         os._exit(0)
+
+
+class Lockdown:
+    """What a worker does once it knows the programs it will run, before any module code: make the V8 isolates
+    a JS program needs (each starts a thread), cap its memory, and forbid new threads (``seccomp``).
+
+    The memory cap is the address space (RLIMIT_AS), except where V8 runs: V8 reserves far more address space
+    than any cap allows (never backed), so such a worker caps its data segment (RLIMIT_DATA), which holds every
+    object and buffer V8 makes, at what the prepared isolates already reserved plus the memory limit; its JS
+    module cannot map memory any other way, and each isolate also has its own V8 heap limit.
+    """
+
+    def __init__(self, memory_bytes: int | None, seccomp: bool) -> None:
+        self.memory_bytes = memory_bytes
+        self.seccomp = seccomp
+        self.status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)  # before Landlock hides /proc
+
+    def __call__(self, programs: tuple[bytes, ...]) -> None:
+        runs_v8 = any(detect_kind(program) is ProgramKind.JS for program in programs)
+        if runs_v8:
+            js_engine.POOL.heap_limit_bytes = js_engine.heap_limit_for(self.memory_bytes)
+            js_engine.POOL.prepare()
+        self.limit_memory(runs_v8)
+        if self.seccomp:
+            js_engine.POOL.seal()
+            sandbox.forbid_new_threads()
+
+    def limit_memory(self, runs_v8: bool) -> None:
+        if self.memory_bytes is None:
+            return
+        if runs_v8:
+            # each isolate reserves writable memory it has not touched (~180 MiB); the cap is on top of that
+            sandbox.limit_memory(data_segment_bytes(self.status) + self.memory_bytes, address_space=False)
+        else:
+            sandbox.limit_memory(self.memory_bytes)
+
+
+def data_segment_bytes(status: int) -> int:
+    """This process's data segment (VmData: heap and private writable mappings), as RLIMIT_DATA counts it;
+    ``status`` is /proc/self/status, opened before Landlock hid /proc (reading it again gives fresh values)."""
+    for line in os.pread(status, 1 << 16, 0).decode("ascii", "replace").splitlines():
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+    raise LaunchError("/proc/self/status has no VmData line")
 
 
 def _host_options(settings: seam.HostSettings) -> HostOptions:
@@ -160,13 +209,12 @@ def migration_summary(plan: MigrationPlan) -> seam.MigrationSummary:
 
 
 def _validate(
-    request: seam.ValidateProgram, channel: Channel, slot: DeadlineSlot, forbid_threads: Any
+    request: seam.ValidateProgram, channel: Channel, slot: DeadlineSlot, lockdown: Lockdown
 ) -> NoReturn:
     options = _host_options(request.settings)
     clock = CallClock(slot, options.hard_grace_seconds)
     register(clock)  # starts the watchdog thread while threads are still allowed
-    if forbid_threads is not None:
-        forbid_threads()
+    lockdown((request.program,) if request.current is None else (request.program, request.current))
     module_log_api.set_sink(_discard_log)
 
     def load(program: bytes, which: str) -> LoadedModule:
@@ -220,7 +268,7 @@ def _run_database(
     directory: Path | None,
     channel: Channel,
     slot: DeadlineSlot,
-    forbid_threads: Any,
+    lockdown: Lockdown,
 ) -> NoReturn:
     settings = first.settings
     options = DatabaseOptions(
@@ -228,7 +276,7 @@ def _run_database(
         db=_db_options(settings),
         deadline=slot,
         on_panic=functools.partial(_panicked, channel),
-        before_module=forbid_threads,
+        before_module=lockdown,
         starting=functools.partial(_starting, channel),
         read_only=first.read_only if isinstance(first, seam.OpenDatabase) else None,
     )

@@ -38,6 +38,7 @@ from .loader import (
 )
 from .markers import (
     AutoInc,
+    Column,
     Index,
     PrimaryKey,
     Range,
@@ -87,6 +88,7 @@ __all__ = [
     "INTERNAL_AUTH",
     "AuthCtx",
     "AutoInc",
+    "Column",
     "HttpClient",
     "HttpError",
     "HttpRequest",

@@ -39,6 +39,7 @@ class TableDecl:
     location: str
     event: bool = False
     scheduled_at: str | None = None  # the ScheduleAt column's name, when the table says which
+    accessor: str | None = None  # ctx.db.<accessor>, when it differs from the name
 
 
 @dataclass(slots=True)
@@ -148,6 +149,7 @@ def table(cls: builtins.type[T], /) -> builtins.type[T]: ...
 def table(
     *,
     name: str | None = None,
+    accessor: str | None = None,
     public: bool = False,
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
@@ -164,6 +166,7 @@ def table(
     /,
     *,
     name: str | None = None,
+    accessor: str | None = None,
     public: bool = False,
     indexes: Iterable[IndexSpec] = (),
     scheduled: str | Callable[..., Any] | None = None,
@@ -172,7 +175,8 @@ def table(
 ) -> Any:
     """Declare a table whose rows are instances of the decorated class (see docs/module-api.md).
 
-    ``name`` defaults to the class name in snake_case; ``public`` tables are visible to every client;
+    ``name`` defaults to the class name in snake_case (``accessor``, if given, names ``ctx.db.<accessor>``
+    instead; SQL accepts both); ``public`` tables are visible to every client;
     ``indexes`` takes ``Index.btree(...)`` / ``Index.hash(...)`` declarations; ``scheduled`` names the reducer
     that rows of this table schedule (its rows need a ``u64`` primary key and a ``ScheduleAt`` column, which
     ``scheduled_at`` names when there are several); ``event`` tables never store rows: what a transaction inserts
@@ -191,14 +195,23 @@ def table(
             f"@table at {location}: scheduled_at= names the ScheduleAt column of a scheduled table "
             f"(with scheduled=...), got {scheduled_at!r}"
         )
-    if name is not None and not isinstance(name, str):
-        raise ModuleError(f"@table at {location}: name must be a str, got {name!r}")
+    for option, value in (("name", name), ("accessor", accessor)):
+        if value is not None and not isinstance(value, str):
+            raise ModuleError(f"@table at {location}: {option} must be a str, got {value!r}")
 
     def decorate(klass: builtins.type[T]) -> builtins.type[T]:
         record = make_record_class(klass, "table")
         current_registry().tables.append(
             TableDecl(
-                record, name, bool(public), index_list, scheduled_name, location, bool(event), scheduled_at
+                record,
+                name,
+                bool(public),
+                index_list,
+                scheduled_name,
+                location,
+                bool(event),
+                scheduled_at,
+                accessor,
             )
         )
         return record

@@ -106,7 +106,7 @@ class _Builder:
 
     def add_table(self, decl: TableDecl) -> None:
         cls = decl.cls
-        name = decl.name if decl.name is not None else snake_case(cls.__name__)
+        name = decl.name or decl.accessor or snake_case(cls.__name__)
         where = f"table `{name}` (class {cls.__qualname__} at {decl.location})"
         try:
             table = self.build_table(name, decl)
@@ -121,7 +121,17 @@ class _Builder:
                 where, f"duplicate table name `{name}` (also declared at {self.tables[name].location})"
             )
             return
-        for global_name in [name, *(i.name for i in table.indexes), *(c.name for c in table.constraints)]:
+        if table.accessor_name != name and table.accessor_name in self.global_names:
+            self.problem(
+                where,
+                f"the accessor `{table.accessor_name}` is already used by table `{self.global_names[table.accessor_name]}`",
+            )
+        for global_name in [
+            name,
+            *([table.accessor_name] if table.accessor_name != name else []),
+            *(i.name for i in table.indexes),
+            *(c.name for c in table.constraints),
+        ]:
             owner = self.global_names.get(global_name)
             if owner is not None and owner != name:
                 self.problem(where, f"the name `{global_name}` is already used by table `{owner}`")
@@ -131,6 +141,8 @@ class _Builder:
 
     def build_table(self, name: str, decl: TableDecl) -> TableDef:
         _check_identifier("table name", name)
+        if decl.accessor is not None:
+            _check_identifier("table accessor", decl.accessor)
         if name in SYSTEM_TABLE_NAMES:
             raise _Problem(f"`{name}` is the name of a system table")
         type_mapped = self.mapper.map(decl.cls)
@@ -144,9 +156,10 @@ class _Builder:
         errors: list[str] = []
         seen: set[str] = set()
         for pos, resolved in enumerate(fields):
-            if resolved.name in seen:
-                errors.append(f"duplicate column `{resolved.name}`")
-            seen.add(resolved.name)
+            for column_name in {resolved.name, resolved.canonical_name}:
+                if column_name in seen:
+                    errors.append(f"duplicate column `{column_name}`")
+                seen.add(column_name)
             try:
                 columns.append(self.build_column(pos, resolved, info.defaults))
             except (_Problem, TypeMappingError) as exc:
@@ -174,6 +187,7 @@ class _Builder:
             column_to_canonical=tuple(f.mapped.to_canonical for f in fields),
             column_from_canonical=tuple(f.mapped.from_canonical for f in fields),
             location=decl.location,
+            accessor=decl.accessor if decl.accessor not in (None, name) else "",
         )
 
     def build_column(self, pos: int, resolved: ResolvedField, defaults: dict[str, Any]) -> ColumnDef:
@@ -197,7 +211,11 @@ class _Builder:
         default = NO_DEFAULT
         if resolved.name in defaults:
             default = self.column_default(resolved, inline, markers, defaults[resolved.name])
-        return ColumnDef(pos, resolved.name, inline, resolved.mapped.type, default)
+        canonical = resolved.canonical_name
+        if canonical != resolved.name:
+            _check_identifier("column name", canonical)
+        accessor = resolved.name if canonical != resolved.name else ""
+        return ColumnDef(pos, canonical, inline, resolved.mapped.type, default, accessor)
 
     def column_default(
         self, resolved: ResolvedField, inline: AlgebraicType, markers: set[ColumnMarker], value: Any
@@ -221,7 +239,7 @@ class _Builder:
     def build_indexes(
         self, table: str, decl: TableDecl, columns: list[ColumnDef], flags: _ColumnFlags
     ) -> tuple[IndexDef, ...]:
-        by_name = {c.name: c.pos for c in columns}
+        by_name = {c.accessor_name: c.pos for c in columns} | {c.name: c.pos for c in columns}
         declared: list[tuple[str, tuple[int, ...], str]] = []  # (algorithm, columns, accessor)
         for spec in decl.indexes:
             missing = [c for c in spec.columns if c not in by_name]
@@ -232,7 +250,7 @@ class _Builder:
                 raise _Problem(f"index {_spec_text(spec)} names a column twice")
             declared.append((spec.algorithm, cols, spec.name or "_".join(spec.columns)))
         for pos, algorithm, accessor in flags.column_indexes:
-            declared.append((algorithm, (pos,), accessor or columns[pos].name))
+            declared.append((algorithm, (pos,), accessor or columns[pos].accessor_name))
         for _, cols, _ in declared:
             for c in cols:
                 if not is_filterable(columns[c].type):
@@ -560,7 +578,7 @@ class _ColumnFlags:
 def _schedule_at_column(named: str | None, columns: list[ColumnDef]) -> ColumnDef:
     """The column holding when each row is due: the one ``scheduled_at=`` names, or the only ``ScheduleAt`` one."""
     if named is not None:
-        found = next((c for c in columns if c.name == named), None)
+        found = next((c for c in columns if named in (c.name, c.accessor_name)), None)
         if found is None or found.type != SCHEDULE_AT:
             raise _Problem(f"scheduled_at={named!r} must name a column of type ScheduleAt")
         return found

@@ -2,7 +2,8 @@
 
 - The sized number aliases ``u8 .. u256``, ``i8 .. i256``, ``f32``, ``f64``: ``Annotated[int, <SATS type>]``, so
   type checkers see a plain ``int``/``float`` while the module layer reads the SATS type from the metadata.
-- Column markers for ``Annotated[T, ...]``: ``PrimaryKey``, ``Unique``, ``AutoInc``, ``Index.btree`` / ``Index.hash``.
+- Column markers for ``Annotated[T, ...]``: ``PrimaryKey``, ``Unique``, ``AutoInc``, ``Index.btree`` / ``Index.hash``,
+  ``Column(name=...)``.
 - ``Index.btree("a", "b", name=...)`` for multi-column indexes in ``@table(indexes=[...])``.
 - ``Range`` for index range scans.
 """
@@ -68,6 +69,18 @@ class ColumnMarker:
 
     def __repr__(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """``Annotated[T, Column(name="canonical")]``: the column's canonical name, which SQL, clients and the
+    database use, when it differs from the field's (its accessor in module code); SQL accepts both."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"Column(name=...) takes a non-empty str, got {self.name!r}")
 
 
 PrimaryKey = ColumnMarker("PrimaryKey")

@@ -3,13 +3,18 @@
 ``plan_migration(old, new)`` compares two definitions and lists the steps of an *automatic* migration, or every
 change that cannot be made automatically (``MigrationPlan.incompatible``, one human sentence each).
 
-Automatic: add a table; remove a table (only if it is empty when applied); add or remove a (non-unique) index;
+Automatic, as SpacetimeDB's auto-migration (crates/schema/src/auto_migrate.rs): add a table; remove a table (only
+if it is empty when applied); add or remove an index; add a unique constraint (refused when applied if the rows
+repeat a key) or remove one; change or remove the primary key; add AutoInc (refused when applied if the column
+already holds values in the sequence's range) or remove it; add variants at the end of a sum type a column uses;
 make a table public or private; add or remove a schedule; add columns at the end of a table when they have a
-default; add or remove reducers; add, remove or change views; change row-level security rules. Removing a table, adding columns and changing
-rules break clients' caches, so such plans also say "disconnect all clients".
+default; add or remove reducers; add, remove or change views; change row-level security rules. Removing a table,
+adding columns, changing an event table's columns, changing rules, removing a view and changing the columns of
+a view's rows (or whether it is anonymous) break clients' caches, so such plans also say "disconnect all
+clients" (upstream's ``ensure_disconnect_all_users``).
 
-Everything else needs a manual migration: removing, retyping or reordering a column, adding a column without a
-default, changing a primary key, unique constraints or auto-increment columns.
+Everything else needs a manual migration: removing, reordering or otherwise retyping a column, adding a column
+without a default, removing or renaming a variant, turning a table into an event table or back.
 
 ``apply_migration(tx, plan)`` runs the steps in one transaction (removals before additions). A table's row
 layout never changes in place in the datastore, so adding columns rebuilds the table under the same name: its
@@ -23,19 +28,28 @@ from typing import Any
 
 from spacetimedb import datastore as ds
 from spacetimedb.datastore import MutTx
+from spacetimedb.sats import AlgebraicType
+from spacetimedb.sats.types import reads_as
 
 from .errors import MigrationError
 from .moduledef import ModuleDef, TableDef
 from .pretty import format_type
 
 REMOVE_INDEX = "remove_index"
+REMOVE_CONSTRAINT = "remove_constraint"
+REMOVE_SEQUENCE = "remove_sequence"
 REMOVE_SCHEDULE = "remove_schedule"
 REMOVE_ROW_LEVEL_SECURITY = "remove_row_level_security"
 REMOVE_TABLE = "remove_table"
 REMOVE_REDUCER = "remove_reducer"
 ADD_COLUMNS = "add_columns"
+RESCHEMA_EVENT_TABLE = "reschema_event_table"
 ADD_TABLE = "add_table"
 ADD_INDEX = "add_index"
+ADD_CONSTRAINT = "add_constraint"
+ADD_SEQUENCE = "add_sequence"
+CHANGE_COLUMN_TYPES = "change_column_types"
+CHANGE_PRIMARY_KEY = "change_primary_key"
 ADD_SCHEDULE = "add_schedule"
 ADD_ROW_LEVEL_SECURITY = "add_row_level_security"
 CHANGE_ACCESS = "change_access"
@@ -46,19 +60,29 @@ ADD_PROCEDURE = "add_procedure"
 REMOVE_VIEW = "remove_view"
 ADD_VIEW = "add_view"
 CHANGE_VIEW = "change_view"
+REPLACE_VIEW = (
+    "replace_view"  # a change its subscribers' clients cannot follow (upstream: AddView + RemoveView)
+)
 DISCONNECT_ALL_CLIENTS = "disconnect_all_clients"
 
 # Execution order: every removal before any addition, so that re-creating something under the same name works.
 STEP_ORDER = (
+    REMOVE_CONSTRAINT,
     REMOVE_INDEX,
+    REMOVE_SEQUENCE,
     REMOVE_SCHEDULE,
     REMOVE_ROW_LEVEL_SECURITY,
     REMOVE_TABLE,
     REMOVE_REDUCER,
     REMOVE_PROCEDURE,
     ADD_COLUMNS,
+    RESCHEMA_EVENT_TABLE,
+    CHANGE_COLUMN_TYPES,
     ADD_TABLE,
     ADD_INDEX,
+    ADD_CONSTRAINT,
+    ADD_SEQUENCE,
+    CHANGE_PRIMARY_KEY,
     ADD_SCHEDULE,
     ADD_ROW_LEVEL_SECURITY,
     CHANGE_ACCESS,
@@ -68,11 +92,12 @@ STEP_ORDER = (
     REMOVE_VIEW,
     ADD_VIEW,
     CHANGE_VIEW,
+    REPLACE_VIEW,
     DISCONNECT_ALL_CLIENTS,
 )
 # views store nothing: adding, removing or changing one writes nothing (subscribers of a changed view get its new
 # result, or an error if its rows changed type)
-_VIEW_STEPS = (REMOVE_VIEW, ADD_VIEW, CHANGE_VIEW)
+_VIEW_STEPS = (REMOVE_VIEW, ADD_VIEW, CHANGE_VIEW, REPLACE_VIEW)
 _RANK = {kind: i for i, kind in enumerate(STEP_ORDER)}
 # steps that change only code, never what the database stores
 _CODE_ONLY = (
@@ -140,7 +165,16 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
     _plan_views(plan)
     _plan_row_level_security(plan)
     if any(
-        s.kind in (REMOVE_TABLE, ADD_COLUMNS, ADD_ROW_LEVEL_SECURITY, REMOVE_ROW_LEVEL_SECURITY)
+        s.kind
+        in (
+            REMOVE_TABLE,
+            ADD_COLUMNS,
+            RESCHEMA_EVENT_TABLE,
+            ADD_ROW_LEVEL_SECURITY,
+            REMOVE_ROW_LEVEL_SECURITY,
+            REMOVE_VIEW,
+            REPLACE_VIEW,
+        )
         for s in plan.steps
     ):
         plan.steps.append(
@@ -160,9 +194,20 @@ def _cols(table: TableDef, cols: tuple[int, ...]) -> str:
     return "[" + ", ".join(table.column_names(cols)) + "]"
 
 
+def _row_shape(table: TableDef) -> list[tuple[str, AlgebraicType]]:
+    return [(c.name, c.type) for c in table.columns]
+
+
 def _plan_table(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
     name = old.name
     incompatible = plan.incompatible
+    if old.is_event and new.is_event and _row_shape(old) != _row_shape(new):
+        # an event table stores no rows, so any new layout will do (upstream's ReschemaEventTable); clients'
+        # code for the old one breaks, hence a disconnect
+        plan.steps.append(
+            MigrationStep(RESCHEMA_EVENT_TABLE, name, None, f"Changed the schema of event table {name}")
+        )
+        return
     added = _plan_columns(plan, old, new)
     if old.is_event != new.is_event:
         now = "an event table" if new.is_event else "a stored table"
@@ -170,27 +215,13 @@ def _plan_table(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
     if old.primary_key != new.primary_key:
         was = "none" if old.primary_key is None else old.columns[old.primary_key].name
         now = "none" if new.primary_key is None else new.columns[new.primary_key].name
-        incompatible.append(
-            f"Changing the primary key of table {name} from {was} to {now} requires a manual migration"
+        plan.steps.append(
+            MigrationStep(
+                CHANGE_PRIMARY_KEY, name, now, f"Changed the primary key of table {name} ({was} → {now})"
+            )
         )
-    old_unique = {tuple(old.column_names(c)) for c in old.unique_column_sets()}
-    new_unique = {tuple(new.column_names(c)) for c in new.unique_column_sets()}
-    for cols in sorted(new_unique - old_unique):
-        incompatible.append(
-            f"Adding a unique constraint on [{', '.join(cols)}] of table {name} requires a manual migration"
-        )
-    for cols in sorted(old_unique - new_unique):
-        incompatible.append(
-            f"Removing the unique constraint on [{', '.join(cols)}] of table {name} requires a manual migration"
-        )
-    old_seqs = {old.columns[s.column].name for s in old.sequences}
-    new_seqs = {new.columns[s.column].name for s in new.sequences}
-    for column in sorted(new_seqs - old_seqs):
-        incompatible.append(f"Adding AutoInc to column {column} of table {name} requires a manual migration")
-    for column in sorted(old_seqs - new_seqs):
-        incompatible.append(
-            f"Removing AutoInc from column {column} of table {name} requires a manual migration"
-        )
+    _plan_constraints(plan, old, new)
+    _plan_sequences(plan, old, new)
     _plan_indexes(plan, old, new)
     if old.public != new.public:
         plan.steps.append(
@@ -230,6 +261,7 @@ def _plan_columns(plan: MigrationPlan, old: TableDef, new: TableDef) -> list[str
     new_by_name = {c.name: c for c in new.columns}
     old_names = {c.name for c in old.columns}
     reordered = False
+    retyped: list[str] = []
     for column in old.columns:
         replacement = new_by_name.get(column.name)
         if replacement is None:
@@ -239,13 +271,22 @@ def _plan_columns(plan: MigrationPlan, old: TableDef, new: TableDef) -> list[str
             continue
         if replacement.pos != column.pos:
             reordered = True
-        if replacement.type != column.type:
+        if replacement.type != column.type and reads_as(column.type, replacement.type):
+            retyped.append(column.name)
+        elif replacement.type != column.type:
             incompatible.append(
                 f"Changing the type of column {column.name} in table {name} from {format_type(column.type)} "
                 f"to {format_type(replacement.type)} requires a manual migration"
             )
     if reordered:
         incompatible.append(f"Reordering the columns of table {name} requires a manual migration")
+    if retyped:
+        columns = ", ".join(retyped)
+        plan.steps.append(
+            MigrationStep(
+                CHANGE_COLUMN_TYPES, name, columns, f"Changed the type of column(s) {columns} of table {name}"
+            )
+        )
     added = []
     for column in new.columns:
         if column.name in old_names:
@@ -259,21 +300,53 @@ def _plan_columns(plan: MigrationPlan, old: TableDef, new: TableDef) -> list[str
     return added
 
 
+def _unique_backing(table: TableDef) -> dict[tuple[str, ...], str]:
+    """Each unique column set of ``table`` (by column names) and the name of the index that backs it."""
+    backing = {}
+    for cols in table.unique_column_sets():
+        index = next((i.name for i in table.indexes if i.columns == cols and i.unique), "")
+        backing[tuple(table.column_names(cols))] = index
+    return backing
+
+
+def _plan_constraints(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
+    """Unique constraints by column names; one whose backing index is replaced goes away with that index and is
+    added again on the new one."""
+    name = old.name
+    old_unique, new_unique = _unique_backing(old), _unique_backing(new)
+    for kind, verb, these, others in (
+        (REMOVE_CONSTRAINT, "Removed the", old_unique, new_unique),
+        (ADD_CONSTRAINT, "Added a", new_unique, old_unique),
+    ):
+        for cols, index_name in sorted(these.items()):
+            if others.get(cols) != index_name:
+                columns = ", ".join(cols)
+                text = f"{verb} unique constraint on [{columns}] of table {name}"
+                plan.steps.append(MigrationStep(kind, name, columns, text))
+
+
+def _plan_sequences(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
+    name = old.name
+    old_seqs = {old.columns[s.column].name for s in old.sequences}
+    new_seqs = {new.columns[s.column].name for s in new.sequences}
+    for column in sorted(old_seqs - new_seqs):
+        plan.steps.append(
+            MigrationStep(
+                REMOVE_SEQUENCE, name, column, f"Removed AutoInc from column {column} of table {name}"
+            )
+        )
+    for column in sorted(new_seqs - old_seqs):
+        plan.steps.append(
+            MigrationStep(ADD_SEQUENCE, name, column, f"Added AutoInc to column {column} of table {name}")
+        )
+
+
 def _plan_indexes(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
     name = old.name
     old_indexes = {i.name: i for i in old.indexes}
     new_indexes = {i.name: i for i in new.indexes}
     for index_name in sorted(old_indexes.keys() - new_indexes.keys()):
         index = old_indexes[index_name]
-        if index.unique:
-            if tuple(old.column_names(index.columns)) in {
-                tuple(new.column_names(c)) for c in new.unique_column_sets()
-            }:
-                plan.incompatible.append(
-                    f"Changing the index {index_name} of unique column(s) {_cols(old, index.columns)} of table {name} "
-                    "requires a manual migration"
-                )
-            continue  # a removed unique constraint is reported as such
         plan.steps.append(
             MigrationStep(
                 REMOVE_INDEX,
@@ -284,8 +357,6 @@ def _plan_indexes(plan: MigrationPlan, old: TableDef, new: TableDef) -> None:
         )
     for index_name in sorted(new_indexes.keys() - old_indexes.keys()):
         index = new_indexes[index_name]
-        if index.unique:
-            continue  # reported with the unique constraint, or with the changed index above
         plan.steps.append(
             MigrationStep(
                 ADD_INDEX,
@@ -315,12 +386,11 @@ def _plan_views(plan: MigrationPlan) -> None:
         plan.steps.append(MigrationStep(ADD_VIEW, None, name, f"Created view {name}"))
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
-        if (before.row_type, before.shape, before.public, before.anonymous) != (
-            after.row_type,
-            after.shape,
-            after.public,
-            after.anonymous,
-        ):
+        if before.anonymous != after.anonymous or not reads_as(before.row_type, after.row_type):
+            # upstream's auto_migrate_view: rows of another shape, or per caller instead of shared (or back)
+            text = f"Replaced view {name} (its rows changed: its subscribers are disconnected)"
+            plan.steps.append(MigrationStep(REPLACE_VIEW, None, name, text))
+        elif (before.row_type, before.shape, before.public) != (after.row_type, after.shape, after.public):
             plan.steps.append(MigrationStep(CHANGE_VIEW, None, name, f"Changed view {name}"))
 
 
@@ -360,9 +430,13 @@ def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
     automatic or a step fails (e.g. removing a table that has rows)."""
     if not plan.is_automatic:
         raise MigrationError("the update needs a manual migration:\n  " + "\n  ".join(plan.incompatible))
-    rebuilt = {s.table for s in plan.steps if s.kind == ADD_COLUMNS}
+    rebuilt = {s.table for s in plan.steps if s.kind in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE)}
     for step in plan.steps:
-        if step.table in rebuilt and step.kind != ADD_COLUMNS:
+        if step.kind == CHANGE_PRIMARY_KEY and step.table is not None and step.table not in rebuilt:
+            # the old key's index may be dropped below, and the new key's is created below: no key meanwhile
+            tx.set_primary_key(_table_id(tx, step.table), None)
+    for step in plan.steps:
+        if step.table in rebuilt and step.kind not in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE):
             continue  # rebuilding the table from the new definition already did it
         try:
             _apply_step(tx, plan, step)
@@ -403,7 +477,7 @@ def _apply_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep) -> None:
         if rows:
             raise MigrationError(f"cannot remove table {step.table}: it still has {rows} row(s)")
         tx.drop_table(table_id)
-    elif kind == ADD_COLUMNS:
+    elif kind in (ADD_COLUMNS, RESCHEMA_EVENT_TABLE):
         rebuild_table(tx, plan.old.table(step.table), plan.new.table(step.table))
     elif kind == REMOVE_INDEX:
         assert step.subject is not None
@@ -418,10 +492,62 @@ def _apply_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep) -> None:
         schedule = plan.new.table(step.table).schedule
         assert schedule is not None
         tx.set_schedule(table_id, schedule.reducer_name, schedule.at_column)
+    elif kind in (ADD_CONSTRAINT, REMOVE_CONSTRAINT):
+        _apply_constraint_step(tx, plan, step, table_id)
+    elif kind in (ADD_SEQUENCE, REMOVE_SEQUENCE):
+        _apply_sequence_step(tx, plan, step, table_id)
+    elif kind == CHANGE_PRIMARY_KEY:
+        tx.set_primary_key(table_id, plan.new.table(step.table).primary_key)
+    elif kind == CHANGE_COLUMN_TYPES:
+        table = plan.new.table(step.table)
+        for column_name in (step.subject or "").split(", "):
+            column = table.column(column_name)
+            tx.set_column_type(table_id, column.pos, column.type)
     elif kind == CHANGE_ACCESS:
         tx.set_table_access(table_id, plan.new.table(step.table).public)
     else:
         raise MigrationError(f"unknown migration step {kind!r}")
+
+
+def _column_positions(table: TableDef, names: str | None) -> tuple[int, ...]:
+    return tuple(table.column(n).pos for n in (names or "").split(", "))
+
+
+def _apply_constraint_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep, table_id: int) -> None:
+    assert step.table is not None
+    if step.kind == REMOVE_CONSTRAINT:
+        tx.drop_unique_constraint(table_id, _column_positions(plan.old.table(step.table), step.subject))
+        return
+    try:
+        tx.add_unique_constraint(table_id, _column_positions(plan.new.table(step.table), step.subject))
+    except ds.UniqueConstraintViolation as exc:
+        raise MigrationError(f"{step.text}: the table already has rows that repeat a key ({exc})") from exc
+
+
+def _apply_sequence_step(tx: MutTx, plan: MigrationPlan, step: MigrationStep, table_id: int) -> None:
+    assert step.table is not None and step.subject is not None
+    if step.kind == REMOVE_SEQUENCE:
+        tx.drop_sequence(table_id, plan.old.table(step.table).column(step.subject).pos)
+        return
+    table = plan.new.table(step.table)
+    column = table.column(step.subject)
+    sequence = next(s for s in table.sequences if s.column == column.pos)
+    low = sequence.min_value if sequence.min_value is not None else 1
+    high = sequence.max_value if sequence.max_value is not None else (1 << 127) - 1
+    if any(low <= row[column.pos] <= high for row in tx.scan(table_id)):
+        # SpacetimeDB's precheck (CheckAddSequenceRangeValid): the sequence could hand out a value already there
+        raise MigrationError(f"Precheck failed: added sequence {sequence.name} already has values in range")
+    tx.create_sequence(
+        table_id,
+        ds.SequenceDef(
+            column.pos,
+            sequence.name,
+            increment=sequence.increment,
+            start=sequence.start,
+            min_value=sequence.min_value,
+            max_value=sequence.max_value,
+        ),
+    )
 
 
 def rebuild_table(tx: MutTx, old: TableDef, new: TableDef) -> None:

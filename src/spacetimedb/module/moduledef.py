@@ -49,10 +49,15 @@ class ColumnDef:
     type: AlgebraicType  # refs inlined: what the datastore stores
     raw_type: AlgebraicType  # as in the module typespace
     default: Any = NO_DEFAULT  # canonical value used when a migration adds this column
+    accessor: str = ""  # the field's name in module code, when it differs from ``name`` (Column(name=...))
 
     @property
     def has_default(self) -> bool:
         return self.default is not NO_DEFAULT
+
+    @property
+    def accessor_name(self) -> str:
+        return self.accessor or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,7 @@ class ScheduleDef:
 
 @dataclass(eq=False, slots=True)
 class TableDef:
-    name: str  # also the accessor: ctx.db.<name>
+    name: str  # the canonical name: SQL, clients and the database use it
     type_name: str  # the row type's exported name
     product_type_ref: int
     columns: tuple[ColumnDef, ...]
@@ -106,10 +111,17 @@ class TableDef:
     column_to_canonical: tuple[Converter | None, ...] = ()
     column_from_canonical: tuple[Converter | None, ...] = ()
     location: str = ""
+    accessor: str = (
+        ""  # ctx.db.<accessor>, when it differs from ``name`` (@table(accessor=...)); SQL takes both
+    )
 
     @property
     def accessor_name(self) -> str:
-        return self.name
+        return self.accessor or self.name
+
+    def column_named(self, name: str) -> ColumnDef | None:
+        """The column with canonical name or accessor ``name``."""
+        return next((c for c in self.columns if name in (c.name, c.accessor_name)), None)
 
     @property
     def row_type(self) -> ProductType:

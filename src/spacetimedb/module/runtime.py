@@ -462,6 +462,10 @@ class ProcedureCall(_ReducerCall):
     def return_to_json(self, canonical: Any) -> Any:
         return self.return_json.to_json(canonical)
 
+    def return_to_json_untyped(self, canonical: Any) -> Any:
+        """The form of upstream's ``POST /call`` answer: products as arrays (``["World"]``)."""
+        return self.return_json.to_json_untyped(canonical)
+
 
 # ---- the runtime --------------------------------------------------------------------------------------------------
 
@@ -490,12 +494,13 @@ class ModuleRuntime:
         self.bound = False
 
     def _make_db(self, slot: TxSlot, tables: dict[str, TableHandle]) -> Any:
-        db_class = type("Db", (_Db,), {"__slots__": tuple(self.module_def.tables)})
+        accessors = tuple(table.accessor_name for table in self.module_def.tables.values())
+        db_class = type("Db", (_Db,), {"__slots__": accessors})
         db = db_class()
         for table in self.module_def.tables.values():
             handle = self._make_table_handle(table, slot)
             tables[table.name] = handle
-            setattr(db, table.name, handle)
+            setattr(db, table.accessor_name, handle)
         return db
 
     def _make_table_handle(self, table: TableDef, slot: TxSlot) -> TableHandle:

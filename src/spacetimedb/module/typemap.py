@@ -54,7 +54,7 @@ from spacetimedb.sats import (
 )
 
 from .api import Registry
-from .markers import ColumnMarker, IndexKind, IndexSpec, SatsScalar
+from .markers import Column, ColumnMarker, IndexKind, IndexSpec, SatsScalar
 from .records import Converter, RecordInfo, install_converters, record_info
 
 _SIMPLE_TYPES: dict[Any, AlgebraicType] = {
@@ -133,10 +133,15 @@ class Mapped:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedField:
-    name: str
+    name: str  # the class's field: the accessor in module code
     mapped: Mapped
-    markers: tuple[Any, ...]  # ColumnMarker / IndexKind / IndexSpec found next to the type
+    markers: tuple[Any, ...]  # ColumnMarker / IndexKind / IndexSpec / Column found next to the type
     annotation: Any
+
+    @property
+    def canonical_name(self) -> str:
+        """The name the type's element (the column) has: ``Column(name=...)``'s, else the field's."""
+        return next((m.name for m in self.markers if isinstance(m, Column)), self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +169,7 @@ def split_markers(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
     kept: list[Any] = []
     markers: list[Any] = []
     for meta in annotation.__metadata__:
-        if isinstance(meta, (ColumnMarker, IndexKind, IndexSpec)):
+        if isinstance(meta, (ColumnMarker, IndexKind, IndexSpec, Column)):
             markers.append(meta)
         else:
             kept.append(meta)
@@ -266,7 +271,9 @@ class TypeMapper:
     def _map_annotated(self, annotation: Any) -> Mapped:
         base = annotation.__origin__
         scalars = [m for m in annotation.__metadata__ if isinstance(m, SatsScalar)]
-        markers = [m for m in annotation.__metadata__ if isinstance(m, (ColumnMarker, IndexKind, IndexSpec))]
+        markers = [
+            m for m in annotation.__metadata__ if isinstance(m, (ColumnMarker, IndexKind, IndexSpec, Column))
+        ]
         if markers:
             raise TypeMappingError(
                 f"column markers ({', '.join(map(repr, markers))}) are only allowed on a table column's own type"
@@ -353,7 +360,7 @@ class TypeMapper:
         fields = self._resolve_fields(cls, info.fields)
         self._fields[cls] = fields
         self.typespace.types[ref] = ProductType(
-            tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
+            tuple(ProductTypeElement(f.canonical_name, f.mapped.type) for f in fields)
         )
         install_converters(
             info, [f.mapped.to_canonical for f in fields], [f.mapped.from_canonical for f in fields]
@@ -400,7 +407,7 @@ class TypeMapper:
         to_field.extend(f.mapped.to_canonical for f in fields)
         from_field.extend(f.mapped.from_canonical for f in fields)
         self.typespace.types[ref] = ProductType(
-            tuple(ProductTypeElement(f.name, f.mapped.type) for f in fields)
+            tuple(ProductTypeElement(f.canonical_name, f.mapped.type) for f in fields)
         )
         return mapped
 

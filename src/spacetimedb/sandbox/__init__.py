@@ -1,7 +1,8 @@
 """The sandbox a database's worker process puts itself in before it touches untrusted module code.
 
 Owns process confinement on Linux (x86_64, aarch64), done with ctypes and raw syscalls: resource limits,
-no_new_privs and dropping every capability (``apply_process_limits``), Landlock file-system, TCP and scope
+no_new_privs and dropping every capability (``apply_process_limits``; ``limit_memory`` for a memory cap applied
+later, once a worker knows whether V8 runs in it), Landlock file-system, TCP and scope
 rules (``restrict_filesystem``), two stacked seccomp filters (``restrict_syscalls``, then
 ``forbid_new_threads``), and ``probe`` to learn, without side effects, what the kernel supports. ``confine``
 applies a ``SandboxPolicy`` in the right order.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from .errors import SandboxError
 from .landlock import restrict_filesystem
-from .limits import apply_process_limits
+from .limits import apply_process_limits, limit_memory
 from .policy import SandboxPolicy, default_readable_paths
 from .probe import KernelSupport, probe
 from .seccomp import forbid_new_threads, restrict_syscalls
@@ -31,6 +32,7 @@ __all__ = [
     "confine",
     "default_readable_paths",
     "forbid_new_threads",
+    "limit_memory",
     "probe",
     "restrict_filesystem",
     "restrict_syscalls",

@@ -99,6 +99,25 @@ def drop_capabilities() -> None:
         ) from error
 
 
+def limit_memory(memory_bytes: int, address_space: bool = True) -> None:
+    """Cap this process's memory at ``memory_bytes``, soft and hard alike (irreversible).
+
+    ``address_space`` caps everything mapped (RLIMIT_AS), the tightest cap and the one for a process that runs
+    arbitrary Python. V8 cannot start under it: it reserves a terabyte of address space for its own sandbox
+    (inaccessible, never backed). A process whose only untrusted code is JS in V8 caps its data instead
+    (RLIMIT_DATA: the heap and every private writable mapping, which is where V8 puts every object and
+    buffer; JS has no way to make a shared or file mapping).
+    """
+    import resource
+
+    if memory_bytes <= 0:
+        raise ValueError(f"memory_bytes must be positive, not {memory_bytes}")
+    if address_space:
+        _lower_limit(resource.RLIMIT_AS, "RLIMIT_AS", memory_bytes)
+    else:
+        _lower_limit(resource.RLIMIT_DATA, "RLIMIT_DATA", memory_bytes)
+
+
 def apply_process_limits(policy: SandboxPolicy) -> None:
     """Apply the policy's resource limits, set no_new_privs and drop every capability.
 

@@ -346,3 +346,24 @@ def walk(ty: AlgebraicType) -> Iterable[AlgebraicType]:
 
 def refs_in(ty: AlgebraicType) -> Sequence[int]:
     return [t.index for t in walk(ty) if isinstance(t, RefType)]
+
+
+def reads_as(old: AlgebraicType, new: AlgebraicType) -> bool:
+    """Whether every value of type ``old`` reads as the same value of type ``new`` (same BSATN): equal types, or
+    sum types that only gained variants at the end (SpacetimeDB's ``ensure_old_ty_upgradable_to_new`` in
+    crates/schema/src/auto_migrate.rs), also inside records and arrays."""
+    if old == new:
+        return True
+    if isinstance(old, SumType) and isinstance(new, SumType):
+        return len(new.variants) >= len(old.variants) and all(
+            a.name == b.name and reads_as(a.type, b.type)
+            for a, b in zip(old.variants, new.variants, strict=False)
+        )
+    if isinstance(old, ProductType) and isinstance(new, ProductType):
+        return len(old.elements) == len(new.elements) and all(
+            a.name == b.name and reads_as(a.type, b.type)
+            for a, b in zip(old.elements, new.elements, strict=True)
+        )
+    if isinstance(old, ArrayType) and isinstance(new, ArrayType):
+        return reads_as(old.elem, new.elem)
+    return False

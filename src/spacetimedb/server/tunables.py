@@ -98,7 +98,11 @@ TUNABLES: tuple[Tunable, ...] = (
         "Past budget + grace, the database's worker process is killed (and restarts on next use).",
     ),
     Tunable(
-        "--module-memory", SIZE, 2 << 30, "Address-space limit of each database's worker process (0: none)."
+        "--module-memory",
+        SIZE,
+        2 << 30,
+        "Memory limit of each database's worker process (0: none): its address space, or its data for a JS "
+        "module (whose V8 heap gets a quarter of it, at most 256 MiB).",
     ),
     Tunable("--module-max-files", COUNT, 256, "Open-file limit of each database's worker process.", 32),
     Tunable(

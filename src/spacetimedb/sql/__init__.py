@@ -43,7 +43,15 @@ once built and may be shared; executing reads through the transaction it is give
 """
 
 from .ast import Statement
-from .compile import SchemaView, compile, compile_statement, compile_subscription, expand_rls, rls_rules
+from .compile import (
+    Accessors,
+    SchemaView,
+    compile,
+    compile_statement,
+    compile_subscription,
+    expand_rls,
+    rls_rules,
+)
 from .errors import (
     SqlError,
     SqlExecutionError,
@@ -121,6 +129,7 @@ __all__ = [
     "compile",
     "compile_statement",
     "compile_subscription",
+    "Accessors",
     "estimate_rows",
     "execute",
     "expand_rls",

@@ -7,10 +7,11 @@ be (whole rows of one table, from one table or a join of two).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, ST_VAR_ID, TableSchema
+from spacetimedb.datastore import ST_ROW_LEVEL_SECURITY_ID, ST_VAR_ID, ColumnSchema, TableSchema
 from spacetimedb.datastore.schema import ST_VAR_VALUE_TYPE
 from spacetimedb.sats import BOOL, IDENTITY, U64, AlgebraicType, ArrayType, Identity, ProductType, SumValue
 from spacetimedb.sats.types import U8
@@ -53,25 +54,60 @@ class Caller:
     is_owner: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Accessors:
+    """The second names a module gives its tables, views and columns (their accessors in module code), which SQL
+    accepts as well as the canonical names, as SpacetimeDB does: accessor -> canonical name."""
+
+    tables: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # by canonical table name
+
+    def column(self, schema: TableSchema, name: str) -> ColumnSchema | None:
+        """The column of ``schema`` with canonical name or accessor ``name``."""
+        found = schema.find_column(name)
+        if found is None:
+            canonical = self.columns.get(schema.name, {}).get(name)
+            found = schema.find_column(canonical) if canonical is not None else None
+        return found
+
+
+NO_ACCESSORS = Accessors()
+
+
 class SchemaView:
     """The tables a caller may see, and the RLS rules that apply to it."""
 
-    __slots__ = ("bindings", "caller", "tx")
+    __slots__ = ("accessors", "bindings", "caller", "tx")
 
-    def __init__(self, tx: Reader, caller: Caller, bindings: Bindings | None = None) -> None:
+    def __init__(
+        self,
+        tx: Reader,
+        caller: Caller,
+        bindings: Bindings | None = None,
+        accessors: Accessors = NO_ACCESSORS,
+    ) -> None:
         self.tx = tx
         self.caller = caller
         self.bindings = bindings if bindings is not None else Bindings(())
+        self.accessors = accessors
 
     def value(self, lit: ast.Literal, ty: AlgebraicType, label: str | None = None) -> Any:
         """The value of a literal or parameter at ``ty``."""
         return self.bindings.value(lit, ty, label)
+
+    def column(self, schema: TableSchema, name: str) -> ColumnSchema | None:
+        return self.accessors.column(schema, name)
+
+    def scope(self) -> Scope:
+        return Scope(self.accessors)
 
     def typer(self, scope: Scope) -> ExprTyper:
         return ExprTyper(scope, self.caller.identity, self.bindings)
 
     def table(self, name: str) -> TableSchema:
         table_id = self.tx.table_id(name)
+        if table_id is None and name in self.accessors.tables:
+            table_id = self.tx.table_id(self.accessors.tables[name])
         schema = self.tx.schema(table_id) if table_id is not None else None
         if schema is None or not (schema.public or self.caller.is_owner):
             message = f"no such table: `{name}`. If the table exists, it may be marked private."
@@ -103,11 +139,12 @@ def rls_rules(tx: Reader, table_id: int) -> list[str]:
 class Scope:
     """The relations of a FROM clause, by the name queries use for them (alias, else table name)."""
 
-    __slots__ = ("names", "relations")
+    __slots__ = ("accessors", "names", "relations")
 
-    def __init__(self) -> None:
+    def __init__(self, accessors: Accessors = NO_ACCESSORS) -> None:
         self.relations: list[Relation] = []
         self.names: dict[str, int] = {}
+        self.accessors = accessors
 
     def add(self, ref: ast.TableRef, schema: TableSchema) -> int:
         var = ref.var
@@ -123,7 +160,9 @@ class Scope:
             if rel is None:
                 raise SqlNameError(f"`{col.table}` is not in scope")
             return self._column_of(rel, col.name)
-        found = [k for k, r in enumerate(self.relations) if r.schema.find_column(col.name) is not None]
+        found = [
+            k for k, r in enumerate(self.relations) if self.accessors.column(r.schema, col.name) is not None
+        ]
         if not found:
             if len(self.relations) == 1:
                 return self._column_of(0, col.name)
@@ -136,7 +175,7 @@ class Scope:
 
     def _column_of(self, rel: int, name: str) -> ex.ColumnRef:
         relation = self.relations[rel]
-        column = relation.schema.find_column(name)
+        column = self.accessors.column(relation.schema, name)
         if column is None:
             raise SqlNameError(f"`{relation.alias}` does not have a field `{name}`")
         return ex.ColumnRef(rel, column.pos, column.type, f"{relation.alias}.{name}")
@@ -223,7 +262,7 @@ class ExprTyper:
 
 
 def _from_clause(select: ast.Select, view: SchemaView) -> tuple[Scope, list[ex.Pred]]:
-    scope = Scope()
+    scope = view.scope()
     scope.add(select.table, view.table(select.table.name))
     for join in select.joins:
         scope.add(join.table, view.table(join.table.name))
@@ -356,7 +395,7 @@ def _union_as_disjunction(union: ast.Union, view: SchemaView) -> tuple[Fragment,
     schema = view.table(first.table.name)
     alternatives: list[ex.Pred] = []
     for select in union.selects:
-        scope = Scope()
+        scope = view.scope()
         scope.add(select.table, schema)
         _output(select, scope)  # checks that `t.*` names this branch's table
         preds = ex.conjuncts_of(view.typer(scope).predicate(select.where)) if select.where else []
@@ -451,7 +490,7 @@ def compile_insert(insert: ast.Insert, view: SchemaView) -> InsertPlan:
     else:
         positions = []
         for name in insert.columns:
-            column = schema.find_column(name)
+            column = view.column(schema, name)
             if column is None:
                 raise SqlNameError(f"`{schema.name}` does not have a field `{name}`")
             if column.pos in positions:
@@ -484,7 +523,7 @@ def _single_table_filter(
     name: str, where: ast.Expr | None, view: SchemaView
 ) -> tuple[TableSchema, Fragment, Scope]:
     schema = _writable(name, view)
-    scope = Scope()
+    scope = view.scope()
     scope.add(ast.TableRef(name), schema)
     conjuncts: list[ex.Pred] = []
     if where is not None:
@@ -496,7 +535,7 @@ def compile_update(update: ast.Update, view: SchemaView) -> UpdatePlan:
     schema, fragment, _ = _single_table_filter(update.table, update.where, view)
     assignments: list[tuple[int, Any]] = []
     for assignment in update.assignments:
-        column = schema.find_column(assignment.column)
+        column = view.column(schema, assignment.column)
         if column is None:
             raise SqlNameError(f"`{schema.name}` does not have a field `{assignment.column}`")
         if any(pos == column.pos for pos, _ in assignments):
@@ -548,10 +587,16 @@ def compile_show(statement: ast.ShowVar, view: SchemaView) -> SelectPlan:
 
 
 def compile_statement(
-    statement: ast.Statement, tx: Reader, caller: Identity, is_owner: bool, bindings: Bindings | None = None
+    statement: ast.Statement,
+    tx: Reader,
+    caller: Identity,
+    is_owner: bool,
+    bindings: Bindings | None = None,
+    accessors: Accessors = NO_ACCESSORS,
 ) -> Plan:
-    """Compile one statement for ``caller``; ``bindings`` holds its ``$n`` parameters (none by default)."""
-    view = SchemaView(tx, Caller(caller, is_owner), bindings)
+    """Compile one statement for ``caller``; ``bindings`` holds its ``$n`` parameters (none by default),
+    ``accessors`` the module's second names for its tables and columns."""
+    view = SchemaView(tx, Caller(caller, is_owner), bindings, accessors)
     if isinstance(statement, ast.Select):
         return compile_select(statement, view)
     if isinstance(statement, ast.Union):
@@ -575,7 +620,9 @@ def compile(text: str | ast.Statement, tx: Reader, caller: Identity, is_owner: b
     return compile_statement(statement, tx, caller, is_owner)
 
 
-def compile_subscription(text: str, tx: Reader, caller: Identity, is_owner: bool) -> SelectPlan:
+def compile_subscription(
+    text: str, tx: Reader, caller: Identity, is_owner: bool, accessors: Accessors = NO_ACCESSORS
+) -> SelectPlan:
     """Compile a subscription query: ``SELECT * FROM t [WHERE ...]`` or ``SELECT t.* FROM t JOIN u ON ...
     [WHERE ...]`` (whole rows of one table, at most two tables), or a UNION / UNION ALL of those returning
     the same table. Index requirements of joins are checked by the subscription engine, which knows how it
@@ -584,11 +631,11 @@ def compile_subscription(text: str, tx: Reader, caller: Identity, is_owner: bool
     if isinstance(statement, ast.Union):
         for select in statement.selects:
             _check_subscribable(select)
-        return compile_union(statement, SchemaView(tx, Caller(caller, is_owner)))
+        return compile_union(statement, SchemaView(tx, Caller(caller, is_owner), accessors=accessors))
     if not isinstance(statement, ast.Select):
         raise SqlUnsupportedError("Unsupported: Non-SELECT queries in subscriptions")
     _check_subscribable(statement)
-    return compile_select(statement, SchemaView(tx, Caller(caller, is_owner)))
+    return compile_select(statement, SchemaView(tx, Caller(caller, is_owner), accessors=accessors))
 
 
 def _check_subscribable(statement: ast.Select) -> None:

@@ -26,6 +26,7 @@ from spacetimedb.sats import (
     ProductType,
     Some,
     SumType,
+    SumValue,
     TimeDuration,
     Timestamp,
     Uuid,
@@ -187,6 +188,59 @@ def render_statement(
     return f"{table}\n{summary}" if table else summary
 
 
+_POW10 = [10.0**k for k in range(309)]
+
+
+def read_f64_as_upstream_cli(value: float) -> float:
+    """The f64 SpacetimeDB's CLI reads from the JSON text of ``value``.
+
+    The server writes the shortest decimal that round-trips (``repr``); the CLI's JSON parser (serde_json without
+    its ``float_roundtrip`` feature) reads it as ``digits as f64`` scaled by a power of ten, which may land one unit
+    in the last place away. So upstream's ``spacetime sql`` shows ``-3454353.345389043`` for the f64 whose exact
+    shortest form is ``-3454353.3453890434`` (its smoketest ``test_sql_format``, crates/smoketests/tests/cluster/
+    sql.rs); the CLI here reads the same way, so that scripts see the same digits."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    mantissa, _, exponent_text = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0") or "0"
+    exponent = int(exponent_text or 0) - len(fraction)
+    if int(digits) >= 1 << 64:  # not what the shortest form of an f64 gives; read it exactly
+        return value
+    result = float(int(digits))
+    while True:
+        if abs(exponent) < len(_POW10):
+            result = result * _POW10[exponent] if exponent >= 0 else result / _POW10[-exponent]
+            break
+        if result == 0.0 or exponent >= 0:
+            return value
+        result /= 1e308
+        exponent += 308
+    return math.copysign(result, value)
+
+
+def _as_upstream_cli_reads(ty: AlgebraicType, value: Any) -> Any:
+    """``value`` with every f64 in it replaced by ``read_f64_as_upstream_cli`` of it."""
+    if isinstance(ty, PrimitiveType):
+        return read_f64_as_upstream_cli(value) if ty.kind == "F64" else value
+    if special_kind(ty) not in (None, "option"):
+        return value
+    if isinstance(ty, ArrayType):
+        return [_as_upstream_cli_reads(ty.elem, v) for v in value] if ty.elem != U8 else value
+    if isinstance(ty, ProductType):
+        return tuple(_as_upstream_cli_reads(e.type, v) for e, v in zip(ty.elements, value, strict=True))
+    if isinstance(ty, SumType):
+        if special_kind(ty) == "option":
+            if value is None:
+                return None
+            inner = ty.variants[0].type
+            if isinstance(value, Some):
+                return Some(_as_upstream_cli_reads(inner, value.value))
+            return _as_upstream_cli_reads(inner, value)
+        return SumValue(value[0], _as_upstream_cli_reads(ty.variants[value[0]].type, value[1]))
+    return value
+
+
 def render_sql_json(results: list[dict[str, Any]], with_stats: bool = False) -> str:
     """Render the JSON body of the ``/sql`` route (what the CLI receives) as the CLI prints it."""
     parts = []
@@ -194,7 +248,7 @@ def render_sql_json(results: list[dict[str, Any]], with_stats: bool = False) -> 
         schema = type_from_json({"Product": result["schema"]})
         assert isinstance(schema, ProductType)
         codec = json_codec(schema)
-        rows = [codec.from_json(row) for row in result["rows"]]
+        rows = [_as_upstream_cli_reads(schema, codec.from_json(row)) for row in result["rows"]]
         stats = result.get("stats", {}) if with_stats else None
         parts.append(render_statement(schema, rows, stats, int(result.get("total_duration_micros", 0))))
     return "\n\n".join(parts)

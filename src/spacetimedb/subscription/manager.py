@@ -3,6 +3,7 @@ through inverted indexes, and the per-transaction fan-out."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -85,6 +86,9 @@ def _bump(counts: dict[Query, int], query: Query, step: int) -> None:
         counts.pop(query, None)
 
 
+_ALL_TABLES = re.compile(r"\s*SELECT\s+\*\s+FROM\s+\*\s*\Z", re.IGNORECASE)
+
+
 class SubscriptionManager:
     """All live subscriptions of one database.
 
@@ -124,6 +128,19 @@ class SubscriptionManager:
 
     # -- subscribe / unsubscribe ------------------------------------------------------------------------
 
+    def expand_all_tables(self, queries: list[str], tx: Reader, is_owner: bool) -> list[str]:
+        """``SELECT * FROM *`` (upstream's ``is_subscribe_to_all_tables``, crates/core/src/subscription/query.rs)
+        stands for ``SELECT * FROM t`` for every user table the caller may read, event tables aside, as they are
+        when the query set is subscribed (tables added later are not included)."""
+        if not any(_ALL_TABLES.match(text) for text in queries):
+            return queries
+        expanded = [text for text in queries if not _ALL_TABLES.match(text)]
+        for schema in tx.schemas():
+            readable = schema.public or is_owner
+            if not schema.is_system and readable and schema.table_id not in self.event_tables:
+                expanded.append(f'SELECT * FROM "{schema.name}"')
+        return expanded
+
     def subscribe(
         self,
         client_id: ClientId,
@@ -144,6 +161,7 @@ class SubscriptionManager:
         limit for everyone."""
         with self.lock:
             self._check_new_set(client_id, query_set_id)
+        queries = self.expand_all_tables(queries, tx, is_owner)
         by_key: dict[str, Query] = {}
         for text in queries:
             plan, key = self._compile(text, caller, is_owner, tx)

@@ -8,6 +8,7 @@ from typing import Any
 
 from spacetimedb.datastore import DatastoreError, IndexSchema, TableSchema
 from spacetimedb.sats import ProductType
+from spacetimedb.sats.types import reads_as
 from spacetimedb.sql import SelectPlan, fragment_rows
 from spacetimedb.sql import expr as ex
 from spacetimedb.sql.plan import Reader, probe_index
@@ -163,7 +164,9 @@ class Query:
         return TableDelta(self.table.table_id, self.table.name, self.table.row_type, inserts, deletes)
 
     def invalid_after_schema_change(self, tx: Reader) -> str | None:
-        """Why this query no longer fits the schema (a table dropped or changed, an index it uses gone)."""
+        """Why this query no longer fits the schema (a table dropped or changed, an index it uses gone). A query
+        that still fits takes its table's new row type, which may differ where a column's sum type gained
+        variants at the end (an automatic migration keeps such subscriptions, as SpacetimeDB's does)."""
         for delta in self.deltas:
             for relation in delta.fragment.relations:
                 old = relation.schema
@@ -173,11 +176,13 @@ class Query:
                     return f"table `{old.name}` was dropped"
                 if new is old:
                     continue
-                if new.name != old.name or new.row_type != old.row_type:
+                if new.name != old.name or not reads_as(old.row_type, new.row_type):
                     return f"table `{old.name}` changed"
                 if old.public and not new.public:
                     return f"table `{old.name}` is no longer public"
                 live = {index.index_id for index in new.indexes}
                 if any(index.index_id not in live for index in old.indexes):
                     return f"an index of table `{old.name}` was dropped"
+                if new.table_id == self.table.table_id:
+                    self.table = new
         return None

@@ -31,7 +31,14 @@ def _register_wasm() -> None:
     register_engine(ProgramKind.WASM, WasmEngine)
 
 
+def _register_js() -> None:
+    from .js import make_engine
+
+    register_engine(ProgramKind.JS, make_engine)
+
+
 _register_wasm()
+_register_js()
 
 __all__ = [
     "BufferTooSmall",

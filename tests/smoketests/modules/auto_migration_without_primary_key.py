@@ -1,0 +1,13 @@
+"""Upstream's smoketest module ``auto-migration-without-primary-key``: the primary key removed."""
+
+from spacetimedb import ReducerContext, reducer, table
+
+
+@table(public=True)
+class Person:
+    name: str
+
+
+@reducer
+def add(ctx: ReducerContext, name: str) -> None:
+    ctx.db.person.insert(Person(name=name))
