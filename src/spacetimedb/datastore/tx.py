@@ -303,7 +303,7 @@ class MutTx(_Reader):
 
     def commit(self) -> TxData:
         data = self.prepare_commit()
-        self.finish_commit()
+        self._ds.lock.release_write()  # ``finish_commit()``, inline: a reducer that changed nothing ends here
         return data
 
     def rollback(self) -> None:

@@ -165,9 +165,13 @@ class RelationalDB:
     # -- transactions ---------------------------------------------------------------------------------------
 
     def begin_mut_tx(self, timeout: float | None = None) -> MutTx:
-        if self._closed:  # ``_check_open``, inline: every reducer call begins here
+        # ``_check_open`` and ``Datastore.begin_mut_tx``, inline: every reducer call begins here
+        if self._closed:
             self._check_open()
-        return self.datastore.begin_mut_tx(timeout)
+        datastore = self.datastore
+        if not datastore.lock.acquire_write(timeout):
+            raise TimeoutError("timed out waiting for the write lock")
+        return MutTx(datastore)
 
     def begin_tx(self, timeout: float | None = None) -> ReadTx:
         self._check_open()
