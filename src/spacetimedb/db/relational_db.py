@@ -191,7 +191,13 @@ class RelationalDB:
         offset: int | None = None
         try:
             if data.tables:
-                offset = self._log(data, inputs)
+                # the offset the durability queue gives the record (in memory: the next one)
+                durability = self._durability
+                if durability is None:
+                    offset = self._next_offset
+                else:
+                    offset = durability.append_tx(encode_commit_record(inputs, data.tables))
+                self._next_offset = offset + 1
                 self._commits_since_snapshot += 1
         finally:
             view = tx.finish_commit(read_view)
@@ -200,14 +206,6 @@ class RelationalDB:
         if self._commits_since_snapshot >= self.options.snapshot_interval > 0 and self._snapshots is not None:
             self.take_snapshot()
         return CommitResult(offset, data, view)
-
-    def _log(self, data: TxData, inputs: TxInputs | None) -> int:
-        if self._durability is None:
-            offset = self._next_offset
-        else:
-            offset = self._durability.append_tx(encode_commit_record(inputs, data.tables))
-        self._next_offset = offset + 1
-        return offset
 
     @contextmanager
     def mut_tx(self, inputs: TxInputs | None = None) -> Iterator[MutTx]:
