@@ -171,10 +171,6 @@ def subscribe(
 # ---- system tables and publishing -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feature not built: the st_view and st_view_column system tables (our views have no backing tables)",
-)
 def test_st_view_tables(owner: User, publish: Publish) -> None:
     """Upstream test_st_view_tables: a view has its row in st_view (its backing table, public, not anonymous)
     and its columns in st_view_column."""

@@ -29,11 +29,13 @@ from typing import Any
 from spacetimedb import datastore as ds
 from spacetimedb.datastore import MutTx
 from spacetimedb.sats import AlgebraicType
+from spacetimedb.sats.meta import type_from_bsatn, type_to_bsatn
 from spacetimedb.sats.types import reads_as
 
 from .errors import MigrationError
 from .moduledef import ModuleDef, TableDef
 from .pretty import format_type
+from .views import ViewDef
 
 REMOVE_INDEX = "remove_index"
 REMOVE_CONSTRAINT = "remove_constraint"
@@ -445,6 +447,7 @@ def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
         except ds.DatastoreError as exc:
             raise MigrationError(f"{step.text}: {exc}") from exc
     sync_row_level_security(tx, plan.new)
+    sync_views(tx, plan.new)
 
 
 def _table_id(tx: MutTx, name: str) -> int:
@@ -576,6 +579,43 @@ def sync_row_level_security(tx: MutTx, module: ModuleDef) -> None:
         tx.insert(ds.ST_ROW_LEVEL_SECURITY_ID, (table_id, sql))
 
 
+def sync_views(tx: MutTx, module: ModuleDef) -> None:
+    """Make ``st_view`` and ``st_view_column`` describe exactly the module's views. A view keeps its ``view_id``
+    and ``table_id`` while only its access changes (upstream's UpdateView); a new view, or one whose rows or
+    caller changed (upstream's AddView + RemoveView), gets new ones: the table id from ``st_table``'s id
+    sequence, so no table ever takes it (upstream's backing table; our views store nothing, see docs/views.md)."""
+    kept: dict[str, tuple[Any, ...]] = {}
+    for row in list(tx.scan(ds.ST_VIEW_ID)):
+        view = module.views.get(row[1])
+        if view is not None and row[4] == view.anonymous and _view_columns(tx, row[0]) == _columns_of(view):
+            kept[view.name] = row
+            continue
+        for column in [c for c in tx.scan(ds.ST_VIEW_COLUMN_ID) if c[0] == row[0]]:
+            tx.delete(ds.ST_VIEW_COLUMN_ID, column)
+        tx.delete(ds.ST_VIEW_ID, row)
+    for view in sorted(module.views.values(), key=lambda v: v.index):
+        row = kept.get(view.name)
+        if row is not None:
+            if row[3] != view.public:
+                tx.delete(ds.ST_VIEW_ID, row)
+                tx.insert(ds.ST_VIEW_ID, (*row[:3], view.public, row[4]))
+            continue
+        view_id = tx.next_sequence_value(ds.ST_VIEW_ID, 0)
+        table_id = tx.next_sequence_value(ds.ST_TABLE_ID, 0)
+        tx.insert(ds.ST_VIEW_ID, (view_id, view.name, table_id, view.public, view.anonymous))
+        for pos, (name, ty) in enumerate(_columns_of(view)):
+            tx.insert(ds.ST_VIEW_COLUMN_ID, (view_id, pos, name, type_to_bsatn(ty)))
+
+
+def _columns_of(view: ViewDef) -> list[tuple[str, AlgebraicType]]:
+    return [(element.name or f"col_{pos}", element.type) for pos, element in enumerate(view.row_type.elements)]
+
+
+def _view_columns(tx: MutTx, view_id: int) -> list[tuple[str, AlgebraicType]]:
+    rows = sorted(row for row in tx.scan(ds.ST_VIEW_COLUMN_ID) if row[0] == view_id)
+    return [(row[2], type_from_bsatn(row[3])) for row in rows]
+
+
 def create_module_tables(tx: MutTx, module: ModuleDef) -> dict[str, int]:
     """First publish: create every table of ``module`` (sorted by name) and its row-level security rules in
     ``tx``; returns the new table ids by name."""
@@ -587,6 +627,7 @@ def create_module_tables(tx: MutTx, module: ModuleDef) -> dict[str, int]:
             )
         ids[name] = tx.create_table(module.tables[name].to_datastore_def()).table_id
     sync_row_level_security(tx, module)
+    sync_views(tx, module)
     return ids
 
 
