@@ -388,8 +388,13 @@ def _plan_views(plan: MigrationPlan) -> None:
         plan.steps.append(MigrationStep(ADD_VIEW, None, name, f"Created view {name}"))
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
-        if before.anonymous != after.anonymous or not reads_as(before.row_type, after.row_type):
-            # upstream's auto_migrate_view: rows of another shape, or per caller instead of shared (or back)
+        if (
+            before.anonymous != after.anonymous
+            or before.primary_key_name != after.primary_key_name
+            or not reads_as(before.row_type, after.row_type)
+        ):
+            # upstream's auto_migrate_view: rows of another shape, keyed otherwise (clients' caches match rows
+            # by the key), or per caller instead of shared (or back)
             text = f"Replaced view {name} (its rows changed: its subscribers are disconnected)"
             plan.steps.append(MigrationStep(REPLACE_VIEW, None, name, text))
         elif (before.row_type, before.shape, before.public) != (after.row_type, after.shape, after.public):
@@ -447,7 +452,7 @@ def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
         except ds.DatastoreError as exc:
             raise MigrationError(f"{step.text}: {exc}") from exc
     sync_row_level_security(tx, plan.new)
-    sync_views(tx, plan.new)
+    sync_views(tx, plan.new, frozenset(s.subject for s in plan.steps if s.kind == REPLACE_VIEW and s.subject))
 
 
 def _table_id(tx: MutTx, name: str) -> int:
@@ -579,15 +584,21 @@ def sync_row_level_security(tx: MutTx, module: ModuleDef) -> None:
         tx.insert(ds.ST_ROW_LEVEL_SECURITY_ID, (table_id, sql))
 
 
-def sync_views(tx: MutTx, module: ModuleDef) -> None:
+def sync_views(tx: MutTx, module: ModuleDef, replaced: frozenset[str] = frozenset()) -> None:
     """Make ``st_view`` and ``st_view_column`` describe exactly the module's views. A view keeps its ``view_id``
-    and ``table_id`` while only its access changes (upstream's UpdateView); a new view, or one whose rows or
-    caller changed (upstream's AddView + RemoveView), gets new ones: the table id from ``st_table``'s id
-    sequence, so no table ever takes it (upstream's backing table; our views store nothing, see docs/views.md)."""
+    and ``table_id`` while only its body or access changes (upstream's UpdateView); a new view, or one whose
+    rows, key or caller changed (``replaced``; upstream's AddView + RemoveView), gets new ones: the table id
+    from ``st_table``'s id sequence, so no table ever takes it (upstream's backing table; our views store
+    nothing, see docs/views.md)."""
     kept: dict[str, tuple[Any, ...]] = {}
     for row in list(tx.scan(ds.ST_VIEW_ID)):
         view = module.views.get(row[1])
-        if view is not None and row[4] == view.anonymous and _view_columns(tx, row[0]) == _columns_of(view):
+        if (
+            view is not None
+            and view.name not in replaced
+            and row[4] == view.anonymous
+            and _view_columns(tx, row[0]) == _columns_of(view)
+        ):
             kept[view.name] = row
             continue
         for column in [c for c in tx.scan(ds.ST_VIEW_COLUMN_ID) if c[0] == row[0]]:
