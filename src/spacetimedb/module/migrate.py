@@ -619,7 +619,9 @@ def sync_views(tx: MutTx, module: ModuleDef, replaced: frozenset[str] = frozense
 
 
 def _columns_of(view: ViewDef) -> list[tuple[str, AlgebraicType]]:
-    return [(element.name or f"col_{pos}", element.type) for pos, element in enumerate(view.row_type.elements)]
+    return [
+        (element.name or f"col_{pos}", element.type) for pos, element in enumerate(view.row_type.elements)
+    ]
 
 
 def _view_columns(tx: MutTx, view_id: int) -> list[tuple[str, AlgebraicType]]:

@@ -279,9 +279,10 @@ class ModuleDef:
 
     def raw_v9_json(self, event_flags: bool = False) -> Any:
         """The JSON that ``GET /v1/database/:name/schema?version=9`` serves. V9 cannot say which tables are event
-        tables (V10's ``is_event``); with ``event_flags`` their entries carry ``"is_event": true`` for this
-        project's own code generator (SpacetimeDB's CLI would refuse the unknown key, so it is never sent
-        unasked)."""
+        tables (V10's ``is_event``) nor which column keys a view's rows (V10's ``ViewPrimaryKeys`` section); with
+        ``event_flags`` event tables' entries carry ``"is_event": true`` and keyed views' ``View`` exports
+        ``"primary_key": [column]`` (as a table's) for this project's own code generator (SpacetimeDB's CLI
+        would refuse the unknown keys, so they are never sent unasked)."""
         from .rawdef import raw_v9_json
 
         raw = raw_v9_json(self)
@@ -290,6 +291,10 @@ class ModuleDef:
             for table in raw["tables"]:
                 if table["name"] in events:
                     table["is_event"] = True
+            for export in raw["misc_exports"]:
+                view = self.views.get(export.get("View", {}).get("name", ""))
+                if view is not None and view.primary_key is not None:
+                    export["View"]["primary_key"] = [view.primary_key]
         return raw
 
     def raw_v9_bsatn(self) -> bytes:

@@ -978,7 +978,7 @@ class _Validator:
                 self.problem(f"{where}: its row type: {exc}")
                 continue
             assert isinstance(row_type, ProductType)
-            primary_key = self.view_primary_key(where, raw.source_name, row_type)
+            primary_key = self.view_primary_key(where, raw.source_name, self.raw.typespace[ref])
             out[name] = ViewDef(
                 name=name,
                 index=len(out),
@@ -1000,9 +1000,9 @@ class _Validator:
                 self.problem(f"a view primary key names view `{view}`, which the module does not have")
         return out
 
-    def view_primary_key(self, where: str, source_name: str, row_type: ProductType) -> int | None:
+    def view_primary_key(self, where: str, source_name: str, source_row: AlgebraicType) -> int | None:
         """The column position of the view's primary key (V10's ViewPrimaryKeys section), as upstream validates
-        it: one declaration per view, of one column of its rows."""
+        it: one declaration per view, of one column of its rows, named as the module's source names it."""
         declared = [columns for view, columns in self.raw.view_primary_keys if view == source_name]
         if not declared:
             return None
@@ -1012,8 +1012,9 @@ class _Validator:
         if len(declared[0]) != 1:
             self.problem(f"{where}: a view's primary key is one column, got {declared[0]}")
             return None
+        assert isinstance(source_row, ProductType)  # as the converted row type it was checked against
         try:
-            return primary_key_position(row_type, declared[0][0])
+            return primary_key_position(source_row, declared[0][0])
         except ValueError as exc:
             self.problem(f"{where}: {exc}")
             return None
