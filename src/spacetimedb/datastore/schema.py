@@ -306,12 +306,7 @@ ST_VIEW_PARAM_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("param_name", STRING),
     ("param_type", BYTES),
 ]
-ST_VIEW_COLUMN_COLUMNS: list[tuple[str, AlgebraicType]] = [
-    ("view_id", U32),
-    ("col_pos", U16),
-    ("col_name", STRING),
-    ("col_type", BYTES),
-]
+ST_VIEW_COLUMN_COLUMNS: list[tuple[str, AlgebraicType]] = [("view_id", U32), *ST_COLUMN_COLUMNS[1:]]
 
 
 def _system_def(

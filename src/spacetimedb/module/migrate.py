@@ -605,11 +605,11 @@ def sync_views(tx: MutTx, module: ModuleDef, replaced: frozenset[str] = frozense
             tx.delete(ds.ST_VIEW_COLUMN_ID, column)
         tx.delete(ds.ST_VIEW_ID, row)
     for view in sorted(module.views.values(), key=lambda v: v.index):
-        row = kept.get(view.name)
-        if row is not None:
-            if row[3] != view.public:
-                tx.delete(ds.ST_VIEW_ID, row)
-                tx.insert(ds.ST_VIEW_ID, (*row[:3], view.public, row[4]))
+        kept_row = kept.get(view.name)
+        if kept_row is not None:
+            if kept_row[3] != view.public:
+                tx.delete(ds.ST_VIEW_ID, kept_row)
+                tx.insert(ds.ST_VIEW_ID, (*kept_row[:3], view.public, kept_row[4]))
             continue
         view_id = tx.next_sequence_value(ds.ST_VIEW_ID, 0)
         table_id = tx.next_sequence_value(ds.ST_TABLE_ID, 0)
