@@ -347,9 +347,7 @@ def test_view_primary_key_auto_migration_disconnects_clients(
     users" in the module log) and runs client_disconnected for them."""
     database = publish(modules.VIEWS_PRIMARY_KEY_AUTO_MIGRATE)
     subscription = subscribe(subscriptions, owner, database, "select * from player", None)
-    # upstream passes --break-clients; `update` passes -y, which answers that question too (the flag itself is
-    # on branch parity-cli)
-    result = update(database, modules.VIEWS_PRIMARY_KEY_AUTO_MIGRATE_UPDATED)
+    result = update(database, modules.VIEWS_PRIMARY_KEY_AUTO_MIGRATE_UPDATED, "--break-clients")
     assert result.code == 0, result
     subscription.collect()
     assert log_count(owner, database, "Disconnecting all users") > 0
