@@ -133,7 +133,10 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
         final = {r["who"]: r for r in results if r.get("event") == "final"}
         assert set(final) == {"alice", "carol"}, output
         assert final["alice"]["mine"] == ["ts-apple"] and final["carol"]["mine"] == ["ts-cherry"]
-        assert final["alice"]["totals"] == final["carol"]["totals"] == [2, 2 + 300]
+        assert final["alice"]["totals"] == final["carol"]["totals"] == [2, 3 + 300]
+        # my_cheapest has a primary key: the SDK reports alice's price change as one update, carol sees none
+        updates = [(r["who"], r["old"], r["new"]) for r in results if r.get("event") == "update"]
+        assert updates == [("alice", 2, 3)], output
         assert final["alice"]["expensive"] == final["carol"]["expensive"] == ["ts-cherry"]
         deltas = [r for r in results if r.get("event") in ("insert", "delete") and r["view"] == "myItems"]
         assert {(d["who"], d["event"], d["name"]) for d in deltas} >= {
@@ -143,7 +146,7 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
         assert all(d["owner"] == final[d["who"]]["identity"] for d in deltas)
         assert not [r for r in results if r.get("event") == "failure"], output
         assert results[-1] == {"event": "done", "failures": []}, output
-        _wait(lambda: bob.totals() == (2, 302), bob.conn)
+        _wait(lambda: bob.totals() == (2, 303), bob.conn)
         assert bob.names() == []
     finally:
         bob.conn.disconnect()
