@@ -22,6 +22,7 @@ from .records import make_record_class
 
 if TYPE_CHECKING:
     from .views import ViewDecl
+    from .handlers import HandlerDecl, RouterDecl
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,6 +95,8 @@ class Registry:
     sums: list[SumDecl] = field(default_factory=list)
     row_level_security: list[RowLevelSecurity] = field(default_factory=list)
     views: list[ViewDecl] = field(default_factory=list)
+    http_handlers: list[HandlerDecl] = field(default_factory=list)
+    http_routers: list[RouterDecl] = field(default_factory=list)
     # maps a code object's file name to the name shown in messages (set by the loader)
     display_path: Callable[[str], str] = field(default=lambda path: path)
 

@@ -57,6 +57,10 @@ CHANGE_INDEX_ACCESSOR = "change_index_accessor"
 ADD_REDUCER = "add_reducer"
 REMOVE_PROCEDURE = "remove_procedure"
 ADD_PROCEDURE = "add_procedure"
+REMOVE_HTTP_HANDLER = "remove_http_handler"
+ADD_HTTP_HANDLER = "add_http_handler"
+REMOVE_HTTP_ROUTE = "remove_http_route"
+ADD_HTTP_ROUTE = "add_http_route"
 REMOVE_VIEW = "remove_view"
 ADD_VIEW = "add_view"
 CHANGE_VIEW = "change_view"
@@ -75,6 +79,8 @@ STEP_ORDER = (
     REMOVE_TABLE,
     REMOVE_REDUCER,
     REMOVE_PROCEDURE,
+    REMOVE_HTTP_ROUTE,
+    REMOVE_HTTP_HANDLER,
     ADD_COLUMNS,
     RESCHEMA_EVENT_TABLE,
     CHANGE_COLUMN_TYPES,
@@ -89,6 +95,8 @@ STEP_ORDER = (
     CHANGE_INDEX_ACCESSOR,
     ADD_REDUCER,
     ADD_PROCEDURE,
+    ADD_HTTP_HANDLER,
+    ADD_HTTP_ROUTE,
     REMOVE_VIEW,
     ADD_VIEW,
     CHANGE_VIEW,
@@ -105,6 +113,10 @@ _CODE_ONLY = (
     REMOVE_REDUCER,
     ADD_PROCEDURE,
     REMOVE_PROCEDURE,
+    ADD_HTTP_HANDLER,
+    REMOVE_HTTP_HANDLER,
+    ADD_HTTP_ROUTE,
+    REMOVE_HTTP_ROUTE,
     CHANGE_INDEX_ACCESSOR,
     *_VIEW_STEPS,
 )
@@ -162,6 +174,7 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
     for name in sorted(old.tables.keys() & new.tables.keys()):
         _plan_table(plan, old.tables[name], new.tables[name])
     _plan_reducers(plan)
+    _plan_http(plan)
     _plan_views(plan)
     _plan_row_level_security(plan)
     if any(
@@ -403,6 +416,21 @@ def _plan_reducers(plan: MigrationPlan) -> None:
             plan.steps.append(MigrationStep(remove, None, name, f"Removed {kind} {name}"))
         for name in sorted(new.keys() - old.keys()):
             plan.steps.append(MigrationStep(add, None, name, f"Created {kind} {name}"))
+
+
+def _plan_http(plan: MigrationPlan) -> None:
+    """HTTP handlers and routes are code: adding, removing or re-pointing one writes nothing."""
+    old_handlers, new_handlers = plan.old.http_handlers, plan.new.http_handlers
+    for name in sorted(old_handlers.keys() - new_handlers.keys()):
+        plan.steps.append(MigrationStep(REMOVE_HTTP_HANDLER, None, name, f"Removed HTTP handler {name}"))
+    for name in sorted(new_handlers.keys() - old_handlers.keys()):
+        plan.steps.append(MigrationStep(ADD_HTTP_HANDLER, None, name, f"Created HTTP handler {name}"))
+    old_routes = {route.describe(): route for route in plan.old.http_routes}
+    new_routes = {route.describe(): route for route in plan.new.http_routes}
+    for text in sorted(old_routes.keys() - new_routes.keys()):
+        plan.steps.append(MigrationStep(REMOVE_HTTP_ROUTE, None, text, f"Removed HTTP route {text}"))
+    for text in sorted(new_routes.keys() - old_routes.keys()):
+        plan.steps.append(MigrationStep(ADD_HTTP_ROUTE, None, text, f"Created HTTP route {text}"))
 
 
 def _plan_row_level_security(plan: MigrationPlan) -> None:
