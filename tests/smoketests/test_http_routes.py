@@ -328,3 +328,64 @@ def test_http_handlers_tutorial_say_hello_route_works(
     """Upstream http_handlers_tutorial_say_hello_route_works: the documentation's say-hello example answers."""
     base = routes_of(alice, tmp_path, shared_server, db_name, TUTORIAL_SAY_HELLO)
     ok(send(f"{base}/say-hello"), b"Hello!")
+
+
+# ---- ours, beyond upstream's tests ------------------------------------------------------------------------------
+
+OURS = (
+    HEADER
+    + """
+from spacetimedb import table, u64
+
+@table(name="hit")
+class Hit:
+    id: u64
+
+@handler
+def echo_uri(ctx: HandlerContext, request: Request) -> Response:
+    return Response(request.uri)
+
+@handler
+def fail(ctx: HandlerContext, request: Request) -> Response:
+    raise RuntimeError("this handler fails on purpose")
+
+@handler
+def hit(ctx: HandlerContext, request: Request) -> Response:
+    return Response(str(ctx.with_tx(lambda tx: tx.db.hit.insert(Hit(id=tx.db.hit.count())).id + 1)))
+
+@router
+def routes() -> Router:
+    return Router().get("/echo-uri", echo_uri).get("/fail", fail).post("/hit", hit)
+"""
+)
+OURS_UPDATED = OURS.replace('.post("/hit", hit)', '.post("/hit", hit).get("/hits", hits)') + """
+@handler
+def hits(ctx: HandlerContext, request: Request) -> Response:
+    return Response(str(ctx.with_tx(lambda tx: tx.db.hit.count())))
+"""
+
+
+def test_routes_behind_a_proxy_failures_bounds_and_updates(
+    alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
+) -> None:
+    """What upstream's tests leave out: the forwarded scheme and host in the URI a handler sees, a failing
+    handler's 500 and its reason, the request body bound, an unknown database, and an update that adds a route
+    (an automatic migration) keeps the data."""
+    base = routes_of(alice, tmp_path, shared_server, db_name, OURS)
+    echoed = send(f"{base}/echo-uri?a=1", **{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"})
+    assert echoed[1] == f"https://example.com/v1/database/{db_name}/route/echo-uri?a=1".encode(), echoed
+    failed = send(f"{base}/fail")
+    assert failed[0] == 500 and b"this handler fails on purpose" in failed[1], failed
+    assert "this handler fails on purpose" in alice("logs", db_name).out
+    too_large = send(f"{base}/hit", "POST", b"x" * ((16 << 20) + 1))
+    assert too_large[0] == 413, too_large[:2]
+    assert send(f"{shared_server.url}/v1/database/no-such-db-{db_name}/route/hit")[:2] == (
+        404,
+        b"No such database.",
+    )
+    ok(send(f"{base}/hit", "POST"), b"1")
+    assert send(f"{base}/hits")[0] == 404
+    (tmp_path / "module.py").write_text(OURS_UPDATED)
+    update = alice.publish(db_name, tmp_path / "module.py", "-y")
+    assert "Created HTTP route GET /hits -> hits" in update.out, update
+    ok(send(f"{base}/hits"), b"1")
