@@ -4,7 +4,6 @@ failures (500 with the reason, in the module log), the response bound and the ti
 from __future__ import annotations
 
 from concurrent.futures import Future
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from spacetimedb.module.handlers import match_route
 
 from .helpers import DB, OWNER, rows
 
-PROGRAM = b'''
+PROGRAM = b"""
 from spacetimedb import table, u64
 from spacetimedb.http import HandlerContext, Request, Response, Router, handler, router
 
@@ -71,7 +70,7 @@ def routes() -> Router:
     return (Router().any("/echo", echo).post("/notes", add_note).post("/fail-tx", add_then_fail)
             .get("/crash", crash).get("/not-a-response", not_a_response).get("/db", use_db).get("/big", big)
             .get("/spin", spin))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

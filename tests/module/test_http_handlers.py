@@ -91,7 +91,10 @@ def test_request_headers_are_lower_case_and_repeated_ones_joined() -> None:
 def test_a_module_holds_its_handlers_and_routes() -> None:
     module = load_module(module_source('Router().get("", a).any("/b", b)')).module_def
     assert sorted(module.http_handlers) == ["a", "b"]
-    assert [(r.method, r.path, r.handler) for r in module.http_routes] == [("GET", "", "a"), (None, "/b", "b")]
+    assert [(r.method, r.path, r.handler) for r in module.http_routes] == [
+        ("GET", "", "a"),
+        (None, "/b", "b"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +105,9 @@ def test_a_module_holds_its_handlers_and_routes() -> None:
         (module_source('Router().get("x", a)'), "route paths must start with `/`"),
         (module_source("1 / 0"), "raised ZeroDivisionError"),
         (
-            (HEADER + "@handler\ndef lonely(ctx: HandlerContext) -> Response:\n    return Response()\n").encode(),
+            (
+                HEADER + "@handler\ndef lonely(ctx: HandlerContext) -> Response:\n    return Response()\n"
+            ).encode(),
             "takes exactly two parameters: (ctx: HandlerContext, request: Request)",
         ),
         (

@@ -358,11 +358,14 @@ def routes() -> Router:
     return Router().get("/echo-uri", echo_uri).get("/fail", fail).post("/hit", hit)
 """
 )
-OURS_UPDATED = OURS.replace('.post("/hit", hit)', '.post("/hit", hit).get("/hits", hits)') + """
+OURS_UPDATED = (
+    OURS.replace('.post("/hit", hit)', '.post("/hit", hit).get("/hits", hits)')
+    + """
 @handler
 def hits(ctx: HandlerContext, request: Request) -> Response:
     return Response(str(ctx.with_tx(lambda tx: tx.db.hit.count())))
 """
+)
 
 
 def test_routes_behind_a_proxy_failures_bounds_and_updates(

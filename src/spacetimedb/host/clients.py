@@ -408,7 +408,9 @@ class ClientHub:
         def answer(outcome: HandlerOutcome) -> None:
             names = tuple(name for name, _ in outcome.headers)
             values = tuple(value for _, value in outcome.headers)
-            done = seam.HandlerDone(request.request, outcome.found, outcome.status, names, values, outcome.body)
+            done = seam.HandlerDone(
+                request.request, outcome.found, outcome.status, names, values, outcome.body
+            )
             self._on_host_thread(lambda: self.outbox.send(done))
 
         headers = tuple(zip(request.header_names, request.header_values, strict=True))

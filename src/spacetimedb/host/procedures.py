@@ -243,7 +243,9 @@ class ProcedureRunner:
             previous_sink = module_log_api.set_sink(self._log_sink(request.name))
             try:
                 if isinstance(request, HandlerRequest):
-                    answer: Callable[[], None] = functools.partial(request.done, self._run_handler(request, clock))
+                    answer: Callable[[], None] = functools.partial(
+                        request.done, self._run_handler(request, clock)
+                    )
                 else:
                     answer = functools.partial(request.done, self._run(request, clock))
             finally:

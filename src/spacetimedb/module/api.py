@@ -21,8 +21,8 @@ from .markers import IndexSpec
 from .records import make_record_class
 
 if TYPE_CHECKING:
-    from .views import ViewDecl
     from .handlers import HandlerDecl, RouterDecl
+    from .views import ViewDecl
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])

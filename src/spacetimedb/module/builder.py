@@ -34,8 +34,8 @@ from spacetimedb.sats import (
 from .api import ProcedureDecl, ReducerDecl, Registry, TableDecl
 from .context import ProcedureContext, ReducerContext
 from .errors import ModuleError
-from .markers import AutoInc, ColumnMarker, IndexKind, IndexSpec, PrimaryKey, Unique
 from .handlers import build_http
+from .markers import AutoInc, ColumnMarker, IndexKind, IndexSpec, PrimaryKey, Unique
 from .moduledef import (
     NO_DEFAULT,
     TABLE_HANDLE_METHODS,

@@ -167,7 +167,28 @@ class ReducerContext(_CallContext, Generic[DbT]):
         )
 
 
-class ProcedureContext(_CallContext):
+class OutsideTransaction:
+    """``with_tx`` and the refused ``ctx.db`` of contexts that run outside any transaction (``_run_tx`` runs a
+    function in a transaction of its own; ``_what`` names the kind of function in the refusal)."""
+
+    __slots__ = ()
+    _run_tx: Callable[[Callable[[ReducerContext[Any]], Any]], Any]
+    _what = "a procedure"
+
+    def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
+        if not callable(fn):
+            raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
+        return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns
+
+    @property
+    def db(self) -> Any:
+        raise AttributeError(
+            f"{self._what} runs outside any transaction and has no ctx.db: "
+            "use ctx.with_tx(lambda tx: tx.db.<table>...)"
+        )
+
+
+class ProcedureContext(_CallContext, OutsideTransaction):
     """What a procedure gets: the caller and the time as a reducer's context has them, no transaction.
 
     - ``with_tx(fn)``: run ``fn(tx)`` in a transaction (``tx`` is a ``ReducerContext`` with ``tx.db``); it commits
@@ -197,18 +218,6 @@ class ProcedureContext(_CallContext):
         # separate calls): a transaction held open for the procedure, with ``.tx``, ``.timestamp``,
         # ``.commit()`` and ``.abort()``
         self.hold_tx = hold_tx
-
-    def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
-        if not callable(fn):
-            raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
-        return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns
-
-    @property
-    def db(self) -> Any:
-        raise AttributeError(
-            "a procedure runs outside any transaction and has no ctx.db: "
-            "use ctx.with_tx(lambda tx: tx.db.<table>...)"
-        )
 
     def __repr__(self) -> str:
         return f"ProcedureContext(sender={self.sender!r}, timestamp={self.timestamp!r})"

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from spacetimedb.sats import Identity, Timestamp
 
 from .api import _location, current_registry
+from .context import OutsideTransaction, ReducerContext
 from .errors import ModuleError
 
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 # the methods a route may name (upstream's ``Method`` enum, less CONNECT and TRACE, which no router offers)
@@ -74,7 +74,7 @@ class Response:
         return f"Response(status={self.status}, {len(self.body)} bytes)"
 
 
-class HandlerContext:
+class HandlerContext(OutsideTransaction):
     """What a handler gets besides the request: no caller (an HTTP request carries no identity), no
     transaction.
 
@@ -84,30 +84,19 @@ class HandlerContext:
     """
 
     __slots__ = ("_run_tx", "http", "identity", "timestamp")
+    _what = "an HTTP handler"
 
     def __init__(
         self,
         timestamp: Timestamp,
         identity: Identity,
         http: Any,
-        run_tx: Callable[[Callable[[Any], Any]], Any],
+        run_tx: Callable[[Callable[[ReducerContext[Any]], Any]], Any],
     ) -> None:
         self.timestamp = timestamp
         self.identity = identity
         self.http = http
         self._run_tx = run_tx
-
-    def with_tx(self, fn: Callable[[Any], T]) -> T:
-        if not callable(fn):
-            raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
-        return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns
-
-    @property
-    def db(self) -> Any:
-        raise AttributeError(
-            "an HTTP handler runs outside any transaction and has no ctx.db: "
-            "use ctx.with_tx(lambda tx: tx.db.<table>...)"
-        )
 
     def __repr__(self) -> str:
         return f"HandlerContext(timestamp={self.timestamp!r})"
@@ -203,7 +192,9 @@ def check_route_path(path: object) -> None:
     if path and not path.startswith("/"):
         raise ModuleError(f"route paths must start with `/`: {path!r}")
     if not set(path) <= _PATH_CHARS:
-        raise ModuleError(f"route paths may contain only ASCII lowercase letters, digits and `-_~/`: {path!r}")
+        raise ModuleError(
+            f"route paths may contain only ASCII lowercase letters, digits and `-_~/`: {path!r}"
+        )
 
 
 def _join_paths(prefix: str, suffix: str) -> str:
@@ -270,17 +261,11 @@ class HttpRouteDef:
     method: str | None  # None: any method
     path: str
 
-    def key(self) -> tuple[str, str]:
-        """What identifies a route across module versions."""
-        return (self.method or "*", self.path)
-
     def describe(self) -> str:
         return f"{self.method or 'ANY'} {self.path or '(root)'} -> {self.handler}"
 
 
-def match_route(
-    routes: Iterable[HttpRouteDef], method: str, path: str
-) -> HttpRouteDef | None:
+def match_route(routes: Iterable[HttpRouteDef], method: str, path: str) -> HttpRouteDef | None:
     """The route that serves ``method`` at ``path`` (exact path; a route of any method serves every one)."""
     for route in routes:
         if route.path == path and (route.method is None or route.method == method):
@@ -294,9 +279,21 @@ def build_http(
     problem: Callable[[str, str], None],
 ) -> tuple[dict[str, HttpHandlerDef], list[HttpRouteDef]]:
     """Validate the declared handlers and the router; what goes wrong goes to ``problem(where, message)``."""
+    handlers = _build_handlers(handler_decls, problem)
+    if len(router_decls) > 1:
+        where = f"@router (at {router_decls[1].location})"
+        problem(where, f"a module has one router (another is declared at {router_decls[0].location})")
+        return handlers, []
+    if not router_decls:
+        return handlers, []
+    return handlers, _build_routes(router_decls[0], handlers, problem)
+
+
+def _build_handlers(
+    decls: list[HandlerDecl], problem: Callable[[str, str], None]
+) -> dict[str, HttpHandlerDef]:
     handlers: dict[str, HttpHandlerDef] = {}
-    names: dict[Callable[..., Any], str] = {}
-    for decl in handler_decls:
+    for decl in decls:
         where = f"HTTP handler `{decl.name}` (at {decl.location})"
         shape = _handler_shape_problem(decl.func)
         if shape is not None:
@@ -305,26 +302,26 @@ def build_http(
             problem(where, f"duplicate HTTP handler name (also declared at {handlers[decl.name].location})")
         else:
             handlers[decl.name] = HttpHandlerDef(decl.name, decl.func, decl.location)
-            names[decl.func] = decl.name
-    if len(router_decls) > 1:
-        where = f"@router (at {router_decls[1].location})"
-        problem(where, f"a module has one router (another is declared at {router_decls[0].location})")
-        return handlers, []
-    if not router_decls:
-        return handlers, []
-    decl = router_decls[0]
+    return handlers
+
+
+def _build_routes(
+    decl: RouterDecl, handlers: dict[str, HttpHandlerDef], problem: Callable[[str, str], None]
+) -> list[HttpRouteDef]:
+    """The routes of the router ``decl``'s function returns, each naming one of ``handlers``."""
     where = f"@router `{decl.func.__name__}` (at {decl.location})"
     try:
         built = decl.func()
     except ModuleError as exc:
         problem(where, str(exc))
-        return handlers, []
+        return []
     except Exception as exc:
         problem(where, f"raised {type(exc).__name__}: {exc}")
-        return handlers, []
+        return []
     if not isinstance(built, Router):
         problem(where, f"must return a Router, returned {built!r}")
-        return handlers, []
+        return []
+    names = {handler.func: name for name, handler in handlers.items()}
     routes: list[HttpRouteDef] = []
     for route in built.routes:
         name = names.get(route.handler)
@@ -333,7 +330,7 @@ def build_http(
             problem(where, f"route `{route.path}` names `{label}`, which is not an @handler function")
             continue
         routes.append(HttpRouteDef(name, route.method, route.path))
-    return handlers, routes
+    return routes
 
 
 def _handler_shape_problem(func: Callable[..., Any]) -> str | None:

@@ -174,7 +174,6 @@ def plan_migration(old: ModuleDef, new: ModuleDef) -> MigrationPlan:
     for name in sorted(old.tables.keys() & new.tables.keys()):
         _plan_table(plan, old.tables[name], new.tables[name])
     _plan_reducers(plan)
-    _plan_http(plan)
     _plan_views(plan)
     _plan_row_level_security(plan)
     if any(
@@ -408,29 +407,25 @@ def _plan_views(plan: MigrationPlan) -> None:
 
 
 def _plan_reducers(plan: MigrationPlan) -> None:
+    """Functions, and HTTP routes (code too: adding, removing or re-pointing one writes nothing)."""
+    old_routes = {route.describe(): route for route in plan.old.http_routes}
+    new_routes = {route.describe(): route for route in plan.new.http_routes}
     for kind, old, new, remove, add in (
         ("reducer", plan.old.reducers, plan.new.reducers, REMOVE_REDUCER, ADD_REDUCER),
         ("procedure", plan.old.procedures, plan.new.procedures, REMOVE_PROCEDURE, ADD_PROCEDURE),
+        (
+            "HTTP handler",
+            plan.old.http_handlers,
+            plan.new.http_handlers,
+            REMOVE_HTTP_HANDLER,
+            ADD_HTTP_HANDLER,
+        ),
+        ("HTTP route", old_routes, new_routes, REMOVE_HTTP_ROUTE, ADD_HTTP_ROUTE),
     ):
         for name in sorted(old.keys() - new.keys()):
             plan.steps.append(MigrationStep(remove, None, name, f"Removed {kind} {name}"))
         for name in sorted(new.keys() - old.keys()):
             plan.steps.append(MigrationStep(add, None, name, f"Created {kind} {name}"))
-
-
-def _plan_http(plan: MigrationPlan) -> None:
-    """HTTP handlers and routes are code: adding, removing or re-pointing one writes nothing."""
-    old_handlers, new_handlers = plan.old.http_handlers, plan.new.http_handlers
-    for name in sorted(old_handlers.keys() - new_handlers.keys()):
-        plan.steps.append(MigrationStep(REMOVE_HTTP_HANDLER, None, name, f"Removed HTTP handler {name}"))
-    for name in sorted(new_handlers.keys() - old_handlers.keys()):
-        plan.steps.append(MigrationStep(ADD_HTTP_HANDLER, None, name, f"Created HTTP handler {name}"))
-    old_routes = {route.describe(): route for route in plan.old.http_routes}
-    new_routes = {route.describe(): route for route in plan.new.http_routes}
-    for text in sorted(old_routes.keys() - new_routes.keys()):
-        plan.steps.append(MigrationStep(REMOVE_HTTP_ROUTE, None, text, f"Removed HTTP route {text}"))
-    for text in sorted(new_routes.keys() - old_routes.keys()):
-        plan.steps.append(MigrationStep(ADD_HTTP_ROUTE, None, text, f"Created HTTP route {text}"))
 
 
 def _plan_row_level_security(plan: MigrationPlan) -> None:

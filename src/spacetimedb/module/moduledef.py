@@ -18,8 +18,8 @@ from spacetimedb import datastore as ds
 from spacetimedb.sats import AlgebraicType, PrimitiveType, ProductType, Typespace
 
 if TYPE_CHECKING:
-    from .views import ViewDef
     from .handlers import HttpHandlerDef, HttpRouteDef
+    from .views import ViewDef
 
 Converter = Callable[[Any], Any]
 
