@@ -400,6 +400,8 @@ class ClientHub:
         """A request to one of the module's HTTP routes: its handler runs on a procedure thread."""
         if len(request.header_names) != len(request.header_values):
             raise seam.SeamViolation("an HTTP request whose header names and values do not pair up")
+        if self._forget_cancelled(request.request):
+            return  # its client hung up before its turn: the handler does not run for nobody
         route = match_route(self.host.loaded.module_def.http_routes, request.method, request.path)
         if route is None:
             self.outbox.send(seam.HandlerDone(request.request, False, 404, (), (), NO_SUCH_ROUTE.encode()))
