@@ -3,14 +3,18 @@ failures (500 with the reason, in the module log), the response bound and the ti
 
 from __future__ import annotations
 
+import queue
 from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
+from spacetimedb.host.clients import ClientHub
 from spacetimedb.host.database import Database, DatabaseOptions
 from spacetimedb.host.module_host import HostOptions
 from spacetimedb.host.procedures import HandlerOutcome, HandlerRequest
-from spacetimedb.module.handlers import match_route
+from spacetimedb.module.handlers import NO_SUCH_ROUTE, match_route
+from spacetimedb.protocol import seam
 
 from .helpers import DB, OWNER, rows
 
@@ -158,3 +162,30 @@ def test_routes_match_exact_paths_and_methods(database: Database) -> None:
     assert match_route(routes, "GET", "/notes") is None  # POST only
     assert match_route(routes, "POST", "/notes/") is None  # the trailing slash is another path
     assert match_route(routes, "GET", "") is None
+
+
+class RecordingOutbox:
+    """What a worker would send the server, kept for the test."""
+
+    def __init__(self) -> None:
+        self.sent: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def send(self, message: Any) -> None:
+        self.sent.put(message)
+
+
+def test_the_worker_routes_requests_and_skips_those_nobody_waits_for(database: Database) -> None:
+    outbox = RecordingOutbox()
+    hub = ClientHub(database, outbox)  # type: ignore[arg-type]  # it only sends
+    hub.call_handler(seam.CallHttpHandler(1, "GET", "/echo/", "http://x/echo/", (), (), b""))
+    assert outbox.sent.get(timeout=10) == seam.HandlerDone(1, False, 404, (), (), NO_SUCH_ROUTE.encode())
+    hub.cancel(2)  # its client hung up while it waited
+    hub.call_handler(seam.CallHttpHandler(2, "POST", "/notes", "http://x/notes", (), (), b"never"))
+    hub.call_handler(seam.CallHttpHandler(3, "GET", "/echo", "http://x/echo", ("X-Tag",), ("t",), b"b"))
+    answer = outbox.sent.get(timeout=10)
+    assert answer == seam.HandlerDone(
+        3, True, 201, ("x-kind", "x-kind"), ("echo", "twice"), b"GET http://x/echo t b"
+    )
+    assert "never" not in [row[1] for row in rows(database.host, "note")]
+    with pytest.raises(seam.SeamViolation, match="do not pair up"):
+        hub.call_handler(seam.CallHttpHandler(4, "GET", "/echo", "http://x/echo", ("a", "b"), ("1",), b""))
