@@ -4,6 +4,7 @@ failures (500 with the reason, in the module log), the response bound and the ti
 from __future__ import annotations
 
 import queue
+import random
 from concurrent.futures import Future
 from typing import Any
 
@@ -65,6 +66,10 @@ def big(ctx: HandlerContext, request: Request) -> Response:
     return Response(b"x" * 2048)
 
 @handler
+def context(ctx: HandlerContext, request: Request) -> Response:
+    return Response(f"{ctx.identity.to_hex()} {ctx.timestamp.micros} {ctx.rng.random()!r}")
+
+@handler
 def spin(ctx: HandlerContext, request: Request) -> Response:
     while True:
         pass
@@ -73,7 +78,7 @@ def spin(ctx: HandlerContext, request: Request) -> Response:
 def routes() -> Router:
     return (Router().any("/echo", echo).post("/notes", add_note).post("/fail-tx", add_then_fail)
             .get("/crash", crash).get("/not-a-response", not_a_response).get("/db", use_db).get("/big", big)
-            .get("/spin", spin))
+            .get("/spin", spin).get("/context", context))
 """
 
 
@@ -103,6 +108,12 @@ def test_the_handler_sees_the_request_and_chooses_the_response(database: Databas
     assert outcome.status == 201
     assert outcome.body == b"PUT http://example.test/v1/database/db/route/echo?q=1 a, b payload"
     assert outcome.headers == (("x-kind", "echo"), ("x-kind", "twice"))
+
+
+def test_the_context_has_the_database_identity_the_time_and_a_seeded_rng(database: Database) -> None:
+    identity, micros, drawn = handle(database, "GET", "/context").body.decode().split()
+    assert identity == database.identity.to_hex()
+    assert float(drawn) == random.Random(int(micros)).random()
 
 
 def test_with_tx_commits_and_a_failed_one_rolls_back_alone(database: Database) -> None:

@@ -87,10 +87,26 @@ INTERNAL_AUTH = AuthCtx.internal()
 NO_JWT = AuthCtx(None)
 
 
-class _CallContext:
+class SeededRng:
+    """``rng``: a ``random.Random`` seeded from the context's ``timestamp``, so a call is deterministic for a given
+    time."""
+
+    __slots__ = ("_rng",)
+    _rng: random.Random | None  # None until first used (set so by the subclass's __init__)
+    timestamp: Timestamp
+
+    @property
+    def rng(self) -> random.Random:
+        # created on first use: seeding a Mersenne Twister costs more than most reducers
+        if self._rng is None:
+            self._rng = random.Random(self.timestamp.micros)
+        return self._rng
+
+
+class _CallContext(SeededRng):
     """What every module function's context has: the caller, the time, the database's identity, a seeded rng."""
 
-    __slots__ = ("_rng", "connection_id", "identity", "sender", "sender_auth", "timestamp")
+    __slots__ = ("connection_id", "identity", "sender", "sender_auth", "timestamp")
 
     def __init__(
         self,
@@ -105,14 +121,7 @@ class _CallContext:
         self.timestamp = timestamp
         self.identity = identity
         self.sender_auth = sender_auth
-        self._rng: random.Random | None = None
-
-    @property
-    def rng(self) -> random.Random:
-        # created on first use: seeding a Mersenne Twister costs more than most reducers
-        if self._rng is None:
-            self._rng = random.Random(self.timestamp.micros)
-        return self._rng
+        self._rng = None
 
 
 class ReducerContext(_CallContext, Generic[DbT]):

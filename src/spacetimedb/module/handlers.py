@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from spacetimedb.sats import Identity, Timestamp
 
 from .api import _location, current_registry
-from .context import OutsideTransaction, ReducerContext
+from .context import OutsideTransaction, ReducerContext, SeededRng
 from .errors import ModuleError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,13 +74,14 @@ class Response:
         return f"Response(status={self.status}, {len(self.body)} bytes)"
 
 
-class HandlerContext(OutsideTransaction):
+class HandlerContext(SeededRng, OutsideTransaction):
     """What a handler gets besides the request: no caller (an HTTP request carries no identity), no
     transaction.
 
     - ``with_tx(fn)``: run ``fn(tx)`` in a transaction of its own, exactly as ``ProcedureContext.with_tx``.
     - ``http``: outbound HTTP, as a procedure's ``ctx.http``.
-    - ``timestamp``: when the call began; ``identity``: the database's identity.
+    - ``timestamp``: when the call began; ``identity``: the database's identity; ``rng``: a ``random.Random``
+      seeded from ``timestamp``.
     """
 
     __slots__ = ("_run_tx", "http", "identity", "timestamp")
@@ -97,6 +98,7 @@ class HandlerContext(OutsideTransaction):
         self.identity = identity
         self.http = http
         self._run_tx = run_tx
+        self._rng = None
 
     def __repr__(self) -> str:
         return f"HandlerContext(timestamp={self.timestamp!r})"
