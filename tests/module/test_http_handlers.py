@@ -114,6 +114,7 @@ def test_a_module_holds_its_handlers_and_routes() -> None:
             module_source('Router().get("/a", a)') + b"@router\ndef more() -> Router:\n    return Router()\n",
             "a module has one router",
         ),
+        (module_source('Router().get("/a", a)', handlers=("a", "a")), "duplicate HTTP handler name"),
     ],
 )
 def test_mistakes_in_handlers_and_routers_are_refused_at_load(source: bytes, problem: str) -> None:
