@@ -31,13 +31,13 @@ def lock_file(config_path: Path) -> Path:
 def test_server_add_saves_and_lists(spacetime, config_path: Path):
     result = spacetime("server", "add", "http://10.0.0.5:3000/", "--name", "lab", "--no-fingerprint")
     assert result.code == 0, result
-    assert result.out == "Added server lab: http://10.0.0.5:3000\n"
+    assert result.out == "Host: 10.0.0.5:3000\nProtocol: http\nAdded server lab: http://10.0.0.5:3000\n"
     listed = spacetime("server", "list")
     assert listed.code == 0
     lines = listed.out.splitlines()
-    assert lines[0].split() == ["DEFAULT", "NICKNAME", "HOST", "PROTOCOL", "FINGERPRINT", "IDENTITY"]
-    assert lines[1].split() == ["***", "local", "127.0.0.1:3000", "http", "-", "-"]
-    assert lines[2].split() == ["lab", "10.0.0.5:3000", "http", "-", "-"]
+    assert lines[0].split() == ["DEFAULT", "HOSTNAME", "PROTOCOL", "NICKNAME"]  # upstream's columns
+    assert lines[1].split() == ["***", "127.0.0.1:3000", "http", "local"]
+    assert lines[2].split() == ["10.0.0.5:3000", "http", "lab"]
     assert not lock_file(config_path).exists()
 
 
@@ -128,7 +128,7 @@ def test_failures_are_one_line_and_leave_no_lock(spacetime, config_path: Path, a
     ("args", "message"),
     [
         (("server", "add", "http://x:1"), "Missing option '--name'"),
-        (("server", "add", "--name", "x"), "Missing argument 'URL'"),
+        (("server", "add", "--name", "x"), "Missing argument 'NAME|URL'"),
         (("server", "frobnicate"), "No such command 'frobnicate'"),
         (("frobnicate",), "No such command 'frobnicate'"),
         (("server", "list", "--bogus"), "No such option '--bogus'"),
@@ -290,10 +290,10 @@ def test_unreachable_server_names_the_url_and_suggests_spacetime_start(spacetime
 def test_server_add_fetches_the_fingerprint(spacetime, stub, config_path: Path):
     result = spacetime("server", "add", stub.url, "--name", "stub")
     assert result.code == 0, result
-    assert result.out.splitlines()[1].startswith("Fingerprint: SHA256:")
+    assert result.out.splitlines()[3].startswith("Fingerprint: SHA256:")
     assert read_config(config_path).find_server("stub").ecdsa_public_key == PUBLIC_KEY_PEM
     row = json.loads(spacetime("server", "list", "--json").out)[1]
-    assert row["fingerprint"] == result.out.splitlines()[1].removeprefix("Fingerprint: ")
+    assert row["fingerprint"] == result.out.splitlines()[3].removeprefix("Fingerprint: ")
 
 
 def test_server_add_of_an_unreachable_server_suggests_no_fingerprint(spacetime, config_path: Path):
@@ -349,16 +349,20 @@ def test_login_saves_the_token_for_the_servers_host_only(spacetime, stub, config
     add_stub(spacetime, stub)
     result = spacetime("login", "--server-issued-login", "stub")
     assert result.code == 0, result
-    assert result.out.splitlines()[0] == f"Logged in to stub ({stub.url}) as identity {'c200' + 'ab' * 30}"
+    assert result.out.splitlines() == [
+        f"Logged in with identity {'c200' + 'ab' * 30}",  # upstream's words (smoketest standalone/cli/auth.rs)
+        f"(on stub ({stub.url}); this identity is valid only on that server)",
+    ]
     config = read_config(config_path)
     assert config.saved_tokens() == {stub.host: SavedToken("header.payload.signature.1", "c200" + "ab" * 30)}
     assert ("POST", "/v1/identity") in [(seen.method, seen.path) for seen in stub.requests]
     # The default server (local) has no token: switching servers does not carry one over.
-    assert spacetime("login", "show").out.startswith("Not logged in to local")
+    assert spacetime("login", "show").out.startswith("You are not logged in.")
     shown = spacetime("login", "show", "-s", "stub", "--token")
     assert shown.out.splitlines() == [
-        f"Logged in to stub ({stub.url}) as identity {'c200' + 'ab' * 30}",
-        "Token (do not share it): header.payload.signature.1",
+        f"You are logged in as {'c200' + 'ab' * 30}",
+        f"(on stub ({stub.url}))",
+        "Your auth token (don't share this!) is header.payload.signature.1",
     ]
     as_json = json.loads(spacetime("login", "show", "-s", stub.url, "--json").out)
     assert as_json == {"server": "stub", "url": stub.url, "logged_in": True, "identity": "c200" + "ab" * 30}
@@ -369,7 +373,7 @@ def test_logging_in_again_replaces_the_token_and_says_so(spacetime, stub, config
     spacetime("login", "--server-issued-login", "stub")
     again = spacetime("login", "--server-issued-login", stub.url)
     assert again.code == 0
-    assert "replaced the identity saved for" in again.err
+    assert again.out.splitlines()[0] == f"Logged out (identity {'c200' + 'ab' * 30})."
     assert read_config(config_path).saved_token(stub.host).token == "header.payload.signature.2"
 
 
@@ -380,10 +384,15 @@ def test_logout_forgets_only_that_servers_token(spacetime, stub, config_path: Pa
     spacetime("login", "--server-issued-login", "stub")
     result = spacetime("logout", "-s", "stub")
     assert result.code == 0
-    assert result.out.startswith(f"Logged out of stub ({stub.url}); forgot identity c200")
+    assert result.out.splitlines() == [
+        f"Logged out (identity {'c200' + 'ab' * 30}).",
+        f"(forgot the token saved for stub ({stub.url}))",
+    ]
     assert read_config(config_path).saved_tokens() == {"127.0.0.1:3000": SavedToken("local-token", "aa")}
-    assert spacetime("logout", "-s", "stub").out.startswith("Not logged in to stub")
-    assert spacetime("logout").out.startswith("Logged out of local")
+    assert spacetime("logout", "-s", "stub").out.startswith(
+        "You are not logged in.\n(no token was saved for stub"
+    )
+    assert spacetime("logout").out.startswith("Logged out (identity aa).\n(forgot the token saved for local")
     assert read_config(config_path).saved_tokens() == {}
 
 

@@ -51,4 +51,20 @@ def test_restore_refuses_a_damaged_archive_before_sending_it(alice, notes_db, db
     fresh = db_name + "-new"
     message = assert_one_line_error(alice("restore", fresh, "-i", str(cut)), "is not an intact backup")
     assert "truncated" in message
-    assert_one_line_error(alice("sql", fresh, "SELECT * FROM note"), "does not exist")  # nothing was created
+    assert_one_line_error(
+        alice("sql", fresh, "SELECT * FROM note"), "No such database"
+    )  # nothing was created
+
+
+def test_a_locked_database_refuses_a_replacing_restore(alice, notes_db, tmp_path):
+    """Replacing a database's data deletes it, which `spacetime lock` forbids (as upstream's reset with
+    --delete-data: crates/client-api/src/routes/database.rs, reset_database)."""
+    archive = tmp_path / "notes.tar"
+    assert alice("backup", notes_db, "-o", str(archive)).code == 0
+    assert alice("call", notes_db, "add_note", '"after the backup"', "1").code == 0
+    assert alice("lock", notes_db).code == 0
+    refused = alice("restore", notes_db, "-i", str(archive), "--clear", "-y")
+    assert_one_line_error(refused, "Database is locked and cannot be reset")
+    assert _notes(alice, notes_db)[-1][1] == "after the backup"  # nothing was replaced
+    assert alice("unlock", notes_db).code == 0
+    assert alice("restore", notes_db, "-i", str(archive), "--clear", "-y").code == 0

@@ -73,7 +73,7 @@ def test_describe_errors(alice: User, shapes_db: str):
     assert_one_line_error(alice("describe", shapes_db, "reducer", "nope"), "has no reducer 'nope'")
     assert_one_line_error(alice("describe", shapes_db, "index", "x"), "table, reducer or view", code=2)
     assert_one_line_error(alice("describe", shapes_db, "table"), "give nothing, or an item", code=2)
-    assert_one_line_error(alice("describe", "no-such-db"), "does not exist")
+    assert_one_line_error(alice("describe", "no-such-db"), "No such database")
 
 
 def test_anyone_may_describe(bob: User, shapes_db: str):

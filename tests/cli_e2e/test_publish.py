@@ -52,22 +52,33 @@ def test_republishing_the_same_module_needs_no_confirmation(alice: User, notes_d
     assert result.out.splitlines()[-1].startswith(f"Updated database with name: {notes_db}")
 
 
-def test_update_prints_the_plan_and_asks_unless_yes(alice: User, notes_db: str, tmp_path: Path):
+def test_an_update_that_keeps_clients_applies_without_asking(alice: User, notes_db: str, tmp_path: Path):
+    """Upstream asks only when the update breaks clients (crates/cli/src/subcommands/publish.rs,
+    apply_pre_publish_if_needed): adding a table applies at once."""
     alice("call", notes_db, "add_note", '"kept"', "1")
     with_tag = variant(tmp_path, "notes_v2.py", NOTES.read_text() + NEW_TABLE)
-
-    refused = alice("publish", notes_db, "-p", str(with_tag))
-    assert "Created table tag" in refused.out
-    assert_one_line_error(refused, f"not updating '{notes_db}' without confirmation")
-    assert "-y" in hint_of(refused)
-    assert alice("describe", notes_db, "table", "tag").code != 0  # nothing changed
-
-    applied = alice("publish", notes_db, "-p", str(with_tag), "-y")
+    applied = alice("publish", notes_db, "-p", str(with_tag))  # stdin gives nothing, and no -y
     assert applied.code == 0, applied
     assert "Database Migration Plan" in applied.out and "Created table tag" in applied.out
     assert applied.out.splitlines()[-1].startswith(f"Updated database with name: {notes_db}")
     assert alice("describe", notes_db, "table", "tag").code == 0
     assert note_texts(alice, notes_db) == ["kept"]  # an automatic migration keeps the data
+
+
+def test_an_update_that_breaks_clients_asks_unless_break_clients(alice: User, notes_db: str, tmp_path: Path):
+    """Adding a column disconnects every client: upstream's "The above changes will BREAK existing clients"
+    question, which --break-clients or --yes=break-clients answers (smoketest cluster/cli/publish.rs,
+    cli_cannot_publish_automigration_change_without_yes_break_clients)."""
+    source = NOTES.read_text().replace("    score: i32\n", "    score: i32\n    stars: i32 = 0\n", 1)
+    with_column = variant(tmp_path, "notes_v4.py", source)
+    refused = alice("publish", notes_db, "-p", str(with_column))
+    assert "The above changes will BREAK existing clients. Do you want to proceed?" in refused.out
+    assert_one_line_error(refused, f"not updating '{notes_db}' without confirmation")
+    assert "--break-clients" in hint_of(refused)
+    assert alice("sql", notes_db, "SELECT stars FROM note").code != 0  # nothing changed
+    answered = alice("publish", notes_db, "-p", str(with_column), "--yes=break-clients")
+    assert answered.code == 0, answered
+    assert alice("sql", notes_db, "SELECT stars FROM note").code == 0
 
 
 def test_a_change_needing_a_manual_migration_is_refused_unless_delete_data(
@@ -84,6 +95,10 @@ def test_a_change_needing_a_manual_migration_is_refused_unless_delete_data(
     assert "score" in refused.out
     assert "-c/--delete-data" in hint_of(refused)
     assert note_texts(alice, notes_db) == ["old"]
+
+    on_conflict = alice("publish", notes_db, "-p", str(retyped), "--delete-data=on-conflict")
+    assert "Proceeding with database clear due to --delete-data=on-conflict." in on_conflict.out
+    assert_one_line_error(on_conflict, f"not deleting the data of '{notes_db}' without confirmation")
 
     not_confirmed = alice("publish", notes_db, "-p", str(retyped), "-c")  # deleting data is always confirmed
     assert_one_line_error(not_confirmed, f"not deleting the data of '{notes_db}' without confirmation")

@@ -32,6 +32,9 @@ def test_json_output_is_the_servers_reply(alice: User, notes_db: str):
     first, second = json.loads(result.out)
     assert [e["name"] for e in first["schema"]["elements"]] == [{"some": "text"}, {"some": "score"}]
     assert first["rows"] == [["n", 3]] and second["rows"] == [[1]]
+    # upstream's spelling (crates/cli/src/subcommands/sql.rs, --format json): the same reply
+    upstream = alice("sql", notes_db, "SELECT text, score FROM note; SELECT id FROM note", "--format", "json")
+    assert json.loads(upstream.out)[0]["rows"] == first["rows"]
 
 
 def test_the_owner_may_change_rows_and_read_private_tables(alice: User, notes_db: str):
@@ -60,7 +63,7 @@ def test_sql_errors_are_one_line(alice: User, notes_db: str):
     assert_one_line_error(alice("sql", notes_db, "SELEKT 1"), "")
     assert_one_line_error(alice("sql", notes_db, "SELECT nope FROM note"), "nope")
     assert_one_line_error(alice("sql", notes_db), "give either a QUERY or --interactive", code=2)
-    assert_one_line_error(alice("sql", "no-such-db", "SELECT 1"), "does not exist")
+    assert_one_line_error(alice("sql", "no-such-db", "SELECT 1"), "No such database")
 
 
 def test_interactive_prompt_reads_statements_until_quit(alice: User, notes_db: str, tmp_path: Path):

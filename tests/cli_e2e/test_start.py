@@ -157,8 +157,8 @@ def test_start_with_pg_port_serves_postgresql_clients_with_the_cli_token(
     user.publish("kept")
     assert user("call", "kept", "add_note", '"over pg"', "3").code == 0
     shown = user("login", "show", "--token")
-    token = next(line for line in shown.out.splitlines() if line.startswith("Token (do not share it): "))
-    token = token.removeprefix("Token (do not share it): ")  # what the README's sed takes
+    prefix = "Your auth token (don't share this!) is "  # upstream's line, which the README's sed takes
+    token = next(line for line in shown.out.splitlines() if line.startswith(prefix)).removeprefix(prefix)
     with psycopg.connect(
         host="127.0.0.1", port=port, dbname="kept", user="any", password=token, autocommit=True
     ) as conn:

@@ -32,11 +32,6 @@ BROKEN = MODULE.format(table="Person")
 FIXED = MODULE.format(table="person")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="describe of a missing database says \"database 'X' on URL does not exist\", not upstream's "
-    '"No such database" (parity-cli: No such database)',
-)
 def test_fail_initial_publish(alice: User, db_name: str, python_module: Callable[[str], Path]) -> None:
     """Upstream test_fail_initial_publish: the refused first publish leaves "No such database"; the fixed module
     publishes under the same name; a refused update keeps the fixed module (`describe --json` shows its rule)."""

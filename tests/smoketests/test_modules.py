@@ -122,12 +122,6 @@ def add_three_and_say_hello(smoke: Smoke) -> None:
     smoke.assert_greeted_everyone()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish asks 'Apply this migration? [y/N]' for every automatic update that changes something; "
-    "upstream asks only when the plan breaks clients (parity-cli: publish confirmations), so adding a table "
-    "without -y is refused here",
-)
 def test_module_update(
     alice: User, db_name: str, deploy: Callable[[str], Smoke], python_module: Callable[[str], Path]
 ) -> None:
@@ -163,9 +157,6 @@ def test_upload_module_2(deploy: Callable[[str], Smoke]) -> None:
     assert before < after
 
 
-@pytest.mark.xfail(
-    strict=True, reason="`SELECT * FROM *` is not accepted by our SQL (parity-server: `SELECT * FROM *`)"
-)
 def test_hotswap_module(deploy: Callable[[str], Smoke], subscriptions: Subscriptions) -> None:
     """Upstream test_hotswap_module: a `SELECT * FROM *` subscription survives an automatic module update (adding
     a table) and keeps receiving the tables it covered before it."""

@@ -55,6 +55,8 @@ from spacetimedb.fsutil import fsync_directory
 DEFAULT_SERVER_KEY = "default_server"
 SERVER_CONFIGS_KEY = "server_configs"
 TOKENS_KEY = "tokens"
+LISTEN_ADDR_KEY = "listen_addr"
+UPSTREAM_LOGIN_KEYS = ("spacetimedb_token", "web_session_token")  # SpacetimeDB's one global login
 
 LOCAL_SERVER = ServerConfig(nickname="local", host="127.0.0.1:3000", protocol="http")
 FRESH_CONFIG_HEADER = (
@@ -140,6 +142,13 @@ class Config:
             raise self._type_error(DEFAULT_SERVER_KEY, "a string")
         return None if value is None else str(value)
 
+    def listen_addr(self) -> str | None:
+        """Upstream's top-level ``listen_addr``: where ``spacetime start`` listens when not told."""
+        value = self._document.get(LISTEN_ADDR_KEY)
+        if value is not None and not isinstance(value, str):
+            raise self._type_error(LISTEN_ADDR_KEY, "a string (HOST:PORT)")
+        return None if value is None else str(value)
+
     def servers(self) -> list[ServerConfig]:
         return [self._server_from_table(index, table) for index, table in enumerate(self._server_tables())]
 
@@ -177,6 +186,31 @@ class Config:
             del self._document[DEFAULT_SERVER_KEY]
         self.modified = True
         return server
+
+    def edit_server(self, name: str, edited: ServerConfig) -> ServerConfig:
+        """Replace the saved server ``name`` with ``edited`` (in place; a default stays the default). Its
+        fingerprint goes when the host changes: it was the old host's key. Returns the server as it was."""
+        old = self._require_server(name)
+        was_default = (default := self.default_server_name()) is not None and (
+            find_saved_server([old], default) is not None
+        )
+        index = self._index_of(old)
+        others = [server for i, server in enumerate(self.servers()) if i != index]
+        for other in others:
+            if edited.nickname is not None and edited.nickname in (other.nickname, other.host):
+                raise CliError(f"server nickname {edited.nickname!r} is already used by {other.url}")
+            if other.host_key == edited.host_key:
+                raise CliError(f"server {edited.host} is already saved as {other.label!r}")
+        table, fresh = self._server_tables()[index], _server_table(edited)
+        for key in ("nickname", "host", "protocol", "ecdsa_public_key"):
+            if key in fresh:
+                tomledit.set_table_value(table, key, fresh[key])
+            else:
+                tomledit.remove_table_key(table, key)
+        if was_default:
+            self._document[DEFAULT_SERVER_KEY] = edited.label
+        self.modified = True
+        return old
 
     def set_default_server(self, name: str) -> ServerConfig:
         server = self._require_server(name)
@@ -227,6 +261,15 @@ class Config:
             del self._document[TOKENS_KEY]
         self.modified = True
         return saved
+
+    def forget_upstream_login(self) -> bool:
+        """Remove SpacetimeDB's global login keys (``spacetimedb_token``, ``web_session_token``), which this
+        CLI never uses but upstream's ``logout`` clears; returns whether there were any."""
+        present = [key for key in UPSTREAM_LOGIN_KEYS if key in self._document]
+        for key in present:
+            del self._document[key]
+        self.modified = self.modified or bool(present)
+        return bool(present)
 
     # -- helpers ---------------------------------------------------------------------------------------
 

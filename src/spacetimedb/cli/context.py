@@ -23,10 +23,15 @@ CONFIG_DIR_ENV = "SPACETIME_CONFIG_DIR"
 CONFIG_FILE_NAME = "cli.toml"
 
 
-def resolve_config_path(option: Path | None, environ: Mapping[str, str] = os.environ) -> Path:
-    """``--config-path``, else ``$SPACETIME_CONFIG_DIR/cli.toml``, else ``~/.config/spacetime/cli.toml``."""
+def resolve_config_path(
+    option: Path | None, environ: Mapping[str, str] = os.environ, root_dir: Path | None = None
+) -> Path:
+    """``--config-path``, else ``ROOT/config/cli.toml`` with upstream's ``--root-dir ROOT``, else
+    ``$SPACETIME_CONFIG_DIR/cli.toml``, else ``~/.config/spacetime/cli.toml``."""
     if option is not None:
         return option.expanduser().absolute()
+    if root_dir is not None:
+        return root_dir.expanduser().absolute() / "config" / CONFIG_FILE_NAME
     config_dir = environ.get(CONFIG_DIR_ENV)
     if config_dir:
         return Path(config_dir).expanduser().absolute() / CONFIG_FILE_NAME
@@ -38,6 +43,7 @@ class CliContext:
     """The ``ctx.obj`` of every command; get it with ``@pass_cli``."""
 
     config_path: Path
+    root_dir: Path | None = None  # upstream's --root-dir: config/cli.toml and data/ live beneath it
 
     def read_config(self) -> Config:
         """A lock-free snapshot, for commands that will not write the config."""

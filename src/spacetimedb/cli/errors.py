@@ -8,13 +8,24 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 class CliError(Exception):
-    """A failure the user can act on: printed as ``error: <message>`` and ``hint: <hint>``, no traceback."""
+    """A failure the user can act on: printed as ``error: <message>`` and ``hint: <hint>``, no traceback.
 
-    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = EXIT_FAILURE) -> None:
+    ``details`` are lines printed as they are between the two, for an error whose upstream form spans several
+    lines that scripts read (the list of a database's reducers after "No such reducer")."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        exit_code: int = EXIT_FAILURE,
+        details: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.exit_code = exit_code
+        self.details = details
 
 
 class ConfigError(CliError):

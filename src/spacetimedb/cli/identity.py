@@ -7,6 +7,8 @@ did not issue it. Network calls happen without the config lock; only the save is
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +75,17 @@ def token_for_server(
         f"(there was none for {target.host_key})"
     )
     return issued.token
+
+
+def claimed_identity(token: str) -> str | None:
+    """The hex identity a JWT's ``hex_identity`` claim names (the signature is not checked: only the server that
+    issued the token can), or None when the token is not such a JWT."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims["hex_identity"]).removeprefix("0x")
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _to_stderr(message: str) -> None:

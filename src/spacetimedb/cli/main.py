@@ -83,10 +83,17 @@ def _import_command(name: str, target: str) -> click.Command:
     metavar="PATH",
     help="The CLI config file. Default: $SPACETIME_CONFIG_DIR/cli.toml, else ~/.config/spacetime/cli.toml.",
 )
+@click.option(
+    "--root-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="As upstream: keep the CLI config in DIR/config/cli.toml and `spacetime start`'s data in DIR/data.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, root_dir: Path | None) -> None:
     """SpacetimeDB in Python: a database that is also your application server."""
-    ctx.obj = CliContext(config_path=resolve_config_path(config_path))
+    ctx.obj = CliContext(config_path=resolve_config_path(config_path, root_dir=root_dir), root_dir=root_dir)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -110,7 +117,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as error:
         return _report(error.format_message(), None, error.exit_code)
     except CliError as error:
-        return _report(error.message, error.hint, error.exit_code)
+        return _report(error.message, error.hint, error.exit_code, error.details)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except TerminatedBySignal as terminated:
@@ -136,8 +143,10 @@ def main() -> NoReturn:
     sys.exit(status)
 
 
-def _report(message: str, hint: str | None, exit_code: int) -> int:
+def _report(message: str, hint: str | None, exit_code: int, details: Sequence[str] = ()) -> int:
     sys.stderr.write(f"error: {_one_line(message)}\n")
+    for line in details:
+        sys.stderr.write(f"{line}\n")
     if hint:
         sys.stderr.write(f"hint: {_one_line(hint)}\n")
     return exit_code

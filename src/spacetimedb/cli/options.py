@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,14 +27,48 @@ anonymous_option = click.option(
     help="Act as a new identity obtained for this command alone, not the saved one (nothing is saved).",
 )
 
+
+def project_module(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A project directory that is not a package but holds ``module.py`` (upstream's ``--module-path`` names the
+    module's directory, e.g. the ``spacetimedb/`` of ``spacetime init --project-path``) means that file."""
+    if value is not None and value.is_dir() and not (value / "__init__.py").exists():
+        module = value / "module.py"
+        if module.is_file():
+            return module
+    return value
+
+
 module_path_option = click.option(
     "-p",
     "--module-path",
     type=click.Path(path_type=Path),
     default=None,
-    help="The module: a .py file or a package directory. Default: ./module.py, else the current directory "
-    "if it is a package.",
+    callback=project_module,
+    help="The module: a .py file or a package directory (or a directory holding module.py). Default: "
+    "./module.py, else the current directory if it is a package.",
 )
+
+
+class EqualsValueCommand(click.Command):
+    """A command with flags that also take a value, but only when attached with ``=`` (upstream's
+    ``require_equals``): ``--delete-data`` alone is a flag, ``--delete-data=on-conflict`` gives a value, and
+    ``--delete-data my-db`` leaves ``my-db`` to the arguments. ``equals_values`` maps each such flag to the
+    hidden option that receives the attached value."""
+
+    def __init__(self, *args: Any, equals_values: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.equals_values = dict(equals_values)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for position, arg in enumerate(args):
+            if arg == "--":
+                rewritten += args[position:]
+                break
+            flag, equals, value = arg.partition("=")
+            hidden = self.equals_values.get(flag) if equals else None
+            rewritten += [hidden, value] if hidden else [arg]
+        return super().parse_args(ctx, rewritten)
 
 
 BOOLEAN_WORDS = {"true": True, "false": False}

@@ -373,7 +373,8 @@ class ClientHub:
             micros = int((time.perf_counter() - started) * 1e6)
             if outcome.status == CallStatus.COMMITTED:
                 try:
-                    value = json.dumps(outcome.value_json())
+                    # as upstream's POST /call answers (smoketest cluster/call.rs): products as arrays
+                    value = json.dumps(outcome.value_json_untyped())
                 except Exception as exc:
                     self.outbox.send(
                         seam.CallDone(request.request, seam.CALL_INTERNAL_ERROR, str(exc), None, micros, None)

@@ -95,6 +95,10 @@ class ProcedureOutcome:
         assert self.call is not None
         return self.call.return_to_json(self.value)
 
+    def value_json_untyped(self) -> Any:
+        assert self.call is not None
+        return self.call.return_to_json_untyped(self.value)
+
 
 @dataclass(slots=True)
 class ProcedureRequest:

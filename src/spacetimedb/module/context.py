@@ -15,8 +15,9 @@ T = TypeVar("T")
 DbT = TypeVar("DbT")  # the type of ``ctx.db``: a module's generated ``Db`` (``<module>_db.pyi``), else Any
 
 # Who runs ``volatile_nonatomic_schedule_immediate`` calls on this thread: the module host sets it on its
-# thread (as it sets the log sink), so a reducer reaches its own database's queue.
-ImmediateScheduler = Callable[[str, tuple[Any, ...]], None]
+# thread (as it sets the log sink), so a reducer reaches its own database's queue. The arguments are canonical
+# values (a Python module) or the BSATN of the reducer's parameters (a foreign module).
+ImmediateScheduler = Callable[[str, tuple[Any, ...] | bytes], None]
 _immediate = threading.local()
 
 
@@ -25,6 +26,12 @@ def set_immediate_scheduler(scheduler: ImmediateScheduler | None) -> ImmediateSc
     previous: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
     _immediate.scheduler = scheduler
     return previous
+
+
+def current_immediate_scheduler() -> ImmediateScheduler | None:
+    """This thread's scheduler for ``volatile_nonatomic_schedule_immediate`` calls (None off the host thread)."""
+    scheduler: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
+    return scheduler
 
 
 class AuthCtx:
@@ -162,7 +169,7 @@ class ReducerContext(_CallContext, Generic[DbT]):
         else:  # a @reducer function: the name it was declared under
             declared = getattr(reducer, "__stdb_reducer__", None)
             name = str(getattr(declared, "name", getattr(reducer, "__name__", reducer)))
-        scheduler: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
+        scheduler = current_immediate_scheduler()
         if scheduler is None:
             raise RuntimeError(
                 "volatile_nonatomic_schedule_immediate works only in a reducer the database runs"

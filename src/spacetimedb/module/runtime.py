@@ -462,6 +462,10 @@ class ProcedureCall(_ReducerCall):
     def return_to_json(self, canonical: Any) -> Any:
         return self.return_json.to_json(canonical)
 
+    def return_to_json_untyped(self, canonical: Any) -> Any:
+        """The form of upstream's ``POST /call`` answer: products as arrays (``["World"]``)."""
+        return self.return_json.to_json_untyped(canonical)
+
 
 # ---- the runtime --------------------------------------------------------------------------------------------------
 

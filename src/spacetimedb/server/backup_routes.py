@@ -11,7 +11,7 @@ from aiohttp import StreamReader, web
 from spacetimedb.backup import ArchiveError, Manifest, unpack_archive
 from spacetimedb.controller import BackupFailed, RestoreRefused
 
-from .database_routes import _writable_target
+from .database_routes import LOCKED_AGAINST_RESET, _refuse_if_locked, _writable_target
 from .route_support import HttpError, _bool, _database, _identity_headers, _require_owner, _server, caller
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ async def restore(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     who, minted = caller(request)
     existing = _writable_target(request, name, who)
+    if existing is not None:  # replacing its data is deleting it, which a lock forbids
+        _refuse_if_locked(request, existing, LOCKED_AGAINST_RESET)
     database = existing or server.new_database_identity()
     loop = asyncio.get_running_loop()
     body = _BlockingBody(request.content, loop)

@@ -127,10 +127,14 @@ class StartSettings:
 
 
 def resolve(
-    flags: Mapping[str, Any], config_file: Path | None, default_data_dir: Path | None = None
+    flags: Mapping[str, Any],
+    config_file: Path | None,
+    default_data_dir: Path | None = None,
+    default_listen_addr: str = DEFAULT_LISTEN_ADDR,
 ) -> StartSettings:
     """Merge the command line's ``flags`` (by name; None or False when not given) over the config file: ``--config
-    FILE``, else ``config.toml`` in the data directory (the flag's, else ``default_data_dir``) when there is one."""
+    FILE``, else ``config.toml`` in the data directory (the flag's, else ``default_data_dir``) when there is one.
+    ``default_listen_addr`` applies when neither gives one."""
     data_dir = flags.get("data_dir") or default_data_dir
     if config_file is None and data_dir is not None and (Path(data_dir) / CONFIG_FILE_NAME).is_file():
         config_file = Path(data_dir) / CONFIG_FILE_NAME
@@ -140,7 +144,7 @@ def resolve(
     tunables = {t.name: merged[t.name] for t in TUNABLES if t.name in merged}
     directory = merged.get("data_dir")
     return StartSettings(
-        listen_addr=merged.get("listen_addr") or DEFAULT_LISTEN_ADDR,
+        listen_addr=merged.get("listen_addr") or default_listen_addr,
         data_dir=Path(directory).expanduser() if directory else None,
         in_memory=bool(merged.get("in_memory")),
         tunables=tunables,

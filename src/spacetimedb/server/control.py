@@ -1,7 +1,9 @@
 """The control database: which databases exist, who owns them, and their names.
 
-It is itself a ``RelationalDB`` (``{data_dir}/control``), with two tables:
-``database(identity pk, owner, program_hash, created, updated)`` and ``dns(name pk, identity)``. Names follow
+It is itself a ``RelationalDB`` (``{data_dir}/control``), with three tables:
+``database(identity pk, owner, program_hash, created, updated)``, ``dns(name pk, identity)`` and
+``database_lock(identity pk)`` (the databases their owner locked against deletion, as upstream's ``spacetime
+lock``; created on first open by a version that knows it, so older data directories gain it). Names follow
 SpacetimeDB's rule ``^[a-z0-9]+(-[a-z0-9]+)*$``. Every change waits until it is durable.
 """
 
@@ -19,6 +21,7 @@ from spacetimedb.sats import BYTES, IDENTITY, STRING, TIMESTAMP, Identity, Times
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_NAME_LENGTH = 64
+LOCK_TABLE = "database_lock"
 
 
 class NameError_(ValueError):
@@ -79,8 +82,24 @@ class ControlDB:
                         public=False,
                     )
                 )
+        with db.mut_tx() as tx:
+            if tx.table_id(LOCK_TABLE) is None:
+                tx.create_table(
+                    TableDef(
+                        LOCK_TABLE,
+                        [("identity", IDENTITY)],
+                        indexes=[IndexDef((0,))],
+                        unique_constraints=[((0,), None)],
+                        primary_key=0,
+                        public=False,
+                    )
+                )
         with db.read_tx() as tx:
             database_table = tx.table_id("database")
+            lock_table = tx.table_id(LOCK_TABLE)
+            assert lock_table is not None
+            self._lock_table: int = lock_table
+            self._lock_pk = tx.schema(lock_table).indexes[0].index_id
             dns_table = tx.table_id("dns")
             assert database_table is not None and dns_table is not None  # created above when missing
             database_schema = tx.schema(database_table)
@@ -134,6 +153,10 @@ class ControlDB:
         with self.db.read_tx() as tx:
             return {row[0] for row in tx.scan(self._database)}
 
+    def is_locked(self, identity: Identity) -> bool:
+        with self.db.read_tx() as tx:
+            return tx.find(self._lock_table, self._lock_pk, identity) is not None
+
     def owned_by(self, owner: Identity) -> list[Identity]:
         with self.db.read_tx() as tx:
             return sorted(row[0] for row in tx.seek(self._database, self._database_owner, owner))
@@ -180,8 +203,23 @@ class ControlDB:
 
         self._write(work)
 
+    def set_locked(self, identity: Identity, locked: bool) -> None:
+        """Lock (or unlock) a database against deletion; doing either twice is harmless."""
+
+        def work(tx: MutTx) -> None:
+            row = tx.find(self._lock_table, self._lock_pk, identity)
+            if locked and row is None:
+                tx.insert(self._lock_table, (identity,))
+            elif not locked and row is not None:
+                tx.delete(self._lock_table, row)
+
+        self._write(work)
+
     def remove(self, identity: Identity) -> None:
         def work(tx: MutTx) -> None:
+            lock = tx.find(self._lock_table, self._lock_pk, identity)
+            if lock is not None:
+                tx.delete(self._lock_table, lock)
             for row in list(tx.seek(self._dns, self._dns_identity, identity)):
                 tx.delete(self._dns, row)
             record = tx.find(self._database, self._database_pk, identity)

@@ -15,6 +15,34 @@ from .control import NameError_, validate_name
 from .read_routes import _text
 from .route_support import HttpError, _bool, _database, _identity_headers, _require_owner, _server, caller
 
+# Upstream's replies (crates/client-api/src/routes/database.rs, reset_database and delete_database).
+LOCKED_AGAINST_DELETE = "Database is locked and cannot be deleted. Run `spacetime unlock` first."
+LOCKED_AGAINST_RESET = (
+    "Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first."
+)
+
+
+def _refuse_if_locked(request: web.Request, database: Identity, reply: str) -> None:
+    if _server(request).control.is_locked(database):
+        raise HttpError(403, reply)
+
+
+async def lock_database(request: web.Request) -> web.Response:
+    return await _set_lock(request, True)
+
+
+async def unlock_database(request: web.Request) -> web.Response:
+    return await _set_lock(request, False)
+
+
+async def _set_lock(request: web.Request, locked: bool) -> web.Response:
+    """The owner locks a database against deletion and ``--delete-data`` (updates stay allowed), or unlocks it."""
+    database = _database(request)
+    _require_owner(request, database)
+    await asyncio.to_thread(_server(request).control.set_locked, database, locked)
+    return web.Response(status=200)
+
+
 # ---- publishing -------------------------------------------------------------------------------------------------
 
 
@@ -27,6 +55,8 @@ async def publish(request: web.Request) -> web.Response:
     who, minted = caller(request)
     clear = _bool(request, "clear", False)
     existing = _writable_target(request, name, who)
+    if existing is not None and clear:
+        _refuse_if_locked(request, existing, LOCKED_AGAINST_RESET)
     database = existing or server.new_database_identity()
     try:
         result = await server.controller.publish(database, who, program, clear=clear)
@@ -104,6 +134,7 @@ async def delete_database(request: web.Request) -> web.Response:
     if database is None:
         return web.Response(status=200)
     _require_owner(request, database)
+    _refuse_if_locked(request, database, LOCKED_AGAINST_DELETE)
     # the record goes first: a crash before the files are gone leaves an orphan directory, removed at start
     await asyncio.to_thread(server.control.remove, database)
     await server.controller.delete(database)

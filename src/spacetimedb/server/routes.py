@@ -16,9 +16,11 @@ from .database_routes import (
     database_info,
     delete_database,
     get_names,
+    lock_database,
     pre_publish,
     publish,
     set_names,
+    unlock_database,
 )
 from .handler_routes import ROUTE_PATTERN, call_route
 from .identity_routes import (
@@ -73,6 +75,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/database/{name}", database_info)
     app.router.add_delete("/v1/database/{name}", delete_database)
     app.router.add_get("/v1/database/{name}/identity", database_identity)
+    app.router.add_post("/v1/database/{name}/lock", lock_database)
+    app.router.add_post("/v1/database/{name}/unlock", unlock_database)
     app.router.add_get("/v1/database/{name}/names", get_names)
     app.router.add_post("/v1/database/{name}/names", add_name)
     app.router.add_put("/v1/database/{name}/names", set_names)

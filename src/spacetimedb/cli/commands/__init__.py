@@ -43,6 +43,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "logout": LazyCommand(
         "spacetimedb.cli.commands.logout:logout", "Forget the identity token saved for a server"
     ),
+    "lock": LazyCommand(
+        "spacetimedb.cli.commands.dblock:lock", "Lock a database to prevent accidental deletion"
+    ),
     "log": LazyCommand(
         "spacetimedb.cli.commands.log:log", "List the transactions of a database from its commitlog"
     ),
@@ -52,6 +55,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "publish": LazyCommand(
         "spacetimedb.cli.commands.publish:publish", "Create or update a database from a module"
     ),
+    "rename": LazyCommand("spacetimedb.cli.commands.rename:rename", "Rename a database"),
     "restore": LazyCommand(
         "spacetimedb.cli.commands.backup:restore", "Create or replace a database from a backup archive"
     ),
@@ -61,6 +65,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "subscribe": LazyCommand(
         "spacetimedb.cli.commands.subscribe:subscribe", "Subscribe to SQL queries and print updates"
     ),
+    "unlock": LazyCommand("spacetimedb.cli.commands.dblock:unlock", "Unlock a database so it can be deleted"),
     "version": LazyCommand(
         "spacetimedb.cli.commands.version:version", "Print the versions of the CLI and package"
     ),

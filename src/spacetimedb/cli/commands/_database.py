@@ -11,8 +11,6 @@ Imports only the CLI core and the stdlib HTTP helper, so the commands stay quick
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +23,7 @@ import click
 from spacetimedb.cli import http
 from spacetimedb.cli.context import CliContext
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.identity import request_new_identity
+from spacetimedb.cli.identity import claimed_identity, request_new_identity
 from spacetimedb.cli.servers import ServerTarget
 
 # SpacetimeDB's database-name rule, and a database identity as 64 hex digits.
@@ -111,6 +109,11 @@ class DatabaseClient:
         token); return for any other status, which the command explains in its own terms."""
         if status == 404 and text.startswith("No such database"):
             raise self.not_found()
+        if status == 403 and text.startswith("Database is locked"):
+            raise CliError(
+                f"{text.removesuffix(' Run `spacetime unlock` first.')} ({self.shown})",
+                hint=f"unlock it first: `spacetime unlock {self.database} -s {self.target.label}`",
+            )
         if status == 403:
             raise self.forbidden(text)
         if status == 401 or (status == 400 and text.startswith("Authorization")):
@@ -121,7 +124,7 @@ class DatabaseClient:
 
     def not_found(self) -> CliError:
         return CliError(
-            f"database {self.shown} does not exist",
+            f"No such database {self.shown}",  # upstream's words, which scripts grep for
             hint=f"`spacetime list -s {self.target.label}` lists your databases; "
             f"create it with `spacetime publish {self.database} -p MODULE_PATH -s {self.target.label}`",
         )
@@ -157,16 +160,13 @@ def identity_of(cli: CliContext, target: ServerTarget, token: str) -> str:
     saved = cli.saved_token(target)
     if saved is not None and saved.token == token and saved.identity:
         return saved.identity
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        identity = claims["hex_identity"]
-    except (IndexError, KeyError, TypeError, ValueError):
+    identity = claimed_identity(token)
+    if identity is None:
         raise CliError(
             f"cannot tell which identity the token saved for {target.host_key} stands for",
             hint=f"get a fresh one with `spacetime logout -s {target.label}` and retry",
-        ) from None
-    return str(identity).removeprefix("0x")
+        )
+    return identity
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -179,17 +179,24 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), "+".join("-" * (w + 2) for w in widths), *map(line, rows)])
 
 
-def confirm(question: str, assume_yes: bool, *, refusal: str, hint: str) -> None:
+def ask(question: str, assume_yes: bool) -> bool | None:
     """Ask a yes/no question and read the answer from standard input, a terminal or not, as upstream's CLI does
-    (``y`` or ``yes`` confirms); with nothing to read, or any other answer, raise ``refusal``. ``assume_yes``
-    skips the question, saying so."""
+    (``y`` or ``yes`` confirms). ``assume_yes`` skips the question, saying so. None: nothing to read."""
     if assume_yes:
         click.echo("Skipping confirmation due to --yes")
-        return
+        return True
     click.echo(f"{question} [y/N] ", nl=False)
     answer = sys.stdin.readline()  # not click.get_text_stream, deprecated since click 8.5
     if not answer:
         click.echo()
+        return None
+    return answer.strip().lower() in ("y", "yes")
+
+
+def confirm(question: str, assume_yes: bool, *, refusal: str, hint: str) -> None:
+    """:func:`ask`, raising ``refusal`` unless the answer is yes."""
+    answer = ask(question, assume_yes)
+    if answer is None:
         raise CliError(f"{refusal} without confirmation", hint=hint)
-    if answer.strip().lower() not in ("y", "yes"):
+    if not answer:
         raise CliError(f"{refusal}: not confirmed")

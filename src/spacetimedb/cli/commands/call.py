@@ -8,7 +8,13 @@ from typing import Any, TypeVar
 
 import click
 
-from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database, summary
+from spacetimedb.cli.commands._database import (
+    IDENTITY_HEX,
+    DatabaseClient,
+    database_argument,
+    open_database,
+    summary,
+)
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import EXIT_USAGE, CliError
 from spacetimedb.cli.options import anonymous_option, server_option
@@ -58,35 +64,45 @@ def call(
     if response.status == OUT_OF_BUDGET:
         raise CliError(f"reducer {reducer} was stopped: {text or 'it ran out of its budget'}")
     if response.status == 404:
-        raise CliError(
-            f"database {client.shown} has no reducer {reducer!r}", hint=_reducers_hint(client, reducer)
-        )
+        raise _no_such_reducer(client, reducer)
     if response.status == 400:
         raise CliError(text, hint=_signature_hint(client, reducer))
     client.check(response)
 
 
 def _arguments(client: DatabaseClient, reducer: str, texts: tuple[str, ...]) -> list[object]:
-    """The JSON values of ``texts``; which parameters are strings comes from the module's schema (unknown when
-    the schema cannot be had: then every argument must be JSON, and the server's answer says what is wrong)."""
+    """The JSON values of ``texts``; which parameters are strings or identities comes from the module's schema
+    (unknown when the schema cannot be had: then every argument must be JSON, and the server's answer says what
+    is wrong)."""
     if not texts:
         return []
-    string_params = _with_schema(client, lambda schema: _string_parameters(schema, reducer)) or []
+    kinds = _with_schema(client, lambda schema: _parameter_kinds(schema, reducer)) or []
     return [
-        _string_argument(text)
-        if position <= len(string_params) and string_params[position - 1]
+        _lenient_argument(kinds[position - 1], reducer, position, text)
+        if position <= len(kinds)
         else _parse_argument(reducer, position, text)
         for position, text in enumerate(texts, start=1)
     ]
 
 
-def _string_parameters(raw: dict[str, Any], reducer: str) -> list[bool]:
+def _parameter_kinds(raw: dict[str, Any], reducer: str) -> list[str | None]:
+    """Per parameter: "string", "identity" (the types that take bare words), or None."""
     from spacetimedb.cli.commands.describe import Schema
-    from spacetimedb.sats import STRING
+    from spacetimedb.sats import IDENTITY, STRING
 
     schema = Schema(raw)
     found = schema.reducer(reducer) or schema.procedure(reducer)
-    return [] if found is None else [element.type == STRING for element in schema.params(found).elements]
+    names = {STRING: "string", IDENTITY: "identity"}
+    return [] if found is None else [names.get(element.type) for element in schema.params(found).elements]
+
+
+def _lenient_argument(kind: str | None, reducer: str, position: int, text: str) -> object:
+    if kind == "string":
+        return _string_argument(text)
+    if kind == "identity" and IDENTITY_HEX.fullmatch(text.strip('"')):
+        # upstream's CLI takes an identity as bare hex, with or without 0x (crates/cli/src/subcommands/call.rs)
+        return ["0x" + text.strip('"').removeprefix("0x")]
+    return _parse_argument(reducer, position, text)
 
 
 def _string_argument(text: str) -> str:
@@ -114,19 +130,54 @@ def _parse_argument(reducer: str, position: int, text: str) -> object:
         ) from None
 
 
-def _reducers_hint(client: DatabaseClient, reducer: str) -> str | None:
-    import difflib
+LISTED_AT_MOST = 10  # upstream lists this many reducers (and procedures) when none is close to the name
 
-    from spacetimedb.cli.commands.describe import callable_reducers
 
-    names = _with_schema(client, callable_reducers)
-    if names is None:
-        return None
-    if not names:
-        return "the module has no reducers that clients may call"
-    close = difflib.get_close_matches(reducer, names, n=1)
-    suggestion = f"did you mean {close[0]}? " if close else ""
-    return f"{suggestion}its reducers: {', '.join(names)}"
+def _no_such_reducer(client: DatabaseClient, name: str) -> CliError:
+    """Upstream's message (crates/cli/src/subcommands/call.rs, no_such_reducer_or_procedure; its smoketest
+    cluster/call.rs test_call_errors asserts it): the name, the database as given and its identity, then the
+    similar reducer or procedure, or else the existing ones, closest first."""
+    identity = client.check(client.request("GET", "/identity")).text().strip()
+    message = (
+        f"No such reducer OR procedure `{name}` for database `{client.database}` "
+        f"resolving to identity `{identity}`."
+    )
+    callables = _with_schema(client, _callable_names)
+    if callables is None:
+        return CliError(message)
+    reducers, procedures = callables
+    return CliError(
+        message,
+        details=_similar_names(name, reducers, procedures),
+        hint=f"`spacetime describe {client.database} -s {client.target.label}` shows their signatures",
+    )
+
+
+def _callable_names(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
+    from spacetimedb.cli.commands.describe import Schema, callable_reducers
+
+    return callable_reducers(raw), [str(p["name"]) for p in Schema(raw).procedures()]
+
+
+def _similar_names(name: str, reducers: list[str], procedures: list[str]) -> tuple[str, ...]:
+    from spacetimedb.cli.similar import best_match, by_closeness
+
+    for kind, names in (("reducer", reducers), ("procedure", procedures)):
+        match = best_match(names, name)
+        if match is not None:
+            return ("", f"A {kind} with a similar name exists: `{match}`")
+    lines: list[str] = []
+    for kind, names in (("reducer", reducers), ("procedure", procedures)):
+        lines.append("")
+        if not names:
+            lines.append(f"The database has no {kind}s.")
+            continue
+        lines.append(f"Here are some existing {kind}s:")
+        lines += [f"- {candidate}" for candidate in by_closeness(names, name)[:LISTED_AT_MOST]]
+        hidden = len(names) - LISTED_AT_MOST
+        if hidden > 0:
+            lines.append(f"... ({hidden} {kind}{'' if hidden == 1 else 's'} not shown)")
+    return tuple(lines)
 
 
 def _signature_hint(client: DatabaseClient, reducer: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from spacetimedb.cli.commands._database import confirm, database_argument, open_database
+from spacetimedb.cli.commands._database import ask, database_argument, open_database
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.options import server_option, yes_option
 
@@ -20,11 +20,15 @@ def delete(cli: CliContext, database: str, assume_yes: bool, server: str | None)
     # Look it up first: the server answers a DELETE of an unknown database with success, we say so instead.
     identity = client.check(client.request("GET", "/identity")).text().strip()
     shown = database if database == identity else f"{database} ({identity})"
-    confirm(
-        f"Are you sure you want to delete database {shown}? This action cannot be undone.",
-        assume_yes,
-        refusal=f"not deleting {database!r}",
-        hint="pass -y/--yes to delete it",
+    answer = ask(
+        f"Are you sure you want to delete database {shown}? This action cannot be undone.", assume_yes
     )
+    if not answer:
+        # upstream prints this and succeeds, deleting nothing (smoketest cluster/delete_database.rs,
+        # test_delete_database_aborts_without_confirmation); scripts rely on the exit status being 0
+        click.echo("Aborting")
+        if answer is None:
+            click.echo("hint: nothing was read from standard input; pass -y/--yes to delete it", err=True)
+        return
     client.check(client.request("DELETE"))
     click.echo(f"Deleted database {shown}")

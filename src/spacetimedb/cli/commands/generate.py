@@ -10,7 +10,7 @@ import click
 
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import server_option
+from spacetimedb.cli.options import project_module, server_option
 
 # the first line of every file the generators write, per language: how stale ones are recognised
 _GENERATED_MARKERS = {
@@ -40,7 +40,9 @@ _GENERATED_MARKERS = {
     "-p",
     "--module-path",
     type=click.Path(exists=True, path_type=Path),
-    help="Generate from this module file or package instead of a running database.",
+    callback=project_module,
+    help="Generate from this module file or package (or a directory holding module.py) instead of a running "
+    "database.",
 )
 @click.option(
     "--module-def",

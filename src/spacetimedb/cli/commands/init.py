@@ -17,24 +17,51 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGUAGES = ("python",)
 RENAMES = {"gitignore": ".gitignore"}
 FALLBACK_DATABASE = "my-module"
+MODULE_SUBDIRECTORY = "spacetimedb"  # upstream's: where `init --project-path` puts the module
 
 
 @click.command("init")
 @click.option(
     "--lang",
     type=click.Choice(LANGUAGES),
-    default="python",
-    show_default=True,
-    help="The module language.",
+    default=None,
+    help="The module language. Default: python (with --non-interactive it must be given, as upstream).",
 )
-@click.argument("directory", type=click.Path(path_type=Path), metavar="DIR")
-def init(lang: str, directory: Path) -> None:
-    """Create a new module project in DIR (which must not exist yet, or be empty)."""
+@click.option(
+    "--project-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Upstream's layout: the project directory, with the module in PROJECT_PATH/spacetimedb/ (NAME is then "
+    "the project's name).",
+)
+@click.option(
+    "--non-interactive",
+    is_flag=True,
+    help="As upstream: never ask (this CLI never does), so --lang is required.",
+)
+@click.argument("directory", type=click.Path(path_type=Path), metavar="DIR|NAME")
+def init(lang: str | None, project_path: Path | None, non_interactive: bool, directory: Path) -> None:
+    """Create a new module project in DIR (which must not exist yet, or be empty).
+
+    Upstream's form, `spacetime init --non-interactive --lang python --project-path PATH NAME`, writes the
+    module into PATH/spacetimedb/ instead (PATH defaults to ./NAME with --non-interactive).
+    """
+    if lang is None and non_interactive:
+        raise CliError(
+            "--non-interactive needs --lang: there is nobody to ask for the module's language",
+            hint=f"pass --lang {LANGUAGES[0]}",
+        )
+    language = lang or LANGUAGES[0]
+    project = directory.name
+    if project_path is not None or non_interactive:
+        # upstream's project layout (smoketest standalone/create_project.rs): the module in <project>/spacetimedb
+        directory = (project_path or directory) / MODULE_SUBDIRECTORY
+    else:
+        project = directory.resolve().name
     _check_empty(directory)
-    project = directory.resolve().name
     database = database_name_for(project)
-    written = _render_template(TEMPLATES / lang, directory, {"project": project, "database": database})
-    click.echo(f"Created a {lang} module project in {directory}:")
+    written = _render_template(TEMPLATES / language, directory, {"project": project, "database": database})
+    click.echo(f"Created a {language} module project in {directory}:")
     for path in written:
         click.echo(f"  {path.relative_to(directory)}")
     click.echo("\nNext steps:")

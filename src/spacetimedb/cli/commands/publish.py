@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,67 @@ from spacetimedb.cli.commands._database import (
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
 from spacetimedb.cli.jsbuild import is_typescript_project
-from spacetimedb.cli.options import module_path_option, server_option, yes_option
+from spacetimedb.cli.options import EqualsValueCommand, module_path_option, server_option
 
 PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
 DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
 
 
-@click.command("publish")
+class ClearMode(StrEnum):
+    """When to delete the database's data before publishing (upstream's ``--delete-data[=MODE]``)."""
+
+    ALWAYS = "always"
+    ON_CONFLICT = "on-conflict"  # only when the update needs a manual migration
+    NEVER = "never"
+
+
+# upstream's --yes=VALUE[,VALUE]: which questions to skip. remote, migrate and skip-login are accepted for
+# upstream's scripts and change nothing here: this CLI never asks them.
+YES_VALUES = ("all", "remote", "migrate", "break-clients", "skip-login", "delete-data")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The questions the user answered yes to on the command line."""
+
+    break_clients: bool
+    delete_data: bool
+
+    @classmethod
+    def parse(cls, assume_yes: bool, yes_to: tuple[str, ...], break_clients: bool) -> Answers:
+        values = {value.strip() for item in yes_to for value in item.split(",")}
+        unknown = sorted(values - set(YES_VALUES))
+        if unknown:
+            raise click.BadParameter(
+                f"{', '.join(map(repr, unknown))}: --yes takes one or more of {', '.join(YES_VALUES)}",
+                param_hint="'--yes'",
+            )
+        every = assume_yes or "all" in values
+        return cls(
+            break_clients=every or break_clients or "break-clients" in values,
+            delete_data=every or "delete-data" in values,
+        )
+
+
+def _clear_mode(delete_data: bool, mode: str | None) -> ClearMode:
+    if mode is None:
+        return ClearMode.ALWAYS if delete_data else ClearMode.NEVER
+    try:
+        return ClearMode(mode)
+    except ValueError:
+        choices = ", ".join(m.value for m in ClearMode)
+        raise click.BadParameter(f"{mode!r} is not one of {choices}", param_hint="'--delete-data'") from None
+
+
+@click.command(
+    "publish",
+    cls=EqualsValueCommand,
+    equals_values={
+        "--delete-data": "--delete-data-mode",
+        "--clear-database": "--delete-data-mode",
+        "--yes": "--yes-to",
+    },
+)
 @database_argument(required=False)
 @module_path_option
 @click.option(
@@ -43,10 +99,29 @@ DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
 @click.option(
     "-c",
     "--delete-data",
+    "--clear-database",
+    "delete_data",
     is_flag=True,
-    help="Delete all the database's data and publish the module as if new (asks for confirmation).",
+    help="Delete all the database's data and publish the module as if new (asks for confirmation). "
+    "--delete-data=on-conflict: only when the update needs a manual migration; --delete-data=never: never "
+    "(the default).",
 )
-@yes_option
+@click.option("--delete-data-mode", hidden=True, default=None)
+@click.option(
+    "--break-clients",
+    is_flag=True,
+    help="Accept an update that disconnects (and may break) the database's clients without asking. It never "
+    "deletes data: see --delete-data.",
+)
+@click.option(
+    "-y",
+    "--yes",
+    "assume_yes",
+    is_flag=True,
+    help="Do not ask for confirmation. --yes=VALUE[,VALUE] skips only some questions, as upstream: "
+    "break-clients, delete-data, all (remote, migrate and skip-login are accepted and change nothing).",
+)
+@click.option("--yes-to", hidden=True, multiple=True)
 @server_option
 @pass_cli
 def publish(
@@ -55,15 +130,20 @@ def publish(
     module_path: Path | None,
     bin_path: Path | None,
     delete_data: bool,
+    delete_data_mode: str | None,
+    break_clients: bool,
     assume_yes: bool,
+    yes_to: tuple[str, ...],
     server: str | None,
 ) -> None:
     """Create a database NAME from a module, or update it.
 
-    An update applies the schema migration the server plans, after confirmation (-y skips it); changes that
-    need a manual migration are refused unless -c deletes the data first. Without NAME a new database with
-    only an identity is created.
+    An update applies the schema migration the server plans; one that disconnects the clients is confirmed
+    first (--break-clients skips that), and one that needs a manual migration is refused unless
+    --delete-data deletes the data first. Without NAME a new database with only an identity is created.
     """
+    clear_mode = _clear_mode(delete_data, delete_data_mode)
+    answers = Answers.parse(assume_yes, yes_to, break_clients)
     if bin_path is not None:
         if module_path is not None:
             raise CliError("pass either -p/--module-path or --bin-path, not both")
@@ -75,7 +155,7 @@ def publish(
     click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
     clear = False
     if database is not None:
-        clear = _prepare_update(client, program, delete_data, assume_yes)
+        clear = _prepare_update(client, program, clear_mode, answers)
     _upload(client, program, clear, named=database is not None)
 
 
@@ -139,28 +219,45 @@ def _built_program(path: Path) -> bytes:
     return program
 
 
-def _prepare_update(client: DatabaseClient, program: bytes, delete_data: bool, assume_yes: bool) -> bool:
-    """For an existing database: show what will change and confirm. Returns whether to clear the data."""
+def _prepare_update(client: DatabaseClient, program: bytes, clear_mode: ClearMode, answers: Answers) -> bool:
+    """For an existing database: show what will change and confirm, as upstream's publish does
+    (crates/cli/src/subcommands/publish.rs). Returns whether to clear the data."""
     plan = _pre_publish(client, program)
     if plan is None:  # a new database: nothing to migrate, nothing to delete
         return False
-    if delete_data:
-        click.echo(f"This will DESTROY the current module of {client.shown} and ALL its data.")
-        confirm(
-            f"Delete all the data of {client.database!r} and publish?",
-            assume_yes,
-            refusal=f"not deleting the data of {client.database!r}",
-            hint="pass -y/--yes to delete it and publish",
-        )
+    if clear_mode is ClearMode.ALWAYS:
+        _confirm_clear(client, answers)
         return True
-    if show_migration_plan(client, plan):
+    if needs_manual_migration(plan) and clear_mode is ClearMode.ON_CONFLICT:
+        _print_reasons(plan)
+        click.echo("Proceeding with database clear due to --delete-data=on-conflict.")
+        _confirm_clear(client, answers)
+        return True
+    show_migration_plan(client, plan)  # refuses a manual migration
+    if plan["AutoMigrate"].get("break_clients"):
         confirm(
-            "Apply this migration?",
-            assume_yes,
+            "The above changes will BREAK existing clients. Do you want to proceed?",
+            answers.break_clients,
             refusal=f"not updating {client.database!r}",
-            hint="pass -y/--yes to apply the migration",
+            hint="pass --break-clients (or --yes=break-clients) to accept that",
         )
     return False
+
+
+def _confirm_clear(client: DatabaseClient, answers: Answers) -> None:
+    click.echo(f"This will DESTROY the current {client.database} module, and ALL corresponding data.")
+    confirm(
+        f"Are you sure you want to proceed? [deleting {client.database}]",
+        answers.delete_data,
+        refusal=f"not deleting the data of {client.database!r}",
+        hint="pass -y/--yes (or --yes=delete-data) to delete it and publish",
+    )
+
+
+def _print_reasons(plan: dict[str, Any]) -> None:
+    click.echo("This update cannot be applied automatically:")
+    for line in str(plan["ManualMigrate"].get("reason", "")).splitlines():
+        click.echo(f"  {line}")
 
 
 def needs_manual_migration(plan: dict[str, Any]) -> bool:
@@ -173,15 +270,14 @@ def show_migration_plan(client: DatabaseClient, plan: dict[str, Any]) -> bool:
     manual = plan.get("ManualMigrate")
     if isinstance(manual, dict):
         reason = str(manual.get("reason", ""))
-        click.echo("This update cannot be applied automatically:")
-        for line in reason.splitlines():
-            click.echo(f"  {line}")
+        _print_reasons(plan)
+        click.echo("Aborting publish due to required manual migration.")
         # one reason per line (upstream's form); on the one error line they are separated by semicolons
         reasons = "; ".join(line.strip() for line in reason.splitlines() if line.strip())
         raise CliError(
             f"publishing to {client.shown} needs a manual migration: {summary(reasons)}",
             hint="make the change compatible (e.g. add columns at the end with defaults, or add a new table), "
-            "or pass -c/--delete-data to delete all its data and publish",
+            "or pass -c/--delete-data (or --delete-data=on-conflict) to delete all its data and publish",
         )
     auto = plan.get("AutoMigrate")
     if not isinstance(auto, dict):
@@ -231,7 +327,7 @@ def _upload(client: DatabaseClient, program: bytes, clear: bool, *, named: bool)
         content_type="application/octet-stream",
         timeout=PUBLISH_TIMEOUT_SECONDS,
     )
-    if response.status == 403:
+    if response.status == 403 and not response.text().startswith("Database is locked"):
         raise CliError(
             f"the database {client.shown} belongs to another identity",
             hint="publish under another name, or use the owner's identity "

@@ -27,19 +27,50 @@ def server() -> None:
 
 
 @server.command("add")
-@click.argument("url")
-@click.option("--name", "nickname", required=True, metavar="NICK", help="Nickname for the server.")
+@click.argument("name_or_url", metavar="NAME|URL")
+@click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="The server's URL; NAME is then its nickname (upstream's form).",
+)
+@click.option("--name", "nickname", default=None, metavar="NICK", help="Nickname for the server at URL.")
 @click.option("-d", "--default", "make_default", is_flag=True, help="Make it the default server.")
 @click.option("--no-fingerprint", is_flag=True, help="Do not fetch and save the server's public key.")
 @pass_cli
-def add(cli: CliContext, url: str, nickname: str, make_default: bool, no_fingerprint: bool) -> None:
-    """Save the server at URL (http[s]://host[:port]) under a nickname."""
+def add(
+    cli: CliContext,
+    name_or_url: str,
+    url: str | None,
+    nickname: str | None,
+    make_default: bool,
+    no_fingerprint: bool,
+) -> None:
+    """Save a server under a nickname: `server add NAME --url URL` (as upstream) or `server add URL --name NAME`.
+
+    URL is http[s]://host[:port].
+    """
+    if url is not None and nickname is not None:
+        raise click.UsageError(
+            "give either --url (upstream's `server add NAME --url URL`) or --name, not both"
+        )
+    if url is None and nickname is None:
+        missing = "--name" if "://" in name_or_url else "--url"
+        raise click.UsageError(
+            f"Missing option '{missing}': `server add NAME --url URL` or `server add URL --name NAME`"
+        )
+    if url is None:
+        url = name_or_url
+    else:
+        nickname = name_or_url
+    assert nickname is not None
     protocol, host = parse_server_url(url)
     new_server = ServerConfig(nickname=validate_nickname(nickname), host=host, protocol=protocol)
     if not no_fingerprint:
         cli.read_config().check_can_add(new_server)  # fail on a duplicate before the network round trip
-        target = ServerTarget(protocol=protocol, host=host)
-        public_key = _fetch_public_key(target, unreachable_hint=_add_hint(url, nickname))
+        public_key = _fetch_public_key(
+            ServerTarget(protocol=protocol, host=host), unreachable_hint=_add_hint(url, nickname)
+        )
         new_server = ServerConfig(
             nickname=nickname, host=host, protocol=protocol, ecdsa_public_key=public_key
         )
@@ -47,10 +78,49 @@ def add(cli: CliContext, url: str, nickname: str, make_default: bool, no_fingerp
         config.add_server(new_server)
         if make_default:
             config.set_default_server(nickname)
+    click.echo(f"Host: {host}")  # upstream's two lines (smoketest standalone/servers.rs), then ours
+    click.echo(f"Protocol: {protocol}")
     suffix = " (default)" if make_default else ""
     click.echo(f"Added server {nickname}: {new_server.url}{suffix}")
     if new_server.ecdsa_public_key is not None:
         click.echo(f"Fingerprint: {fingerprint_of(new_server.ecdsa_public_key)}")
+
+
+@server.command("edit")
+@click.argument("server_name", metavar="SERVER")
+@click.option("--new-name", default=None, metavar="NICK", help="A new nickname.")
+@click.option("--url", default=None, metavar="URL", help="A new URL (http[s]://host[:port]).")
+@click.option("--no-fingerprint", is_flag=True, help="Do not fetch the new host's public key.")
+@yes_option
+@pass_cli
+def edit(
+    cli: CliContext,
+    server_name: str,
+    new_name: str | None,
+    url: str | None,
+    no_fingerprint: bool,
+    assume_yes: bool,
+) -> None:
+    """Change a saved server's nickname or URL, as upstream's `server edit` (the default stays the default)."""
+    old = cli.read_config().find_server(server_name)
+    if old is None:
+        raise CliError(
+            f"no saved server named {server_name!r}", hint="see the saved ones with `spacetime server list`"
+        )
+    protocol, host = parse_server_url(url) if url is not None else (old.protocol, old.host)
+    nickname = validate_nickname(new_name) if new_name is not None else old.nickname
+    public_key = old.ecdsa_public_key if host == old.host and protocol == old.protocol else None
+    if public_key is None and not no_fingerprint and (host, protocol) != (old.host, old.protocol):
+        public_key = _fetch_public_key(ServerTarget(protocol=protocol, host=host), unreachable_hint=None)
+    edited = ServerConfig(nickname=nickname, host=host, protocol=protocol, ecdsa_public_key=public_key)
+    with cli.edit_config() as config:
+        config.edit_server(server_name, edited)
+    if nickname != old.nickname:
+        click.echo(f"Changing nickname from {old.nickname} to {nickname}")
+    if host != old.host:
+        click.echo(f"Changing host from {old.host} to {host}")
+    if protocol != old.protocol:
+        click.echo(f"Changing protocol from {old.protocol} to {protocol}")
 
 
 @server.command("list")
@@ -198,21 +268,16 @@ def _server_rows(config: Config) -> list[dict[str, Any]]:
 
 
 def _print_server_table(rows: list[dict[str, Any]]) -> None:
+    """Upstream's columns, in its order (scripts match `HOST PROTOCOL NICKNAME` lines); --json has the
+    fingerprint and the saved identity too."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("DEFAULT", "NICKNAME", "HOST", "PROTOCOL", "FINGERPRINT", "IDENTITY"):
-        table.add_column(column, no_wrap=True)
+    for column in ("DEFAULT", "HOSTNAME", "PROTOCOL", "NICKNAME"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "DEFAULT" else "left")
     for row in rows:
-        table.add_row(
-            "***" if row["default"] else "",
-            row["nickname"] or "",
-            row["host"],
-            row["protocol"],
-            _short(row["fingerprint"], 20),
-            _short(row["identity"], 16),
-        )
+        table.add_row("***" if row["default"] else "", row["host"], row["protocol"], row["nickname"] or "")
     console = Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
     console.print(table)
 

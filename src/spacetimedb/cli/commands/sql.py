@@ -48,6 +48,13 @@ Type a SQL statement and press Enter to run it; several statements may be separa
     "before TIME (RFC 3339, e.g. 2026-12-06T21:18:13Z); owner only, reads only. `spacetime log` lists offsets.",
 )
 @json_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Upstream's spelling: --format json is --json (the server's JSON reply, as it is).",
+)
 @anonymous_option
 @server_option
 @pass_cli
@@ -59,6 +66,7 @@ def sql(
     confirmed: bool,
     as_of: str | None,
     as_json: bool,
+    output_format: str | None,
     server: str | None,
     anonymous: bool,
 ) -> None:
@@ -68,6 +76,10 @@ def sql(
     """
     if interactive == (query is not None):
         raise click.UsageError("give either a QUERY or --interactive")
+    if output_format is not None:
+        if as_json and output_format != "json":
+            raise click.UsageError("--json and --format text contradict each other")
+        as_json = output_format == "json"
     if as_of is not None and (interactive or confirmed):
         raise click.UsageError("--as-of reads one QUERY of the past: not with --interactive or --confirmed")
     client = open_database(cli, server, database, anonymous)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ DEFAULT_SERVER_URL = "http://127.0.0.1:3000"  # the `local` server every fresh c
 
 
 def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/spacetime/data``, i.e. ``~/.local/share/spacetime/data`` by default."""
+    """``$XDG_DATA_HOME/spacetime/data``, i.e. ``~/.local/share/spacetime/data`` by default (``--root-dir
+    DIR``: ``DIR/data``)."""
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home).expanduser() / "spacetime" / "data"
 
@@ -69,8 +71,15 @@ def tunable_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--in-memory", is_flag=True, help="Keep everything in memory: nothing survives a restart.")
 @tunable_options
+@pass_cli
 def start(
-    config_file: Path | None, listen_addr: str | None, data_dir: Path | None, in_memory: bool, **tunables: Any
+    cli: CliContext,
+    /,
+    config_file: Path | None,
+    listen_addr: str | None,
+    data_dir: Path | None,
+    in_memory: bool,
+    **tunables: Any,
 ) -> None:
     """Run a local server in the foreground; stop it with Ctrl-C (or SIGTERM).
 
@@ -83,8 +92,11 @@ def start(
     if in_memory and data_dir is not None:
         raise click.UsageError("--in-memory and --data-dir exclude each other")
     flags = {"listen_addr": listen_addr, "data_dir": data_dir, "in_memory": in_memory, **tunables}
+    data_home = None if in_memory else (cli.root_dir / "data" if cli.root_dir else default_data_dir())
     try:
-        settings = resolve(flags, config_file, None if in_memory else default_data_dir())
+        # the CLI config's listen_addr, as upstream's start reads it (smoketest standalone/cli/server.rs)
+        cli_listen_addr = cli.read_config().listen_addr() or DEFAULT_LISTEN_ADDR
+        settings = resolve(flags, config_file, data_home, cli_listen_addr)
         options = server_options(settings.tunables)
         host, port = parse_listen_addr(settings.listen_addr)
     except ConfigError as exc:
@@ -92,7 +104,9 @@ def start(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     directory = (
-        None if settings.in_memory else (settings.data_dir or default_data_dir()).expanduser().absolute()
+        None
+        if settings.in_memory
+        else (settings.data_dir or data_home or default_data_dir()).expanduser().absolute()
     )
     configure_logging(options.log_level, options.log_format)
     _run_server(directory, host, port, options)

@@ -89,6 +89,7 @@ class Watch:
     print_initial_update: bool
     confirmed: bool
     received: int = 0
+    subscribed: bool = False  # the initial rows arrived
 
     async def run(self, client: DatabaseClient) -> None:
         import asyncio
@@ -136,6 +137,7 @@ class Watch:
             if kind == "SubscriptionError":
                 raise CliError(f"the subscription failed: {summary(str(body.get('error', body)))}")
             if kind == "InitialSubscription":
+                self.subscribed = True
                 if self.print_initial_update:
                     _print_update(body.get("database_update", {}))
                 if initial:
@@ -149,6 +151,10 @@ class Watch:
 
     def _closed(self, code: int | None, reason: str | None) -> None:
         why = f" ({code}{': ' + reason if reason else ''})" if code else ""
+        if not self.subscribed:
+            # the module's client_connected refused us, or the server went away first: upstream's subscribe fails
+            # too (smoketest cluster/client_connection_errors.rs, test_client_connected_error_rejects_connection)
+            raise CliError(f"the server closed the connection before the subscription began{why}")
         if self.num_updates is not None and self.received < self.num_updates:
             raise CliError(
                 f"the server closed the subscription{why} after {self.received} of {self.num_updates} updates"
