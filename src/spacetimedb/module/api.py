@@ -21,6 +21,7 @@ from .markers import IndexSpec
 from .records import make_record_class
 
 if TYPE_CHECKING:
+    from .handlers import HandlerDecl, RouterDecl
     from .views import ViewDecl
 
 T = TypeVar("T")
@@ -94,6 +95,8 @@ class Registry:
     sums: list[SumDecl] = field(default_factory=list)
     row_level_security: list[RowLevelSecurity] = field(default_factory=list)
     views: list[ViewDecl] = field(default_factory=list)
+    http_handlers: list[HandlerDecl] = field(default_factory=list)
+    http_routers: list[RouterDecl] = field(default_factory=list)
     # maps a code object's file name to the name shown in messages (set by the loader)
     display_path: Callable[[str], str] = field(default=lambda path: path)
 

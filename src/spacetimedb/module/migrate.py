@@ -59,6 +59,10 @@ CHANGE_INDEX_ACCESSOR = "change_index_accessor"
 ADD_REDUCER = "add_reducer"
 REMOVE_PROCEDURE = "remove_procedure"
 ADD_PROCEDURE = "add_procedure"
+REMOVE_HTTP_HANDLER = "remove_http_handler"
+ADD_HTTP_HANDLER = "add_http_handler"
+REMOVE_HTTP_ROUTE = "remove_http_route"
+ADD_HTTP_ROUTE = "add_http_route"
 REMOVE_VIEW = "remove_view"
 ADD_VIEW = "add_view"
 CHANGE_VIEW = "change_view"
@@ -77,6 +81,8 @@ STEP_ORDER = (
     REMOVE_TABLE,
     REMOVE_REDUCER,
     REMOVE_PROCEDURE,
+    REMOVE_HTTP_ROUTE,
+    REMOVE_HTTP_HANDLER,
     ADD_COLUMNS,
     RESCHEMA_EVENT_TABLE,
     CHANGE_COLUMN_TYPES,
@@ -91,6 +97,8 @@ STEP_ORDER = (
     CHANGE_INDEX_ACCESSOR,
     ADD_REDUCER,
     ADD_PROCEDURE,
+    ADD_HTTP_HANDLER,
+    ADD_HTTP_ROUTE,
     REMOVE_VIEW,
     ADD_VIEW,
     CHANGE_VIEW,
@@ -107,6 +115,10 @@ _CODE_ONLY = (
     REMOVE_REDUCER,
     ADD_PROCEDURE,
     REMOVE_PROCEDURE,
+    ADD_HTTP_HANDLER,
+    REMOVE_HTTP_HANDLER,
+    ADD_HTTP_ROUTE,
+    REMOVE_HTTP_ROUTE,
     CHANGE_INDEX_ACCESSOR,
     *_VIEW_STEPS,
 )
@@ -402,9 +414,20 @@ def _plan_views(plan: MigrationPlan) -> None:
 
 
 def _plan_reducers(plan: MigrationPlan) -> None:
+    """Functions, and HTTP routes (code too: adding, removing or re-pointing one writes nothing)."""
+    old_routes = {route.describe(): route for route in plan.old.http_routes}
+    new_routes = {route.describe(): route for route in plan.new.http_routes}
     for kind, old, new, remove, add in (
         ("reducer", plan.old.reducers, plan.new.reducers, REMOVE_REDUCER, ADD_REDUCER),
         ("procedure", plan.old.procedures, plan.new.procedures, REMOVE_PROCEDURE, ADD_PROCEDURE),
+        (
+            "HTTP handler",
+            plan.old.http_handlers,
+            plan.new.http_handlers,
+            REMOVE_HTTP_HANDLER,
+            ADD_HTTP_HANDLER,
+        ),
+        ("HTTP route", old_routes, new_routes, REMOVE_HTTP_ROUTE, ADD_HTTP_ROUTE),
     ):
         for name in sorted(old.keys() - new.keys()):
             plan.steps.append(MigrationStep(remove, None, name, f"Removed {kind} {name}"))

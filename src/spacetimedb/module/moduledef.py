@@ -18,6 +18,7 @@ from spacetimedb import datastore as ds
 from spacetimedb.sats import AlgebraicType, PrimitiveType, ProductType, Typespace
 
 if TYPE_CHECKING:
+    from .handlers import HttpHandlerDef, HttpRouteDef
     from .views import ViewDef
 
 Converter = Callable[[Any], Any]
@@ -232,6 +233,8 @@ class ModuleDef:
     row_level_security: list[RowLevelSecurityDef] = field(default_factory=list)
     procedures: dict[str, ProcedureDef] = field(default_factory=dict)
     views: dict[str, ViewDef] = field(default_factory=dict)
+    http_handlers: dict[str, HttpHandlerDef] = field(default_factory=dict)
+    http_routes: list[HttpRouteDef] = field(default_factory=list)
     # a foreign (WASM, JS) module's own names for its tables and indexes, where they differ from the canonical
     # ones (RawModuleDef V10 converts case and generates index names): source name -> canonical name
     table_aliases: dict[str, str] = field(default_factory=dict)

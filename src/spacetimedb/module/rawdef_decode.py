@@ -578,8 +578,8 @@ _V10_SECTIONS: tuple[Callable[[_RawModule, Any], None], ...] = (
     _v10_rls,
     _v10_case_policy,
     _v10_explicit_names,
-    _v10_unserved("HTTP handler", "HTTP handlers are not served"),
-    _v10_unserved("HTTP route", "HTTP routes are not served"),
+    _v10_unserved("HTTP handler", "HTTP handlers of WASM and JavaScript modules are not served yet"),
+    _v10_unserved("HTTP route", "HTTP routes of WASM and JavaScript modules are not served yet"),
     _v10_view_primary_keys,
     _v10_submodules,
 )
