@@ -113,3 +113,31 @@ def test_schema_changes_replay(tmp_path):
         assert not schema.public and schema.index_named("by_name") is not None
         assert tx.table_id("gone") is None
         assert tx.seek(table_id, schema.index_named("by_name").index_id, "a") == [(1, "a")]
+
+
+def test_a_commit_whose_record_cannot_be_logged_is_undone(tmp_path, monkeypatch):
+    """A record over the commit limit, or a durability that has failed, refuses the commit: the transaction is
+    undone in memory (memory never gets ahead of the log) and the writer lock is free for the next one."""
+    with RelationalDB.open(tmp_path) as db:
+        with db.mut_tx() as tx:
+            table_id = tx.create_table(person_def()).table_id
+            tx.insert(table_id, (0, "kept"))
+        durability = db._durability
+        assert durability is not None
+
+        def refuse(payload: bytes) -> int:
+            raise ValueError("transaction exceeds the commit limit")
+
+        monkeypatch.setattr(durability, "append_tx", refuse)
+        tx = db.begin_mut_tx()
+        tx.insert(table_id, (0, "lost"))
+        assert sorted(row[1] for row in tx.scan(table_id)) == ["kept", "lost"]
+        with pytest.raises(ValueError, match="commit limit"):
+            db.commit_tx(tx)
+        monkeypatch.undo()
+        with db.read_tx() as read:
+            assert [row[1] for row in read.scan(table_id)] == ["kept"]
+        with db.mut_tx() as tx:  # the lock was released
+            tx.insert(table_id, (0, "next"))
+    with RelationalDB.open(tmp_path) as db, db.read_tx() as read:
+        assert sorted(row[1] for row in read.scan(read.table_id("person"))) == ["kept", "next"]

@@ -291,6 +291,14 @@ class MutTx(_Reader):
         self._closed = True
         return data
 
+    def abandon_prepared(self) -> None:
+        """Undo a transaction after ``prepare_commit`` (its record could not be logged) and release the writer
+        lock: what is in memory never gets ahead of the log."""
+        try:
+            self._undo()
+        finally:
+            self._ds.lock.release_write()
+
     def finish_commit(self, read_view: bool = False) -> ReadTx | None:
         """Let others see the commit; with ``read_view``, keep reading the post-commit state (and nothing
         later) through the returned ``ReadTx``."""

@@ -189,18 +189,20 @@ class RelationalDB:
         A transaction that changed nothing gets no offset and is not logged."""
         data = tx.prepare_commit()
         offset: int | None = None
-        try:
-            if data.tables:
-                # the offset the durability queue gives the record (in memory: the next one)
-                durability = self._durability
-                if durability is None:
-                    offset = self._next_offset
-                else:
+        if data.tables:
+            # the offset the durability queue gives the record (in memory: the next one)
+            durability = self._durability
+            if durability is None:
+                offset = self._next_offset
+            else:
+                try:
                     offset = durability.append_tx(encode_commit_record(inputs, data.tables))
-                self._next_offset = offset + 1
-                self._commits_since_snapshot += 1
-        finally:
-            view = tx.finish_commit(read_view)
+                except BaseException:  # too large, or the log failed: the transaction did not happen
+                    tx.abandon_prepared()
+                    raise
+            self._next_offset = offset + 1
+            self._commits_since_snapshot += 1
+        view = tx.finish_commit(read_view)
         if offset is not None and self._durability is None:
             self._notify_durable(offset)
         if self._commits_since_snapshot >= self.options.snapshot_interval > 0 and self._snapshots is not None:
