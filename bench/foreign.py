@@ -16,7 +16,6 @@ import random
 import struct
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +68,9 @@ KEYNOTE_PROGRAMS: dict[str, Callable[[], bytes]] = {
     "js (TypeScript)": typescript_keynote,
 }
 
-# (host, reducer, BSATN payloads) -> (seconds until every reply, seconds until durable, failures)
-Runner = Callable[[Any, str, list[bytes]], tuple[float, float, int]]
+# bench/reducer.py's ``run``: (host, reducer, BSATN payloads) -> (seconds until every reply, seconds until durable,
+# failures, CPU seconds of the process)
+Runner = Callable[[Any, str, list[bytes]], tuple[float, float, int, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +85,13 @@ class ForeignRow:
 
     def text(self) -> str:
         return (
-            f"{self.module:14} {self.reducer:10} {self.calls:9,} {self.micros_per_call:14.1f} "
+            f"{self.module:16} {self.reducer:10} {self.calls:9,} {self.micros_per_call:14.1f} "
             f"{self.micros_per_durable_call:16.1f} {self.cpu_micros_per_call:13.1f} {self.failed:7}"
         )
 
 
 HEADER = (
-    f"{'module':14} {'reducer':10} {'calls':>9} {'µs/call':>14} {'µs/call durable':>16} {'CPU µs/call':>13} "
+    f"{'module':16} {'reducer':10} {'calls':>9} {'µs/call':>14} {'µs/call durable':>16} {'CPU µs/call':>13} "
     f"{'failed':>7}"
 )
 
@@ -109,9 +109,7 @@ def measure(label: str, program: bytes, run: Runner, calls: int, accounts: int) 
             run(host, "noop", [b""] * max(1, calls // 10))  # warm-up
             rows = []
             for name, payloads in (("noop", [b""] * calls), ("transfer", transfers)):
-                cpu = time.process_time()
-                replied, durable, failed = run(host, name, payloads)
-                cpu = time.process_time() - cpu
+                replied, durable, failed, cpu = run(host, name, payloads)
                 per_call = [seconds / calls * 1e6 for seconds in (replied, durable, cpu)]
                 rows.append(ForeignRow(label, name, calls, *per_call, failed))
             return rows

@@ -1,7 +1,7 @@
 """Reducer calls through the module host of one database (as its worker process runs it), without any network: calls/s of an empty reducer and of the keynote
 ``transfer`` reducer (two primary-key finds and two updates, one durable transaction each), beside the floor.
 
-Run: .venv/bin/python bench/reducer.py [--calls N] [--accounts N] [--rounds N]
+Run: .venv/bin/python bench/reducer.py [--calls N] [--accounts N] [--rounds N] [--foreign-calls N]
 Calls are submitted pipelined, as the server does, and counted when their reply arrives (the transaction is
 committed and queued for the disk); the time until the last one is durable is printed too. The calls run in
 interleaved rounds (empty, transfer, floor; again); each row is its best round.
@@ -24,7 +24,6 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,11 +221,14 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=5, help="interleaved rounds of --calls / --rounds calls"
     )
+    parser.add_argument(
+        "--foreign-calls",
+        type=int,
+        default=10_000,
+        help="calls per row of the foreign modules' table (bench/foreign.py); 0 leaves it out",
+    )
     args = parser.parse_args()
     tune_gc()  # as the server process does
-    # further rows (e.g. reducers of foreign modules, each in a database of its own) append themselves here:
-    # each is called with the parsed arguments and the ``measure`` function, and returns its ``Row``s
-    extra: list[Callable[[argparse.Namespace, Callable[[ModuleHost, str, list[bytes]], Row]], list[Row]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         database = Database.create(Path(tmp) / "keynote", DB, OWNER, KEYNOTE)
         try:
@@ -240,12 +242,22 @@ def main() -> None:
                 total = sum(row[1] for row in tx.scan(tx.table_id("accounts")))
         finally:
             database.shutdown()
-    rows = [empty_row, transfer_row, floor_row]
-    for more in extra:
-        rows += more(args, measure)
-    print_rows(rows)
+    print_rows([empty_row, transfer_row, floor_row])
     print_targets(empty_row, transfer_row, floor_row)
     print(f"total balance {total:,} (expected {args.accounts * INITIAL_BALANCE:,})")
+    if args.foreign_calls:
+        print_foreign_rows(args.foreign_calls)
+
+
+def print_foreign_rows(calls: int) -> None:
+    """The keynote module built by SpacetimeDB's toolchains (WASM from Rust, a TypeScript bundle on V8) beside the
+    Python one, each in a database of its own (issue 22): the per-call cost of ``noop`` and ``transfer``."""
+    import foreign  # bench/foreign.py, beside this file
+
+    print()
+    print(foreign.HEADER)
+    for row in foreign.foreign_rows(run, calls):
+        print(row.text())
 
 
 if __name__ == "__main__":
