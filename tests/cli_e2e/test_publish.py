@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,72 @@ def test_an_update_that_breaks_clients_asks_unless_break_clients(alice: User, no
     answered = alice("publish", notes_db, "-p", str(with_column), "--yes=break-clients")
     assert answered.code == 0, answered
     assert alice("sql", notes_db, "SELECT stars FROM note").code == 0
+
+
+def _http(url: str, method: str, token: str | None = None, body: bytes | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _program(path: Path) -> bytes:
+    from spacetimedb.module import package_program
+
+    return package_program(path)[0]
+
+
+def test_the_server_refuses_an_update_that_breaks_clients_unless_the_request_allows_it(
+    alice: User, db_name: str, tmp_path: Path
+):
+    """Upstream's server enforces the rule, not only its CLI (crates/client-api/src/routes/database.rs,
+    publish and schema_migration_policy; crates/schema/src/auto_migrate.rs, MigrationPolicy::permits_plan):
+    an update that disconnects the clients needs ``policy=BreakClients`` with the pre-publish token of that
+    very update, and each refusal is a 400 with upstream's text."""
+    status, identity = _http(f"{alice.url}/v1/identity", "POST")
+    assert status == 200, identity
+    token = json.loads(identity)["token"]
+    database = f"{alice.url}/v1/database/{db_name}"
+    assert _http(database, "PUT", token, _program(NOTES))[0] == 200
+    with_tag = _program(variant(tmp_path, "notes_tag.py", NOTES.read_text() + NEW_TABLE))
+    status, reply = _http(database, "PUT", token, with_tag)
+    assert status == 200, reply  # an update that keeps the clients needs no policy
+    source = NOTES.read_text() + NEW_TABLE
+    breaking = _program(
+        variant(
+            tmp_path,
+            "notes_col.py",
+            source.replace("    score: i32\n", "    score: i32\n    stars: i32 = 0\n", 1),
+        )
+    )
+
+    refused = "Failed to create or update the database: "
+    assert _http(database, "PUT", token, breaking) == (
+        400,
+        refused + "Migration plan contains a client-breaking change which is disallowed under current policy",
+    )
+    assert _http(f"{database}?policy=BreakClients", "PUT", token, breaking) == (
+        400,
+        "Migration policy is set to `BreakClients`, but no migration token was provided.",
+    )
+    status, plan = _http(f"{database}/pre_publish", "POST", token, breaking)
+    assert status == 200, plan
+    auto = json.loads(plan)["AutoMigrate"]
+    assert auto["break_clients"] is True
+    wrong = "0x" + "0" * 64
+    assert _http(f"{database}?policy=BreakClients&token={wrong}", "PUT", token, breaking) == (
+        400,
+        refused + "Token provided is invalid or does not match expected hash",
+    )
+    assert _http(f"{database}?policy=Sometimes", "PUT", token, breaking)[0] == 400
+    # every refusal changed nothing
+    assert _http(f"{database}/sql", "POST", token, b"SELECT stars FROM note")[0] == 400
+    status, reply = _http(f"{database}?policy=BreakClients&token={auto['token']}", "PUT", token, breaking)
+    assert status == 200, reply
+    assert json.loads(reply)["Success"]["op"] == "updated"
 
 
 def test_a_change_needing_a_manual_migration_is_refused_unless_delete_data(

@@ -27,10 +27,12 @@ from spacetimedb.cli.commands._database import DatabaseClient, database_argument
 from spacetimedb.cli.commands.generate import _from_module, _write
 from spacetimedb.cli.commands.init import database_name_for
 from spacetimedb.cli.commands.publish import (
+    CLEAR_QUERY,
     _module_path,
     _package_and_validate,
     _pre_publish,
     _upload,
+    accept_migration_query,
     needs_manual_migration,
     show_migration_plan,
 )
@@ -136,16 +138,17 @@ class _DevLoop:
         program = _package_and_validate(self.path)
         click.echo(f"Publishing {self.path.name} to {self.client.shown}")
         plan = _pre_publish(self.client, program)
-        clear = False
+        query: dict[str, str] = {}
         if plan is not None:
             if self.delete_data and needs_manual_migration(plan):
                 click.echo(
                     f"This update needs a manual migration: deleting all the data of {self.client.shown}"
                 )
-                clear = True
+                query = CLEAR_QUERY
             else:
                 show_migration_plan(self.client, plan)
-        _upload(self.client, program, clear, named=True)
+                query = accept_migration_query(plan)
+        _upload(self.client, program, query, named=True)
 
     def _generate(self, out_dir: Path) -> None:
         from spacetimedb.codegen import CodegenError

@@ -153,10 +153,10 @@ def publish(
         program = _package_and_validate(path)
     client = open_database(cli, server, database or "")
     click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
-    clear = False
+    query: dict[str, str] = {}
     if database is not None:
-        clear = _prepare_update(client, program, clear_mode, answers)
-    _upload(client, program, clear, named=database is not None)
+        query = _prepare_update(client, program, clear_mode, answers)
+    _upload(client, program, query, named=database is not None)
 
 
 def _module_path(module_path: Path | None) -> Path:
@@ -219,20 +219,26 @@ def _built_program(path: Path) -> bytes:
     return program
 
 
-def _prepare_update(client: DatabaseClient, program: bytes, clear_mode: ClearMode, answers: Answers) -> bool:
+CLEAR_QUERY = {"clear": "true"}
+
+
+def _prepare_update(
+    client: DatabaseClient, program: bytes, clear_mode: ClearMode, answers: Answers
+) -> dict[str, str]:
     """For an existing database: show what will change and confirm, as upstream's publish does
-    (crates/cli/src/subcommands/publish.rs). Returns whether to clear the data."""
+    (crates/cli/src/subcommands/publish.rs). Returns the upload's query: clear the data, or accept the
+    planned migration."""
     plan = _pre_publish(client, program)
     if plan is None:  # a new database: nothing to migrate, nothing to delete
-        return False
+        return {}
     if clear_mode is ClearMode.ALWAYS:
         _confirm_clear(client, answers)
-        return True
+        return CLEAR_QUERY
     if needs_manual_migration(plan) and clear_mode is ClearMode.ON_CONFLICT:
         _print_reasons(plan)
         click.echo("Proceeding with database clear due to --delete-data=on-conflict.")
         _confirm_clear(client, answers)
-        return True
+        return CLEAR_QUERY
     show_migration_plan(client, plan)  # refuses a manual migration
     if plan["AutoMigrate"].get("break_clients"):
         confirm(
@@ -241,7 +247,7 @@ def _prepare_update(client: DatabaseClient, program: bytes, clear_mode: ClearMod
             refusal=f"not updating {client.database!r}",
             hint="pass --break-clients (or --yes=break-clients) to accept that",
         )
-    return False
+    return accept_migration_query(plan)
 
 
 def _confirm_clear(client: DatabaseClient, answers: Answers) -> None:
@@ -291,6 +297,13 @@ def show_migration_plan(client: DatabaseClient, plan: dict[str, Any]) -> bool:
     return not _no_changes(migrate_plan)
 
 
+def accept_migration_query(plan: dict[str, Any]) -> dict[str, str]:
+    """The upload's query that accepts the automatic migration ``plan`` (after any confirmation): its token
+    with the ``BreakClients`` policy, as upstream's CLI sends it. The server refuses an update that disconnects
+    the clients without them, and an update other than the planned one (the token names both programs)."""
+    return {"token": str(plan["AutoMigrate"]["token"]), "policy": "BreakClients"}
+
+
 def _no_changes(migrate_plan: str) -> bool:
     # The plan of an identical schema says so; republishing it needs no confirmation (anything else does).
     return any(line.strip() == "No changes." for line in migrate_plan.splitlines())
@@ -318,11 +331,10 @@ def _pre_publish(client: DatabaseClient, program: bytes) -> dict[str, Any] | Non
     return payload
 
 
-def _upload(client: DatabaseClient, program: bytes, clear: bool, *, named: bool) -> None:
-    query = {"clear": "true"} if clear else None
+def _upload(client: DatabaseClient, program: bytes, query: dict[str, str], *, named: bool) -> None:
     response = client.request(
         "PUT" if named else "POST",
-        query=query,
+        query=query or None,
         body=program,
         content_type="application/octet-stream",
         timeout=PUBLISH_TIMEOUT_SECONDS,
