@@ -11,6 +11,7 @@ from spacetimedb.module.rawdef_decode import decode_module_def
 from spacetimedb.module.rawdef_v10 import raw_module_def_v10_bsatn, raw_v10_json
 
 from .helpers import load_source
+from .test_rawdef_decode import fruit_module
 
 SOURCE = """
 class Color(enum.Enum):
@@ -187,3 +188,21 @@ def test_decoding_the_encoding_gives_the_same_module() -> None:
     assert [r.sql for r in decoded.row_level_security] == [r.sql for r in original.row_level_security]
     assert sorted((t.name, t.ref) for t in decoded.types) == sorted((t.name, t.ref) for t in original.types)
     assert decoded.typespace.types == original.typespace.types
+
+
+def test_a_foreign_modules_tables_keep_their_own_names_as_source_names() -> None:
+    """Upstream lists a table under the name its module declared (``FruitBasket``) and maps it to the
+    canonical one (``fruit_basket``) in ExplicitNames; decoding that again gives the same tables."""
+    decoded = decode_module_def(fruit_module())
+    parts = sections(raw_v10_json(decoded))
+    assert sorted(t["source_name"] for t in parts["Tables"]) == ["FruitBasket", "deliveryRecord"]
+    tables = [e["Table"] for e in parts["ExplicitNames"]["entries"] if "Table" in e]
+    assert {(t["source_name"], t["canonical_name"]) for t in tables} == {
+        ("FruitBasket", "fruit_basket"),
+        ("deliveryRecord", "delivery_record"),
+    }
+    again = decode_module_def(raw_module_def_v10_bsatn(decoded))
+    assert sorted(again.tables) == sorted(decoded.tables) == ["delivery_record", "fruit_basket"]
+    assert {n: t.row_type for n, t in again.tables.items()} == {
+        n: t.row_type for n, t in decoded.tables.items()
+    }

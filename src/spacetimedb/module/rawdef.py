@@ -35,7 +35,14 @@ from spacetimedb.sats import (
 from spacetimedb.sats.json import to_json
 from spacetimedb.sats.meta import ALGEBRAIC_TYPE_REF, META_TYPESPACE, PRODUCT_TYPE_REF, type_to_value
 
-from .moduledef import LIFECYCLE_CONNECTED, LIFECYCLE_DISCONNECTED, LIFECYCLE_INIT, ModuleDef, TableDef
+from .moduledef import (
+    LIFECYCLE_CONNECTED,
+    LIFECYCLE_DISCONNECTED,
+    LIFECYCLE_INIT,
+    IndexDef,
+    ModuleDef,
+    TableDef,
+)
 
 RAW_TYPESPACE = Typespace(list(META_TYPESPACE.types))
 
@@ -125,13 +132,15 @@ def product_value(ty: ProductType) -> tuple[list[tuple[str | None, Any]]]:
 def index_values(table: TableDef) -> list[tuple[Any, ...]]:
     """The table's indexes as values of ``RAW_INDEX_DEF`` (the same layout in V9 and V10), sorted by name."""
     return [
-        (
-            index.name,
-            index.accessor_name,
-            SumValue(_ALGORITHM_TAGS[index.algorithm], list(index.columns)),
-        )
+        (index.name, index.accessor_name, _algorithm_value(index))
         for index in sorted(table.indexes, key=lambda i: i.name)
     ]
+
+
+def _algorithm_value(index: IndexDef) -> SumValue:
+    # Direct names its one column; BTree and Hash a column list
+    columns: Any = index.columns[0] if index.algorithm == "direct" else list(index.columns)
+    return SumValue(_ALGORITHM_TAGS[index.algorithm], columns)
 
 
 def constraint_values(table: TableDef) -> list[tuple[Any, ...]]:

@@ -56,13 +56,13 @@ def _section(name: str, payload: Any) -> SumValue:
     return SumValue(SECTION_NAMES.index(name), payload)
 
 
-def table_value_v10(table: TableDef) -> tuple[Any, ...]:
-    """``table`` as a value of ``RawTableDefV10``."""
+def table_value_v10(table: TableDef, source_name: str) -> tuple[Any, ...]:
+    """``table`` as a value of ``RawTableDefV10``, listed under ``source_name``."""
     defaults = [
         (column.pos, encode(column.type, column.default)) for column in table.columns if column.has_default
     ]
     return (
-        table.accessor_name,
+        source_name,
         table.product_type_ref,
         [] if table.primary_key is None else [table.primary_key],
         index_values(table),
@@ -101,8 +101,20 @@ def _procedures(module: ModuleDef) -> list[tuple[Any, ...]]:
     ]
 
 
-def _explicit_names(module: ModuleDef, tables: list[TableDef]) -> tuple[list[SumValue]]:
-    entries = [SumValue(EXPLICIT_TABLE, (t.accessor_name, t.name)) for t in tables]
+def _table_source_names(module: ModuleDef) -> dict[str, str]:
+    """Canonical table name -> the module's own name for it: a Python table's accessor, or the name a foreign
+    (WASM, JS) module declared before V10's case conversion made it canonical."""
+    names = {name: table.accessor_name for name, table in module.tables.items()}
+    for source, canonical in module.table_aliases.items():
+        if canonical in names and names[canonical] == canonical:
+            names[canonical] = source
+    return names
+
+
+def _explicit_names(
+    module: ModuleDef, tables: list[TableDef], sources: dict[str, str]
+) -> tuple[list[SumValue]]:
+    entries = [SumValue(EXPLICIT_TABLE, (sources[t.name], t.name)) for t in tables]
     functions = [*module.reducers, *module.procedures, *module.views]
     entries += [SumValue(EXPLICIT_FUNCTION, (name, name)) for name in functions]
     return (entries,)
@@ -111,9 +123,10 @@ def _explicit_names(module: ModuleDef, tables: list[TableDef]) -> tuple[list[Sum
 def raw_module_def_v10(module: ModuleDef) -> tuple[list[SumValue]]:
     """``module`` as a value of ``RAW_MODULE_DEF_V10`` (in ``RAW_V10_TYPESPACE``)."""
     tables = [module.tables[name] for name in sorted(module.tables)]
+    sources = _table_source_names(module)
     candidates: list[tuple[str, Any]] = [
         ("Types", [((list(t.scope), t.name), t.ref, False) for t in sorted(module.types, key=_type_key)]),
-        ("Tables", [table_value_v10(t) for t in tables]),
+        ("Tables", [table_value_v10(t, sources[t.name]) for t in tables]),
         ("Reducers", _reducers(module)),
         ("Procedures", _procedures(module)),
         ("Views", [_view_value(v) for v in module.views.values()]),
@@ -129,7 +142,7 @@ def raw_module_def_v10(module: ModuleDef) -> tuple[list[SumValue]]:
     # Our names are canonical as the module wrote them: a reader that validates the definition again (as
     # SpacetimeDB's CLI does for `describe table`) must not convert their case.
     sections.append(_section("CaseConversionPolicy", NO_CASE_CONVERSION))
-    sections.append(_section("ExplicitNames", _explicit_names(module, tables)))
+    sections.append(_section("ExplicitNames", _explicit_names(module, tables, sources)))
     return (sections,)
 
 
