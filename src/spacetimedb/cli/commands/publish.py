@@ -27,7 +27,21 @@ from spacetimedb.cli.commands._database import (
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
 from spacetimedb.cli.jsbuild import is_typescript_project
-from spacetimedb.cli.options import EqualsValueCommand, module_path_option, server_option
+from spacetimedb.cli.options import (
+    EqualsValueCommand,
+    env_option,
+    module_path_option,
+    no_config_option,
+    project_module_path,
+    server_option,
+)
+from spacetimedb.cli.project_config import (
+    ConfigTarget,
+    ProjectConfig,
+    check_keys,
+    load_project_config,
+    select_targets,
+)
 
 PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
 DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
@@ -122,6 +136,8 @@ def _clear_mode(delete_data: bool, mode: str | None) -> ClearMode:
     "break-clients, delete-data, all (remote, migrate and skip-login are accepted and change nothing).",
 )
 @click.option("--yes-to", hidden=True, multiple=True)
+@no_config_option
+@env_option
 @server_option
 @pass_cli
 def publish(
@@ -134,6 +150,8 @@ def publish(
     break_clients: bool,
     assume_yes: bool,
     yes_to: tuple[str, ...],
+    no_config: bool,
+    env: str | None,
     server: str | None,
 ) -> None:
     """Create a database NAME from a module, or update it.
@@ -143,20 +161,107 @@ def publish(
     --delete-data deletes the data first. Without NAME a new database with only an identity is created.
     """
     clear_mode = _clear_mode(delete_data, delete_data_mode)
-    answers = Answers.parse(assume_yes, yes_to, break_clients)
-    if bin_path is not None:
-        if module_path is not None:
-            raise CliError("pass either -p/--module-path or --bin-path, not both")
-        path, program = bin_path, _built_program(bin_path)
+    if bin_path is not None and module_path is not None:
+        raise CliError("pass either -p/--module-path or --bin-path, not both")
+    config = None if no_config else _project_config(module_path, env)
+    if config is None:
+        answers = Answers.parse(assume_yes, yes_to, break_clients)
+        _publish_one(cli, PublishTarget(database, server, module_path, bin_path), clear_mode, answers)
+        return
+    for file in config.files:
+        click.echo(f"Using configuration from {file}")
+    targets = select_targets(config, database)
+    if len(targets) > 1 and (module_path is not None or bin_path is not None):
+        raise CliError(
+            "-p/--module-path and --bin-path name one module, but spacetime.json has several targets",
+            hint="name the database to publish to select one target, or remove these arguments",
+        )
+    for target in targets:
+        check_keys(target, PUBLISH_CONFIG_KEYS, PUBLISH_SUPPORTED_KEYS)
+        chosen = PublishTarget.merge(config, target, database, server, module_path, bin_path)
+        if chosen.database is None:
+            raise CliError("Required key 'database' is missing from the config file or CLI")
+        source = chosen.bin_path or _module_path(chosen.module_path)
+        click.echo(f"Publishing module {source} to database '{chosen.database}'")
+        config_breaks = target.fields.get("break_clients") is True
+        answers = Answers.parse(assume_yes, yes_to, break_clients or config_breaks)
+        _publish_one(cli, chosen, clear_mode, answers)
+
+
+# upstream's publish keys in spacetime.json (crates/cli/src/subcommands/publish.rs, build_publish_schema), and
+# those this CLI uses (the others build Rust or C# modules, or place databases in a cluster)
+PUBLISH_CONFIG_KEYS = (
+    "database",
+    "server",
+    "module_path",
+    "build_options",
+    "wasm_file",
+    "js_file",
+    "num_replicas",
+    "break_clients",
+    "anon_identity",
+    "parent",
+    "organization",
+    "native_aot",
+    "dotnet_version",
+)
+PUBLISH_SUPPORTED_KEYS = ("database", "server", "module_path", "wasm_file", "js_file", "break_clients")
+
+
+@dataclass(frozen=True)
+class PublishTarget:
+    """Where to publish what: from the command line, or a spacetime.json target under it."""
+
+    database: str | None
+    server: str | None
+    module_path: Path | None
+    bin_path: Path | None
+
+    @classmethod
+    def merge(
+        cls,
+        config: ProjectConfig,
+        target: ConfigTarget,
+        database: str | None,
+        server: str | None,
+        module_path: Path | None,
+        bin_path: Path | None,
+    ) -> PublishTarget:
+        """The command line's values, else the target's (upstream: the CLI takes precedence)."""
+        fields = target.fields
+        if module_path is None and bin_path is None:
+            built = fields.get("wasm_file", fields.get("js_file"))
+            if built is not None:
+                bin_path = config.path(built, "wasm_file" if "wasm_file" in fields else "js_file")
+            elif "module_path" in fields:
+                module_path = project_module_path(config.path(fields["module_path"], "module_path"))
+        configured_server = fields.get("server")
+        if configured_server is not None and not isinstance(configured_server, str):
+            raise CliError(f"spacetime.json: `server` must be a string, got {configured_server!r}")
+        return cls(database or target.database, server or configured_server, module_path, bin_path)
+
+
+def _project_config(module_path: Path | None, env: str | None) -> ProjectConfig | None:
+    """The spacetime.json of the current directory (or above), else of the module's (upstream looks there
+    too when -p is given)."""
+    config = load_project_config(Path.cwd(), env)
+    if config is None and module_path is not None:
+        config = load_project_config(module_path if module_path.is_dir() else module_path.parent, env)
+    return config
+
+
+def _publish_one(cli: CliContext, target: PublishTarget, clear_mode: ClearMode, answers: Answers) -> None:
+    if target.bin_path is not None:
+        path, program = target.bin_path, _built_program(target.bin_path)
     else:
-        path = _module_path(module_path)
+        path = _module_path(target.module_path)
         program = _package_and_validate(path)
-    client = open_database(cli, server, database or "")
+    client = open_database(cli, target.server, target.database or "")
     click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
     query: dict[str, str] = {}
-    if database is not None:
+    if target.database is not None:
         query = _prepare_update(client, program, clear_mode, answers)
-    _upload(client, program, query, named=database is not None)
+    _upload(client, program, query, named=target.database is not None)
 
 
 def _module_path(module_path: Path | None) -> Path:
