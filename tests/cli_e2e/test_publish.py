@@ -233,3 +233,37 @@ def test_the_reasons_for_a_manual_migration_are_separated(alice: User, notes_db:
     reasons = error.split("needs a manual migration: ", 1)[1].split("; ")
     assert len(reasons) == 2, error
     assert any("note" in r and "score" in r for r in reasons) and any("secret" in r for r in reasons), error
+
+
+def test_publish_reads_spacetime_json(alice: User, db_name: str, tmp_path: Path):
+    """Upstream's publish takes its target from spacetime.json (crates/cli/src/subcommands/publish.rs,
+    build_publish_schema): the database, the module path (relative to the file), `break-clients`."""
+    project = tmp_path / "project"
+    (project / "server").mkdir(parents=True)
+    module = project / "server" / "module.py"
+    module.write_text(NOTES.read_text())
+    config = project / "spacetime.json"
+    config.write_text(json.dumps({"database": db_name, "module-path": "./server"}))
+
+    created = alice("publish", cwd=project)
+    assert created.code == 0, created
+    assert f"Using configuration from {config}" in created.out
+    assert f"Publishing module {module} to database '{db_name}'" in created.out
+    assert created.out.splitlines()[-1].startswith(f"Created new database with name: {db_name}")
+
+    module.write_text(
+        NOTES.read_text().replace("    score: i32\n", "    score: i32\n    stars: i32 = 0\n", 1)
+    )
+    asked = alice("publish", cwd=project)
+    assert_one_line_error(asked, f"not updating '{db_name}' without confirmation")
+    config.write_text(json.dumps({"database": db_name, "module-path": "./server", "break-clients": True}))
+    assert alice("publish", cwd=project).code == 0  # the file answers the question
+    assert alice("sql", db_name, "SELECT stars FROM note").code == 0
+
+    ignored = alice("publish", "--no-config", cwd=project)
+    assert_one_line_error(ignored, "no module to publish")
+    config.write_text(json.dumps({"database": db_name, "colour": "blue"}))
+    unknown = alice("publish", cwd=project)
+    assert_one_line_error(
+        unknown, "Config key 'colour' is not supported in the config file. Available keys: "
+    )
