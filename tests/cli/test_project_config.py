@@ -118,3 +118,36 @@ def test_targets_are_selected_by_glob_and_keys_are_checked(tmp_path: Path) -> No
     assert replicated is not None
     with pytest.raises(CliError, match="`num-replicas` is not supported by this CLI"):
         check_keys(replicated.targets[0], ("database", "num_replicas"), ("database",))
+
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "chat" / "quickstart_chat.py"
+
+
+def test_generate_runs_the_entries_of_spacetime_json(
+    spacetime: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upstream's generate reads its `generate` entries (crates/cli/src/subcommands/generate.rs): the language,
+    the output directory (relative to the file) and the module (the target's, else `spacetimedb/`)."""
+    (tmp_path / "spacetimedb").mkdir()
+    (tmp_path / "spacetimedb" / "module.py").write_text(QUICKSTART.read_text())
+    entries = [
+        {"language": "python", "out-dir": "./client/bindings"},
+        {"language": "typescript", "out-dir": "./web/bindings"},
+    ]
+    write(tmp_path, "spacetime.json", {"database": "chat", "generate": entries})
+    monkeypatch.chdir(tmp_path)
+
+    result = spacetime("generate")
+    assert result.code == 0, result
+    assert f"Using configuration from {tmp_path / 'spacetime.json'}" in result.out
+    assert (tmp_path / "client" / "bindings" / "tables.py").is_file()
+    assert list((tmp_path / "web" / "bindings").glob("*.ts"))
+    assert "No database target matches 'other'" in spacetime("generate", "other").err
+
+    write(tmp_path, "spacetime.json", {"generate": [{"language": "csharp", "out-dir": "x"}]})
+    assert "`language` must be one of python, typescript, python-module" in spacetime("generate").err
+    write(tmp_path, "spacetime.json", {"database": "chat"})
+    assert "spacetime.json lists no `generate` entries" in spacetime("generate").err
+    explicit = spacetime("generate", "-l", "python", "-o", "cli_bindings", "-p", "spacetimedb")
+    assert explicit.code == 0, explicit  # -l: the command line alone says what to generate
+    assert (tmp_path / "cli_bindings" / "tables.py").is_file()

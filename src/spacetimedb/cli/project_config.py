@@ -185,9 +185,12 @@ def check_keys(target: ConfigTarget, upstream_keys: tuple[str, ...], supported: 
             )
 
 
-def select_targets(config: ProjectConfig, database: str | None) -> list[ConfigTarget]:
+def select_targets(
+    config: ProjectConfig, database: str | None, *, fall_back_to_single: bool = True
+) -> list[ConfigTarget]:
     """The targets a command runs on: all of them, or those whose database matches ``database`` (a glob, as
-    upstream); a name that matches none uses the only target's settings when there is one."""
+    upstream); a name that matches none uses the only target's settings when there is one (publish and dev,
+    not generate)."""
     if database is None:
         return config.targets
     from fnmatch import fnmatchcase
@@ -195,7 +198,7 @@ def select_targets(config: ProjectConfig, database: str | None) -> list[ConfigTa
     matched = [t for t in config.targets if t.database is not None and fnmatchcase(t.database, database)]
     if matched:
         return matched
-    if len(config.targets) == 1:
+    if fall_back_to_single and len(config.targets) == 1:
         return config.targets
     known = ", ".join(t.database for t in config.targets if t.database is not None)
     raise CliError(
