@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from spacetimedb.cli import project_config as project
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
 from spacetimedb.cli.options import (
@@ -17,13 +18,6 @@ from spacetimedb.cli.options import (
     project_module,
     project_module_path,
     server_option,
-)
-from spacetimedb.cli.project_config import (
-    ConfigTarget,
-    ProjectConfig,
-    check_keys,
-    load_project_config,
-    select_targets,
 )
 
 # the first line of every file the generators write, per language: how stale ones are recognised
@@ -95,7 +89,7 @@ def generate(
     config = (
         None
         if no_config or lang is not None or module_def is not None
-        else load_project_config(Path.cwd(), env)
+        else project.load_project_config(Path.cwd(), env)
     )
     if config is None:
         if lang is None:
@@ -150,24 +144,24 @@ class GenerateRun:
     include_private: bool
 
 
-def configured_runs(config: ProjectConfig, database: str | None) -> list[GenerateRun]:
+def configured_runs(config: project.ProjectConfig, database: str | None) -> list[GenerateRun]:
     """Upstream's generate entries of the selected targets, each with its target's module path unless it names
     its own (the module in ``spacetimedb/`` beside spacetime.json by default), an entry that repeats another
     for the same module running once."""
     runs: list[GenerateRun] = []
-    for target in select_targets(config, database, fall_back_to_single=False):
+    for target in project.select_targets(config, database, fall_back_to_single=False):
         for entry in target.generate or []:
             fields = {key.replace("-", "_"): value for key, value in entry.items()}
             if "module_path" in target.fields:
                 fields.setdefault("module_path", target.fields["module_path"])
-            check_keys(ConfigTarget(fields), GENERATE_CONFIG_KEYS, GENERATE_SUPPORTED_KEYS)
+            project.check_keys(project.ConfigTarget(fields), GENERATE_CONFIG_KEYS, GENERATE_SUPPORTED_KEYS)
             run = _run(config, fields)
             if run not in runs:
                 runs.append(run)
     return runs
 
 
-def _run(config: ProjectConfig, fields: dict[str, Any]) -> GenerateRun:
+def _run(config: project.ProjectConfig, fields: dict[str, Any]) -> GenerateRun:
     lang = fields.get("language")
     if lang not in LANGUAGES:
         raise CliError(
