@@ -21,7 +21,12 @@ from .node_tools import node_tools
 from .test_typescript_sdk import _run, bundle_scenario
 
 VIEWS_MODULE = ROOT / "tests" / "host" / "views_module.py"
-QUERIES = ["SELECT * FROM my_items", "SELECT * FROM totals", "SELECT * FROM expensive_items"]
+QUERIES = [
+    "SELECT * FROM my_items",
+    "SELECT * FROM totals",
+    "SELECT * FROM expensive_items",
+    "SELECT * FROM my_cheapest",
+]
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
@@ -41,10 +46,14 @@ class _Shopper:
         self.events: list[tuple[str, str, Any]] = []
         self.applied = threading.Event()
         self.conn = DbConnection.builder().with_uri(url).with_database_name("shop").build()
-        for view in ("my_items", "totals", "expensive_items"):
+        for view in ("my_items", "totals", "expensive_items", "my_cheapest"):
             handle = self.conn.db.table(view)
             handle.on_insert(lambda ctx, row, v=view: self.events.append((v, "insert", row)))
             handle.on_delete(lambda ctx, row, v=view: self.events.append((v, "delete", row)))
+        # a view with a primary key (upstream's view primary keys): a changed row is an update
+        self.conn.db.table("my_cheapest").on_update(
+            lambda ctx, old, new: self.events.append(("my_cheapest", "update", (old, new)))
+        )
         self.conn.subscription_builder().on_applied(lambda ctx: self.applied.set()).subscribe(QUERIES)
         _wait(self.applied.is_set, self.conn)
 
@@ -77,6 +86,11 @@ def test_python_sdk_sees_its_own_view_rows_live(server) -> None:
         _wait(lambda: alice.names("expensive_items") == ["apple", "bread"], alice.conn)
         _wait(lambda: bob.names("expensive_items") == ["apple", "bread"], bob.conn)
         assert ("my_items", "delete", apple) in alice.events
+        _wait(
+            lambda: [e[1] for e in alice.events if e[0] == "my_cheapest"] == ["insert", "update"], alice.conn
+        )
+        (_, _, (old, new)) = [e for e in alice.events if e[0] == "my_cheapest"][1]
+        assert (old.id, old.price, new.id, new.price) == (apple.id, 5, apple.id, 500)
         assert [r.price for r in alice.conn.db.table("my_items").iter()] == [500]
         assert all(row.owner == bob.conn.identity for v, _, row in bob.events if v == "my_items")
         assert all(row.owner == alice.conn.identity for v, _, row in alice.events if v == "my_items")
@@ -119,7 +133,10 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
         final = {r["who"]: r for r in results if r.get("event") == "final"}
         assert set(final) == {"alice", "carol"}, output
         assert final["alice"]["mine"] == ["ts-apple"] and final["carol"]["mine"] == ["ts-cherry"]
-        assert final["alice"]["totals"] == final["carol"]["totals"] == [2, 2 + 300]
+        assert final["alice"]["totals"] == final["carol"]["totals"] == [2, 3 + 300]
+        # my_cheapest has a primary key: the SDK reports alice's price change as one update, carol sees none
+        updates = [(r["who"], r["old"], r["new"]) for r in results if r.get("event") == "update"]
+        assert updates == [("alice", 2, 3)], output
         assert final["alice"]["expensive"] == final["carol"]["expensive"] == ["ts-cherry"]
         deltas = [r for r in results if r.get("event") in ("insert", "delete") and r["view"] == "myItems"]
         assert {(d["who"], d["event"], d["name"]) for d in deltas} >= {
@@ -129,7 +146,7 @@ def test_typescript_sdk_subscribes_to_views(server, tmp_path: Path) -> None:
         assert all(d["owner"] == final[d["who"]]["identity"] for d in deltas)
         assert not [r for r in results if r.get("event") == "failure"], output
         assert results[-1] == {"event": "done", "failures": []}, output
-        _wait(lambda: bob.totals() == (2, 302), bob.conn)
+        _wait(lambda: bob.totals() == (2, 303), bob.conn)
         assert bob.names() == []
     finally:
         bob.conn.disconnect()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from spacetimedb.datastore import ST_VIEW_ID
 from spacetimedb.host.database import Database, DatabaseOptions, LaunchError
 from spacetimedb.host.module_host import HostOptions, TransactionEvent
 from spacetimedb.host.sql_runner import one_off_rows, run_sql
@@ -99,6 +100,18 @@ def test_per_caller_view_is_live_and_private_to_each_caller(harness):
         5
     ]  # a delete + insert of the row
     assert all(row[1] == ALICE for _, _, ins, dels in [update] for row in ins + dels)
+
+
+def test_a_views_rows_go_by_the_table_id_of_its_st_view_row(harness):
+    """Upstream gives each view a backing table, named in st_view; ours is an id no table takes, and the one
+    subscribers' updates carry."""
+    with harness.host.db.read_tx() as tx:
+        ids = {row[1]: row[2] for row in tx.scan(ST_VIEW_ID)}
+        table_ids = {schema.table_id for schema in tx.schemas()}
+        assert all(tx.table_id(name) is None for name in ids)
+    assert set(ids) == set(harness.host.loaded.module_def.views) and not table_ids & set(ids.values())
+    (rows,) = harness.subscribe(1, 0, ["SELECT * FROM my_items"], ALICE)
+    assert (rows.table_name, rows.table_id) == ("my_items", ids["my_items"])
 
 
 def test_anonymous_view_and_single_row_view_deltas(harness):

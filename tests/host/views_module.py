@@ -46,7 +46,7 @@ def my_items(ctx: ViewContext) -> list[Item]:
     return list(ctx.db.item.owner.filter(ctx.sender))
 
 
-@view(public=True)
+@view(public=True, primary_key="id")  # clients see a price change of the cheapest item as an update
 def my_cheapest(ctx: ViewContext) -> Item | None:
     mine = list(ctx.db.item.owner.filter(ctx.sender))
     return min(mine, key=lambda item: (item.price, item.id)) if mine else None

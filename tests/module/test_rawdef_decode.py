@@ -334,3 +334,25 @@ def test_bad_bytes_are_refused_with_the_version():
 )
 def test_case_conversion_words(source: str, snake: str, camel: str, pascal: str):
     assert (snake_case(source), camel_case(source), pascal_case(source)) == (snake, camel, pascal)
+
+
+BASKET_VIEW = section(
+    "Views", [("basketView", 0, True, False, product(), type_to_value(ArrayType(RefType(2))))]
+)
+
+
+def test_v10_view_primary_keys_name_a_view_and_one_column_of_its_rows():
+    """Upstream's attach_view_primary_keys (crates/schema/src/def/validate/v10.rs): names resolve by source name."""
+    keyed = decode_module_def(
+        fruit_module([BASKET_VIEW, section("ViewPrimaryKeys", [("basketView", ["ItemCount"])])])
+    )
+    assert keyed.views["basket_view"].primary_key == 2
+    assert decode_module_def(fruit_module([BASKET_VIEW])).views["basket_view"].primary_key is None
+    for keys, piece in (
+        ([("basketView", ["Nope"])], "its primary key `Nope` is not a column of its rows"),
+        ([("basketView", ["BasketId", "ItemCount"])], "a view's primary key is one column"),
+        ([("basketView", ["BasketId"])] * 2, "its primary key is declared 2 times"),
+        ([("otherView", ["BasketId"])], "names view `otherView`, which the module does not have"),
+    ):
+        with pytest.raises(ModuleError, match=re.escape(piece)):
+            decode_module_def(fruit_module([BASKET_VIEW, section("ViewPrimaryKeys", keys)]))

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from spacetimedb.module import ModuleError, ReadOnlyError, ViewError, call_view, plan_migration
+from spacetimedb import datastore as ds
+from spacetimedb.client.schema import ModuleSchema
+from spacetimedb.module import (
+    ModuleError,
+    ReadOnlyError,
+    ViewError,
+    apply_migration,
+    call_view,
+    plan_migration,
+)
+from spacetimedb.sats import IDENTITY, U32
+from spacetimedb.sats.meta import type_from_bsatn
 
 from .helpers import ALICE, BOB, DATABASE, Db, load_source
 
@@ -101,6 +114,22 @@ PROBLEMS = {
             return None
         """,
         ["view `twice`", "duplicate view name (also declared at module.py:"],
+    ),
+    "primary key not a column": (
+        """
+        @view(public=True, primary_key="id")
+        def v(ctx: ViewContext) -> list[Player]:
+            return []
+        """,
+        ["view `v`", "its primary key `id` is not a column of its rows (they are `identity`, `score`)"],
+    ),
+    "primary key not a name": (
+        """
+        @anonymous_view(public=True, primary_key=0)
+        def v(ctx: AnonymousViewContext) -> list[Player]:
+            return []
+        """,
+        ["@anonymous_view at module.py:", "primary_key must be the name of one column of its rows, got 0"],
     ),
 }
 
@@ -224,3 +253,106 @@ def test_writes_in_a_view_are_refused_and_wrong_results_are_explained():
     # the reducer handles are untouched by a view's failure
     db.call("join", 9, sender=BOB)
     assert len(db.rows("player")) == 2
+
+
+KEYED_VIEW = """
+        @view(public=True, primary_key="score")
+        def by_score(ctx: ViewContext) -> list[Player]:
+            return list(ctx.db.player.iter())
+        """
+
+
+def test_a_view_primary_key_is_a_column_position_that_bindings_see():
+    module = load_source(PLAYER + KEYED_VIEW).module_def
+    assert module.views["by_score"].primary_key == 1
+    # V9 has no field for it: only this project's generator asks for it (event_flags), as a table's key
+    (plain,) = [e["View"] for e in module.raw_v9_json()["misc_exports"] if "View" in e]
+    (extra,) = [e["View"] for e in module.raw_v9_json(event_flags=True)["misc_exports"] if "View" in e]
+    assert "primary_key" not in plain and extra["primary_key"] == [1]
+    schema = ModuleSchema.from_raw_v9(module.raw_v9_json(event_flags=True))
+    assert schema.tables["by_score"].primary_key == 1  # the SDK's cache pairs a delete and an insert by it
+    unkeyed = ModuleSchema.from_raw_v9(
+        load_source(PLAYER + KEYED_VIEW.replace(', primary_key="score"', "")).module_def.raw_v9_json(
+            event_flags=True
+        )
+    )
+    assert unkeyed.tables["by_score"].primary_key is None
+
+
+def test_giving_a_view_a_primary_key_replaces_it_and_disconnects_clients():
+    """Upstream's auto_migrate_view: a changed primary key is AddView + RemoveView + DisconnectAllUsers."""
+    unkeyed = load_source(PLAYER + KEYED_VIEW.replace(', primary_key="score"', "")).module_def
+    keyed = load_source(PLAYER + KEYED_VIEW).module_def
+    for before, after in ((unkeyed, keyed), (keyed, unkeyed)):
+        plan = plan_migration(before, after)
+        assert plan.is_automatic and plan.disconnects_clients
+        assert ("replace_view", "by_score") in [(s.kind, s.subject) for s in plan.steps]
+    assert plan_migration(keyed, keyed).steps == []
+
+
+def _st_view(db: Db) -> tuple[list[tuple], list[tuple]]:
+    tx = db.datastore.begin_tx()
+    try:
+        views = sorted(tx.scan(ds.ST_VIEW_ID))
+        columns = sorted(
+            (row[0], row[1], row[2], type_from_bsatn(row[3])) for row in tx.scan(ds.ST_VIEW_COLUMN_ID)
+        )
+        params = list(tx.scan(ds.ST_VIEW_PARAM_ID))
+    finally:
+        tx.release()
+    assert params == []  # views take no parameters
+    return views, columns
+
+
+def _migrate(db: Db, old: Any, source: str) -> Any:
+    """Apply the automatic migration from module definition ``old`` to ``source`` to ``db``; the new definition."""
+    new = load_source(source).module_def
+    tx = db.datastore.begin_mut_tx()
+    apply_migration(tx, plan_migration(old, new))
+    db.datastore.commit(tx)
+    return new
+
+
+def test_st_view_describes_the_views_with_table_ids_no_table_takes():
+    db = Db(load_source(PLAYER + GOOD_VIEWS))
+    views, columns = _st_view(db)
+    tx = db.datastore.begin_tx()
+    try:
+        player_table = tx.table_id("player")
+    finally:
+        tx.release()
+    # view ids from st_view's own sequence, table ids after the module's tables', in declaration order
+    assert views == [
+        (4096, "me", player_table + 1, True, False),
+        (4097, "scores", player_table + 2, True, True),
+        (4098, "lazy", player_table + 3, False, True),
+        (4099, "best", player_table + 4, False, True),
+    ]
+    assert columns[:2] == [(4096, 0, "identity", IDENTITY), (4096, 1, "score", U32)]
+    assert (4097, 0, "value", U32) in columns and len(columns) == 2 + 1 + 2 + 1
+
+
+def test_st_view_follows_updates():
+    """As upstream's migration steps: a view whose access changes keeps its ids (UpdateView), one whose key
+    changes is replaced (new ids), a removed view's rows go, and a later table never takes a view's id."""
+    unkeyed = PLAYER + KEYED_VIEW.replace(', primary_key="score"', "")
+    db = Db(load_source(unkeyed))
+    (before,), _ = _st_view(db)
+    module = _migrate(
+        db,
+        db.loaded.module_def,
+        unkeyed.replace("public=True)\n        def by_score", "public=False)\n        def by_score"),
+    )
+    (hidden,), _ = _st_view(db)
+    assert hidden == (*before[:3], False, False)
+    module = _migrate(db, module, PLAYER + KEYED_VIEW)
+    (keyed,), columns = _st_view(db)
+    assert keyed == (before[0] + 1, "by_score", before[2] + 1, True, False)
+    assert [c[:3] for c in columns] == [(keyed[0], 0, "identity"), (keyed[0], 1, "score")]
+    _migrate(db, module, PLAYER + "\n        @table\n        class Later:\n            x: u32\n")
+    assert _st_view(db) == ([], [])
+    tx = db.datastore.begin_tx()
+    try:
+        assert tx.table_id("later") == keyed[2] + 1
+    finally:
+        tx.release()

@@ -1,11 +1,9 @@
 """Upstream's crates/smoketests/tests/cluster/http_routes.rs, ported: module-defined HTTP handlers, served at
 ``/v1/database/NAME/route/PATH``.
 
-We have not built module-defined HTTP handlers (upstream's ``spacetimedb::http::{handler, router}``, an
-unstable upstream feature that no SDK uses), so the Rust-module tests are ported with their modules written
-against the Python API such a feature would have (``spacetimedb.http``: ``handler``, ``router``, ``Router``,
-``Request``, ``Response``, ``HandlerContext.with_tx``) and are expected to fail until it exists. The same tests
-for C++, TypeScript and C# modules do not apply.
+The Rust-module tests are ported with their modules written against the Python API (``spacetimedb.http``:
+``handler``, ``router``, ``Router``, ``Request``, ``Response``, ``HandlerContext.with_tx``; see
+docs/http-handlers.md). The same tests for C++, TypeScript and C# modules do not apply.
 """
 
 from __future__ import annotations
@@ -20,9 +18,7 @@ import pytest
 from tests.cli_e2e.conftest import User
 from tests.conftest import ServerProcess
 
-NOT_BUILT = "feature not built: module-defined HTTP handlers (upstream's /v1/database/:name/route/*path)"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-xfail_not_built = pytest.mark.xfail(strict=True, reason=NOT_BUILT)
 
 NOT_APPLICABLE = {
     "cpp_http_routes_end_to_end": "the same test for a C++ module (another module language)",
@@ -240,7 +236,6 @@ def ok(response: tuple[int, bytes, dict[str, str]], body: bytes | None = None) -
     assert body is None or response[1] == body, response
 
 
-@xfail_not_built
 def test_http_routes_end_to_end(
     alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
 ) -> None:
@@ -266,7 +261,6 @@ def test_http_routes_end_to_end(
     ok(send(f"{base}/get", Authorization="Bearer not-a-jwt"))
 
 
-@xfail_not_built
 def test_http_routes_pr_example_round_trip(
     alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
 ) -> None:
@@ -281,7 +275,6 @@ def test_http_routes_pr_example_round_trip(
     assert send(f"{base}/retrieve?id=not-a-u64")[0] >= 500
 
 
-@xfail_not_built
 def test_http_routes_are_strict_for_non_root_paths(
     alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
 ) -> None:
@@ -294,7 +287,6 @@ def test_http_routes_are_strict_for_non_root_paths(
     assert send(f"{base}//foo")[:2] == (404, NO_SUCH_ROUTE_BODY.encode())
 
 
-@xfail_not_built
 def test_http_routes_are_strict_for_root_paths(
     alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
 ) -> None:
@@ -304,7 +296,6 @@ def test_http_routes_are_strict_for_root_paths(
     ok(send(f"{base}/"), b"slash")
 
 
-@xfail_not_built
 def test_http_handler_observes_full_external_uri(
     alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
 ) -> None:
@@ -315,7 +306,6 @@ def test_http_handler_observes_full_external_uri(
     ok(send(url), url.encode())
 
 
-@xfail_not_built
 def test_handle_request_body(alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str) -> None:
     """Upstream handle_request_body: a handler gets the request body as bytes (not necessarily UTF-8) and
     chooses its response's status."""
@@ -332,10 +322,73 @@ def test_handle_request_body(alice: User, tmp_path: Path, shared_server: ServerP
     ok(send(f"{base}/reverse-words", "POST", b"red green blue"), b"blue green red")
 
 
-@xfail_not_built
 def test_http_handlers_tutorial_say_hello_route_works(
     alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
 ) -> None:
     """Upstream http_handlers_tutorial_say_hello_route_works: the documentation's say-hello example answers."""
     base = routes_of(alice, tmp_path, shared_server, db_name, TUTORIAL_SAY_HELLO)
     ok(send(f"{base}/say-hello"), b"Hello!")
+
+
+# ---- ours, beyond upstream's tests ------------------------------------------------------------------------------
+
+OURS = (
+    HEADER
+    + """
+from spacetimedb import table, u64
+
+@table(name="hit")
+class Hit:
+    id: u64
+
+@handler
+def echo_uri(ctx: HandlerContext, request: Request) -> Response:
+    return Response(request.uri)
+
+@handler
+def fail(ctx: HandlerContext, request: Request) -> Response:
+    raise RuntimeError("this handler fails on purpose")
+
+@handler
+def hit(ctx: HandlerContext, request: Request) -> Response:
+    return Response(str(ctx.with_tx(lambda tx: tx.db.hit.insert(Hit(id=tx.db.hit.count())).id + 1)))
+
+@router
+def routes() -> Router:
+    return Router().get("/echo-uri", echo_uri).get("/fail", fail).post("/hit", hit)
+"""
+)
+OURS_UPDATED = (
+    OURS.replace('.post("/hit", hit)', '.post("/hit", hit).get("/hits", hits)')
+    + """
+@handler
+def hits(ctx: HandlerContext, request: Request) -> Response:
+    return Response(str(ctx.with_tx(lambda tx: tx.db.hit.count())))
+"""
+)
+
+
+def test_routes_behind_a_proxy_failures_bounds_and_updates(
+    alice: User, tmp_path: Path, shared_server: ServerProcess, db_name: str
+) -> None:
+    """What upstream's tests leave out: the forwarded scheme and host in the URI a handler sees, a failing
+    handler's 500 and its reason, the request body bound, an unknown database, and an update that adds a route
+    (an automatic migration) keeps the data."""
+    base = routes_of(alice, tmp_path, shared_server, db_name, OURS)
+    echoed = send(f"{base}/echo-uri?a=1", **{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"})
+    assert echoed[1] == f"https://example.com/v1/database/{db_name}/route/echo-uri?a=1".encode(), echoed
+    failed = send(f"{base}/fail")
+    assert failed[0] == 500 and b"this handler fails on purpose" in failed[1], failed
+    assert "this handler fails on purpose" in alice("logs", db_name).out
+    too_large = send(f"{base}/hit", "POST", b"x" * ((16 << 20) + 1))
+    assert too_large[0] == 413, too_large[:2]
+    assert send(f"{shared_server.url}/v1/database/no-such-db-{db_name}/route/hit")[:2] == (
+        404,
+        b"No such database.",
+    )
+    ok(send(f"{base}/hit", "POST"), b"1")
+    assert send(f"{base}/hits")[0] == 404
+    (tmp_path / "module.py").write_text(OURS_UPDATED)
+    update = alice.publish(db_name, tmp_path / "module.py", "-y")
+    assert "Created HTTP route GET /hits -> hits" in update.out, update
+    ok(send(f"{base}/hits"), b"1")

@@ -171,10 +171,6 @@ def subscribe(
 # ---- system tables and publishing -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feature not built: the st_view and st_view_column system tables (our views have no backing tables)",
-)
 def test_st_view_tables(owner: User, publish: Publish) -> None:
     """Upstream test_st_view_tables: a view has its row in st_view (its backing table, public, not anonymous)
     and its columns in st_view_column."""
@@ -343,11 +339,6 @@ def test_auto_migration_add_view(publish: Publish, update: Callable[..., Any]) -
     assert result.code == 0, result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feature not built: a view's primary key (@view(primary_key=...)); the test also needs "
-    "`publish --break-clients` (parity-cli) and the 'Disconnecting all users' log line (parity-server/cli)",
-)
 def test_view_primary_key_auto_migration_disconnects_clients(
     owner: User, publish: Publish, update: Callable[..., Any], subscriptions: list[Subscription]
 ) -> None:

@@ -67,8 +67,9 @@ async def _error_text(response: aiohttp.ClientResponse) -> str:
 
 
 async def fetch_schema(session: aiohttp.ClientSession, config: ConnectionConfig) -> dict[str, Any]:
-    """The database's RawModuleDef v9 JSON, from its schema route."""
-    url = config.http_url(config.database_path("/schema")) + "?version=9"
+    """The database's RawModuleDef v9 JSON, from its schema route, with this project's extras that V9 cannot say
+    (``event_flags``: views' primary keys, which the cache matches rows by; other servers ignore the parameter)."""
+    url = config.http_url(config.database_path("/schema")) + "?version=9&event_flags=true"
     try:
         async with session.get(url, headers=_auth(config.token), timeout=HTTP_TIMEOUT) as response:
             if response.status != 200:

@@ -125,6 +125,16 @@ class RunningDatabase:
             lambda r: seam.CallReducerHttp(r, reducer, args_json, caller, claims), seam.CallDone
         )
 
+    async def http_handler(
+        self, method: str, path: str, uri: str, headers: list[tuple[str, str]], body: bytes
+    ) -> seam.HandlerDone:
+        """A request to the module's HTTP route ``path`` (``found`` false in the answer: it has none)."""
+        names = tuple(name for name, _ in headers)
+        values = tuple(value for _, value in headers)
+        return await self.worker.request(
+            lambda r: seam.CallHttpHandler(r, method, path, uri, names, values, body), seam.HandlerDone
+        )
+
     async def sql(self, text: str, caller: Identity, claims: str = "") -> seam.SqlDone:
         return await self.worker.request(lambda r: seam.RunSql(r, text, caller, claims), seam.SqlDone)
 

@@ -51,6 +51,10 @@ ST_VAR_ID = 8
 ST_SCHEDULED_ID = 9
 ST_ROW_LEVEL_SECURITY_ID = 10
 ST_CONNECTION_CREDENTIALS_ID = 11  # upstream's id too
+# the views of the module (upstream's ids too; upstream's st_view_sub (15) and st_view_arg (16) are not kept)
+ST_VIEW_ID = 12
+ST_VIEW_PARAM_ID = 13
+ST_VIEW_COLUMN_ID = 14
 
 # Ids below this are reserved for system objects; sequences of system tables start here.
 FIRST_USER_ID = 4096
@@ -287,6 +291,22 @@ ST_CONNECTION_CREDENTIALS_COLUMNS: list[tuple[str, AlgebraicType]] = [
     ("connection_id", CONNECTION_ID),
     ("jwt_payload", STRING),
 ]
+# one row per view of the module; `table_id`: the id its rows go by (taken from st_table's id sequence)
+ST_VIEW_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("view_id", U32),
+    ("view_name", STRING),
+    ("table_id", option(U32)),
+    ("is_public", BOOL),
+    ("is_anonymous", BOOL),
+]
+# a view's parameters beyond its context, and the columns of its rows; types as in st_column
+ST_VIEW_PARAM_COLUMNS: list[tuple[str, AlgebraicType]] = [
+    ("view_id", U32),
+    ("param_pos", U16),
+    ("param_name", STRING),
+    ("param_type", BYTES),
+]
+ST_VIEW_COLUMN_COLUMNS: list[tuple[str, AlgebraicType]] = [("view_id", U32), *ST_COLUMN_COLUMNS[1:]]
 
 
 def _system_def(
@@ -328,6 +348,9 @@ SYSTEM_TABLES: dict[int, TableDef] = {
     ST_CONNECTION_CREDENTIALS_ID: _system_def(
         "st_connection_credentials", ST_CONNECTION_CREDENTIALS_COLUMNS, pk=0
     ),
+    ST_VIEW_ID: _system_def("st_view", ST_VIEW_COLUMNS, pk=0, auto_inc=True, unique=[(1,)]),
+    ST_VIEW_PARAM_ID: _system_def("st_view_param", ST_VIEW_PARAM_COLUMNS, unique=[(0, 1)]),
+    ST_VIEW_COLUMN_ID: _system_def("st_view_column", ST_VIEW_COLUMN_COLUMNS, unique=[(0, 1)]),
 }
 SYSTEM_TABLE_NAMES = {d.name: tid for tid, d in SYSTEM_TABLES.items()}
 SCHEMA_TABLE_IDS = frozenset(

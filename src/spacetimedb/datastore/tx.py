@@ -367,6 +367,17 @@ class MutTx(_Reader):
                 values[col] = seq.next_value(self._persist_sequence)
         return row if values is None else tuple(values)
 
+    def next_sequence_value(self, table_id: int, col_pos: int) -> int:
+        """Take the next value of the sequence on column ``col_pos`` of ``table_id`` without inserting a row
+        (it is never handed out again, as for an insert); e.g. a table id for something that is not stored."""
+        table = self._ds.tables.get(table_id)
+        if table is None:
+            raise NoSuchTableError(table_id)
+        for col, seq in table.sequences:
+            if col == col_pos:
+                return seq.next_value(self._persist_sequence)
+        raise SchemaError(f"column {col_pos} of table `{table.name}` has no sequence")
+
     def _persist_sequence(self, seq: Sequence, bound: int) -> None:
         if self._seq_undo is None:
             self._seq_undo = []

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from spacetimedb import protocol
 from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError
+from spacetimedb.module.handlers import NO_SUCH_ROUTE, match_route
 from spacetimedb.module.rawdef_v10 import raw_v10_json
 from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
@@ -33,7 +34,7 @@ from spacetimedb.subscription import SubscriptionError, TableRows
 from .channel import Outbox
 from .database import Database
 from .module_host import CallOutcome, HostFailedError, TransactionEvent
-from .procedures import ProcedureOutcome, ProcedureRequest
+from .procedures import HandlerOutcome, HandlerRequest, ProcedureOutcome, ProcedureRequest
 from .sql_runner import (
     NoSpaceError,
     TypedOutcome,
@@ -396,6 +397,37 @@ class ClientHub:
             lambda outcome: self._on_host_thread(lambda: answer(outcome)),
         )
         self.database.procedures.call(procedure_request)
+
+    def call_handler(self, request: seam.CallHttpHandler) -> None:
+        """A request to one of the module's HTTP routes: its handler runs on a procedure thread."""
+        if len(request.header_names) != len(request.header_values):
+            raise seam.SeamViolation("an HTTP request whose header names and values do not pair up")
+        if self._forget_cancelled(request.request):
+            return  # its client hung up before its turn: the handler does not run for nobody
+        route = match_route(self.host.loaded.module_def.http_routes, request.method, request.path)
+        if route is None:
+            self.outbox.send(seam.HandlerDone(request.request, False, 404, (), (), NO_SUCH_ROUTE.encode()))
+            return
+
+        def answer(outcome: HandlerOutcome) -> None:
+            names = tuple(name for name, _ in outcome.headers)
+            values = tuple(value for _, value in outcome.headers)
+            done = seam.HandlerDone(
+                request.request, outcome.found, outcome.status, names, values, outcome.body
+            )
+            self._on_host_thread(lambda: self.outbox.send(done))
+
+        headers = tuple(zip(request.header_names, request.header_values, strict=True))
+        handler_request = HandlerRequest(
+            route.handler,
+            request.method,
+            request.uri,
+            headers,
+            request.body,
+            self.database.identity,
+            answer,
+        )
+        self.database.procedures.call_handler(handler_request)
 
     def _check_http_call(self, request: seam.CallReducerHttp) -> tuple[int | None, str, bool]:
         """(refusal status or None, its message, whether the name is a procedure's)."""

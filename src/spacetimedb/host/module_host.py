@@ -782,17 +782,22 @@ class ModuleHost:
             return None
         return row
 
-    def _schedule_immediate(self, reducer: str, args: tuple[Any, ...]) -> None:
+    def _schedule_immediate(self, reducer: str, args: tuple[Any, ...] | bytes) -> None:
         """``ctx.volatile_nonatomic_schedule_immediate``: queue the call behind the current job (host thread).
-        Its arguments are checked now, so a wrong call fails the reducer that made it."""
+        Its arguments (values, or a foreign module's BSATN) are checked now, so a wrong call fails the reducer
+        that made it."""
         call = self.runtime.reducer_call(reducer)
-        to_canonical = call.reducer.arg_to_canonical
-        if len(args) == len(to_canonical):
-            args = tuple(
-                value if convert is None else convert(value)
-                for convert, value in zip(to_canonical, args, strict=True)
-            )
-        arg_bytes = call.encode_bsatn(args)
+        if isinstance(args, bytes):
+            call.decode_bsatn(args)
+            arg_bytes = args
+        else:
+            to_canonical = call.reducer.arg_to_canonical
+            if len(args) == len(to_canonical):
+                args = tuple(
+                    value if convert is None else convert(value)
+                    for convert, value in zip(to_canonical, args, strict=True)
+                )
+            arg_bytes = call.encode_bsatn(args)
         identity = self.database_identity
         self.submit(lambda: self.run_reducer(reducer, arg_bytes, False, identity, None, None))
 

@@ -15,6 +15,7 @@ server, the only process that may open sockets) and waits for ``http_answer``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import queue
@@ -23,8 +24,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from spacetimedb.commitlog import TxInputs
 from spacetimedb.module import (
@@ -42,8 +43,17 @@ from spacetimedb.module import (
     ThreadBoundTxSlot,
 )
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module.handlers import (
+    NO_SUCH_ROUTE,
+    HandlerContext,
+    Request,
+    Response,
+    checked_response,
+    header_map,
+)
 from spacetimedb.module_log import make_record
 from spacetimedb.protocol.messages import CallStatus
+from spacetimedb.protocol.seam import MAX_HANDLER_BODY
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
 from .module_host import ModuleHost, module_error_text, out_of_budget_message
@@ -57,6 +67,7 @@ PROCEDURE_THREADS = 4
 MAX_WAITING_CALLS = 1024
 # how long past a request's own timeout a procedure waits for the server's answer before giving up on it
 HTTP_ANSWER_MARGIN_SECONDS = 5.0
+_TOO_MANY_WAITING = f"too many procedure calls are waiting ({MAX_WAITING_CALLS}); try again later"
 
 
 class TransactionAborted(RuntimeError):
@@ -100,7 +111,35 @@ class ProcedureRequest:
     done: Callable[[ProcedureOutcome], None]
 
 
+@dataclass(slots=True)
+class HandlerOutcome:
+    """An HTTP handler's answer (``found`` false: no route serves the request, the body says so)."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    found: bool = True
+
+
+@dataclass(slots=True)
+class HandlerRequest:
+    """A call of the HTTP handler ``name`` (its route already matched). A handler has no caller: the
+    transactions it opens are the database's own (its identity, no connection, internal credentials)."""
+
+    name: str
+    method: str
+    uri: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    sender: Identity
+    done: Callable[[HandlerOutcome], None]
+    connection_id: ConnectionId | None = None
+    auth: AuthCtx = field(default_factory=AuthCtx.internal)
+
+
 SendHttp = Callable[[int, HttpRequest], None]
+C = TypeVar("C")
+R = TypeVar("R")
 
 
 class _PausableClock:
@@ -156,7 +195,8 @@ class ProcedureRunner:
         self.host = host
         self.send_http = send_http
         self._clocks = clocks
-        self._jobs: queue.SimpleQueue[ProcedureRequest | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[ProcedureRequest | HandlerRequest | None] = queue.SimpleQueue()
+        self.max_response_bytes = MAX_HANDLER_BODY
         self._http_waiting: dict[int, Future[HttpResponse]] = {}
         self._http_ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -180,11 +220,20 @@ class ProcedureRunner:
     def call(self, request: ProcedureRequest) -> None:
         """Queue a procedure call (from any thread); ``request.done`` gets its outcome on a procedure thread (or
         at once, on this one, when too many calls wait)."""
-        if self._jobs.qsize() >= MAX_WAITING_CALLS:
-            message = f"too many procedure calls are waiting ({MAX_WAITING_CALLS}); try again later"
-            request.done(ProcedureOutcome(CallStatus.INTERNAL_ERROR, message, Timestamp.now()))
+        if self._too_many_waiting():
+            request.done(ProcedureOutcome(CallStatus.INTERNAL_ERROR, _TOO_MANY_WAITING, Timestamp.now()))
             return
         self._jobs.put(request)
+
+    def call_handler(self, request: HandlerRequest) -> None:
+        """Queue an HTTP handler's call, as ``call`` queues a procedure's (it shares the procedure threads)."""
+        if self._too_many_waiting():
+            request.done(HandlerOutcome(503, (), _TOO_MANY_WAITING.encode()))
+            return
+        self._jobs.put(request)
+
+    def _too_many_waiting(self) -> bool:
+        return self._jobs.qsize() >= MAX_WAITING_CALLS
 
     # -- the procedure threads ---------------------------------------------------------------------------------
 
@@ -197,11 +246,16 @@ class ProcedureRunner:
             # worker process discards), recorded as the procedure's
             previous_sink = module_log_api.set_sink(self._log_sink(request.name))
             try:
-                outcome = self._run(request, clock)
+                if isinstance(request, HandlerRequest):
+                    answer: Callable[[], None] = functools.partial(
+                        request.done, self._run_handler(request, clock)
+                    )
+                else:
+                    answer = functools.partial(request.done, self._run(request, clock))
             finally:
                 module_log_api.set_sink(previous_sink)
             try:
-                request.done(outcome)
+                answer()
             except Exception:
                 log.exception("a procedure's completion failed")
 
@@ -224,36 +278,84 @@ class ProcedureRunner:
             args = call.decode_json(request.args) if request.json_args else call.decode_bsatn(request.args)
         except (NoSuchReducerError, ReducerArgsError) as exc:
             return ProcedureOutcome(CallStatus.INTERNAL_ERROR, str(exc), timestamp)
-        budget = host.options.reducer_budget_seconds
-        timer = _PausableClock(clock, budget, request.name)
         connection_id = (
             request.connection_id if request.connection_id and request.connection_id.value else None
         )
-        ctx = ProcedureContext(
-            request.sender,
-            connection_id,
-            timestamp,
-            host.database_identity,
-            request.auth,
-            HttpClient(lambda http_request: self._fetch(http_request, timer)),
-            lambda fn: self._with_tx(fn, request, call.name, timer),
-            lambda: self._hold_tx(request, call.name, timer),
+
+        def context(timer: _PausableClock) -> ProcedureContext:
+            return ProcedureContext(
+                request.sender,
+                connection_id,
+                timestamp,
+                host.database_identity,
+                request.auth,
+                HttpClient(lambda http_request: self._fetch(http_request, timer)),
+                lambda fn: self._with_tx(fn, request, call.name, timer),
+                lambda: self._hold_tx(request, call.name, timer),
+            )
+
+        status, message, value = self._invoke(
+            request.name,
+            clock,
+            context,
+            lambda ctx: call.canonical_return(call.call(ctx, args)),  # type: ignore[arg-type]  # a procedure's call takes a ProcedureContext
         )
-        status, message, value = CallStatus.COMMITTED, None, None
+        micros = int((time.perf_counter() - started) * 1e6)
+        return ProcedureOutcome(status, message, timestamp, micros, call, value)
+
+    def _run_handler(self, request: HandlerRequest, clock: CallClock) -> HandlerOutcome:
+        """An HTTP handler's call: its response, or a 500 saying why there is none (also in the module log)."""
+        host = self.host
+        handler = host.loaded.module_def.http_handlers.get(request.name)
+        if handler is None:  # the module was updated since the route was matched
+            return HandlerOutcome(404, (), NO_SUCH_ROUTE.encode(), found=False)
+        timestamp = Timestamp.now()
+        http_request = Request(request.method, request.uri, header_map(request.headers), request.body)
+
+        def context(timer: _PausableClock) -> HandlerContext:
+            return HandlerContext(
+                timestamp,
+                host.database_identity,
+                HttpClient(lambda outbound: self._fetch(outbound, timer)),
+                lambda fn: self._with_tx(fn, request, request.name, timer),
+            )
+
+        def respond(ctx: HandlerContext) -> Response:
+            return checked_response(request.name, handler.func(ctx, http_request), self.max_response_bytes)
+
+        status, message, response = self._invoke(request.name, clock, context, respond)
+        if status != CallStatus.COMMITTED or response is None:
+            text = f"HTTP handler `{request.name}` failed: {message or status}"
+            return HandlerOutcome(500, (("content-type", "text/plain; charset=utf-8"),), text.encode())
+        return HandlerOutcome(response.status, response.headers, response.body)
+
+    def _invoke(
+        self,
+        name: str,
+        clock: CallClock,
+        context: Callable[[_PausableClock], C],
+        body: Callable[[C], R],
+    ) -> tuple[CallStatus, str | None, R | None]:
+        """Run ``body(context(timer))`` on this procedure thread under the reducer budget (counting its running
+        time only): (COMMITTED, None, what it returned), or the failure, which goes to the module log."""
+        host = self.host
+        budget = host.options.reducer_budget_seconds
+        timer = _PausableClock(clock, budget, name)
+        ctx = context(timer)
         timer.resume()
         try:
             try:
-                value = call.canonical_return(call.call(ctx, args))  # type: ignore[arg-type]  # a procedure's call takes a ProcedureContext
+                return CallStatus.COMMITTED, None, body(ctx)
             finally:
                 timer.pause()
         except ReducerTimeout:
-            status, message = CallStatus.OUT_OF_BUDGET, out_of_budget_message(request.name, budget)
-            host.log_error(message, request.name, None)
+            message = out_of_budget_message(name, budget)
+            host.log_error(message, name, None)
+            return CallStatus.OUT_OF_BUDGET, message, None
         except BaseException as exc:
-            status, message = CallStatus.FAILED, module_error_text(exc)
-            host.log_error(message, request.name, exc)
-        micros = int((time.perf_counter() - started) * 1e6)
-        return ProcedureOutcome(status, message, timestamp, micros, call, value)
+            message = module_error_text(exc)
+            host.log_error(message, name, exc)
+            return CallStatus.FAILED, message, None
 
     # -- ctx.http -----------------------------------------------------------------------------------------------
 
@@ -292,7 +394,7 @@ class ProcedureRunner:
     def _with_tx(
         self,
         fn: Callable[[ReducerContext[Any]], Any],
-        request: ProcedureRequest,
+        request: ProcedureRequest | HandlerRequest,
         name: str,
         timer: _PausableClock,
     ) -> Any:
@@ -350,7 +452,12 @@ class ProcedureRunner:
             raise
 
     def _commit_procedure_tx(
-        self, tx: Any, request: ProcedureRequest, name: str, timestamp: Timestamp, result: Future[Any]
+        self,
+        tx: Any,
+        request: ProcedureRequest | HandlerRequest,
+        name: str,
+        timestamp: Timestamp,
+        result: Future[Any],
     ) -> bool:
         """Commit a procedure's transaction as a reducer call would (refused while the disk is full); whether it
         committed (``result`` gets the exception when it did not)."""
@@ -378,7 +485,7 @@ class ProcedureRunner:
     def _tx_job(
         self,
         fn: Callable[[ReducerContext[Any]], Any],
-        request: ProcedureRequest,
+        request: ProcedureRequest | HandlerRequest,
         name: str,
         future: Future[Any],
     ) -> None:

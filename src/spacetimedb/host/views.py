@@ -1,8 +1,10 @@
 """Views inside a database's worker: queried like tables, subscribed to, and kept live after every commit.
 
 SQL sees the module's views as tables through ``ViewReader``, a reader over a transaction in which each view is
-a table (id ``VIEW_TABLE_ID_BASE + index``, no indexes) whose rows are the view's result for the reader's
-caller. So ``SELECT * FROM my_view WHERE ...``, joins with tables, one-off queries and ``/sql`` all compile and
+a table (no indexes) whose rows are the view's result for the reader's caller. Its table id is the one its
+``st_view`` row holds (taken from ``st_table``'s id sequence, so no table has it; clients get it in their
+updates); a database published before ``st_view`` existed uses ``VIEW_TABLE_ID_BASE + index`` until its next
+update writes the rows. So ``SELECT * FROM my_view WHERE ...``, joins with tables, one-off queries and ``/sql`` all compile and
 run with the ordinary SQL engine; a view runs at most once per reader.
 
 A view result a query computed is kept (``_Stored``, per view and caller, as upstream materializes it) and kept
@@ -28,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from spacetimedb.datastore import TableSchema, TxData
+from spacetimedb.datastore import ST_VIEW_ID, TableSchema, TxData
 from spacetimedb.datastore.schema import ColumnSchema
 from spacetimedb.module import AuthCtx, MigrationError, ModuleRuntime, ReadSet, ViewDef, call_view
 from spacetimedb.module.context import NO_JWT
@@ -71,6 +73,12 @@ class ViewFailure(SqlError):
 # ---- views as tables ------------------------------------------------------------------------------------------
 
 
+def view_table_ids(tx: Any, views: dict[str, ViewDef]) -> dict[str, int]:
+    """The table id of each view's rows: its ``st_view`` row's, else ``VIEW_TABLE_ID_BASE + index``."""
+    stored = {row[1]: row[2] for row in tx.scan(ST_VIEW_ID) if row[2] is not None}
+    return {name: stored.get(name, VIEW_TABLE_ID_BASE + view.index) for name, view in views.items()}
+
+
 class ViewReader:
     """A ``sql.plan.Reader`` over ``tx`` in which the module's views are tables, evaluated for ``caller``.
 
@@ -94,14 +102,15 @@ class ViewReader:
         self.tables_read: set[int] = set()
         self.view_reads = ReadSet()
         self.views_used: set[str] = set()
+        self.view_ids = view_table_ids(tx, live.module_views())
+        self.view_names = {table_id: name for name, table_id in self.view_ids.items()}
 
     def read_set(self) -> ReadSet:
         return ReadSet(frozenset(self.tables_read)) | self.view_reads
 
     def _view(self, table_id: int) -> ViewDef | None:
-        if table_id < VIEW_TABLE_ID_BASE:
-            return None
-        return self.live.view_at(table_id - VIEW_TABLE_ID_BASE)
+        name = self.view_names.get(table_id)
+        return None if name is None else self.live.view_named(name)
 
     def view_rows(self, view: ViewDef) -> list[Row]:
         key = (view.name, None if view.anonymous else self.caller)
@@ -113,9 +122,9 @@ class ViewReader:
         return found[0]
 
     def table_id(self, name: str) -> int | None:
-        view = self.live.view_named(name)
-        if view is not None:
-            return VIEW_TABLE_ID_BASE + view.index
+        view_id = self.view_ids.get(name)
+        if view_id is not None:
+            return view_id
         return self.tx.table_id(name)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
 
     def schemas(self) -> list[TableSchema]:
@@ -127,7 +136,7 @@ class ViewReader:
         if view is None:
             return self.tx.schema(table_id)  # type: ignore[no-any-return]  # the read transaction is typed Any (a Tx or a MutTx)
         self.views_used.add(view.name)
-        return self.live.schema_of(view)
+        return self.live.schema_of(view, table_id)
 
     def scan(self, table_id: int) -> Iterator[Row]:
         view = self._view(table_id)
@@ -225,28 +234,22 @@ class LiveViews:
 
     # -- the module's views ---------------------------------------------------------------------------------------
 
-    def _module_views(self) -> dict[str, ViewDef]:
+    def module_views(self) -> dict[str, ViewDef]:
         loaded = self.host.loaded
         return loaded.module_def.views if loaded is not None else {}
 
     def view_named(self, name: str) -> ViewDef | None:
-        return self._module_views().get(name)
+        return self.module_views().get(name)
 
-    def view_at(self, index: int) -> ViewDef | None:
-        for view in self._module_views().values():
-            if view.index == index:
-                return view
-        return None
-
-    def schema_of(self, view: ViewDef) -> TableSchema:
+    def schema_of(self, view: ViewDef, table_id: int) -> TableSchema:
         cached = self._schemas.get(view.name)
-        if cached is None or cached[0] is not view:
+        if cached is None or cached[0] is not view or cached[1].table_id != table_id:
             columns = tuple(
                 ColumnSchema(i, e.name or f"col{i}", e.type) for i, e in enumerate(view.row_type.elements)
             )
             cached = self._schemas[view.name] = (
                 view,
-                TableSchema(VIEW_TABLE_ID_BASE + view.index, view.name, columns, public=view.public),
+                TableSchema(table_id, view.name, columns, public=view.public),
             )
         return cached[1]
 
@@ -254,7 +257,7 @@ class LiveViews:
         """``tx`` with the views as tables for ``caller`` (``tx`` itself when the module has no views). ``tx``
         is the latest committed state: the view results kept for ``caller`` serve it, and those it computes
         are kept."""
-        return ViewReader(tx, self, caller, stored=True) if self._module_views() else tx
+        return ViewReader(tx, self, caller, stored=True) if self.module_views() else tx
 
     def run_view(
         self, view: ViewDef, tx: Any, caller: Identity, runtime: ModuleRuntime | None = None
@@ -372,7 +375,7 @@ class LiveViews:
     ) -> list[TableRows]:
         """Subscribe a query set: the queries over views here, the others with ``manager``; all or nothing."""
         queries = manager.expand_all_tables(queries, tx, is_owner)
-        if not self._module_views():
+        if not self.module_views():
             return manager.subscribe(client_id, query_set_id, queries, caller, is_owner, tx, limits)
         compiled = [self._compile(text, tx, caller, is_owner) for text in queries]
         over_views = [
@@ -405,7 +408,7 @@ class LiveViews:
             return None
         if not reader.views_used:
             return None
-        views = self._module_views()
+        views = self.module_views()
         per_caller = any(not views[name].anonymous for name in reader.views_used)
         return plan, per_caller
 

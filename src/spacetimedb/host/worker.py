@@ -334,6 +334,7 @@ class Worker:
             seam.ConnectClient: hub.connect,
             seam.DisconnectClient: hub.disconnect,
             seam.CallReducerHttp: hub.call_http,
+            seam.CallHttpHandler: hub.call_handler,
             seam.RunSql: hub.sql,
             seam.RunSqlTyped: hub.sql_typed,
             seam.DescribeSql: hub.describe_sql,

@@ -21,6 +21,7 @@ from .markers import IndexSpec
 from .records import make_record_class
 
 if TYPE_CHECKING:
+    from .handlers import HandlerDecl, RouterDecl
     from .views import ViewDecl
 
 T = TypeVar("T")
@@ -94,6 +95,8 @@ class Registry:
     sums: list[SumDecl] = field(default_factory=list)
     row_level_security: list[RowLevelSecurity] = field(default_factory=list)
     views: list[ViewDecl] = field(default_factory=list)
+    http_handlers: list[HandlerDecl] = field(default_factory=list)
+    http_routers: list[RouterDecl] = field(default_factory=list)
     # maps a code object's file name to the name shown in messages (set by the loader)
     display_path: Callable[[str], str] = field(default=lambda path: path)
 
@@ -353,28 +356,33 @@ def client_visibility_filter(sql: str) -> RowLevelSecurity:
 # ---- views --------------------------------------------------------------------------------------------------
 
 
-def view(func: F | None = None, /, *, name: str | None = None, public: bool = False) -> Any:
+def view(
+    func: F | None = None, /, *, name: str | None = None, public: bool = False, primary_key: str | None = None
+) -> Any:
     """Declare a per-caller view: ``def v(ctx: ViewContext) -> Row | Optional[Row] | list[Row]``, read-only,
-    subscribed to and queried like a table named after the function. ``public`` as for tables."""
+    subscribed to and queried like a table named after the function. ``public`` as for tables; ``primary_key``
+    names the column that identifies a row, so clients see a changed row as an update."""
     location = _location(1)
 
     def decorate(fn: F) -> F:
         from .views import declare_view  # views map types, and the type mapper reads this module
 
-        current_registry().views.append(declare_view(fn, name, public, False, location))
+        current_registry().views.append(declare_view(fn, name, public, False, location, primary_key))
         return fn
 
     return decorate(func) if func is not None else decorate
 
 
-def anonymous_view(func: F | None = None, /, *, name: str | None = None, public: bool = False) -> Any:
+def anonymous_view(
+    func: F | None = None, /, *, name: str | None = None, public: bool = False, primary_key: str | None = None
+) -> Any:
     """Declare a view whose result is the same for every caller: ``def v(ctx: AnonymousViewContext) -> ...``."""
     location = _location(1)
 
     def decorate(fn: F) -> F:
         from .views import declare_view
 
-        current_registry().views.append(declare_view(fn, name, public, True, location))
+        current_registry().views.append(declare_view(fn, name, public, True, location, primary_key))
         return fn
 
     return decorate(func) if func is not None else decorate

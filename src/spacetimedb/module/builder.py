@@ -34,6 +34,7 @@ from spacetimedb.sats import (
 from .api import ProcedureDecl, ReducerDecl, Registry, TableDecl
 from .context import ProcedureContext, ReducerContext
 from .errors import ModuleError
+from .handlers import build_http
 from .markers import AutoInc, ColumnMarker, IndexKind, IndexSpec, PrimaryKey, Unique
 from .moduledef import (
     NO_DEFAULT,
@@ -637,6 +638,7 @@ def build_module_def(registry: Registry) -> ModuleDef:
     builder.check_schedules()
     builder.check_types()
     rules = builder.build_row_level_security()
+    http_handlers, http_routes = build_http(registry.http_handlers, registry.http_routers, builder.problem)
     if builder.problems:
         count = len(builder.problems)
         header = "the module is invalid" if count == 1 else f"the module is invalid ({count} problems)"
@@ -650,6 +652,8 @@ def build_module_def(registry: Registry) -> ModuleDef:
         row_level_security=rules,
         procedures=builder.procedures,
         views=builder.views,
+        http_handlers=http_handlers,
+        http_routes=http_routes,
     )
 
 

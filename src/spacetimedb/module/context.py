@@ -15,8 +15,9 @@ T = TypeVar("T")
 DbT = TypeVar("DbT")  # the type of ``ctx.db``: a module's generated ``Db`` (``<module>_db.pyi``), else Any
 
 # Who runs ``volatile_nonatomic_schedule_immediate`` calls on this thread: the module host sets it on its
-# thread (as it sets the log sink), so a reducer reaches its own database's queue.
-ImmediateScheduler = Callable[[str, tuple[Any, ...]], None]
+# thread (as it sets the log sink), so a reducer reaches its own database's queue. The arguments are canonical
+# values (a Python module) or the BSATN of the reducer's parameters (a foreign module).
+ImmediateScheduler = Callable[[str, tuple[Any, ...] | bytes], None]
 _immediate = threading.local()
 
 
@@ -25,6 +26,12 @@ def set_immediate_scheduler(scheduler: ImmediateScheduler | None) -> ImmediateSc
     previous: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
     _immediate.scheduler = scheduler
     return previous
+
+
+def current_immediate_scheduler() -> ImmediateScheduler | None:
+    """This thread's scheduler for ``volatile_nonatomic_schedule_immediate`` calls (None off the host thread)."""
+    scheduler: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
+    return scheduler
 
 
 class AuthCtx:
@@ -87,10 +94,26 @@ INTERNAL_AUTH = AuthCtx.internal()
 NO_JWT = AuthCtx(None)
 
 
-class _CallContext:
+class SeededRng:
+    """``rng``: a ``random.Random`` seeded from the context's ``timestamp``, so a call is deterministic for a given
+    time."""
+
+    __slots__ = ("_rng",)
+    _rng: random.Random | None  # None until first used (set so by the subclass's __init__)
+    timestamp: Timestamp
+
+    @property
+    def rng(self) -> random.Random:
+        # created on first use: seeding a Mersenne Twister costs more than most reducers
+        if self._rng is None:
+            self._rng = random.Random(self.timestamp.micros)
+        return self._rng
+
+
+class _CallContext(SeededRng):
     """What every module function's context has: the caller, the time, the database's identity, a seeded rng."""
 
-    __slots__ = ("_rng", "connection_id", "identity", "sender", "sender_auth", "timestamp")
+    __slots__ = ("connection_id", "identity", "sender", "sender_auth", "timestamp")
 
     def __init__(
         self,
@@ -105,14 +128,7 @@ class _CallContext:
         self.timestamp = timestamp
         self.identity = identity
         self.sender_auth = sender_auth
-        self._rng: random.Random | None = None
-
-    @property
-    def rng(self) -> random.Random:
-        # created on first use: seeding a Mersenne Twister costs more than most reducers
-        if self._rng is None:
-            self._rng = random.Random(self.timestamp.micros)
-        return self._rng
+        self._rng = None
 
 
 class ReducerContext(_CallContext, Generic[DbT]):
@@ -153,7 +169,7 @@ class ReducerContext(_CallContext, Generic[DbT]):
         else:  # a @reducer function: the name it was declared under
             declared = getattr(reducer, "__stdb_reducer__", None)
             name = str(getattr(declared, "name", getattr(reducer, "__name__", reducer)))
-        scheduler: ImmediateScheduler | None = getattr(_immediate, "scheduler", None)
+        scheduler = current_immediate_scheduler()
         if scheduler is None:
             raise RuntimeError(
                 "volatile_nonatomic_schedule_immediate works only in a reducer the database runs"
@@ -167,7 +183,28 @@ class ReducerContext(_CallContext, Generic[DbT]):
         )
 
 
-class ProcedureContext(_CallContext):
+class OutsideTransaction:
+    """``with_tx`` and the refused ``ctx.db`` of contexts that run outside any transaction (``_run_tx`` runs a
+    function in a transaction of its own; ``_what`` names the kind of function in the refusal)."""
+
+    __slots__ = ()
+    _run_tx: Callable[[Callable[[ReducerContext[Any]], Any]], Any]
+    _what = "a procedure"
+
+    def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
+        if not callable(fn):
+            raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
+        return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns
+
+    @property
+    def db(self) -> Any:
+        raise AttributeError(
+            f"{self._what} runs outside any transaction and has no ctx.db: "
+            "use ctx.with_tx(lambda tx: tx.db.<table>...)"
+        )
+
+
+class ProcedureContext(_CallContext, OutsideTransaction):
     """What a procedure gets: the caller and the time as a reducer's context has them, no transaction.
 
     - ``with_tx(fn)``: run ``fn(tx)`` in a transaction (``tx`` is a ``ReducerContext`` with ``tx.db``); it commits
@@ -197,18 +234,6 @@ class ProcedureContext(_CallContext):
         # separate calls): a transaction held open for the procedure, with ``.tx``, ``.timestamp``,
         # ``.commit()`` and ``.abort()``
         self.hold_tx = hold_tx
-
-    def with_tx(self, fn: Callable[[ReducerContext[Any]], T]) -> T:
-        if not callable(fn):
-            raise TypeError(f"with_tx takes a function of the transaction context, got {fn!r}")
-        return self._run_tx(fn)  # type: ignore[no-any-return]  # _run_tx returns what fn returns
-
-    @property
-    def db(self) -> Any:
-        raise AttributeError(
-            "a procedure runs outside any transaction and has no ctx.db: "
-            "use ctx.with_tx(lambda tx: tx.db.<table>...)"
-        )
 
     def __repr__(self) -> str:
         return f"ProcedureContext(sender={self.sender!r}, timestamp={self.timestamp!r})"

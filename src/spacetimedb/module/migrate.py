@@ -29,11 +29,13 @@ from typing import Any
 from spacetimedb import datastore as ds
 from spacetimedb.datastore import MutTx
 from spacetimedb.sats import AlgebraicType
+from spacetimedb.sats.meta import type_from_bsatn, type_to_bsatn
 from spacetimedb.sats.types import reads_as
 
 from .errors import MigrationError
 from .moduledef import ModuleDef, TableDef
 from .pretty import format_type
+from .views import ViewDef
 
 REMOVE_INDEX = "remove_index"
 REMOVE_CONSTRAINT = "remove_constraint"
@@ -57,6 +59,10 @@ CHANGE_INDEX_ACCESSOR = "change_index_accessor"
 ADD_REDUCER = "add_reducer"
 REMOVE_PROCEDURE = "remove_procedure"
 ADD_PROCEDURE = "add_procedure"
+REMOVE_HTTP_HANDLER = "remove_http_handler"
+ADD_HTTP_HANDLER = "add_http_handler"
+REMOVE_HTTP_ROUTE = "remove_http_route"
+ADD_HTTP_ROUTE = "add_http_route"
 REMOVE_VIEW = "remove_view"
 ADD_VIEW = "add_view"
 CHANGE_VIEW = "change_view"
@@ -75,6 +81,8 @@ STEP_ORDER = (
     REMOVE_TABLE,
     REMOVE_REDUCER,
     REMOVE_PROCEDURE,
+    REMOVE_HTTP_ROUTE,
+    REMOVE_HTTP_HANDLER,
     ADD_COLUMNS,
     RESCHEMA_EVENT_TABLE,
     CHANGE_COLUMN_TYPES,
@@ -89,6 +97,8 @@ STEP_ORDER = (
     CHANGE_INDEX_ACCESSOR,
     ADD_REDUCER,
     ADD_PROCEDURE,
+    ADD_HTTP_HANDLER,
+    ADD_HTTP_ROUTE,
     REMOVE_VIEW,
     ADD_VIEW,
     CHANGE_VIEW,
@@ -105,6 +115,10 @@ _CODE_ONLY = (
     REMOVE_REDUCER,
     ADD_PROCEDURE,
     REMOVE_PROCEDURE,
+    ADD_HTTP_HANDLER,
+    REMOVE_HTTP_HANDLER,
+    ADD_HTTP_ROUTE,
+    REMOVE_HTTP_ROUTE,
     CHANGE_INDEX_ACCESSOR,
     *_VIEW_STEPS,
 )
@@ -386,8 +400,13 @@ def _plan_views(plan: MigrationPlan) -> None:
         plan.steps.append(MigrationStep(ADD_VIEW, None, name, f"Created view {name}"))
     for name in sorted(old.keys() & new.keys()):
         before, after = old[name], new[name]
-        if before.anonymous != after.anonymous or not reads_as(before.row_type, after.row_type):
-            # upstream's auto_migrate_view: rows of another shape, or per caller instead of shared (or back)
+        if (
+            before.anonymous != after.anonymous
+            or before.primary_key_name != after.primary_key_name
+            or not reads_as(before.row_type, after.row_type)
+        ):
+            # upstream's auto_migrate_view: rows of another shape, keyed otherwise (clients' caches match rows
+            # by the key), or per caller instead of shared (or back)
             text = f"Replaced view {name} (its rows changed: its subscribers are disconnected)"
             plan.steps.append(MigrationStep(REPLACE_VIEW, None, name, text))
         elif (before.row_type, before.shape, before.public) != (after.row_type, after.shape, after.public):
@@ -395,9 +414,20 @@ def _plan_views(plan: MigrationPlan) -> None:
 
 
 def _plan_reducers(plan: MigrationPlan) -> None:
+    """Functions, and HTTP routes (code too: adding, removing or re-pointing one writes nothing)."""
+    old_routes = {route.describe(): route for route in plan.old.http_routes}
+    new_routes = {route.describe(): route for route in plan.new.http_routes}
     for kind, old, new, remove, add in (
         ("reducer", plan.old.reducers, plan.new.reducers, REMOVE_REDUCER, ADD_REDUCER),
         ("procedure", plan.old.procedures, plan.new.procedures, REMOVE_PROCEDURE, ADD_PROCEDURE),
+        (
+            "HTTP handler",
+            plan.old.http_handlers,
+            plan.new.http_handlers,
+            REMOVE_HTTP_HANDLER,
+            ADD_HTTP_HANDLER,
+        ),
+        ("HTTP route", old_routes, new_routes, REMOVE_HTTP_ROUTE, ADD_HTTP_ROUTE),
     ):
         for name in sorted(old.keys() - new.keys()):
             plan.steps.append(MigrationStep(remove, None, name, f"Removed {kind} {name}"))
@@ -445,6 +475,7 @@ def apply_migration(tx: MutTx, plan: MigrationPlan) -> None:
         except ds.DatastoreError as exc:
             raise MigrationError(f"{step.text}: {exc}") from exc
     sync_row_level_security(tx, plan.new)
+    sync_views(tx, plan.new, frozenset(s.subject for s in plan.steps if s.kind == REPLACE_VIEW and s.subject))
 
 
 def _table_id(tx: MutTx, name: str) -> int:
@@ -576,6 +607,51 @@ def sync_row_level_security(tx: MutTx, module: ModuleDef) -> None:
         tx.insert(ds.ST_ROW_LEVEL_SECURITY_ID, (table_id, sql))
 
 
+def sync_views(tx: MutTx, module: ModuleDef, replaced: frozenset[str] = frozenset()) -> None:
+    """Make ``st_view`` and ``st_view_column`` describe exactly the module's views. A view keeps its ``view_id``
+    and ``table_id`` while only its body or access changes (upstream's UpdateView); a new view, or one whose
+    rows, key or caller changed (``replaced``; upstream's AddView + RemoveView), gets new ones: the table id
+    from ``st_table``'s id sequence, so no table ever takes it (upstream's backing table; our views store
+    nothing, see docs/views.md)."""
+    kept: dict[str, tuple[Any, ...]] = {}
+    for row in list(tx.scan(ds.ST_VIEW_ID)):
+        view = module.views.get(row[1])
+        if (
+            view is not None
+            and view.name not in replaced
+            and row[4] == view.anonymous
+            and _view_columns(tx, row[0]) == _columns_of(view)
+        ):
+            kept[view.name] = row
+            continue
+        for column in [c for c in tx.scan(ds.ST_VIEW_COLUMN_ID) if c[0] == row[0]]:
+            tx.delete(ds.ST_VIEW_COLUMN_ID, column)
+        tx.delete(ds.ST_VIEW_ID, row)
+    for view in sorted(module.views.values(), key=lambda v: v.index):
+        kept_row = kept.get(view.name)
+        if kept_row is not None:
+            if kept_row[3] != view.public:
+                tx.delete(ds.ST_VIEW_ID, kept_row)
+                tx.insert(ds.ST_VIEW_ID, (*kept_row[:3], view.public, kept_row[4]))
+            continue
+        view_id = tx.next_sequence_value(ds.ST_VIEW_ID, 0)
+        table_id = tx.next_sequence_value(ds.ST_TABLE_ID, 0)
+        tx.insert(ds.ST_VIEW_ID, (view_id, view.name, table_id, view.public, view.anonymous))
+        for pos, (name, ty) in enumerate(_columns_of(view)):
+            tx.insert(ds.ST_VIEW_COLUMN_ID, (view_id, pos, name, type_to_bsatn(ty)))
+
+
+def _columns_of(view: ViewDef) -> list[tuple[str, AlgebraicType]]:
+    return [
+        (element.name or f"col_{pos}", element.type) for pos, element in enumerate(view.row_type.elements)
+    ]
+
+
+def _view_columns(tx: MutTx, view_id: int) -> list[tuple[str, AlgebraicType]]:
+    rows = sorted(row for row in tx.scan(ds.ST_VIEW_COLUMN_ID) if row[0] == view_id)
+    return [(row[2], type_from_bsatn(row[3])) for row in rows]
+
+
 def create_module_tables(tx: MutTx, module: ModuleDef) -> dict[str, int]:
     """First publish: create every table of ``module`` (sorted by name) and its row-level security rules in
     ``tx``; returns the new table ids by name."""
@@ -587,6 +663,7 @@ def create_module_tables(tx: MutTx, module: ModuleDef) -> dict[str, int]:
             )
         ids[name] = tx.create_table(module.tables[name].to_datastore_def()).table_id
     sync_row_level_security(tx, module)
+    sync_views(tx, module)
     return ids
 
 

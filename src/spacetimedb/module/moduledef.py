@@ -18,6 +18,7 @@ from spacetimedb import datastore as ds
 from spacetimedb.sats import AlgebraicType, PrimitiveType, ProductType, Typespace
 
 if TYPE_CHECKING:
+    from .handlers import HttpHandlerDef, HttpRouteDef
     from .views import ViewDef
 
 Converter = Callable[[Any], Any]
@@ -232,6 +233,8 @@ class ModuleDef:
     row_level_security: list[RowLevelSecurityDef] = field(default_factory=list)
     procedures: dict[str, ProcedureDef] = field(default_factory=dict)
     views: dict[str, ViewDef] = field(default_factory=dict)
+    http_handlers: dict[str, HttpHandlerDef] = field(default_factory=dict)
+    http_routes: list[HttpRouteDef] = field(default_factory=list)
     # a foreign (WASM, JS) module's own names for its tables and indexes, where they differ from the canonical
     # ones (RawModuleDef V10 converts case and generates index names): source name -> canonical name
     table_aliases: dict[str, str] = field(default_factory=dict)
@@ -279,9 +282,10 @@ class ModuleDef:
 
     def raw_v9_json(self, event_flags: bool = False) -> Any:
         """The JSON that ``GET /v1/database/:name/schema?version=9`` serves. V9 cannot say which tables are event
-        tables (V10's ``is_event``); with ``event_flags`` their entries carry ``"is_event": true`` for this
-        project's own code generator (SpacetimeDB's CLI would refuse the unknown key, so it is never sent
-        unasked)."""
+        tables (V10's ``is_event``) nor which column keys a view's rows (V10's ``ViewPrimaryKeys`` section); with
+        ``event_flags`` event tables' entries carry ``"is_event": true`` and keyed views' ``View`` exports
+        ``"primary_key": [column]`` (as a table's) for this project's own code generator (SpacetimeDB's CLI
+        would refuse the unknown keys, so they are never sent unasked)."""
         from .rawdef import raw_v9_json
 
         raw = raw_v9_json(self)
@@ -290,6 +294,10 @@ class ModuleDef:
             for table in raw["tables"]:
                 if table["name"] in events:
                     table["is_event"] = True
+            for export in raw["misc_exports"]:
+                view = self.views.get(export.get("View", {}).get("name", ""))
+                if view is not None and view.primary_key is not None:
+                    export["View"]["primary_key"] = [view.primary_key]
         return raw
 
     def raw_v9_bsatn(self) -> bytes:

@@ -80,7 +80,7 @@ from .rawdef import (
 )
 from .records import RecordInfo
 from .rls import RlsSyntaxError, rls_table
-from .views import LIST, OPTIONAL, ViewDef
+from .views import LIST, OPTIONAL, ViewDef, primary_key_position
 
 # ---- the V10 types (crates/lib/src/db/raw_def/v10.rs, fields in BSATN order) ----------------------------------
 
@@ -378,6 +378,7 @@ class _RawModule:
     row_level_security: list[str] = field(default_factory=list)
     views: list[_RawView] = field(default_factory=list)
     procedures: list[_RawProcedure] = field(default_factory=list)
+    view_primary_keys: list[tuple[str, list[str]]] = field(default_factory=list)  # (view, its key's columns)
     snake_case: bool = False
     explicit: dict[str, dict[str, str]] = field(
         default_factory=lambda: {"Table": {}, "Function": {}, "Index": {}}
@@ -565,8 +566,7 @@ def _v10_explicit_names(raw: _RawModule, payload: Any) -> None:
 
 
 def _v10_view_primary_keys(raw: _RawModule, payload: Any) -> None:
-    """Primary keys of views only tell clients how to match rows across updates; views here are keyed by whole
-    rows, which gives the same updates, so the section is read and needs nothing more."""
+    raw.view_primary_keys = [(view, list(columns)) for view, columns in payload]
 
 
 def _v10_submodules(raw: _RawModule, payload: Any) -> None:
@@ -586,8 +586,8 @@ _V10_SECTIONS: tuple[Callable[[_RawModule, Any], None], ...] = (
     _v10_rls,
     _v10_case_policy,
     _v10_explicit_names,
-    _v10_unserved("HTTP handler", "HTTP handlers are not served"),
-    _v10_unserved("HTTP route", "HTTP routes are not served"),
+    _v10_unserved("HTTP handler", "HTTP handlers of WASM and JavaScript modules are not served yet"),
+    _v10_unserved("HTTP route", "HTTP routes of WASM and JavaScript modules are not served yet"),
     _v10_view_primary_keys,
     _v10_submodules,
 )
@@ -986,6 +986,7 @@ class _Validator:
                 self.problem(f"{where}: its row type: {exc}")
                 continue
             assert isinstance(row_type, ProductType)
+            primary_key = self.view_primary_key(where, raw.source_name, self.raw.typespace[ref])
             out[name] = ViewDef(
                 name=name,
                 index=len(out),
@@ -999,8 +1000,32 @@ class _Validator:
                 row_to_canonical=tuple,
                 location=f"RawModuleDef V{self.raw.version}",
                 call_id=raw.index,
+                primary_key=primary_key,
             )
+        known = {raw.source_name for raw in self.raw.views}
+        for view, _ in self.raw.view_primary_keys:
+            if view not in known:
+                self.problem(f"a view primary key names view `{view}`, which the module does not have")
         return out
+
+    def view_primary_key(self, where: str, source_name: str, source_row: AlgebraicType) -> int | None:
+        """The column position of the view's primary key (V10's ViewPrimaryKeys section), as upstream validates
+        it: one declaration per view, of one column of its rows, named as the module's source names it."""
+        declared = [columns for view, columns in self.raw.view_primary_keys if view == source_name]
+        if not declared:
+            return None
+        if len(declared) > 1:
+            self.problem(f"{where}: its primary key is declared {len(declared)} times")
+            return None
+        if len(declared[0]) != 1:
+            self.problem(f"{where}: a view's primary key is one column, got {declared[0]}")
+            return None
+        assert isinstance(source_row, ProductType)  # as the converted row type it was checked against
+        try:
+            return primary_key_position(source_row, declared[0][0])
+        except ValueError as exc:
+            self.problem(f"{where}: {exc}")
+            return None
 
     def module_def(self) -> ModuleDef:
         types = self.types()

@@ -75,6 +75,7 @@ class ViewDecl:
     public: bool
     anonymous: bool
     location: str
+    primary_key: str | None = None  # the column's name
 
 
 @dataclass(eq=False, slots=True)
@@ -93,6 +94,15 @@ class ViewDef:
     # what a foreign program calls the view by (SpacetimeDB numbers anonymous and per-caller views apart, so
     # two views may share it); -1: ``index``
     call_id: int = -1
+    # the position of the column that identifies a row across results (upstream's view primary key): clients
+    # pair a deleted and an inserted row with the same key into an update; None: rows are whole values
+    primary_key: int | None = None
+
+    @property
+    def primary_key_name(self) -> str | None:
+        if self.primary_key is None:
+            return None
+        return self.row_type.elements[self.primary_key].name
 
     @property
     def return_type(self) -> AlgebraicType:
@@ -108,13 +118,33 @@ class ViewDef:
 # ---- declaring ------------------------------------------------------------------------------------------------
 
 
-def declare_view(func: Any, name: str | None, public: bool, anonymous: bool, location: str) -> ViewDecl:
+def declare_view(
+    func: Any,
+    name: str | None,
+    public: bool,
+    anonymous: bool,
+    location: str,
+    primary_key: str | None = None,
+) -> ViewDecl:
     decorator = "@anonymous_view" if anonymous else "@view"
     if not callable(func) or not hasattr(func, "__code__"):
         raise ModuleError(f"{decorator} at {location}: decorates a function, got {func!r}")
     if name is not None and not isinstance(name, str):
         raise ModuleError(f"{decorator} at {location}: name must be a str, got {name!r}")
-    return ViewDecl(func, name or func.__name__, bool(public), anonymous, location)
+    if primary_key is not None and (not isinstance(primary_key, str) or not primary_key):
+        raise ModuleError(
+            f"{decorator} at {location}: primary_key must be the name of one column of its rows, got {primary_key!r}"
+        )
+    return ViewDecl(func, name or func.__name__, bool(public), anonymous, location, primary_key)
+
+
+def primary_key_position(row_type: ProductType, column: str) -> int:
+    """The position of ``column`` among a view's columns; ``ValueError`` naming the columns if it is not one."""
+    names = [element.name for element in row_type.elements]
+    if column not in names:
+        listed = ", ".join(f"`{n}`" for n in names)
+        raise ValueError(f"its primary key `{column}` is not a column of its rows (they are {listed})")
+    return names.index(column)
 
 
 # ---- validating -----------------------------------------------------------------------------------------------
@@ -155,6 +185,7 @@ def build_view(decl: ViewDecl, index: int, mapper: TypeMapper) -> ViewDef:
     row_type = mapper.inline(mapped.type)
     if not isinstance(row_type, ProductType) or not row_type.elements:
         raise ValueError(f"{row_class.__name__} has no fields: a view's rows need at least one column")
+    primary_key = None if decl.primary_key is None else primary_key_position(row_type, decl.primary_key)
     return ViewDef(
         name=decl.name,
         index=index,
@@ -167,6 +198,7 @@ def build_view(decl: ViewDecl, index: int, mapper: TypeMapper) -> ViewDef:
         row_class=row_class,
         row_to_canonical=mapped.to_canonical,
         location=decl.location,
+        primary_key=primary_key,
     )
 
 

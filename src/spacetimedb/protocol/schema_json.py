@@ -33,7 +33,8 @@ def variant_value(value: Any, error: type[Exception] = ValueError) -> tuple[str,
 
 def view_table_entries(raw: Mapping[str, Any], error: type[Exception] = ValueError) -> list[dict[str, Any]]:
     """The views of a RawModuleDef v9 (its ``misc_exports`` ``View`` entries) as table entries: clients subscribe
-    to a view and cache its rows like a table's, named after the view, without keys or indexes. Each entry has
+    to a view and cache its rows like a table's, named after the view, without indexes, keyed by the view's
+    primary key where the export carries one (this project's ``event_flags`` extras). Each entry has
     ``"is_view": True``; its ``product_type_ref`` is the row type the view's ``Array`` or ``Option`` holds."""
     out = []
     for export in raw.get("misc_exports", []):
@@ -50,7 +51,7 @@ def view_table_entries(raw: Mapping[str, Any], error: type[Exception] = ValueErr
             {
                 "name": view["name"],
                 "product_type_ref": int(ref),
-                "primary_key": [],
+                "primary_key": list(view.get("primary_key", [])),  # this project's extra key, see raw_v9_json
                 "indexes": [],
                 "constraints": [],
                 "sequences": [],

@@ -46,6 +46,8 @@ from spacetimedb.sats import (
 
 # the largest message either side accepts; a bigger one is a protocol violation
 MAX_MESSAGE_BYTES = 256 << 20
+# the largest request or response body of a module-defined HTTP handler (as a procedure's outbound request body)
+MAX_HANDLER_BODY = 16 << 20
 
 U8_ = Annotated[int, U8]
 U16_ = Annotated[int, U16]
@@ -261,6 +263,19 @@ class HttpAnswer(NamedTuple):
     error: OPT_STR
 
 
+class CallHttpHandler(NamedTuple):
+    """A request to ``/v1/database/:name/route/*path``: ``path`` is what follows ``/route`` (``""`` for the bare
+    ``/route``), ``uri`` the full URI the client asked for."""
+
+    request: U64_
+    method: STR
+    path: STR
+    uri: STR
+    header_names: STRS
+    header_values: STRS
+    body: BYTES_
+
+
 class RunSql(NamedTuple):
     """``POST /sql``: run inside a short-lived connection of the caller (``client_connected`` first), as upstream."""
 
@@ -454,6 +469,17 @@ class HttpFetch(NamedTuple):
     timeout_micros: U64_
 
 
+class HandlerDone(NamedTuple):
+    """An HTTP handler's response (``found`` false: no route serves the request, and nothing ran)."""
+
+    request: U64_
+    found: BOOL_
+    status: U16_
+    header_names: STRS
+    header_values: STRS
+    body: BYTES_
+
+
 class SqlDone(NamedTuple):
     """``body`` is the JSON answer of ``/sql`` (or the error text when ``ok`` is false)."""
 
@@ -610,6 +636,7 @@ TO_WORKER: tuple[type, ...] = (
     ListTransactions,
     RunSqlTyped,
     DescribeSql,
+    CallHttpHandler,
 )
 TO_SERVER: tuple[type, ...] = (
     Ready,
@@ -642,6 +669,7 @@ TO_SERVER: tuple[type, ...] = (
     TransactionList,
     SqlRows,
     SqlDescribed,
+    HandlerDone,
 )
 
 

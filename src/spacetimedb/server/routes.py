@@ -22,6 +22,7 @@ from .database_routes import (
     set_names,
     unlock_database,
 )
+from .handler_routes import ROUTE_PATTERN, call_route
 from .identity_routes import (
     create_identity,
     health,
@@ -89,3 +90,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/database/{name}/schema", schema)
     app.router.add_get("/v1/database/{name}/unstable/timestamp", timestamp)
     app.router.add_get("/v1/database/{name}/unstable/stats", stats)
+    app.router.add_route("*", ROUTE_PATTERN, call_route)

@@ -36,6 +36,7 @@ class FakeEnv:
         self.rows: list[bytes] = []
         self.logs: list[str] = []
         self.iters: dict[int, list[bytes]] = {}
+        self.scheduled: list[tuple[str, bytes]] = []
 
     def table_id_from_name(self, name: str) -> int:
         if name != "things":
@@ -85,6 +86,9 @@ class FakeEnv:
 
     def get_jwt_payload(self, connection_id: bytes) -> bytes:
         return b'{"sub":"me"}' if int.from_bytes(connection_id, "little") == CONNECTION.value else b""
+
+    def schedule_immediate(self, reducer: str, args: bytes) -> None:
+        self.scheduled.append((reducer, args))
 
 
 @contextmanager
@@ -316,3 +320,10 @@ def test_a_database_of_a_typescript_module_shuts_down_cleanly(
         assert database.host.call_reducer_sync("seed", [2, 5], sender=SENDER, json_args=True).ok
     finally:
         database.shutdown()
+
+
+def test_volatile_nonatomic_schedule_immediate_hands_the_reducer_and_its_args_to_the_host(
+    engine: JsEngine, env: FakeEnv
+):
+    call(engine, 10, b"\x07\x00")
+    assert env.scheduled == [("later", b"\x07\x00")]

@@ -72,3 +72,45 @@ def test_init_runs_at_publish_and_a_scheduled_row_runs_its_reducer():
         assert wait_until(lambda: rows(host, "timer") == [])  # a one-shot schedule's row goes once it ran
     finally:
         dbs.shutdown()
+
+
+SCHEDULE_IMPORT = """
+  (import "spacetime_10.0" "volatile_nonatomic_schedule_immediate" (func $schedule (param i32 i32 i32 i32)))
+"""
+# schedule the reducer named at 2064 (its name's length given) with no arguments, then log x
+SCHEDULE = (
+    """
+  (call $schedule (i32.const 2064) (i32.const {length}) (i32.const 0) (i32.const 0))
+"""
+    + LOG_X
+)
+
+
+def test_volatile_nonatomic_schedule_immediate_runs_the_reducer_after_the_call():
+    """Upstream's `volatile_nonatomic_schedule_immediate` (wasm_instance_env.rs): the named reducer runs after
+    the current call, in a transaction of its own; an unknown reducer fails the call that asked."""
+    tables = [("log", 0, [], [], [], [], SumValue(1, ()), SumValue(0, ()), [], False)]
+    module_def = module_def_v10(
+        [
+            SumValue(0, ([SumValue(2, product(("x", U32)))],)),
+            SumValue(2, tables),
+            SumValue(3, [reducer("later"), reducer("seven"), reducer("wrong")]),
+        ]
+    )
+    extra = '(data (i32.const 2048) "log") (data (i32.const 2064) "seven") (data (i32.const 2072) "nope")'
+    later = SCHEDULE.format(length=5, x=1)
+    wrong = SCHEDULE.replace("2064", "2072").format(length=4, x=2)
+    program = wasm_module(
+        module_def, RANGE_IMPORTS + SCHEDULE_IMPORT, [later, LOG_X.format(x=7), wrong], extra
+    )
+    dbs = LocalDatabases(None)
+    try:
+        dbs.publish(DB, OWNER, program)
+        host = dbs.get_or_launch(DB)
+        assert call(host, "later").ok
+        assert wait_until(lambda: sorted(rows(host, "log")) == [(1,), (7,)])
+        outcome = call(host, "wrong")
+        assert not outcome.ok and "nope" in (outcome.message or "")
+        assert sorted(rows(host, "log")) == [(1,), (7,)]
+    finally:
+        dbs.shutdown()

@@ -51,8 +51,8 @@ def test_a_failing_setup_is_the_modules_error():
             "wasi_snapshot_preview1::fd_write",
         ),
         (
-            '(import "spacetime_10.0" "volatile_nonatomic_schedule_immediate" (func (param i32 i32 i32 i32)))',
-            "volatile_nonatomic_schedule_immediate, which this server does not serve",
+            '(import "spacetime_10.0" "no_such_call" (func (param i32 i32 i32 i32)))',
+            "spacetime_10.0::no_such_call, which this server does not provide",
         ),
     ],
 )

@@ -23,6 +23,8 @@ from typing import Any
 from spacetimedb import datastore as ds
 from spacetimedb.module import HttpError, HttpResponse, ModuleDef
 from spacetimedb.module import log as module_log_api
+from spacetimedb.module.context import ImmediateScheduler, current_immediate_scheduler
+from spacetimedb.module.errors import NoSuchReducerError, ReducerArgsError
 from spacetimedb.module.runtime import TxSlot
 from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
 from spacetimedb.sats import (
@@ -142,6 +144,7 @@ class InstanceEnv:
         self.database_identity = database_identity
         self._log_sink = log_sink
         self._call_sink: LogSink = module_log_api.stderr_sink
+        self._immediate: ImmediateScheduler | None = None  # the host thread's, while a reducer runs
         self._in_view = False
         self._procedure: Any = None  # the ProcedureContext of the procedure running, if one is
         self._held: Any = None  # its open transaction (host.procedures.HeldTx)
@@ -172,6 +175,7 @@ class InstanceEnv:
         reads go through ``view_slot``), and the database's identity (the host knows it only once it runs the
         module)."""
         self._call_sink = module_log_api.get_sink()
+        self._immediate = current_immediate_scheduler()
         if database_identity is not None:
             self.database_identity = database_identity
         self._jwt = (connection_id, jwt_payload)
@@ -184,6 +188,7 @@ class InstanceEnv:
         if self._held is not None:
             self._release_held().abort()
         self._procedure = None
+        self._immediate = None
         self._iters.clear()
         self._pending.clear()
         self._timers.clear()
@@ -475,6 +480,19 @@ class InstanceEnv:
         self.console_log(2, f"Timing span {name!r}: {elapsed * 1e3:.3f}ms", None, None, 0)
 
     # -- context ------------------------------------------------------------------------------------------------------
+
+    def schedule_immediate(self, reducer: str, args: bytes) -> None:
+        """``volatile_nonatomic_schedule_immediate``: run ``reducer`` with the BSATN ``args`` right after the current
+        call, in a transaction of its own, as the database. Only a reducer may ask (the host thread's scheduler is
+        absent from views and procedures); an unknown reducer or arguments that do not decode fail this call."""
+        if self._immediate is None or self._in_view or self._procedure is not None:
+            raise HostCallError(
+                HOST_CALL_FAILURE, "volatile_nonatomic_schedule_immediate works only in a reducer"
+            )
+        try:
+            self._immediate(reducer, bytes(args))
+        except (NoSuchReducerError, ReducerArgsError) as exc:
+            raise HostCallError(HOST_CALL_FAILURE, str(exc)) from None
 
     def identity(self) -> bytes:
         """The database's identity, 32 bytes little-endian."""

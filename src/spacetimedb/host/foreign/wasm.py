@@ -149,11 +149,6 @@ class WasmEngine:
                 f"the WebAssembly module imports {', '.join(unknown)}, which this server does not provide "
                 "(it serves SpacetimeDB's ABI spacetime_10.0 to spacetime_10.5)"
             )
-        unserved = [
-            f"{i.module}::{i.name}" for i in module.imports if (i.module, i.name or "") in _REFUSED_IMPORTS
-        ]
-        if unserved:
-            raise ModuleError(f"the module uses {', '.join(unserved)}, which this server does not serve")
 
     def _imports(self) -> dict[tuple[str, str], tuple[tuple[str, str], Callable[..., Any]]]:
         return {
@@ -375,8 +370,14 @@ class WasmEngine:
         payload = self._env().get_jwt_payload(self._read(conn_ptr, 16))
         self._write_u32(out, self._new_source(payload))
 
-    def _sys_volatile_nonatomic_schedule_immediate(self, *_: int) -> None:
-        raise HostCallError(abi.HOST_CALL_FAILURE, "volatile_nonatomic_schedule_immediate is not served")
+    def _sys_volatile_nonatomic_schedule_immediate(
+        self, name: int, name_len: int, args: int, args_len: int
+    ) -> None:
+        reducer = self._read(name, name_len).decode("utf-8", errors="replace")
+        try:
+            self._env().schedule_immediate(reducer, self._read(args, args_len))
+        except HostCallError as exc:  # the import returns nothing to carry an errno: the call traps instead
+            raise RuntimeError(str(exc)) from None
 
     def _sys_procedure_sleep_until(self, wake_at: int) -> int:
         """Sleep until ``wake_at`` (microseconds since the epoch), in short steps so that the time budget can
@@ -590,8 +591,6 @@ _SIGNATURES: dict[tuple[str, str], tuple[tuple[str, str], str]] = {
     ("spacetime_10.4", "datastore_delete_by_index_scan_point_bsatn"): (("iiii", "i"), "10.4"),
     ("spacetime_10.5", "datastore_clear"): (("ii", "i"), "10.5"),
 }
-# imports a module may have only to do what this server refuses (checked at publish)
-_REFUSED_IMPORTS = frozenset({("spacetime_10.0", "volatile_nonatomic_schedule_immediate")})
 
 
 def wasm_engine(program: bytes) -> WasmEngine:

@@ -102,6 +102,10 @@ const reducers = [
     const again = new TextEncoder().encode(decoded);
     log(`text ${decoded} ${again.length === args.length && again.every((b, i) => b === args[i])}`);
   },
+  // 10 run the reducer `later` after this call, with these args
+  (args) => {
+    sys.volatile_nonatomic_schedule_immediate("later", args);
+  },
 ];
 
 const hooks = {

@@ -358,10 +358,8 @@ def _http_request(engine: JsEngine, env: InstanceEnv, args: tuple[int, ...], pay
 
 
 def _schedule_immediate(engine: JsEngine, env: InstanceEnv, args: tuple[int, ...], payload: bytes) -> None:
-    name, _ = _pair(payload)
-    raise HostCallError(
-        1, f"volatile_nonatomic_schedule_immediate({_text(name)!r}) is not served by this host"
-    )
+    name, reducer_args = _pair(payload)
+    env.schedule_immediate(_text(name), bytes(reducer_args))
 
 
 _SYSCALLS: dict[int, Handler] = {
