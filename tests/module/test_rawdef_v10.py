@@ -55,14 +55,26 @@ def double(ctx: ProcedureContext, value: u32) -> u64:
 def me(ctx: ViewContext) -> Optional[Player]:
     return None
 
-@anonymous_view
+@anonymous_view(primary_key="id")
 def everyone(ctx: AnonymousViewContext) -> list[Player]:
     return []
 """
+# the decoder refuses a foreign module's HTTP handlers (not served yet), so the round trip goes without them
+HANDLERS = """
+from spacetimedb.http import HandlerContext, Request, Response, Router, handler, router
+
+@handler
+def hello(ctx: HandlerContext, request: Request) -> Response:
+    return Response(b"hi")
+
+@router
+def routes() -> Router:
+    return Router().get("/hello", hello).any("/echo", hello)
+"""
 
 
-def module() -> ModuleDef:
-    return load_source(SOURCE).module_def
+def module(source: str = SOURCE + HANDLERS) -> ModuleDef:
+    return load_source(source).module_def
 
 
 def sections(raw: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +93,10 @@ def test_sections_come_in_upstreams_order_with_explicit_names_last() -> None:
         "Tables",
         "Reducers",
         "Procedures",
+        "HttpHandlers",
+        "HttpRoutes",
         "Views",
+        "ViewPrimaryKeys",
         "Schedules",
         "LifeCycleReducers",
         "RowLevelSecurity",
@@ -142,12 +157,18 @@ def test_reducers_lifecycles_procedures_and_views() -> None:
     assert (views["me"]["is_public"], views["me"]["is_anonymous"]) == (True, False)
     assert (views["everyone"]["is_public"], views["everyone"]["is_anonymous"]) == (False, True)
     assert views["everyone"]["params"] == {"elements": []}
+    assert parts["ViewPrimaryKeys"] == [{"view_source_name": "everyone", "columns": ["id"]}]
+    assert parts["HttpHandlers"] == [{"source_name": "hello"}]
+    assert parts["HttpRoutes"] == [
+        {"handler_function": "hello", "method": {"Method": {"Get": []}}, "path": "/hello"},
+        {"handler_function": "hello", "method": {"Any": []}, "path": "/echo"},
+    ]
 
 
 def test_decoding_the_encoding_gives_the_same_module() -> None:
     """A round trip through the decoder SpacetimeDB's modules go through: every name, type, key, index,
     constraint, sequence, schedule, default, lifecycle, procedure, view and rule survives."""
-    original = module()
+    original = module(SOURCE)
     decoded = decode_module_def(raw_module_def_v10_bsatn(original))
     assert sorted(decoded.tables) == sorted(original.tables)
     for name, table in original.tables.items():
@@ -182,9 +203,9 @@ def test_decoding_the_encoding_gives_the_same_module() -> None:
     assert [(p.name, p.params, p.return_type) for p in decoded.procedures.values()] == [
         (p.name, p.params, p.return_type) for p in original.procedures.values()
     ]
-    assert [(v.name, v.public, v.anonymous, v.shape, v.row_ref) for v in decoded.views.values()] == [
-        (v.name, v.public, v.anonymous, v.shape, v.row_ref) for v in original.views.values()
-    ]
+    assert [
+        (v.name, v.public, v.anonymous, v.shape, v.row_ref, v.primary_key) for v in decoded.views.values()
+    ] == [(v.name, v.public, v.anonymous, v.shape, v.row_ref, v.primary_key) for v in original.views.values()]
     assert [r.sql for r in decoded.row_level_security] == [r.sql for r in original.row_level_security]
     assert sorted((t.name, t.ref) for t in decoded.types) == sorted((t.name, t.ref) for t in original.types)
     assert decoded.typespace.types == original.typespace.types

@@ -5,8 +5,8 @@ converts its validated definition back (``impl From<ModuleDef> for RawModuleDefV
 ``crates/schema/src/def.rs``), so that ``spacetime describe --json`` prints what SpacetimeDB's CLI prints:
 
 - sections in upstream's order, each only when it has something (``Typespace``, ``CaseConversionPolicy`` and
-  ``ExplicitNames`` always): Typespace, Types, Tables, Reducers, Procedures, Views, Schedules,
-  LifeCycleReducers, RowLevelSecurity, CaseConversionPolicy, ExplicitNames. Upstream emits no
+  ``ExplicitNames`` always): Typespace, Types, Tables, Reducers, Procedures, HttpHandlers, HttpRoutes, Views,
+  ViewPrimaryKeys, Schedules, LifeCycleReducers, RowLevelSecurity, CaseConversionPolicy, ExplicitNames. Upstream emits no
   ``CaseConversionPolicy`` (its names are already in the cases the default policy produces, so converting them
   again changes nothing); ours says ``None``, because a Python module's names (``Color.RED``, a ``camelCase``
   column) are canonical as written and the default policy would rename them.
@@ -31,6 +31,7 @@ from spacetimedb.sats import STRING, ProductType, SumValue, codec, encode
 from spacetimedb.sats.json import to_json
 from spacetimedb.sats.meta import type_to_value
 
+from .handlers import HttpRouteDef
 from .moduledef import LIFECYCLE_CONNECTED, LIFECYCLE_DISCONNECTED, LIFECYCLE_INIT, ModuleDef, TableDef
 from .rawdef import (
     LIFECYCLE_TAGS,
@@ -42,7 +43,7 @@ from .rawdef import (
     sequence_values,
     table_access_value,
 )
-from .rawdef_decode import RAW_MODULE_DEF_V10, RAW_V10_TYPESPACE, SECTION_NAMES, TAG_V10
+from .rawdef_decode import HTTP_METHOD, RAW_MODULE_DEF_V10, RAW_V10_TYPESPACE, SECTION_NAMES, TAG_V10
 from .views import ViewDef
 
 PRIVATE, CLIENT_CALLABLE = SumValue(0, ()), SumValue(1, ())
@@ -79,6 +80,32 @@ def _view_value(view: ViewDef) -> tuple[Any, ...]:
     # a foreign program's own number for the view, which upstream's `index` is; a Python view's position
     index = view.call_id if view.call_id >= 0 else view.index
     return (view.name, index, view.public, view.anonymous, NO_PARAMS, type_to_value(view.return_type))
+
+
+def _route_value(route: HttpRouteDef) -> tuple[str, SumValue, str]:
+    """A route as ``RawHttpRouteDefV10``: ``Any``, or ``Method`` with upstream's variant of the method (GET is
+    ``Get``)."""
+    if route.method is None:
+        method = SumValue(0, ())
+    else:
+        names = [variant.name for variant in HTTP_METHOD.variants]
+        spelled = route.method.capitalize()
+        inner = (
+            SumValue(names.index(spelled), ())
+            if spelled in names
+            else SumValue(names.index("Extension"), route.method)
+        )
+        method = SumValue(1, inner)
+    return (route.handler, method, route.path)
+
+
+def _view_primary_keys(module: ModuleDef) -> list[tuple[str, list[str]]]:
+    """``RawViewPrimaryKeyDefV10`` of each view with a primary key: the view and the key column's name."""
+    return [
+        (view.name, [view.primary_key_name])
+        for view in module.views.values()
+        if view.primary_key_name is not None
+    ]
 
 
 def _reducers(module: ModuleDef) -> list[tuple[Any, ...]]:
@@ -129,7 +156,10 @@ def raw_module_def_v10(module: ModuleDef) -> tuple[list[SumValue]]:
         ("Tables", [table_value_v10(t, sources[t.name]) for t in tables]),
         ("Reducers", _reducers(module)),
         ("Procedures", _procedures(module)),
+        ("HttpHandlers", [(name,) for name in module.http_handlers]),
+        ("HttpRoutes", [_route_value(route) for route in module.http_routes]),
         ("Views", [_view_value(v) for v in module.views.values()]),
+        ("ViewPrimaryKeys", _view_primary_keys(module)),
         ("Schedules", _schedules(tables)),
         ("LifeCycleReducers", _lifecycles(module)),
         (
