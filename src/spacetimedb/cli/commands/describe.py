@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -62,7 +62,6 @@ def describe(
     found = next((entry for entry in lookups[kind]() if entry.get("name") == item), None)
     if found is None:
         _no_such(client, kind, item, [entry["name"] for entry in lookups[kind]()])
-    assert found is not None
     if kind == "table":
         click.echo("\n".join(schema.render_table(found)))
     elif kind == "view":
@@ -71,7 +70,7 @@ def describe(
         click.echo(schema.render_reducer(found))
 
 
-def _no_such(client: DatabaseClient, kind: str, item: str, known: list[str]) -> None:
+def _no_such(client: DatabaseClient, kind: str, item: str, known: list[str]) -> NoReturn:
     raise CliError(
         f"database {client.shown} has no {kind} {item!r}",
         hint=f"its {kind}s: {', '.join(known)}" if known else f"it has no {kind}s",
