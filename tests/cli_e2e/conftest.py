@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,11 @@ def hint_of(result: Result) -> str:
     hints = [line.removeprefix("hint: ") for line in result.err_lines if line.startswith("hint: ")]
     assert len(hints) == 1, result.err
     return hints[0]
+
+
+def v10_section(raw: dict[str, Any], name: str) -> Any:
+    """One section's payload in RawModuleDef V10 JSON (what `describe --json` prints), or None."""
+    return next((section[name] for section in raw["sections"] if name in section), None)
 
 
 def environment(config_dir: Path, **extra: str) -> dict[str, str]:

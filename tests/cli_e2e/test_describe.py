@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import SHAPES, User, assert_one_line_error, hint_of
+from .conftest import SHAPES, User, assert_one_line_error, hint_of, v10_section
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -57,13 +57,35 @@ def test_describe_one_table_and_one_reducer(alice: User, shapes_db: str):
 
 
 def test_describe_json(alice: User, shapes_db: str):
+    """Upstream's CLI prints RawModuleDef V10 (crates/cli/src/subcommands/describe.rs asks for
+    `/schema?version=10`), and for one item its RawTableDefV10 or RawReducerDefV10."""
     everything = json.loads(alice("describe", shapes_db, "--json").out)
-    assert {t["name"] for t in everything["tables"]} == {"drawing", "timer"}
-    assert "typespace" in everything and "reducers" in everything
+    assert {t["source_name"] for t in v10_section(everything, "Tables")} == {"drawing", "timer"}
+    assert v10_section(everything, "Typespace")["types"]
+    assert v10_section(everything, "Schedules") == [
+        {
+            "source_name": {"some": "timer_sched"},
+            "table_name": "timer",
+            "schedule_at_col": 1,
+            "function_name": "tick",
+        }
+    ]
+    assert {"lifecycle_spec": {"Init": []}, "function_name": "init"} in v10_section(
+        everything, "LifeCycleReducers"
+    )
     table = json.loads(alice("describe", shapes_db, "table", "timer", "--json").out)
-    assert table["name"] == "timer" and table["schedule"]["some"]["reducer_name"] == "tick"
+    assert table["source_name"] == "timer" and table["table_access"] == {"Private": []}
+    assert "schedule" not in table and table["default_values"] == [] and table["is_event"] is False
     reducer = json.loads(alice("describe", shapes_db, "reducer", "init", "--json").out)
-    assert reducer == {"name": "init", "params": {"elements": []}, "lifecycle": {"some": {"Init": []}}}
+    assert reducer == {
+        "source_name": "init",
+        "params": {"elements": []},
+        "visibility": {"Private": []},
+        "ok_return_type": {"Product": {"elements": []}},
+        "err_return_type": {"String": []},
+    }
+    missing = alice("describe", shapes_db, "table", "drawings", "--json")
+    assert_one_line_error(missing, f"database '{shapes_db}' on {alice.url} has no table 'drawings'")
 
 
 def test_describe_errors(alice: User, shapes_db: str):

@@ -4,6 +4,7 @@ and stops it again, and exits 130 on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import subprocess
@@ -229,3 +230,29 @@ def test_dev_delete_data_replaces_a_database_whose_update_needs_a_manual_migrati
     assert "old" not in alice("sql", db_name, "SELECT * FROM note").out
     assert not (tmp_path / "module_bindings").exists()  # --skip-generate
     assert not (tmp_path / "module_db.pyi").exists()
+
+
+def test_dev_takes_its_database_server_and_module_from_spacetime_json(
+    tmp_path: Path, alice: User, db_name: str
+):
+    """Upstream's dev reads its targets from spacetime.json (crates/cli/src/subcommands/dev.rs); `dev.run` is
+    upstream's client command, which this CLI prints and does not start."""
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "module.py").write_text(MODULE, encoding="utf-8")
+    config = {
+        "database": db_name,
+        "server": alice.url,
+        "module-path": "./server",
+        "dev": {"run": "npm run dev"},
+    }
+    (tmp_path / "spacetime.json").write_text(json.dumps(config))
+    dev = DevProcess(alice, tmp_path, "--skip-generate")
+    try:
+        started = dev.wait_for("Watching for changes")
+        assert f"Using configuration from {tmp_path / 'spacetime.json'}" in started
+        assert any("does not start the client (dev.run: npm run dev)" in line for line in started), started
+        assert f"Database: {db_name} on {alice.url}" in started
+        assert dev.interrupt() == 130
+    finally:
+        dev.kill()
+    assert alice("call", db_name, "add", "1", '"from the config"').code == 0

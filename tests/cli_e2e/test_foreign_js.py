@@ -17,7 +17,7 @@ import pytest
 from tests.client.node_tools import SDK_VERSION, NodeTools, node_tools
 from tests.conftest import ServerProcess, start_server
 
-from .conftest import User, assert_one_line_error
+from .conftest import User, assert_one_line_error, v10_section
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.node]
 
@@ -92,7 +92,7 @@ def test_a_typescript_module_is_bundled_published_and_called(keynote_db: str, al
     assert "same_account" in assert_one_line_error(failed)
     assert sorted(sql(alice, keynote_db, "SELECT id, balance FROM accounts")) == [[0, 60], [1, 100], [2, 140]]
     described = json.loads(alice("describe", keynote_db, "--json").out)
-    assert [reducer["name"] for reducer in described["reducers"]] == [
+    assert [reducer["source_name"] for reducer in v10_section(described, "Reducers")] == [
         "noop",
         "remind",
         "remind_later",

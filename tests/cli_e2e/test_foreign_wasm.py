@@ -11,7 +11,7 @@ import pytest
 
 from ..conftest import ServerProcess, start_server
 from ..host.foreign.test_wasm_hostile import hostile_program
-from .conftest import User, assert_one_line_error
+from .conftest import User, assert_one_line_error, v10_section
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def test_upstream_module_then_the_rust_keynote_module_as_an_update(alice: User, 
     assert alice("call", db_name, "noop").code == 0
     described = alice("describe", db_name, "--json")
     assert described.code == 0, described
-    assert [r["name"] for r in json.loads(described.out)["reducers"]] == ["noop"]
+    assert [r["source_name"] for r in v10_section(json.loads(described.out), "Reducers")] == ["noop"]
     assert sql(alice, db_name, "SELECT program_kind FROM st_module") == [[0]]  # WASM, as upstream records it
 
     update = alice("publish", db_name, "--bin-path", str(KEYNOTE), "-y")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,72 @@ def test_an_update_that_breaks_clients_asks_unless_break_clients(alice: User, no
     answered = alice("publish", notes_db, "-p", str(with_column), "--yes=break-clients")
     assert answered.code == 0, answered
     assert alice("sql", notes_db, "SELECT stars FROM note").code == 0
+
+
+def _http(url: str, method: str, token: str | None = None, body: bytes | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _program(path: Path) -> bytes:
+    from spacetimedb.module import package_program
+
+    return package_program(path)[0]
+
+
+def test_the_server_refuses_an_update_that_breaks_clients_unless_the_request_allows_it(
+    alice: User, db_name: str, tmp_path: Path
+):
+    """Upstream's server enforces the rule, not only its CLI (crates/client-api/src/routes/database.rs,
+    publish and schema_migration_policy; crates/schema/src/auto_migrate.rs, MigrationPolicy::permits_plan):
+    an update that disconnects the clients needs ``policy=BreakClients`` with the pre-publish token of that
+    very update, and each refusal is a 400 with upstream's text."""
+    status, identity = _http(f"{alice.url}/v1/identity", "POST")
+    assert status == 200, identity
+    token = json.loads(identity)["token"]
+    database = f"{alice.url}/v1/database/{db_name}"
+    assert _http(database, "PUT", token, _program(NOTES))[0] == 200
+    with_tag = _program(variant(tmp_path, "notes_tag.py", NOTES.read_text() + NEW_TABLE))
+    status, reply = _http(database, "PUT", token, with_tag)
+    assert status == 200, reply  # an update that keeps the clients needs no policy
+    source = NOTES.read_text() + NEW_TABLE
+    breaking = _program(
+        variant(
+            tmp_path,
+            "notes_col.py",
+            source.replace("    score: i32\n", "    score: i32\n    stars: i32 = 0\n", 1),
+        )
+    )
+
+    refused = "Failed to create or update the database: "
+    assert _http(database, "PUT", token, breaking) == (
+        400,
+        refused + "Migration plan contains a client-breaking change which is disallowed under current policy",
+    )
+    assert _http(f"{database}?policy=BreakClients", "PUT", token, breaking) == (
+        400,
+        "Migration policy is set to `BreakClients`, but no migration token was provided.",
+    )
+    status, plan = _http(f"{database}/pre_publish", "POST", token, breaking)
+    assert status == 200, plan
+    auto = json.loads(plan)["AutoMigrate"]
+    assert auto["break_clients"] is True
+    wrong = "0x" + "0" * 64
+    assert _http(f"{database}?policy=BreakClients&token={wrong}", "PUT", token, breaking) == (
+        400,
+        refused + "Token provided is invalid or does not match expected hash",
+    )
+    assert _http(f"{database}?policy=Sometimes", "PUT", token, breaking)[0] == 400
+    # every refusal changed nothing
+    assert _http(f"{database}/sql", "POST", token, b"SELECT stars FROM note")[0] == 400
+    status, reply = _http(f"{database}?policy=BreakClients&token={auto['token']}", "PUT", token, breaking)
+    assert status == 200, reply
+    assert json.loads(reply)["Success"]["op"] == "updated"
 
 
 def test_a_change_needing_a_manual_migration_is_refused_unless_delete_data(
@@ -165,3 +233,37 @@ def test_the_reasons_for_a_manual_migration_are_separated(alice: User, notes_db:
     reasons = error.split("needs a manual migration: ", 1)[1].split("; ")
     assert len(reasons) == 2, error
     assert any("note" in r and "score" in r for r in reasons) and any("secret" in r for r in reasons), error
+
+
+def test_publish_reads_spacetime_json(alice: User, db_name: str, tmp_path: Path):
+    """Upstream's publish takes its target from spacetime.json (crates/cli/src/subcommands/publish.rs,
+    build_publish_schema): the database, the module path (relative to the file), `break-clients`."""
+    project = tmp_path / "project"
+    (project / "server").mkdir(parents=True)
+    module = project / "server" / "module.py"
+    module.write_text(NOTES.read_text())
+    config = project / "spacetime.json"
+    config.write_text(json.dumps({"database": db_name, "module-path": "./server"}))
+
+    created = alice("publish", cwd=project)
+    assert created.code == 0, created
+    assert f"Using configuration from {config}" in created.out
+    assert f"Publishing module {module} to database '{db_name}'" in created.out
+    assert created.out.splitlines()[-1].startswith(f"Created new database with name: {db_name}")
+
+    module.write_text(
+        NOTES.read_text().replace("    score: i32\n", "    score: i32\n    stars: i32 = 0\n", 1)
+    )
+    asked = alice("publish", cwd=project)
+    assert_one_line_error(asked, f"not updating '{db_name}' without confirmation")
+    config.write_text(json.dumps({"database": db_name, "module-path": "./server", "break-clients": True}))
+    assert alice("publish", cwd=project).code == 0  # the file answers the question
+    assert alice("sql", db_name, "SELECT stars FROM note").code == 0
+
+    ignored = alice("publish", "--no-config", cwd=project)
+    assert_one_line_error(ignored, "no module to publish")
+    config.write_text(json.dumps({"database": db_name, "colour": "blue"}))
+    unknown = alice("publish", cwd=project)
+    assert_one_line_error(
+        unknown, "Config key 'colour' is not supported in the config file. Available keys: "
+    )

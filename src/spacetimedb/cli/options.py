@@ -28,14 +28,30 @@ anonymous_option = click.option(
 )
 
 
-def project_module(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+def project_module_path(value: Path) -> Path:
     """A project directory that is not a package but holds ``module.py`` (upstream's ``--module-path`` names the
     module's directory, e.g. the ``spacetimedb/`` of ``spacetime init --project-path``) means that file."""
-    if value is not None and value.is_dir() and not (value / "__init__.py").exists():
+    if value.is_dir() and not (value / "__init__.py").exists():
         module = value / "module.py"
         if module.is_file():
             return module
     return value
+
+
+def project_module(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    return None if value is None else project_module_path(value)
+
+
+no_config_option = click.option(
+    "--no-config", is_flag=True, help="Ignore spacetime.json (and its local and environment files)."
+)
+
+env_option = click.option(
+    "--env",
+    default=None,
+    metavar="ENV",
+    help="Also read spacetime.ENV.json and spacetime.ENV.local.json over spacetime.json.",
+)
 
 
 module_path_option = click.option(

@@ -19,11 +19,13 @@ from .supervisor import (
     DatabaseNotFoundError,
     DatabaseUnavailableError,
     HostController,
+    MigrationPolicyError,
     MigrationRefusedError,
     PastRefused,
     PublishError,
     PublishResult,
     WorkerSettings,
+    migration_token,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "DurabilityLost",
     "DurableOffset",
     "HostController",
+    "MigrationPolicyError",
     "MigrationRefusedError",
     "PastRefused",
     "PublishError",
@@ -48,5 +51,6 @@ __all__ = [
     "WorkerGone",
     "WorkerProcess",
     "WorkerSettings",
+    "migration_token",
     "describe_exit",
 ]

@@ -146,9 +146,12 @@ class RunningDatabase:
         """The parameter and result types of a one-statement script, for ``caller``."""
         return await self.worker.request(lambda r: seam.DescribeSql(r, text, caller), seam.SqlDescribed)
 
-    async def schema(self, event_flags: bool = False) -> str:
-        answer = await self.worker.request(lambda r: seam.GetSchema(r, event_flags), seam.SchemaAnswer)
-        return answer.raw_v9_json
+    async def schema(self, event_flags: bool = False, version: int = 9) -> str:
+        """The module's RawModuleDef ``version`` (9 or 10) as JSON."""
+        answer = await self.worker.request(
+            lambda r: seam.GetSchema(r, event_flags, version), seam.SchemaAnswer
+        )
+        return answer.raw_json
 
     async def program(self) -> bytes:
         answer = await self.worker.request(seam.GetProgram, seam.ProgramAnswer)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from spacetimedb.backup import Manifest
+from spacetimedb.keccak import keccak256
 from spacetimedb.module_log import system_line
 from spacetimedb.protocol import seam
 from spacetimedb.sats import Identity
@@ -106,6 +107,38 @@ class MigrationRefusedError(PublishError):
             "the update needs a manual migration:\n" + "\n".join(f"- {c}" for c in migration.incompatible)
         )
         self.migration = migration
+
+
+# Upstream's refusals of an update under its migration policy (crates/schema/src/auto_migrate.rs,
+# MigrationPolicyError); its publish route answers them 400 "Failed to create or update the database: ...".
+BREAKING_CHANGE_DISALLOWED = (
+    "Migration plan contains a client-breaking change which is disallowed under current policy"
+)
+INVALID_MIGRATION_TOKEN = "Token provided is invalid or does not match expected hash"
+
+
+def migration_token(database: Identity, old_program_hash: bytes, new_program_hash: bytes) -> bytes:
+    """The token that acknowledges one update of ``database`` from one program to another, as upstream's
+    ``MigrationToken::hash``: Keccak-256 of the three hex strings. Not a secret: it only proves that the
+    publisher saw this particular plan (the pre-publish answer carries it)."""
+    return keccak256((database.to_hex() + old_program_hash.hex() + new_program_hash.hex()).encode())
+
+
+class MigrationPolicyError(PublishError):
+    """The update is not allowed under the publish request's migration policy; ``str()`` is upstream's text."""
+
+
+def check_migration_policy(
+    migration: seam.MigrationSummary | None, break_clients_token: bytes | None, expected_token: bytes
+) -> None:
+    """Upstream's ``MigrationPolicy::permits_plan``: without a token (the ``Compatible`` policy) an update that
+    disconnects the clients is refused; with one (``BreakClients``) any update is allowed, but only with the
+    token of exactly this update."""
+    if break_clients_token is None:
+        if migration is not None and migration.disconnects_clients:
+            raise MigrationPolicyError(BREAKING_CHANGE_DISALLOWED)
+    elif break_clients_token != expected_token:
+        raise MigrationPolicyError(INVALID_MIGRATION_TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,13 +488,21 @@ class HostController:
         return answer
 
     async def publish(
-        self, identity: Identity, owner: Identity, program: bytes, *, clear: bool = False
+        self,
+        identity: Identity,
+        owner: Identity,
+        program: bytes,
+        *,
+        clear: bool = False,
+        break_clients_token: bytes | None = None,
     ) -> PublishResult:
         """Create the database with this program (running ``init``), or update its module.
 
         An update migrates the schema where that is safe; otherwise ``MigrationRefusedError`` (with the plan)
         and nothing changes — unless ``clear``, which replaces the database (data included) with a new one, in
-        one step that a crash cannot cut in half."""
+        one step that a crash cannot cut in half. An update that disconnects the clients needs
+        ``break_clients_token``, the ``migration_token`` of this very update (``MigrationPolicyError``
+        otherwise, and nothing changes)."""
         async with self._lock(identity):
             replacing = clear and self.exists(identity)
             if replacing or not self.exists(identity):
@@ -479,6 +520,8 @@ class HostController:
                 return PublishResult("unchanged", validated.program_hash)
             if validated.migration is not None and not validated.migration.automatic:
                 raise MigrationRefusedError(validated.migration)
+            expected_token = migration_token(identity, running.program_hash, validated.program_hash)
+            check_migration_policy(validated.migration, break_clients_token, expected_token)
             done = await running.update(program, self._stall_limit(self.settings.load_budget_seconds))
             if done.error is not None:
                 if done.migration is not None and not done.migration.automatic:

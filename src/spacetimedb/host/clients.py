@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from spacetimedb import protocol
 from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError
 from spacetimedb.module.handlers import NO_SUCH_ROUTE, match_route
+from spacetimedb.module.rawdef_v10 import raw_v10_json
 from spacetimedb.module_log import escape_surrogates
 from spacetimedb.protocol import messages as msg
 from spacetimedb.protocol import seam, v1json, v2
@@ -537,7 +538,11 @@ class ClientHub:
         return False
 
     def schema(self, request: seam.GetSchema) -> None:
-        raw = json.dumps(self.host.loaded.module_def.raw_v9_json(request.event_flags))
+        module_def = self.host.loaded.module_def
+        if request.version == 10:
+            raw = json.dumps(raw_v10_json(module_def))
+        else:
+            raw = json.dumps(module_def.raw_v9_json(request.event_flags))
         self.outbox.send(seam.SchemaAnswer(request.request, raw))
 
     def tail_log(self, request: seam.TailLog) -> None:

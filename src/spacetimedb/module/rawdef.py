@@ -35,7 +35,14 @@ from spacetimedb.sats import (
 from spacetimedb.sats.json import to_json
 from spacetimedb.sats.meta import ALGEBRAIC_TYPE_REF, META_TYPESPACE, PRODUCT_TYPE_REF, type_to_value
 
-from .moduledef import LIFECYCLE_CONNECTED, LIFECYCLE_DISCONNECTED, LIFECYCLE_INIT, ModuleDef, TableDef
+from .moduledef import (
+    LIFECYCLE_CONNECTED,
+    LIFECYCLE_DISCONNECTED,
+    LIFECYCLE_INIT,
+    IndexDef,
+    ModuleDef,
+    TableDef,
+)
 
 RAW_TYPESPACE = Typespace(list(META_TYPESPACE.types))
 
@@ -113,32 +120,53 @@ RAW_MODULE_DEF_V9 = ProductType.of(
 RAW_MODULE_DEF_V9_TAG = 1
 
 _ALGORITHM_TAGS = {"btree": 0, "hash": 1, "direct": 2}
-_LIFECYCLE_TAGS = {LIFECYCLE_INIT: 0, LIFECYCLE_CONNECTED: 1, LIFECYCLE_DISCONNECTED: 2}
+LIFECYCLE_TAGS = {LIFECYCLE_INIT: 0, LIFECYCLE_CONNECTED: 1, LIFECYCLE_DISCONNECTED: 2}
 
 
-def _product_value(ty: ProductType) -> tuple[list[tuple[str | None, Any]]]:
+def product_value(ty: ProductType) -> tuple[list[tuple[str | None, Any]]]:
     """A ProductType as a value of the meta ``ProductType`` (the payload of ``AlgebraicType::Product``)."""
     value = type_to_value(ty)
     return value.value  # type: ignore[no-any-return]  # the payload of a Product value is its element list
 
 
-def _table_value(table: TableDef) -> tuple[Any, ...]:
-    indexes = [
-        (
-            index.name,
-            index.accessor_name,
-            SumValue(_ALGORITHM_TAGS[index.algorithm], list(index.columns)),
-        )
+def index_values(table: TableDef) -> list[tuple[Any, ...]]:
+    """The table's indexes as values of ``RAW_INDEX_DEF`` (the same layout in V9 and V10), sorted by name."""
+    return [
+        (index.name, index.accessor_name, _algorithm_value(index))
         for index in sorted(table.indexes, key=lambda i: i.name)
     ]
-    constraints = [
+
+
+def _algorithm_value(index: IndexDef) -> SumValue:
+    # Direct names its one column; BTree and Hash a column list
+    columns: Any = index.columns[0] if index.algorithm == "direct" else list(index.columns)
+    return SumValue(_ALGORITHM_TAGS[index.algorithm], columns)
+
+
+def constraint_values(table: TableDef) -> list[tuple[Any, ...]]:
+    """The table's unique constraints as values of ``RAW_CONSTRAINT_DEF`` (V9 and V10), sorted by name."""
+    return [
         (constraint.name, SumValue(0, (list(constraint.columns),)))
         for constraint in sorted(table.constraints, key=lambda c: c.name)
     ]
-    sequences = [
+
+
+def sequence_values(table: TableDef) -> list[tuple[Any, ...]]:
+    """The table's sequences as values of ``RAW_SEQUENCE_DEF`` (V9 and V10), sorted by name."""
+    return [
         (seq.name, seq.column, seq.start, seq.min_value, seq.max_value, seq.increment)
         for seq in sorted(table.sequences, key=lambda s: s.name)
     ]
+
+
+def table_access_value(table: TableDef) -> SumValue:
+    return SumValue(0 if table.public else 1, ())
+
+
+USER_TABLE = SumValue(1, ())  # TableType::User
+
+
+def _table_value(table: TableDef) -> tuple[Any, ...]:
     schedule = None
     if table.schedule is not None:
         schedule = (table.schedule.name, table.schedule.reducer_name, table.schedule.at_column)
@@ -146,12 +174,12 @@ def _table_value(table: TableDef) -> tuple[Any, ...]:
         table.name,
         table.product_type_ref,
         [] if table.primary_key is None else [table.primary_key],
-        indexes,
-        constraints,
-        sequences,
+        index_values(table),
+        constraint_values(table),
+        sequence_values(table),
         schedule,
-        SumValue(1, ()),  # User
-        SumValue(0 if table.public else 1, ()),
+        USER_TABLE,
+        table_access_value(table),
     )
 
 
@@ -166,14 +194,14 @@ def _column_defaults(module: ModuleDef) -> list[SumValue]:
     return out
 
 
-_NO_PARAMS = _product_value(ProductType(()))
+NO_PARAMS = product_value(ProductType(()))
 
 
 def _view_exports(module: ModuleDef) -> list[SumValue]:
     return [
         SumValue(
             2,
-            (view.name, view.index, view.public, view.anonymous, _NO_PARAMS, type_to_value(view.return_type)),
+            (view.name, view.index, view.public, view.anonymous, NO_PARAMS, type_to_value(view.return_type)),
         )
         for view in module.views.values()
     ]
@@ -186,8 +214,8 @@ def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
     reducers = [
         (
             reducer.name,
-            _product_value(reducer.params),
-            None if reducer.lifecycle is None else SumValue(_LIFECYCLE_TAGS[reducer.lifecycle], ()),
+            product_value(reducer.params),
+            None if reducer.lifecycle is None else SumValue(LIFECYCLE_TAGS[reducer.lifecycle], ()),
         )
         for reducer in module.reducers.values()
     ]
@@ -208,7 +236,7 @@ def raw_module_def_v9(module: ModuleDef) -> tuple[Any, ...]:
 
 def _procedures(module: ModuleDef) -> list[SumValue]:
     return [
-        SumValue(1, (p.name, _product_value(p.params), type_to_value(p.return_type)))
+        SumValue(1, (p.name, product_value(p.params), type_to_value(p.return_type)))
         for p in module.procedures.values()
     ]
 

@@ -92,6 +92,14 @@ EXPLICIT_NAME_ENTRY = SumType.of(("Table", NAME_MAPPING), ("Function", NAME_MAPP
 HTTP_METHOD = SumType.of(
     "Get", "Head", "Post", "Put", "Delete", "Connect", "Options", "Trace", "Patch", ("Extension", STRING)
 )
+
+
+def _source_named(v9: ProductType) -> ProductType:
+    """A V9 definition whose first field, ``name``, V10 calls ``source_name`` (same BSATN, other JSON keys)."""
+    first, *rest = v9.elements
+    return ProductType((ProductTypeElement("source_name", first.type), *rest))
+
+
 RAW_TABLE_DEF_V10 = ProductType.of(
     ("source_name", STRING),
     ("product_type_ref", U32),
@@ -104,8 +112,8 @@ RAW_TABLE_DEF_V10 = ProductType.of(
             )
         ),
     ),
-    ("constraints", ArrayType(RAW_CONSTRAINT_DEF)),
-    ("sequences", ArrayType(RAW_SEQUENCE_DEF)),
+    ("constraints", ArrayType(_source_named(RAW_CONSTRAINT_DEF))),
+    ("sequences", ArrayType(_source_named(RAW_SEQUENCE_DEF))),
     ("table_type", TABLE_TYPE),
     ("table_access", TABLE_ACCESS),
     ("default_values", ArrayType(ProductType.of(("col_id", U16), ("value", BYTES)))),

@@ -304,7 +304,8 @@ class DescribeSql(NamedTuple):
 
 class GetSchema(NamedTuple):
     request: U64_
-    event_flags: BOOL_  # mark event tables with ``"is_event": true`` (for this project's code generator)
+    event_flags: BOOL_  # V9: mark event tables with ``"is_event": true`` (for this project's code generator)
+    version: U8_ = 9  # the RawModuleDef version: 9 or 10
 
 
 class GetProgram(NamedTuple):
@@ -515,7 +516,7 @@ class SqlDescribed(NamedTuple):
 
 class SchemaAnswer(NamedTuple):
     request: U64_
-    raw_v9_json: STR
+    raw_json: STR  # RawModuleDef of the version asked for, as JSON
 
 
 class ProgramAnswer(NamedTuple):

@@ -7,8 +7,7 @@ import json
 
 from aiohttp import web
 
-from spacetimedb.controller import MigrationRefusedError, PublishError
-from spacetimedb.keccak import keccak256
+from spacetimedb.controller import MigrationRefusedError, PublishError, migration_token
 from spacetimedb.sats import Identity
 
 from .control import NameError_, validate_name
@@ -54,12 +53,15 @@ async def publish(request: web.Request) -> web.Response:
         raise HttpError(400, "the request body must be the module program")
     who, minted = caller(request)
     clear = _bool(request, "clear", False)
+    break_clients_token = _migration_policy(request)
     existing = _writable_target(request, name, who)
     if existing is not None and clear:
         _refuse_if_locked(request, existing, LOCKED_AGAINST_RESET)
     database = existing or server.new_database_identity()
     try:
-        result = await server.controller.publish(database, who, program, clear=clear)
+        result = await server.controller.publish(
+            database, who, program, clear=clear, break_clients_token=break_clients_token
+        )
     except MigrationRefusedError as exc:
         raise HttpError(400, f"Database update rejected: {exc}") from None
     except PublishError as exc:
@@ -70,6 +72,42 @@ async def publish(request: web.Request) -> web.Response:
     op = "created" if result.op == "created" else "updated"
     body = {"Success": {"domain": name, "database_identity": database.to_hex(), "op": op}}
     return web.json_response(body, headers=_identity_headers(who, minted))
+
+
+MISSING_MIGRATION_TOKEN = "Migration policy is set to `BreakClients`, but no migration token was provided."
+MIGRATION_POLICIES = ("Compatible", "BreakClients")
+
+
+def _migration_policy(request: web.Request) -> bytes | None:
+    """Upstream's ``policy`` and ``token`` query parameters: the default policy, ``Compatible``, allows no
+    update that disconnects the clients (None); ``BreakClients`` allows one, with the token the pre-publish
+    answer gave for this update (returned as bytes)."""
+    policy = request.query.get("policy", "Compatible")
+    if policy not in MIGRATION_POLICIES:
+        raise HttpError(
+            400,
+            f"Failed to deserialize query string: policy: unknown variant `{policy}`, "
+            "expected `Compatible` or `BreakClients`",
+        )
+    token = request.query.get("token")
+    if policy == "Compatible":
+        return None
+    if token is None:
+        raise HttpError(400, MISSING_MIGRATION_TOKEN)
+    return _parse_token(token)
+
+
+def _parse_token(text: str) -> bytes:
+    """A 256-bit token as the pre-publish answer gives it (``0x`` and 64 hex digits), as bare hex, or as the
+    decimal number a SATS serializer may turn it into."""
+    digits = text.removeprefix("0x")
+    try:
+        value = int(digits, 16) if len(digits) == 64 or text.startswith("0x") else int(text, 10)
+        return value.to_bytes(32, "big")
+    except (ValueError, OverflowError):
+        raise HttpError(
+            400, f"Failed to deserialize query string: token: {text!r} is not a 256-bit hash"
+        ) from None
 
 
 def _writable_target(request: web.Request, name: str | None, who: Identity) -> Identity | None:
@@ -113,8 +151,8 @@ async def pre_publish(request: web.Request) -> web.Response:
             {"ManualMigrate": {"reason": "\n".join(migration.incompatible), "major_version_upgrade": False}}
         )
     record = server.control.get(database)
-    old_hash = record.program_hash.hex() if record else ""
-    token = keccak256((database.to_hex() + old_hash + validated.program_hash.hex()).encode()).hex()
+    assert record is not None
+    token = migration_token(database, record.program_hash, validated.program_hash).hex()
     color = request.query.get("pretty_print_style", request.query.get("style", "NoColor")) == "AnsiColor"
     return web.json_response(
         {

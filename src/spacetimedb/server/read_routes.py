@@ -270,18 +270,25 @@ def _offer(queue: asyncio.Queue[str], line: str) -> None:
         pass
 
 
+SCHEMA_VERSIONS = ("9", "10")
+
+
 async def schema(request: web.Request) -> web.Response:
     server = _server(request)
     database = _database(request)
+    # upstream's SchemaQueryParams (crates/client-api/src/routes/database.rs): `version` is required, 9 or 10
     version = request.query.get("version")
     if version is None:
-        raise HttpError(400, "the `version` query parameter is required (9)")
-    if version != "9":
-        raise HttpError(400, f"schema version {version} is not supported; use version=9")
+        raise HttpError(400, "Failed to deserialize query string: missing field `version`")
+    if version not in SCHEMA_VERSIONS:
+        raise HttpError(
+            400,
+            f"Failed to deserialize query string: version: unknown variant `{version}`, expected `9` or `10`",
+        )
     running = await server.database(database)
     who, minted = caller(request)
     # `event_flags=true` (asked for by this project's `spacetime generate`) marks event tables, which V9 cannot say
-    raw = await running.schema(_bool(request, "event_flags", False))
+    raw = await running.schema(_bool(request, "event_flags", False), int(version))
     return web.Response(text=raw, content_type="application/json", headers=_identity_headers(who, minted))
 
 

@@ -136,9 +136,9 @@ class DatabaseClient:
             "shows the identity you are using",
         )
 
-    def schema(self) -> dict[str, Any]:
-        """The module's RawModuleDef v9 as JSON (``GET /schema?version=9``)."""
-        response = self.check(self.request("GET", "/schema", query={"version": "9"}))
+    def schema(self, version: int = 9) -> dict[str, Any]:
+        """The module's RawModuleDef v9 (or ``version``) as JSON (``GET /schema?version=9``)."""
+        response = self.check(self.request("GET", "/schema", query={"version": str(version)}))
         payload = response.json()
         if not isinstance(payload, dict):
             raise CliError(f"GET {response.url} did not return a module definition")

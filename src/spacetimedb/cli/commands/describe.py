@@ -1,6 +1,7 @@
 """``spacetime describe``: a database's schema (tables, reducers, types), readable or as JSON.
 
-The schema comes from ``GET /v1/database/NAME/schema?version=9``: RawModuleDef v9 in typed SATS-JSON, where an
+``--json`` prints the V10 definition (``?version=10``), as SpacetimeDB's CLI does. The readable form comes from
+``GET /v1/database/NAME/schema?version=9``: RawModuleDef v9 in typed SATS-JSON, where an
 option is ``{"some": x}`` / ``{"none": []}``, an enum value ``{"Variant": payload}``, and column types live in
 the typespace (tables point at them with ``product_type_ref``; named types are listed in ``types``).
 :class:`Schema` reads that JSON; ``call`` uses it too, for the hints on a wrong reducer name or arguments.
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from spacetimedb.cli.commands._database import database_argument, open_database
+from spacetimedb.cli.commands._database import DatabaseClient, database_argument, open_database
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
 from spacetimedb.cli.options import anonymous_option, json_option, server_option
@@ -44,31 +45,78 @@ def describe(
     """Describe the schema of the database NAME, or one of its tables, reducers or views.
 
     Shows tables (columns and their types, primary key, indexes, constraints, access, schedule), reducers
-    (parameters, lifecycle), views (rows, access, per caller or anonymous) and named types. --json prints the RawModuleDef v9 JSON (or the item's part of it).
+    (parameters, lifecycle), views (rows, access, per caller or anonymous) and named types. --json prints the
+    RawModuleDef V10 JSON as SpacetimeDB's CLI does (or the item's part of it).
     """
     kind, item = _parse_entity(entity)
     client = open_database(cli, server, database, anonymous)
+    if as_json:
+        _print_json(client, kind, item)
+        return
     schema = Schema(client.schema())
     if kind is None:
-        click.echo(json.dumps(schema.raw, indent=2) if as_json else schema.render(database))
+        click.echo(schema.render(database))
         return
     assert item is not None
     lookups = {"table": schema.tables, "reducer": schema.reducers, "view": schema.views}
     found = next((entry for entry in lookups[kind]() if entry.get("name") == item), None)
     if found is None:
-        known = [entry["name"] for entry in lookups[kind]()]
-        raise CliError(
-            f"database {client.shown} has no {kind} {item!r}",
-            hint=f"its {kind}s: {', '.join(known)}" if known else f"it has no {kind}s",
-        )
-    if as_json:
-        click.echo(json.dumps(found, indent=2))
-    elif kind == "table":
+        _no_such(client, kind, item, [entry["name"] for entry in lookups[kind]()])
+    if kind == "table":
         click.echo("\n".join(schema.render_table(found)))
     elif kind == "view":
         click.echo(schema.render_view(found))
     else:
         click.echo(schema.render_reducer(found))
+
+
+def _no_such(client: DatabaseClient, kind: str, item: str, known: list[str]) -> NoReturn:
+    raise CliError(
+        f"database {client.shown} has no {kind} {item!r}",
+        hint=f"its {kind}s: {', '.join(known)}" if known else f"it has no {kind}s",
+    )
+
+
+def _print_json(client: DatabaseClient, kind: str | None, item: str | None) -> None:
+    """Upstream's ``describe --json`` (crates/cli/src/subcommands/describe.rs): the RawModuleDef V10 from
+    ``/schema?version=10``, or the ``RawTableDefV10`` / ``RawReducerDefV10`` (or, ours, ``RawViewDefV10``) of
+    the item with that canonical name."""
+    raw = client.schema(version=10)
+    if kind is None:
+        click.echo(json.dumps(raw, indent=2))
+        return
+    assert item is not None
+    section, explicit = V10_ITEMS[kind]
+    canonical = _explicit_names(raw, explicit)
+    entries = {
+        canonical.get(entry["source_name"], entry["source_name"]): entry
+        for entry in _section_payload(raw, section) or []
+    }
+    if item not in entries:
+        _no_such(client, kind, item, list(entries))
+    click.echo(json.dumps(entries[item], indent=2))
+
+
+# the V10 section that lists each kind of item, and the kind of ExplicitNames entry naming it
+V10_ITEMS = {"table": ("Tables", "Table"), "reducer": ("Reducers", "Function"), "view": ("Views", "Function")}
+
+
+def _section_payload(raw: dict[str, Any], name: str) -> Any:
+    """The payload of one section of RawModuleDef V10 JSON (None when the section is absent)."""
+    for section in raw.get("sections", []):
+        if isinstance(section, dict) and name in section:
+            return section[name]
+    return None
+
+
+def _explicit_names(raw: dict[str, Any], kind: str) -> dict[str, str]:
+    """Source (accessor) name -> canonical name, from the ExplicitNames section's entries of ``kind``."""
+    names: dict[str, str] = {}
+    for entry in (_section_payload(raw, "ExplicitNames") or {}).get("entries", []):
+        mapping = entry.get(kind) if isinstance(entry, dict) else None
+        if isinstance(mapping, dict):
+            names[mapping["source_name"]] = mapping["canonical_name"]
+    return names
 
 
 def _parse_entity(entity: tuple[str, ...]) -> tuple[str | None, str | None]:

@@ -1,7 +1,8 @@
 """``spacetime dev``: publish a module, regenerate its bindings, and do both again whenever its files change.
 
-Like upstream's ``spacetime dev`` without its project file and client runner: the database is NAME (default: the
-name ``spacetime init`` gives the module's directory), the bindings go to ``--bindings-dir`` (default
+Like upstream's ``spacetime dev`` without its client runner: the database is NAME (else spacetime.json's
+``database``, else the name ``spacetime init`` gives the module's directory; spacetime.json may also give the
+server and the module path, and ``dev.run``, which is printed, not run), the bindings go to ``--bindings-dir`` (default
 ``module_bindings`` beside the module) and the typed ``ctx.db`` stub (``<module>_db.pyi``) beside the module.
 Every update prints the server's migration plan and is applied without a question; one the server refuses
 (a manual migration) is printed, and the loop waits for the next change (``-c`` deletes the data instead).
@@ -27,16 +28,21 @@ from spacetimedb.cli.commands._database import DatabaseClient, database_argument
 from spacetimedb.cli.commands.generate import _from_module, _write
 from spacetimedb.cli.commands.init import database_name_for
 from spacetimedb.cli.commands.publish import (
+    CLEAR_QUERY,
+    PUBLISH_CONFIG_KEYS,
+    PublishTarget,
     _module_path,
     _package_and_validate,
     _pre_publish,
     _upload,
+    accept_migration_query,
     needs_manual_migration,
     show_migration_plan,
 )
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import module_path_option, server_option
+from spacetimedb.cli.options import module_path_option, no_config_option, server_option
+from spacetimedb.cli.project_config import check_keys, load_project_config, select_targets
 from spacetimedb.cli.servers import ServerTarget
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -72,6 +78,14 @@ DEFAULT_BINDINGS_DIR = "module_bindings"
     is_flag=True,
     help="When an update needs a manual migration, delete all the database's data and publish (no question).",
 )
+@no_config_option
+@click.option(
+    "--env",
+    default="dev",
+    show_default=True,
+    metavar="ENV",
+    help="Also read spacetime.ENV.json and spacetime.ENV.local.json over spacetime.json.",
+)
 @server_option
 @pass_cli
 def dev(
@@ -82,6 +96,8 @@ def dev(
     lang: str,
     skip_generate: bool,
     delete_data: bool,
+    no_config: bool,
+    env: str,
     server: str | None,
 ) -> None:
     """Publish a module to NAME, regenerate its client bindings, then watch its files and do both again on
@@ -91,6 +107,9 @@ def dev(
     end). Each update prints its migration plan; an update that needs a manual migration is refused and
     printed, and dev waits for the next change (unless -c deletes the data).
     """
+    configured = None if no_config else _configured_target(database, server, module_path, env)
+    if configured is not None:
+        database, server, module_path = configured.database, configured.server, configured.module_path
     path = _module_path(module_path).resolve()
     project_dir = path.parent
     name = database or database_name_for(project_dir.name if path.is_file() else path.name)
@@ -102,6 +121,35 @@ def dev(
         click.echo(f"Database: {name} on {target.display}")
         loop.update()
         loop.watch()
+
+
+def _configured_target(
+    database: str | None, server: str | None, module_path: Path | None, env: str
+) -> PublishTarget | None:
+    """The database, server and module spacetime.json gives (the command line's values first), as upstream's
+    dev reads them; None without a spacetime.json. Dev serves one database: a config with several targets
+    needs NAME to pick one."""
+    config = load_project_config(Path.cwd(), env)
+    if config is None:
+        return None
+    for file in config.files:
+        click.echo(f"Using configuration from {file}")
+    if config.dev_run is not None:
+        click.echo(f"Note: this CLI does not start the client (dev.run: {config.dev_run}); run it yourself.")
+    targets = select_targets(config, database)
+    if len(targets) > 1:
+        names = ", ".join(t.database or "?" for t in targets)
+        raise CliError(
+            f"spacetime.json has {len(targets)} database targets ({names}); dev serves one",
+            hint="name the database: spacetime dev NAME",
+        )
+    (target,) = targets
+    check_keys(target, PUBLISH_CONFIG_KEYS, DEV_SUPPORTED_KEYS)
+    return PublishTarget.merge(config, target, database, server, module_path, None)
+
+
+# dev publishes Python modules only (no --bin-path), and asks nothing (so `break-clients` changes nothing)
+DEV_SUPPORTED_KEYS = ("database", "server", "module_path", "break_clients")
 
 
 class _DevLoop:
@@ -136,16 +184,17 @@ class _DevLoop:
         program = _package_and_validate(self.path)
         click.echo(f"Publishing {self.path.name} to {self.client.shown}")
         plan = _pre_publish(self.client, program)
-        clear = False
+        query: dict[str, str] = {}
         if plan is not None:
             if self.delete_data and needs_manual_migration(plan):
                 click.echo(
                     f"This update needs a manual migration: deleting all the data of {self.client.shown}"
                 )
-                clear = True
+                query = CLEAR_QUERY
             else:
                 show_migration_plan(self.client, plan)
-        _upload(self.client, program, clear, named=True)
+                query = accept_migration_query(plan)
+        _upload(self.client, program, query, named=True)
 
     def _generate(self, out_dir: Path) -> None:
         from spacetimedb.codegen import CodegenError

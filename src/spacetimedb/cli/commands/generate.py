@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from spacetimedb.cli import project_config as project
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
-from spacetimedb.cli.options import project_module, server_option
+from spacetimedb.cli.options import (
+    env_option,
+    no_config_option,
+    project_module,
+    project_module_path,
+    server_option,
+)
 
 # the first line of every file the generators write, per language: how stale ones are recognised
 _GENERATED_MARKERS = {
@@ -19,14 +27,18 @@ _GENERATED_MARKERS = {
 }
 
 
+LANGUAGES = ("python", "typescript", "python-module")
+
+
 @click.command("generate")
 @click.option(
     "-l",
     "--lang",
-    type=click.Choice(["python", "typescript", "python-module"]),
-    required=True,
+    type=click.Choice(LANGUAGES),
+    default=None,
     help="The language to generate. python-module: the types of the module's own ctx.db (<module>_db.pyi "
-    "beside the module, or in -o), for editors and mypy; needs -p.",
+    "beside the module, or in -o), for editors and mypy; needs -p. Required unless spacetime.json lists "
+    "`generate` entries.",
 )
 @click.option(
     "-o",
@@ -51,27 +63,137 @@ _GENERATED_MARKERS = {
 )
 @click.option("--include-private", is_flag=True, help="Also generate private tables.")
 @click.argument("database", required=False)
+@no_config_option
+@env_option
 @server_option
 @pass_cli
 def generate(
     cli: CliContext,
-    lang: str,
+    lang: str | None,
     out_dir: Path | None,
     module_path: Path | None,
     module_def: Path | None,
     include_private: bool,
     database: str | None,
+    no_config: bool,
+    env: str | None,
     server: str | None,
 ) -> None:
     """Generate client bindings for a module.
 
     From a module (-p MODULE_PATH) or from a running DATABASE on a server (-s SERVER): both give the module's
     RawModuleDef v9, so the bindings are the same either way. Files written by an earlier run that this run
-    does not produce any more are deleted.
+    does not produce any more are deleted. With no -l, the `generate` entries of spacetime.json say what to
+    generate from which module (DATABASE then selects the targets whose entries run).
     """
+    config = (
+        None
+        if no_config or lang is not None or module_def is not None
+        else project.load_project_config(Path.cwd(), env)
+    )
+    if config is None:
+        if lang is None:
+            raise click.UsageError("Missing option '-l' / '--lang'.")
+        _generate_one(cli, lang, out_dir, module_path, module_def, database, server, include_private)
+        return
+    for file in config.files:
+        click.echo(f"Using configuration from {file}")
+    runs = configured_runs(config, database)
+    if not runs:
+        raise CliError(
+            "spacetime.json lists no `generate` entries for "
+            + (f"the targets matching '{database}'" if database else "any target"),
+            hint='add one ({"language": "python", "out-dir": "./module_bindings"}), or pass -l and -o',
+        )
+    for run in runs:
+        _generate_one(
+            cli,
+            run.lang,
+            out_dir or run.out_dir,
+            module_path or run.module_path,
+            None,
+            None,
+            server,
+            include_private or run.include_private,
+        )
+
+
+# upstream's generate keys (crates/cli/src/subcommands/generate.rs, build_generate_config_schema), and ours
+GENERATE_CONFIG_KEYS = (
+    "language",
+    "out_dir",
+    "uproject_dir",
+    "module_path",
+    "wasm_file",
+    "js_file",
+    "namespace",
+    "unreal_module_name",
+    "module_prefix",
+    "build_options",
+    "dotnet_version",
+    "include_private",
+)
+GENERATE_SUPPORTED_KEYS = ("language", "out_dir", "module_path", "include_private")
+
+
+@dataclass(frozen=True)
+class GenerateRun:
+    lang: str
+    out_dir: Path | None
+    module_path: Path
+    include_private: bool
+
+
+def configured_runs(config: project.ProjectConfig, database: str | None) -> list[GenerateRun]:
+    """Upstream's generate entries of the selected targets, each with its target's module path unless it names
+    its own (the module in ``spacetimedb/`` beside spacetime.json by default), an entry that repeats another
+    for the same module running once."""
+    runs: list[GenerateRun] = []
+    for target in project.select_targets(config, database, fall_back_to_single=False):
+        for entry in target.generate or []:
+            fields = {key.replace("-", "_"): value for key, value in entry.items()}
+            if "module_path" in target.fields:
+                fields.setdefault("module_path", target.fields["module_path"])
+            project.check_keys(project.ConfigTarget(fields), GENERATE_CONFIG_KEYS, GENERATE_SUPPORTED_KEYS)
+            run = _run(config, fields)
+            if run not in runs:
+                runs.append(run)
+    return runs
+
+
+def _run(config: project.ProjectConfig, fields: dict[str, Any]) -> GenerateRun:
+    lang = fields.get("language")
+    if lang not in LANGUAGES:
+        raise CliError(
+            f"spacetime.json: a generate entry's `language` must be one of {', '.join(LANGUAGES)}, got "
+            f"{json.dumps(lang)}",
+            hint="this CLI generates Python and TypeScript bindings",
+        )
+    out_dir = config.path(fields["out_dir"], "out_dir") if "out_dir" in fields else None
+    module = config.path(fields.get("module_path", "spacetimedb"), "module_path")
+    include_private = fields.get("include_private", False)
+    if not isinstance(include_private, bool):
+        raise CliError(
+            f"spacetime.json: `include-private` must be true or false, got {json.dumps(include_private)}"
+        )
+    return GenerateRun(str(lang), out_dir, project_module_path(module), include_private)
+
+
+def _generate_one(
+    cli: CliContext,
+    lang: str,
+    out_dir: Path | None,
+    module_path: Path | None,
+    module_def: Path | None,
+    database: str | None,
+    server: str | None,
+    include_private: bool,
+) -> None:
     from spacetimedb.codegen import CodegenError
     from spacetimedb.codegen import generate as generate_bindings
 
+    if module_path is not None and not module_path.exists():
+        raise CliError(f"the module path {module_path} does not exist")
     if lang == "python-module":
         _generate_module_stub(module_path, module_def, database, out_dir)
         return

@@ -27,7 +27,21 @@ from spacetimedb.cli.commands._database import (
 from spacetimedb.cli.context import CliContext, pass_cli
 from spacetimedb.cli.errors import CliError
 from spacetimedb.cli.jsbuild import is_typescript_project
-from spacetimedb.cli.options import EqualsValueCommand, module_path_option, server_option
+from spacetimedb.cli.options import (
+    EqualsValueCommand,
+    env_option,
+    module_path_option,
+    no_config_option,
+    project_module_path,
+    server_option,
+)
+from spacetimedb.cli.project_config import (
+    ConfigTarget,
+    ProjectConfig,
+    check_keys,
+    load_project_config,
+    select_targets,
+)
 
 PUBLISH_TIMEOUT_SECONDS = 300.0  # the server loads the module and creates or migrates the database first
 DEFAULT_MODULE_FILE = "module.py"  # what `spacetime init` writes
@@ -122,6 +136,8 @@ def _clear_mode(delete_data: bool, mode: str | None) -> ClearMode:
     "break-clients, delete-data, all (remote, migrate and skip-login are accepted and change nothing).",
 )
 @click.option("--yes-to", hidden=True, multiple=True)
+@no_config_option
+@env_option
 @server_option
 @pass_cli
 def publish(
@@ -134,6 +150,8 @@ def publish(
     break_clients: bool,
     assume_yes: bool,
     yes_to: tuple[str, ...],
+    no_config: bool,
+    env: str | None,
     server: str | None,
 ) -> None:
     """Create a database NAME from a module, or update it.
@@ -143,20 +161,107 @@ def publish(
     --delete-data deletes the data first. Without NAME a new database with only an identity is created.
     """
     clear_mode = _clear_mode(delete_data, delete_data_mode)
-    answers = Answers.parse(assume_yes, yes_to, break_clients)
-    if bin_path is not None:
-        if module_path is not None:
-            raise CliError("pass either -p/--module-path or --bin-path, not both")
-        path, program = bin_path, _built_program(bin_path)
+    if bin_path is not None and module_path is not None:
+        raise CliError("pass either -p/--module-path or --bin-path, not both")
+    config = None if no_config else _project_config(module_path, env)
+    if config is None:
+        answers = Answers.parse(assume_yes, yes_to, break_clients)
+        _publish_one(cli, PublishTarget(database, server, module_path, bin_path), clear_mode, answers)
+        return
+    for file in config.files:
+        click.echo(f"Using configuration from {file}")
+    targets = select_targets(config, database)
+    if len(targets) > 1 and (module_path is not None or bin_path is not None):
+        raise CliError(
+            "-p/--module-path and --bin-path name one module, but spacetime.json has several targets",
+            hint="name the database to publish to select one target, or remove these arguments",
+        )
+    for target in targets:
+        check_keys(target, PUBLISH_CONFIG_KEYS, PUBLISH_SUPPORTED_KEYS)
+        chosen = PublishTarget.merge(config, target, database, server, module_path, bin_path)
+        if chosen.database is None:
+            raise CliError("Required key 'database' is missing from the config file or CLI")
+        source = chosen.bin_path or _module_path(chosen.module_path)
+        click.echo(f"Publishing module {source} to database '{chosen.database}'")
+        config_breaks = target.fields.get("break_clients") is True
+        answers = Answers.parse(assume_yes, yes_to, break_clients or config_breaks)
+        _publish_one(cli, chosen, clear_mode, answers)
+
+
+# upstream's publish keys in spacetime.json (crates/cli/src/subcommands/publish.rs, build_publish_schema), and
+# those this CLI uses (the others build Rust or C# modules, or place databases in a cluster)
+PUBLISH_CONFIG_KEYS = (
+    "database",
+    "server",
+    "module_path",
+    "build_options",
+    "wasm_file",
+    "js_file",
+    "num_replicas",
+    "break_clients",
+    "anon_identity",
+    "parent",
+    "organization",
+    "native_aot",
+    "dotnet_version",
+)
+PUBLISH_SUPPORTED_KEYS = ("database", "server", "module_path", "wasm_file", "js_file", "break_clients")
+
+
+@dataclass(frozen=True)
+class PublishTarget:
+    """Where to publish what: from the command line, or a spacetime.json target under it."""
+
+    database: str | None
+    server: str | None
+    module_path: Path | None
+    bin_path: Path | None
+
+    @classmethod
+    def merge(
+        cls,
+        config: ProjectConfig,
+        target: ConfigTarget,
+        database: str | None,
+        server: str | None,
+        module_path: Path | None,
+        bin_path: Path | None,
+    ) -> PublishTarget:
+        """The command line's values, else the target's (upstream: the CLI takes precedence)."""
+        fields = target.fields
+        if module_path is None and bin_path is None:
+            built = fields.get("wasm_file", fields.get("js_file"))
+            if built is not None:
+                bin_path = config.path(built, "wasm_file" if "wasm_file" in fields else "js_file")
+            elif "module_path" in fields:
+                module_path = project_module_path(config.path(fields["module_path"], "module_path"))
+        configured_server = fields.get("server")
+        if configured_server is not None and not isinstance(configured_server, str):
+            raise CliError(f"spacetime.json: `server` must be a string, got {configured_server!r}")
+        return cls(database or target.database, server or configured_server, module_path, bin_path)
+
+
+def _project_config(module_path: Path | None, env: str | None) -> ProjectConfig | None:
+    """The spacetime.json of the current directory (or above), else of the module's (upstream looks there
+    too when -p is given)."""
+    config = load_project_config(Path.cwd(), env)
+    if config is None and module_path is not None:
+        config = load_project_config(module_path if module_path.is_dir() else module_path.parent, env)
+    return config
+
+
+def _publish_one(cli: CliContext, target: PublishTarget, clear_mode: ClearMode, answers: Answers) -> None:
+    if target.bin_path is not None:
+        path, program = target.bin_path, _built_program(target.bin_path)
     else:
-        path = _module_path(module_path)
+        path = _module_path(target.module_path)
         program = _package_and_validate(path)
-    client = open_database(cli, server, database or "")
+    client = open_database(cli, target.server, target.database or "")
     click.echo(f"Publishing {path} ({_size(len(program))}) to {client.target.display}")
-    clear = False
-    if database is not None:
-        clear = _prepare_update(client, program, clear_mode, answers)
-    _upload(client, program, clear, named=database is not None)
+    query: dict[str, str] = {}
+    if target.database is not None:
+        query = _prepare_update(client, program, clear_mode, answers)
+    _upload(client, program, query, named=target.database is not None)
 
 
 def _module_path(module_path: Path | None) -> Path:
@@ -219,20 +324,26 @@ def _built_program(path: Path) -> bytes:
     return program
 
 
-def _prepare_update(client: DatabaseClient, program: bytes, clear_mode: ClearMode, answers: Answers) -> bool:
+CLEAR_QUERY = {"clear": "true"}
+
+
+def _prepare_update(
+    client: DatabaseClient, program: bytes, clear_mode: ClearMode, answers: Answers
+) -> dict[str, str]:
     """For an existing database: show what will change and confirm, as upstream's publish does
-    (crates/cli/src/subcommands/publish.rs). Returns whether to clear the data."""
+    (crates/cli/src/subcommands/publish.rs). Returns the upload's query: clear the data, or accept the
+    planned migration."""
     plan = _pre_publish(client, program)
     if plan is None:  # a new database: nothing to migrate, nothing to delete
-        return False
+        return {}
     if clear_mode is ClearMode.ALWAYS:
         _confirm_clear(client, answers)
-        return True
+        return CLEAR_QUERY
     if needs_manual_migration(plan) and clear_mode is ClearMode.ON_CONFLICT:
         _print_reasons(plan)
         click.echo("Proceeding with database clear due to --delete-data=on-conflict.")
         _confirm_clear(client, answers)
-        return True
+        return CLEAR_QUERY
     show_migration_plan(client, plan)  # refuses a manual migration
     if plan["AutoMigrate"].get("break_clients"):
         confirm(
@@ -241,7 +352,7 @@ def _prepare_update(client: DatabaseClient, program: bytes, clear_mode: ClearMod
             refusal=f"not updating {client.database!r}",
             hint="pass --break-clients (or --yes=break-clients) to accept that",
         )
-    return False
+    return accept_migration_query(plan)
 
 
 def _confirm_clear(client: DatabaseClient, answers: Answers) -> None:
@@ -291,6 +402,13 @@ def show_migration_plan(client: DatabaseClient, plan: dict[str, Any]) -> bool:
     return not _no_changes(migrate_plan)
 
 
+def accept_migration_query(plan: dict[str, Any]) -> dict[str, str]:
+    """The upload's query that accepts the automatic migration ``plan`` (after any confirmation): its token
+    with the ``BreakClients`` policy, as upstream's CLI sends it. The server refuses an update that disconnects
+    the clients without them, and an update other than the planned one (the token names both programs)."""
+    return {"token": str(plan["AutoMigrate"]["token"]), "policy": "BreakClients"}
+
+
 def _no_changes(migrate_plan: str) -> bool:
     # The plan of an identical schema says so; republishing it needs no confirmation (anything else does).
     return any(line.strip() == "No changes." for line in migrate_plan.splitlines())
@@ -318,11 +436,10 @@ def _pre_publish(client: DatabaseClient, program: bytes) -> dict[str, Any] | Non
     return payload
 
 
-def _upload(client: DatabaseClient, program: bytes, clear: bool, *, named: bool) -> None:
-    query = {"clear": "true"} if clear else None
+def _upload(client: DatabaseClient, program: bytes, query: dict[str, str], *, named: bool) -> None:
     response = client.request(
         "PUT" if named else "POST",
-        query=query,
+        query=query or None,
         body=program,
         content_type="application/octet-stream",
         timeout=PUBLISH_TIMEOUT_SECONDS,
