@@ -19,4 +19,6 @@ if [ "${1:-}" = "--fast" ]; then
     shift
     tier=(-m "not slow")
 fi
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" -q "${tier[@]}" "$@"
+# end-to-end tests spend much of their time waiting on server and CLI processes: at least 4 workers even on 2 cores
+cores=$(nproc 2>/dev/null || echo 2)
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-$((cores > 4 ? cores : 4))}" -q "${tier[@]}" "$@"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast l
 
 
 FRAMES = 10_000
-SCALE_FRAMES = 100_000
+SCALE_FRAMES = 30_000  # ~25k connections: a 100k run took 4.5 min of one CI worker and found nothing more
 BINARY = (v2.PROTOCOL_V3, v2.PROTOCOL_V2)
 # answered at once, however many clients came before (the chat module keeps a row per identity it saw)
 PROBE_QUERY = "SELECT * FROM user WHERE online = true"
@@ -236,7 +236,7 @@ def rss_bytes(pid: int) -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_fuzzing_at_scale_keeps_the_servers_memory_flat(tmp_path):
-    """100,000 frames over v1.json, v2 and v3 from several fuzzers at once: the server keeps serving, and its
+    """30,000 frames over v1.json, v2 and v3 from several fuzzers at once: the server keeps serving, and its
     resident memory afterwards is within 1.5x of before (nothing a bad frame leaves behind accumulates)."""
     server = start_server(tmp_path / "data")
     fuzzers = 8
