@@ -3,7 +3,8 @@
 Owns: what module authors write (``@table``, ``@reducer``, ``@procedure``, ``@type``, column markers, the sized number aliases,
 ``Range``, ``ReducerContext``, ``log``, ``client_visibility_filter``); the validated module definition
 (``ModuleDef``) and its RawModuleDef v9 form, and reading a RawModuleDef V9/V10 that a module built by
-SpacetimeDB's toolchains describes itself with (``rawdef_decode``); loading programs (``load_module``,
+SpacetimeDB's toolchains describes itself with (``rawdef_decode``), and upstream's identifier case conversion
+it and the code generator share (``casing``); loading programs (``load_module``,
 ``package_program``; WASM and JS programs go to the loaders the host registers, ``register_foreign_loader``); the runtime
 objects reducers use (``ModuleRuntime``, ``ctx.db`` handles); migration planning between two definitions.
 May import: ``spacetimedb.sats`` and ``spacetimedb.datastore`` only. The module *host* (reducer thread,

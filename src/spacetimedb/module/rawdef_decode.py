@@ -49,6 +49,7 @@ from spacetimedb.sats import (
 )
 from spacetimedb.sats.meta import ALGEBRAIC_TYPE_REF, META_TYPESPACE, PRODUCT_TYPE_REF, type_from_value
 
+from .casing import camel_case, pascal_case, snake_case
 from .errors import ModuleError
 from .moduledef import (
     LIFECYCLE_CONNECTED,
@@ -194,68 +195,6 @@ _DIRECT_KINDS = frozenset(("U8", "U16", "U32", "U64"))
 
 class ModuleDefDecodeError(ModuleError):
     """The module's description is not a RawModuleDef this server can read."""
-
-
-# ---- case conversion (the `convert_case` crate's word boundaries) ------------------------------------------------
-
-
-def _kind(char: str) -> str:
-    if char.isdigit() and char.isascii():
-        return "digit"
-    if char.isupper():
-        return "upper"
-    if char.islower():
-        return "lower"
-    return "other"
-
-
-def split_words(identifier: str) -> list[str]:
-    """The words of an identifier: split at ``_``, ``-`` and spaces, between a lower-case letter and an
-    upper-case one, between letters and digits either way, and before the last capital of an acronym
-    (``HTTPRequest`` → ``HTTP``, ``Request``)."""
-    words: list[str] = []
-    current = ""
-    chars = list(identifier)
-    for i, char in enumerate(chars):
-        if char in "_- ":
-            if current:
-                words.append(current)
-            current = ""
-            continue
-        if current:
-            previous = _kind(chars[i - 1])
-            here = _kind(char)
-            following = _kind(chars[i + 1]) if i + 1 < len(chars) else ""
-            boundary = (
-                (previous == "lower" and here == "upper")
-                or (previous in ("upper", "lower") and here == "digit")
-                or (previous == "digit" and here in ("upper", "lower"))
-                or (previous == "upper" and here == "upper" and following == "lower")
-            )
-            if boundary:
-                words.append(current)
-                current = ""
-        current += char
-    if current:
-        words.append(current)
-    return words
-
-
-def snake_case(identifier: str) -> str:
-    return "_".join(word.lower() for word in split_words(identifier))
-
-
-def _capitalized(word: str) -> str:
-    return word[:1].upper() + word[1:].lower()
-
-
-def camel_case(identifier: str) -> str:
-    words = split_words(identifier)
-    return "".join([w.lower() if i == 0 else _capitalized(w) for i, w in enumerate(words)])
-
-
-def pascal_case(identifier: str) -> str:
-    return "".join(_capitalized(w) for w in split_words(identifier))
 
 
 def _is_special(ty: AlgebraicType) -> bool:
