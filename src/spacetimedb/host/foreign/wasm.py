@@ -484,9 +484,8 @@ class WasmEngine:
         timestamp: Timestamp,
         args: bytes,
     ) -> None:
-        c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
-        code, error = self._call_with_sink(
-            "__call_reducer__", reducer_id, sender, c0, c1, timestamp.micros, args
+        code, error = self._call_in_context(
+            "__call_reducer__", reducer_id, sender, connection_id, timestamp, args
         )
         self._check_code("the reducer", code, error)
 
@@ -498,9 +497,8 @@ class WasmEngine:
         timestamp: Timestamp,
         args: bytes,
     ) -> bytes:
-        c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
-        code, result = self._call_with_sink(
-            "__call_procedure__", procedure_id, sender, c0, c1, timestamp.micros, args
+        code, result = self._call_in_context(
+            "__call_procedure__", procedure_id, sender, connection_id, timestamp, args
         )
         self._check_code("the procedure", code, result)
         return result
@@ -510,6 +508,19 @@ class WasmEngine:
 
     def call_view_anon(self, view_id: int, args: bytes) -> bytes:
         return self._view(self._call_with_sink("__call_view_anon__", view_id, None, args), view_id)
+
+    def _call_in_context(
+        self,
+        export: str,
+        call_id: int,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        timestamp: Timestamp,
+        args: bytes,
+    ) -> tuple[int, bytes]:
+        """A reducer's or procedure's export: the caller, its connection id's two words and the time go first."""
+        c0, c1 = struct.unpack("<2Q", (connection_id or ConnectionId(0)).to_le_bytes())
+        return self._call_with_sink(export, call_id, sender, c0, c1, timestamp.micros, args)
 
     def _call_with_sink(
         self, export: str, call_id: int, sender: Identity | None, *rest: Any
