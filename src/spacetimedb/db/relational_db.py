@@ -389,8 +389,8 @@ class _SnapshotWriter:
         self._pending: tuple[int, dict[int, list[bytes]]] | None = None
         self._writing = False
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"snapshot:{name}", daemon=True)
-        self._thread.start()
+        self._worker_thread = threading.Thread(target=self._run, name=f"snapshot:{name}", daemon=True)
+        self._worker_thread.start()
 
     def busy(self) -> bool:
         with self._cond:
@@ -429,5 +429,5 @@ class _SnapshotWriter:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
+        if self._worker_thread is not threading.current_thread():
+            self._worker_thread.join()

@@ -72,10 +72,10 @@ class Durability:
         self.fsync_count = 0
         self.commit_count = 0
         self.batch_count = 0
-        self._thread = threading.Thread(
+        self._worker_thread = threading.Thread(
             target=self._run, name=f"durability:{commitlog.directory}", daemon=True
         )
-        self._thread.start()
+        self._worker_thread.start()
 
     @classmethod
     def open(
@@ -131,7 +131,7 @@ class Durability:
             self._raise_if_unusable()
             if self._has_room(size):
                 return
-            if threading.current_thread() is self._thread:
+            if threading.current_thread() is self._worker_thread:
                 raise RuntimeError("append_tx from a durable listener would wait for itself on a full queue")
             self._blocked_appenders += 1
             try:
@@ -336,10 +336,10 @@ class Durability:
             self._closing = True
             self._work_available.notify_all()
             self._space_available.notify_all()
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() is self._worker_thread:
             return self._durable
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        self._worker_thread.join(timeout)
+        if self._worker_thread.is_alive():
             raise TimeoutError(f"durability worker of {self._clog.directory} did not stop within {timeout}s")
         self._close_commitlog()
         return self._durable

@@ -59,6 +59,7 @@ from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
 from spacetimedb.sql import SqlTimeoutError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
+from .errors import HostFailedError, InjectedFault
 from .metrics import ReducerMetrics
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
 from .views import LiveViews
@@ -73,14 +74,6 @@ _FAILED = CallStatus.FAILED
 
 
 ZERO_CONNECTION = ConnectionId(0)
-
-
-class HostFailedError(RuntimeError):
-    """The host has panicked or stopped; the job was not run."""
-
-
-class InjectedFault(RuntimeError):
-    """Raised at a fault-injection point (tests only)."""
 
 
 class MigrationRefusedError(Exception):
@@ -177,6 +170,11 @@ class ModuleHost:
     ``activate``s it there, so the module's top-level code runs under the same time limits as a reducer.
     """
 
+    # the module and its runtime; without a module at construction, ``activate`` sets them (reading them
+    # before raises AttributeError)
+    loaded: LoadedModule
+    runtime: ModuleRuntime
+
     def __init__(
         self,
         database_identity: Identity,
@@ -191,12 +189,13 @@ class ModuleHost:
         self.database_identity = database_identity
         self.owner_identity = owner_identity
         self.db = db
-        self.loaded: LoadedModule = loaded  # type: ignore[assignment]  # set by ``activate`` when None
+        if loaded is not None:
+            self.loaded = loaded
+            self.runtime = ModuleRuntime(loaded)
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
         self.views = LiveViews(self)
-        self.runtime: ModuleRuntime = ModuleRuntime(loaded) if loaded is not None else None  # type: ignore[assignment]  # set by ``activate`` when None
         self.faults: set[str] = set()
         self.reducer_metrics = ReducerMetrics()
         # why the database must not write (its disk was full), or None: calls that would write are refused
@@ -225,7 +224,7 @@ class ModuleHost:
             clock=self.now_micros,
             timer=self.options.clock is None,
         )
-        self._thread = threading.Thread(
+        self._worker_thread = threading.Thread(
             target=self._run, name=f"host:{database_identity.to_hex()[:16]}", daemon=True
         )
         self._teardown_lock = threading.Lock()
@@ -244,7 +243,7 @@ class ModuleHost:
     def start_threads(self) -> None:
         """Start the host thread, the scheduler's timer thread and the budget watchdog, all idle."""
         register(self._clock)
-        self._thread.start()
+        self._worker_thread.start()
         self._scheduler.start()
 
     def activate(self, loaded: LoadedModule) -> None:
@@ -311,7 +310,7 @@ class ModuleHost:
 
     @property
     def thread_id(self) -> int | None:
-        return self._thread.ident
+        return self._worker_thread.ident
 
     def _failure_message(self) -> str:
         if self._failure is not None:
@@ -989,10 +988,10 @@ class ModuleHost:
                 return
             self._closed = True
         self._scheduler.stop()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+        if self._worker_thread.is_alive() and threading.current_thread() is not self._worker_thread:
             self._queue.append(_STOP)
             self._wake.set()
-            self._thread.join(10)
+            self._worker_thread.join(10)
         try:
             self.db.close()
         except Exception:
@@ -1003,11 +1002,11 @@ class ModuleHost:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Finish the queued jobs, flush durability and release everything."""
-        if self._failure is None and not self._stopping and self._thread.is_alive():
+        if self._failure is None and not self._stopping and self._worker_thread.is_alive():
             self._stopping = True
             self._queue.append(_STOP)
             self._wake.set()
-            self._thread.join(timeout)
+            self._worker_thread.join(timeout)
         self._stopping = True
         self._teardown()
 
