@@ -5,7 +5,7 @@ import pytest
 from spacetimedb.commitlog import Commitlog, TxInputs, decode_tx_record
 from spacetimedb.datastore import IndexDef, SequenceDef, TableDef
 from spacetimedb.db import DbOptions, RelationalDB
-from spacetimedb.durability import DatabaseLockedError
+from spacetimedb.durability import DatabaseLockedError, DurabilityFailedError
 from spacetimedb.sats import STRING, U64
 
 
@@ -125,14 +125,12 @@ def test_a_commit_whose_record_cannot_be_logged_is_undone(tmp_path, monkeypatch)
         durability = db._durability
         assert durability is not None
 
-        def refuse(payload: bytes) -> int:
-            raise ValueError("transaction exceeds the commit limit")
-
-        monkeypatch.setattr(durability, "append_tx", refuse)
+        # the durability refuses records as once its disk failed (then it stays refusing: undone below)
+        monkeypatch.setattr(durability, "_failure", OSError(5, "Input/output error"))
         tx = db.begin_mut_tx()
         tx.insert(table_id, (0, "lost"))
         assert sorted(row[1] for row in tx.scan(table_id)) == ["kept", "lost"]
-        with pytest.raises(ValueError, match="commit limit"):
+        with pytest.raises(DurabilityFailedError, match="Input/output error"):
             db.commit_tx(tx)
         monkeypatch.undo()
         with db.read_tx() as read:

@@ -98,13 +98,15 @@ class Durability:
     # -----------------------------------------------------------------------------------------------
     # Producer side
 
-    def append_tx(self, payload: bytes) -> int:
+    def append_tx(self, payload: bytes | bytearray | memoryview) -> int:
         """Queue one transaction and return its offset at once (blocks only while the queue is full)."""
-        if type(payload) is not bytes:
-            if not isinstance(payload, bytearray | memoryview):
-                raise TypeError(f"transaction payload must be bytes, got {type(payload).__name__}")
-            payload = bytes(payload)  # the caller may reuse its buffer before the worker writes it
-        size = len(payload)
+        if isinstance(payload, bytes):
+            record = payload
+        elif isinstance(payload, bytearray | memoryview):
+            record = bytes(payload)  # the caller may reuse its buffer before the worker writes it
+        else:
+            raise TypeError(f"transaction payload must be bytes, got {type(payload).__name__}")
+        size = len(record)
         if size > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}")
         with self._mutex:
@@ -112,7 +114,7 @@ class Durability:
                 self._wait_for_room(size)
             offset = self._next_offset
             self._next_offset = offset + 1
-            self._queue.append(payload)
+            self._queue.append(record)
             self._queued_bytes += size
             if self._worker_idle:
                 self._work_available.notify()
@@ -141,9 +143,10 @@ class Durability:
 
     def _raise_if_unusable(self) -> None:
         if self._failure is not None:
-            raise DurabilityFailedError(
-                f"durability of {self._clog.directory} failed: {self._failure!r}"
-            ) from self._failure
+            error = DurabilityFailedError(f"durability of {self._clog.directory} failed: {self._failure!r}")
+            # (``raise ... from`` loses the cause when this module is compiled by mypyc)
+            error.__cause__ = self._failure
+            raise error
         if self._closing:
             raise DurabilityClosedError(f"durability of {self._clog.directory} is closed")
 

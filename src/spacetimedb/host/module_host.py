@@ -945,9 +945,12 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        log_to(
-            self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc
-        )
+        loaded = self._loaded_or_none()
+        log_to(self.module_log, loaded.module_name if loaded else None, level, message, function, exc)
+
+    def _loaded_or_none(self) -> LoadedModule | None:
+        """The module, or None before ``activate`` (a declared attribute not yet set raises AttributeError)."""
+        return getattr(self, "loaded", None)
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 
@@ -996,8 +999,9 @@ class ModuleHost:
             self.db.close()
         except Exception:
             log.exception("closing the database of %s failed", self.database_identity.to_hex())
-        if self.loaded is not None:
-            self.loaded.unload()
+        loaded = self._loaded_or_none()
+        if loaded is not None:
+            loaded.unload()
         self.module_log.close()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -1098,7 +1102,7 @@ def log_to(
 
 
 def store_program(
-    tx: MutTx, database: Identity, owner: Identity, loaded: LoadedModule, program: bytes
+    tx: MutTx, database: Identity, owner: Identity, loaded: LoadedModule, program: bytes | bytearray
 ) -> None:
     """Replace the ``st_module`` row with this program (one row per database)."""
     for row in list(tx.scan(ST_MODULE_ID)):
