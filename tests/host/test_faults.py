@@ -7,7 +7,7 @@ import pytest
 
 from spacetimedb.durability import DirectoryLock
 from spacetimedb.host.database import DatabaseOptions
-from spacetimedb.host.module_host import HostFailedError
+from spacetimedb.host.errors import HostFailedError
 from spacetimedb.protocol.messages import INTERNAL_ERROR
 from spacetimedb.sats import ConnectionId, ScheduleAt, TimeDuration
 
