@@ -33,7 +33,8 @@ from spacetimedb.subscription import SubscriptionError, TableRows
 
 from .channel import Outbox
 from .database import Database
-from .module_host import CallOutcome, HostFailedError, TransactionEvent
+from .errors import HostFailedError
+from .module_host import CallOutcome, TransactionEvent
 from .procedures import HandlerOutcome, HandlerRequest, ProcedureOutcome, ProcedureRequest
 from .sql_runner import (
     NoSpaceError,

@@ -40,9 +40,9 @@ from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import Identity, Timestamp
 
 from . import foreign  # noqa: F401  # registers the engines of WASM (and JS) modules with load_module
+from .errors import HostFailedError
 from .module_host import (
     CallOutcome,
-    HostFailedError,
     HostOptions,
     MigrationRefusedError,
     ModuleHost,
