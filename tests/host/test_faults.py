@@ -20,7 +20,7 @@ def database_files(controller: LocalDatabases) -> set[str]:
 
 
 def assert_released(controller: LocalDatabases, old_host) -> None:
-    assert wait_until(lambda: not old_host._thread.is_alive())
+    assert wait_until(lambda: not old_host._worker_thread.is_alive())
     assert wait_until(lambda: not database_files(controller)), database_files(controller)
     with DirectoryLock(controller.database_dir(DB)):  # the lock is free again
         pass
