@@ -162,6 +162,11 @@ class _Job:
 _STOP = object()
 
 
+def _loaded(host: ModuleHost) -> LoadedModule | None:
+    """``host.loaded``, or None before ``activate`` has set it (reading the attribute then raises)."""
+    return getattr(host, "loaded", None)
+
+
 class ModuleHost:
     """Runs one database's module; all writes go through ``submit``.
 
@@ -945,9 +950,8 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        log_to(
-            self.module_log, self.loaded.module_name if self.loaded else None, level, message, function, exc
-        )
+        loaded = _loaded(self)
+        log_to(self.module_log, loaded.module_name if loaded else None, level, message, function, exc)
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 
@@ -996,8 +1000,9 @@ class ModuleHost:
             self.db.close()
         except Exception:
             log.exception("closing the database of %s failed", self.database_identity.to_hex())
-        if self.loaded is not None:
-            self.loaded.unload()
+        loaded = _loaded(self)
+        if loaded is not None:
+            loaded.unload()
         self.module_log.close()
 
     def shutdown(self, timeout: float = 30.0) -> None:
