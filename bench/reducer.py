@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spacetimedb import native
 from spacetimedb.commitlog import TxInputs, encode_commit_record
 from spacetimedb.host.database import Database
 from spacetimedb.host.module_host import ModuleHost
@@ -165,6 +166,7 @@ def best_of(rounds: list[Row]) -> Row:
 
 
 def print_rows(rows: list[Row]) -> None:
+    print(f"hot path: {native.status()}")  # which one these figures measured
     print(
         f"{'reducer':12} {'calls':>9} {'calls/s (replied)':>18} {'calls/s (durable)':>18} "
         f"{'µs/call':>8} {'CPU µs/call':>12} {'host thread':>12} {'failed':>7}"

@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"sats", "module", "host"},
 }
 # imported by any layer: they import nothing from the project
-SHARED = {"fsutil", "keccak", "module_log", "sizes", "__init__"}
+SHARED = {"fsutil", "keccak", "module_log", "native", "sizes", "__init__"}
 
 
 def imported_packages(path: Path, package: str) -> set[str]:

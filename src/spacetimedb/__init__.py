@@ -7,6 +7,9 @@ below is imported until a module program first touches one of these names.
 
 from __future__ import annotations
 
+# first: it decides whether the compiled (mypyc) hot path or its .py sources are imported (see native.py)
+from spacetimedb import native as native
+
 # not `from typing import TYPE_CHECKING`: importing typing alone would double this package's import time
 TYPE_CHECKING = False
 

@@ -1,9 +1,10 @@
 """One worker process as the server sees it: spawning it, its channel, its requests, its death.
 
 A worker is spawned fresh (``python -I -m spacetimedb.host.worker``, never forked from the server's memory),
-with an empty environment, in its own session, with only three descriptors beyond /dev/null: its end of the
-channel (a Unix stream socket pair), the shared deadline page, and a pipe for its stderr (the last lines are kept
-to explain a crash, and never written to the server's own log, which a module could otherwise flood).
+with an empty environment (but ``SPACETIMEDB_PURE_PYTHON`` when it is set), in its own session, with only three
+descriptors beyond /dev/null: its end of the channel (a Unix stream socket pair), the shared deadline page, and a
+pipe for its stderr (the last lines are kept to explain a crash, and never written to the server's own log,
+which a module could otherwise flood).
 
 Everything the worker sends is checked by ``seam.FrameReader``; a message that does not decode, or that makes no
 sense where it arrives, kills the worker.
@@ -21,11 +22,12 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from spacetimedb import native
 from spacetimedb.protocol import seam
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,13 @@ def describe_exit(returncode: int | None) -> str:
         hint = " (out of memory, or killed from outside)" if -returncode == signal.SIGKILL else ""
         return f"it was killed by {name}{hint}"
     return f"it exited with status {returncode}"
+
+
+def worker_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """A worker's whole environment: nothing of the server's, except the choice of the pure-Python hot path
+    (``spacetimedb.native``), so that a pure-Python run is pure in its workers too."""
+    value = environ.get(native.PURE_ENV)
+    return {} if value is None else {native.PURE_ENV: value}
 
 
 class _ChannelProtocol(asyncio.Protocol):
@@ -173,7 +182,7 @@ class WorkerProcess:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=(theirs.fileno(), deadline_fd),
-                env={},
+                env=worker_environment(),
                 cwd=str(self.directory) if self.directory is not None else "/",
                 start_new_session=True,
             )

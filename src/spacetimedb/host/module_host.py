@@ -162,6 +162,11 @@ class _Job:
 _STOP = object()
 
 
+def _loaded(host: ModuleHost) -> LoadedModule | None:
+    """``host.loaded``, or None before ``activate`` has set it (reading the attribute then raises)."""
+    return getattr(host, "loaded", None)
+
+
 class ModuleHost:
     """Runs one database's module; all writes go through ``submit``.
 
@@ -945,12 +950,8 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        loaded = self._loaded_or_none()
+        loaded = _loaded(self)
         log_to(self.module_log, loaded.module_name if loaded else None, level, message, function, exc)
-
-    def _loaded_or_none(self) -> LoadedModule | None:
-        """The module, or None before ``activate`` (a declared attribute not yet set raises AttributeError)."""
-        return getattr(self, "loaded", None)
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
 
@@ -999,7 +1000,7 @@ class ModuleHost:
             self.db.close()
         except Exception:
             log.exception("closing the database of %s failed", self.database_identity.to_hex())
-        loaded = self._loaded_or_none()
+        loaded = _loaded(self)
         if loaded is not None:
             loaded.unload()
         self.module_log.close()
