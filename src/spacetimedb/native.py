@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - Python 3.12 renamed it
 COMPILED: tuple[str, ...] = (
     "spacetimedb/datastore/tx.py",
     "spacetimedb/datastore/table.py",
+    "spacetimedb/datastore/index.py",
     "spacetimedb/datastore/locking.py",
     "spacetimedb/commitlog/txdata.py",
     "spacetimedb/db/relational_db.py",
