@@ -190,7 +190,7 @@ def test_concurrent_tokens_share_one_fetch(issuer):
 
 @pytest.mark.parametrize(
     ("misbehaviour", "reason"),
-    [(HANG, "no answer within 0.5 s"), (HUGE, "larger than"), (DEEP, "maximum recursion depth")],
+    [(HANG, "no answer within 1.5 s"), (HUGE, "larger than"), (DEEP, "maximum recursion depth")],
 )
 def test_a_hostile_issuer_costs_a_bounded_wait_and_harms_no_other(issuer, misbehaviour, reason):
     good_kid = issuer.add_key("RS256")
@@ -198,7 +198,7 @@ def test_a_hostile_issuer_costs_a_bounded_wait_and_harms_no_other(issuer, misbeh
         hostile_kid = hostile.add_key("ES256")
         hostile.misbehaviour = misbehaviour
         auth = authority(
-            OidcIssuer(issuer.url), OidcIssuer(hostile.url), timeout_seconds=0.5, max_bytes=256 << 10
+            OidcIssuer(issuer.url), OidcIssuer(hostile.url), timeout_seconds=1.5, max_bytes=256 << 10
         )
 
         async def scenario():
@@ -208,7 +208,7 @@ def test_a_hostile_issuer_costs_a_bounded_wait_and_harms_no_other(issuer, misbeh
             assert neighbour.subject == "neighbour"
             with pytest.raises(AuthError, match=f"could not fetch the keys of issuer .*{reason}"):
                 await hostile_try
-            assert time.monotonic() - started < 5
+            assert time.monotonic() - started < 8
             # refused again without asking it (the refresh is rate-limited)
             with pytest.raises(AuthError, match="could not fetch"):
                 await auth.authenticate(hostile.token(hostile_kid))

@@ -66,7 +66,7 @@ TABLE_ID_COLUMN = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class TableChanges:
     """Net changes of one table in one committed transaction; rows and their BSATN, aligned."""
 
@@ -78,13 +78,38 @@ class TableChanges:
     insert_bytes: list[bytes]
     delete_bytes: list[bytes]
 
+    # (``init=False`` and an ``__init__`` of its own: mypyc compiles it, the dataclass-generated one runs as
+    # interpreted code, on every call)
+    def __init__(
+        self,
+        table_id: int,
+        table_name: str,
+        schema: TableSchema,
+        inserts: list[Row],
+        deletes: list[Row],
+        insert_bytes: list[bytes],
+        delete_bytes: list[bytes],
+    ) -> None:
+        self.table_id = table_id
+        self.table_name = table_name
+        self.schema = schema
+        self.inserts = inserts
+        self.deletes = deletes
+        self.insert_bytes = insert_bytes
+        self.delete_bytes = delete_bytes
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class TxData:
     """What a committed transaction changed, ordered by table id. Read-only: one object may be shared."""
 
-    tables: tuple[TableChanges, ...] = ()
-    schema_changed: bool = False
+    tables: tuple[TableChanges, ...]
+    schema_changed: bool
+
+    # (an ``__init__`` of its own, as ``TableChanges``)
+    def __init__(self, tables: tuple[TableChanges, ...] = (), schema_changed: bool = False) -> None:
+        self.tables = tables
+        self.schema_changed = schema_changed
 
     def is_empty(self) -> bool:
         return not self.tables

@@ -44,14 +44,21 @@ class DbOptions:
     replay_progress_every: int = 100_000
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CommitResult:
     """The outcome of ``commit_tx``: the transaction's offset (None when it changed nothing), its data, and with
     ``read_view`` the open ``ReadTx`` on the post-commit state (the caller releases it)."""
 
     offset: int | None
     tx_data: TxData
-    read_view: ReadTx | None = None
+    read_view: ReadTx | None
+
+    # (``init=False`` and an ``__init__`` of its own: mypyc compiles it, the dataclass-generated one runs as
+    # interpreted code, on every call)
+    def __init__(self, offset: int | None, tx_data: TxData, read_view: ReadTx | None = None) -> None:
+        self.offset = offset
+        self.tx_data = tx_data
+        self.read_view = read_view
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,19 +102,41 @@ class HostOptions:
     clock: Callable[[], int] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CallOutcome:
     """The result of one reducer call (or lifecycle / scheduled / DML job)."""
 
     status: CallStatus
     message: str | None
     timestamp: Timestamp
-    offset: int | None = None  # the transaction's commitlog offset, when it changed something
-    duration_micros: int = 0
-    tx_data: TxData | None = None
+    offset: int | None  # the transaction's commitlog offset, when it changed something
+    duration_micros: int
+    tx_data: TxData | None
     # the caller's own subscription updates, which travel in its reducer result instead of a broadcast
-    caller_updates: Sequence[tuple[int, Any]] = ()
-    value: Any = None  # what a job returned (e.g. SQL results)
+    caller_updates: Sequence[tuple[int, Any]]
+    value: Any  # what a job returned (e.g. SQL results)
+
+    # (``init=False`` and an ``__init__`` of its own: mypyc compiles it, the dataclass-generated one runs as
+    # interpreted code, on every call)
+    def __init__(
+        self,
+        status: CallStatus,
+        message: str | None,
+        timestamp: Timestamp,
+        offset: int | None = None,
+        duration_micros: int = 0,
+        tx_data: TxData | None = None,
+        caller_updates: Sequence[tuple[int, Any]] = (),
+        value: Any = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.timestamp = timestamp
+        self.offset = offset
+        self.duration_micros = duration_micros
+        self.tx_data = tx_data
+        self.caller_updates = caller_updates
+        self.value = value
 
     @property
     def ok(self) -> bool:
@@ -139,7 +161,7 @@ _NO_UPDATES = TransactionUpdates()
 _BATCH_DONE = CallOutcome(CallStatus.COMMITTED, None, Timestamp(0))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ReducerCall:
     """One client call, for ``ModuleHost.call_reducers``."""
 
@@ -149,14 +171,37 @@ class ReducerCall:
     connection_id: ConnectionId | None
     caller_client: Any
     reply: Reply | None
-    json_args: bool = False
-    auth: AuthCtx | None = None
+    json_args: bool
+    auth: AuthCtx | None
+
+    # (an ``__init__`` of its own, as ``CallOutcome``)
+    def __init__(
+        self,
+        reducer: str,
+        args: Any,
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        caller_client: Any,
+        reply: Reply | None,
+        json_args: bool = False,
+        auth: AuthCtx | None = None,
+    ) -> None:
+        self.reducer = reducer
+        self.args = args
+        self.sender = sender
+        self.connection_id = connection_id
+        self.caller_client = caller_client
+        self.reply = reply
+        self.json_args = json_args
+        self.auth = auth
 
 
-@dataclass(slots=True)
 class _Job:
-    run: Callable[[], CallOutcome | None]
-    reply: Reply | None
+    __slots__ = ("reply", "run")
+
+    def __init__(self, run: Callable[[], CallOutcome | None], reply: Reply | None) -> None:
+        self.run = run
+        self.reply = reply
 
 
 _STOP = object()
