@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from .errors import CommitlogDecodeError
 
@@ -40,7 +40,8 @@ _BYTE = tuple(bytes((i,)) for i in range(256))
 TableRowGroup = tuple[int, list[bytes]]
 
 
-class TxInputs(NamedTuple):
+@dataclass(slots=True, init=False)
+class TxInputs:
     """What produced the transaction: the reducer call."""
 
     reducer_name: str
@@ -48,6 +49,22 @@ class TxInputs(NamedTuple):
     caller_connection_id: bytes  # 16 bytes
     timestamp_us: int  # microseconds since the Unix epoch (i64)
     args: bytes  # the reducer's BSATN-encoded argument tuple
+
+    # (not a NamedTuple, and an ``__init__`` of its own: mypyc compiles this one, while a NamedTuple's
+    # constructor or a dataclass-generated ``__init__`` runs interpreted, once per transaction)
+    def __init__(
+        self,
+        reducer_name: str,
+        caller_identity: bytes,
+        caller_connection_id: bytes,
+        timestamp_us: int,
+        args: bytes,
+    ) -> None:
+        self.reducer_name = reducer_name
+        self.caller_identity = caller_identity
+        self.caller_connection_id = caller_connection_id
+        self.timestamp_us = timestamp_us
+        self.args = args
 
 
 @dataclass(slots=True)
@@ -171,7 +188,8 @@ def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:
 
 
 def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:
-    name, identity, connection_id, timestamp_us, args = inputs
+    name, identity, connection_id = inputs.reducer_name, inputs.caller_identity, inputs.caller_connection_id
+    timestamp_us, args = inputs.timestamp_us, inputs.args
     if len(identity) != IDENTITY_LEN:
         raise ValueError(f"caller_identity must be {IDENTITY_LEN} bytes, got {len(identity)}")
     if len(connection_id) != CONNECTION_ID_LEN:
