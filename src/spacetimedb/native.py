@@ -37,6 +37,7 @@ COMPILED: tuple[str, ...] = (
     "spacetimedb/commitlog/txdata.py",
     "spacetimedb/db/relational_db.py",
     "spacetimedb/host/module_host.py",
+    "spacetimedb/module/index_handles.py",
     "spacetimedb/host/metrics.py",
     "spacetimedb/durability/worker.py",
 )

@@ -28,6 +28,7 @@ from .errors import (
     ReducerArgsError,
 )
 from .http import HttpClient, HttpError, HttpRequest, HttpResponse
+from .index_handles import IndexHandle, UniqueIndexHandle
 from .loader import (
     LoadedModule,
     ProgramKind,
@@ -74,14 +75,8 @@ from .moduledef import (
     TypeDef,
 )
 from .rawdef import raw_module_def_bsatn, raw_module_def_json
-from .runtime import (
-    IndexHandle,
-    ModuleRuntime,
-    ProcedureCall,
-    TableHandle,
-    ThreadBoundTxSlot,
-    UniqueIndexHandle,
-)
+from .runtime import ModuleRuntime, ProcedureCall, TableHandle
+from .slots import ThreadBoundTxSlot
 from .views import AnonymousViewContext, ReadOnlyError, ReadSet, ViewContext, ViewDef, ViewError, call_view
 
 __all__ = [

@@ -12,7 +12,7 @@ import pytest
 from spacetimedb.host.foreign import abi
 from spacetimedb.host.foreign.abi import BufferTooSmall, HostCallError, InstanceEnv
 from spacetimedb.module import load_module
-from spacetimedb.module.runtime import TxSlot
+from spacetimedb.module.slots import TxSlot
 from spacetimedb.module.views import ReadOnlyTx
 from spacetimedb.sats import ConnectionId, Identity, encode
 from spacetimedb.sats.types import I64, U32, U64, ProductType

@@ -25,7 +25,7 @@ from spacetimedb.module import HttpError, HttpResponse, ModuleDef
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module.context import ImmediateScheduler, current_immediate_scheduler
 from spacetimedb.module.errors import NoSuchReducerError, ReducerArgsError
-from spacetimedb.module.runtime import TxSlot
+from spacetimedb.module.slots import TxSlot
 from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
 from spacetimedb.sats import (
     BYTES,

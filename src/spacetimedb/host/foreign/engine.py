@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from spacetimedb.module import LoadedModule, ModuleDef, ModuleError, ProcedureDef, ProgramKind, program_hash
 from spacetimedb.module.rawdef_decode import decode_module_def
-from spacetimedb.module.runtime import TxSlot
+from spacetimedb.module.slots import TxSlot
 from spacetimedb.module.views import OPTIONAL, ViewDef
 from spacetimedb.sats import (
     STRING,
