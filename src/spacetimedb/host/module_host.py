@@ -207,11 +207,6 @@ class _Job:
 _STOP = object()
 
 
-def _loaded(host: ModuleHost) -> LoadedModule | None:
-    """``host.loaded``, or None before ``activate`` has set it (reading the attribute then raises)."""
-    return getattr(host, "loaded", None)
-
-
 class ModuleHost:
     """Runs one database's module; all writes go through ``submit``.
 
@@ -295,6 +290,10 @@ class ModuleHost:
         register(self._clock)
         self._worker_thread.start()
         self._scheduler.start()
+
+    def loaded_or_none(self) -> LoadedModule | None:
+        """``loaded``, or None before ``activate`` has set it (reading the attribute then raises)."""
+        return getattr(self, "loaded", None)
 
     def activate(self, loaded: LoadedModule) -> None:
         """Run ``loaded``: bind it, schedule its scheduled rows and queue the disconnects of clients a crash
@@ -995,7 +994,7 @@ class ModuleHost:
         self._log("Error", message, function, exc)
 
     def _log(self, level: str, message: str, function: str | None, exc: BaseException | None = None) -> None:
-        loaded = _loaded(self)
+        loaded = self.loaded_or_none()
         log_to(self.module_log, loaded.module_name if loaded else None, level, message, function, exc)
 
     # -- failure and shutdown ----------------------------------------------------------------------------------
@@ -1045,7 +1044,7 @@ class ModuleHost:
             self.db.close()
         except Exception:
             log.exception("closing the database of %s failed", self.database_identity.to_hex())
-        loaded = _loaded(self)
+        loaded = self.loaded_or_none()
         if loaded is not None:
             loaded.unload()
         self.module_log.close()

@@ -235,7 +235,7 @@ class LiveViews:
     # -- the module's views ---------------------------------------------------------------------------------------
 
     def module_views(self) -> dict[str, ViewDef]:
-        loaded = getattr(self.host, "loaded", None)  # unset until the host activates its module
+        loaded = self.host.loaded_or_none()
         return loaded.module_def.views if loaded is not None else {}
 
     def view_named(self, name: str) -> ViewDef | None:

@@ -116,14 +116,14 @@ class _Watchdog:
     def __init__(self) -> None:
         self._clocks: weakref.WeakSet[CallClock] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self._worker_thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
 
     def register(self, clock: CallClock) -> None:
         with self._lock:
             self._clocks.add(clock)
-            if self._worker_thread is None or not self._worker_thread.is_alive():
-                self._worker_thread = threading.Thread(target=self._run, name="reducer-watchdog", daemon=True)
-                self._worker_thread.start()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="reducer-watchdog", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         while True:

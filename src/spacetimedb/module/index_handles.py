@@ -22,13 +22,13 @@ Row = tuple[Any, ...]
 # ---- errors naming the table, column and value -----------------------------------------------------------------
 
 
-def _wrong_class(table: TableDef, row: Any) -> TypeError:
+def wrong_class(table: TableDef, row: Any) -> TypeError:
     return TypeError(
         f"table `{table.name}` stores {table.row_class.__name__} rows, got {type(row).__name__} {row!r}"
     )
 
 
-def _row_error(table: TableDef, row: Any, exc: BaseException) -> Exception:
+def row_error(table: TableDef, row: Any, exc: BaseException) -> Exception:
     """Explain why ``row`` (a user record, or its canonical tuple) does not fit ``table``."""
     for column, convert in zip(table.columns, table.column_to_canonical, strict=True):
         value = row[column.pos] if isinstance(row, tuple) else getattr(row, column.name, None)
@@ -175,15 +175,15 @@ class UniqueIndexHandle(IndexHandle):
     def update(self, row: Any) -> Any:
         """Replace the row that has ``row``'s key with ``row``; raises if there is none. Returns ``row``."""
         if row.__class__ is not self._row_class:
-            raise _wrong_class(self._table, row)
+            raise wrong_class(self._table, row)
         try:
             values = self._to_tuple(row)
         except Exception as exc:
-            raise _row_error(self._table, row, exc) from None
+            raise row_error(self._table, row, exc) from None
         try:
             self._slot.tx.update(self._table_id, self._index_id, values)
         except EncodeError as exc:
-            raise _row_error(self._table, values, exc) from None
+            raise row_error(self._table, values, exc) from None
         return row
 
     def delete(self, value: Any) -> bool:

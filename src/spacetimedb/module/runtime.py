@@ -32,9 +32,9 @@ from spacetimedb.sats.json import json_codec
 
 from .context import INTERNAL_AUTH, AuthCtx, ReducerContext
 from .errors import ModuleError, NoSuchReducerError, ReducerArgsError
-from .index_handles import IndexHandle, UniqueIndexHandle, _row_error, _wrong_class
+from .index_handles import IndexHandle, UniqueIndexHandle, row_error, wrong_class
 from .moduledef import ModuleDef, ProcedureDef, ReducerDef, TableDef
-from .slots import _NO_TX, TxSlot
+from .slots import NO_TX, TxSlot
 
 Row = tuple[Any, ...]
 
@@ -58,11 +58,11 @@ class TableHandle:
 
     def _values(self, row: Any) -> Row:
         if row.__class__ is not self._row_class:
-            raise _wrong_class(self._def, row)
+            raise wrong_class(self._def, row)
         try:
             return self._to_tuple(row)
         except Exception as exc:
-            raise _row_error(self._def, row, exc) from None
+            raise row_error(self._def, row, exc) from None
 
     def insert(self, row: Any) -> Any:
         """Insert ``row``; returns the row as stored (auto-increment columns given as 0 filled in)."""
@@ -70,7 +70,7 @@ class TableHandle:
         try:
             stored = self._slot.tx.insert(self._table_id, values)
         except EncodeError as exc:
-            raise _row_error(self._def, values, exc) from None
+            raise row_error(self._def, values, exc) from None
         return self._from_tuple(stored)
 
     def delete(self, row: Any) -> bool:
@@ -386,10 +386,10 @@ class ModuleRuntime:
     make_context = begin_call
 
     def end_call(self) -> None:
-        self.slot.tx = _NO_TX
+        self.slot.tx = NO_TX
 
     def end_view_call(self) -> None:
-        self.view_slot.tx = _NO_TX
+        self.view_slot.tx = NO_TX
 
     def call(self, reducer: str | ReducerDef, ctx: ReducerContext[Any], args: tuple[Any, ...]) -> Any:
         """Run a reducer with canonical arguments inside a call started by ``begin_call``; exceptions propagate
@@ -412,4 +412,4 @@ class ModuleRuntime:
         try:
             return call.call(ctx, args)
         finally:
-            self.slot.tx = _NO_TX
+            self.slot.tx = NO_TX

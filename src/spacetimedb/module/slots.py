@@ -21,7 +21,8 @@ class _NoTransaction:
         raise NoTransactionError("ctx.db can only be used while a reducer runs (no transaction is active)")
 
 
-_NO_TX: Any = _NoTransaction()
+# what a slot holds outside any call
+NO_TX: Any = _NoTransaction()
 
 
 class TxSlot:
@@ -30,7 +31,7 @@ class TxSlot:
     __slots__ = ("tx",)
 
     def __init__(self) -> None:
-        self.tx: Any = _NO_TX
+        self.tx: Any = NO_TX
 
 
 class ThreadBoundTxSlot(TxSlot):
@@ -41,12 +42,12 @@ class ThreadBoundTxSlot(TxSlot):
     __slots__ = ("_owner", "_tx")
 
     def __init__(self) -> None:
-        self._tx: Any = _NO_TX
+        self._tx: Any = NO_TX
         self._owner = 0
 
     @property
     def tx(self) -> Any:
-        return self._tx if threading.get_ident() == self._owner else _NO_TX
+        return self._tx if threading.get_ident() == self._owner else NO_TX
 
     @tx.setter
     def tx(self, tx: Any) -> None:

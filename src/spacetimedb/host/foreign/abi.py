@@ -25,7 +25,7 @@ from spacetimedb.module import HttpError, HttpResponse, ModuleDef
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module.context import ImmediateScheduler, current_immediate_scheduler
 from spacetimedb.module.errors import NoSuchReducerError, ReducerArgsError
-from spacetimedb.module.slots import TxSlot
+from spacetimedb.module.slots import NO_TX, TxSlot
 from spacetimedb.module.views import ReadOnlyError, ReadOnlyTx
 from spacetimedb.sats import (
     BYTES,
@@ -79,7 +79,6 @@ ERRNO_NAMES = {
 # console_log levels of the ABI, in their numbering
 LOG_LEVELS = ("Error", "Warn", "Info", "Debug", "Trace", "Panic")
 
-_NO_TX = TxSlot().tx  # what a slot holds outside any transaction
 LogSink = Callable[[str, str, "str | None", "int | None"], None]
 Row = tuple[Any, ...]
 
@@ -200,7 +199,7 @@ class InstanceEnv:
     def _tx(self) -> Any:
         slot = self.view_slot if self._in_view and self.view_slot is not None else self.slot
         tx = slot.tx
-        if tx is _NO_TX:
+        if tx is NO_TX:
             raise HostCallError(NOT_IN_TRANSACTION)
         return tx
 
@@ -234,7 +233,7 @@ class InstanceEnv:
         """What was looked up in the current transaction (table id -> ``_TableInfo``, -index id -> ``_IndexInfo``):
         a module's syscalls cannot change the schema, so one lookup per transaction is enough."""
         tx = (self.view_slot if self._in_view and self.view_slot is not None else self.slot).tx
-        if tx is _NO_TX:
+        if tx is NO_TX:
             raise HostCallError(NOT_IN_TRANSACTION)
         if tx is not self._checked_tx:
             self._checked_tx = tx
@@ -537,7 +536,7 @@ class InstanceEnv:
         if held is None:
             raise HostCallError(NOT_IN_TRANSACTION, "the procedure has no open transaction")
         self._held = None
-        self.slot.tx = _NO_TX
+        self.slot.tx = NO_TX
         return held
 
     def procedure_http_request(self, request: bytes, body: bytes) -> tuple[bytes, bytes]:
