@@ -55,6 +55,7 @@ if [ "$pure_pass" = 1 ] && .venv/bin/python -c 'import spacetimedb.native as n; 
     export SPACETIMEDB_PURE_PYTHON=1
     hot_path
     .venv/bin/python -m pytest -n "$workers" -q -m "not slow" \
-        tests/datastore tests/commitlog tests/db tests/durability tests/host tests/test_native.py || failed=$?
+        tests/datastore tests/commitlog tests/db tests/durability tests/host tests/module \
+        tests/protocol/test_seam.py tests/test_native.py || failed=$?
 fi
 exit "$failed"

@@ -38,8 +38,11 @@ COMPILED: tuple[str, ...] = (
     "spacetimedb/db/relational_db.py",
     "spacetimedb/host/module_host.py",
     "spacetimedb/module/index_handles.py",
+    "spacetimedb/module/calls.py",
     "spacetimedb/host/metrics.py",
     "spacetimedb/durability/worker.py",
+    "spacetimedb/host/clock.py",
+    "spacetimedb/protocol/deadline.py",
 )
 # mypyc's group name: the shared library is the top-level module GROUP + "__mypyc"
 GROUP = "spacetimedb_native"

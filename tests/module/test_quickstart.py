@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spacetimedb.module import UniqueConstraintViolation, load_module
+from spacetimedb.module import INTERNAL_AUTH, ReducerContext, UniqueConstraintViolation, load_module
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
 from .helpers import ALICE, BOB, QUICKSTART, Db
@@ -128,3 +128,15 @@ def test_context_fields(chat: Db) -> None:
     assert [again.rng.random() for _ in range(3)] == first
     chat.runtime.end_call()
     chat.datastore.rollback(tx)
+
+
+def test_reducer_context_sets_every_field_of_a_call_context() -> None:
+    """``ReducerContext.__init__`` sets the fields of ``_CallContext`` itself (one frame per call, not two): a
+    field added there and not here would be missing."""
+    ctx = ReducerContext(Identity(1), None, Timestamp(5), "db", Identity(2), INTERNAL_AUTH)
+    for cls in type(ctx).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name != "__weakref__":
+                getattr(ctx, name)  # raises AttributeError if the constructor left it unset
+    assert (ctx.sender, ctx.identity, ctx.timestamp, ctx.db) == (Identity(1), Identity(2), Timestamp(5), "db")
+    assert ctx.rng.random() == ReducerContext(Identity(1), None, Timestamp(5), "db", Identity(2)).rng.random()

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spacetimedb.protocol import seam
+from spacetimedb.protocol.deadline import DEADLINE_SLOT_BYTES, DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity
 
 U64 = st.integers(0, (1 << 64) - 1)
@@ -121,7 +122,7 @@ def test_an_oversized_length_is_a_violation():
 def test_the_deadline_slot_says_what_is_overdue():
     import mmap
 
-    slot = seam.DeadlineSlot(mmap.mmap(-1, seam.DEADLINE_SLOT_BYTES))
+    slot = DeadlineSlot(mmap.mmap(-1, DEADLINE_SLOT_BYTES))
     assert slot.overdue() is None
     slot.arm(-1.0, "reducer `spin`")
     assert slot.overdue() == "reducer `spin`"
@@ -154,8 +155,8 @@ def test_the_builder_makes_what_the_codec_makes(message):
 def test_deadline_lanes_share_one_page_and_overdue_looks_at_all():
     import mmap
 
-    page = mmap.mmap(-1, seam.DEADLINE_SLOT_BYTES)
-    host = seam.DeadlineSlot(page)
+    page = mmap.mmap(-1, DEADLINE_SLOT_BYTES)
+    host = DeadlineSlot(page)
     procedure = host.lane(3)
     procedure.arm_until(100, "slow_procedure")
     host.arm_until(10_000, "a reducer")

@@ -159,7 +159,7 @@ TOP_LEVEL = {
         import gc
         import time
         from spacetimedb.host.watchdog import CallClock
-        from spacetimedb.protocol.seam import DeadlineSlot
+        from spacetimedb.protocol.deadline import DeadlineSlot
         for thing in gc.get_objects():
             if isinstance(thing, DeadlineSlot):
                 thing.disarm()

@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 
 from spacetimedb import native
 from spacetimedb.protocol import seam
+from spacetimedb.protocol.deadline import DEADLINE_SLOT_BYTES, DeadlineSlot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,7 +140,7 @@ class WorkerProcess:
         self.directory = directory
         self.sandbox = sandbox
         self.process: asyncio.subprocess.Process | None = None
-        self.deadline: seam.DeadlineSlot | None = None
+        self.deadline: DeadlineSlot | None = None
         self.writable = asyncio.Event()
         self.writable.set()
         self.handler: Callable[[Any], None] = self._unexpected
@@ -174,8 +175,8 @@ class WorkerProcess:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         deadline_fd = os.memfd_create("spacetimedb-deadline")
         try:
-            os.ftruncate(deadline_fd, seam.DEADLINE_SLOT_BYTES)
-            self.deadline = seam.DeadlineSlot.from_fd(deadline_fd)
+            os.ftruncate(deadline_fd, DEADLINE_SLOT_BYTES)
+            self.deadline = DeadlineSlot.from_fd(deadline_fd)
             self.process = await asyncio.create_subprocess_exec(
                 *self._command(theirs.fileno(), deadline_fd),
                 stdin=asyncio.subprocess.DEVNULL,

@@ -22,6 +22,7 @@ from .errors import (
     TransactionClosedError,
     UniqueConstraintViolation,
 )
+from .index import Index
 from .schema import (
     SCHEMA_TABLE_IDS,
     ST_COLUMN_ID,
@@ -181,7 +182,7 @@ class _Reader:
     def count(self, table_id: int) -> int:
         return len(self.table(table_id).rows)
 
-    def _index(self, table: Table, index_id: int) -> Any:
+    def _index(self, table: Table, index_id: int) -> Index:
         index = table.index_by_id.get(index_id)
         if index is None:
             raise NoSuchIndexError(index_id)
@@ -199,7 +200,7 @@ class _Reader:
         rid = index.map.get(key)
         return None if rid is None else table.rows[rid]
 
-    def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Any]:
+    def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Index]:
         """The table and its unique index ``index_id``; raises saying which is missing or not unique. (The
         lookups of a reducer's most frequent read and write: two dict accesses, ``table`` and ``_index`` only
         to say what is wrong.)"""
@@ -506,7 +507,7 @@ class MutTx(_Reader):
         return row
 
     @staticmethod
-    def _check_other_unique(table: Table, index: Any, rid: int, row: Row) -> None:
+    def _check_other_unique(table: Table, index: Index, rid: int, row: Row) -> None:
         """Raise if ``row`` takes a key of a unique index other than ``index`` that another row holds."""
         for other in table.unique_indexes:
             if other is not index:

@@ -35,8 +35,8 @@ from spacetimedb.module import (
     plan_migration,
 )
 from spacetimedb.module_log import ModuleLog
+from spacetimedb.protocol.deadline import DeadlineSlot
 from spacetimedb.protocol.messages import CallStatus
-from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import Identity, Timestamp
 
 from . import foreign  # noqa: F401  # registers the engines of WASM (and JS) modules with load_module

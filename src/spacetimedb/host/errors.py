@@ -11,3 +11,12 @@ class HostFailedError(RuntimeError):
 
 class InjectedFault(RuntimeError):
     """Raised at a fault-injection point (tests only)."""
+
+
+class ReducerTimeout(BaseException):
+    """Raised inside a reducer that ran past its budget. A ``BaseException``, so that ``except Exception`` in
+    module code does not swallow it."""
+
+
+class CallCancelled(BaseException):
+    """Raised inside a call that nobody waits for any more (its client went away)."""

@@ -47,27 +47,43 @@ from spacetimedb.module import (
     ModuleRuntime,
     NoSuchReducerError,
     ReducerArgsError,
+    ReducerFunction,
     apply_migration,
+    begin_reducer_call,
     plan_migration,
 )
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module.context import set_immediate_scheduler
+from spacetimedb.module.slots import NO_TX
 from spacetimedb.module_log import ModuleLog, escape_surrogates, make_record
+from spacetimedb.protocol.deadline import DeadlineSlot
 from spacetimedb.protocol.messages import CallStatus
-from spacetimedb.protocol.seam import DeadlineSlot
 from spacetimedb.sats import ConnectionId, Identity, ScheduleAt, Timestamp
 from spacetimedb.sql import SqlTimeoutError
 from spacetimedb.subscription import SubscriptionManager, TransactionUpdates
 
-from .errors import HostFailedError, InjectedFault
+from .clock import CallClock
+from .errors import CallCancelled, HostFailedError, InjectedFault, ReducerTimeout
 from .metrics import ReducerMetrics
 from .scheduler import DueCall, Scheduler, next_interval_due, now_micros
 from .views import LiveViews
-from .watchdog import CallCancelled, CallClock, ReducerTimeout, register
+from .watchdog import register, unregister
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _perf_counter = time.perf_counter
+_time_ns = time.time_ns
+_new_object = object.__new__
+
+
+def _timestamp_of(micros: int) -> Timestamp:
+    """``Timestamp(micros)`` of a clock's reading, made as ``Timestamp.now`` makes one: a value of the clock fits,
+    so no range check, and (compiled) no Python frame, which would cost more than the work."""
+    stamp: Timestamp = _new_object(Timestamp)
+    stamp._micros = micros
+    return stamp
+
+
 # an enum member read through its class costs a dozen times a global's read: the hot path reads these
 _COMMITTED = CallStatus.COMMITTED
 _FAILED = CallStatus.FAILED
@@ -258,11 +274,7 @@ class ModuleHost:
         self._caller_bytes: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
         self._current_function: str | None = None
         self.now_micros: Callable[[], int] = self.options.clock or now_micros
-        # a reducer call's timestamp; on the real clock ``Timestamp.now`` (it skips the range check of a value
-        # that fits)
-        self._timestamp_now: Callable[[], Timestamp] = (
-            Timestamp.now if self.options.clock is None else lambda: Timestamp(self.now_micros())
-        )
+        self._wall_clock = self.options.clock is None  # reducer timestamps: ``time.time_ns``, read inline
         self._scheduler = Scheduler(
             self._scheduled_call_due,
             name=f"scheduler:{database_identity.to_hex()[:16]}",
@@ -459,7 +471,7 @@ class ModuleHost:
         manager = self.subscriptions
         views = self.views
         with manager.lock:
-            if manager.query_count or views.active:
+            if manager.queries or views.active:
                 result = self.db.commit_tx(tx, inputs, read_view=True)
                 view = result.read_view
                 assert view is not None
@@ -475,8 +487,10 @@ class ModuleHost:
                 result = self.db.commit_tx(tx, inputs)
                 data = result.tx_data
                 updates = _NO_UPDATES
-            if data.tables:
-                self._scheduler.on_commit(data)
+            for changes in data.tables:
+                if changes.schema.schedule is not None:  # (asked here: most commits schedule nothing)
+                    self._scheduler.on_commit(data)
+                    break
             if (data.tables or events) and (updates is not _NO_UPDATES or disconnect_all):
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
@@ -518,7 +532,7 @@ class ModuleHost:
         connection_id: ConnectionId | None,
         timestamp: Timestamp,
         tx: MutTx,
-        call: Any = None,
+        call: ReducerFunction | None = None,
         auth: AuthCtx | None = None,
         started: float | None = None,
     ) -> tuple[CallStatus, str | None]:
@@ -529,11 +543,14 @@ class ModuleHost:
         if started is None:
             started = _perf_counter()
         runtime = self.runtime
-        ctx = runtime.begin_call(
+        slot = runtime.slot
+        ctx = begin_reducer_call(  # ``runtime.begin_call``, without its frame
+            slot,
             tx,
             sender,
             connection_id,
             timestamp,
+            runtime.db,
             self.database_identity,
             INTERNAL_AUTH if auth is None else auth,
         )
@@ -557,7 +574,7 @@ class ModuleHost:
             status, message = _FAILED, module_error_text(exc)
             self._log("Error", message, reducer, exc)
         finally:
-            runtime.end_call()
+            slot.tx = NO_TX  # ``runtime.end_call``
             self._current_function = None
         self.reducer_metrics.record(reducer, status is _COMMITTED, _perf_counter() - started)
         return status, message
@@ -567,7 +584,7 @@ class ModuleHost:
         reducer: str,
         sender: Identity,
         connection_id: ConnectionId | None,
-        timestamp: Timestamp,
+        timestamp_micros: int,
         args: bytes,
     ) -> TxInputs:
         cached = self._caller_bytes
@@ -576,7 +593,7 @@ class ModuleHost:
         else:
             identity, conn = sender.to_le_bytes(), (connection_id or ZERO_CONNECTION).to_le_bytes()
             self._caller_bytes = (sender, connection_id, identity, conn)
-        return TxInputs(reducer, identity, conn, timestamp.micros, args)
+        return TxInputs(reducer, identity, conn, timestamp_micros, args)
 
     # -- reducer calls -----------------------------------------------------------------------------------------
 
@@ -640,7 +657,12 @@ class ModuleHost:
         auth: AuthCtx | None = None,
     ) -> CallOutcome:
         started = _perf_counter()
-        timestamp = self._timestamp_now()
+        if self._wall_clock:
+            micros = _time_ns() // 1000
+            timestamp = _timestamp_of(micros)
+        else:
+            micros = self.now_micros()
+            timestamp = Timestamp(micros)  # a test's clock: checked
         try:
             call = self.runtime.reducer_calls.get(reducer)
             if call is None:
@@ -680,7 +702,7 @@ class ModuleHost:
             return CallOutcome(
                 CallStatus.NO_SPACE, self.read_only, timestamp, duration_micros=_micros_since(started)
             )
-        inputs = self._inputs(reducer, sender, connection_id, timestamp, arg_bytes)
+        inputs = self._inputs(reducer, sender, connection_id, micros, arg_bytes)
         offset, data, caller_updates = self._commit(tx, inputs, caller_client, reducer)
         micros = int((_perf_counter() - started) * 1_000_000)  # ``_micros_since``, inline: the common path
         return CallOutcome(_COMMITTED, None, timestamp, offset, micros, data, caller_updates)
@@ -727,7 +749,7 @@ class ModuleHost:
             return CallOutcome(status, message, timestamp)
         name = hook.name if hook is not None else "__identity_connected__"
         offset, data, _ = self._commit(
-            tx, self._inputs(name, identity, connection_id, timestamp, b""), None, name
+            tx, self._inputs(name, identity, connection_id, timestamp.micros, b""), None, name
         )
         return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data)
 
@@ -746,7 +768,7 @@ class ModuleHost:
                 return CallOutcome(CallStatus.COMMITTED, None, timestamp)
         hook = self.loaded.module_def.lifecycle_reducer("client_disconnected")
         name = hook.name if hook is not None else "__identity_disconnected__"
-        inputs = self._inputs(name, identity, connection_id, timestamp, b"")
+        inputs = self._inputs(name, identity, connection_id, timestamp.micros, b"")
         tx = self.db.begin_mut_tx()
         try:
             _forget_client(tx, row)
@@ -815,7 +837,11 @@ class ModuleHost:
         if one_shot:
             tx.delete(call.table_id, row)
         inputs = self._inputs(
-            reducer, self.database_identity, None, timestamp, self.runtime.encode_args(reducer, (row,))
+            reducer,
+            self.database_identity,
+            None,
+            timestamp.micros,
+            self.runtime.encode_args(reducer, (row,)),
         )
         offset, data, _ = self._commit(tx, inputs if status == CallStatus.COMMITTED else None, None, reducer)
         if not one_shot:
@@ -1035,6 +1061,7 @@ class ModuleHost:
             if self._closed:
                 return
             self._closed = True
+        unregister(self._clock)
         self._scheduler.stop()
         if self._worker_thread.is_alive() and threading.current_thread() is not self._worker_thread:
             self._queue.append(_STOP)

@@ -57,7 +57,7 @@ from spacetimedb.protocol.seam import MAX_HANDLER_BODY
 from spacetimedb.sats import ConnectionId, Identity, Timestamp
 
 from .module_host import ModuleHost, module_error_text, out_of_budget_message
-from .watchdog import CallClock, ReducerTimeout, register
+from .watchdog import CallClock, ReducerTimeout, register, unregister
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,8 @@ class ProcedureRunner:
             thread.start()
 
     def stop(self) -> None:
+        for clock in self._clocks:
+            unregister(clock)
         for _ in self._threads:
             self._jobs.put(None)
 

@@ -47,7 +47,7 @@ from spacetimedb.module import (
 from spacetimedb.module import log as module_log_api
 from spacetimedb.module_log import read_log_dir
 from spacetimedb.protocol import seam
-from spacetimedb.protocol.seam import DeadlineSlot
+from spacetimedb.protocol.deadline import DeadlineSlot
 
 from .backup import restore_database, serve_backup
 from .channel import Channel, Outbox

@@ -18,6 +18,7 @@ from . import log
 from .api import Registry, anonymous_view, client_visibility_filter, procedure, reducer, table, view
 from .api import type as type  # not in __all__: a star import must not shadow the builtin
 from .builder import build_module_def, snake_case
+from .calls import ProcedureCall, ReducerFunction, begin_reducer_call
 from .context import INTERNAL_AUTH, AuthCtx, ProcedureContext, ReducerContext
 from .errors import (
     ColumnValueError,
@@ -75,7 +76,7 @@ from .moduledef import (
     TypeDef,
 )
 from .rawdef import raw_module_def_bsatn, raw_module_def_json
-from .runtime import ModuleRuntime, ProcedureCall, TableHandle
+from .runtime import ModuleRuntime, TableHandle
 from .slots import ThreadBoundTxSlot
 from .views import AnonymousViewContext, ReadOnlyError, ReadSet, ViewContext, ViewDef, ViewError, call_view
 
@@ -90,6 +91,8 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "ProcedureCall",
+    "ReducerFunction",
+    "begin_reducer_call",
     "ProcedureContext",
     "ProcedureDef",
     "ThreadBoundTxSlot",

@@ -157,7 +157,14 @@ class ReducerContext(_CallContext, Generic[DbT]):
         identity: Identity,
         sender_auth: AuthCtx = INTERNAL_AUTH,
     ) -> None:
-        super().__init__(sender, connection_id, timestamp, identity, sender_auth)
+        # ``_CallContext.__init__``'s fields set here, not through ``super()``: every reducer call makes one, and a
+        # second Python frame costs more than the assignments
+        self.sender = sender
+        self.connection_id = connection_id
+        self.timestamp = timestamp
+        self.identity = identity
+        self.sender_auth = sender_auth
+        self._rng = None
         self.db = db
 
     def volatile_nonatomic_schedule_immediate(self, reducer: str | Callable[..., Any], *args: Any) -> None:

@@ -103,7 +103,8 @@ class SubscriptionManager:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self._queries: dict[str, Query] = {}
+        # the distinct queries by key; others only read it (a commit skips evaluation while it is empty)
+        self.queries: dict[str, Query] = {}
         self._clients: dict[ClientId, dict[int, list[Query]]] = {}
         self._triggers: dict[int, _TableTriggers] = {}
         # tables whose rows are events (never stored): their deltas are marked ``is_event``
@@ -114,7 +115,7 @@ class SubscriptionManager:
     @property
     def query_count(self) -> int:
         """Distinct queries (after deduplication)."""
-        return len(self._queries)
+        return len(self.queries)
 
     def counts(self) -> tuple[int, int]:
         """(clients with at least one query set, query sets over all clients)."""
@@ -167,7 +168,7 @@ class SubscriptionManager:
             plan, key = self._compile(text, caller, is_owner, tx)
             if key not in by_key:
                 # an unlocked peek only saves building plans twice; registration decides under the lock
-                by_key[key] = self._queries.get(key) or _new_query(key, text, plan)
+                by_key[key] = self.queries.get(key) or _new_query(key, text, plan)
         candidates = list(by_key.values())
         all_sql = "; ".join(q.sql for q in candidates)
         max_rows = limits.rows_for_caller(is_owner, tx)
@@ -186,7 +187,7 @@ class SubscriptionManager:
         subscriber = (client_id, query_set_id)
         with self.lock:
             self._check_new_set(client_id, query_set_id)
-            resolved = [self._queries.get(q.key) or q for q in candidates]
+            resolved = [self.queries.get(q.key) or q for q in candidates]
             for query in resolved:
                 self._attach(query, subscriber, is_owner)
             self._clients.setdefault(client_id, {})[query_set_id] = resolved
@@ -233,16 +234,16 @@ class SubscriptionManager:
                     self._detach(query, (client_id, query_set_id))
 
     def _attach(self, query: Query, subscriber: Subscriber, is_owner: bool) -> None:
-        if query.key not in self._queries:
-            self._queries[query.key] = query
+        if query.key not in self.queries:
+            self.queries[query.key] = query
             for trigger in query.triggers:
                 self._register(trigger, query, 1)
         query.subscribers[subscriber] = is_owner
 
     def _detach(self, query: Query, subscriber: Subscriber) -> None:
         query.subscribers.pop(subscriber, None)
-        if not query.subscribers and self._queries.get(query.key) is query:
-            del self._queries[query.key]
+        if not query.subscribers and self.queries.get(query.key) is query:
+            del self.queries[query.key]
             for trigger in query.triggers:
                 self._register(trigger, query, -1)
 
@@ -280,7 +281,7 @@ class SubscriptionManager:
         start = time.perf_counter()
         result = TransactionUpdates()
         with self.lock:
-            if tx_data.is_empty() or not self._queries:
+            if tx_data.is_empty() or not self.queries:
                 return result
             if tx_data.schema_changed:
                 self._drop_invalid(tx, result)
@@ -349,13 +350,13 @@ class SubscriptionManager:
     # -- dropping queries --------------------------------------------------------------------------------
 
     def _drop_invalid(self, tx: Reader, result: TransactionUpdates) -> None:
-        for query in list(self._queries.values()):
+        for query in list(self.queries.values()):
             reason = query.invalid_after_schema_change(tx)
             if reason is not None:
                 self._drop_query(query, f"Subscription invalidated: {reason}; subscribe again", result)
 
     def _drop_for_rls(self, table_ids: set[int], result: TransactionUpdates) -> None:
-        for query in list(self._queries.values()):
+        for query in list(self.queries.values()):
             if not query.table_ids & table_ids:
                 continue
             for subscriber, is_owner in list(query.subscribers.items()):

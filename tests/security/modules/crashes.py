@@ -107,7 +107,7 @@ def disarm_deadline_and_spin(ctx: ReducerContext, seconds: float) -> None:
     """Clear the deadlines the worker arms for its supervisor and its watchdog (both live in this process's
     memory), then spin for ``seconds``."""
     from spacetimedb.host.watchdog import CallClock
-    from spacetimedb.protocol.seam import DeadlineSlot
+    from spacetimedb.protocol.deadline import DeadlineSlot
 
     for thing in gc.get_objects():
         if isinstance(thing, DeadlineSlot):

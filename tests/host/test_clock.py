@@ -1,0 +1,65 @@
+"""The call clock and the watchdog that reads it: a budget that runs out stops the call, a disarmed or
+unregistered clock stops nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from spacetimedb.host.watchdog import CallCancelled, CallClock, ReducerTimeout, register, unregister
+
+
+def spin(seconds: float) -> str:
+    """Python bytecode for ``seconds`` (an asynchronous exception lands between two bytecodes)."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        pass
+    return "finished"
+
+
+def test_a_call_past_its_budget_is_stopped() -> None:
+    clock = CallClock()
+    register(clock)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ReducerTimeout):
+            clock.run(0.05, lambda: spin(5.0))
+        assert time.monotonic() - started < 2.0
+        assert clock.deadline == 0  # disarmed on the way out
+        assert clock.run(1.0, lambda: "fine") == "fine"  # and usable again
+    finally:
+        unregister(clock)
+
+
+def test_an_unregistered_clock_is_not_watched() -> None:
+    clock = CallClock()
+    register(clock)
+    unregister(clock)
+    assert clock.run(0.01, lambda: spin(0.3)) == "finished"
+
+
+def test_interrupt_stops_only_the_named_call() -> None:
+    clock = CallClock()
+    register(clock)
+    try:
+        armed = threading.Event()
+
+        def call() -> str:
+            armed.set()
+            return spin(5.0)
+
+        def interrupt() -> None:
+            armed.wait(5)
+            assert not clock.interrupt("someone else")
+            assert clock.interrupt("mine")
+
+        helper = threading.Thread(target=interrupt)
+        helper.start()
+        with pytest.raises(CallCancelled):
+            clock.run(10.0, call, token="mine")
+        helper.join(5)
+        assert not clock.interrupt("mine")  # nothing in progress any more
+    finally:
+        unregister(clock)
