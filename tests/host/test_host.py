@@ -1,6 +1,8 @@
 """The host layer on its own, in the test process: databases as ``Database`` objects, no worker processes
 (those are tested in tests/controller and tests/security)."""
 
+import itertools
+import threading
 import time
 from concurrent.futures import Future
 
@@ -161,3 +163,32 @@ def test_connection_credentials_come_and_go_with_the_client(controller):
     assert on_host(host, lambda: host.disconnect_now(who, connection, AuthCtx(payload))).status == COMMITTED
     assert rows(host, "st_connection_credentials") == []
     assert rows(host, "st_client") == []
+
+
+def test_a_long_queue_is_answered_in_parts(tmp_path):
+    """The batch listeners (the worker's flush of replies) run after every ``JOBS_PER_BATCH`` jobs of a long
+    queue, not only once it is empty: replies held until then would reach clients in bursts."""
+    from spacetimedb.host.database import Database
+    from spacetimedb.host.module_host import JOBS_PER_BATCH
+
+    database = Database.create(tmp_path / "db", DB, OWNER, CHAT)
+    try:
+        host = database.host
+        done: list[int] = []
+        flushed_after: list[int] = []
+        host.add_batch_listener(lambda: flushed_after.append(len(done)))
+        gate = threading.Event()
+        host.submit(lambda: gate.wait(10) and None)  # holds the host thread while the queue fills
+        jobs = 3 * JOBS_PER_BATCH + 1
+        for index in range(jobs):
+            host.submit(lambda index=index: done.append(index))
+        finished: Future[None] = Future()
+        gate.set()
+        host.submit(lambda: finished.set_result(None))
+        finished.result(10)
+        assert done == list(range(jobs))  # in order, each once
+        parts = [n for n in flushed_after if 0 < n < jobs]
+        assert len(parts) >= 2, flushed_after  # listeners ran while most of the queue still waited
+        assert all(later - earlier <= JOBS_PER_BATCH for earlier, later in itertools.pairwise(parts))
+    finally:
+        database.shutdown()

@@ -72,6 +72,7 @@ from .watchdog import register, unregister
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _perf_counter = time.perf_counter
+JOBS_PER_BATCH = 16  # at most this many jobs between two ``batch_done`` (the batch listeners' flush)
 _time_ns = time.time_ns
 _new_object = object.__new__
 
@@ -384,6 +385,7 @@ class ModuleHost:
         queue = self._queue
         try:
             while True:
+                done = 0
                 while queue:
                     job = queue.popleft()
                     if job is _STOP:
@@ -391,6 +393,12 @@ class ModuleHost:
                     self._execute(job)
                     if self._failure is not None:
                         return
+                    done += 1
+                    if done == JOBS_PER_BATCH and queue:
+                        # a long queue is answered in parts: replies held until it is empty would arrive in
+                        # bursts, and clients waiting for them would leave the host idle in between
+                        self._batch_done()
+                        done = 0
                 self._batch_done()
                 self._sleeping = True
                 if not queue:
@@ -434,8 +442,9 @@ class ModuleHost:
     # -- listeners ---------------------------------------------------------------------------------------------
 
     def add_batch_listener(self, listener: Callable[[], None]) -> None:
-        """``listener()`` runs on the host thread each time the queue runs dry (once per batch of jobs), so that
-        a server can hand a whole batch's replies to its event loop with one wake-up."""
+        """``listener()`` runs on the host thread after each batch of jobs: when the queue runs dry, and after
+        every ``JOBS_PER_BATCH`` jobs of a longer queue. A server hands a whole batch's replies to its event loop
+        with one wake-up."""
         self._batch_listeners.append(listener)
 
     def _batch_done(self) -> None:
