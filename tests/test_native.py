@@ -147,6 +147,36 @@ def test_a_stale_build_loads_every_compiled_module_from_source(tmp_path: Path) -
     assert len(warnings) == 1 and "datastore/tx.py changed" in warnings[0], done.stderr
 
 
+def test_extension_modules_the_list_does_not_name_are_strays(built: Path) -> None:
+    assert native.stray_extensions(str(built)) == []
+    (built / "host").mkdir(exist_ok=True)
+    (built / "host" / "clients.py").write_text("# compiled by an earlier build, not any more\n")
+    (built / "host" / ("clients" + SUFFIX)).write_bytes(b"")
+    (built / ("_speedups" + SUFFIX)).write_bytes(b"")  # an extension without a source is someone else's
+    assert native.stray_extensions(str(built)) == ["spacetimedb/host/clients.py"]
+    assert native.decide(str(built), {}).active  # the listed modules are still fine
+
+
+def test_a_stray_extension_module_is_not_loaded(tmp_path: Path) -> None:
+    """An in-place build leaves the extension of a module later taken off the list: it was built against an
+    older group library, so the module must load from its .py, on either path."""
+    copy = tmp_path / "spacetimedb"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    library = PACKAGE.parent / (native.GROUP_LIBRARY + SUFFIX)
+    if library.exists():
+        shutil.copy2(library, tmp_path / library.name)
+    (copy / "sats" / ("values" + SUFFIX)).write_bytes(b"not a shared object")
+    code = (
+        "import spacetimedb.sats.values as v, spacetimedb.native as n\nprint(v.__file__)\nprint(n.status())\n"
+    )
+    for env in ({}, {native.PURE_ENV: "1"}):
+        done = run_python(code, pythonpath=tmp_path, **env)
+        assert done.returncode == 0, done.stderr
+        file, status = done.stdout.splitlines()
+        assert file == str(copy / "sats" / "values.py")
+        assert status == native.status() if not env else status.startswith("pure Python")
+
+
 def test_the_environment_variable_makes_a_process_pure() -> None:
     done = run_python(IMPORT_AND_REPORT, **{native.PURE_ENV: "1"})
     assert done.returncode == 0, done.stderr

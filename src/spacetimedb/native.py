@@ -8,7 +8,9 @@ the group library loads; otherwise it puts a finder first on ``sys.meta_path`` t
 its ``.py``. Python prefers an extension module to a source file of the same name, so without the finder an
 editable install whose sources were edited after the build would run the old compiled code.
 
-Imports nothing from the project (any layer may use it), and costs about a millisecond: no json, no hashlib.
+Imports nothing from the project (any layer may use it), and costs one or two milliseconds: no json, no
+hashlib. It also keeps an extension module that an earlier in-place build left beside a module no longer listed
+from being loaded (``stray_extensions``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec, SourceFileLoader
 # not `from typing import TYPE_CHECKING`: see spacetimedb/__init__.py
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 try:  # hashlib would load OpenSSL: ~4 ms on a slow machine, more than everything else here together
     from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
@@ -130,12 +132,34 @@ def _stale(why: str) -> Decision:
     )
 
 
-class SourceFinder:
-    """First on ``sys.meta_path``: the compiled modules' names load from their ``.py`` files."""
+def stray_extensions(package_dir: str) -> list[str]:
+    """The modules (as ``spacetimedb/...py`` paths) with both a ``.py`` and an extension module beside it
+    although ``COMPILED`` does not list them: left by an earlier in-place build that compiled them. Python would
+    load the extension, built against another group library."""
+    base = os.path.dirname(package_dir)
+    listed = set(COMPILED)
+    strays = []
+    for directory, subdirectories, files in os.walk(package_dir):
+        subdirectories[:] = [d for d in subdirectories if d != "__pycache__"]
+        names = set(files)
+        for name in files:
+            suffix = next((s for s in EXTENSION_SUFFIXES if name.endswith(s)), None)
+            if suffix is None or name.removesuffix(suffix) + ".py" not in names:
+                continue
+            source = os.path.join(directory, name.removesuffix(suffix) + ".py")
+            path = os.path.relpath(source, base).replace(os.sep, "/")
+            if path not in listed:
+                strays.append(path)
+    return sorted(strays)
 
-    def __init__(self, package_dir: str) -> None:
+
+class SourceFinder:
+    """First on ``sys.meta_path``: these modules' names (``spacetimedb/...py`` paths; default: the compiled
+    ones) load from their ``.py`` files."""
+
+    def __init__(self, package_dir: str, paths: Iterable[str] = COMPILED) -> None:
         base = os.path.dirname(package_dir)
-        self.sources = {module_name(path): os.path.join(base, *path.split("/")) for path in COMPILED}
+        self.sources = {module_name(path): os.path.join(base, *path.split("/")) for path in paths}
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> ModuleSpec | None:
         source = self.sources.get(fullname)
@@ -160,10 +184,11 @@ def _guard() -> Decision:
             __import__(GROUP_LIBRARY)
         except Exception as e:  # a library built for another interpreter, a missing symbol, a truncated file
             decision = _stale(f"the group library {GROUP_LIBRARY} does not load ({e})")
-    if not decision.active:
-        sys.meta_path.insert(0, SourceFinder(package_dir))
-        if decision.warning is not None:
-            print(decision.warning, file=sys.stderr)
+    strays = stray_extensions(package_dir)
+    if not decision.active or strays:
+        sys.meta_path.insert(0, SourceFinder(package_dir, strays if decision.active else [*COMPILED, *strays]))
+    if not decision.active and decision.warning is not None:
+        print(decision.warning, file=sys.stderr)
     return decision
 
 
