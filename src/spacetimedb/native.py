@@ -185,8 +185,9 @@ def _guard() -> Decision:
         except Exception as e:  # a library built for another interpreter, a missing symbol, a truncated file
             decision = _stale(f"the group library {GROUP_LIBRARY} does not load ({e})")
     strays = stray_extensions(package_dir)
-    if not decision.active or strays:
-        sys.meta_path.insert(0, SourceFinder(package_dir, strays if decision.active else [*COMPILED, *strays]))
+    from_source = strays if decision.active else [*COMPILED, *strays]
+    if from_source:
+        sys.meta_path.insert(0, SourceFinder(package_dir, from_source))
     if not decision.active and decision.warning is not None:
         print(decision.warning, file=sys.stderr)
     return decision
