@@ -56,6 +56,6 @@ if [ "$pure_pass" = 1 ] && .venv/bin/python -c 'import spacetimedb.native as n; 
     hot_path
     .venv/bin/python -m pytest -n "$workers" -q -m "not slow" \
         tests/datastore tests/commitlog tests/db tests/durability tests/host tests/module \
-        tests/protocol/test_seam.py tests/test_native.py || failed=$?
+        tests/protocol tests/test_native.py || failed=$?
 fi
 exit "$failed"

@@ -150,10 +150,11 @@ def test_a_stale_build_loads_every_compiled_module_from_source(tmp_path: Path) -
 def test_extension_modules_the_list_does_not_name_are_strays(built: Path) -> None:
     assert native.stray_extensions(str(built)) == []
     (built / "host").mkdir(exist_ok=True)
-    (built / "host" / "clients.py").write_text("# compiled by an earlier build, not any more\n")
-    (built / "host" / ("clients" + SUFFIX)).write_bytes(b"")
+    assert "spacetimedb/host/worker.py" not in native.COMPILED
+    (built / "host" / "worker.py").write_text("# compiled by an earlier build, not any more\n")
+    (built / "host" / ("worker" + SUFFIX)).write_bytes(b"")
     (built / ("_speedups" + SUFFIX)).write_bytes(b"")  # an extension without a source is someone else's
-    assert native.stray_extensions(str(built)) == ["spacetimedb/host/clients.py"]
+    assert native.stray_extensions(str(built)) == ["spacetimedb/host/worker.py"]
     assert native.decide(str(built), {}).active  # the listed modules are still fine
 
 

@@ -45,6 +45,8 @@ COMPILED: tuple[str, ...] = (
     "spacetimedb/durability/worker.py",
     "spacetimedb/host/clock.py",
     "spacetimedb/protocol/deadline.py",
+    "spacetimedb/protocol/v2.py",
+    "spacetimedb/host/clients.py",
 )
 # mypyc's group name: the shared library is the top-level module GROUP + "__mypyc"
 GROUP = "spacetimedb_native"

@@ -181,3 +181,18 @@ def test_a_commit_record_is_the_record_of_its_groups(inputs, tables):
     inserts = [(t, rows) for t, rows, _ in tables if rows]
     deletes = [(t, rows) for t, _, rows in tables if rows]
     assert encode_commit_record(inputs, changed) == encode_tx_record(inputs, None, inserts, deletes)
+
+
+def test_out_of_range_ids_and_timestamps_are_refused_by_both_encoders():
+    class Changed:
+        table_id, insert_bytes, delete_bytes = 1 << 32, [b"row"], []
+
+    inputs = TxInputs("r", bytes(32), bytes(16), 0, b"")
+    with pytest.raises(ValueError, match="cannot encode transaction record"):
+        encode_commit_record(inputs, [Changed()])
+    with pytest.raises(ValueError, match="cannot encode transaction record"):
+        encode_tx_record(inputs, None, [(1 << 32, [b"row"])], [])
+    late = TxInputs("r", bytes(32), bytes(16), 1 << 63, b"")
+    for encode in (lambda: encode_commit_record(late, []), lambda: encode_tx_record(late, None, [], [])):
+        with pytest.raises(ValueError, match="cannot encode transaction record"):
+            encode()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from .errors import CommitlogDecodeError
 
@@ -33,8 +33,8 @@ _MAX_U64 = (1 << 64) - 1
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _pack_u32 = _U32.pack
-_pack_i64 = _I64.pack
-_BYTE = tuple(bytes((i,)) for i in range(256))
+# Final: compiled, a constant of the module itself rather than a lookup in its namespace at every use
+_BYTE: Final = tuple(bytes((i,)) for i in range(256))
 
 # a table id and the BSATN of some of its rows: one group of a record's inserts or deletes
 TableRowGroup = tuple[int, list[bytes]]
@@ -124,7 +124,7 @@ def encode_tx_record(
             _append_groups(parts, deletes)
             parts.append(encode_uvarint(len(truncates)))
             parts.extend(map(_pack_u32, truncates))
-    except struct.error as exc:
+    except (struct.error, OverflowError) as exc:
         raise ValueError(f"cannot encode transaction record: {exc}") from None
     parts[0] = _BYTE[flags]
     return b"".join(parts)
@@ -147,64 +147,70 @@ class ChangedTable(Protocol):
 def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]) -> bytes:
     """``encode_tx_record`` of a commit's changed tables (no outputs, no truncations), without building the
     (table id, rows) groups first: this runs once per reducer call, so everything goes into one list, joined
-    once (on CPython an allocation costs as much as the work here)."""
-    inserted = deleted = 0
-    for table in tables:
-        if table.insert_bytes:
-            inserted += 1
-        if table.delete_bytes:
-            deleted += 1
-    mutations = FLAG_MUTATIONS if inserted or deleted else 0
-    parts: list[bytes] = [_BYTE[mutations if inputs is None else FLAG_INPUTS | mutations]]
+    once, and each table's attributes are read once (compiled, reading them through the protocol type is a
+    generic attribute lookup)."""
+    parts: list[bytes] = [b""]  # the flags byte goes here once known
     try:
         if inputs is not None:
             _append_inputs(parts, inputs)
-        if mutations:
-            parts.append(_BYTE[inserted] if inserted < 0x80 else encode_uvarint(inserted))
-            for table in tables:
-                if table.insert_bytes:
-                    _frame_rows(parts, table.table_id, table.insert_bytes)
-            parts.append(_BYTE[deleted] if deleted < 0x80 else encode_uvarint(deleted))
-            for table in tables:
-                if table.delete_bytes:
-                    _frame_rows(parts, table.table_id, table.delete_bytes)
+        count_at = len(parts)
+        parts.append(b"")  # how many insert groups, once known
+        inserted = 0
+        deletes: list[tuple[int, Sequence[bytes]]] = []
+        for table in tables:
+            table_id = table.table_id
+            rows = table.insert_bytes
+            if rows:
+                inserted += 1
+                _frame_rows(parts, table_id, rows)
+            rows = table.delete_bytes
+            if rows:
+                deletes.append((table_id, rows))
+        if inserted or deletes:
+            parts[count_at] = _uvarint(inserted)
+            parts.append(_uvarint(len(deletes)))
+            for table_id, rows in deletes:
+                _frame_rows(parts, table_id, rows)
             parts.append(b"\x00")  # no truncations
-    except struct.error as exc:
+            flags = FLAG_MUTATIONS
+        else:
+            del parts[count_at:]
+            flags = 0
+    except OverflowError as exc:  # a table id beyond u32, a timestamp beyond i64
         raise ValueError(f"cannot encode transaction record: {exc}") from None
+    parts[0] = _BYTE[flags if inputs is None else FLAG_INPUTS | flags]
     return b"".join(parts)
+
+
+def _uvarint(value: int) -> bytes:
+    return _BYTE[value] if value < 0x80 else encode_uvarint(value)
 
 
 def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:
     """One (table id, rows) group of a record: the id, the row count, each row with its length before it."""
-    byte = _BYTE
-    count = len(rows)
-    append = out.append
-    append(_pack_u32(table_id))
-    append(byte[count] if count < 0x80 else encode_uvarint(count))
+    out.append(table_id.to_bytes(4, "little"))
+    out.append(_uvarint(len(rows)))
     for row in rows:
         size = len(row)
-        append(byte[size] if size < 0x80 else encode_uvarint(size))
-        append(row)
+        out.append(_BYTE[size] if size < 0x80 else encode_uvarint(size))
+        out.append(row)
 
 
 def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:
     name, identity, connection_id = inputs.reducer_name, inputs.caller_identity, inputs.caller_connection_id
-    timestamp_us, args = inputs.timestamp_us, inputs.args
+    args = inputs.args
     if len(identity) != IDENTITY_LEN:
         raise ValueError(f"caller_identity must be {IDENTITY_LEN} bytes, got {len(identity)}")
     if len(connection_id) != CONNECTION_ID_LEN:
         raise ValueError(f"caller_connection_id must be {CONNECTION_ID_LEN} bytes, got {len(connection_id)}")
     name_bytes = name.encode()
-    append = parts.append
-    size = len(name_bytes)
-    append(_BYTE[size] if size < 0x80 else encode_uvarint(size))
-    append(name_bytes)
-    append(identity)
-    append(connection_id)
-    append(_pack_i64(timestamp_us))
-    size = len(args)
-    append(_BYTE[size] if size < 0x80 else encode_uvarint(size))
-    append(args)
+    parts.append(_uvarint(len(name_bytes)))
+    parts.append(name_bytes)
+    parts.append(identity)
+    parts.append(connection_id)
+    parts.append(inputs.timestamp_us.to_bytes(8, "little", signed=True))
+    parts.append(_uvarint(len(args)))
+    parts.append(args)
 
 
 def _append_groups(parts: list[bytes], groups: Sequence[tuple[int, Sequence[bytes]]]) -> None:

@@ -165,18 +165,16 @@ class ClientMessage(NamedTuple):
 _CALL_HEAD = struct.Struct("<BIBI")  # tag, request_id, flags, length of the reducer name
 
 
-def _decode_call_reducer(
-    frame: bytes | bytearray | memoryview, pos: int, end: int
-) -> tuple[ClientMessage, int]:
+def _decode_call_reducer(frame: bytes, pos: int, end: int) -> tuple[ClientMessage, int]:
     """CallReducer, the message sent most by far, decoded by hand (same checks as the generic codec)."""
     request_id, flags, reducer, args, after = _call_reducer_fields(frame, pos, end)
     return ClientMessage(CALL_REDUCER, (request_id, flags, reducer, args)), after
 
 
-def _call_reducer_fields(
-    frame: bytes | bytearray | memoryview, pos: int, end: int
-) -> tuple[int, int, str, bytes, int]:
-    """(request id, flags, reducer, args, position after the message) of the CallReducer at ``pos``."""
+def _call_reducer_fields(frame: bytes, pos: int, end: int) -> tuple[int, int, str, bytes, int]:
+    """(request id, flags, reducer, args, position after the message) of the CallReducer at ``pos``. The frame
+    is ``bytes``: compiled, slicing it is a direct call, where a union of buffer types goes through the generic
+    protocol."""
     if pos + _CALL_HEAD.size > end:
         raise DecodeError(f"invalid CallReducer: input ends early at offset {pos}")
     _, request_id, flags, name_length = _CALL_HEAD.unpack_from(frame, pos)
@@ -185,20 +183,21 @@ def _call_reducer_fields(
     if args_at + 4 > end:
         raise DecodeError(f"invalid CallReducer: needed {name_length + 4} byte(s) at offset {name_start}")
     try:
-        reducer = str(frame[name_start:args_at], "utf-8")
+        reducer = frame[name_start:args_at].decode()
     except UnicodeDecodeError:
         raise DecodeError("invalid CallReducer: the reducer name is not valid UTF-8") from None
     (args_length,) = _U32.unpack_from(frame, args_at)
     args_end = args_at + 4 + args_length
     if args_end > end:
         raise DecodeError(f"invalid CallReducer: needed {args_length} byte(s) at offset {args_at + 4}")
-    return request_id, flags, reducer, bytes(frame[args_at + 4 : args_end]), args_end
+    return request_id, flags, reducer, frame[args_at + 4 : args_end], args_end
 
 
-def decode_client_messages(frame: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
+def decode_client_messages(data: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
     """Decode a client frame: exactly one message (v2) or one or more concatenated ones (v3)."""
-    if not len(frame):
+    if not len(data):
         raise DecodeError("empty client frame")
+    frame = data if isinstance(data, bytes) else bytes(data)
     decode_from = _client_codec.decode_from
     out: list[ClientMessage] = []
     pos = 0
@@ -444,11 +443,12 @@ def split_server_frame(frame: bytes | bytearray | memoryview) -> bytes:
 # ---- typed messages and the server-side encoder ------------------------------------------------------------------
 
 
-def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[messages.ClientMessage]:
+def decode_frame(data: bytes | bytearray | memoryview, batched: bool) -> list[messages.ClientMessage]:
     """A client frame as typed messages (raises ``DecodeError`` naming what is wrong). CallReducer, sent most
     by far, is decoded by hand straight into its typed message."""
-    if not len(frame):
+    if not len(data):
         raise DecodeError("empty client frame")
+    frame = data if isinstance(data, bytes) else bytes(data)
     out: list[messages.ClientMessage] = []
     pos = 0
     end = len(frame)
@@ -457,7 +457,7 @@ def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[m
             request_id, flags, reducer, args, pos = _call_reducer_fields(frame, pos, end)
             if flags != 0:
                 raise DecodeError(f"invalid call reducer flags {flags}")
-            out.append(messages.CallReducer(request_id, reducer, args))
+            out.append(_call_reducer_message(request_id, reducer, args))
         else:
             decoded, pos = _decode_client_message(frame, pos)
             out.append(_typed(ClientMessage(decoded.tag, decoded.value)))
@@ -466,6 +466,12 @@ def decode_frame(frame: bytes | bytearray | memoryview, batched: bool) -> list[m
     if pos != end:
         raise DecodeError(f"{end - pos} trailing byte(s) after a client message")
     return out
+
+
+def _call_reducer_message(request_id: int, reducer: str, args: bytes) -> messages.CallReducer:
+    # the tuple built directly: a NamedTuple's own constructor is generated code that runs interpreted even
+    # when called from compiled code, once per call
+    return tuple.__new__(messages.CallReducer, (request_id, reducer, args, False))
 
 
 _CLIENT_MESSAGE_NAMES = tuple(variant.name for variant in CLIENT_MESSAGE.variants)
