@@ -1,6 +1,7 @@
 """The host layer on its own, in the test process: databases as ``Database`` objects, no worker processes
 (those are tested in tests/controller and tests/security)."""
 
+import functools
 import itertools
 import threading
 import time
@@ -190,5 +191,37 @@ def test_a_long_queue_is_answered_in_parts(tmp_path):
         parts = [n for n in flushed_after if 0 < n < jobs]
         assert len(parts) >= 2, flushed_after  # listeners ran while most of the queue still waited
         assert all(later - earlier <= JOBS_PER_BATCH for earlier, later in itertools.pairwise(parts))
+    finally:
+        database.shutdown()
+
+
+def test_a_queue_of_long_jobs_is_answered_after_each_one(tmp_path):
+    """A job may be a client frame of many calls: past ``BATCH_SECONDS`` the listeners run even before
+    ``JOBS_PER_BATCH`` jobs, so that the replies (and the durability thread's turn at the GIL) are not held."""
+    from spacetimedb.host.database import Database
+    from spacetimedb.host.module_host import BATCH_SECONDS, JOBS_PER_BATCH
+
+    database = Database.create(tmp_path / "db", DB, OWNER, CHAT)
+    try:
+        host = database.host
+        done: list[int] = []
+        flushed_after: list[int] = []
+        host.add_batch_listener(lambda: flushed_after.append(len(done)))
+        gate = threading.Event()
+        host.submit(lambda: gate.wait(10) and None)
+        jobs = JOBS_PER_BATCH // 2
+
+        def long_job(index: int) -> None:
+            time.sleep(2 * BATCH_SECONDS)
+            done.append(index)
+
+        for index in range(jobs):
+            host.submit(functools.partial(long_job, index))
+        finished: Future[None] = Future()
+        gate.set()
+        host.submit(lambda: finished.set_result(None))
+        finished.result(10)
+        assert done == list(range(jobs))
+        assert [n for n in flushed_after if 0 < n < jobs] == list(range(1, jobs)), flushed_after
     finally:
         database.shutdown()
