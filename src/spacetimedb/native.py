@@ -47,6 +47,7 @@ COMPILED: tuple[str, ...] = (
     "spacetimedb/protocol/deadline.py",
     "spacetimedb/protocol/v2.py",
     "spacetimedb/host/clients.py",
+    "spacetimedb/commitlog/log.py",
 )
 # mypyc's group name: the shared library is the top-level module GROUP + "__mypyc"
 GROUP = "spacetimedb_native"

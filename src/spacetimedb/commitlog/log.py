@@ -374,7 +374,7 @@ class Commitlog:
         except BaseException as exc:
             self._fail(exc)
             self._drop_unsynced()
-            raise CommitlogFailedError(f"write to {head.path} failed: {exc!r}") from exc
+            raise _failed(f"write to {head.path} failed: {exc!r}", exc) from exc
         head.size = new_size
         self._next_offset = next_offset
         head.last_indexed_position = last_indexed
@@ -404,7 +404,7 @@ class Commitlog:
             new_fd = os.open(new_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         except BaseException as exc:
             self._fail(exc)
-            raise CommitlogFailedError(f"sealing segment {head.path} failed: {exc!r}") from exc
+            raise _failed(f"sealing segment {head.path} failed: {exc!r}", exc) from exc
         os.close(head.fd)
         _close_index(head)
         self._sealed.append(SegmentSummary(head.base_offset, head.path, head.size, self._next_offset))
@@ -429,7 +429,7 @@ class Commitlog:
             except BaseException as exc:
                 self._fail(exc)
                 self._drop_unsynced()
-                raise CommitlogFailedError(f"fsync of {head.path} failed: {exc!r}") from exc
+                raise _failed(f"fsync of {head.path} failed: {exc!r}", exc) from exc
             head.synced_size = head.size
 
     def _drop_unsynced(self) -> None:
@@ -475,7 +475,7 @@ class Commitlog:
                         self._fsync(head.fd)
                     except BaseException as exc:
                         self._fail(exc)
-                        raise CommitlogFailedError(f"final fsync of {head.path} failed: {exc!r}") from exc
+                        raise _failed(f"final fsync of {head.path} failed: {exc!r}", exc) from exc
             finally:
                 with contextlib.suppress(OSError):
                     os.close(head.fd)
@@ -519,6 +519,14 @@ class Commitlog:
     def fold_transactions(self, offset: int, visitor: Callable[[int, TxRecord], object]) -> int:
         """Call `visitor(offset, decoded TxRecord)` for each transaction from `offset`; return the next offset."""
         return fold_transactions_from(self._segment_refs(), offset, visitor)
+
+
+def _failed(message: str, cause: BaseException) -> CommitlogFailedError:
+    """The log's failure, its cause the I/O error (which the durability reports): set here, as compiled, a
+    ``raise ... from`` in a handler that made other calls first left the cause out."""
+    error = CommitlogFailedError(message)
+    error.__cause__ = cause
+    return error
 
 
 def _close_index(head: _Head) -> None:
