@@ -48,6 +48,8 @@ COMPILED: tuple[str, ...] = (
     "spacetimedb/protocol/v2.py",
     "spacetimedb/host/clients.py",
     "spacetimedb/commitlog/log.py",
+    "spacetimedb/host/channel.py",
+    "spacetimedb/protocol/deliveries.py",
 )
 # mypyc's group name: the shared library is the top-level module GROUP + "__mypyc"
 GROUP = "spacetimedb_native"

@@ -3,13 +3,14 @@ failures (500 with the reason, in the module log), the response bound and the ti
 
 from __future__ import annotations
 
-import queue
 import random
+import socket
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
+from spacetimedb.host.channel import Channel, Outbox
 from spacetimedb.host.clients import ClientHub
 from spacetimedb.host.database import Database, DatabaseOptions
 from spacetimedb.host.module_host import HostOptions
@@ -175,25 +176,38 @@ def test_routes_match_exact_paths_and_methods(database: Database) -> None:
     assert match_route(routes, "GET", "") is None
 
 
-class RecordingOutbox:
-    """What a worker would send the server, kept for the test."""
+class ServerEnd:
+    """The server's end of a worker channel: what the hub's outbox sends, read back as seam messages."""
 
-    def __init__(self) -> None:
-        self.sent: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    def __init__(self, database: Database) -> None:
+        self._ours, theirs = socket.socketpair()
+        self._ours.settimeout(10)
+        self._reader = seam.to_server_reader()
+        self._messages: list[Any] = []
+        self.outbox = Outbox(Channel(theirs))
+        database.host.add_batch_listener(self.outbox.flush)  # as the worker flushes after each batch
 
-    def send(self, message: Any) -> None:
-        self.sent.put(message)
+    def next(self) -> Any:
+        while not self._messages:
+            data = self._ours.recv(1 << 16)
+            assert data, "the channel closed"
+            self._messages.extend(self._reader.feed(data))
+        return self._messages.pop(0)
 
 
 def test_the_worker_routes_requests_and_skips_those_nobody_waits_for(database: Database) -> None:
-    outbox = RecordingOutbox()
-    hub = ClientHub(database, outbox)  # type: ignore[arg-type]  # it only sends
-    hub.call_handler(seam.CallHttpHandler(1, "GET", "/echo/", "http://x/echo/", (), (), b""))
-    assert outbox.sent.get(timeout=10) == seam.HandlerDone(1, False, 404, (), (), NO_SUCH_ROUTE.encode())
+    server = ServerEnd(database)
+    hub = ClientHub(database, server.outbox)
+
+    def serve(request: seam.CallHttpHandler) -> None:  # as the worker does: a job of the host thread
+        database.host.submit(lambda: hub.call_handler(request))
+
+    serve(seam.CallHttpHandler(1, "GET", "/echo/", "http://x/echo/", (), (), b""))
+    assert server.next() == seam.HandlerDone(1, False, 404, (), (), NO_SUCH_ROUTE.encode())
     hub.cancel(2)  # its client hung up while it waited
-    hub.call_handler(seam.CallHttpHandler(2, "POST", "/notes", "http://x/notes", (), (), b"never"))
-    hub.call_handler(seam.CallHttpHandler(3, "GET", "/echo", "http://x/echo", ("X-Tag",), ("t",), b"b"))
-    answer = outbox.sent.get(timeout=10)
+    serve(seam.CallHttpHandler(2, "POST", "/notes", "http://x/notes", (), (), b"never"))
+    serve(seam.CallHttpHandler(3, "GET", "/echo", "http://x/echo", ("X-Tag",), ("t",), b"b"))
+    answer = server.next()
     assert answer == seam.HandlerDone(
         3, True, 201, ("x-kind", "x-kind"), ("echo", "twice"), b"GET http://x/echo t b"
     )

@@ -135,7 +135,7 @@ def test_the_deadline_slot_says_what_is_overdue():
 
 @given(deliveries)
 def test_the_builder_makes_what_the_codec_makes(message):
-    builder = seam.DeliveriesBuilder()
+    builder = seam.deliveries_builder()
     for item in message.items:
         builder.add(*item)
     for done in message.frames_done:

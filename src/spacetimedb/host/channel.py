@@ -12,7 +12,7 @@ import socket
 import threading
 from typing import Any
 
-from spacetimedb.protocol.seam import DeliveriesBuilder, encode_to_server, to_worker_reader
+from spacetimedb.protocol.seam import deliveries_builder, encode_to_server, to_worker_reader
 
 _RECEIVE_BYTES = 1 << 20
 
@@ -62,7 +62,7 @@ class Outbox:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self._encoded: list[bytes] = []
-        self._deliveries = DeliveriesBuilder()
+        self._deliveries = deliveries_builder()
 
     def deliver(self, client: int, offset: int | None, payload: bytes) -> None:
         """An encoded protocol message for a client; ``offset`` is the transaction it reflects, if any."""

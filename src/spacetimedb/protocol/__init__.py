@@ -3,7 +3,8 @@ between the server and its workers.
 
 Owns: v2 BSATN messages and the v3 batched framing (``v2``), the legacy v1 JSON protocol (``v1json``), the
 typed client messages and the server-message encoder interface common to all three (``messages``), reading
-module-schema JSON as served to clients (``schema_json``), and the server <-> worker messages (``seam``).
+module-schema JSON as served to clients (``schema_json``), and the server <-> worker messages (``seam``, whose
+``Deliveries`` builder is ``deliveries``; the deadline page is ``deadline``).
 May import: ``spacetimedb.sats`` only.
 """
 

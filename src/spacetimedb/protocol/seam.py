@@ -42,6 +42,8 @@ from spacetimedb.sats import (
     option,
 )
 
+from . import deliveries
+
 # the largest message either side accepts; a bigger one is a protocol violation
 MAX_MESSAGE_BYTES = 256 << 20
 # the largest request or response body of a module-defined HTTP handler (as a procedure's outbound request body)
@@ -792,11 +794,11 @@ class _Direction:
         return self.codec.encode(SumValue(self.tags[type(message)], message))
 
 
-_LENGTH = struct.Struct("<I")
-_COUNT = struct.Struct("<BI")  # the message's tag, how many items
-_ITEM_NONE = struct.Struct("<QBI")  # client, option tag 1 (none), payload length
-_ITEM_SOME = struct.Struct("<QBQI")  # client, option tag 0 (some), offset, payload length
-_DONE = struct.Struct("<QI")  # client, frames
+_LENGTH: struct.Struct = deliveries.LENGTH
+_COUNT: struct.Struct = deliveries.COUNT
+_ITEM_NONE: struct.Struct = deliveries.ITEM_NONE
+_ITEM_SOME: struct.Struct = deliveries.ITEM_SOME
+_DONE: struct.Struct = deliveries.DONE
 
 
 def _encode_deliveries(tag: int, message: Deliveries) -> bytes:
@@ -812,38 +814,9 @@ def _encode_deliveries(tag: int, message: Deliveries) -> bytes:
     return b"".join(parts)
 
 
-class DeliveriesBuilder:
-    """Builds one framed ``Deliveries`` message item by item, with no object per item: a worker adds one
-    delivery per reducer call. ``build`` gives exactly the bytes ``encode_to_server(Deliveries(...))`` would."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._count = 0
-        self._done: dict[int, int] = {}
-
-    def add(self, client: int, offset: int | None, payload: bytes) -> None:
-        if offset is None:
-            self._parts.append(_ITEM_NONE.pack(client, 1, len(payload)))
-        else:
-            self._parts.append(_ITEM_SOME.pack(client, 0, offset, len(payload)))
-        self._parts.append(payload)
-        self._count += 1
-
-    def frame_done(self, client: int) -> None:
-        self._done[client] = self._done.get(client, 0) + 1
-
-    def __bool__(self) -> bool:
-        return bool(self._count or self._done)
-
-    def build(self) -> bytes:
-        """The framed message; the builder starts empty again."""
-        done = self._done
-        tail = [_LENGTH.pack(len(done)), *(_DONE.pack(client, count) for client, count in done.items())]
-        body = b"".join([_COUNT.pack(TO_SERVER.index(Deliveries), self._count), *self._parts, *tail])
-        self._parts, self._count, self._done = [], 0, {}
-        if len(body) > MAX_MESSAGE_BYTES:
-            raise ValueError(f"a Deliveries message of {len(body)} bytes is too large")
-        return _LENGTH.pack(len(body)) + body
+def deliveries_builder() -> deliveries.DeliveriesBuilder:
+    """A builder of one ``Deliveries`` message at a time (the worker's replies of a batch)."""
+    return deliveries.DeliveriesBuilder(TO_SERVER.index(Deliveries), MAX_MESSAGE_BYTES)
 
 
 def _decode_deliveries(body: bytes | memoryview) -> Deliveries:
