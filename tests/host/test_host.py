@@ -5,6 +5,7 @@ import functools
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import pytest
@@ -166,11 +167,10 @@ def test_connection_credentials_come_and_go_with_the_client(controller):
     assert rows(host, "st_client") == []
 
 
-def test_a_long_queue_is_answered_in_parts(tmp_path):
-    """The batch listeners (the worker's flush of replies) run after every ``JOBS_PER_BATCH`` jobs of a long
-    queue, not only once it is empty: replies held until then would reach clients in bursts."""
+def _drain_held_queue(tmp_path, jobs: list[Callable[[list[int]], None]]) -> tuple[list[int], list[int]]:
+    """Queue ``jobs`` (each given the list of what ran) behind a job that holds the host thread, let them all run;
+    return what ran and, at each run of the batch listeners, how many had."""
     from spacetimedb.host.database import Database
-    from spacetimedb.host.module_host import JOBS_PER_BATCH
 
     database = Database.create(tmp_path / "db", DB, OWNER, CHAT)
     try:
@@ -180,48 +180,44 @@ def test_a_long_queue_is_answered_in_parts(tmp_path):
         host.add_batch_listener(lambda: flushed_after.append(len(done)))
         gate = threading.Event()
         host.submit(lambda: gate.wait(10) and None)  # holds the host thread while the queue fills
-        jobs = 3 * JOBS_PER_BATCH + 1
-        for index in range(jobs):
-            host.submit(lambda index=index: done.append(index))
+        for job in jobs:
+            host.submit(functools.partial(job, done))
         finished: Future[None] = Future()
         gate.set()
         host.submit(lambda: finished.set_result(None))
         finished.result(10)
-        assert done == list(range(jobs))  # in order, each once
-        parts = [n for n in flushed_after if 0 < n < jobs]
-        assert len(parts) >= 2, flushed_after  # listeners ran while most of the queue still waited
-        assert all(later - earlier <= JOBS_PER_BATCH for earlier, later in itertools.pairwise(parts))
+        return done, flushed_after
     finally:
         database.shutdown()
+
+
+def test_a_long_queue_is_answered_in_parts(tmp_path):
+    """The batch listeners (the worker's flush of replies) run after every ``JOBS_PER_BATCH`` jobs of a long
+    queue, not only once it is empty: replies held until then would reach clients in bursts."""
+    from spacetimedb.host.module_host import JOBS_PER_BATCH
+
+    jobs = 3 * JOBS_PER_BATCH + 1
+    done, flushed_after = _drain_held_queue(
+        tmp_path, [functools.partial(lambda index, done: done.append(index), index) for index in range(jobs)]
+    )
+    assert done == list(range(jobs))  # in order, each once
+    parts = [n for n in flushed_after if 0 < n < jobs]
+    assert len(parts) >= 2, flushed_after  # listeners ran while most of the queue still waited
+    assert all(later - earlier <= JOBS_PER_BATCH for earlier, later in itertools.pairwise(parts))
 
 
 def test_a_queue_of_long_jobs_is_answered_after_each_one(tmp_path):
     """A job may be a client frame of many calls: past ``BATCH_SECONDS`` the listeners run even before
     ``JOBS_PER_BATCH`` jobs, so that the replies (and the durability thread's turn at the GIL) are not held."""
-    from spacetimedb.host.database import Database
     from spacetimedb.host.module_host import BATCH_SECONDS, JOBS_PER_BATCH
 
-    database = Database.create(tmp_path / "db", DB, OWNER, CHAT)
-    try:
-        host = database.host
-        done: list[int] = []
-        flushed_after: list[int] = []
-        host.add_batch_listener(lambda: flushed_after.append(len(done)))
-        gate = threading.Event()
-        host.submit(lambda: gate.wait(10) and None)
-        jobs = JOBS_PER_BATCH // 2
+    def long_job(index: int, done: list[int]) -> None:
+        time.sleep(2 * BATCH_SECONDS)
+        done.append(index)
 
-        def long_job(index: int) -> None:
-            time.sleep(2 * BATCH_SECONDS)
-            done.append(index)
-
-        for index in range(jobs):
-            host.submit(functools.partial(long_job, index))
-        finished: Future[None] = Future()
-        gate.set()
-        host.submit(lambda: finished.set_result(None))
-        finished.result(10)
-        assert done == list(range(jobs))
-        assert [n for n in flushed_after if 0 < n < jobs] == list(range(1, jobs)), flushed_after
-    finally:
-        database.shutdown()
+    jobs = JOBS_PER_BATCH // 2
+    done, flushed_after = _drain_held_queue(
+        tmp_path, [functools.partial(long_job, index) for index in range(jobs)]
+    )
+    assert done == list(range(jobs))
+    assert [n for n in flushed_after if 0 < n < jobs] == list(range(1, jobs)), flushed_after
