@@ -10,11 +10,16 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-LENGTH: Final[struct.Struct] = struct.Struct("<I")  # a framed message's length; also the count of frame counts
-COUNT: Final[struct.Struct] = struct.Struct("<BI")  # the message's tag, how many items
-ITEM_NONE: Final[struct.Struct] = struct.Struct("<QBI")  # client, option tag 1 (none), payload length
-ITEM_SOME: Final[struct.Struct] = struct.Struct("<QBQI")  # client, option tag 0 (some), offset, payload length
-DONE: Final[struct.Struct] = struct.Struct("<QI")  # client, frames
+# a framed message's length; also how many frame counts follow the items
+LENGTH: Final[struct.Struct] = struct.Struct("<I")
+# the message's tag, how many items
+COUNT: Final[struct.Struct] = struct.Struct("<BI")
+# an item without an offset: client, option tag 1 (none), payload length
+ITEM_NONE: Final[struct.Struct] = struct.Struct("<QBI")
+# an item with one: client, option tag 0 (some), offset, payload length
+ITEM_SOME: Final[struct.Struct] = struct.Struct("<QBQI")
+# client, frames done
+DONE: Final[struct.Struct] = struct.Struct("<QI")
 
 
 class DeliveriesBuilder:
