@@ -85,7 +85,7 @@ def define(
                 result_type.from_address(values).value = result - wrap if result > signed_max else result
             return 0
         except BaseException as exc:  # re-raised by the call that entered the module
-            _func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # wasmtime-py re-raises any exception kept here
+            _func.LAST_EXCEPTION = exc  # type: ignore[assignment, unused-ignore]  # wasmtime-py re-raises any exception kept here (unused: a build without wasmtime)
             trap = wasmtime.Trap("python exception")._consume()
             return ctypes.cast(trap, ctypes.c_void_p).value or 0
 
