@@ -167,8 +167,8 @@ def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]
             if rows:
                 deletes.append((table_id, rows))
         if inserted or deletes:
-            parts[count_at] = _uvarint(inserted)
-            parts.append(_uvarint(len(deletes)))
+            parts[count_at] = encode_uvarint(inserted)
+            parts.append(encode_uvarint(len(deletes)))
             for table_id, rows in deletes:
                 _frame_rows(parts, table_id, rows)
             parts.append(b"\x00")  # no truncations
@@ -182,17 +182,12 @@ def encode_commit_record(inputs: TxInputs | None, tables: Sequence[ChangedTable]
     return b"".join(parts)
 
 
-def _uvarint(value: int) -> bytes:
-    return _BYTE[value] if value < 0x80 else encode_uvarint(value)
-
-
 def _frame_rows(out: list[bytes], table_id: int, rows: Sequence[bytes]) -> None:
     """One (table id, rows) group of a record: the id, the row count, each row with its length before it."""
     out.append(table_id.to_bytes(4, "little"))
-    out.append(_uvarint(len(rows)))
+    out.append(encode_uvarint(len(rows)))
     for row in rows:
-        size = len(row)
-        out.append(_BYTE[size] if size < 0x80 else encode_uvarint(size))
+        out.append(encode_uvarint(len(row)))
         out.append(row)
 
 
@@ -204,12 +199,12 @@ def _append_inputs(parts: list[bytes], inputs: TxInputs) -> None:
     if len(connection_id) != CONNECTION_ID_LEN:
         raise ValueError(f"caller_connection_id must be {CONNECTION_ID_LEN} bytes, got {len(connection_id)}")
     name_bytes = name.encode()
-    parts.append(_uvarint(len(name_bytes)))
+    parts.append(encode_uvarint(len(name_bytes)))
     parts.append(name_bytes)
     parts.append(identity)
     parts.append(connection_id)
     parts.append(inputs.timestamp_us.to_bytes(8, "little", signed=True))
-    parts.append(_uvarint(len(args)))
+    parts.append(encode_uvarint(len(args)))
     parts.append(args)
 
 
