@@ -794,6 +794,8 @@ class _Direction:
         return self.codec.encode(SumValue(self.tags[type(message)], message))
 
 
+# annotated: the build's type-check (mypyc) may reach these before it has inferred ``deliveries``' own, and
+# then fails on a module that uses one of seam's names (host/metrics.py)
 _LENGTH: struct.Struct = deliveries.LENGTH
 _COUNT: struct.Struct = deliveries.COUNT
 _ITEM_NONE: struct.Struct = deliveries.ITEM_NONE

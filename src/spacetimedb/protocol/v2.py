@@ -193,11 +193,16 @@ def _call_reducer_fields(frame: bytes, pos: int, end: int) -> tuple[int, int, st
     return request_id, flags, reducer, frame[args_at + 4 : args_end], args_end
 
 
-def decode_client_messages(data: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
-    """Decode a client frame: exactly one message (v2) or one or more concatenated ones (v3)."""
+def _client_frame(data: bytes | bytearray | memoryview) -> bytes:
+    """A client frame as ``bytes`` (compiled, slicing those is a direct call); an empty one is an error."""
     if not len(data):
         raise DecodeError("empty client frame")
-    frame = data if isinstance(data, bytes) else bytes(data)
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+def decode_client_messages(data: bytes | bytearray | memoryview, batched: bool) -> list[ClientMessage]:
+    """Decode a client frame: exactly one message (v2) or one or more concatenated ones (v3)."""
+    frame = _client_frame(data)
     decode_from = _client_codec.decode_from
     out: list[ClientMessage] = []
     pos = 0
@@ -446,9 +451,7 @@ def split_server_frame(frame: bytes | bytearray | memoryview) -> bytes:
 def decode_frame(data: bytes | bytearray | memoryview, batched: bool) -> list[messages.ClientMessage]:
     """A client frame as typed messages (raises ``DecodeError`` naming what is wrong). CallReducer, sent most
     by far, is decoded by hand straight into its typed message."""
-    if not len(data):
-        raise DecodeError("empty client frame")
-    frame = data if isinstance(data, bytes) else bytes(data)
+    frame = _client_frame(data)
     out: list[messages.ClientMessage] = []
     pos = 0
     end = len(frame)
