@@ -11,7 +11,7 @@ import re
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from crc32c import crc32c
 
@@ -39,7 +39,7 @@ ReadableBuffer = bytes | memoryview | mmap.mmap
 CHECKSUM = struct.Struct("<I")
 COMMIT_FRAMING_LEN = COMMIT_HEADER_LEN + CHECKSUM.size
 MAX_RECORDS_PER_COMMIT = 0xFFFF
-MAX_COMMIT_PAYLOAD = 0xFFFF_FFFF
+MAX_COMMIT_PAYLOAD: Final = 0xFFFF_FFFF
 MAX_OFFSET = 0xFFFF_FFFF_FFFF_FFFF
 _RECORD_LEN = struct.Struct("<I")
 

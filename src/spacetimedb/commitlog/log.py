@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from crc32c import crc32c
 
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 WRITER_LOCK_NAME = "writer.lock"
 # Payloads smaller than this are copied next to their header to checksum both in one call.
-_CONCAT_BELOW = 4096
+_CONCAT_BELOW: Final = 4096
 _TEMP_MARKER = ".tmp-"
 
 FsyncFn = Callable[[int], None]

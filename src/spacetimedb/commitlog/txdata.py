@@ -19,20 +19,20 @@ from typing import Final, Protocol
 from .errors import CommitlogDecodeError
 
 # for isinstance: a tuple, not ``bytes | bytearray | memoryview``, whose union object costs several times more
-BYTES_LIKE = (bytes, bytearray, memoryview)
+BYTES_LIKE: Final = (bytes, bytearray, memoryview)
 
-FLAG_INPUTS = 0x80
-FLAG_OUTPUTS = 0x40
-FLAG_MUTATIONS = 0x20
+FLAG_INPUTS: Final = 0x80
+FLAG_OUTPUTS: Final = 0x40
+FLAG_MUTATIONS: Final = 0x20
 _KNOWN_FLAGS = FLAG_INPUTS | FLAG_OUTPUTS | FLAG_MUTATIONS
 
-IDENTITY_LEN = 32
-CONNECTION_ID_LEN = 16
-_MAX_U64 = (1 << 64) - 1
+IDENTITY_LEN: Final = 32
+CONNECTION_ID_LEN: Final = 16
+_MAX_U64: Final = (1 << 64) - 1
 
-_U32 = struct.Struct("<I")
-_I64 = struct.Struct("<q")
-_pack_u32 = _U32.pack
+_U32: Final = struct.Struct("<I")
+_I64: Final = struct.Struct("<q")
+_pack_u32: Final = _U32.pack
 # Final: compiled, a constant of the module itself rather than a lookup in its namespace at every use
 _BYTE: Final = tuple(bytes((i,)) for i in range(256))
 

@@ -8,8 +8,9 @@ readers to leave, and new readers must pass ``_gate``, so a stream of readers ca
 from __future__ import annotations
 
 import threading
+from typing import Final
 
-_get_ident = threading.get_ident
+_get_ident: Final = threading.get_ident
 
 
 class RWLock:

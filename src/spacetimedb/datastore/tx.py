@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
     IndexNotUniqueError,
@@ -122,7 +122,9 @@ class TxData:
         return None
 
 
-EMPTY_TX_DATA = TxData()
+EMPTY_TX_DATA: Final = TxData()
+# (compiled, a ``Final`` global is read from a C static, any other from the module's dict: per-call reads)
+_SCHEMA_TABLE_IDS: Final = SCHEMA_TABLE_IDS
 
 
 class _Changes:
@@ -141,10 +143,13 @@ class _Changes:
 class _Reader:
     """Read operations shared by read-only and mutable transactions."""
 
-    __slots__ = ("_closed", "_ds")
+    __slots__ = ("_closed", "_ds", "_tables")
 
     def __init__(self, datastore: Datastore) -> None:
         self._ds = datastore
+        # the datastore's dict of tables, which it changes in place and never replaces: one attribute read of a
+        # compiled class, where ``_ds.tables`` (an interpreted one) is a generic lookup on every row access
+        self._tables = datastore.tables
         self._closed = False
 
     def _check_open(self) -> None:
@@ -154,7 +159,7 @@ class _Reader:
     # -- schema ---------------------------------------------------------------------------------------------
 
     def table(self, table_id: int) -> Table:
-        table = self._ds.tables.get(table_id)
+        table = self._tables.get(table_id)
         if table is None:
             raise NoSuchTableError(table_id)
         return table
@@ -166,13 +171,13 @@ class _Reader:
         table_id = self._ds.table_names.get(name)
         if table_id is None:
             raise NoSuchTableError(name)
-        return self._ds.tables[table_id]
+        return self._tables[table_id]
 
     def schema(self, table_id: int) -> TableSchema:
         return self.table(table_id).schema
 
     def schemas(self) -> list[TableSchema]:
-        return [t.schema for t in sorted(self._ds.tables.values(), key=lambda t: t.table_id)]
+        return [t.schema for t in sorted(self._tables.values(), key=lambda t: t.table_id)]
 
     # -- rows -------------------------------------------------------------------------------------------------
 
@@ -205,7 +210,7 @@ class _Reader:
         lookups of a reducer's most frequent read and write: two dict accesses, ``table`` and ``_index`` only
         to say what is wrong.)"""
         try:
-            table = self._ds.tables[table_id]
+            table = self._tables[table_id]
             index = table.index_by_id[index_id]
         except KeyError:
             table = self.table(table_id)
@@ -283,6 +288,7 @@ class MutTx(_Reader):
 
     def __init__(self, datastore: Datastore) -> None:
         self._ds = datastore
+        self._tables = datastore.tables  # (as ``_Reader``'s)
         self._closed = False
         self._changes: dict[int, _Changes] = {}
         # the rarely used ones start as None (an allocation costs more than most reducers' work): the first
@@ -368,7 +374,7 @@ class MutTx(_Reader):
         Inserting a row equal to an existing one is a no-op (set semantics); a different row with the same
         unique key raises ``UniqueConstraintViolation`` and changes nothing.
         """
-        table = self._ds.tables.get(table_id)
+        table = self._tables.get(table_id)
         if table is None:
             raise NoSuchTableError(table_id)
         if row.__class__ is not tuple:
@@ -388,7 +394,7 @@ class MutTx(_Reader):
         changes.inserted[rid] = data
         if changes.deleted:
             changes.reinserted = True
-        if table_id in SCHEMA_TABLE_IDS:
+        if table_id in _SCHEMA_TABLE_IDS:
             self._schema_row_changed(table_id, row)
         return row
 
@@ -404,7 +410,7 @@ class MutTx(_Reader):
     def next_sequence_value(self, table_id: int, col_pos: int) -> int:
         """Take the next value of the sequence on column ``col_pos`` of ``table_id`` without inserting a row
         (it is never handed out again, as for an insert); e.g. a table id for something that is not stored."""
-        table = self._ds.tables.get(table_id)
+        table = self._tables.get(table_id)
         if table is None:
             raise NoSuchTableError(table_id)
         for col, seq in table.sequences:
@@ -416,7 +422,7 @@ class MutTx(_Reader):
         if self._seq_undo is None:
             self._seq_undo = []
         self._seq_undo.append((seq, seq.allocated))
-        table = self._ds.tables[ST_SEQUENCE_ID]
+        table = self._tables[ST_SEQUENCE_ID]
         index = table.unique_indexes[0]
         rid = index.map.get(seq.schema.sequence_id)
         if rid is None:
@@ -439,7 +445,7 @@ class MutTx(_Reader):
         changes = self._changes_of(table)
         if changes.inserted.pop(rid, None) is None:
             changes.deleted[rid] = row
-        if table.table_id in SCHEMA_TABLE_IDS:
+        if table.table_id in _SCHEMA_TABLE_IDS:
             self._schema_row_changed(table.table_id, row)
         return row
 
@@ -502,7 +508,7 @@ class MutTx(_Reader):
         if rid not in inserted:
             changes.deleted[rid] = old
         inserted[rid] = data
-        if table_id in SCHEMA_TABLE_IDS:
+        if table_id in _SCHEMA_TABLE_IDS:
             self._schema_row_changed(table_id, old)
         return row
 
@@ -560,7 +566,7 @@ class MutTx(_Reader):
                 ST_SCHEDULED_ID, st_scheduled_row(0, table_id, sched.reducer_name, sname, sched.at_column)
             )
         self._refresh_schemas()
-        return self._ds.tables[table_id].schema
+        return self._tables[table_id].schema
 
     def _validate_definition(self, definition: TableDef) -> None:
         names = [c[0] for c in definition.columns]
@@ -601,7 +607,7 @@ class MutTx(_Reader):
             (ST_SCHEDULED_ID, 1),
             (ST_ROW_LEVEL_SECURITY_ID, 0),
         ):
-            for row in [r for r in self._ds.tables[system_id].rows.values() if r[column] == table_id]:
+            for row in [r for r in self._tables[system_id].rows.values() if r[column] == table_id]:
                 self.delete(system_id, row)
         self.delete(ST_TABLE_ID, self.find(ST_TABLE_ID, self._pk_index(ST_TABLE_ID), table_id))  # type: ignore[arg-type]  # the st_table row of an existing table exists
         self._refresh_schemas()
@@ -661,7 +667,7 @@ class MutTx(_Reader):
         sum type that only gained variants at the end)."""
         table = self.table(table_id)
         column = table.schema.columns[pos]
-        old = next(r for r in self._ds.tables[ST_COLUMN_ID].rows.values() if r[0] == table_id and r[1] == pos)
+        old = next(r for r in self._tables[ST_COLUMN_ID].rows.values() if r[0] == table_id and r[1] == pos)
         self.delete(ST_COLUMN_ID, old)
         self.insert(ST_COLUMN_ID, st_column_row(table_id, pos, column.name, ty))
         self._refresh_schemas()
@@ -720,7 +726,7 @@ class MutTx(_Reader):
     def set_schedule(self, table_id: int, reducer_name: str | None, at_column: int | None = None) -> None:
         """Attach (or with None, detach) a scheduled reducer to a table."""
         table = self.table(table_id)
-        for row in [r for r in self._ds.tables[ST_SCHEDULED_ID].rows.values() if r[1] == table_id]:
+        for row in [r for r in self._tables[ST_SCHEDULED_ID].rows.values() if r[1] == table_id]:
             self.delete(ST_SCHEDULED_ID, row)
         if reducer_name is not None:
             assert at_column is not None
@@ -765,10 +771,10 @@ class MutTx(_Reader):
                     table_id, table.name, table.schema, insert_rows, delete_rows, insert_bytes, delete_bytes
                 )
             )
-        return TxData(tuple(tables), not SCHEMA_TABLE_IDS.isdisjoint(by_table))
+        return TxData(tuple(tables), not _SCHEMA_TABLE_IDS.isdisjoint(by_table))
 
     def _undo(self) -> None:
-        tables = self._ds.tables
+        tables = self._tables
         if self._dropped:
             for table_id, table in self._dropped.items():
                 tables[table_id] = table

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from spacetimedb import protocol
 from spacetimedb.module import AuthCtx, NoSuchReducerError, ReducerArgsError
@@ -58,6 +59,8 @@ _CALL_STATUS = {
     CallStatus.NO_SPACE: seam.CALL_NO_SPACE,
 }
 MAX_REMEMBERED_CANCELS = 1024
+# (compiled, a ``Final`` global is read from a C static, ``msg.CallReducer`` from two dicts: read per message)
+_CALL_REDUCER: Final = msg.CallReducer
 
 
 @dataclass(slots=True)
@@ -70,6 +73,7 @@ class Client:
     identity: Identity  # the caller's, kept at hand for every call
     connection_id: ConnectionId
     auth: AuthCtx
+    decode_frame: Callable[[bytes], list[msg.ClientMessage]]  # of its protocol (``protocol.frame_decoder``)
 
 
 # a statement's result type as BSATN, for the typed SQL answers: the same few types recur with every query
@@ -116,6 +120,7 @@ class ClientHub:
             request.identity,
             request.connection_id,
             auth,
+            protocol.frame_decoder(protocol_name),
         )
         self.outbox.send(seam.ClientAccepted(request.client, None))
 
@@ -156,12 +161,12 @@ class ClientHub:
             if client is None or request.client in self.gone:
                 return  # it disconnected while the frame was queued (still counted done: the server waits for it)
             try:
-                decoded = protocol.decode_frame(client.protocol, request.data)
+                decoded = client.decode_frame(request.data)
             except DecodeError as exc:
                 self._close(client, msg.close_code_of(exc), f"invalid message: {exc}")
                 return
             for message in decoded:
-                if message.__class__ is msg.CallReducer:  # by far the most frequent: no dispatch
+                if message.__class__ is _CALL_REDUCER:  # by far the most frequent: no dispatch
                     self._call_reducer(client, message)
                 else:
                     self._dispatch(client, message)

@@ -11,7 +11,7 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from spacetimedb.protocol.deadline import DeadlineSlot
 
@@ -19,8 +19,8 @@ from .errors import CallCancelled, ReducerTimeout
 
 T = TypeVar("T")
 
-_get_ident = threading.get_ident
-_monotonic_ns = time.monotonic_ns
+_get_ident: Final = threading.get_ident
+_monotonic_ns: Final = time.monotonic_ns
 
 
 class CallClock:

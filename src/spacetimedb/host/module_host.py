@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from spacetimedb.commitlog import TxInputs
 from spacetimedb.datastore import (
@@ -71,30 +71,34 @@ from .watchdog import register, unregister
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_perf_counter = time.perf_counter
-JOBS_PER_BATCH = 16  # at most this many jobs between two ``batch_done`` (the batch listeners' flush)
+_perf_counter: Final = time.perf_counter
+JOBS_PER_BATCH: Final = 16  # at most this many jobs between two ``batch_done`` (the batch listeners' flush)
 # and at most about this long: a job may be a client frame of 40 calls, and a batch of 16 of them held the
 # replies for 10 ms, and the GIL from the durability thread that publishes the durable offset (keynote
 # pipelined, interleaved A/B: +5% at alpha 0, +8% at 1.5; 0.3 ms lost 8% at 1.5, 3 ms gained 2-3%)
-BATCH_SECONDS = 0.001
-_time_ns = time.time_ns
-_new_object = object.__new__
+BATCH_SECONDS: Final = 0.001
+_time_ns: Final = time.time_ns
+_new_object: Final = object.__new__
+# (compiled, a ``Final`` global is read from a C static, any other from the module's dict: per-call reads)
+_TIMESTAMP: Final = Timestamp
+_INTERNAL_AUTH: Final = INTERNAL_AUTH
+_NO_TX: Final = NO_TX
 
 
 def _timestamp_of(micros: int) -> Timestamp:
     """``Timestamp(micros)`` of a clock's reading, made as ``Timestamp.now`` makes one: a value of the clock fits,
     so no range check, and (compiled) no Python frame, which would cost more than the work."""
-    stamp: Timestamp = _new_object(Timestamp)
+    stamp: Timestamp = _new_object(_TIMESTAMP)
     stamp._micros = micros
     return stamp
 
 
 # an enum member read through its class costs a dozen times a global's read: the hot path reads these
-_COMMITTED = CallStatus.COMMITTED
-_FAILED = CallStatus.FAILED
+_COMMITTED: Final = CallStatus.COMMITTED
+_FAILED: Final = CallStatus.FAILED
 
 
-ZERO_CONNECTION = ConnectionId(0)
+ZERO_CONNECTION: Final = ConnectionId(0)
 
 
 class MigrationRefusedError(Exception):
@@ -178,8 +182,8 @@ class TransactionEvent:
 
 Reply = Callable[[CallOutcome], None]
 TransactionListener = Callable[[TransactionEvent], None]
-_NO_UPDATES = TransactionUpdates()
-_BATCH_DONE = CallOutcome(CallStatus.COMMITTED, None, Timestamp(0))
+_NO_UPDATES: Final = TransactionUpdates()
+_BATCH_DONE: Final = CallOutcome(CallStatus.COMMITTED, None, Timestamp(0))
 
 
 @dataclass(slots=True, init=False)
@@ -225,7 +229,7 @@ class _Job:
         self.reply = reply
 
 
-_STOP = object()
+_STOP: Final = object()
 
 
 class ModuleHost:
@@ -567,7 +571,7 @@ class ModuleHost:
             timestamp,
             runtime.db,
             self.database_identity,
-            INTERNAL_AUTH if auth is None else auth,
+            _INTERNAL_AUTH if auth is None else auth,
         )
         clock = self._clock
         budget = self.options.reducer_budget_seconds
@@ -589,7 +593,7 @@ class ModuleHost:
             status, message = _FAILED, module_error_text(exc)
             self._log("Error", message, reducer, exc)
         finally:
-            slot.tx = NO_TX  # ``runtime.end_call``
+            slot.tx = _NO_TX  # ``runtime.end_call``
             self._current_function = None
         self.reducer_metrics.record(reducer, status is _COMMITTED, _perf_counter() - started)
         return status, message
@@ -625,8 +629,9 @@ class ModuleHost:
         auth: AuthCtx | None = None,
     ) -> None:
         """Queue a client's reducer call; ``args`` are BSATN bytes, or parsed JSON when ``json_args``."""
-        self.call_reducers(
-            [ReducerCall(reducer, args, sender, connection_id, caller_client, reply, json_args, auth)]
+        # a job of its own, replied to by ``_execute``: no batch around one call
+        self.submit(
+            lambda: self.run_reducer(reducer, args, json_args, sender, connection_id, caller_client, auth), reply
         )
 
     def call_reducers(self, calls: list[ReducerCall]) -> None:

@@ -7,7 +7,7 @@ Python frame costs more than their work.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from spacetimedb.datastore import MutTx
 from spacetimedb.sats import (
@@ -26,6 +26,9 @@ from .errors import ReducerArgsError
 from .moduledef import ModuleDef, ProcedureDef, ReducerDef
 from .slots import TxSlot
 
+# (compiled, a ``Final`` global is read from a C static, any other from the module's dict: read per call)
+_REDUCER_CONTEXT: Final = ReducerContext
+
 
 def begin_reducer_call(
     slot: TxSlot,
@@ -42,7 +45,7 @@ def begin_reducer_call(
     slot.tx = tx
     if connection_id is not None and connection_id.value == 0:
         connection_id = None
-    return ReducerContext(sender, connection_id, timestamp, db, database_identity, sender_auth)
+    return _REDUCER_CONTEXT(sender, connection_id, timestamp, db, database_identity, sender_auth)
 
 
 class ReducerFunction:

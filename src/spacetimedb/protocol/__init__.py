@@ -10,6 +10,8 @@ May import: ``spacetimedb.sats`` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import messages, v1json, v2
 
 
@@ -25,6 +27,11 @@ def encoder_for(protocol: str) -> messages.ServerEncoder:
 def decode_frame(protocol: str, data: bytes) -> list[messages.ClientMessage]:
     """A client frame of ``protocol`` as typed messages; raises ``sats.DecodeError`` naming what is wrong
     (``messages.close_code_of`` says how the client's connection closes for it)."""
+    return frame_decoder(protocol)(data)
+
+
+def frame_decoder(protocol: str) -> Callable[[bytes], list[messages.ClientMessage]]:
+    """What ``decode_frame`` calls for ``protocol``: a server keeps it per connection and calls it directly."""
     if protocol == v1json.PROTOCOL_V1_JSON:
-        return v1json.decode_frame(data)
-    return v2.decode_frame(data, batched=protocol == v2.PROTOCOL_V3)
+        return v1json.decode_frame
+    return v2.decode_v3_frame if protocol == v2.PROTOCOL_V3 else v2.decode_v2_frame

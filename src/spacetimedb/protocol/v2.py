@@ -16,7 +16,7 @@ import gzip
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from spacetimedb.sats import (
     BYTES,
@@ -124,32 +124,41 @@ SERVER_MESSAGE = SumType.of(
     ),
 )
 
-# client message tags
-SUBSCRIBE, UNSUBSCRIBE, ONE_OFF_QUERY, CALL_REDUCER, CALL_PROCEDURE = range(5)
+# client message tags (each a ``Final`` literal: compiled, a constant rather than a lookup of a global)
+SUBSCRIBE: Final = 0
+UNSUBSCRIBE: Final = 1
+ONE_OFF_QUERY: Final = 2
+CALL_REDUCER: Final = 3
+CALL_PROCEDURE: Final = 4
 # server message tags
-(
-    INITIAL_CONNECTION,
-    SUBSCRIBE_APPLIED,
-    UNSUBSCRIBE_APPLIED,
-    SUBSCRIPTION_ERROR,
-    TRANSACTION_UPDATE_TAG,
-    ONE_OFF_QUERY_RESULT,
-    REDUCER_RESULT,
-    PROCEDURE_RESULT,
-) = range(8)
+INITIAL_CONNECTION: Final = 0
+SUBSCRIBE_APPLIED: Final = 1
+UNSUBSCRIBE_APPLIED: Final = 2
+SUBSCRIPTION_ERROR: Final = 3
+TRANSACTION_UPDATE_TAG: Final = 4
+ONE_OFF_QUERY_RESULT: Final = 5
+REDUCER_RESULT: Final = 6
+PROCEDURE_RESULT: Final = 7
 # ReducerOutcome tags
-OUTCOME_OK, OUTCOME_OK_EMPTY, OUTCOME_ERR, OUTCOME_INTERNAL_ERROR = range(4)
-UNSUBSCRIBE_SEND_DROPPED_ROWS = 1
+OUTCOME_OK: Final = 0
+OUTCOME_OK_EMPTY: Final = 1
+OUTCOME_ERR: Final = 2
+OUTCOME_INTERNAL_ERROR: Final = 3
+UNSUBSCRIBE_SEND_DROPPED_ROWS: Final = 1
 
 _client_codec = codec(CLIENT_MESSAGE)
 _server_codec = codec(SERVER_MESSAGE)
 
-_U8 = struct.Struct("<B")
-_U16 = struct.Struct("<H")
-_U32 = struct.Struct("<I")
-_I64 = struct.Struct("<q")
-_pack_u32 = _U32.pack
-_TAG = tuple(bytes((i,)) for i in range(256))
+_U8: Final = struct.Struct("<B")
+_U16: Final = struct.Struct("<H")
+_U32: Final = struct.Struct("<I")
+_I64: Final = struct.Struct("<q")
+_pack_u32: Final = _U32.pack
+_TAG: Final = tuple(bytes((i,)) for i in range(256))
+# what the per-call paths read of ``messages`` (compiled, a ``Final`` is a static, ``messages.X`` two lookups)
+_COMMITTED: Final = messages.COMMITTED
+_FAILED: Final = messages.FAILED
+_CALL_REDUCER_MESSAGE: Final = messages.CallReducer
 
 
 # ---- decoding client messages ------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ class ClientMessage(NamedTuple):
     fields: tuple[Any, ...]
 
 
-_CALL_HEAD = struct.Struct("<BIBI")  # tag, request_id, flags, length of the reducer name
+_CALL_HEAD: Final = struct.Struct("<BIBI")  # tag, request_id, flags, length of the reducer name
 
 
 def _decode_call_reducer(frame: bytes, pos: int, end: int) -> tuple[ClientMessage, int]:
@@ -327,7 +336,7 @@ def transaction_update_message(query_set_updates: Sequence[bytes]) -> bytes:
     return _TAG[TRANSACTION_UPDATE_TAG] + encode_transaction_update_body(query_set_updates)
 
 
-_OK_EMPTY = struct.Struct("<BIqBII")  # tag, request id, timestamp, Ok, empty ret_value, no query sets
+_OK_EMPTY: Final = struct.Struct("<BIqBII")  # tag, request id, timestamp, Ok, empty ret_value, no query sets
 
 
 def reducer_result_ok(request_id: int, timestamp: Timestamp, query_set_updates: Sequence[bytes]) -> bytes:
@@ -471,10 +480,20 @@ def decode_frame(data: bytes | bytearray | memoryview, batched: bool) -> list[me
     return out
 
 
+def decode_v2_frame(data: bytes) -> list[messages.ClientMessage]:
+    """``decode_frame`` of v2: one message per frame."""
+    return decode_frame(data, False)
+
+
+def decode_v3_frame(data: bytes) -> list[messages.ClientMessage]:
+    """``decode_frame`` of v3: one or more concatenated messages per frame."""
+    return decode_frame(data, True)
+
+
 def _call_reducer_message(request_id: int, reducer: str, args: bytes) -> messages.CallReducer:
     # the tuple built directly: a NamedTuple's own constructor is generated code that runs interpreted even
     # when called from compiled code, once per call
-    return tuple.__new__(messages.CallReducer, (request_id, reducer, args, False))
+    return tuple.__new__(_CALL_REDUCER_MESSAGE, (request_id, reducer, args, False))
 
 
 _CLIENT_MESSAGE_NAMES = tuple(variant.name for variant in CLIENT_MESSAGE.variants)
@@ -565,13 +584,13 @@ class V2Encoder:
         outcome: messages.ReducerOutcome,
         caller: messages.Caller,
     ) -> bytes:
-        # (the module-level names: an enum member read through its class is slow, and this runs per call)
-        if outcome.status == messages.COMMITTED:
+        # (module-level names: an enum member read through its class is slow, and this runs per call)
+        if outcome.status is _COMMITTED:
             updates = outcome.caller_updates
             return reducer_result_ok(
                 request_id, outcome.timestamp, query_set_updates(updates) if updates else ()
             )
-        if outcome.status == messages.FAILED:
+        if outcome.status is _FAILED:
             return reducer_result_err(request_id, outcome.timestamp, outcome.message or "")
         return reducer_result_internal_error(request_id, outcome.timestamp, outcome.message or outcome.status)
 
