@@ -377,7 +377,7 @@ class MutTx(_Reader):
         table = self._tables.get(table_id)
         if table is None:
             raise NoSuchTableError(table_id)
-        if row.__class__ is not tuple:
+        if type(row) is not tuple:
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
         if table.sequences:
             row = self._fill_sequences(table, row)
@@ -483,7 +483,7 @@ class MutTx(_Reader):
         """Replace the row that has ``row``'s key in the unique index ``index_id`` with ``row``."""
         # a reducer's most frequent write: the bookkeeping of ``_replace_sequence_row`` inline
         table, index = self._unique_index(table_id, index_id)
-        if row.__class__ is not tuple:
+        if type(row) is not tuple:
             raise TypeError(f"a row must be a tuple, got {type(row).__name__}")
         try:
             data = table.encode_unchecked(row)
@@ -749,14 +749,15 @@ class MutTx(_Reader):
         if not by_table:
             return EMPTY_TX_DATA
         tables = []
-        # (maps and C-level calls rather than comprehensions: this runs at every commit)
+        # (compiled, the comprehensions are C loops; ``map`` over a bound method would call it generically)
         for table_id in sorted(by_table) if len(by_table) > 1 else by_table:
             changes = by_table[table_id]
             inserted, deleted = changes.inserted, changes.deleted
             if not inserted and not deleted:
                 continue
             table = changes.table
-            insert_rows = list(map(table.rows.__getitem__, inserted))
+            rows = table.rows
+            insert_rows = [rows[rid] for rid in inserted]
             insert_bytes = list(inserted.values())
             delete_rows = list(deleted.values())
             if changes.reinserted and insert_rows and delete_rows:
@@ -765,7 +766,8 @@ class MutTx(_Reader):
                 )
                 if not insert_rows and not delete_rows:
                     continue
-            delete_bytes = list(map(table.encode_unchecked, delete_rows))  # rows the table held: they encode
+            encode = table.encode_unchecked  # (rows the table held: they encode)
+            delete_bytes = [encode(row) for row in delete_rows]
             tables.append(
                 TableChanges(
                     table_id, table.name, table.schema, insert_rows, delete_rows, insert_bytes, delete_bytes

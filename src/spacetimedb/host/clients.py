@@ -166,7 +166,7 @@ class ClientHub:
                 self._close(client, msg.close_code_of(exc), f"invalid message: {exc}")
                 return
             for message in decoded:
-                if message.__class__ is _CALL_REDUCER:  # by far the most frequent: no dispatch
+                if type(message) is _CALL_REDUCER:  # by far the most frequent: no dispatch
                     self._call_reducer(client, message)
                 else:
                     self._dispatch(client, message)

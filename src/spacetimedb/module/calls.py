@@ -121,11 +121,12 @@ class ReducerFunction:
             raise ReducerArgsError(self.name, str(exc), kind=self.kind) from None
 
     def call(self, ctx: ReducerContext[Any], args: tuple[Any, ...]) -> Any:
+        func = self.func  # (compiled, ``self.func(...)`` looks the attribute up by name, as a method)
         converters = self.converters
         if converters is None:
-            return self.func(ctx, *args)
+            return func(ctx, *args)
         converted = [v if c is None else c(v) for c, v in zip(converters, args, strict=True)]
-        return self.func(ctx, *converted)
+        return func(ctx, *converted)
 
 
 class ProcedureCall(ReducerFunction):

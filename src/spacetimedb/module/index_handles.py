@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from spacetimedb.datastore import MutTx
 from spacetimedb.sats import EncodeError, PrimitiveType, check_value
 
 from .errors import ColumnValueError
@@ -17,6 +18,24 @@ from .moduledef import IndexDef, TableDef
 from .slots import TxSlot
 
 Row = tuple[Any, ...]
+
+
+# A reducer's reads and writes go to a ``MutTx``: narrowed to it, the compiled call is direct, where a call on the
+# slot's ``Any`` looks the method up by name. Anything else (a view's read-only transaction, the placeholder that
+# says there is none) is called generically.
+
+
+def _find(tx: Any, table_id: int, index_id: int, key: Any) -> Row | None:
+    if type(tx) is MutTx:
+        return tx.find(table_id, index_id, key)
+    return tx.find(table_id, index_id, key)  # type: ignore[no-any-return]  # not a MutTx: typed Any
+
+
+def _update(tx: Any, table_id: int, index_id: int, row: Row) -> None:
+    if type(tx) is MutTx:
+        tx.update(table_id, index_id, row)
+    else:
+        tx.update(table_id, index_id, row)
 
 
 # ---- errors naming the table, column and value -----------------------------------------------------------------
@@ -169,19 +188,19 @@ class UniqueIndexHandle(IndexHandle):
     def find(self, value: Any) -> Any:
         """The row whose key is ``value``, or None."""
         convert = self._keys[0]
-        row = self._slot.tx.find(self._table_id, self._index_id, value if convert is None else convert(value))
+        row = _find(self._slot.tx, self._table_id, self._index_id, value if convert is None else convert(value))
         return None if row is None else self._from_tuple(row)
 
     def update(self, row: Any) -> Any:
         """Replace the row that has ``row``'s key with ``row``; raises if there is none. Returns ``row``."""
-        if row.__class__ is not self._row_class:
+        if type(row) is not self._row_class:
             raise wrong_class(self._table, row)
         try:
             values = self._to_tuple(row)
         except Exception as exc:
             raise row_error(self._table, row, exc) from None
         try:
-            self._slot.tx.update(self._table_id, self._index_id, values)
+            _update(self._slot.tx, self._table_id, self._index_id, values)
         except EncodeError as exc:
             raise row_error(self._table, values, exc) from None
         return row
