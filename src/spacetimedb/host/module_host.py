@@ -368,9 +368,12 @@ class ModuleHost:
 
     def submit(self, run: Callable[[], CallOutcome | None], reply: Reply | None = None) -> None:
         """Queue a job; ``reply`` gets its outcome on the host thread. Raises ``HostFailedError`` once failed."""
+        self._enqueue(_Job(run, reply))
+
+    def _enqueue(self, job: _Job | ReducerCall) -> None:
         if self._failure is not None or self._stopping:
             raise HostFailedError(self._failure_message())
-        self._queue.append(_Job(run, reply))
+        self._queue.append(job)
         if self._sleeping:
             self._wake.set()
 
@@ -421,9 +424,23 @@ class ModuleHost:
                 self._fail_queued()
             self._batch_done()
 
-    def _execute(self, job: _Job) -> None:
+    def _execute(self, job: _Job | ReducerCall) -> None:
+        outcome: CallOutcome | None
         try:
-            outcome = job.run()
+            if isinstance(
+                job, ReducerCall
+            ):  # ``call_reducer``'s: the call is its own job (one object queued, not three)
+                outcome = self.run_reducer(
+                    job.reducer,
+                    job.args,
+                    job.json_args,
+                    job.sender,
+                    job.connection_id,
+                    job.caller_client,
+                    job.auth,
+                )
+            else:
+                outcome = job.run()
         except BaseException as exc:  # the host's own machinery broke: panic
             self._panic(exc)
             if job.reply is not None:
@@ -629,9 +646,8 @@ class ModuleHost:
         auth: AuthCtx | None = None,
     ) -> None:
         """Queue a client's reducer call; ``args`` are BSATN bytes, or parsed JSON when ``json_args``."""
-        # a job of its own, replied to by ``_execute``: no batch around one call
-        self.submit(
-            lambda: self.run_reducer(reducer, args, json_args, sender, connection_id, caller_client, auth), reply
+        self._enqueue(
+            ReducerCall(reducer, args, sender, connection_id, caller_client, reply, json_args, auth)
         )
 
     def call_reducers(self, calls: list[ReducerCall]) -> None:

@@ -188,7 +188,9 @@ class UniqueIndexHandle(IndexHandle):
     def find(self, value: Any) -> Any:
         """The row whose key is ``value``, or None."""
         convert = self._keys[0]
-        row = _find(self._slot.tx, self._table_id, self._index_id, value if convert is None else convert(value))
+        row = _find(
+            self._slot.tx, self._table_id, self._index_id, value if convert is None else convert(value)
+        )
         return None if row is None else self._from_tuple(row)
 
     def update(self, row: Any) -> Any:
