@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from spacetimedb.commitlog import CommitlogOptions, transactions_from
+from spacetimedb.commitlog import CommitlogOptions, commits_from, transactions_from
 from spacetimedb.durability import (
     Durability,
     DurabilityClosedError,
@@ -317,3 +317,25 @@ def test_bound_method_listeners_can_be_removed(tmp_path):
         durability.remove_durable_listener(server.on_durable)
         assert durability.wait_durable(durability.append_tx(b"b"), timeout=10)
     assert server.seen == [0]
+
+
+def test_a_batch_is_written_as_grouped_commits(tmp_path):
+    """Transactions queued during one fsync reach the log as one commit (``append_transactions``), not a
+    commit each; the durable offset ends a commit, and every transaction reads back at its offset."""
+    with Durability.open(tmp_path, SMALL):  # created without the gate (creating a log fsyncs)
+        pass
+    gate = GatedFsync()
+    durability = Durability.open(tmp_path, SMALL, fsync=gate)
+    try:
+        durability.append_tx(b"alone")
+        assert gate.entered.wait(10)  # the worker holds the first batch in its fsync
+        gate.entered.clear()
+        queued = [durability.append_tx(b"queued %d" % i) for i in range(40)]
+        gate.release.set()
+        assert durability.wait_durable(queued[-1], timeout=10)
+    finally:
+        gate.release.set()
+        durability.close()
+    commits = list(commits_from(tmp_path))
+    assert [(c.min_tx_offset, len(c.records)) for c in commits] == [(0, 1), (1, 40)]
+    assert [p for _, p in transactions_from(tmp_path)] == [b"alone"] + [b"queued %d" % i for i in range(40)]
