@@ -304,3 +304,83 @@ def test_write_lock_is_not_reentrant(ds):
     with pytest.raises(RuntimeError, match="not reentrant"):
         ds.begin_mut_tx()
     ds.rollback(tx)
+
+
+def make_two_keys(ds: Datastore) -> tuple[int, int, int]:
+    """(table id, primary key index id, name index id) of a table with an integer primary key and a unique name."""
+    tx = ds.begin_mut_tx()
+    schema = tx.create_table(
+        TableDef(
+            "account",
+            [("id", U32), ("name", STRING)],
+            indexes=[IndexDef((0,)), IndexDef((1,))],
+            unique_constraints=[((0,), None), ((1,), None)],
+            primary_key=0,
+        )
+    )
+    ds.commit(tx)
+    by_id, by_name = (index.index_id for index in schema.indexes)
+    return schema.table_id, by_id, by_name
+
+
+def test_rows_of_an_integer_primary_key_are_stored_under_their_key(ds):
+    """What makes a find by primary key one dict lookup: the row's id is its key."""
+    table_id, _, _ = make_two_keys(ds)
+    tx = ds.begin_mut_tx()
+    for key in (7, 3, 1_000_000):
+        tx.insert(table_id, (key, f"n{key}"))
+    ds.commit(tx)
+    assert dict(ds.tables[table_id].rows) == {7: (7, "n7"), 3: (3, "n3"), 1_000_000: (1_000_000, "n1000000")}
+
+
+def test_a_key_changed_by_another_index_is_found_by_its_new_key_and_its_old_one_is_free(ds):
+    """A row keeps its id when an update through the name index changes its primary key; the key it had goes to
+    the next row that takes it, under another id, and every find (the shortcut through the ids, or the index)
+    gives the right row, before and after a rollback."""
+    table_id, by_id, by_name = make_two_keys(ds)
+    tx = ds.begin_mut_tx()
+    tx.insert(table_id, (1, "a"))
+    tx.insert(table_id, (2, "b"))
+    ds.commit(tx)
+    tx = ds.begin_mut_tx()
+    tx.update(table_id, by_name, (5, "a"))  # stays under id 1
+    tx.insert(table_id, (1, "c"))  # id 1 is taken: another one
+    tx.insert(table_id, (3, "d"))
+    found = {key: tx.find(table_id, by_id, key) for key in range(7)}
+    assert found == {0: None, 1: (1, "c"), 2: (2, "b"), 3: (3, "d"), 4: None, 5: (5, "a"), 6: None}
+    assert [tx.find(table_id, by_name, name) for name in "acd"] == [(5, "a"), (1, "c"), (3, "d")]
+    tx.update(table_id, by_id, (1, "c2"))
+    tx.update(table_id, by_id, (5, "a2"))
+    assert tx.delete_by_key(table_id, by_id, 2) == 1
+    ds.commit(tx)
+    with ds.begin_tx() as read:
+        assert sorted(read.scan(table_id)) == [(1, "c2"), (3, "d"), (5, "a2")]
+        assert [read.find(table_id, by_id, key) for key in (1, 2, 5)] == [(1, "c2"), None, (5, "a2")]
+        rows = ds.tables[table_id].rows
+        assert len(rows) == len(set(rows)) == 3
+    tx = ds.begin_mut_tx()
+    tx.update(table_id, by_name, (6, "c2"))
+    tx.insert(table_id, (1, "e"))
+    tx.rollback()
+    with ds.begin_tx() as read:
+        assert sorted(read.scan(table_id)) == [(1, "c2"), (3, "d"), (5, "a2")]
+        assert [read.find(table_id, by_id, key) for key in (1, 5, 6)] == [(1, "c2"), (5, "a2"), None]
+
+
+def test_rows_of_a_string_primary_key_keep_counted_ids(ds):
+    tx = ds.begin_mut_tx()
+    schema = tx.create_table(
+        TableDef(
+            "tag",
+            [("name", STRING)],
+            indexes=[IndexDef((0,))],
+            unique_constraints=[((0,), None)],
+            primary_key=0,
+        )
+    )
+    tx.insert(schema.table_id, ("x",))
+    tx.insert(schema.table_id, ("y",))
+    ds.commit(tx)
+    assert all(isinstance(rid, int) for rid in ds.tables[schema.table_id].rows)
+    with ds.begin_tx() as read:
+        assert read.find(schema.table_id, schema.indexes[0].index_id, "y") == ("y",)

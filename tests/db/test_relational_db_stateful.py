@@ -9,14 +9,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from spacetimedb.datastore import IndexDef, TableDef, UniqueConstraintViolation
+from spacetimedb.datastore import IndexDef, NoSuchRowError, TableDef, UniqueConstraintViolation
 from spacetimedb.db import DbOptions, RelationalDB
 from spacetimedb.sats import I64, STRING, U32, option
 
 pytestmark = pytest.mark.slow  # real processes or long runs: ./test.sh --fast leaves these out
 
 
-TABLE_NAMES = ["keyed", "bag", "opt"]
+TABLE_NAMES = ["keyed", "bag", "opt", "twokeys"]
 
 
 def table_def(name: str) -> TableDef:
@@ -26,6 +26,14 @@ def table_def(name: str) -> TableDef:
             [("id", U32), ("val", STRING), ("n", I64)],
             indexes=[IndexDef((0,)), IndexDef((2,))],
             unique_constraints=[((0,), None)],
+            primary_key=0,
+        )
+    if name == "twokeys":  # an integer primary key (rows use it as their id) that updates by `name` change
+        return TableDef(
+            name,
+            [("id", U32), ("name", STRING), ("n", I64)],
+            indexes=[IndexDef((0,)), IndexDef((1,))],
+            unique_constraints=[((0,), None), ((1,), None)],
             primary_key=0,
         )
     if name == "bag":  # no unique index: set semantics through the row map
@@ -47,6 +55,8 @@ ops = st.lists(
 def make_row(table: str, key: int, text: str):
     if table == "keyed":
         return (key, text, key * 10)
+    if table == "twokeys":
+        return (key, text, -key)
     if table == "bag":
         return (text, key)
     return (key, None if text == "c" else text)
@@ -83,7 +93,10 @@ class DbMachine(RuleBasedStateMachine):
             row = make_row(table, key, text)
             table_id = self.ids[table]
             if op == "insert":
-                clash = table == "keyed" and any(r[0] == key and r != row for r in pending[table])
+                clash = any(
+                    r != row and (r[0] == key or (table == "twokeys" and r[1] == text))
+                    for r in pending[table]
+                ) and table in ("keyed", "twokeys")
                 if clash:
                     try:
                         tx.insert(table_id, row)
@@ -102,11 +115,28 @@ class DbMachine(RuleBasedStateMachine):
                     tx.update(table_id, tx.schema(table_id).indexes[0].index_id, row)
                     pending[table].discard(old)
                     pending[table].add(row)
+            elif op == "update" and table == "twokeys":  # by name: the primary key may change
+                self._update_by_name(tx, pending[table], row)
         if commit:
             self.db.commit_tx(tx)
             self.model = pending
         else:
             self.db.rollback(tx)
+
+    def _update_by_name(self, tx, rows: set, row) -> None:
+        table_id = self.ids["twokeys"]
+        by_name = tx.schema(table_id).indexes[1].index_id
+        old = next((r for r in rows if r[1] == row[1]), None)
+        if old is None:
+            with pytest.raises(NoSuchRowError):
+                tx.update(table_id, by_name, row)
+        elif any(r[0] == row[0] and r is not old for r in rows):
+            with pytest.raises(UniqueConstraintViolation):
+                tx.update(table_id, by_name, row)
+        else:
+            tx.update(table_id, by_name, row)
+            rows.discard(old)
+            rows.add(row)
 
     @rule()
     def reopen(self):
@@ -124,6 +154,14 @@ class DbMachine(RuleBasedStateMachine):
                 assert tx.table_id(name) == self.ids[name]
                 assert set(tx.scan(self.ids[name])) == rows
                 assert tx.count(self.ids[name]) == len(rows)
+            if "twokeys" in self.model:  # every key finds its row through either index, and no other
+                table_id = self.ids["twokeys"]
+                by_id, by_name = (index.index_id for index in tx.schema(table_id).indexes)
+                keyed = self.model["twokeys"]
+                for key in range(7):
+                    assert tx.find(table_id, by_id, key) == next((r for r in keyed if r[0] == key), None)
+                for text in "abc":
+                    assert tx.find(table_id, by_name, text) == next((r for r in keyed if r[1] == text), None)
 
 
 DbMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)

@@ -97,7 +97,7 @@ class Datastore:
             ):
                 table = self.tables[system_id]
                 for row in system_rows:
-                    table.add(table.new_rid(), row)
+                    table.add(table.rid_for(row), row)
         for table in list(self.tables.values()):
             self._bind_sequences(table)
 
@@ -265,7 +265,7 @@ class Datastore:
                         )
                 except UniqueConstraintViolation as exc:
                     raise ReplayError(f"the log violates a unique constraint: {exc}") from None
-                table.add(table.new_rid(), row)
+                table.add(table.rid_for(row), row)
             if id_column is not None:
                 touched.add(row[id_column])
         return touched

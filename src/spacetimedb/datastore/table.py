@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from spacetimedb.sats import codec
+from spacetimedb.sats import PrimitiveType, codec
 
 from .errors import SequenceExhaustedError, UniqueConstraintViolation
 from .index import Index
@@ -46,13 +46,22 @@ class Sequence:
 
 
 class Table:
-    """Rows by row id, the table's indexes, and the set-semantics map for tables without a unique index."""
+    """Rows by row id, the table's indexes, and the set-semantics map for tables without a unique index.
+
+    A row id is an int, unique in the table and fixed for as long as the row is there. Where the table has an
+    integer primary key, a new row takes its key as its row id when no other row has that id (``rid_for``), so
+    that ``rows.get(key)`` usually finds the row by its key in one lookup instead of two (the key's index, then
+    the rows). That is only a shortcut: ``row_by_key`` checks the row it finds, and the primary key's index
+    stays the authority (a row whose key an update changed keeps its id; a key whose id was taken gets another).
+    """
 
     __slots__ = (
         "encode",
         "encode_unchecked",
         "index_by_id",
         "indexes",
+        "key_rid_column",
+        "key_rid_index",
         "name",
         "next_rid",
         "pointer_map",
@@ -80,6 +89,9 @@ class Table:
         self.pointer_map: dict[tuple[Any, ...], int] | None = None
         # (column position, sequence) for each auto-increment column
         self.sequences: list[tuple[int, Sequence]] = []
+        # the integer primary key whose values new rows take as their ids where they can (see the class)
+        self.key_rid_column: int | None = None
+        self.key_rid_index: Index | None = None
         self._install_indexes(schema.indexes)
 
     # -- schema -----------------------------------------------------------------------------------------------
@@ -101,10 +113,24 @@ class Table:
         self.indexes = indexes
         self.index_by_id = {i.schema.index_id: i for i in indexes}
         self.unique_indexes = [i for i in indexes if i.unique]
+        self._choose_key_rids()
         if self.unique_indexes:
             self.pointer_map = None
         elif self.pointer_map is None:
             self.pointer_map = {row: rid for rid, row in self.rows.items()}
+
+    def _choose_key_rids(self) -> None:
+        pk = self.schema.primary_key
+        self.key_rid_column = self.key_rid_index = None
+        if pk is None:
+            return
+        column_type = self.schema.columns[pk].type
+        if not (isinstance(column_type, PrimitiveType) and column_type.is_integer):
+            return  # (other keys hash by content, or randomly per process: row ids stay counted ints)
+        for index in self.unique_indexes:
+            if index.columns == (pk,):
+                self.key_rid_column, self.key_rid_index = pk, index
+                return
 
     def apply_schema(self, schema: TableSchema) -> None:
         """Adopt a changed schema of the same table (indexes, access, constraints, column types whose encoding
@@ -156,8 +182,30 @@ class Table:
 
     def new_rid(self) -> int:
         rid = self.next_rid
+        rows = self.rows
+        while rid in rows:  # (a row may hold this id as its key)
+            rid += 1
         self.next_rid = rid + 1
         return rid
+
+    def rid_for(self, row: tuple[Any, ...]) -> int:
+        """An id for ``row``, about to be added: its primary key where that is a free id, else a new one."""
+        column = self.key_rid_column
+        if column is not None:
+            key: int = row[column]
+            if key not in self.rows:
+                return key
+        return self.new_rid()
+
+    def row_by_key(self, index: Index, key: Any) -> tuple[int, tuple[Any, ...]] | None:
+        """(row id, row) of the row whose key in the unique ``index`` is ``key``, or None."""
+        column = self.key_rid_column
+        if index is self.key_rid_index and column is not None:
+            row = self.rows.get(key)
+            if row is not None and row[column] == key:
+                return key, row
+        rid: int | None = index.map.get(key)
+        return None if rid is None else (rid, self.rows[rid])
 
     def remove(self, rid: int) -> tuple[Any, ...]:
         row = self.rows.pop(rid)

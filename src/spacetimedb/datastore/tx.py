@@ -202,8 +202,8 @@ class _Reader:
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         """The row with ``key`` in a unique index, or None."""
         table, index = self._unique_index(table_id, index_id)
-        rid = index.map.get(key)
-        return None if rid is None else table.rows[rid]
+        found = table.row_by_key(index, key)
+        return None if found is None else found[1]
 
     def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Index]:
         """The table and its unique index ``index_id``; raises saying which is missing or not unique. (The
@@ -388,7 +388,7 @@ class MutTx(_Reader):
         rid = table.find_same(row)
         if rid is not None:
             return table.rows[rid]
-        rid = table.new_rid()
+        rid = table.rid_for(row)
         table.add(rid, row)
         changes = self._changes_of(table)
         changes.inserted[rid] = data
@@ -490,12 +490,12 @@ class MutTx(_Reader):
         except Exception:
             data = table.encode(row)  # raises the error that names the column
         key = index.key_of(row)
-        rid = index.map.get(key)
-        if rid is None:
+        found = table.row_by_key(index, key)
+        if found is None:
             raise NoSuchRowError(
                 f"no row in `{table.name}` with {'/'.join(table.column_names(index.columns))} = {key!r}"
             )
-        old = table.rows[rid]
+        rid, old = found
         if old == row:
             return old
         if len(table.unique_indexes) > 1:
