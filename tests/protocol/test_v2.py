@@ -2,6 +2,7 @@
 SATS codec of the message types."""
 
 import gzip
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -119,3 +120,33 @@ def test_hand_decoded_call_reducer_agrees_with_the_generic_codec(request_id, fla
             continue
         (got,) = v2.decode_client_messages(frame, batched=False)
         assert (got.tag, got.fields) == (expected.tag, expected.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=12), st.binary(max_size=8), st.integers(0, 3))
+def test_hand_decoded_call_reducer_reads_any_name_bytes_as_the_generic_codec(name, args, batch):
+    """Names as raw bytes (some not UTF-8), alone and in v3 batches: the hand decoder (with its cache of
+    decoded names) agrees with the generic codec, error for error."""
+    message = (
+        struct.pack("<BIBI", v2.CALL_REDUCER, 7, 0, len(name)) + name + struct.pack("<I", len(args)) + args
+    )
+    generic = sats_codec(v2.CLIENT_MESSAGE)
+    try:
+        expected = generic.decode(message)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            v2.decode_client_messages(message * (batch + 1), batched=True)
+        return
+    decoded = v2.decode_client_messages(message * (batch + 1), batched=True)
+    assert [(m.tag, m.fields) for m in decoded] == [(expected.tag, expected.value)] * (batch + 1)
+
+
+def test_the_cache_of_reducer_names_is_bounded():
+    """A client that calls ever new names cannot grow the decoder's cache past its bound; the names still
+    decode."""
+    for number in range(v2._MAX_REDUCER_NAMES + 50):
+        name = f"reducer_{number}"
+        message = v2.encode_client_message(v2.CALL_REDUCER, number, 0, name, b"")
+        (decoded,) = v2.decode_client_messages(message, batched=False)
+        assert decoded.fields[2] == name
+    assert len(v2._REDUCER_NAMES) <= v2._MAX_REDUCER_NAMES

@@ -56,11 +56,15 @@ class CallClock:
     def disarm(self) -> None:
         if self.slot is not None:
             self.slot.disarm()
-        with self.lock:
+        lock = self.lock
+        lock.acquire()  # (not ``with``: compiled, that looks up ``__enter__`` and ``__exit__`` at every call)
+        try:
             self.deadline = 0
             self.token = None
             if self.tripped:
                 clear_pending(self.thread_id)
+        finally:
+            lock.release()
 
     def interrupt(self, token: object) -> bool:
         """From another thread: stop the call in progress with ``CallCancelled`` if it is ``token``'s."""

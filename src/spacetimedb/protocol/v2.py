@@ -171,7 +171,8 @@ class ClientMessage(NamedTuple):
     fields: tuple[Any, ...]
 
 
-_CALL_HEAD: Final = struct.Struct("<BIBI")  # tag, request_id, flags, length of the reducer name
+# a CallReducer: tag u8, request_id u32, flags u8, the reducer's name (u32 length, UTF-8), args (u32 length, BSATN)
+_CALL_HEAD_SIZE: Final = 10  # the bytes before the name's
 
 
 def _decode_call_reducer(frame: bytes, pos: int, end: int) -> tuple[ClientMessage, int]:
@@ -182,24 +183,45 @@ def _decode_call_reducer(frame: bytes, pos: int, end: int) -> tuple[ClientMessag
 
 def _call_reducer_fields(frame: bytes, pos: int, end: int) -> tuple[int, int, str, bytes, int]:
     """(request id, flags, reducer, args, position after the message) of the CallReducer at ``pos``. The frame
-    is ``bytes``: compiled, slicing it is a direct call, where a union of buffer types goes through the generic
-    protocol."""
-    if pos + _CALL_HEAD.size > end:
+    is ``bytes``: compiled, its bytes are read as native ints and slicing it is a direct call, where ``struct``
+    would be a method looked up by name, a tuple and a boxed int per field."""
+    name_start = pos + _CALL_HEAD_SIZE
+    if name_start > end:
         raise DecodeError(f"invalid CallReducer: input ends early at offset {pos}")
-    _, request_id, flags, name_length = _CALL_HEAD.unpack_from(frame, pos)
-    name_start = pos + _CALL_HEAD.size
-    args_at = name_start + name_length
+    request_id = _u32_at(frame, pos + 1)
+    flags = frame[pos + 5]
+    args_at = name_start + _u32_at(frame, pos + 6)
     if args_at + 4 > end:
-        raise DecodeError(f"invalid CallReducer: needed {name_length + 4} byte(s) at offset {name_start}")
-    try:
-        reducer = frame[name_start:args_at].decode()
-    except UnicodeDecodeError:
-        raise DecodeError("invalid CallReducer: the reducer name is not valid UTF-8") from None
-    (args_length,) = _U32.unpack_from(frame, args_at)
+        raise DecodeError(
+            f"invalid CallReducer: needed {args_at - name_start + 4} byte(s) at offset {name_start}"
+        )
+    reducer = _reducer_name(frame[name_start:args_at])
+    args_length = _u32_at(frame, args_at)
     args_end = args_at + 4 + args_length
     if args_end > end:
         raise DecodeError(f"invalid CallReducer: needed {args_length} byte(s) at offset {args_at + 4}")
     return request_id, flags, reducer, frame[args_at + 4 : args_end], args_end
+
+
+def _u32_at(data: bytes, pos: int) -> int:
+    """The little-endian u32 at ``pos`` (the caller checked that its 4 bytes are there)."""
+    return data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16 | data[pos + 3] << 24
+
+
+_REDUCER_NAMES: dict[bytes, str] = {}  # the names clients call, decoded once (a few per module)
+_MAX_REDUCER_NAMES: Final = 1024
+
+
+def _reducer_name(encoded: bytes) -> str:
+    name = _REDUCER_NAMES.get(encoded)
+    if name is None:
+        try:
+            name = encoded.decode()
+        except UnicodeDecodeError:
+            raise DecodeError("invalid CallReducer: the reducer name is not valid UTF-8") from None
+        if len(_REDUCER_NAMES) < _MAX_REDUCER_NAMES:  # a client inventing names fills it once, no further
+            _REDUCER_NAMES[encoded] = name
+    return name
 
 
 def _client_frame(data: bytes | bytearray | memoryview) -> bytes:
