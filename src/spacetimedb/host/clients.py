@@ -200,9 +200,11 @@ class ClientHub:
             client.client,
             client.auth,
         )
-        payload = client.encoder.reducer_result(
-            call.request_id, call.reducer, call.args, outcome, client.caller
-        )
+        encoder = client.encoder
+        if type(encoder) is v2.V2Encoder:  # (v2 and v3 clients: compiled, a direct call)
+            payload = encoder.reducer_result(call.request_id, call.reducer, call.args, outcome, client.caller)
+        else:
+            payload = encoder.reducer_result(call.request_id, call.reducer, call.args, outcome, client.caller)
         self.outbox.deliver(client.client, outcome.offset if outcome.ok else None, payload)
 
     def _call_procedure(self, client: Client, call: msg.CallProcedure) -> None:

@@ -358,12 +358,14 @@ def transaction_update_message(query_set_updates: Sequence[bytes]) -> bytes:
     return _TAG[TRANSACTION_UPDATE_TAG] + encode_transaction_update_body(query_set_updates)
 
 
-_OK_EMPTY: Final = struct.Struct("<BIqBII")  # tag, request id, timestamp, Ok, empty ret_value, no query sets
+# tag, request id, timestamp, Ok, empty ret_value, no query sets (bound once: compiled, ``a_struct.pack(...)``
+# looks ``pack`` up by name at every call)
+_pack_ok_empty: Final = struct.Struct("<BIqBII").pack
 
 
 def reducer_result_ok(request_id: int, timestamp: Timestamp, query_set_updates: Sequence[bytes]) -> bytes:
     if not query_set_updates:
-        return _OK_EMPTY.pack(REDUCER_RESULT, request_id, timestamp.micros, OUTCOME_OK, 0, 0)
+        return _pack_ok_empty(REDUCER_RESULT, request_id, timestamp.micros, OUTCOME_OK, 0, 0)
     return (
         _TAG[REDUCER_RESULT]
         + _pack_u32(request_id)
