@@ -142,11 +142,12 @@ def test_hand_decoded_call_reducer_reads_any_name_bytes_as_the_generic_codec(nam
 
 
 def test_the_cache_of_reducer_names_is_bounded():
-    """A client that calls ever new names cannot grow the decoder's cache past its bound; the names still
-    decode."""
-    for number in range(v2._MAX_REDUCER_NAMES + 50):
-        name = f"reducer_{number}"
+    """A client that calls ever new or huge names cannot grow the decoder's cache past its bounds; the names
+    still decode."""
+    names = [f"reducer_{number}" for number in range(v2._MAX_REDUCER_NAMES + 50)] + ["x" * 100_000]
+    for number, name in enumerate(names):
         message = v2.encode_client_message(v2.CALL_REDUCER, number, 0, name, b"")
         (decoded,) = v2.decode_client_messages(message, batched=False)
         assert decoded.fields[2] == name
     assert len(v2._REDUCER_NAMES) <= v2._MAX_REDUCER_NAMES
+    assert max(map(len, v2._REDUCER_NAMES)) <= v2._MAX_CACHED_NAME_BYTES

@@ -208,8 +208,11 @@ def _u32_at(data: bytes, pos: int) -> int:
     return data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16 | data[pos + 3] << 24
 
 
-_REDUCER_NAMES: dict[bytes, str] = {}  # the names clients call, decoded once (a few per module)
+# the names clients call, decoded once (a few per module); bounded in count and length, so that a client sending
+# ever new or huge names costs the worker at most about 100 KiB here
+_REDUCER_NAMES: dict[bytes, str] = {}
 _MAX_REDUCER_NAMES: Final = 1024
+_MAX_CACHED_NAME_BYTES: Final = 64
 
 
 def _reducer_name(encoded: bytes) -> str:
@@ -219,7 +222,7 @@ def _reducer_name(encoded: bytes) -> str:
             name = encoded.decode()
         except UnicodeDecodeError:
             raise DecodeError("invalid CallReducer: the reducer name is not valid UTF-8") from None
-        if len(_REDUCER_NAMES) < _MAX_REDUCER_NAMES:  # a client inventing names fills it once, no further
+        if len(encoded) <= _MAX_CACHED_NAME_BYTES and len(_REDUCER_NAMES) < _MAX_REDUCER_NAMES:
             _REDUCER_NAMES[encoded] = name
     return name
 
