@@ -197,15 +197,22 @@ class Table:
                 return key
         return self.new_rid()
 
-    def row_by_key(self, index: Index, key: Any) -> tuple[int, tuple[Any, ...]] | None:
-        """(row id, row) of the row whose key in the unique ``index`` is ``key``, or None."""
+    def row_by_key(self, index: Index, key: Any) -> tuple[Any, ...] | None:
+        """The row whose key in the unique ``index`` is ``key``, or None."""
         column = self.key_rid_column
         if index is self.key_rid_index and column is not None:
             row = self.rows.get(key)
             if row is not None and row[column] == key:
-                return key, row
+                return row
         rid: int | None = index.map.get(key)
-        return None if rid is None else (rid, self.rows[rid])
+        return None if rid is None else self.rows[rid]
+
+    def rid_of(self, index: Index, key: Any, row: tuple[Any, ...]) -> int:
+        """The id of ``row``, which ``row_by_key(index, key)`` just returned."""
+        if index is self.key_rid_index and self.rows.get(key) is row:
+            return key  # type: ignore[no-any-return]  # an integer primary key: the id it is stored under
+        rid: int = index.map[key]
+        return rid
 
     def remove(self, rid: int) -> tuple[Any, ...]:
         row = self.rows.pop(rid)

@@ -202,8 +202,7 @@ class _Reader:
     def find(self, table_id: int, index_id: int, key: Any) -> Row | None:
         """The row with ``key`` in a unique index, or None."""
         table, index = self._unique_index(table_id, index_id)
-        found = table.row_by_key(index, key)
-        return None if found is None else found[1]
+        return table.row_by_key(index, key)
 
     def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Index]:
         """The table and its unique index ``index_id``; raises saying which is missing or not unique. (The
@@ -490,14 +489,14 @@ class MutTx(_Reader):
         except Exception:
             data = table.encode(row)  # raises the error that names the column
         key = index.key_of(row)
-        found = table.row_by_key(index, key)
-        if found is None:
+        old = table.row_by_key(index, key)
+        if old is None:
             raise NoSuchRowError(
                 f"no row in `{table.name}` with {'/'.join(table.column_names(index.columns))} = {key!r}"
             )
-        rid, old = found
         if old == row:
             return old
+        rid = table.rid_of(index, key, old)
         if len(table.unique_indexes) > 1:
             self._check_other_unique(table, index, rid, row)
         table.replace(rid, old, row)
