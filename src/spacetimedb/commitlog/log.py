@@ -2,12 +2,13 @@
 
 Writing appends framed commits to the newest segment with plain `os.write` calls (no user-space buffer,
 so anything returned by `append_commits` is visible to readers at once) and leaves fsync to the caller
-(`sync`), which is how the durability worker batches many commits per fsync. The durability worker writes
-its batches with `append_transactions`, which groups consecutive transactions into commits of up to
-`GROUP_RECORDS` records (as upstream's durability does): one header and one checksum per group, not per
-transaction. The one exception is
+(`sync`), which is how the durability worker batches many commits per fsync. The one exception is
 segment rotation: a full segment is fsynced before the next one is started, so that a crash can never
 leave a gap in the middle of the log.
+
+The durability worker writes its batches with `append_transactions`, which groups consecutive transactions
+into commits of up to `GROUP_RECORDS` records (as upstream's durability does): one header and one checksum
+per group, not per transaction.
 """
 
 from __future__ import annotations

@@ -427,9 +427,8 @@ class ModuleHost:
     def _execute(self, job: _Job | ReducerCall) -> None:
         outcome: CallOutcome | None
         try:
-            if isinstance(
-                job, ReducerCall
-            ):  # ``call_reducer``'s: the call is its own job (one object queued, not three)
+            # ``call_reducer`` queues the call itself as its job: one object, not a closure, its cell and a job
+            if isinstance(job, ReducerCall):
                 outcome = self.run_reducer(
                     job.reducer,
                     job.args,
