@@ -265,6 +265,7 @@ class ModuleHost:
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
+        self._has_event_tables = False  # whether ``subscriptions.event_tables`` has any (``_find_event_tables``)
         self.views = LiveViews(self)
         self.faults: set[str] = set()
         self.reducer_metrics = ReducerMetrics()
@@ -358,6 +359,7 @@ class ModuleHost:
         self.subscriptions.event_tables = frozenset(
             self.runtime.table_id(t.name) for t in self.loaded.module_def.event_tables()
         )
+        self._has_event_tables = bool(self.subscriptions.event_tables)  # (read at every commit)
 
     def _load_schedules(self, tx: ReadTx) -> None:
         for table in self.loaded.module_def.scheduled_tables():
@@ -502,7 +504,7 @@ class ModuleHost:
         """Commit, evaluate subscriptions on the post-commit state, tell listeners; on this thread only."""
         if self.faults:
             self._fault("commit")
-        events = self._take_events(tx) if self.subscriptions.event_tables else ()
+        events = self._take_events(tx) if self._has_event_tables else ()
         manager = self.subscriptions
         views = self.views
         with manager.lock:
@@ -530,8 +532,9 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
-        caller_updates = updates.updates.get(caller_client, ()) if caller_client is not None else ()
-        return result.offset, data, caller_updates
+        if caller_client is None or updates is _NO_UPDATES:  # (most commits: nobody subscribes to their tables)
+            return result.offset, data, ()
+        return result.offset, data, updates.updates.get(caller_client, ())
 
     def commit(self, tx: MutTx, inputs: TxInputs | None, reducer: str | None = None) -> int | None:
         """Commit ``tx`` as any job does (subscriptions, listeners); returns its offset. Host thread only."""
