@@ -265,7 +265,9 @@ class ModuleHost:
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
-        self._has_event_tables = False  # whether ``subscriptions.event_tables`` has any (``_find_event_tables``)
+        self._has_event_tables = (
+            False  # whether ``subscriptions.event_tables`` has any (``_find_event_tables``)
+        )
         self.views = LiveViews(self)
         self.faults: set[str] = set()
         self.reducer_metrics = ReducerMetrics()
@@ -532,7 +534,9 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
-        if caller_client is None or updates is _NO_UPDATES:  # (most commits: nobody subscribes to their tables)
+        if (
+            caller_client is None or updates is _NO_UPDATES
+        ):  # (most commits: nobody subscribes to their tables)
             return result.offset, data, ()
         return result.offset, data, updates.updates.get(caller_client, ())
 
