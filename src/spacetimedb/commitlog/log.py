@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +62,6 @@ _CONCAT_BELOW: Final = 4096
 # transaction alone is bigger (a torn tail loses at most one commit, none of whose transactions was durable)
 GROUP_RECORDS: Final = 256
 GROUP_BYTES: Final = 1 << 20
-_pack_record_length: Final = struct.Struct("<I").pack
 _TEMP_MARKER = ".tmp-"
 
 FsyncFn = Callable[[int], None]
@@ -566,36 +564,21 @@ def _close_index(head: _Head) -> None:
 
 
 def _grouped(payloads: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
-    """``payloads`` as the payloads of commits of consecutive transactions (``join_records``' layout: every
-    record of a commit but its last prefixed by its u32 length) and the number of transactions in each."""
+    """``payloads`` as the payloads of commits of consecutive transactions (``join_records``' layout) and the
+    number of transactions in each."""
     commits: list[bytes] = []
     counts: list[int] = []
-    parts: list[bytes] = []  # the current commit's records before ``last``, each after its length
-    last: bytes | None = None
-    records = group_bytes = 0
-    for payload in payloads:
+    first = group_bytes = 0
+    for number, payload in enumerate(payloads):
         size = len(payload)
-        if last is not None and (records >= GROUP_RECORDS or group_bytes + size > GROUP_BYTES):
-            commits.append(_commit_payload(parts, last))
-            counts.append(records)
-            parts, last, records, group_bytes = [], None, 0, 0
-        if last is not None:
-            parts.append(_pack_record_length(len(last)))
-            parts.append(last)
-        last = payload
-        records += 1
-        group_bytes += size + 4
-    assert last is not None  # ``payloads`` is not empty
-    commits.append(_commit_payload(parts, last))
-    counts.append(records)
+        if number > first and (number - first >= GROUP_RECORDS or group_bytes + size > GROUP_BYTES):
+            commits.append(join_records(payloads[first:number]))
+            counts.append(number - first)
+            first, group_bytes = number, 0
+        group_bytes += size + 4  # with its length prefix
+    commits.append(join_records(payloads[first:]))
+    counts.append(len(payloads) - first)
     return commits, counts
-
-
-def _commit_payload(prefixed: list[bytes], last: bytes) -> bytes:
-    if not prefixed:  # one record: the payload is the record itself
-        return last if isinstance(last, bytes) else bytes(last)
-    prefixed.append(last)
-    return b"".join(prefixed)
 
 
 def _check_payloads(payloads: Sequence[bytes]) -> None:

@@ -2,9 +2,10 @@
 
 `append_tx` hands a transaction to an in-memory queue, gets the next dense offset and returns. The worker
 thread waits for at least one queued transaction, takes *everything* queued, writes it in a single write call
-as commits of up to 256 consecutive transactions each (`Commitlog.append_transactions`: one header and
-checksum per group), fsyncs once, and publishes the new durable offset, which therefore always ends a commit.
-Batching is thus automatic: the more transactions arrive during one fsync, the more the next fsync covers.
+as commits of up to `GROUP_RECORDS` consecutive transactions each (`Commitlog.append_transactions`: one
+header and checksum per group), fsyncs once, and publishes the new durable offset, which therefore always
+ends a commit. Batching is thus automatic: the more transactions arrive during one fsync, the more the next
+fsync covers.
 
 The durable offset is the highest offset such that it and every lower offset are on stable storage.
 A write or fsync error is fatal: the durability records it as `failed`, calls the failure handler, wakes

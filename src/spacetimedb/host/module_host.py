@@ -188,7 +188,7 @@ _BATCH_DONE: Final = CallOutcome(CallStatus.COMMITTED, None, Timestamp(0))
 
 @dataclass(slots=True, init=False)
 class ReducerCall:
-    """One client call, for ``ModuleHost.call_reducers``."""
+    """One client call: ``ModuleHost.call_reducer`` queues it as its own job, ``call_reducers`` several as one."""
 
     reducer: str
     args: Any  # BSATN bytes, or parsed JSON when ``json_args``
@@ -265,9 +265,8 @@ class ModuleHost:
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
-        self._has_event_tables = (
-            False  # whether ``subscriptions.event_tables`` has any (``_find_event_tables``)
-        )
+        # whether ``subscriptions.event_tables`` has any (``_find_event_tables`` keeps it): read at every commit
+        self._has_event_tables = False
         self.views = LiveViews(self)
         self.faults: set[str] = set()
         self.reducer_metrics = ReducerMetrics()
@@ -361,7 +360,7 @@ class ModuleHost:
         self.subscriptions.event_tables = frozenset(
             self.runtime.table_id(t.name) for t in self.loaded.module_def.event_tables()
         )
-        self._has_event_tables = bool(self.subscriptions.event_tables)  # (read at every commit)
+        self._has_event_tables = bool(self.subscriptions.event_tables)
 
     def _load_schedules(self, tx: ReadTx) -> None:
         for table in self.loaded.module_def.scheduled_tables():
@@ -534,9 +533,8 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
-        if (
-            caller_client is None or updates is _NO_UPDATES
-        ):  # (most commits: nobody subscribes to their tables)
+        # most commits: nobody subscribes to their tables
+        if caller_client is None or updates is _NO_UPDATES:
             return result.offset, data, ()
         return result.offset, data, updates.updates.get(caller_client, ())
 
@@ -657,8 +655,8 @@ class ModuleHost:
         )
 
     def call_reducers(self, calls: list[ReducerCall]) -> None:
-        """Queue several calls as one job (a client's batched frame): each still runs in its own transaction
-        and gets its own reply; this only saves the per-job queueing."""
+        """Queue several calls as one job, as a worker runs a client's batched frame (``ClientHub.frame``): each
+        still runs in its own transaction and gets its own reply; this only saves the per-job queueing."""
         self.submit(lambda: self._reducer_batch(calls))
 
     def _reducer_batch(self, calls: list[ReducerCall]) -> CallOutcome:
