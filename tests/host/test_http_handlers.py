@@ -180,12 +180,20 @@ class ServerEnd:
     """The server's end of a worker channel: what the hub's outbox sends, read back as seam messages."""
 
     def __init__(self, database: Database) -> None:
-        self._ours, theirs = socket.socketpair()
+        self._ours, self._theirs = socket.socketpair()
         self._ours.settimeout(10)
         self._reader = seam.to_server_reader()
         self._messages: list[Any] = []
-        self.outbox = Outbox(Channel(theirs))
+        self.outbox = Outbox(Channel(self._theirs))
         database.host.add_batch_listener(self.outbox.flush)  # as the worker flushes after each batch
+
+    def __enter__(self) -> ServerEnd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # (a flush after this finds the channel closed, as a worker whose server is gone)
+        self._ours.close()
+        self._theirs.close()
 
     def next(self) -> Any:
         while not self._messages:
@@ -196,7 +204,11 @@ class ServerEnd:
 
 
 def test_the_worker_routes_requests_and_skips_those_nobody_waits_for(database: Database) -> None:
-    server = ServerEnd(database)
+    with ServerEnd(database) as server:
+        _route_requests(database, server)
+
+
+def _route_requests(database: Database, server: ServerEnd) -> None:
     hub = ClientHub(database, server.outbox)
 
     def serve(request: seam.CallHttpHandler) -> None:  # as the worker does: a job of the host thread
