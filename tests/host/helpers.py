@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from spacetimedb.host.channel import Channel, Outbox
 from spacetimedb.host.database import Database, DatabaseOptions, LaunchError
 from spacetimedb.host.module_host import CallOutcome, ModuleHost
 from spacetimedb.module import MigrationPlan, program_hash
+from spacetimedb.protocol import seam
 from spacetimedb.sats import Identity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +127,30 @@ class LocalDatabases:
         for database in self.open.values():
             database.shutdown()
         self.open.clear()
+
+
+class ServerEnd:
+    """The server's end of a worker channel: what the hub's outbox sends, read back as seam messages."""
+
+    def __init__(self, database: Database) -> None:
+        self._ours, self._theirs = socket.socketpair()
+        self._ours.settimeout(10)
+        self._reader = seam.to_server_reader()
+        self._messages: list[Any] = []
+        self.outbox = Outbox(Channel(self._theirs))
+        database.host.add_batch_listener(self.outbox.flush)  # as the worker flushes after each batch
+
+    def __enter__(self) -> ServerEnd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # (a flush after this finds the channel closed, as a worker whose server is gone)
+        self._ours.close()
+        self._theirs.close()
+
+    def next(self) -> Any:
+        while not self._messages:
+            data = self._ours.recv(1 << 16)
+            assert data, "the channel closed"
+            self._messages.extend(self._reader.feed(data))
+        return self._messages.pop(0)

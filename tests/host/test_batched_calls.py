@@ -1,10 +1,16 @@
 """Reducer calls applied in batches through the host, some of them failing, leave the same state and the same
 commitlog as the same calls applied one at a time: each call of a batch is its own transaction, and a failing
-one rolls back alone."""
+one rolls back alone.
+
+Both databases are driven the way their worker drives them: a v3 client's frame (one or more ``CallReducer``
+messages) is a job of the host thread run by ``ClientHub.frame``, and the replies are read back from what the
+hub's outbox sends the server. One database gets each batch as one frame, the other every call in a frame of
+its own."""
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+import functools
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spacetimedb.commitlog import transactions_from
+from spacetimedb.host.clients import ClientHub
 from spacetimedb.host.database import Database, DatabaseOptions
-from spacetimedb.host.module_host import CallOutcome, HostOptions, ModuleHost, ReducerCall
+from spacetimedb.host.module_host import HostOptions
+from spacetimedb.protocol import seam, v2
+from spacetimedb.sats import ConnectionId
 
-from .helpers import DB, OWNER, rows
+from .helpers import DB, OWNER, ServerEnd, rows
 
 MODULE = b'''
 from typing import Annotated
@@ -98,7 +107,21 @@ CALL = st.one_of(
     st.tuples(st.just("noop"), st.just(())),
 )
 BATCHES = st.lists(st.lists(CALL, min_size=1, max_size=8), min_size=1, max_size=5)
+Call = tuple[str, tuple[Any, ...]]
 
+# the BSATN of each reducer's arguments
+ARGS = {
+    "put": struct.Struct("<Iq"),
+    "add": struct.Struct("<Iq"),
+    "move": struct.Struct("<II"),
+    "drop": struct.Struct("<I"),
+    "put_then_fail": struct.Struct("<Iq"),
+    "noop": struct.Struct(""),
+}
+_CALL_REDUCER_HEAD = struct.Struct("<BIBI")  # tag, request id, flags, name length
+OUTCOMES = tuple(variant.name for variant in v2.REDUCER_OUTCOME.variants)
+CLIENT = 1
+CONNECTION = ConnectionId(0x5EED)
 # one fixed time for every call of both databases, so that their commit records can be compared byte for byte
 NOW_MICROS = 1_800_000_000_000_000
 
@@ -108,27 +131,53 @@ def start(path: Path) -> Database:
     return Database.create(path, DB, OWNER, MODULE, options)
 
 
-def apply_in_batches(host: ModuleHost, batches: list[list[tuple[str, tuple[Any, ...]]]]) -> list[CallOutcome]:
-    """Each batch as one host job (as a client's batched frame), every call with its own reply."""
-    futures: list[Future[CallOutcome]] = []
-    for batch in batches:
-        calls = []
-        for reducer, args in batch:
-            future: Future[CallOutcome] = Future()
-            futures.append(future)
-            calls.append(
-                ReducerCall(reducer, list(args), OWNER, None, None, future.set_result, json_args=True)
-            )
-        host.call_reducers(calls)
-    return [future.result(30) for future in futures]
+def call_message(request_id: int, reducer: str, args: tuple[Any, ...]) -> bytes:
+    name, encoded = reducer.encode(), ARGS[reducer].pack(*args)
+    head = _CALL_REDUCER_HEAD.pack(v2.CALL_REDUCER, request_id, 0, len(name))
+    return head + name + struct.pack("<I", len(encoded)) + encoded
 
 
-def apply_one_by_one(host: ModuleHost, batches: list[list[tuple[str, tuple[Any, ...]]]]) -> list[CallOutcome]:
-    return [
-        host.call_reducer_sync(reducer, list(args), sender=OWNER, json_args=True)
-        for batch in batches
-        for reducer, args in batch
-    ]
+class Client:
+    """The one v3 client of a database, served as its worker serves it."""
+
+    def __init__(self, database: Database, server: ServerEnd) -> None:
+        self.database = database
+        self.server = server
+        self.hub = ClientHub(database, server.outbox)
+        self.requests = 0
+        self._job(
+            self.hub.connect, seam.ConnectClient(CLIENT, OWNER, CONNECTION, seam.CLIENT_PROTOCOL_V3, "")
+        )
+        assert server.next() == seam.ClientAccepted(CLIENT, None)
+
+    def _job(self, serve: Any, request: Any) -> None:
+        self.database.host.submit(functools.partial(serve, request))
+
+    def call(self, frames: list[list[Call]]) -> list[tuple[Any, ...]]:
+        """Send each frame's calls as one v3 frame; the (request id, outcome, error, offset) of every call."""
+        count = 0
+        for calls in frames:
+            messages = []
+            for reducer, args in calls:
+                messages.append(call_message(self.requests, reducer, args))
+                self.requests += 1
+            self._job(self.hub.frame, seam.ClientFrame(CLIENT, b"".join(messages)))
+            count += len(calls)
+        return self._results(count)
+
+    def _results(self, count: int) -> list[tuple[Any, ...]]:
+        results: list[tuple[Any, ...]] = []
+        while len(results) < count:
+            message = self.server.next()
+            assert isinstance(message, seam.Deliveries), message
+            for delivery in message.items:
+                assert delivery.client == CLIENT
+                (reply,) = v2.decode_server_messages(delivery.payload)
+                assert reply.tag == v2.REDUCER_RESULT, reply
+                request_id, _, outcome = reply.value
+                error = outcome.value if OUTCOMES[outcome.tag] in ("Err", "InternalError") else None
+                results.append((request_id, OUTCOMES[outcome.tag], error, delivery.offset))
+        return results
 
 
 def logged_since(database: Database, path: Path, start: int) -> list[bytes]:
@@ -172,41 +221,39 @@ class Model:
         return True
 
 
-def summary(outcome: CallOutcome) -> tuple[Any, ...]:
-    return outcome.status, outcome.message, outcome.offset
-
-
 def test_batches_with_failures_equal_the_same_calls_one_by_one(tmp_path: Path) -> None:
     batched_path, single_path = tmp_path / "batched", tmp_path / "single"
     batched, single = start(batched_path), start(single_path)
     model = Model()
     try:
+        with ServerEnd(batched) as batched_server, ServerEnd(single) as single_server:
+            in_batches, one_by_one = Client(batched, batched_server), Client(single, single_server)
 
-        @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(batches=BATCHES)
-        def check(batches: list[list[tuple[str, tuple[Any, ...]]]]) -> None:
-            # both databases went through the same calls so far, so they agree on where the log goes on
-            offset = batched.host.db.next_offset
-            assert single.host.db.next_offset == offset
-            in_batches = apply_in_batches(batched.host, batches)
-            one_by_one = apply_one_by_one(single.host, batches)
-            assert [summary(o) for o in in_batches] == [summary(o) for o in one_by_one]
-            for table in ("cells", "history"):
-                assert rows(batched.host, table) == rows(single.host, table)
-            logged = logged_since(batched, batched_path, offset)
-            assert logged == logged_since(single, single_path, offset)
-            # every committed call that changed something is in the log, each as its own transaction
-            committed = [o.offset for o in in_batches if o.ok and o.offset is not None]
-            assert committed == list(range(offset, offset + len(logged)))
-            failed = [o for o in in_batches if not o.ok]
-            assert all(o.offset is None for o in failed)
-            # and what they did is what the reducers say, so a failing call changed nothing
-            expected = [model.apply(reducer, args) for batch in batches for reducer, args in batch]
-            assert [o.ok for o in in_batches] == expected
-            assert rows(batched.host, "cells") == sorted(model.cells.items(), key=repr)
-            assert len(rows(batched.host, "history")) == model.history
+            @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+            @given(batches=BATCHES)
+            def check(batches: list[list[Call]]) -> None:
+                # both databases went through the same calls so far, so they agree on where the log goes on
+                offset = batched.host.db.next_offset
+                assert single.host.db.next_offset == offset
+                results = in_batches.call(batches)
+                assert results == one_by_one.call([[call] for batch in batches for call in batch])
+                for table in ("cells", "history"):
+                    assert rows(batched.host, table) == rows(single.host, table)
+                logged = logged_since(batched, batched_path, offset)
+                assert logged == logged_since(single, single_path, offset)
+                # every committed call that changed something is in the log, each as its own transaction
+                succeeded = [result[1] in ("Ok", "OkEmpty") for result in results]
+                committed = [result[3] for result in results if result[3] is not None]
+                assert committed == list(range(offset, offset + len(logged)))
+                assert all(result[3] is None for result, ok in zip(results, succeeded, strict=True) if not ok)
+                # and what they did is what the reducers say, so a failing call changed nothing
+                assert succeeded == [
+                    model.apply(reducer, args) for batch in batches for reducer, args in batch
+                ]
+                assert rows(batched.host, "cells") == sorted(model.cells.items(), key=repr)
+                assert len(rows(batched.host, "history")) == model.history
 
-        check()
+            check()
     finally:
         batched.shutdown()
         single.shutdown()

@@ -4,13 +4,10 @@ failures (500 with the reason, in the module log), the response bound and the ti
 from __future__ import annotations
 
 import random
-import socket
 from concurrent.futures import Future
-from typing import Any
 
 import pytest
 
-from spacetimedb.host.channel import Channel, Outbox
 from spacetimedb.host.clients import ClientHub
 from spacetimedb.host.database import Database, DatabaseOptions
 from spacetimedb.host.module_host import HostOptions
@@ -18,7 +15,7 @@ from spacetimedb.host.procedures import HandlerOutcome, HandlerRequest
 from spacetimedb.module.handlers import NO_SUCH_ROUTE, match_route
 from spacetimedb.protocol import seam
 
-from .helpers import DB, OWNER, rows
+from .helpers import DB, OWNER, ServerEnd, rows
 
 PROGRAM = b"""
 from spacetimedb import table, u64
@@ -174,33 +171,6 @@ def test_routes_match_exact_paths_and_methods(database: Database) -> None:
     assert match_route(routes, "GET", "/notes") is None  # POST only
     assert match_route(routes, "POST", "/notes/") is None  # the trailing slash is another path
     assert match_route(routes, "GET", "") is None
-
-
-class ServerEnd:
-    """The server's end of a worker channel: what the hub's outbox sends, read back as seam messages."""
-
-    def __init__(self, database: Database) -> None:
-        self._ours, self._theirs = socket.socketpair()
-        self._ours.settimeout(10)
-        self._reader = seam.to_server_reader()
-        self._messages: list[Any] = []
-        self.outbox = Outbox(Channel(self._theirs))
-        database.host.add_batch_listener(self.outbox.flush)  # as the worker flushes after each batch
-
-    def __enter__(self) -> ServerEnd:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # (a flush after this finds the channel closed, as a worker whose server is gone)
-        self._ours.close()
-        self._theirs.close()
-
-    def next(self) -> Any:
-        while not self._messages:
-            data = self._ours.recv(1 << 16)
-            assert data, "the channel closed"
-            self._messages.extend(self._reader.feed(data))
-        return self._messages.pop(0)
 
 
 def test_the_worker_routes_requests_and_skips_those_nobody_waits_for(database: Database) -> None:

@@ -183,12 +183,12 @@ class TransactionEvent:
 Reply = Callable[[CallOutcome], None]
 TransactionListener = Callable[[TransactionEvent], None]
 _NO_UPDATES: Final = TransactionUpdates()
-_BATCH_DONE: Final = CallOutcome(CallStatus.COMMITTED, None, Timestamp(0))
 
 
 @dataclass(slots=True, init=False)
 class ReducerCall:
-    """One client call: ``ModuleHost.call_reducer`` queues it as its own job, ``call_reducers`` several as one."""
+    """One call, queued by ``ModuleHost.call_reducer`` as its own job (a worker runs a client's frame of calls
+    itself, ``ClientHub.frame``)."""
 
     reducer: str
     args: Any  # BSATN bytes, or parsed JSON when ``json_args``
@@ -653,32 +653,6 @@ class ModuleHost:
         self._enqueue(
             ReducerCall(reducer, args, sender, connection_id, caller_client, reply, json_args, auth)
         )
-
-    def call_reducers(self, calls: list[ReducerCall]) -> None:
-        """Queue several calls as one job, as a worker runs a client's batched frame (``ClientHub.frame``): each
-        still runs in its own transaction and gets its own reply; this only saves the per-job queueing."""
-        self.submit(lambda: self._reducer_batch(calls))
-
-    def _reducer_batch(self, calls: list[ReducerCall]) -> CallOutcome:
-        for index, call in enumerate(calls):
-            try:
-                outcome = self.run_reducer(
-                    call.reducer,
-                    call.args,
-                    call.json_args,
-                    call.sender,
-                    call.connection_id,
-                    call.caller_client,
-                    call.auth,
-                )
-            except BaseException as exc:
-                for unanswered in calls[index:]:
-                    if unanswered.reply is not None:
-                        self._safe_reply(unanswered.reply, self._internal(str(exc)))
-                raise
-            if call.reply is not None:
-                self._safe_reply(call.reply, outcome)
-        return _BATCH_DONE
 
     def call_reducer_sync(self, reducer: str, args: bytes | Any, **kwargs: Any) -> CallOutcome:
         """Call and wait (for tests, tools and HTTP handlers that run off the event loop)."""
