@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import random
+import statistics
 import struct
 import tempfile
 import threading
@@ -205,9 +206,10 @@ def print_targets(empty: Row, transfer: Row, floor: Row) -> None:
     )
 
 
-def keynote_rows(host: ModuleHost, args: argparse.Namespace) -> list[Row]:
+def keynote_rows(host: ModuleHost, args: argparse.Namespace) -> tuple[list[Row], list[float]]:
     """The empty reducer, ``transfer`` and the floor of the same transfers, each the best of ``args.rounds``
-    interleaved rounds: on a shared machine the slower rounds measure its other users too."""
+    interleaved rounds (on a shared machine the slower rounds measure its other users too); and each round's
+    transfer/floor ratio by wall time, the two measured one right after the other."""
     rng = random.Random(42)
     per_round = args.calls // args.rounds
     empty = [b""] * per_round
@@ -221,7 +223,11 @@ def keynote_rows(host: ModuleHost, args: argparse.Namespace) -> list[Row]:
         rounds["noop"].append(measure(host, "noop", empty))
         rounds["transfer"].append(measure(host, "transfer", transfers))
         rounds["floor"].append(floor_transfers(host, args.accounts, transfers))
-    return [best_of(r) for r in rounds.values()]
+    paired = [
+        transfer.replied_seconds / floor.replied_seconds
+        for transfer, floor in zip(rounds["transfer"], rounds["floor"], strict=True)
+    ]
+    return [best_of(r) for r in rounds.values()], paired
 
 
 def main() -> None:
@@ -249,13 +255,18 @@ def main() -> None:
                 "seed", [args.accounts, INITIAL_BALANCE], sender=OWNER, json_args=True
             )
             assert seed.ok, seed.message
-            empty_row, transfer_row, floor_row = keynote_rows(host, args)
+            (empty_row, transfer_row, floor_row), paired = keynote_rows(host, args)
             with host.db.read_tx() as tx:
                 total = sum(row[1] for row in tx.scan(tx.table_id("accounts")))
         finally:
             database.shutdown()
     print_rows([empty_row, transfer_row, floor_row])
     print_targets(empty_row, transfer_row, floor_row)
+    # a busy machine slows rounds unevenly: the best rounds of each row may come from different moments
+    print(
+        f"transfer / floor per round, each pair measured back to back: median {statistics.median(paired):.2f} "
+        f"({', '.join(f'{ratio:.2f}' for ratio in paired)})"
+    )
     print(f"total balance {total:,} (expected {args.accounts * INITIAL_BALANCE:,})")
     if args.foreign_calls:
         print_foreign_rows(args.foreign_calls)
