@@ -10,9 +10,8 @@ its own."""
 from __future__ import annotations
 
 import functools
-import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -109,16 +108,6 @@ CALL = st.one_of(
 BATCHES = st.lists(st.lists(CALL, min_size=1, max_size=8), min_size=1, max_size=5)
 Call = tuple[str, tuple[Any, ...]]
 
-# the BSATN of each reducer's arguments
-ARGS = {
-    "put": struct.Struct("<Iq"),
-    "add": struct.Struct("<Iq"),
-    "move": struct.Struct("<II"),
-    "drop": struct.Struct("<I"),
-    "put_then_fail": struct.Struct("<Iq"),
-    "noop": struct.Struct(""),
-}
-_CALL_REDUCER_HEAD = struct.Struct("<BIBI")  # tag, request id, flags, name length
 OUTCOMES = tuple(variant.name for variant in v2.REDUCER_OUTCOME.variants)
 CLIENT = 1
 CONNECTION = ConnectionId(0x5EED)
@@ -131,10 +120,17 @@ def start(path: Path) -> Database:
     return Database.create(path, DB, OWNER, MODULE, options)
 
 
-def call_message(request_id: int, reducer: str, args: tuple[Any, ...]) -> bytes:
-    name, encoded = reducer.encode(), ARGS[reducer].pack(*args)
-    head = _CALL_REDUCER_HEAD.pack(v2.CALL_REDUCER, request_id, 0, len(name))
-    return head + name + struct.pack("<I", len(encoded)) + encoded
+class Reply(NamedTuple):
+    """What a client learns of one call: its ``ReducerResult`` and the offset the worker delivered it with."""
+
+    request_id: int
+    outcome: str  # the ``ReducerOutcome`` variant's name
+    error: Any  # what ``Err`` or ``InternalError`` carries, else None
+    offset: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("Ok", "OkEmpty")
 
 
 class Client:
@@ -153,20 +149,22 @@ class Client:
     def _job(self, serve: Any, request: Any) -> None:
         self.database.host.submit(functools.partial(serve, request))
 
-    def call(self, frames: list[list[Call]]) -> list[tuple[Any, ...]]:
-        """Send each frame's calls as one v3 frame; the (request id, outcome, error, offset) of every call."""
+    def call(self, frames: list[list[Call]]) -> list[Reply]:
+        """Send each frame's calls as one v3 frame; the reply to every call."""
+        runtime = self.database.host.runtime
         count = 0
         for calls in frames:
             messages = []
             for reducer, args in calls:
-                messages.append(call_message(self.requests, reducer, args))
+                encoded = runtime.reducer_call(reducer).encode_bsatn(args)
+                messages.append(v2.encode_client_message(v2.CALL_REDUCER, self.requests, 0, reducer, encoded))
                 self.requests += 1
             self._job(self.hub.frame, seam.ClientFrame(CLIENT, b"".join(messages)))
             count += len(calls)
         return self._results(count)
 
-    def _results(self, count: int) -> list[tuple[Any, ...]]:
-        results: list[tuple[Any, ...]] = []
+    def _results(self, count: int) -> list[Reply]:
+        results: list[Reply] = []
         while len(results) < count:
             message = self.server.next()
             assert isinstance(message, seam.Deliveries), message
@@ -176,7 +174,7 @@ class Client:
                 assert reply.tag == v2.REDUCER_RESULT, reply
                 request_id, _, outcome = reply.value
                 error = outcome.value if OUTCOMES[outcome.tag] in ("Err", "InternalError") else None
-                results.append((request_id, OUTCOMES[outcome.tag], error, delivery.offset))
+                results.append(Reply(request_id, OUTCOMES[outcome.tag], error, delivery.offset))
         return results
 
 
@@ -242,14 +240,12 @@ def test_batches_with_failures_equal_the_same_calls_one_by_one(tmp_path: Path) -
                 logged = logged_since(batched, batched_path, offset)
                 assert logged == logged_since(single, single_path, offset)
                 # every committed call that changed something is in the log, each as its own transaction
-                succeeded = [result[1] in ("Ok", "OkEmpty") for result in results]
-                committed = [result[3] for result in results if result[3] is not None]
+                committed = [reply.offset for reply in results if reply.offset is not None]
                 assert committed == list(range(offset, offset + len(logged)))
-                assert all(result[3] is None for result, ok in zip(results, succeeded, strict=True) if not ok)
+                assert all(reply.offset is None for reply in results if not reply.ok)
                 # and what they did is what the reducers say, so a failing call changed nothing
-                assert succeeded == [
-                    model.apply(reducer, args) for batch in batches for reducer, args in batch
-                ]
+                expected = [model.apply(reducer, args) for batch in batches for reducer, args in batch]
+                assert [reply.ok for reply in results] == expected
                 assert rows(batched.host, "cells") == sorted(model.cells.items(), key=repr)
                 assert len(rows(batched.host, "history")) == model.history
 
