@@ -14,13 +14,17 @@ _get_ident: Final = threading.get_ident
 
 
 class RWLock:
-    __slots__ = ("_count", "_drained", "_gate", "_readers", "_writer")
+    __slots__ = ("_acquire_gate", "_count", "_drained", "_gate", "_readers", "_writer")
 
     def __init__(self) -> None:
         self._gate = threading.Lock()
+        # bound once: compiled, ``self._gate.acquire()`` looks the method up by name at every call
+        self._acquire_gate = self._gate.acquire
         self._count = threading.Lock()
         self._readers = 0
-        self._writer: int | None = None
+        # the writer's thread ident, 0 for none (no thread has ident 0): an int, which compiled code keeps
+        # unboxed, where ``int | None`` would box a new object at every write acquire
+        self._writer = 0
         # set by a writer waiting for the last reader to leave; that reader sets it
         self._drained: threading.Event | None = None
 
@@ -43,12 +47,12 @@ class RWLock:
                 self._drained.set()
 
     def acquire_write(self, timeout: float | None = None) -> bool:
-        me = _get_ident()
+        me: int = _get_ident()
         if self._writer == me:
             raise RuntimeError("the write lock is not reentrant: a mutable transaction is already open here")
         if timeout is None:
-            self._gate.acquire()
-        elif not self._gate.acquire(timeout=timeout):
+            self._acquire_gate()
+        elif not self._acquire_gate(timeout=timeout):
             return False
         if self._readers and not self._wait_for_readers(timeout):
             self._gate.release()
@@ -69,12 +73,12 @@ class RWLock:
                 self._drained = None
 
     def release_write(self) -> None:
-        self._writer = None
+        self._writer = 0
         self._gate.release()
 
     def downgrade(self) -> None:
         """Turn the held write lock into a read lock atomically (no writer can slip in between)."""
         with self._count:
             self._readers += 1
-        self._writer = None
+        self._writer = 0
         self._gate.release()

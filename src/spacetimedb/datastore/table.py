@@ -338,10 +338,15 @@ class Table:
             del self.pointer_map[row]
         return row
 
-    def replace(self, rid: int, old: tuple[Any, ...], new: tuple[Any, ...]) -> None:
-        """Put ``new`` where ``old`` was, touching only the indexes whose key changed."""
+    def replace(
+        self, rid: int, old: tuple[Any, ...], new: tuple[Any, ...], same_key: Index | None = None
+    ) -> None:
+        """Put ``new`` where ``old`` was, touching only the indexes whose key changed (``same_key``: one whose
+        key the caller knows is the same in both, such as the unique index it found ``old`` by)."""
         self.rows[rid] = new
         for index in self.indexes:
+            if index is same_key:
+                continue
             key_of = index.key_of
             if key_of(old) != key_of(new):
                 index.remove(rid, old)

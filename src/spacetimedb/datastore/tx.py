@@ -143,7 +143,7 @@ class _Changes:
 class _Reader:
     """Read operations shared by read-only and mutable transactions."""
 
-    __slots__ = ("_closed", "_ds", "_tables")
+    __slots__ = ("_closed", "_ds", "_last_index", "_last_index_id", "_last_table_id", "_tables")
 
     def __init__(self, datastore: Datastore) -> None:
         self._ds = datastore
@@ -151,6 +151,12 @@ class _Reader:
         # compiled class, where ``_ds.tables`` (an interpreted one) is a generic lookup on every row access
         self._tables = datastore.tables
         self._closed = False
+        self._forget_last_index()
+
+    def _forget_last_index(self) -> None:
+        """Forget the unique index ``_unique_index`` found last (the schema changed, or nothing was found yet)."""
+        self._last_table_id = self._last_index_id = -1
+        self._last_index: tuple[Table, Index] | None = None
 
     def _check_open(self) -> None:
         if self._closed:
@@ -207,7 +213,12 @@ class _Reader:
     def _unique_index(self, table_id: int, index_id: int) -> tuple[Table, Index]:
         """The table and its unique index ``index_id``; raises saying which is missing or not unique. (The
         lookups of a reducer's most frequent read and write: two dict accesses, ``table`` and ``_index`` only
-        to say what is wrong.)"""
+        to say what is wrong.) The last one found is kept until the schema changes: a reducer's finds and updates
+        mostly go through one index (compiled, each dict access also boxes its int key into a new object)."""
+        if index_id == self._last_index_id and table_id == self._last_table_id:
+            last = self._last_index
+            if last is not None:
+                return last
         try:
             table = self._tables[table_id]
             index = table.index_by_id[index_id]
@@ -216,6 +227,8 @@ class _Reader:
             index = self._index(table, index_id)
         if not index.unique:
             raise IndexNotUniqueError(f"index `{index.schema.name}` is not unique")
+        self._last_table_id, self._last_index_id = table_id, index_id
+        self._last_index = table, index
         return table, index
 
     def range(
@@ -289,6 +302,7 @@ class MutTx(_Reader):
         self._ds = datastore
         self._tables = datastore.tables  # (as ``_Reader``'s)
         self._closed = False
+        self._forget_last_index()
         self._changes: dict[int, _Changes] = {}
         # the rarely used ones start as None (an allocation costs more than most reducers' work): the first
         # sequence bound, schema change or dropped table gives the transaction its own container
@@ -499,7 +513,7 @@ class MutTx(_Reader):
         rid = table.rid_of(index, key, old)
         if len(table.unique_indexes) > 1:
             self._check_other_unique(table, index, rid, row)
-        table.replace(rid, old, row)
+        table.replace(rid, old, row, index)
         changes = self._changes.get(table_id)
         if changes is None or changes.table is not table:
             changes = self._changes[table_id] = _Changes(table)
@@ -736,6 +750,7 @@ class MutTx(_Reader):
         self._refresh_schemas()
 
     def _refresh_schemas(self) -> None:
+        self._forget_last_index()  # (tables and indexes may be replaced)
         touched, self._schema_touched = self._schema_touched or (), None
         if self._dropped is None:
             self._dropped = {}

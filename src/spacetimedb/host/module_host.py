@@ -692,7 +692,8 @@ class ModuleHost:
                 arg_bytes = call.encode_bsatn(args)
             else:
                 args = call.decode_bsatn(raw_args)
-                arg_bytes = bytes(raw_args)
+                # (``bytes(raw_args)`` of bytes returns them, but through a generic constructor call)
+                arg_bytes = raw_args if type(raw_args) is bytes else bytes(raw_args)
         except (NoSuchReducerError, ReducerArgsError) as exc:
             return CallOutcome(CallStatus.INTERNAL_ERROR, str(exc), timestamp)
         tx = self.db.begin_mut_tx()
