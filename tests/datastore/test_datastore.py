@@ -6,6 +6,7 @@ from spacetimedb.datastore import (
     Datastore,
     IndexDef,
     IndexNotUniqueError,
+    NoSuchIndexError,
     NoSuchRowError,
     NoSuchTableError,
     SchemaError,
@@ -365,6 +366,29 @@ def test_a_key_changed_by_another_index_is_found_by_its_new_key_and_its_old_one_
     with ds.begin_tx() as read:
         assert sorted(read.scan(table_id)) == [(1, "c2"), (3, "d"), (5, "a2")]
         assert [read.find(table_id, by_id, key) for key in (1, 5, 6)] == [(1, "c2"), (5, "a2"), None]
+
+
+def test_a_find_after_a_schema_change_in_the_same_transaction_sees_the_new_schema(ds):
+    """A transaction remembers the unique index it found last; dropping that index, or the table, in the same
+    transaction makes it look again (and fail), and a rollback leaves the index working."""
+    table_id, by_id, by_name = make_two_keys(ds)
+    tx = ds.begin_mut_tx()
+    tx.insert(table_id, (1, "a"))
+    assert tx.find(table_id, by_name, "a") == (1, "a")
+    tx.drop_index(table_id, by_name)
+    with pytest.raises(NoSuchIndexError):
+        tx.find(table_id, by_name, "a")
+    assert tx.find(table_id, by_id, 1) == (1, "a")
+    tx.drop_table(table_id)
+    with pytest.raises(NoSuchTableError):
+        tx.find(table_id, by_id, 1)
+    tx.rollback()
+    tx = ds.begin_mut_tx()
+    tx.insert(table_id, (2, "b"))
+    assert tx.find(table_id, by_name, "b") == (2, "b")
+    tx.update(table_id, by_name, (3, "b"))
+    assert tx.find(table_id, by_id, 3) == (3, "b") and tx.find(table_id, by_id, 2) is None
+    ds.commit(tx)
 
 
 def test_rows_of_a_string_primary_key_keep_counted_ids(ds):
