@@ -13,7 +13,15 @@ from spacetimedb.datastore.table import RowStore
 
 # mostly small ids (the list's), some far beyond it and some negative (the dict's)
 RIDS = st.one_of(st.integers(0, 80), st.integers(-5, -1), st.integers(1_000, 1_010), st.just(1 << 70))
-OPS = st.lists(st.tuples(st.sampled_from(["set", "pop", "clear"]), RIDS), max_size=200)
+# one id at a time; or ids start .. start + 599 in a run, set or popped in order (dense enough to grow the list
+# a few times, then sparse enough to shrink it)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["set", "pop", "clear"]), RIDS),
+        st.tuples(st.sampled_from(["fill", "drain"]), st.integers(0, 400)),
+    ),
+    max_size=60,
+)
 
 
 def same(store: RowStore, model: dict[int, tuple[Any, ...]]) -> None:
@@ -33,7 +41,13 @@ def same(store: RowStore, model: dict[int, tuple[Any, ...]]) -> None:
 def test_a_row_store_holds_what_a_dict_would(ops: list[tuple[str, int]]) -> None:
     store, model = RowStore(), {}
     for step, (op, rid) in enumerate(ops):
-        if op == "set":
+        if op in ("fill", "drain"):
+            for run_rid in range(rid, rid + 600):
+                if op == "fill":
+                    store[run_rid] = model[run_rid] = (run_rid, step)
+                elif run_rid in model:
+                    assert store.pop(run_rid) == model.pop(run_rid)
+        elif op == "set":
             store[rid] = model[rid] = (rid, step)
         elif op == "pop":
             if rid in model:
@@ -69,6 +83,20 @@ def test_the_list_takes_in_ids_it_grows_over() -> None:
         store[rid] = (rid,)
     assert 500 not in store.spill and store.slots[500] == ("early",)
     assert store[500] == ("early",) and len(store) == 401
+
+
+def test_a_list_that_empties_shrinks_and_its_rows_are_kept() -> None:
+    store = RowStore()
+    for rid in range(10_000):
+        store[rid] = (rid,)
+    grown = len(store.slots)
+    for rid in range(0, 10_000, 2):
+        store.pop(rid)
+    for rid in range(1, 9_000, 2):
+        store.pop(rid)
+    assert len(store) == 500
+    assert len(store.slots) < grown // 4
+    assert sorted(store.values()) == [(rid,) for rid in range(9_001, 10_000, 2)]
 
 
 def test_a_missing_id_raises_key_error() -> None:

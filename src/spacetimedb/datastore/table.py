@@ -47,8 +47,11 @@ class Sequence:
 
 Row = tuple[Any, ...]
 
-# ``RowStore`` lets its list of slots reach twice the rows held in them, plus this many (see the class)
+# ``RowStore``'s list stays within twice the rows in it, plus this many slots (see the class)
 _SLACK: Final = 32
+# the smallest list a ``RowStore`` makes, and the size below which it does not shrink
+_MIN_SLOTS: Final = 16
+_SHRINK_FROM: Final = 256
 
 
 class RowStore:
@@ -59,10 +62,12 @@ class RowStore:
     entry, and compares the key object it stored: in a table too large for the CPU's caches each of those reads
     is a miss, which made a keynote transfer's two finds a fifth of its time.
 
-    The list grows to take an id only while it stays within twice the rows in it, plus ``_SLACK``; rows whose
-    ids are beyond (sparse or negative keys) stay in the dict, and when the list grows, those it now covers move
-    into it. An id is in the list's range or in the dict, never both. Removing a row leaves a hole (None); the
-    list shrinks only when the store is cleared. Iteration goes through the list in id order, then the dict in
+    The list keeps to twice the rows in it, plus ``_SLACK``: it grows (at least doubling) to take an id only
+    within that bound, and once fewer than a quarter of its slots hold rows it moves those beyond the bound into
+    the dict and shrinks. Ids beyond it (sparse or negative keys, or dense ones that came in a scattered order)
+    live in the dict, and when the list grows, the ones it now covers move into it. An id is in the list's range
+    or in the dict, never both; each growth or shrink costs time in proportion to the rows it could move, and
+    the doubling and the quarter keep them rare. Iteration goes through the list in id order, then the dict in
     insertion order.
     """
 
@@ -91,7 +96,7 @@ class RowStore:
 
     def __setitem__(self, rid: int, row: Row) -> None:
         slots = self.slots
-        if not 0 <= rid < len(slots) and not self._take_into_slots(rid):
+        if not 0 <= rid < len(slots) and not self._grow_to(rid):
             spill = self.spill
             if rid not in spill:
                 self._count += 1
@@ -102,14 +107,13 @@ class RowStore:
             self._listed += 1
         slots[rid] = row
 
-    def _take_into_slots(self, rid: int) -> bool:
-        """Grow the list to cover ``rid`` if that keeps it within bounds; whether it now does."""
-        size = len(self.slots)
-        room = 2 * (self._listed + 1) + _SLACK
-        if rid < 0 or rid >= room:
-            return False
-        new_size = min(max(rid + 1, 2 * size), room)
+    def _grow_to(self, rid: int) -> bool:
+        """Grow the list to cover ``rid`` if it stays within bounds (see the class); whether it now does."""
         slots = self.slots
+        size = len(slots)
+        new_size = max(rid + 1, 2 * size, _MIN_SLOTS)
+        if rid < 0 or new_size > 2 * (self._listed + 1) + _SLACK:
+            return False
         slots.extend([None] * (new_size - size))
         spill = self.spill
         if spill:
@@ -117,6 +121,18 @@ class RowStore:
                 slots[moved] = spill.pop(moved)
                 self._listed += 1
         return True
+
+    def _shrink(self) -> None:
+        """Move the rows beyond twice the listed ones (plus ``_SLACK``) into the dict and cut the list there."""
+        slots = self.slots
+        keep = 2 * self._listed + _SLACK
+        spill = self.spill
+        for rid in range(keep, len(slots)):
+            row = slots[rid]
+            if row is not None:
+                spill[rid] = row
+                self._listed -= 1
+        del slots[keep:]
 
     def pop(self, rid: int) -> Row:
         slots = self.slots
@@ -126,6 +142,8 @@ class RowStore:
                 raise KeyError(rid)
             slots[rid] = None
             self._listed -= 1
+            if self._listed * 4 < len(slots) and len(slots) > _SHRINK_FROM:
+                self._shrink()
         else:
             row = self.spill.pop(rid)
         self._count -= 1
