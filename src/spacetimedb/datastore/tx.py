@@ -514,14 +514,18 @@ class MutTx(_Reader):
         if len(table.unique_indexes) > 1:
             self._check_other_unique(table, index, rid, row)
         table.replace(rid, old, row, index)
-        changes = self._changes.get(table_id)
+        # the dict keys, boxed once: compiled, an ``int`` is kept unboxed and boxed anew (a new object, beyond
+        # the small ints) at each dict access
+        table_key: Any = table_id
+        rid_key: Any = rid
+        changes = self._changes.get(table_key)
         if changes is None or changes.table is not table:
-            changes = self._changes[table_id] = _Changes(table)
+            changes = self._changes[table_key] = _Changes(table)
         inserted = changes.inserted
-        if rid not in inserted:
-            changes.deleted[rid] = old
-        inserted[rid] = data
-        if table_id in _SCHEMA_TABLE_IDS:
+        if rid_key not in inserted:
+            changes.deleted[rid_key] = old
+        inserted[rid_key] = data
+        if table_key in _SCHEMA_TABLE_IDS:
             self._schema_row_changed(table_id, old)
         return row
 
