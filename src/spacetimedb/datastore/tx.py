@@ -767,9 +767,9 @@ class MutTx(_Reader):
         if not by_table:
             return EMPTY_TX_DATA
         tables = []
-        # (compiled, the comprehensions are C loops; ``map`` over a bound method would call it generically)
-        for table_id in sorted(by_table) if len(by_table) > 1 else by_table:
-            changes = by_table[table_id]
+        # (compiled, the comprehensions are C loops; ``map`` over a bound method would call it generically. The
+        # items, not the keys and then ``by_table[table_id]``: an unboxed int would be boxed anew for that lookup)
+        for table_id, changes in sorted(by_table.items()) if len(by_table) > 1 else by_table.items():
             inserted, deleted = changes.inserted, changes.deleted
             if not inserted and not deleted:
                 continue

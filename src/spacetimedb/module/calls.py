@@ -124,6 +124,17 @@ class ReducerFunction:
         func = self.func  # (compiled, ``self.func(...)`` looks the attribute up by name, as a method)
         converters = self.converters
         if converters is None:
+            # the usual counts spelled out: compiled, ``func(ctx, *args)`` builds a list and then a tuple of the
+            # arguments, where a call with them listed passes them straight (a vectorcall)
+            count = len(args)
+            if count == 0:
+                return func(ctx)
+            if count == 1:
+                return func(ctx, args[0])
+            if count == 2:
+                return func(ctx, args[0], args[1])
+            if count == 3:
+                return func(ctx, args[0], args[1], args[2])
             return func(ctx, *args)
         converted = [v if c is None else c(v) for c, v in zip(converters, args, strict=True)]
         return func(ctx, *converted)
