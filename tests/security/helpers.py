@@ -275,10 +275,13 @@ async def loot(client: Client, attacker: Database) -> dict[str, list[str]]:
 
 
 async def worker_pid(client: Client, attacker: Database) -> int:
-    """The pid of the attacker's worker process right now (its ``whoami`` reducer reports it)."""
+    """The pid of the attacker's worker process right now: what its ``whoami`` reducer just reported, the ``pid``
+    row with the highest id (not the highest pid: pids wrap around, so a restarted worker may get a lower one)."""
     answer = await client.call(attacker, "whoami")
     assert answer.status == 200, answer
-    return max(int(pid) for pid in (await loot(client, attacker))["pid"])
+    reports = await client.rows(attacker, "SELECT id, data FROM loot WHERE what = 'pid'")
+    _, newest = max(reports, key=lambda report: int(report[0]))
+    return int(newest)
 
 
 async def poll(check: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.05) -> bool:
