@@ -31,11 +31,9 @@ from .schema import (
     st_sequence_row,
     st_table_row,
 )
+from .table import Row, Table
 from .table import Sequence as SequenceState
-from .table import Table
 from .tx import TABLE_ID_COLUMN, MutTx, ReadTx, TxData
-
-Row = tuple[Any, ...]
 
 
 class ReplayError(DatastoreError):

@@ -185,8 +185,9 @@ class Table:
     A row id is an int, unique in the table and fixed for as long as the row is there. Where the table has an
     integer primary key, a new row takes its key as its row id when no other row has that id (``rid_for``), so
     that ``rows.get(key)`` usually finds the row by its key in one step (a slot of ``RowStore``'s list) instead
-    of two lookups (the key's index, then the rows). That is only a shortcut: ``row_by_key`` checks the row it finds, and the primary key's index
-    stays the authority (a row whose key an update changed keeps its id; a key whose id was taken gets another).
+    of two lookups (the key's index, then the rows). That is only a shortcut: ``row_by_key`` checks the row it
+    finds, and the primary key's index stays the authority (a row whose key an update changed keeps its id; a
+    key whose id was taken gets another).
     """
 
     __slots__ = (

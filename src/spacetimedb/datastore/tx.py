@@ -47,14 +47,13 @@ from .schema import (
     st_sequence_row,
     st_table_row,
 )
-from .table import Sequence, Table
+from .table import Row, Sequence, Table
 
 if TYPE_CHECKING:
     from spacetimedb.sats import AlgebraicType
 
     from .datastore import Datastore
 
-Row = tuple[Any, ...]
 
 # Every schema system table's rows carry the id of the table they describe, in this column.
 TABLE_ID_COLUMN = {
