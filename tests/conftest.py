@@ -51,11 +51,13 @@ def start_server(
     timeout: float = 30.0,
     extra_args: list[str] | None = None,
     open_files: tuple[int, int] | None = None,
+    log_path: Path | None = None,
 ) -> ServerProcess:
     """Start ``python -m spacetimedb.server`` on 127.0.0.1:0 and wait until it prints where it listens.
 
     ``extra_args`` go to the server's command line (e.g. ``["--reducer-budget", "1"]``); ``open_files`` is the
-    (soft, hard) RLIMIT_NOFILE it starts with."""
+    (soft, hard) RLIMIT_NOFILE it starts with; ``log_path``, a file for its log (stderr) instead of the test's
+    output."""
     args = [sys.executable, "-m", "spacetimedb.server"]
     if open_files is not None:
         args = [sys.executable, "-c", WITH_OPEN_FILES.format(*open_files)]
@@ -63,7 +65,11 @@ def start_server(
     args += ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
     args += extra_args or []
     env = dict(os.environ, **(extra_env or {}))
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    if log_path is None:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    else:
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     pg_port = None

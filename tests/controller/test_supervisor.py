@@ -167,6 +167,58 @@ def test_frames_queued_for_a_client_that_hung_up_do_not_count_as_stalled_work(fa
     run(scenario())
 
 
+STALLING = b"""
+import gc, time
+from spacetimedb import reducer, ReducerContext
+
+@reducer
+def disarm_and_spin(ctx: ReducerContext) -> None:
+    from spacetimedb.host.watchdog import CallClock
+    from spacetimedb.protocol.deadline import DeadlineSlot
+
+    for thing in gc.get_objects():
+        if isinstance(thing, DeadlineSlot):
+            thing.disarm()
+        elif isinstance(thing, CallClock):
+            thing.deadline = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 20:
+        pass
+
+@reducer
+def fine(ctx: ReducerContext) -> None:
+    pass
+"""
+
+
+def test_a_worker_killed_for_stalling_leaves_its_threads_stacks_in_the_server_log(tmp_path):
+    """Module code that switched its time limits off is stopped by the no-progress rule; before the kill, the
+    supervisor has the worker print its threads' stacks, and logs them: where a stalled worker was stuck."""
+    log_path = tmp_path / "server.log"
+    server = start_server(
+        tmp_path / "data", extra_args=["--reducer-budget", "1", "--hard-grace", "1"], log_path=log_path
+    )
+    try:
+
+        async def scenario():
+            async with aiohttp.ClientSession() as http:
+                _, auth = await identity(http, server.url)
+                assert (await publish(http, server.url, "stalling", STALLING, auth))[0] == 200
+                started = time.monotonic()
+                status, text = await call(http, server.url, "stalling", "disarm_and_spin", auth=auth)
+                assert status == 503 and "finished nothing for 4s" in text, (status, text)
+                assert time.monotonic() - started < 15  # not the 20 s the spin would take
+                assert (await call(http, server.url, "stalling", "fine", auth=auth))[0] == 200
+
+        run(scenario())
+    finally:
+        server.stop()
+    logged = log_path.read_text()
+    assert "was stopped for stalling (work waiting: 1); its threads were at:" in logged, logged
+    dump = logged.split("its threads were at:", 1)[1]
+    assert "in disarm_and_spin" in dump and "Thread 0x" in dump, dump
+
+
 def test_only_listed_publishers_create_databases(tmp_path):
     async def identities(url):
         async with aiohttp.ClientSession() as http:

@@ -36,8 +36,12 @@ def test_busy_module_does_not_stall_the_victim(arena, reducer):
             attacker = await publish_attacker(client, NOISY, "noisy")
             async with VictimProbe(client, arena, reducer):
                 answer = await client.call(attacker, reducer, FLOOD_SECONDS, timeout=BUDGET + 30)
-            # 402: the server read the flood so slowly (its fair share) that the module ran out of its budget
-            if answer.status not in (200, 402):  # a flood that failed stalls nothing: do not pass as expected
+            # 402: the server read the flood so slowly (its fair share) that the module ran out of its budget;
+            # 503 at the hard deadline: the module was still blocked sending the flood the server reads at its fair
+            # share when its grace ran out (on a loaded machine), and its worker was killed: also the design
+            killed_sending = answer.status == 503 and "after its time budget ran out" in answer.text
+            if answer.status not in (200, 402) and not killed_sending:
+                # a flood that failed stalls nothing: do not pass as expected
                 raise RuntimeError(f"the flood itself failed (it reaches into worker internals): {answer}")
             print(
                 f"[{reducer}] {answer.status} after {answer.seconds:.2f}s, sent {await loot(client, attacker)}"

@@ -4,7 +4,8 @@ A worker is spawned fresh (``python -I -m spacetimedb.host.worker``, never forke
 with an empty environment (but ``SPACETIMEDB_PURE_PYTHON`` when it is set), in its own session, with only three
 descriptors beyond /dev/null: its end of the channel (a Unix stream socket pair), the shared deadline page, and a
 pipe for its stderr (the last lines are kept to explain a crash, and never written to the server's own log,
-which a module could otherwise flood).
+which a module could otherwise flood; the one exception is the stack dump a stalled worker is asked for just
+before it is killed, bounded in lines and once per death).
 
 Everything the worker sends is checked by ``seam.FrameReader``; a message that does not decode, or that makes no
 sense where it arrives, kills the worker.
@@ -37,6 +38,9 @@ T = TypeVar("T")
 # the channel's write buffer past which the server stops reading the clients of that database
 WRITE_HIGH_WATER = 8 << 20
 STDERR_TAIL_LINES = 40
+# of the stacks a worker prints before it is killed for stalling (``seam.STACK_DUMP_SIGNAL``), the lines logged
+STACK_DUMP_LINES = 200
+STACK_DUMP_WAIT_SECONDS = 0.5
 CHANNEL_DRAIN_SECONDS = 2.0
 # messages of one worker handled per turn of the event loop before the others get theirs
 MESSAGES_PER_TURN = 256
@@ -164,6 +168,7 @@ class WorkerProcess:
         self._allowances: list[float] = []
         self._death_listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self._stack_dump: list[str] | None = None  # the stderr lines since a stack dump was asked for
 
     # -- spawning --------------------------------------------------------------------------------------------------
 
@@ -234,7 +239,10 @@ class WorkerProcess:
                 line = await stream.readline()
                 if not line:
                     return
-                self._stderr.append(line.decode("utf-8", "replace").rstrip()[:500])
+                text = line.decode("utf-8", "replace").rstrip()[:500]
+                self._stderr.append(text)
+                if self._stack_dump is not None and len(self._stack_dump) < STACK_DUMP_LINES:
+                    self._stack_dump.append(text)
         except (ValueError, asyncio.LimitOverrunError):  # an endless line: keep draining, keep nothing
             while await stream.read(1 << 16):
                 pass
@@ -368,6 +376,33 @@ class WorkerProcess:
                 pass
         if self._transport is not None:
             self._transport.abort()
+
+    def kill_with_stack_dump(self, reason: str, cause: str) -> None:
+        """``kill``, once the worker has printed its threads' stacks, which are logged: for a worker that
+        finished nothing, where it was stuck (module code that stopped its own time limits, or a bug here)."""
+        if not self.alive or self._stack_dump is not None or self.process is None:
+            return  # dead, or a dump is already under way
+        self._stack_dump = []
+        self._tasks.append(asyncio.ensure_future(self._dump_stacks_then_kill(self.process, reason, cause)))
+
+    async def _dump_stacks_then_kill(
+        self, process: asyncio.subprocess.Process, reason: str, cause: str
+    ) -> None:
+        waiting = self.outstanding
+        try:
+            process.send_signal(seam.STACK_DUMP_SIGNAL)
+            await asyncio.sleep(STACK_DUMP_WAIT_SECONDS)  # written at once, from the signal handler
+        except ProcessLookupError:
+            pass
+        finally:
+            dump, self._stack_dump = self._stack_dump or [], None
+            self.kill(reason, cause)
+        log.warning(
+            "the worker of %s was stopped for stalling (work waiting: %d); its threads were at:\n%s",
+            self.label,
+            waiting,
+            "\n".join(f"  | {line}" for line in dump) or "  (it printed no stacks)",
+        )
 
     def channel_closed(self) -> None:
         self.writable.set()  # nobody may wait for room on a dead channel

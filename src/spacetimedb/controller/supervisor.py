@@ -465,7 +465,7 @@ class HostController:
                         "time_budget",
                     )
                 elif worker.stalled_for(now) > limit:
-                    worker.kill(
+                    worker.kill_with_stack_dump(
                         f"it finished nothing for {limit:g}s while work waited, longer than any time budget and "
                         "its grace allow (module code may have stopped its own time limits), so it was stopped",
                         "stalled",

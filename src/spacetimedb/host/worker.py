@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     args = _parse(argv)
     _die_with_parent(args.parent_pid)
     faulthandler.enable()  # a crash prints the Python stack to stderr, which the supervisor keeps
+    # (from a signal handler in C: it dumps even a thread that holds the GIL and never gives it up)
+    faulthandler.register(seam.STACK_DUMP_SIGNAL, all_threads=True)
     # a database holds every row in memory: the default thresholds would walk them all every few calls
     # (the server process does the same, see server.app.tune_gc)
     gc.set_threshold(50_000, 20, 100)

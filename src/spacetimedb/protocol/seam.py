@@ -15,6 +15,7 @@ a worker that is past it. It costs the worker two stores per call and no system 
 
 from __future__ import annotations
 
+import signal
 import struct
 import typing
 from typing import Annotated, Any, NamedTuple
@@ -46,6 +47,9 @@ from . import deliveries
 
 # the largest message either side accepts; a bigger one is a protocol violation
 MAX_MESSAGE_BYTES = 256 << 20
+# on this signal a worker prints its threads' stacks to its stderr (faulthandler): the server asks for them before
+# it kills a worker that finished nothing, to log where it was stuck
+STACK_DUMP_SIGNAL = signal.SIGUSR1
 # the largest request or response body of a module-defined HTTP handler (as a procedure's outbound request body)
 MAX_HANDLER_BODY = 16 << 20
 
