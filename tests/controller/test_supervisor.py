@@ -167,6 +167,31 @@ def test_frames_queued_for_a_client_that_hung_up_do_not_count_as_stalled_work(fa
     run(scenario())
 
 
+def test_a_server_held_up_past_the_stall_allowance_kills_no_worker_that_answered_meanwhile(fast_server):
+    """The server process is stopped (SIGSTOP) while a call runs, for longer than the no-progress allowance, and
+    the worker answers meanwhile: resumed, the server must count that answer before it judges the worker."""
+    url = fast_server.url
+    pid = fast_server.process.pid
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            auth = await hostile_with_a_note(http, url)
+            workers = worker_pids(pid)
+            calling = asyncio.ensure_future(call(http, url, "hostile", "pause", 300, auth=auth))
+            await asyncio.sleep(0.2)  # the call is in the worker
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await asyncio.sleep(6)  # longer than the no-progress allowance (1 s budget + 1 s grace + 2 s)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert (await calling)[0] == 200
+            await asyncio.sleep(0.5)  # a few deadline polls
+            assert worker_pids(pid) == workers
+            assert (await call(http, url, "hostile", "note", 100, auth=auth))[0] == 200
+
+    run(scenario())
+
+
 STALLING = b"""
 import gc, time
 from spacetimedb import reducer, ReducerContext

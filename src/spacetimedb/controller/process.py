@@ -304,9 +304,12 @@ class WorkerProcess:
     def on_message(self, message: Any) -> None:
         request_id = getattr(message, "request", None)
         if request_id is not None:
-            future = self._pending.get(request_id)
+            # done now, as it is read (the waiter resumes a turn of the loop later: a stall check in between
+            # would count the work as still waiting)
+            future = self._pending.pop(request_id, None)
             if future is None:
                 return  # an answer nobody waits for any more (it timed out)
+            self.work_done(1)
             if not future.done():
                 if isinstance(message, seam.RequestFailed):
                     future.set_exception(RequestFailed(message.message))

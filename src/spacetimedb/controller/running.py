@@ -215,9 +215,11 @@ class RunningDatabase:
                 if sink is not None:
                     sink.close(message.code, message.reason)
             case seam.ClientAccepted():
-                future = self._accepting.get(message.client)
-                if future is not None and not future.done():
-                    future.set_result(message.refusal)
+                future = self._accepting.pop(message.client, None)  # done as it is read (see ``request``)
+                if future is not None:
+                    self.worker.work_done(1)
+                    if not future.done():
+                        future.set_result(message.refusal)
             case seam.Writable():
                 if self.on_writable is not None:
                     self.on_writable()

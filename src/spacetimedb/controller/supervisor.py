@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEADLINE_POLL_SECONDS = 0.1
+# a deadline poll this much later than asked means the server was held up (see ``_watch_deadlines``)
+SERVER_HELD_UP_SECONDS = 0.5
 # what a launch's deadlines allow beyond budget + grace (reading the message, answering)
 START_SLACK_SECONDS = 1.0
 MAX_STARTING_ANNOUNCEMENTS = 4  # loading the current and the new module, init: a worker never needs more
@@ -449,9 +451,15 @@ class HostController:
         it)."""
         grace = self.settings.hard_grace_seconds
         usual = self._stall_limit(self.settings.reducer_budget_seconds)
+        polled = time.monotonic()
         while True:
             await asyncio.sleep(DEADLINE_POLL_SECONDS)
             now_ns, now = time.monotonic_ns(), time.monotonic()
+            # this poll is late: the server itself was held up (a blocked loop, a stopped or starved process), and
+            # what the workers sent meanwhile is not read yet, so their progress cannot be judged this round (their
+            # deadlines can: a worker writes those itself)
+            held_up = now - polled > DEADLINE_POLL_SECONDS + SERVER_HELD_UP_SECONDS
+            polled = now
             for worker in list(self._workers):
                 if not worker.alive:
                     continue
@@ -464,7 +472,7 @@ class HostController:
                         "stopped",
                         "time_budget",
                     )
-                elif worker.stalled_for(now) > limit:
+                elif not held_up and worker.stalled_for(now) > limit:
                     worker.kill_with_stack_dump(
                         f"it finished nothing for {limit:g}s while work waited, longer than any time budget and "
                         "its grace allow (module code may have stopped its own time limits), so it was stopped",

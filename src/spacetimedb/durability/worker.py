@@ -55,9 +55,6 @@ class Durability:
         self.options = options or DurabilityOptions()
         self._clog = commitlog
         self._mutex = threading.Lock()
-        # bound once: compiled, ``with self._mutex`` looks up ``__enter__`` and ``__exit__`` at every append
-        self._lock_mutex = self._mutex.acquire
-        self._unlock_mutex = self._mutex.release
         self._work_available = threading.Condition(self._mutex)
         self._space_available = threading.Condition(self._mutex)
         self._durable_changed = threading.Condition(self._mutex)
@@ -114,8 +111,7 @@ class Durability:
         size = len(record)
         if size > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}")
-        self._lock_mutex()
-        try:
+        with self._mutex:  # (see ``CallClock.disarm``: ``with`` leaves no lock held to a stray exception)
             if self._failure is not None or self._closing or not self._has_room(size):
                 self._wait_for_room(size)
             offset = self._next_offset
@@ -125,8 +121,6 @@ class Durability:
             if self._worker_idle:
                 self._work_available.notify()
             return offset
-        finally:
-            self._unlock_mutex()
 
     def _has_room(self, size: int) -> bool:
         queue = self._queue

@@ -35,9 +35,6 @@ class CallClock:
         self.thread_id = 0
         self.tripped = False
         self.lock = threading.Lock()
-        # bound once: compiled, ``lock.acquire()`` looks the method up by name at every call
-        self._lock = self.lock.acquire
-        self._unlock = self.lock.release
         self.slot = slot  # a worker's shared deadline page: its supervisor kills it past budget + grace
         self.grace_ns = int(grace_seconds * 1e9)
         self.token: object = None  # whom the call in progress is for (``interrupt`` names it)
@@ -59,14 +56,14 @@ class CallClock:
     def disarm(self) -> None:
         if self.slot is not None:
             self.slot.disarm()
-        self._lock()  # (not ``with``: compiled, that looks up ``__enter__`` and ``__exit__`` at every call)
-        try:
+        # ``with``, not ``acquire()`` and then ``try``: uncompiled, Python checks for a pending asynchronous
+        # exception (the watchdog's) right after a call returns, which would leave the lock held; entering a
+        # ``with`` is no such point
+        with self.lock:
             self.deadline = 0
             self.token = None
             if self.tripped:
                 clear_pending(self.thread_id)
-        finally:
-            self._unlock()
 
     def interrupt(self, token: object) -> bool:
         """From another thread: stop the call in progress with ``CallCancelled`` if it is ``token``'s."""

@@ -265,9 +265,6 @@ class ModuleHost:
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
-        # bound once: compiled, ``with subscriptions.lock`` looks up ``__enter__`` and ``__exit__`` at every commit
-        self._lock_subscriptions = self.subscriptions.lock.acquire
-        self._unlock_subscriptions = self.subscriptions.lock.release
         # whether ``subscriptions.event_tables`` has any (``_find_event_tables`` keeps it): read at every commit
         self._has_event_tables = False
         self.views = LiveViews(self)
@@ -511,8 +508,8 @@ class ModuleHost:
         events = self._take_events(tx) if self._has_event_tables else ()
         manager = self.subscriptions
         views = self.views
-        self._lock_subscriptions()
-        try:
+        # (``with``, see ``CallClock.disarm``: an SQL write commits under the time budget)
+        with manager.lock:
             if manager.queries or views.active:
                 result = self.db.commit_tx(tx, inputs, read_view=True)
                 view = result.read_view
@@ -537,8 +534,6 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
-        finally:
-            self._unlock_subscriptions()
         # most commits: nobody subscribes to their tables
         if caller_client is None or updates is _NO_UPDATES:
             return result.offset, data, ()
