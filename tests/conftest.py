@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# a shell starts a background job with SIGINT ignored, and an ignored signal stays ignored across exec: the CLI
+# processes that tests stop with Ctrl-C would not hear it. A handled signal is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # runs the server under an open-file limit set by the interpreter itself (no preexec_fn: unsafe with threads)
 WITH_OPEN_FILES = (
     "import resource, runpy; resource.setrlimit(resource.RLIMIT_NOFILE, ({}, {})); "

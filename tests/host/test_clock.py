@@ -63,3 +63,42 @@ def test_interrupt_stops_only_the_named_call() -> None:
         assert not clock.interrupt("mine")  # nothing in progress any more
     finally:
         unregister(clock)
+
+
+def test_hold_keeps_a_call_past_its_budget_running_until_resume() -> None:
+    clock = CallClock()
+    register(clock)
+    try:
+
+        def call() -> str:
+            held = clock.hold()
+            assert spin(0.3) == "finished"  # past the budget, held: not stopped
+            clock.resume(held)
+            return spin(5.0)  # stopped at the watchdog's next look
+
+        started = time.monotonic()
+        with pytest.raises(ReducerTimeout):
+            clock.run(0.05, call)
+        assert time.monotonic() - started < 2.0
+    finally:
+        unregister(clock)
+
+
+def test_hold_after_the_budget_ran_out_raises_the_timeout_instead() -> None:
+    clock = CallClock()  # not watched: the test plays the watchdog
+
+    def call() -> None:
+        clock.tripped = ReducerTimeout  # sent, and (in compiled code) not raised yet
+        clock.hold()
+
+    with pytest.raises(ReducerTimeout):
+        clock.run(5.0, call)
+    assert clock.tripped is None and clock.deadline == 0
+    assert clock.run(1.0, lambda: "fine") == "fine"
+
+
+def test_hold_without_a_call_in_progress_does_nothing() -> None:
+    clock = CallClock()
+    held = clock.hold()
+    clock.resume(held)
+    assert held == 0 and clock.deadline == 0

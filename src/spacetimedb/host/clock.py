@@ -33,7 +33,8 @@ class CallClock:
     def __init__(self, slot: DeadlineSlot | None = None, grace_seconds: float = 2.0) -> None:
         self.deadline = 0  # monotonic ns; 0 = no call in progress
         self.thread_id = 0
-        self.tripped = False
+        # what the watchdog (or ``interrupt``) raised in the call in progress, which it may not have seen yet
+        self.tripped: type[BaseException] | None = None
         self.lock = threading.Lock()
         self.slot = slot  # a worker's shared deadline page: its supervisor kills it past budget + grace
         self.grace_ns = int(grace_seconds * 1e9)
@@ -44,7 +45,7 @@ class CallClock:
 
     def arm(self, budget_seconds: float, what: str = "module code", token: object = None) -> None:
         self.thread_id = _get_ident()
-        self.tripped = False
+        self.tripped = None
         self.token = token
         if budget_seconds != self._budget_seconds:
             self._budget_ns = int(budget_seconds * 1e9)
@@ -62,15 +63,35 @@ class CallClock:
         with self.lock:
             self.deadline = 0
             self.token = None
-            if self.tripped:
+            if self.tripped is not None:
                 clear_pending(self.thread_id)
+
+    def hold(self) -> int:
+        """Keep the call in progress from being interrupted until ``resume``, for a step that must not be cut in
+        half (the commit of an SQL write, which runs under its query's budget); returns what ``resume`` takes.
+        Raises what the watchdog or ``interrupt`` already sent, if they did: the step must not begin. Host
+        thread only; without a call in progress, does nothing."""
+        with self.lock:
+            deadline = self.deadline
+            self.deadline = 0
+            sent, self.tripped = self.tripped, None
+            if sent is not None:
+                clear_pending(self.thread_id)
+        if sent is not None:
+            raise sent
+        return deadline
+
+    def resume(self, held: int) -> None:
+        """End ``hold``: the watchdog watches the call again (and stops it at its next look if its budget ran out
+        meanwhile)."""
+        self.deadline = held
 
     def interrupt(self, token: object) -> bool:
         """From another thread: stop the call in progress with ``CallCancelled`` if it is ``token``'s."""
         with self.lock:
             if not self.deadline or self.token is None or self.token != token:
                 return False
-            self.tripped = True
+            self.tripped = CallCancelled
             raise_in_thread(self.thread_id, CallCancelled)
             return True
 

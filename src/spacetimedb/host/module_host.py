@@ -945,19 +945,30 @@ class ModuleHost:
     def transact(self, work: Callable[[MutTx], Any]) -> CallOutcome:
         """``run_in_transaction`` for a caller already on the host thread (inside a job)."""
         timestamp = Timestamp.now()
+        # under a time budget (an SQL write), only ``work`` may be stopped: a timeout between the transaction's
+        # begin and its ``try``, or in its commit, would leave it open, or committed and reported as failed and
+        # never told to subscribers
+        clock = self._clock
+        held = clock.hold()
         tx = self.db.begin_mut_tx()
         try:
+            clock.resume(held)
             value = work(tx)
+            held = clock.hold()
         except Exception as exc:
             self.db.rollback(tx)
             return CallOutcome(CallStatus.FAILED, error_text(exc), timestamp)
         except BaseException:
+            clock.disarm()  # (the watchdog repeats a timeout: a second one must not cut the rollback short)
             self.db.rollback(tx)
             raise
-        if self.read_only is not None and tx.has_changes():
-            self.db.rollback(tx)
-            return CallOutcome(CallStatus.NO_SPACE, self.read_only, timestamp)
-        offset, data, _ = self._commit(tx, None)
+        try:
+            if self.read_only is not None and tx.has_changes():
+                self.db.rollback(tx)
+                return CallOutcome(CallStatus.NO_SPACE, self.read_only, timestamp)
+            offset, data, _ = self._commit(tx, None)
+        finally:
+            clock.resume(held)
         return CallOutcome(CallStatus.COMMITTED, None, timestamp, offset, tx_data=data, value=value)
 
     # -- module updates ----------------------------------------------------------------------------------------

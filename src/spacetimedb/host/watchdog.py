@@ -54,7 +54,7 @@ class _Watchdog:
                 if clock.deadline and now > clock.deadline:
                     with clock.lock:
                         if clock.deadline and now > clock.deadline:
-                            clock.tripped = True
+                            clock.tripped = ReducerTimeout
                             raise_in_thread(clock.thread_id, ReducerTimeout)
                             _interrupt_engines(clock.thread_id)
 
