@@ -99,6 +99,12 @@ def test_hold_after_the_budget_ran_out_raises_the_timeout_instead() -> None:
 
 def test_hold_without_a_call_in_progress_does_nothing() -> None:
     clock = CallClock()
-    held = clock.hold()
-    clock.resume(held)
-    assert held == 0 and clock.deadline == 0
+    register(clock)
+    try:
+        with pytest.raises(ReducerTimeout):
+            clock.run(0.05, lambda: spin(5.0))  # a call that ran out: its timeout is over with it
+        held = clock.hold()
+        clock.resume(held)
+        assert held == 0 and clock.deadline == 0 and clock.tripped is None
+    finally:
+        unregister(clock)

@@ -65,6 +65,7 @@ class CallClock:
             self.token = None
             if self.tripped is not None:
                 clear_pending(self.thread_id)
+                self.tripped = None
 
     def hold(self) -> int:
         """Keep the call in progress from being interrupted until ``resume``, for a step that must not be cut in
