@@ -55,6 +55,9 @@ class Durability:
         self.options = options or DurabilityOptions()
         self._clog = commitlog
         self._mutex = threading.Lock()
+        # bound once: compiled, ``with self._mutex`` looks up ``__enter__`` and ``__exit__`` at every append
+        self._lock_mutex = self._mutex.acquire
+        self._unlock_mutex = self._mutex.release
         self._work_available = threading.Condition(self._mutex)
         self._space_available = threading.Condition(self._mutex)
         self._durable_changed = threading.Condition(self._mutex)
@@ -111,7 +114,8 @@ class Durability:
         size = len(record)
         if size > MAX_COMMIT_PAYLOAD:
             raise ValueError(f"transaction of {size} bytes exceeds the commit limit of {MAX_COMMIT_PAYLOAD}")
-        with self._mutex:  # (see ``CallClock.disarm``: ``with`` leaves no lock held to a stray exception)
+        self._lock_mutex()
+        try:
             if self._failure is not None or self._closing or not self._has_room(size):
                 self._wait_for_room(size)
             offset = self._next_offset
@@ -121,6 +125,8 @@ class Durability:
             if self._worker_idle:
                 self._work_available.notify()
             return offset
+        finally:
+            self._unlock_mutex()
 
     def _has_room(self, size: int) -> bool:
         queue = self._queue

@@ -265,6 +265,10 @@ class ModuleHost:
         self.module_log = module_log
         self.options = options or HostOptions()
         self.subscriptions = SubscriptionManager()
+        # bound once: compiled, ``with subscriptions.lock`` looks up ``__enter__`` and ``__exit__`` at every commit
+        # (taken and then ``try``: no commit runs where a time budget can interrupt it, see ``transact``)
+        self._lock_subscriptions = self.subscriptions.lock.acquire
+        self._unlock_subscriptions = self.subscriptions.lock.release
         # whether ``subscriptions.event_tables`` has any (``_find_event_tables`` keeps it): read at every commit
         self._has_event_tables = False
         self.views = LiveViews(self)
@@ -508,8 +512,8 @@ class ModuleHost:
         events = self._take_events(tx) if self._has_event_tables else ()
         manager = self.subscriptions
         views = self.views
-        # (``with``, see ``CallClock.disarm``: an SQL write commits under the time budget)
-        with manager.lock:
+        self._lock_subscriptions()
+        try:
             if manager.queries or views.active:
                 result = self.db.commit_tx(tx, inputs, read_view=True)
                 view = result.read_view
@@ -534,6 +538,8 @@ class ModuleHost:
                 event = TransactionEvent(result.offset, data, updates, caller_client, reducer, disconnect_all)
                 for listener in list(self._listeners):
                     listener(event)
+        finally:
+            self._unlock_subscriptions()
         # most commits: nobody subscribes to their tables
         if caller_client is None or updates is _NO_UPDATES:
             return result.offset, data, ()
