@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # processes that tests stop with Ctrl-C would not hear it. A handled signal is reset to the default at exec.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # runs the server under an open-file limit set by the interpreter itself (no preexec_fn: unsafe with threads)
 WITH_OPEN_FILES = (
     "import resource, runpy; resource.setrlimit(resource.RLIMIT_NOFILE, ({}, {})); "
@@ -70,11 +72,8 @@ def start_server(
     args += ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
     args += extra_args or []
     env = dict(os.environ, **(extra_env or {}))
-    if log_path is None:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    else:
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
+    with log_path.open("ab") if log_path is not None else contextlib.nullcontext() as log:  # None: inherited
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     pg_port = None

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -192,28 +193,8 @@ def test_a_server_held_up_past_the_stall_allowance_kills_no_worker_that_answered
     run(scenario())
 
 
-STALLING = b"""
-import gc, time
-from spacetimedb import reducer, ReducerContext
-
-@reducer
-def disarm_and_spin(ctx: ReducerContext) -> None:
-    from spacetimedb.host.watchdog import CallClock
-    from spacetimedb.protocol.deadline import DeadlineSlot
-
-    for thing in gc.get_objects():
-        if isinstance(thing, DeadlineSlot):
-            thing.disarm()
-        elif isinstance(thing, CallClock):
-            thing.deadline = 0
-    started = time.monotonic()
-    while time.monotonic() - started < 20:
-        pass
-
-@reducer
-def fine(ctx: ReducerContext) -> None:
-    pass
-"""
+# its ``disarm_deadline_and_spin`` clears the deadlines its worker arms, then spins
+CRASHES = (Path(__file__).parents[1] / "security" / "modules" / "crashes.py").read_bytes()
 
 
 def test_a_worker_killed_for_stalling_leaves_its_threads_stacks_in_the_server_log(tmp_path):
@@ -228,12 +209,14 @@ def test_a_worker_killed_for_stalling_leaves_its_threads_stacks_in_the_server_lo
         async def scenario():
             async with aiohttp.ClientSession() as http:
                 _, auth = await identity(http, server.url)
-                assert (await publish(http, server.url, "stalling", STALLING, auth))[0] == 200
+                assert (await publish(http, server.url, "stalling", CRASHES, auth))[0] == 200
                 started = time.monotonic()
-                status, text = await call(http, server.url, "stalling", "disarm_and_spin", auth=auth)
+                status, text = await call(
+                    http, server.url, "stalling", "disarm_deadline_and_spin", 20, auth=auth
+                )
                 assert status == 503 and "finished nothing for 4s" in text, (status, text)
                 assert time.monotonic() - started < 15  # not the 20 s the spin would take
-                assert (await call(http, server.url, "stalling", "fine", auth=auth))[0] == 200
+                assert (await call(http, server.url, "stalling", "mark", "after", auth=auth))[0] == 200
 
         run(scenario())
     finally:
@@ -241,7 +224,7 @@ def test_a_worker_killed_for_stalling_leaves_its_threads_stacks_in_the_server_lo
     logged = log_path.read_text()
     assert "was stopped for stalling (work waiting: 1); its threads were at:" in logged, logged
     dump = logged.split("its threads were at:", 1)[1]
-    assert "in disarm_and_spin" in dump and "Thread 0x" in dump, dump
+    assert "in disarm_deadline_and_spin" in dump and "Thread 0x" in dump, dump
 
 
 def test_only_listed_publishers_create_databases(tmp_path):

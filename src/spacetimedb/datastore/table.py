@@ -71,13 +71,12 @@ class RowStore:
     insertion order.
     """
 
-    __slots__ = ("_count", "_listed", "slots", "spill")
+    __slots__ = ("_listed", "slots", "spill")
 
     def __init__(self) -> None:
         self.slots: list[Row | None] = []
         self.spill: dict[int, Row] = {}
-        self._count = 0  # rows held
-        self._listed = 0  # of which in ``slots``
+        self._listed = 0  # rows in ``slots``
 
     def get(self, rid: int) -> Row | None:
         slots = self.slots
@@ -97,13 +96,9 @@ class RowStore:
     def __setitem__(self, rid: int, row: Row) -> None:
         slots = self.slots
         if not 0 <= rid < len(slots) and not self._grow_to(rid):
-            spill = self.spill
-            if rid not in spill:
-                self._count += 1
-            spill[rid] = row
+            self.spill[rid] = row
             return
         if slots[rid] is None:
-            self._count += 1
             self._listed += 1
         slots[rid] = row
 
@@ -146,16 +141,15 @@ class RowStore:
                 self._shrink()
         else:
             row = self.spill.pop(rid)
-        self._count -= 1
         return row
 
     def clear(self) -> None:
         self.slots = []
         self.spill.clear()
-        self._count = self._listed = 0
+        self._listed = 0
 
     def __len__(self) -> int:
-        return self._count
+        return self._listed + len(self.spill)
 
     def __iter__(self) -> Iterator[int]:
         return self.keys()
