@@ -65,7 +65,7 @@ def test_interrupt_stops_only_the_named_call() -> None:
         unregister(clock)
 
 
-def test_hold_keeps_a_call_past_its_budget_running_until_resume() -> None:
+def test_a_held_step_past_the_budget_finishes_and_the_next_step_is_refused() -> None:
     clock = CallClock()
     register(clock)
     try:
@@ -73,12 +73,31 @@ def test_hold_keeps_a_call_past_its_budget_running_until_resume() -> None:
         def call() -> str:
             held = clock.hold()
             assert spin(0.3) == "finished"  # past the budget, held: not stopped
-            clock.resume(held)
-            return spin(5.0)  # stopped at the watchdog's next look
+            clock.resume(held)  # nor now: what reports the held step must not be cut short
+            assert clock.deadline == 0 and clock.tripped is ReducerTimeout
+            clock.checkpoint()  # the next step does not begin
+            return spin(5.0)
+
+        with pytest.raises(ReducerTimeout):
+            clock.run(0.05, call)
+        assert clock.tripped is None and clock.deadline == 0
+    finally:
+        unregister(clock)
+
+
+def test_a_call_resumed_within_its_budget_is_watched_again() -> None:
+    clock = CallClock()
+    register(clock)
+    try:
+
+        def call() -> str:
+            clock.resume(clock.hold())
+            clock.checkpoint()  # within the budget: passes
+            return spin(5.0)  # stopped by the watchdog
 
         started = time.monotonic()
         with pytest.raises(ReducerTimeout):
-            clock.run(0.05, call)
+            clock.run(0.2, call)
         assert time.monotonic() - started < 2.0
     finally:
         unregister(clock)

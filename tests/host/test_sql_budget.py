@@ -1,6 +1,6 @@
 """An SQL write runs under the query time budget, and its commit must not be cut in half by it: a budget that runs
-out while the statement commits leaves it committed, told to subscribers and reported as done; one that ran out
-before leaves nothing behind. Either way the host writes again at once."""
+out while the statement commits leaves it committed, told to subscribers and reported as done, and stops the
+script's next statement; one that ran out before leaves nothing behind. Either way the host writes again at once."""
 
 import time
 from collections.abc import Iterator
@@ -72,6 +72,21 @@ def test_a_budget_that_runs_out_during_the_commit_leaves_the_write_committed_and
     assert len(heard) == 1 and heard[0].offset is not None
     assert [m[3] for m in rows(chat.host, "message")] == ["edited"]
     assert call(chat.host, "send_message", "after").ok  # the write lock was released
+
+
+def test_a_budget_that_ran_out_during_a_commit_stops_the_next_statement(chat: Database) -> None:
+    heard: list[TransactionEvent] = []
+
+    def slow_listener(event: TransactionEvent) -> None:
+        spin(3 * BUDGET)
+        heard.append(event)
+
+    chat.host.add_transaction_listener(slow_listener)
+    with pytest.raises(SqlTimeoutError, match="time budget"):
+        sql_under_budget(chat, "UPDATE message SET text = 'edited'; DELETE FROM message")
+    assert len(heard) == 1  # the first statement committed and was told; the second never began
+    assert [m[3] for m in rows(chat.host, "message")] == ["edited"]
+    assert call(chat.host, "send_message", "after").ok
 
 
 def test_a_budget_that_runs_out_before_the_commit_leaves_nothing(

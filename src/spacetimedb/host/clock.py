@@ -83,9 +83,18 @@ class CallClock:
         return deadline
 
     def resume(self, held: int) -> None:
-        """End ``hold``: the watchdog watches the call again (and stops it at its next look if its budget ran out
-        meanwhile)."""
-        self.deadline = held
+        """End ``hold``: the watchdog watches the call again. If its budget ran out meanwhile, nothing is raised
+        now (the step that was held is done, and what reports it must not be cut short): the next ``hold`` or
+        ``checkpoint`` raises the timeout."""
+        if held and _monotonic_ns() > held:
+            self.tripped = ReducerTimeout  # (no asynchronous exception is pending: ``hold`` raises it)
+        else:
+            self.deadline = held
+
+    def checkpoint(self) -> None:
+        """Between two steps of a call: raise the timeout a held step's overrun left (see ``resume``), or one
+        already sent."""
+        self.resume(self.hold())
 
     def interrupt(self, token: object) -> bool:
         """From another thread: stop the call in progress with ``CallCancelled`` if it is ``token``'s."""

@@ -347,6 +347,11 @@ class ModuleHost:
         except CallCancelled:
             raise SqlTimeoutError(f"{what} was cancelled: nobody waits for its answer any more") from None
 
+    def check_budget(self) -> None:
+        """Between two steps of a query (host thread): raise ``ReducerTimeout`` if its budget ran out, also while
+        a step of it was held (a commit, see ``transact``)."""
+        self._clock.checkpoint()
+
     def interrupt(self, token: object) -> bool:
         """Stop the read in progress if it is ``token``'s (from any thread)."""
         return self._clock.interrupt(token)
@@ -959,6 +964,7 @@ class ModuleHost:
         tx = self.db.begin_mut_tx()
         try:
             clock.resume(held)
+            clock.checkpoint()  # (a budget that ran out during the begin stops here, before ``work``)
             value = work(tx)
             held = clock.hold()
         except Exception as exc:

@@ -210,6 +210,7 @@ def _run_each(
 ) -> Iterator[tuple[StatementResult, int, int | None]]:
     """Run the statements in order, each in its own transaction: (result, microseconds, write offset) each."""
     for statement in statements:
+        host.check_budget()  # (a write before may have run out of it while it committed)
         started = time.perf_counter()
         offset = None
         if is_read_only(statement):
